@@ -1,0 +1,3 @@
+"""The merchant API, /api/v1/. Each app contributes its own routes."""
+
+urlpatterns = []

@@ -1,0 +1,19 @@
+"""Explicit settings for the test suite: config.settings with test-only defaults.
+
+DATABASE_URL and REDIS_URL are honoured as in production, so CI runs the suite
+against PostgreSQL and Redis; without them the suite runs on SQLite.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_URLS", "1")
+os.environ.setdefault("PROCESSOR_WEBHOOK_SECRET", "whsec_test_processor_secret")
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import LOGGING, REST_FRAMEWORK  # noqa: E402
+
+# Fast hashing for staff users created by tests.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"merchant": "100000/s"}}
+LOGGING = {**LOGGING, "root": {**LOGGING["root"], "level": "WARNING"}}

@@ -1,0 +1,118 @@
+"""The one place where exceptions become the contract's error shape."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from core.errors import (
+    ApiError,
+    ApiServerError,
+    AuthenticationError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    RateLimitError,
+    ResourceMissingError,
+    UnsupportedMediaTypeError,
+)
+
+logger = logging.getLogger(__name__)
+
+# DRF's own validation codes that mean "this value is wrong", as opposed to the
+# specific codes our serializers raise (``amount_invalid``, ``currency_invalid``…).
+_GENERIC_INVALID_CODES = {
+    "invalid", "null", "blank", "max_length", "min_length", "max_value", "min_value",
+    "invalid_choice", "not_a_list", "empty", "max_digits", "max_decimal_places",
+    "max_whole_digits", "not_a_dict", "date", "datetime", "make_aware", "overflow",
+    "does_not_exist", "incorrect_type", "no_match", "invalid_image", "not_a_json",
+}  # fmt: skip
+
+
+def _first_error(detail, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], object]:
+    """The first leaf of a DRF error structure and the field path that leads to it."""
+    if isinstance(detail, dict):
+        key, value = next(iter(detail.items()))
+        next_path = path if key == "non_field_errors" else (*path, str(key))
+        return _first_error(value, next_path)
+    if isinstance(detail, list) and detail:
+        # A list of messages for one field, or a list of nested objects (indexed).
+        if all(isinstance(item, (str,)) for item in detail):
+            return path, detail[0]
+        for index, item in enumerate(detail):
+            if item:
+                return _first_error(item, (*path, str(index)))
+    return path, detail
+
+
+def _param_name(path: tuple[str, ...]) -> str | None:
+    """Stripe's style of naming a nested parameter: ``payment_method[token]``."""
+    if not path:
+        return None
+    return path[0] + "".join(f"[{part}]" for part in path[1:])
+
+
+def validation_error_to_api_error(exc: drf_exceptions.ValidationError) -> InvalidRequestError:
+    path, leaf = _first_error(exc.detail)
+    param = _param_name(path)
+    drf_code = getattr(leaf, "code", None) or "invalid"
+    if drf_code == "required":
+        code = "parameter_missing"
+    elif drf_code in _GENERIC_INVALID_CODES:
+        code = "parameter_invalid"
+    else:
+        code = drf_code
+    message = str(leaf)
+    if param and drf_code in _GENERIC_INVALID_CODES | {"required"}:
+        message = f"{param}: {message}"
+    return InvalidRequestError(message, code=code, param=param)
+
+
+def to_api_error(exc: Exception) -> ApiError | None:
+    """Translate a known exception; None for one that is our fault."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, Http404 | drf_exceptions.NotFound):
+        return ResourceMissingError("No such object.")
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return validation_error_to_api_error(exc)
+    if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
+        message = str(exc.detail) if isinstance(exc, drf_exceptions.AuthenticationFailed) else (
+            "No API key provided. Send it as 'Authorization: Bearer sk_test_…'."
+        )
+        code = "api_key_missing" if isinstance(exc, drf_exceptions.NotAuthenticated) else "api_key_invalid"
+        return AuthenticationError(message, code=code)
+    if isinstance(exc, PermissionDenied | drf_exceptions.PermissionDenied):
+        return AuthenticationError("This API key may not perform this request.", code="api_key_invalid")
+    if isinstance(exc, drf_exceptions.ParseError):
+        return InvalidRequestError(
+            "The request body is not valid JSON.", code="body_invalid"
+        )
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        return UnsupportedMediaTypeError("Send the body as application/json.")
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return MethodNotAllowedError(str(exc.detail))
+    if isinstance(exc, drf_exceptions.Throttled):
+        return RateLimitError("Too many requests. Slow down and retry with backoff.")
+    if isinstance(exc, drf_exceptions.APIException):
+        error = ApiError(str(exc.detail), code=exc.default_code)
+        error.status_code = exc.status_code
+        return error
+    return None
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF's EXCEPTION_HANDLER: every error in the contract's shape, a 500 for the rest."""
+    error = to_api_error(exc)
+    if error is None:
+        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
+        error = ApiServerError()
+    set_rollback()
+    response = Response(error.as_body(), status=error.status_code)
+    if isinstance(exc, drf_exceptions.Throttled) and exc.wait:
+        response["Retry-After"] = str(int(exc.wait) + 1)
+    if error.status_code == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response

@@ -1,0 +1,87 @@
+"""Cursor pagination as the contract describes it.
+
+``?limit=`` (1–100, default 10), ``?starting_after=<id>``, ``?ending_before=<id>``;
+the answer is ``{"object": "list", "data": [...], "has_more": bool}``, newest first.
+Ids are time-ordered (``core.ids``), so "newest first" is "primary key descending"
+and a cursor is a primary-key comparison on an index.
+"""
+
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+
+from core.errors import InvalidRequestError
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidRequestError(
+            f"limit must be an integer from 1 to {MAX_LIMIT}.", code="parameter_invalid", param="limit"
+        )
+    return limit
+
+
+class CursorListPagination(BasePagination):
+    """Pages a queryset by primary key; the queryset must be the caller's own objects."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        params = request.query_params
+        limit = parse_limit(params.get("limit"))
+        starting_after = params.get("starting_after")
+        ending_before = params.get("ending_before")
+        if starting_after and ending_before:
+            raise InvalidRequestError(
+                "Pass starting_after or ending_before, not both.", code="parameter_invalid", param="ending_before"
+            )
+        cursor_param, cursor = ("starting_after", starting_after) if starting_after else ("ending_before", ending_before)
+        if cursor and not queryset.filter(pk=cursor).exists():
+            # A cursor must be one of the caller's own objects, as with Stripe.
+            raise InvalidRequestError(f"No such object: '{cursor}'.", code="resource_missing", param=cursor_param)
+
+        if ending_before:
+            rows = list(queryset.filter(pk__gt=ending_before).order_by("pk")[: limit + 1])
+            self.has_more = len(rows) > limit
+            page = list(reversed(rows[:limit]))
+        else:
+            if starting_after:
+                queryset = queryset.filter(pk__lt=starting_after)
+            rows = list(queryset.order_by("-pk")[: limit + 1])
+            self.has_more = len(rows) > limit
+            page = rows[:limit]
+        self.url = request.path
+        return page
+
+    def get_paginated_response(self, data):
+        return Response({"object": "list", "url": self.url, "has_more": self.has_more, "data": data})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["object", "data", "has_more", "url"],
+            "properties": {
+                "object": {"type": "string", "enum": ["list"]},
+                "url": {"type": "string"},
+                "has_more": {"type": "boolean"},
+                "data": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        def cursor(name, description):
+            return {"name": name, "required": False, "in": "query", "description": description,
+                    "schema": {"type": "string"}}
+
+        return [
+            {"name": "limit", "required": False, "in": "query", "description": "1 to 100, default 10.",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+            cursor("starting_after", "An object id: return the objects created before it."),
+            cursor("ending_before", "An object id: return the objects created after it."),
+        ]

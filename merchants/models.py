@@ -1,0 +1,65 @@
+"""Merchants and their secret API keys."""
+
+from django.db import models
+from django.db.models import Q
+
+from core.ids import new_id
+from core.money import CURRENCY_CHOICES
+
+
+def new_merchant_id() -> str:
+    return new_id("mch")
+
+
+def new_api_key_id() -> str:
+    return new_id("key")
+
+
+class Merchant(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_merchant_id, editable=False)
+    name = models.CharField(max_length=200)
+    settlement_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["active", "suspended"]), name="merchant_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class ApiKey(models.Model):
+    """A secret key, stored only as HMAC-SHA256(pepper, key) and found by its non-secret prefix."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_api_key_id, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True, default="")
+    # The first characters of the key: safe to show, unique, the look-up index.
+    prefix = models.CharField(max_length=32, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.merchant.name})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
