@@ -1,3 +1,10 @@
 """The merchant API, /api/v1/. Each app contributes its own routes."""
 
-urlpatterns = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("merchants.api.urls")),
+    path("", include("payments.api.urls")),
+    path("", include("ledger.api.urls")),
+    path("", include("events.api.urls")),
+]

@@ -8,6 +8,7 @@ primary-key-ordered locking rely on.
 
 import os
 import re
+import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -23,10 +24,27 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_lock = threading.Lock()
+_last_milliseconds = 0
+_last_randomness = 0
+
+
 def new_id(prefix: str) -> str:
-    """A new id such as ``pay_01JD2W7Q3XK8Y2M4V9R5T6B7CZ``."""
-    milliseconds = time.time_ns() // 1_000_000
-    randomness = int.from_bytes(os.urandom(10), "big")
+    """A new id such as ``pay_01JD2W7Q3XK8Y2M4V9R5T6B7CZ``.
+
+    Monotonic within a process: two ids made in the same millisecond differ by an
+    increment of the random part (the ULID spec's monotonic mode), so they still sort
+    in creation order. Across processes, ids of the same millisecond sort arbitrarily.
+    """
+    global _last_milliseconds, _last_randomness
+    with _lock:
+        milliseconds = time.time_ns() // 1_000_000
+        if milliseconds <= _last_milliseconds:
+            milliseconds = _last_milliseconds
+            randomness = _last_randomness + 1
+        else:
+            randomness = int.from_bytes(os.urandom(10), "big") >> 1  # headroom for increments
+        _last_milliseconds, _last_randomness = milliseconds, randomness
     return f"{prefix}_{_encode(milliseconds, 10)}{_encode(randomness, 16)}"
 
 

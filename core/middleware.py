@@ -1,12 +1,15 @@
 """Guards that run on every /api/v1/ request before any view, store or log sees it."""
 
+import logging
 from urllib.parse import unquote_plus
 
 from django.core.exceptions import RequestDataTooBig
 
 from core.cards import contains_card_number
-from core.errors import InvalidRequestError, PayloadTooLargeError
+from core.errors import ApiServerError, InvalidRequestError, PayloadTooLargeError
 from core.responses import error_response
+
+logger = logging.getLogger("core.api")
 
 API_PREFIX = "/api/v1/"
 
@@ -27,6 +30,13 @@ class ApiRequestGuardMiddleware:
             if refusal is not None:
                 return error_response(refusal)
         return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        """An unexpected exception in any view under /api/ is a 500 ``api_error`` (also with DEBUG on)."""
+        if not request.path.startswith("/api/"):
+            return None
+        logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=exception)
+        return error_response(ApiServerError())
 
     def _refusal(self, request):
         try:

@@ -41,7 +41,8 @@ class CursorListPagination(BasePagination):
             raise InvalidRequestError(
                 "Pass starting_after or ending_before, not both.", code="parameter_invalid", param="ending_before"
             )
-        cursor_param, cursor = ("starting_after", starting_after) if starting_after else ("ending_before", ending_before)
+        cursor_param = "starting_after" if starting_after else "ending_before"
+        cursor = starting_after or ending_before
         if cursor and not queryset.filter(pk=cursor).exists():
             # A cursor must be one of the caller's own objects, as with Stripe.
             raise InvalidRequestError(f"No such object: '{cursor}'.", code="resource_missing", param=cursor_param)

@@ -5,9 +5,9 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as html_server_error
-from django.views.decorators.http import require_GET
 
 from core.errors import ApiServerError, ResourceMissingError
 from core.responses import error_response

@@ -26,7 +26,9 @@ def merchant_create(*, name: str, settlement_currency: str = "USD") -> Merchant:
         raise InvalidRequestError("A merchant needs a name.", param="name", code="parameter_invalid")
     currency = settlement_currency.upper()
     if not is_known_currency(currency):
-        raise InvalidRequestError(f"Unknown currency {settlement_currency!r}.", param="currency", code="currency_invalid")
+        raise InvalidRequestError(
+            f"Unknown currency {settlement_currency!r}.", param="currency", code="currency_invalid"
+        )
     return Merchant.objects.create(name=name, settlement_currency=currency)
 
 

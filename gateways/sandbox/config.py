@@ -1,0 +1,61 @@
+"""The sandbox's run-time configuration, read from the environment once per process."""
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import cache
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else raw.strip().lower() in TRUE_VALUES
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else float(raw)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else int(raw)
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    api_key: str
+    webhook_url: str
+    webhook_secret: str
+    webhook_timeout_seconds: float
+    dispatcher_poll_seconds: float
+    # Fault defaults for the run; POST /v1/control/faults changes them while it runs.
+    latency_ms: int
+    error_rate: float
+    seed: int
+    duplicate_webhooks: bool
+    shuffle_webhooks: bool
+    timeout_delay_seconds: float
+
+    @property
+    def key_scope(self) -> str:
+        """Idempotency keys are scoped per API key; the key itself is never stored."""
+        return hashlib.sha256(self.api_key.encode()).hexdigest()[:32]
+
+
+@cache
+def sandbox_config() -> SandboxConfig:
+    return SandboxConfig(
+        api_key=os.environ.get("SANDBOX_API_KEY") or "sk_sandbox_development",
+        webhook_url=os.environ.get("SANDBOX_WEBHOOK_URL") or "http://127.0.0.1:8000/webhooks/processor/sandbox/",
+        webhook_secret=os.environ.get("SANDBOX_WEBHOOK_SECRET") or "whsec_sandbox_development_only",
+        webhook_timeout_seconds=_env_float("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", 5.0),
+        dispatcher_poll_seconds=_env_float("SANDBOX_DISPATCHER_POLL_SECONDS", 0.2),
+        latency_ms=_env_int("SANDBOX_LATENCY_MS", 0),
+        error_rate=_env_float("SANDBOX_ERROR_RATE", 0.0),
+        seed=_env_int("SANDBOX_SEED", 0),
+        duplicate_webhooks=_env_bool("SANDBOX_DUPLICATE_WEBHOOKS"),
+        shuffle_webhooks=_env_bool("SANDBOX_SHUFFLE_WEBHOOKS"),
+        timeout_delay_seconds=_env_float("SANDBOX_TIMEOUT_DELAY_SECONDS", 10.0),
+    )

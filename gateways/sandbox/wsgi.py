@@ -1,0 +1,8 @@
+"""WSGI entry point of the sandbox processor (``server.py`` embeds it in gunicorn)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateways.sandbox.settings")
+application = get_wsgi_application()

@@ -1,0 +1,3 @@
+"""The payments part of the merchant API; included under /api/v1/ by config.api_urls."""
+
+urlpatterns = []

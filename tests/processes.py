@@ -1,0 +1,69 @@
+"""Starting the platform's own processes (web, worker) for tests that need them real."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**overrides: str) -> dict:
+    """The current environment without the platform's own settings, plus ``overrides``."""
+    prefixes = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "PROCESSOR_", "SANDBOX_", "VAR_DIR", "CELERY_", "WEBHOOK_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    env.update(overrides)
+    return env
+
+
+def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            return requests.get(url, timeout=2)
+        except requests.RequestException as error:
+            last_error = error
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer in {timeout}s: {last_error}")
+
+
+def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start_gunicorn(port: int, env: dict, log_path: Path, workers: int = 2, threads: int = 4) -> subprocess.Popen:
+    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [
+            str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+            "--graceful-timeout", "5",
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def stop(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
