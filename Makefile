@@ -23,3 +23,7 @@ test: venv
 
 lint: venv
 	$(BIN)/ruff check .
+
+## Confirmed card payments per second through the real API (PostgreSQL, gunicorn, the sandbox).
+bench: venv
+	$(BIN)/python -m benchmarks.bench_payments $(BENCH_ARGS)

@@ -178,6 +178,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "core.money.CURRENCY_CHOICES"},
 }
 
 # --- Celery --------------------------------------------------------------------
@@ -190,6 +191,16 @@ PROCESSOR_CONNECT_TIMEOUT = env_float("PROCESSOR_CONNECT_TIMEOUT", 2.0)
 PROCESSOR_READ_TIMEOUT = env_float("PROCESSOR_READ_TIMEOUT", 5.0)
 # How far a processor webhook's timestamp may drift from our clock.
 PROCESSOR_WEBHOOK_TOLERANCE_SECONDS = env_int("PROCESSOR_WEBHOOK_TOLERANCE_SECONDS", 300)
+
+# --- Payments ----------------------------------------------------------------------
+# A payment whose outcome is unknown is asked about after this long: longer than
+# the processor timeouts, so the request that confirmed it has given up by then.
+PAYMENT_RESOLVE_AFTER_SECONDS = env_int("PAYMENT_RESOLVE_AFTER_SECONDS", 30)
+# Sends of one authorisation (always with the same key) that the processor never
+# recorded, before the payment fails with processing_error.
+PAYMENT_MAX_PROCESSOR_ATTEMPTS = env_int("PAYMENT_MAX_PROCESSOR_ATTEMPTS", 5)
+PAYMENT_AUTHORIZATION_TTL_SECONDS = env_int("PAYMENT_AUTHORIZATION_TTL_SECONDS", 7 * 24 * 3600)
+IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 120)
 
 # --- Webhooks to merchants -----------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)

@@ -79,17 +79,17 @@ def to_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, drf_exceptions.ValidationError):
         return validation_error_to_api_error(exc)
     if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
-        message = str(exc.detail) if isinstance(exc, drf_exceptions.AuthenticationFailed) else (
-            "No API key provided. Send it as 'Authorization: Bearer sk_test_…'."
+        message = (
+            str(exc.detail)
+            if isinstance(exc, drf_exceptions.AuthenticationFailed)
+            else ("No API key provided. Send it as 'Authorization: Bearer sk_test_…'.")
         )
         code = "api_key_missing" if isinstance(exc, drf_exceptions.NotAuthenticated) else "api_key_invalid"
         return AuthenticationError(message, code=code)
     if isinstance(exc, PermissionDenied | drf_exceptions.PermissionDenied):
         return AuthenticationError("This API key may not perform this request.", code="api_key_invalid")
     if isinstance(exc, drf_exceptions.ParseError):
-        return InvalidRequestError(
-            "The request body is not valid JSON.", code="body_invalid"
-        )
+        return InvalidRequestError("The request body is not valid JSON.", code="body_invalid")
     if isinstance(exc, drf_exceptions.UnsupportedMediaType):
         return UnsupportedMediaTypeError("Send the body as application/json.")
     if isinstance(exc, drf_exceptions.MethodNotAllowed):

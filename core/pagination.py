@@ -77,12 +77,22 @@ class CursorListPagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         def cursor(name, description):
-            return {"name": name, "required": False, "in": "query", "description": description,
-                    "schema": {"type": "string"}}
+            return {
+                "name": name,
+                "required": False,
+                "in": "query",
+                "description": description,
+                "schema": {"type": "string"},
+            }
 
         return [
-            {"name": "limit", "required": False, "in": "query", "description": "1 to 100, default 10.",
-             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+            {
+                "name": "limit",
+                "required": False,
+                "in": "query",
+                "description": "1 to 100, default 10.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            },
             cursor("starting_after", "An object id: return the objects created before it."),
             cursor("ending_before", "An object id: return the objects created after it."),
         ]

@@ -87,7 +87,7 @@ class CardDeclined(ProcessorError):
 
 
 class WebhookSignatureInvalid(Exception):
-    """A webhook whose signature is missing or wrong, whose timestamp is outside the tolerance, or that is unreadable."""
+    """A webhook with a missing or wrong signature, a timestamp outside the tolerance, or an unreadable body."""
 
 
 class Processor(Protocol):

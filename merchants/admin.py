@@ -71,9 +71,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         obj.prefix = issued.api_key.prefix
         self.message_user(
             request,
-            format_html(
-                "New secret key: <code>{}</code> — copy it now; it is shown only this once.", issued.secret
-            ),
+            format_html("New secret key: <code>{}</code> — copy it now; it is shown only this once.", issued.secret),
             level=messages.WARNING,
         )
 

@@ -33,5 +33,5 @@ def looks_like_key(key: str) -> bool:
     return (
         key.startswith(KEY_PREFIX)
         and len(key) == len(KEY_PREFIX) + _RANDOM_LENGTH
-        and all(char in _ALPHABET for char in key[len(KEY_PREFIX):])
+        and all(char in _ALPHABET for char in key[len(KEY_PREFIX) :])
     )

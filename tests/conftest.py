@@ -55,3 +55,50 @@ def other_api_client(other_merchant) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_issue(merchant=other_merchant).secret}")
     return client
+
+
+# --- The sandbox processor as a real process --------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory):
+    """One sandbox processor process for the whole session (its own SQLite database)."""
+    from tests.sandbox_process import SandboxProcess
+
+    with SandboxProcess(env={"SANDBOX_TIMEOUT_DELAY_SECONDS": "3"}) as process:
+        yield process
+
+
+@pytest.fixture
+def sandbox(sandbox_server, settings):
+    """The platform pointed at the session's sandbox, with short timeouts and no faults."""
+    settings.PROCESSOR_BASE_URL = sandbox_server.base_url
+    settings.PROCESSOR_READ_TIMEOUT = 1.5
+    settings.PROCESSOR_CONNECT_TIMEOUT = 1.0
+    sandbox_server.set_faults(latency_ms=0, error_rate=0, seed=0, timeout_delay_seconds=3)
+    yield sandbox_server
+    sandbox_server.set_faults(latency_ms=0, error_rate=0, seed=0, timeout_delay_seconds=3)
+
+
+@pytest.fixture
+def processor():
+    from gateways.registry import get_processor
+
+    return get_processor()
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL for the database this test run uses, for the processes a test starts."""
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or "postgres"
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
+
+
+test_database_url.__test__ = False

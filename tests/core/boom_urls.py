@@ -1,7 +1,6 @@
 """The platform's URLs plus views that fail on purpose, for the error-shape tests."""
 
 from django.urls import path
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import urlpatterns as platform_urlpatterns

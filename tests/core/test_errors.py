@@ -23,7 +23,9 @@ def assert_error_shape(response, status: int, error_type: str, code: str | None 
 
 
 def test_unknown_api_route_is_json_404(api_client):
-    error = assert_error_shape(api_client.get("/api/v1/no-such-thing"), 404, "invalid_request_error", "resource_missing")
+    error = assert_error_shape(
+        api_client.get("/api/v1/no-such-thing"), 404, "invalid_request_error", "resource_missing"
+    )
     assert "/api/v1/no-such-thing" in error["message"]
 
 

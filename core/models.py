@@ -1,0 +1,37 @@
+"""Cross-cutting records of the merchant API."""
+
+from django.db import models
+
+from merchants.models import Merchant
+
+
+class IdempotencyKey(models.Model):
+    """One merchant request identified by its ``Idempotency-Key``.
+
+    The unique constraint on (merchant, key) is the lock: the first request
+    inserts the row and executes; every other request with that key finds it.
+    """
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=512)
+    fingerprint = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
+    locked_at = models.DateTimeField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_key_unique_per_merchant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}:{self.key}"

@@ -1,0 +1,84 @@
+"""Reads of the sandbox's records, shared by the views, the services and the dispatcher."""
+
+from django.db import connection
+
+from gateways.sandbox.cards import FIXED_TOKENS, Card
+from gateways.sandbox.config import sandbox_config
+from gateways.sandbox.errors import ResourceMissing
+from gateways.sandbox.models import Charge, FaultSettings, Token, WebhookEvent
+
+MAX_LIST = 100
+
+
+def token_card(token_id: str) -> Card | None:
+    """The card behind a token: a fixed test token, or a tokenised card; None when there is no such token."""
+    fixed = FIXED_TOKENS.get(token_id)
+    if fixed is not None:
+        return fixed
+    token = Token.objects.filter(pk=token_id).first()
+    if token is None:
+        return None
+    return Card(token.brand, token.last4, token.exp_month, token.exp_year, token.behaviour)
+
+
+def charge_get(*, charge_id: str) -> Charge:
+    charge = Charge.objects.filter(pk=charge_id).first()
+    if charge is None:
+        raise ResourceMissing(f"No such charge: {charge_id!r}.", param="id")
+    return charge
+
+
+def charges_list(*, reference: str | None = None, idempotency_key: str | None = None, limit: int = MAX_LIST):
+    """Charges, newest first, filtered by our client's reference and/or the idempotency key that created them."""
+    charges = Charge.objects.all()
+    if reference is not None:
+        charges = charges.filter(reference=reference)
+    if idempotency_key is not None:
+        charges = charges.filter(idempotency_key=idempotency_key)
+    return list(charges.order_by("-created", "-id")[:limit])
+
+
+_FAULT_COLUMNS = [field.column for field in FaultSettings._meta.concrete_fields]
+_FAULT_ATTNAMES = [field.attname for field in FaultSettings._meta.concrete_fields]
+# Built from the model's own metadata, never from input.
+_FAULTS_SQL = f"SELECT {', '.join(_FAULT_COLUMNS)} FROM {FaultSettings._meta.db_table} WHERE id = 1"  # noqa: S608
+
+
+def faults_current() -> FaultSettings:
+    """The faults in force. Read once per request, so every worker process sees a change at once.
+
+    Plain SQL: it runs on every charge request, and the ORM's query building
+    would cost more than the query.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_FAULTS_SQL)
+        row = cursor.fetchone()
+    if row is not None:
+        return FaultSettings.from_db(connection.alias, _FAULT_ATTNAMES, row)
+    config = sandbox_config()
+    return FaultSettings(
+        latency_ms=config.latency_ms,
+        error_rate=config.error_rate,
+        seed=config.seed,
+        duplicate_webhooks=config.duplicate_webhooks,
+        shuffle_webhooks=config.shuffle_webhooks,
+        timeout_delay_seconds=config.timeout_delay_seconds,
+    )
+
+
+def events_list(
+    *, event_type: str | None = None, status: str | None = None, limit: int = MAX_LIST
+) -> list[WebhookEvent]:
+    events = WebhookEvent.objects.all()
+    if event_type is not None:
+        events = events.filter(type=event_type)
+    if status is not None:
+        events = events.filter(status=status)
+    return list(events.order_by("-created", "-id")[:limit])
+
+
+def event_get(*, event_id: str) -> WebhookEvent:
+    event = WebhookEvent.objects.filter(pk=event_id).first()
+    if event is None:
+        raise ResourceMissing(f"No such event: {event_id!r}.", param="id")
+    return event

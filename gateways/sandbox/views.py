@@ -1,0 +1,254 @@
+"""The sandbox's HTTP API: parse, call one service, render. JSON in and out."""
+
+import hmac
+from collections.abc import Callable
+from functools import wraps
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from gateways.sandbox import idempotency, selectors, services
+from gateways.sandbox.config import sandbox_config
+from gateways.sandbox.errors import (
+    AuthenticationFailed,
+    CardDeclinedError,
+    InvalidRequest,
+    MethodNotAllowed,
+    ResourceMissing,
+    SandboxError,
+)
+from gateways.sandbox.idempotency import Answer, Result
+from gateways.sandbox.models import Charge
+from gateways.sandbox.representations import charge_json, event_json, faults_json, token_json
+from gateways.sandbox.validation import (
+    capture_params,
+    card_params,
+    charge_params,
+    fault_params,
+    json_body,
+    void_params,
+)
+
+JSON = "application/json"
+COMPACT = {"separators": (",", ":")}
+
+
+def json_response(body: dict, status: int = 200) -> JsonResponse:
+    return JsonResponse(body, status=status, json_dumps_params=COMPACT)
+
+
+def error_response(error: SandboxError) -> JsonResponse:
+    response = json_response(error.body(), status=error.status)
+    if error.status >= 500:
+        # A deliberate 500 (a fault being simulated) is not a bug: keep it out of the error log.
+        response._has_been_logged = True
+    return response
+
+
+def answer_response(answer: Answer) -> HttpResponse:
+    """The answer's exact bytes, so that a replay is byte for byte the first answer."""
+    response = HttpResponse(answer.body, status=answer.status, content_type=JSON)
+    if answer.replayed:
+        response["Idempotent-Replayed"] = "true"
+    if answer.status >= 500:
+        response._has_been_logged = True
+    return response
+
+
+def _authenticate(request: HttpRequest) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    expected = sandbox_config().api_key
+    if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), expected.encode()):
+        raise AuthenticationFailed("Invalid API key. Use Authorization: Bearer <SANDBOX_API_KEY>.")
+
+
+def endpoint(*, auth: bool = True, **handlers: Callable) -> Callable:
+    """A view that dispatches on the HTTP method to ``handlers`` (``get=``, ``post=``) and renders every error."""
+
+    def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        handler = handlers.get(request.method.lower())
+        try:
+            if handler is None:
+                raise MethodNotAllowed(f"{request.method} is not allowed here.")
+            if auth:
+                _authenticate(request)
+            return handler(request, *args, **kwargs)
+        except SandboxError as error:
+            return error_response(error)
+
+    return view
+
+
+def _with_key(handler: Callable) -> Callable:
+    """Run a POST handler's operation exactly once per Idempotency-Key, with the run's faults."""
+
+    @wraps(handler)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        key = idempotency.idempotency_key_from(request.headers.get("Idempotency-Key"))
+        data = json_body(request)
+        operation, faults = handler(request, data, *args, **kwargs)
+        answer = idempotency.execute(
+            scope=sandbox_config().key_scope,
+            key=key,
+            request_fingerprint=idempotency.fingerprint(request.method, request.path, data),
+            operation=operation,
+            faults=faults,
+        )
+        return answer_response(answer)
+
+    return wrapper
+
+
+# --- Health --------------------------------------------------------------------
+
+
+def _healthz(request: HttpRequest) -> JsonResponse:
+    return json_response({"status": "ok"})
+
+
+healthz = endpoint(auth=False, get=_healthz)
+
+
+# --- Tokens --------------------------------------------------------------------
+
+
+def _token_create(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    card = card_params(data)
+
+    def operation() -> Result:
+        token = services.token_create(card=card)
+        return Result(201, token_json(token.id, token))
+
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        result = operation()
+        return json_response(result.body, status=result.status)
+    answer = idempotency.execute(
+        scope=sandbox_config().key_scope,
+        key=idempotency.idempotency_key_from(key),
+        request_fingerprint=idempotency.fingerprint(request.method, request.path, data),
+        operation=operation,
+        faults=None,
+    )
+    return answer_response(answer)
+
+
+def _token_detail(request: HttpRequest, token_id: str) -> JsonResponse:
+    card = selectors.token_card(token_id)
+    if card is None:
+        raise ResourceMissing(f"No such token: {token_id!r}.", param="id")
+    return json_response(token_json(token_id, card))
+
+
+tokens = endpoint(post=_token_create)
+token_detail = endpoint(get=_token_detail)
+
+
+# --- Charges -------------------------------------------------------------------
+
+
+def _charge_result(charge: Charge, *, created: bool, delay_seconds: float = 0.0) -> Result:
+    if charge.status == Charge.Status.DECLINED:
+        error = CardDeclinedError(charge.failure_message, decline_code=charge.decline_code, charge=charge_json(charge))
+        return Result(error.status, error.body())
+    return Result(201 if created else 200, charge_json(charge), delay_seconds)
+
+
+@_with_key
+def _charge_create(request: HttpRequest, data: dict):
+    params = charge_params(data)
+    card = selectors.token_card(params["token"])
+    if card is None:
+        raise InvalidRequest(f"No such token: {params['token']!r}.", code="token_invalid", param="source")
+    faults = selectors.faults_current()
+    key = request.headers["Idempotency-Key"]
+
+    def operation() -> Result:
+        charge = services.charge_create(
+            **params, card=card, idempotency_key=key, timeout_delay_seconds=faults.timeout_delay_seconds
+        )
+        delay = faults.timeout_delay_seconds if charge.behaviour == "timeout" else 0.0
+        return _charge_result(charge, created=True, delay_seconds=delay)
+
+    return operation, faults
+
+
+def _charges_list(request: HttpRequest) -> JsonResponse:
+    charges = selectors.charges_list(
+        reference=request.GET.get("reference"), idempotency_key=request.GET.get("idempotency_key")
+    )
+    return json_response({"object": "list", "data": [charge_json(charge) for charge in charges]})
+
+
+def _charge_detail(request: HttpRequest, charge_id: str) -> JsonResponse:
+    return json_response(charge_json(selectors.charge_get(charge_id=charge_id)))
+
+
+@_with_key
+def _charge_capture(request: HttpRequest, data: dict, charge_id: str):
+    params = capture_params(data)
+
+    def operation() -> Result:
+        return _charge_result(services.charge_capture(charge_id=charge_id, **params), created=False)
+
+    return operation, selectors.faults_current()
+
+
+@_with_key
+def _charge_void(request: HttpRequest, data: dict, charge_id: str):
+    void_params(data)
+
+    def operation() -> Result:
+        return _charge_result(services.charge_void(charge_id=charge_id), created=False)
+
+    return operation, selectors.faults_current()
+
+
+charges = endpoint(get=_charges_list, post=_charge_create)
+charge_detail = endpoint(get=_charge_detail)
+charge_capture = endpoint(post=_charge_capture)
+charge_void = endpoint(post=_charge_void)
+
+
+# --- Events and control --------------------------------------------------------
+
+
+def _events_list(request: HttpRequest) -> JsonResponse:
+    events = selectors.events_list(event_type=request.GET.get("type"), status=request.GET.get("status"))
+    return json_response({"object": "list", "data": [event_json(event) for event in events]})
+
+
+def _event_detail(request: HttpRequest, event_id: str) -> JsonResponse:
+    return json_response(event_json(selectors.event_get(event_id=event_id)))
+
+
+def _faults_show(request: HttpRequest) -> JsonResponse:
+    return json_response(faults_json(selectors.faults_current()))
+
+
+def _faults_change(request: HttpRequest) -> JsonResponse:
+    return json_response(faults_json(services.faults_update(**fault_params(json_body(request)))))
+
+
+def _webhook_resend(request: HttpRequest) -> JsonResponse:
+    data = json_body(request)
+    event_id = data.get("event_id")
+    if not isinstance(event_id, str):
+        raise InvalidRequest("event_id is required.", code="parameter_missing", param="event_id")
+    return json_response(event_json(services.webhook_resend(event_id=event_id)), status=202)
+
+
+events = endpoint(get=_events_list)
+event_detail = endpoint(get=_event_detail)
+control_faults = endpoint(get=_faults_show, post=_faults_change)
+control_webhook_resend = endpoint(post=_webhook_resend)
+
+
+def not_found(request: HttpRequest, exception=None) -> JsonResponse:
+    return error_response(ResourceMissing(f"Unrecognized request URL ({request.method}: {request.path})."))
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    body = {"error": {"type": "api_error", "code": "internal_error", "message": "An unexpected error occurred."}}
+    return json_response(body, status=500)

@@ -1,0 +1,319 @@
+"""The platform's client of the sandbox processor: HTTP calls in, ``gateways.base`` dataclasses out.
+
+Every failure is translated here, once, into the types of ``gateways.base``:
+402 is a definite decline (CardDeclined, with the declined charge); a timeout,
+a connection error, a 5xx, a 409 (the same key still in flight) or an
+unreadable answer means the outcome is unknown (ProcessorUnavailable); any
+other 4xx is a definite refusal that charged nothing (ProcessorRequestRejected,
+TokenInvalid for an unknown token).
+"""
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from gateways.base import (
+    CardDeclined,
+    CardDetails,
+    Charge,
+    ProcessorEvent,
+    ProcessorRequestRejected,
+    ProcessorUnavailable,
+    TokenInvalid,
+    WebhookSignatureInvalid,
+)
+
+SIGNATURE_HEADER = "Sandbox-Signature"
+POOL_SIZE = 64
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    # Retry only failures to connect: the request never left, so a retry cannot
+    # charge twice. Anything after sending is reported as unknown, never retried here.
+    retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.05, allowed_methods=None)
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+# One pooled session for the process: connections are reused across calls and threads.
+_session = _new_session()
+
+
+def _card(data: Mapping[str, Any] | None) -> CardDetails | None:
+    if not data:
+        return None
+    return CardDetails(
+        brand=data["brand"], last4=data["last4"], exp_month=int(data["exp_month"]), exp_year=int(data["exp_year"])
+    )
+
+
+def charge_from_json(data: Mapping[str, Any]) -> Charge:
+    """A ``Charge`` from the sandbox's charge object."""
+    return Charge(
+        processor_id=data["id"],
+        reference=data.get("reference") or "",
+        status=data["status"],
+        amount=int(data["amount"]),
+        amount_captured=int(data.get("amount_captured") or 0),
+        currency=data["currency"],
+        decline_code=data.get("decline_code"),
+        failure_message=data.get("failure_message"),
+        card=_card(data.get("card")),
+    )
+
+
+def signature_header(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``Sandbox-Signature`` value the sandbox sends: ``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+class SandboxProcessor:
+    """``gateways.base.Processor`` over the sandbox's HTTP API.
+
+    Settings are read at each call (unless given here), so that a test may
+    point the cached instance at another sandbox with ``override_settings``.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        webhook_secret: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        session: requests.Session | None = None,
+    ):
+        self._base_url = base_url
+        self._api_key = api_key
+        self._webhook_secret = webhook_secret
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._session = session or _session
+
+    # --- configuration ---------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return (self._base_url or settings.PROCESSOR_BASE_URL).rstrip("/")
+
+    @property
+    def api_key(self) -> str:
+        return self._api_key or getattr(settings, "PROCESSOR_API_KEY", "sk_sandbox_development")
+
+    @property
+    def webhook_secret(self) -> str:
+        return self._webhook_secret or settings.PROCESSOR_WEBHOOK_SECRET
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (
+            self._connect_timeout if self._connect_timeout is not None else settings.PROCESSOR_CONNECT_TIMEOUT,
+            self._read_timeout if self._read_timeout is not None else settings.PROCESSOR_READ_TIMEOUT,
+        )
+
+    # --- the Processor interface -----------------------------------------------
+
+    def retrieve_token(self, token: str) -> CardDetails:
+        status, body = self._request("GET", f"/v1/tokens/{_quote(token)}")
+        if status == 404:
+            raise TokenInvalid(_message(body) or "No such token.", status_code=404)
+        self._raise_for(status, body)
+        card = _card(body.get("card"))
+        if card is None:
+            raise ProcessorUnavailable("The processor answered a token without a card.", status_code=status)
+        return card
+
+    def authorize(
+        self, *, reference: str, amount: int, currency: str, token: str, capture: bool, idempotency_key: str
+    ) -> Charge:
+        payload = {"amount": amount, "currency": currency, "source": token, "capture": capture, "reference": reference}
+        status, body = self._request("POST", "/v1/charges", json_body=payload, idempotency_key=idempotency_key)
+        return self._charge_or_raise(status, body)
+
+    def capture(self, *, processor_id: str, amount: int | None, idempotency_key: str) -> Charge:
+        payload = {} if amount is None else {"amount": amount}
+        status, body = self._request(
+            "POST", f"/v1/charges/{_quote(processor_id)}/capture", json_body=payload, idempotency_key=idempotency_key
+        )
+        return self._charge_or_raise(status, body)
+
+    def void(self, *, processor_id: str, idempotency_key: str) -> Charge:
+        status, body = self._request(
+            "POST", f"/v1/charges/{_quote(processor_id)}/void", json_body={}, idempotency_key=idempotency_key
+        )
+        return self._charge_or_raise(status, body)
+
+    def lookup(self, *, idempotency_key: str) -> Charge | None:
+        status, body = self._request("GET", "/v1/charges", params={"idempotency_key": idempotency_key})
+        self._raise_for(status, body, rejected_is_unknown=True)
+        charges = self._charge_list(body)
+        return charges[0] if charges else None
+
+    def charges_for(self, *, reference: str) -> list[Charge]:
+        status, body = self._request("GET", "/v1/charges", params={"reference": reference})
+        self._raise_for(status, body, rejected_is_unknown=True)
+        return self._charge_list(body)
+
+    def parse_webhook(self, *, body: bytes, headers: Mapping[str, str], tolerance_seconds: int) -> ProcessorEvent:
+        """Verify the ``Sandbox-Signature`` of ``body`` and decode the event.
+
+        Raises WebhookSignatureInvalid when the header is missing or malformed,
+        no ``v1`` signature matches (compared in constant time), the timestamp
+        is more than ``tolerance_seconds`` away from now, or the verified body
+        is not an event.
+        """
+        header = _header(headers, SIGNATURE_HEADER)
+        if not header:
+            raise WebhookSignatureInvalid(f"missing {SIGNATURE_HEADER} header")
+        timestamp, signatures = _parse_signature(header)
+        expected = signature_header(self.webhook_secret, timestamp, body).rsplit("v1=", 1)[1]
+        if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+            raise WebhookSignatureInvalid("signature does not match")
+        if abs(time.time() - timestamp) > tolerance_seconds:
+            raise WebhookSignatureInvalid("timestamp outside the tolerance")
+        try:
+            payload = json.loads(body)
+            obj = payload["data"]["object"]
+            event = ProcessorEvent(
+                event_id=str(payload["id"]),
+                type=str(payload["type"]),
+                created=int(payload["created"]),
+                charge=charge_from_json(obj) if obj.get("object") == "charge" else None,
+                payload=payload,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise WebhookSignatureInvalid(f"the signed body is not an event: {error}") from error
+        return event
+
+    # --- HTTP ------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict | None = None,
+        params: dict | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[int, dict]:
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                json=json_body,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as error:
+            raise ProcessorUnavailable(f"The processor did not answer in time: {error}") from error
+        except requests.RequestException as error:
+            raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            if response.status_code < 500 and response.status_code != 409:
+                # An answer we cannot read may still have charged: unknown, not rejected.
+                raise ProcessorUnavailable(
+                    f"The processor answered {response.status_code} without a JSON object.",
+                    status_code=response.status_code,
+                )
+            body = {}
+        return response.status_code, body
+
+    def _raise_for(self, status: int, body: dict, *, rejected_is_unknown: bool = False) -> None:
+        if 200 <= status < 300:
+            return
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        code = error.get("code") or f"http_{status}"
+        message = error.get("message") or f"The processor answered {status}."
+        # 409: the same key is still executing; 429: try later. Neither says what happened.
+        if status >= 500 or status in (409, 429) or status < 200 or 300 <= status < 400:
+            raise ProcessorUnavailable(message, code=code, status_code=status)
+        if rejected_is_unknown:
+            # A read that the processor refuses tells us nothing about whether money moved.
+            raise ProcessorUnavailable(message, code=code, status_code=status)
+        if code == "token_invalid":
+            raise TokenInvalid(message, code=code, status_code=status)
+        raise ProcessorRequestRejected(message, code=code, status_code=status)
+
+    def _charge_or_raise(self, status: int, body: dict) -> Charge:
+        if status == 402:
+            charge_data = body.get("charge")
+            error = body.get("error") or {}
+            if not isinstance(charge_data, dict):
+                raise ProcessorUnavailable("The processor declined without the charge.", status_code=402)
+            charge = self._parse_charge(charge_data, status)
+            raise CardDeclined(
+                charge=charge,
+                decline_code=error.get("decline_code") or charge.decline_code or "generic_decline",
+                message=error.get("message") or charge.failure_message or "The card was declined.",
+            )
+        self._raise_for(status, body)
+        return self._parse_charge(body, status)
+
+    def _parse_charge(self, data: dict, status: int) -> Charge:
+        try:
+            return charge_from_json(data)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ProcessorUnavailable(f"The processor answered {status} with an unreadable charge.") from error
+
+    def _charge_list(self, body: dict) -> list[Charge]:
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise ProcessorUnavailable("The processor answered a list without data.")
+        return [self._parse_charge(item, 200) for item in data]
+
+
+def _quote(identifier: str) -> str:
+    return quote(identifier, safe="")
+
+
+def _message(body: dict) -> str | None:
+    error = body.get("error")
+    return error.get("message") if isinstance(error, dict) else None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    return value
+
+
+def _parse_signature(header: str) -> tuple[int, list[str]]:
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t":
+            try:
+                timestamp = int(value)
+            except ValueError as error:
+                raise WebhookSignatureInvalid("malformed timestamp") from error
+        elif name == "v1" and value:
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise WebhookSignatureInvalid(f"malformed {SIGNATURE_HEADER} header")
+    return timestamp, signatures

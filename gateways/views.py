@@ -1,0 +1,40 @@
+"""The platform's endpoint for the processor's webhooks."""
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from gateways.base import WebhookSignatureInvalid
+from gateways.registry import get_processor
+from gateways.webhooks import processor_event_receive
+
+
+@csrf_exempt
+@require_POST
+def sandbox_webhook(request):
+    """Verify the signature and timestamp, store the event once, apply it; 400 for an unverifiable one.
+
+    A failure to apply answers 500 so that the processor delivers the event again.
+    """
+    try:
+        event = get_processor().parse_webhook(
+            body=request.body, headers=request.headers, tolerance_seconds=settings.PROCESSOR_WEBHOOK_TOLERANCE_SECONDS
+        )
+    except WebhookSignatureInvalid as exc:
+        return JsonResponse(
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "signature_invalid",
+                    "message": str(exc) or "Invalid signature.",
+                    "param": None,
+                }
+            },
+            status=400,
+        )
+    try:
+        stored = processor_event_receive(processor="sandbox", event=event)
+    except Exception:  # noqa: BLE001 - logged where it happened; the processor will retry
+        return JsonResponse({"received": False}, status=500)
+    return JsonResponse({"received": True, "status": stored.status, "deliveries": stored.deliveries})

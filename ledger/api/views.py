@@ -1,0 +1,78 @@
+"""The balance and the ledger view of the merchant API: thin, read-only views over ``ledger.selectors``."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ResourceMissingError
+from core.filters import filter_choice, filter_created
+from core.pagination import CursorListPagination
+from ledger import selectors
+from ledger.api.serializers import (
+    BalanceSerializer,
+    BalanceTransactionListSerializer,
+    BalanceTransactionSerializer,
+    LedgerErrorSerializer,
+)
+from ledger.models import JournalEntry
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(LedgerErrorSerializer, description="invalid_request_error"),
+    401: OpenApiResponse(LedgerErrorSerializer, description="authentication_error"),
+    404: OpenApiResponse(LedgerErrorSerializer, description="resource_missing"),
+    429: OpenApiResponse(LedgerErrorSerializer, description="rate_limit_error"),
+}
+LIST_PARAMETERS = [
+    OpenApiParameter("type", OpenApiTypes.STR, enum=JournalEntry.Type.values,
+                     description="Only balance transactions of this type."),
+    OpenApiParameter("source", OpenApiTypes.STR, description="Only those of this payment, refund or dispute id."),
+    *(
+        OpenApiParameter(f"created[{op}]", OpenApiTypes.STR,
+                         description="Unix seconds or ISO 8601: created " + {"gt": ">", "gte": "≥", "lt": "<",
+                                                                             "lte": "≤"}[op] + " this time.")
+        for op in ("gt", "gte", "lt", "lte")
+    ),
+]  # fmt: skip
+TRANSACTION_ID = OpenApiParameter("transaction_id", OpenApiTypes.STR, location=OpenApiParameter.PATH,
+                                  description="txn_…")
+
+
+class BalanceView(APIView):
+    @extend_schema(
+        operation_id="balance_retrieve", responses={200: BalanceSerializer, **ERROR_RESPONSES}, tags=["balance"],
+        description="The merchant's available and pending funds per currency, computed from the ledger.",
+    )  # fmt: skip
+    def get(self, request):
+        return Response(BalanceSerializer(selectors.balance_get(merchant=request.user)).data)
+
+
+class BalanceTransactionListView(APIView):
+    @extend_schema(
+        operation_id="balance_transactions_list", parameters=LIST_PARAMETERS,
+        responses={200: BalanceTransactionListSerializer, **ERROR_RESPONSES}, tags=["balance"],
+        description="The ledger entries that moved the merchant's balance, newest first.",
+    )  # fmt: skip
+    def get(self, request):
+        params = request.query_params
+        queryset = selectors.balance_transactions_of(merchant=request.user)
+        queryset = filter_choice(queryset, params, "type", JournalEntry.Type.values)
+        source = params.get("source")
+        if source:
+            queryset = queryset.filter(source=source)
+        queryset = filter_created(queryset, params)
+        paginator = CursorListPagination()
+        page = paginator.paginate_queryset(queryset, request, self)
+        return paginator.get_paginated_response(BalanceTransactionSerializer(page, many=True).data)
+
+
+class BalanceTransactionDetailView(APIView):
+    @extend_schema(
+        operation_id="balance_transactions_retrieve", parameters=[TRANSACTION_ID],
+        responses={200: BalanceTransactionSerializer, **ERROR_RESPONSES}, tags=["balance"],
+    )  # fmt: skip
+    def get(self, request, transaction_id: str):
+        entry = selectors.balance_transaction_get(merchant=request.user, transaction_id=transaction_id)
+        if entry is None:
+            raise ResourceMissingError(f"No such balance transaction: '{transaction_id}'.", param="id")
+        return Response(BalanceTransactionSerializer(entry).data)

@@ -1,0 +1,274 @@
+"""One function per business event: which accounts it debits and credits.
+
+Callers (the payments services) call these inside the transaction that moves
+the payment, refund or dispute, so the state change and its entries commit
+together. Every function is idempotent: its entry is keyed by the event
+(``payment.captured:pay_…``), and calling it again returns the entry written
+the first time (see ``ledger.services``). Amounts are positive integers in
+minor units; ``Dr``/``Cr`` below are debits and credits. The chart of accounts
+is in ``ledger/README.md``.
+"""
+
+from core.money import MAX_AMOUNT, is_known_currency
+from ledger.errors import LedgerError, LedgerEventMissing
+from ledger.fees import platform_fee
+from ledger.models import AccountCode, JournalEntry, Posting
+from ledger.services import (
+    Leg,
+    accounts_get_or_create,
+    entry_post,
+    entry_post_pending,
+    entry_resolve_pending,
+    entry_reverse,
+)
+
+RECEIVABLE = AccountCode.PROCESSOR_RECEIVABLE
+PENDING_FUNDS = AccountCode.MERCHANT_PENDING
+AVAILABLE = AccountCode.MERCHANT_AVAILABLE
+FEE_REVENUE = AccountCode.FEE_REVENUE
+ADJUSTMENTS = AccountCode.ADJUSTMENTS
+Type = JournalEntry.Type
+
+
+def _amount(value, name: str, *, allow_zero: bool = False) -> int:
+    if type(value) is not int:
+        raise ValueError(f"{name} is an integer in minor units, not {value!r}")
+    if value < 0 or (value == 0 and not allow_zero) or value > MAX_AMOUNT:
+        raise ValueError(f"{name} must be {'0' if allow_zero else '1'} to {MAX_AMOUNT}, not {value}")
+    return value
+
+
+def _currency(value: str) -> str:
+    if not isinstance(value, str) or not is_known_currency(value):
+        raise ValueError(f"unknown currency {value!r}")
+    return value
+
+
+def _entry(event_key: str) -> JournalEntry | None:
+    return JournalEntry.objects.filter(event_key=event_key).first()
+
+
+def _required_entry(event_key: str) -> JournalEntry:
+    entry = _entry(event_key)
+    if entry is None:
+        raise LedgerEventMissing(f"no ledger entry for {event_key}: post that event first")
+    return entry
+
+
+def _posted_on(entry: JournalEntry, code: str, phase: str) -> int:
+    """The signed sum of ``entry``'s postings on accounts ``code`` in ``phase``."""
+    return sum(entry.postings.filter(account__code=code, phase=phase).values_list("amount", flat=True))
+
+
+def _capture_legs(*, merchant, amount: int, currency: str) -> list[Leg]:
+    fee = platform_fee(amount=amount, currency=currency)
+    accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[RECEIVABLE, AVAILABLE, FEE_REVENUE])
+    legs = [Leg(accounts[RECEIVABLE], amount)]
+    if amount - fee:
+        legs.append(Leg(accounts[AVAILABLE], -(amount - fee)))
+    if fee:
+        legs.append(Leg(accounts[FEE_REVENUE], -fee))
+    return legs
+
+
+# --- Payments ------------------------------------------------------------------------
+
+
+def payment_authorized(*, payment_id: str, merchant, amount: int, currency: str) -> JournalEntry:
+    """A manual-capture payment was authorised: reserve the amount (pending entry, type ``authorization``).
+
+    Pending phase: Dr processor_receivable ``amount``; Cr merchant_pending ``amount``.
+    Nothing moves in the posted phase, so the merchant's balance does not change.
+    """
+    _amount(amount, "amount")
+    _currency(currency)
+    accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[RECEIVABLE, PENDING_FUNDS])
+    return entry_post_pending(
+        event_key=f"payment.authorized:{payment_id}", type=Type.AUTHORIZATION, source=payment_id,
+        merchant=merchant, currency=currency,
+        legs=[Leg(accounts[RECEIVABLE], amount), Leg(accounts[PENDING_FUNDS], -amount)],
+    )
+
+
+def payment_captured(*, payment_id: str, merchant, amount_captured: int, currency: str) -> JournalEntry:
+    """The payment was captured: the funds are the merchant's, less the platform fee (type ``charge``).
+
+    fee = round_half_even(amount_captured × LEDGER_FEE_PERCENT_BPS / 10 000) + LEDGER_FEE_FIXED[currency],
+    at most ``amount_captured``.
+
+    Posted phase: Dr processor_receivable ``amount_captured``; Cr merchant_available
+    ``amount_captured − fee``; Cr fee_revenue ``fee``.
+
+    With an authorisation (manual capture) this entry also posts it: it reverses
+    the whole reservation in the pending phase (Dr merchant_pending, Cr
+    processor_receivable, the authorised amount), so a partial capture releases
+    the rest. Without one (automatic capture) it is a plain posted entry.
+    """
+    _amount(amount_captured, "amount_captured")
+    _currency(currency)
+    event_key = f"payment.captured:{payment_id}"
+    authorization = _entry(f"payment.authorized:{payment_id}")
+    legs = _capture_legs(merchant=merchant, amount=amount_captured, currency=currency)
+    if authorization is None:
+        return entry_post(
+            event_key=event_key, type=Type.CHARGE, source=payment_id, merchant=merchant, currency=currency,
+            legs=legs,
+        )
+    if authorization.currency != currency:
+        raise LedgerError(f"{payment_id} was authorised in {authorization.currency}, not {currency}")
+    authorized = _posted_on(authorization, RECEIVABLE, Posting.Phase.PENDING)
+    if amount_captured > authorized:
+        raise LedgerError(f"{payment_id}: cannot capture {amount_captured}, only {authorized} was authorised")
+    memo = "" if amount_captured == authorized else f"partial capture; {authorized - amount_captured} released"
+    return entry_resolve_pending(
+        pending_entry=authorization, action="post", event_key=event_key, type=Type.CHARGE, legs=legs, memo=memo
+    )
+
+
+def payment_authorization_released(*, payment_id: str, reason: str) -> JournalEntry | None:
+    """The authorisation ended without a capture (``reason``: canceled or expired): void the reservation.
+
+    Pending phase: Dr merchant_pending, Cr processor_receivable, the authorised
+    amount (type ``authorization_release``). Returns None when the payment was
+    never authorised (nothing was reserved). Refused with ``PendingEntryResolved``
+    when the authorisation was already captured.
+    """
+    authorization = _entry(f"payment.authorized:{payment_id}")
+    if authorization is None:
+        return None
+    return entry_resolve_pending(
+        pending_entry=authorization, action="void", event_key=f"payment.authorization_released:{payment_id}",
+        type=Type.AUTHORIZATION_RELEASE, memo=reason,
+    )
+
+
+def payment_failed(*, payment_id: str) -> None:
+    """The payment failed: no money moved and nothing was reserved, so no entry. Returns None.
+
+    It exists so that every payment transition calls one posting rule.
+    """
+    return None
+
+
+# --- Refunds -------------------------------------------------------------------------
+
+
+def refund_created(*, refund_id: str, payment_id: str, merchant, amount: int, currency: str) -> JournalEntry:
+    """A refund was requested and sent to the processor: reserve it (pending entry, type ``refund``).
+
+    Pending phase: Dr merchant_available ``amount``; Cr processor_receivable ``amount``.
+    The merchant's (posted) balance moves when the refund succeeds.
+    """
+    _amount(amount, "amount")
+    _currency(currency)
+    accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[AVAILABLE, RECEIVABLE])
+    return entry_post_pending(
+        event_key=f"refund.created:{refund_id}", type=Type.REFUND, source=refund_id, merchant=merchant,
+        currency=currency, legs=[Leg(accounts[AVAILABLE], amount), Leg(accounts[RECEIVABLE], -amount)],
+        memo=f"refund of {payment_id}",
+    )
+
+
+def refund_succeeded(*, refund_id: str) -> JournalEntry:
+    """The refund succeeded: post the reservation (type ``refund``).
+
+    Pending phase: the reservation reversed (Dr processor_receivable, Cr merchant_available).
+    Posted phase: Dr merchant_available ``amount``; Cr processor_receivable ``amount``.
+    The platform fee of the payment is not returned.
+    """
+    created = _required_entry(f"refund.created:{refund_id}")
+    reserved = created.postings.filter(phase=Posting.Phase.PENDING).select_related("account").order_by("id")
+    return entry_resolve_pending(
+        pending_entry=created, action="post", event_key=f"refund.succeeded:{refund_id}", type=Type.REFUND,
+        legs=[Leg(posting.account, posting.amount) for posting in reserved], memo=created.memo,
+    )
+
+
+def refund_failed(*, refund_id: str) -> JournalEntry:
+    """The refund failed: the money stays with (or returns to) the merchant.
+
+    Still pending: void the reservation (type ``refund_release``; pending phase
+    Dr processor_receivable, Cr merchant_available ``amount``; the balance never moved).
+    Already succeeded (a processor can fail a refund later): a reversing posted
+    entry (type ``refund_failure``; Dr processor_receivable, Cr merchant_available ``amount``).
+    """
+    created = _required_entry(f"refund.created:{refund_id}")
+    event_key = f"refund.failed:{refund_id}"
+    if created.status == JournalEntry.Status.POSTED:
+        succeeded = created.resolution
+        return entry_reverse(entry=succeeded, event_key=event_key, type=Type.REFUND_FAILURE, memo=created.memo)
+    return entry_resolve_pending(
+        pending_entry=created, action="void", event_key=event_key, type=Type.REFUND_RELEASE, memo=created.memo
+    )
+
+
+# --- Disputes ------------------------------------------------------------------------
+
+
+def dispute_opened(*, dispute_id: str, payment_id: str, merchant, amount: int, fee: int,
+                   currency: str) -> JournalEntry:
+    """A chargeback opened: the processor took the disputed amount back, and the platform charges the dispute fee.
+
+    Posted phase (type ``dispute``): Dr merchant_available ``amount + fee``;
+    Cr processor_receivable ``amount``; Cr fee_revenue ``fee``. Never refused:
+    the merchant's balance may go negative.
+    """
+    _amount(amount, "amount")
+    _amount(fee, "fee", allow_zero=True)
+    _currency(currency)
+    accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[AVAILABLE, RECEIVABLE, FEE_REVENUE])
+    legs = [Leg(accounts[AVAILABLE], amount + fee), Leg(accounts[RECEIVABLE], -amount)]
+    if fee:
+        legs.append(Leg(accounts[FEE_REVENUE], -fee))
+    return entry_post(
+        event_key=f"dispute.opened:{dispute_id}", type=Type.DISPUTE, source=dispute_id, merchant=merchant,
+        currency=currency, legs=legs, memo=f"dispute on {payment_id}",
+    )
+
+
+def dispute_won(*, dispute_id: str) -> JournalEntry:
+    """The merchant won the dispute: the processor returns the amount; the dispute fee is kept.
+
+    Posted phase (type ``dispute_reversal``): Dr processor_receivable ``amount``;
+    Cr merchant_available ``amount``.
+    """
+    opened = _required_entry(f"dispute.opened:{dispute_id}")
+    amount = -_posted_on(opened, RECEIVABLE, Posting.Phase.POSTED)
+    accounts = accounts_get_or_create(merchant=opened.merchant_id, currency=opened.currency,
+                                      codes=[RECEIVABLE, AVAILABLE])
+    return entry_post(
+        event_key=f"dispute.won:{dispute_id}", type=Type.DISPUTE_REVERSAL, source=dispute_id,
+        merchant=opened.merchant_id, currency=opened.currency,
+        legs=[Leg(accounts[RECEIVABLE], amount), Leg(accounts[AVAILABLE], -amount)], memo=opened.memo,
+    )
+
+
+def dispute_lost(*, dispute_id: str) -> None:
+    """The merchant lost the dispute: no entry. The amount and fee left the balance when it opened.
+
+    Checks that the dispute was opened and not won (``LedgerEventMissing`` /
+    ``LedgerError`` otherwise). Returns None.
+    """
+    _required_entry(f"dispute.opened:{dispute_id}")
+    if _entry(f"dispute.won:{dispute_id}") is not None:
+        raise LedgerError(f"dispute {dispute_id} was already won")
+    return None
+
+
+# --- Adjustments ---------------------------------------------------------------------
+
+
+def manual_adjustment(*, adjustment_id: str, merchant, amount: int, currency: str, memo: str) -> JournalEntry:
+    """A staff correction of a merchant's available balance (type ``adjustment``); ``amount`` is signed.
+
+    Positive (credit the merchant): Dr adjustments ``amount``; Cr merchant_available ``amount``.
+    Negative (debit the merchant): Dr merchant_available ``|amount|``; Cr adjustments ``|amount|``.
+    """
+    if type(amount) is not int or amount == 0 or abs(amount) > MAX_AMOUNT:
+        raise ValueError(f"amount is a non-zero integer in minor units, not {amount!r}")
+    _currency(currency)
+    accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[ADJUSTMENTS, AVAILABLE])
+    return entry_post(
+        event_key=f"adjustment:{adjustment_id}", type=Type.ADJUSTMENT, source=adjustment_id, merchant=merchant,
+        currency=currency, legs=[Leg(accounts[ADJUSTMENTS], amount), Leg(accounts[AVAILABLE], -amount)], memo=memo,
+    )

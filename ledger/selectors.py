@@ -1,0 +1,114 @@
+"""Reads of the ledger, shared by the API, the admin and the tasks. Balances are always derived from postings."""
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from ledger.models import MERCHANT_BALANCE_CODES, Account, AccountCode, JournalEntry, Posting
+
+POSTED = Posting.Phase.POSTED
+PENDING = Posting.Phase.PENDING
+
+
+@dataclass(frozen=True)
+class BalanceAmount:
+    currency: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: list[BalanceAmount]
+    pending: list[BalanceAmount]
+
+
+def balance_get(*, merchant) -> Balance:
+    """The merchant's balance per currency, from POSTED postings on merchant_available and merchant_pending.
+
+    Both accounts are liabilities (credit-normal), so a balance is minus the
+    signed sum. Every currency the merchant has an account in appears in both
+    lists; a merchant without accounts gets its settlement currency at 0.
+    Reservations (pending phase: authorisations, refunds in flight) do not count.
+    """
+    rows = (
+        Account.objects.filter(merchant=merchant, code__in=MERCHANT_BALANCE_CODES)
+        .values("code", "currency")
+        .annotate(signed=Coalesce(Sum("postings__amount", filter=Q(postings__phase=POSTED)), 0))
+    )
+    totals: dict[tuple[str, str], int] = {}
+    currencies = set()
+    for row in rows:
+        currencies.add(row["currency"])
+        totals[(row["code"], row["currency"])] = -row["signed"]
+    if not currencies:
+        currencies = {merchant.settlement_currency}
+    ordered = sorted(currencies)
+    return Balance(
+        available=[BalanceAmount(c, totals.get((AccountCode.MERCHANT_AVAILABLE, c), 0)) for c in ordered],
+        pending=[BalanceAmount(c, totals.get((AccountCode.MERCHANT_PENDING, c), 0)) for c in ordered],
+    )
+
+
+def _merchant_balance_postings(merchant, code: str | None = None) -> Q:
+    condition = Q(postings__phase=POSTED, postings__account__merchant=merchant)
+    if code is None:
+        return condition & Q(postings__account__code__in=MERCHANT_BALANCE_CODES)
+    return condition & Q(postings__account__code=code)
+
+
+def balance_transactions_of(*, merchant) -> QuerySet[JournalEntry]:
+    """The merchant's balance transactions: its entries with a posted posting on its balance accounts.
+
+    Annotated per entry (merchant's view, positive = money in):
+    ``net`` = −(posted postings on merchant_available and merchant_pending),
+    ``fee`` = the platform fee it carries (its credit to fee_revenue),
+    ``amount`` = ``net + fee`` (the gross), and ``available_delta`` (nonzero
+    when the money is available, otherwise it is pending). Reservations
+    (authorisations, refunds in flight) move no posted money and are not listed.
+    """
+    moves_balance = Posting.objects.filter(
+        entry=OuterRef("pk"), phase=POSTED, account__merchant=merchant, account__code__in=MERCHANT_BALANCE_CODES
+    )
+    zero = Value(0, output_field=IntegerField())
+    return (
+        JournalEntry.objects.filter(merchant=merchant)
+        .filter(Exists(moves_balance))
+        .annotate(
+            net=-Coalesce(Sum("postings__amount", filter=_merchant_balance_postings(merchant)), zero),
+            available_delta=Coalesce(
+                Sum("postings__amount", filter=_merchant_balance_postings(merchant, AccountCode.MERCHANT_AVAILABLE)),
+                zero,
+            ),
+            fee=-Coalesce(
+                Sum("postings__amount",
+                    filter=Q(postings__phase=POSTED, postings__account__code=AccountCode.FEE_REVENUE)),
+                zero,
+            ),
+        )
+        .annotate(amount=F("net") + F("fee"))
+    )
+
+
+def balance_transaction_get(*, merchant, transaction_id: str) -> JournalEntry | None:
+    return balance_transactions_of(merchant=merchant).filter(pk=transaction_id).first()
+
+
+def accounts_with_balances() -> QuerySet[Account]:
+    """Every account with its derived ``posted_sum`` and ``pending_sum`` (signed: debit positive).
+
+    Correlated subqueries, so a page of accounts sums only its own postings
+    (index-only on the (account, phase, amount) index).
+    """
+
+    def phase_sum(phase: str):
+        total = (
+            Posting.objects.filter(account=OuterRef("pk"), phase=phase)
+            .order_by()
+            .values("account")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        return Coalesce(Subquery(total, output_field=IntegerField()), Value(0, output_field=IntegerField()))
+
+    return Account.objects.annotate(posted_sum=phase_sum(POSTED), pending_sum=phase_sum(PENDING))

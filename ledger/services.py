@@ -1,0 +1,337 @@
+"""The posting engine: the only code that writes journal entries and postings.
+
+Guarantees, for every function here:
+
+- It runs inside the CALLER's transaction and refuses to run outside one, so a
+  payment's state change and its ledger entries commit or roll back together.
+- An entry's postings sum to zero per currency and per phase, and none is zero;
+  otherwise ``UnbalancedEntry`` is raised and nothing is written.
+- Idempotent per ``event_key``: the entry is inserted inside a savepoint; when
+  the unique ``event_key`` refuses it (the same business event posted before,
+  or concurrently by another transaction), the savepoint is rolled back and the
+  existing entry is returned. A replay is checked for the same type, source,
+  merchant and currency (``LedgerEventConflict`` otherwise); its amounts are
+  not compared: the first posting of an event wins.
+- A pending entry is resolved (posted or voided) at most once: a conditional
+  ``UPDATE … WHERE status = 'pending'`` moves it, and 0 rows means it was
+  already resolved (``PendingEntryResolved``). ``pending_entry`` is also unique.
+- Balance limits (account flags) hold after every entry: the limited accounts
+  that an entry debits (or credits) are locked with ``SELECT … FOR UPDATE`` in
+  primary-key order, then summed; a breach raises ``InsufficientBalance`` and
+  rolls the entry back. Only such entries lock anything.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
+from django.db.transaction import TransactionManagementError
+from django.utils import timezone
+
+from ledger.errors import (
+    InsufficientBalance,
+    LedgerError,
+    LedgerEventConflict,
+    PendingEntryResolved,
+    UnbalancedEntry,
+)
+from ledger.models import CHART, Account, JournalEntry, LedgerCheckRun, Posting
+
+logger = logging.getLogger(__name__)
+
+PENDING = Posting.Phase.PENDING
+POSTED = Posting.Phase.POSTED
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A posting to write: ``amount`` minor units on ``account``, debit positive, credit negative."""
+
+    account: Account
+    amount: int
+
+
+def _require_transaction() -> None:
+    # A real check rather than ``assert``: it must hold under ``python -O`` too.
+    if not transaction.get_connection().in_atomic_block:
+        raise TransactionManagementError(
+            "The ledger only writes inside the caller's transaction: wrap the call in transaction.atomic()."
+        )
+
+
+def _merchant_id(merchant) -> str | None:
+    if merchant is None or isinstance(merchant, str):
+        return merchant
+    return merchant.pk
+
+
+# --- Accounts ----------------------------------------------------------------------
+
+
+def accounts_get_or_create(*, merchant, currency: str, codes: Iterable[str]) -> dict[str, Account]:
+    """The accounts ``codes`` in ``currency``, owned as the chart says (by ``merchant`` or the platform).
+
+    Created lazily. Safe under concurrency: a lost creation race is an
+    IntegrityError on the unique constraint, caught in a savepoint, then re-read.
+    """
+    _require_transaction()
+    merchant_id = _merchant_id(merchant)
+    owners = {}
+    for code in codes:
+        spec = CHART[code]
+        if spec.merchant_owned and merchant_id is None:
+            raise LedgerError(f"account {code} belongs to a merchant: pass the merchant")
+        owners[code] = merchant_id if spec.merchant_owned else None
+    if not owners:
+        return {}
+    condition = Q()
+    for code, owner in owners.items():
+        condition |= Q(code=code, currency=currency, merchant_id=owner)
+    found = {account.code: account for account in Account.objects.filter(condition)}
+    for code, owner in owners.items():
+        if code not in found:
+            found[code] = _account_create(code=code, merchant_id=owner, currency=currency)
+    return found
+
+
+def _account_create(*, code: str, merchant_id: str | None, currency: str) -> Account:
+    spec = CHART[code]
+    try:
+        with transaction.atomic():
+            return Account.objects.create(
+                code=code,
+                type=spec.type,
+                currency=currency,
+                merchant_id=merchant_id,
+                debits_must_not_exceed_credits=spec.debits_must_not_exceed_credits,
+                credits_must_not_exceed_debits=spec.credits_must_not_exceed_debits,
+            )
+    except IntegrityError:
+        # Another transaction created it first; with READ COMMITTED this new
+        # statement sees its committed row.
+        return Account.objects.get(code=code, currency=currency, merchant_id=merchant_id)
+
+
+# --- Entries -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    account: Account
+    amount: int
+    phase: str
+
+
+def _validate(lines: list[_Line]) -> None:
+    if not lines:
+        raise UnbalancedEntry("an entry needs postings")
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for line in lines:
+        if type(line.amount) is not int or line.amount == 0:
+            raise UnbalancedEntry(f"posting amounts are non-zero integers, not {line.amount!r}")
+        totals[(line.account.currency, line.phase)] += line.amount
+    unbalanced = {key: total for key, total in totals.items() if total != 0}
+    if unbalanced:
+        raise UnbalancedEntry(f"postings do not sum to zero per currency and phase: {unbalanced}")
+
+
+def _replay(existing: JournalEntry, *, type: str, source: str, merchant_id: str | None, currency: str,
+            pending_entry: JournalEntry | None) -> JournalEntry:
+    expected = (type, source, merchant_id, currency, pending_entry.pk if pending_entry else None)
+    actual = (existing.type, existing.source, existing.merchant_id, existing.currency, existing.pending_entry_id)
+    if expected != actual:
+        raise LedgerEventConflict(f"event {existing.event_key} was posted as {actual}, now asked as {expected}")
+    return existing
+
+
+def _limited_account_ids(lines: list[_Line]) -> list[str]:
+    ids = set()
+    for line in lines:
+        if line.amount > 0 and line.account.debits_must_not_exceed_credits:
+            ids.add(line.account.pk)
+        if line.amount < 0 and line.account.credits_must_not_exceed_debits:
+            ids.add(line.account.pk)
+    return sorted(ids)
+
+
+def account_limit_totals(account_ids: Iterable[str]):
+    """Per account: posted debits and credits, and the debits and credits of unresolved pending entries.
+
+    Pending-phase postings count only while their entry is still pending: once
+    it is resolved, the resolving entry's reversal cancels them exactly.
+    """
+    outstanding = Q(phase=PENDING, entry__status=JournalEntry.Status.PENDING)
+    return (
+        Posting.objects.filter(account_id__in=list(account_ids))
+        .values("account_id")
+        .annotate(
+            posted_debits=Coalesce(Sum("amount", filter=Q(phase=POSTED, amount__gt=0)), 0),
+            posted_credits=Coalesce(-Sum("amount", filter=Q(phase=POSTED, amount__lt=0)), 0),
+            pending_debits=Coalesce(Sum("amount", filter=outstanding & Q(amount__gt=0)), 0),
+            pending_credits=Coalesce(-Sum("amount", filter=outstanding & Q(amount__lt=0)), 0),
+        )
+        .order_by("account_id")
+    )
+
+
+def _enforce_limits(accounts: list[Account]) -> None:
+    if not accounts:
+        return
+    totals = {row["account_id"]: row for row in account_limit_totals(a.pk for a in accounts)}
+    for account in accounts:
+        row = totals.get(account.pk)
+        if row is None:
+            continue
+        if account.debits_must_not_exceed_credits:
+            short = row["pending_debits"] + row["posted_debits"] - row["posted_credits"]
+            if short > 0:
+                raise InsufficientBalance(
+                    f"The balance of {account.code} {account.currency} is {short} minor units short for this entry."
+                )
+        if account.credits_must_not_exceed_debits:
+            short = row["pending_credits"] + row["posted_credits"] - row["posted_debits"]
+            if short > 0:
+                raise InsufficientBalance(
+                    f"The balance of {account.code} {account.currency} is {short} minor units short for this entry."
+                )
+
+
+def _write_entry(*, event_key: str, type: str, source: str, merchant_id: str | None, currency: str, status: str,
+                 build_lines: Callable[[], list[_Line]], pending_entry: JournalEntry | None = None,
+                 memo: str = "") -> JournalEntry:
+    _require_transaction()
+    replay_of = dict(type=type, source=source, merchant_id=merchant_id, currency=currency,
+                     pending_entry=pending_entry)
+    existing = JournalEntry.objects.filter(event_key=event_key).first()
+    if existing is not None:
+        return _replay(existing, **replay_of)
+    lines = build_lines()
+    _validate(lines)
+    try:
+        with transaction.atomic():
+            # The unique event_key is the idempotency authority, so it is taken first:
+            # a concurrent duplicate waits here, then fails, and replays below.
+            entry = JournalEntry.objects.create(
+                event_key=event_key, type=type, source=source, merchant_id=merchant_id, currency=currency,
+                status=status, pending_entry=pending_entry, memo=memo[:500],
+            )
+            if pending_entry is not None:
+                moved = JournalEntry.objects.filter(pk=pending_entry.pk, status=JournalEntry.Status.PENDING).update(
+                    status=status
+                )
+                if moved == 0:
+                    raise PendingEntryResolved(f"Ledger entry {pending_entry.pk} was already posted or voided.")
+            limited = list(
+                Account.objects.select_for_update().filter(pk__in=_limited_account_ids(lines)).order_by("pk")
+            )
+            now = timezone.now()
+            Posting.objects.bulk_create(
+                Posting(entry=entry, account=line.account, amount=line.amount, phase=line.phase, created=now)
+                for line in lines
+            )
+            _enforce_limits(limited)
+    except IntegrityError:
+        existing = JournalEntry.objects.filter(event_key=event_key).first()
+        if existing is not None:
+            return _replay(existing, **replay_of)
+        if pending_entry is not None and JournalEntry.objects.filter(pending_entry=pending_entry).exists():
+            # The unique pending_entry refused a second resolution (another event resolved it first).
+            raise PendingEntryResolved(f"Ledger entry {pending_entry.pk} was already posted or voided.") from None
+        raise
+    if pending_entry is not None:
+        pending_entry.status = status
+    return entry
+
+
+def entry_post(*, event_key: str, type: str, source: str, merchant, currency: str, legs: Iterable[Leg],
+               memo: str = "") -> JournalEntry:
+    """Write a posted entry: money that has moved. Idempotent per ``event_key``."""
+    legs = list(legs)
+    return _write_entry(
+        event_key=event_key, type=type, source=source, merchant_id=_merchant_id(merchant), currency=currency,
+        status=JournalEntry.Status.POSTED, memo=memo,
+        build_lines=lambda: [_Line(leg.account, leg.amount, POSTED) for leg in legs],
+    )
+
+
+def entry_post_pending(*, event_key: str, type: str, source: str, merchant, currency: str, legs: Iterable[Leg],
+                       memo: str = "") -> JournalEntry:
+    """Write a pending entry: a reservation (phase ``pending``) that a later entry posts or voids."""
+    legs = list(legs)
+    return _write_entry(
+        event_key=event_key, type=type, source=source, merchant_id=_merchant_id(merchant), currency=currency,
+        status=JournalEntry.Status.PENDING, memo=memo,
+        build_lines=lambda: [_Line(leg.account, leg.amount, PENDING) for leg in legs],
+    )
+
+
+def entry_resolve_pending(*, pending_entry: JournalEntry, action: str, event_key: str, type: str,
+                          legs: Iterable[Leg] = (), memo: str = "") -> JournalEntry:
+    """Post or void ``pending_entry`` with a NEW entry; the pending one only changes status.
+
+    The new entry reverses every pending posting of ``pending_entry`` (phase
+    ``pending``, negated), and for ``post`` adds ``legs`` in phase ``posted``
+    (a partial capture posts less than was reserved: the rest is released,
+    because the whole reservation is reversed). ``void`` takes no legs.
+    ``pending_entry`` moves to ``posted`` or ``voided`` at most once.
+    """
+    legs = list(legs)
+    if action == "post":
+        status = JournalEntry.Status.POSTED
+        if not legs:
+            raise LedgerError("posting a pending entry needs the posted legs; void it instead")
+    elif action == "void":
+        status = JournalEntry.Status.VOIDED
+        if legs:
+            raise LedgerError("voiding a pending entry takes no legs")
+    else:
+        raise ValueError(f"action is 'post' or 'void', not {action!r}")
+
+    def build_lines() -> list[_Line]:
+        reserved = pending_entry.postings.filter(phase=PENDING).select_related("account").order_by("id")
+        reversal = [_Line(posting.account, -posting.amount, PENDING) for posting in reserved]
+        return reversal + [_Line(leg.account, leg.amount, POSTED) for leg in legs]
+
+    return _write_entry(
+        event_key=event_key, type=type, source=pending_entry.source, merchant_id=pending_entry.merchant_id,
+        currency=pending_entry.currency, status=status, pending_entry=pending_entry, memo=memo,
+        build_lines=build_lines,
+    )
+
+
+def entry_reverse(*, entry: JournalEntry, event_key: str, type: str, memo: str = "") -> JournalEntry:
+    """A correction: a new posted entry that negates every posted posting of ``entry``."""
+
+    def build_lines() -> list[_Line]:
+        posted = entry.postings.filter(phase=POSTED).select_related("account").order_by("id")
+        return [_Line(posting.account, -posting.amount, POSTED) for posting in posted]
+
+    return _write_entry(
+        event_key=event_key, type=type, source=entry.source, merchant_id=entry.merchant_id,
+        currency=entry.currency, status=JournalEntry.Status.POSTED, memo=memo, build_lines=build_lines,
+    )
+
+
+# --- Invariant check runs -----------------------------------------------------------
+
+
+def ledger_check_run_record() -> LedgerCheckRun:
+    """Run every ledger invariant check and store the outcome as a ``LedgerCheckRun``.
+
+    A failed check is logged at ERROR, so alerting on the log is enough.
+    """
+    from ledger.invariants import run_checks
+
+    started = timezone.now()
+    report = run_checks()
+    run = LedgerCheckRun.objects.create(
+        started=started, finished=timezone.now(), ok=report.ok, results=report.as_dict()
+    )
+    if not report.ok:
+        failed = ", ".join(result.name for result in report.results if result.status == "failed")
+        logger.error("ledger_check failed (run %s): %s", run.pk, failed)
+    return run

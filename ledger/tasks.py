@@ -1,0 +1,12 @@
+"""Celery tasks of the ledger: thin, idempotent, and enqueued with ``transaction.on_commit``."""
+
+from celery import shared_task
+
+from ledger.services import ledger_check_run_record
+
+
+@shared_task(name="ledger.tasks.ledger_check")
+def ledger_check() -> dict:
+    """Run the invariant checks and store a ``LedgerCheckRun`` (a failure is logged at ERROR)."""
+    run = ledger_check_run_record()
+    return {"run": run.pk, "ok": run.ok}

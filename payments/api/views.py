@@ -1,0 +1,146 @@
+"""The payments API: thin views that parse, call one service and render."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import parse_input
+from core.errors import CardError
+from core.filters import filter_choice, filter_created
+from core.idempotency import run_idempotent
+from core.pagination import CursorListPagination
+from payments import selectors, services
+from payments.api.serializers import (
+    PaymentCancelInput,
+    PaymentCaptureInput,
+    PaymentConfirmInput,
+    PaymentCreateInput,
+    PaymentListSerializer,
+    PaymentSerializer,
+)
+from payments.models import PaymentStatus
+from payments.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, PAYMENT_ID
+
+STATUS_FILTER = OpenApiParameter("status", str, enum=PaymentStatus.values, description="Only payments in this status.")
+
+
+def _actor(request) -> str:
+    return f"api:{request.auth.pk}"
+
+
+def _render(payment, status: int = 200) -> tuple[int, dict]:
+    """The answer for a payment after an operation: a definite failure is an error that carries the payment."""
+    body = PaymentSerializer(payment).data
+    if payment.status == PaymentStatus.FAILED:
+        if payment.failure_code == "card_declined":
+            raise CardError(
+                payment.failure_message or "Your card was declined.",
+                code="card_declined",
+                decline_code=payment.decline_code,
+                payment=body,
+            )
+        raise CardError(payment.failure_message or "The payment failed.", code=payment.failure_code, payment=body)
+    return status, body
+
+
+class PaymentListCreateView(APIView):
+    @extend_schema(
+        operation_id="payments_list",
+        parameters=[STATUS_FILTER, OpenApiParameter("created[gte]", str), OpenApiParameter("created[lte]", str)],
+        responses={200: PaymentListSerializer, **ERROR_RESPONSES},
+        tags=["payments"],
+    )
+    def get(self, request):
+        queryset = selectors.payments_of(merchant=request.user)
+        queryset = filter_choice(queryset, request.query_params, "status", PaymentStatus.values)
+        queryset = filter_created(queryset, request.query_params)
+        paginator = CursorListPagination()
+        page = paginator.paginate_queryset(queryset, request, self)
+        return paginator.get_paginated_response(PaymentSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="payments_create",
+        request=PaymentCreateInput,
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        responses={201: PaymentSerializer, 200: PaymentSerializer, **ERROR_RESPONSES},
+        tags=["payments"],
+        description="Create a payment; with `confirm: true` it is confirmed in the same call.",
+    )
+    def post(self, request):
+        data = parse_input(PaymentCreateInput, request)
+        token = data["payment_method"]["token"]
+        idempotency_key = request.headers.get("Idempotency-Key")
+
+        def execute(card):
+            created = services.payment_create(
+                merchant=request.user,
+                amount=data["amount"],
+                currency=data["currency"],
+                token=token,
+                card=card,
+                capture_method=data["capture_method"],
+                description=data["description"],
+                metadata=data["metadata"],
+                idempotency_key=idempotency_key,
+            )
+            payment = created.payment
+            if data["confirm"] and payment.status == PaymentStatus.REQUIRES_CONFIRMATION:
+                payment = services.payment_confirm(payment=payment, actor=_actor(request))
+            return _render(payment, status=201)
+
+        return run_idempotent(request, execute, prepare=lambda: services.payment_method_resolve(token=token))
+
+
+class PaymentDetailView(APIView):
+    @extend_schema(
+        operation_id="payments_retrieve", parameters=[PAYMENT_ID],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES}, tags=["payments"],
+    )  # fmt: skip
+    def get(self, request, payment_id: str):
+        payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
+        return Response(PaymentSerializer(payment).data)
+
+
+class PaymentConfirmView(APIView):
+    @extend_schema(
+        operation_id="payments_confirm", request=PaymentConfirmInput, parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES}, tags=["payments"],
+        description="Charge the card (or authorise it, for manual capture). A decline is a 402 carrying the "
+        "failed payment; a lost processor answer leaves the payment `processing` (200).",
+    )  # fmt: skip
+    def post(self, request, payment_id: str):
+        parse_input(PaymentConfirmInput, request)
+        payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
+        return run_idempotent(
+            request, lambda: _render(services.payment_confirm(payment=payment, actor=_actor(request)))
+        )
+
+
+class PaymentCaptureView(APIView):
+    @extend_schema(
+        operation_id="payments_capture", request=PaymentCaptureInput, parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES}, tags=["payments"],
+    )  # fmt: skip
+    def post(self, request, payment_id: str):
+        data = parse_input(PaymentCaptureInput, request)
+        payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
+        return run_idempotent(
+            request,
+            lambda: _render(
+                services.payment_capture(payment=payment, amount=data.get("amount"), actor=_actor(request))
+            ),
+        )
+
+
+class PaymentCancelView(APIView):
+    @extend_schema(
+        operation_id="payments_cancel", request=PaymentCancelInput, parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES}, tags=["payments"],
+    )  # fmt: skip
+    def post(self, request, payment_id: str):
+        data = parse_input(PaymentCancelInput, request)
+        payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
+        return run_idempotent(
+            request,
+            lambda: _render(services.payment_cancel(payment=payment, reason=data.get("reason"), actor=_actor(request))),
+        )

@@ -1,0 +1,194 @@
+"""Payments as finite-state machines (django-fsm-2), with their transition history.
+
+Only the transitions below move a payment; the status field is protected, so no
+code can assign it directly. Models hold data and transitions only: no I/O. The
+services in ``payments.services`` call the transitions inside their transactions
+and record each one in ``PaymentTransition``.
+"""
+
+from django.db import models
+from django.db.models import F, Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from core.ids import new_id
+from core.money import CURRENCY_CHOICES
+from merchants.models import Merchant
+
+
+def new_payment_id() -> str:
+    return new_id("pay")
+
+
+class PaymentStatus(models.TextChoices):
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class CaptureMethod(models.TextChoices):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class CancellationReason(models.TextChoices):
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+    ABANDONED = "abandoned"
+    EXPIRED = "expired"
+
+
+S = PaymentStatus
+
+
+class Payment(ConcurrentTransitionMixin, models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=new_payment_id, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payments")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    status = FSMField(default=S.REQUIRES_CONFIRMATION, choices=S.choices, protected=True, max_length=32)
+    capture_method = models.CharField(max_length=16, choices=CaptureMethod.choices, default=CaptureMethod.AUTOMATIC)
+    amount_capturable = models.BigIntegerField(default=0)
+    amount_captured = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0)
+
+    # The payment method as the processor tokenised it: never a card number.
+    payment_method_type = models.CharField(max_length=32, default="card")
+    card_token = models.CharField(max_length=255, blank=True, default="")
+    card_brand = models.CharField(max_length=32, blank=True, default="")
+    card_last4 = models.CharField(max_length=4, blank=True, default="", db_index=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    description = models.TextField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    disputed = models.BooleanField(default=False)
+
+    failure_code = models.CharField(max_length=64, null=True, blank=True)
+    failure_message = models.TextField(null=True, blank=True)
+    decline_code = models.CharField(max_length=64, null=True, blank=True)
+    cancellation_reason = models.CharField(max_length=32, choices=CancellationReason.choices, null=True, blank=True)
+
+    # The idempotency key of the request that created the payment. Unique per
+    # merchant, so a create request re-executed after a crash finds its payment
+    # instead of making a second one.
+    creation_idempotency_key = models.CharField(max_length=255, null=True, blank=True, editable=False)
+
+    processor_charge_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    # How many times the authorisation was sent to the processor (always with the same key).
+    processor_attempts = models.PositiveIntegerField(default=0)
+    processing_since = models.DateTimeField(null=True, blank=True)
+    authorized_at = models.DateTimeField(null=True, blank=True)
+    # Set when a capture or void was sent and its outcome is not known yet.
+    processor_operation_pending_since = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["merchant", "-id"], name="payment_merchant_newest"),
+            models.Index(fields=["merchant", "status", "-id"], name="payment_merchant_status"),
+            models.Index(fields=["processing_since"], condition=Q(status="processing"), name="payment_processing"),
+            models.Index(fields=["authorized_at"], condition=Q(status="requires_capture"), name="payment_uncaptured"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "creation_idempotency_key"],
+                condition=Q(creation_idempotency_key__isnull=False),
+                name="payment_unique_creation_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) & Q(amount__lte=99_999_999_999), name="payment_amount_range"
+            ),
+            models.CheckConstraint(condition=Q(amount_capturable__gte=0), name="payment_capturable_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(amount_captured__gte=0) & Q(amount_captured__lte=F("amount")), name="payment_captured_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0) & Q(amount_refunded__lte=F("amount_captured")),
+                name="payment_refunded_range",
+            ),
+            models.CheckConstraint(condition=Q(status__in=S.values), name="payment_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    # --- Transitions. Each says what it guarantees; services record them. ------
+
+    @transition(field=status, source=S.REQUIRES_CONFIRMATION, target=S.PROCESSING)
+    def confirm(self, *, now) -> None:
+        """The intent to charge is recorded before the processor is called; from here the
+        outcome is unknown until the processor answers, a webhook arrives or a status check
+        finds it."""
+        self.processing_since = now
+
+    @transition(field=status, source=S.PROCESSING, target=S.REQUIRES_CAPTURE)
+    def mark_authorized(self, *, processor_charge_id: str, now) -> None:
+        """The processor authorised the full amount; it can be captured until the
+        authorisation expires."""
+        self.processor_charge_id = processor_charge_id
+        self.amount_capturable = self.amount
+        self.authorized_at = now
+        self.processing_since = None
+
+    @transition(field=status, source=S.PROCESSING, target=S.SUCCEEDED)
+    def mark_succeeded(self, *, processor_charge_id: str, amount_captured: int) -> None:
+        """The processor charged the customer (authorised and captured in one step)."""
+        self.processor_charge_id = processor_charge_id
+        self.amount_captured = amount_captured
+        self.amount_capturable = 0
+        self.processing_since = None
+
+    @transition(field=status, source=S.PROCESSING, target=S.FAILED)
+    def mark_failed(self, *, failure_code: str, failure_message: str, decline_code: str | None = None) -> None:
+        """The processor definitely did not charge: a decline, or a request it refused."""
+        self.failure_code = failure_code
+        self.failure_message = failure_message
+        self.decline_code = decline_code
+        self.amount_capturable = 0
+        self.processing_since = None
+
+    @transition(field=status, source=S.REQUIRES_CAPTURE, target=S.SUCCEEDED)
+    def capture(self, *, amount_captured: int) -> None:
+        """Capture part or all of the authorisation; the rest is released for good."""
+        self.amount_captured = amount_captured
+        self.amount_capturable = 0
+        self.processor_operation_pending_since = None
+
+    @transition(field=status, source=[S.REQUIRES_CONFIRMATION, S.REQUIRES_CAPTURE], target=S.CANCELED)
+    def cancel(self, *, reason_code: str | None) -> None:
+        """Cancel before confirmation, or release an authorisation (voided at the processor)."""
+        self.cancellation_reason = reason_code
+        self.amount_capturable = 0
+        self.processor_operation_pending_since = None
+
+    @transition(field=status, source=S.REQUIRES_CAPTURE, target=S.CANCELED)
+    def expire(self) -> None:
+        """An authorisation not captured in time is released (voided at the processor)."""
+        self.cancellation_reason = CancellationReason.EXPIRED
+        self.amount_capturable = 0
+        self.processor_operation_pending_since = None
+
+
+class PaymentTransition(models.Model):
+    """Append-only history of every status change: who or what caused it, from, to, when, why."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="transitions")
+    from_status = models.CharField(max_length=32)
+    to_status = models.CharField(max_length=32)
+    transition = models.CharField(max_length=32)
+    # "api:<key id>", "staff:<user>", "system:resolver", "processor:webhook:<event id>"…
+    actor = models.CharField(max_length=128)
+    reason = models.TextField(blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id}: {self.from_status} → {self.to_status}"

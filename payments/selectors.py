@@ -1,0 +1,48 @@
+"""Reads of payments, shared by the API, the admin, tasks and services."""
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from merchants.models import Merchant
+from payments.errors import PaymentNotFound
+from payments.models import Payment, PaymentStatus
+
+
+def payments_of(*, merchant: Merchant) -> QuerySet[Payment]:
+    return Payment.objects.filter(merchant=merchant)
+
+
+def payment_get(*, merchant: Merchant, payment_id: str) -> Payment:
+    """The merchant's payment; another merchant's is answered exactly like a missing one."""
+    payment = Payment.objects.filter(merchant=merchant, pk=payment_id).first()
+    if payment is None:
+        raise PaymentNotFound(f"No such payment: '{payment_id}'.", param="id")
+    return payment
+
+
+def payment_ids_processing_since_before(*, cutoff: datetime, limit: int) -> list[str]:
+    """Payments whose outcome has been unknown since before ``cutoff``, oldest first."""
+    return list(
+        Payment.objects.filter(status=PaymentStatus.PROCESSING, processing_since__lt=cutoff)
+        .order_by("processing_since")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def payment_ids_with_operation_pending_before(*, cutoff: datetime, limit: int) -> list[str]:
+    """Authorised payments whose capture or void was sent without a known outcome."""
+    return list(
+        Payment.objects.filter(status=PaymentStatus.REQUIRES_CAPTURE, processor_operation_pending_since__lt=cutoff)
+        .order_by("processor_operation_pending_since")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def payment_ids_authorized_before(*, cutoff: datetime, limit: int) -> list[str]:
+    """Uncaptured authorisations older than ``cutoff``: the ones to expire."""
+    return list(
+        Payment.objects.filter(status=PaymentStatus.REQUIRES_CAPTURE, authorized_at__lt=cutoff)
+        .order_by("authorized_at")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -1,0 +1,503 @@
+"""Every write to a payment. Each service owns its transactions.
+
+The rule that keeps customers from being charged twice (design.md): no database
+transaction or row lock is ever held while the processor is called. Confirmation
+is three steps:
+
+1. record the intent (``requires_confirmation`` → ``processing``) and commit;
+2. call the processor with an idempotency key derived from the payment id, holding
+   nothing;
+3. record the outcome in a new transaction, only if the payment is still waiting
+   for it.
+
+A crash between any two steps leaves a ``processing`` payment. ``payment_resolve``
+settles it by asking the processor for the outcome of that same key, and re-sends
+the request with the same key when the processor never received it: the
+processor answers a repeated key with its first answer, so nothing is charged twice.
+
+Every transition is recorded in ``PaymentTransition`` and posted to the ledger in
+the transaction that makes it.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed
+
+from core.db import assert_no_transaction
+from core.errors import InvalidRequestError
+from gateways.base import (
+    CardDeclined,
+    CardDetails,
+    Charge,
+    ProcessorRequestRejected,
+    ProcessorUnavailable,
+    TokenInvalid,
+)
+from gateways.registry import get_processor
+from ledger import posting_rules
+from merchants.models import Merchant
+from payments.errors import PaymentUnexpectedState, ProcessorUnavailableError
+from payments.models import CaptureMethod, Payment, PaymentStatus, PaymentTransition
+
+logger = logging.getLogger(__name__)
+
+S = PaymentStatus
+
+
+# --- Keys we send to the processor: derived from our own row ids, never random. ---
+
+
+def authorization_key(payment: Payment) -> str:
+    return f"{payment.id}:authorize"
+
+
+def capture_key(payment: Payment) -> str:
+    return f"{payment.id}:capture"
+
+
+def void_key(payment: Payment) -> str:
+    return f"{payment.id}:void"
+
+
+# --- Helpers -----------------------------------------------------------------------
+
+
+def _processor():
+    """The processor adapter, refusing to be used while a transaction holds locks."""
+    assert_no_transaction("calling the processor")
+    return get_processor()
+
+
+def _locked(payment_id: str) -> Payment:
+    """The payment, locked FOR UPDATE until the caller's transaction ends."""
+    return Payment.objects.select_for_update().get(pk=payment_id)
+
+
+def _transition(payment: Payment, name: str, *, actor: str, reason: str = "", **kwargs) -> None:
+    """Run the FSM transition ``name``, save the payment and record the change.
+
+    Must run inside the caller's transaction, with the payment row locked.
+    """
+    before = payment.status
+    try:
+        getattr(payment, name)(**kwargs)
+    except TransitionNotAllowed as exc:
+        raise PaymentUnexpectedState(
+            f"This payment's status is {before}; it cannot be {_past_tense(name)}.", param=None
+        ) from exc
+    payment.save()
+    PaymentTransition.objects.create(
+        payment=payment, from_status=before, to_status=payment.status, transition=name, actor=actor, reason=reason
+    )
+
+
+def _past_tense(name: str) -> str:
+    return {"confirm": "confirmed", "capture": "captured", "cancel": "canceled", "expire": "expired"}.get(name, name)
+
+
+# --- Create --------------------------------------------------------------------------
+
+
+def payment_method_resolve(*, token: str) -> CardDetails:
+    """The card behind a processor token, asked of the processor (no transaction is open).
+
+    Raises InvalidRequestError ``token_invalid`` for an unknown token and
+    ProcessorUnavailableError when the processor cannot be asked.
+    """
+    try:
+        return _processor().retrieve_token(token)
+    except TokenInvalid as exc:
+        raise InvalidRequestError(
+            f"No such card token: '{token}'. Tokenise the card with the processor first.",
+            code="token_invalid",
+            param="payment_method[token]",
+        ) from exc
+    except ProcessorUnavailable as exc:
+        raise ProcessorUnavailableError("The processor could not be reached. Retry the request.") from exc
+
+
+@dataclass(frozen=True)
+class CreatedPayment:
+    payment: Payment
+    created: bool  # False when a re-executed request found the payment it had already made
+
+
+def payment_create(
+    *,
+    merchant: Merchant,
+    amount: int,
+    currency: str,
+    token: str,
+    card: CardDetails,
+    capture_method: str = CaptureMethod.AUTOMATIC,
+    description: str | None = None,
+    metadata: dict | None = None,
+    idempotency_key: str | None = None,
+) -> CreatedPayment:
+    """Create a payment in ``requires_confirmation``. Moves no money.
+
+    With ``idempotency_key``, at most one payment is ever created per (merchant, key):
+    a unique constraint refuses the second, and the first is returned instead.
+    """
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                merchant=merchant,
+                amount=amount,
+                currency=currency,
+                capture_method=capture_method,
+                card_token=token,
+                card_brand=card.brand,
+                card_last4=card.last4,
+                card_exp_month=card.exp_month,
+                card_exp_year=card.exp_year,
+                description=description,
+                metadata=metadata or {},
+                creation_idempotency_key=idempotency_key,
+            )
+            PaymentTransition.objects.create(
+                payment=payment, from_status="", to_status=payment.status, transition="create", actor="api"
+            )
+    except IntegrityError:
+        existing = Payment.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return CreatedPayment(payment=existing, created=False)
+    return CreatedPayment(payment=payment, created=True)
+
+
+# --- Confirm, and recording what the processor says ----------------------------------
+
+
+@dataclass(frozen=True)
+class AuthorizationOutcome:
+    """What one authorisation call told us. Exactly one of the fields is set, or none when unknown."""
+
+    charge: Charge | None = None
+    declined: CardDeclined | None = None
+    rejected: ProcessorRequestRejected | None = None
+
+    @property
+    def known(self) -> bool:
+        return any((self.charge, self.declined, self.rejected))
+
+
+def _send_authorization(payment: Payment) -> AuthorizationOutcome:
+    """Step 2: call the processor. No transaction may be open here."""
+    try:
+        charge = _processor().authorize(
+            reference=payment.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            token=payment.card_token,
+            capture=payment.capture_method == CaptureMethod.AUTOMATIC,
+            idempotency_key=authorization_key(payment),
+        )
+    except CardDeclined as declined:
+        return AuthorizationOutcome(declined=declined)
+    except ProcessorRequestRejected as rejected:
+        return AuthorizationOutcome(rejected=rejected)
+    except ProcessorUnavailable:
+        logger.warning("authorisation of %s: outcome unknown, left processing", payment.id)
+        return AuthorizationOutcome()
+    return AuthorizationOutcome(charge=charge)
+
+
+def _record_authorization_outcome(payment_id: str, outcome: AuthorizationOutcome, *, actor: str) -> Payment:
+    """Step 3: in a new transaction, apply a known outcome to a payment still waiting for it."""
+    if outcome.charge is not None:
+        return payment_apply_charge(payment_id=payment_id, charge=outcome.charge, actor=actor)
+    if outcome.declined is not None:
+        return payment_apply_charge(payment_id=payment_id, charge=outcome.declined.charge, actor=actor)
+    if outcome.rejected is not None:
+        with transaction.atomic():
+            payment = _locked(payment_id)
+            if payment.status == S.PROCESSING:
+                _transition(
+                    payment,
+                    "mark_failed",
+                    actor=actor,
+                    reason=f"processor refused the request: {outcome.rejected.code}",
+                    failure_code="processing_error",
+                    failure_message=f"The processor refused the payment ({outcome.rejected.code}).",
+                )
+                posting_rules.payment_failed(payment_id=payment.id)
+            return payment
+    return Payment.objects.get(pk=payment_id)
+
+
+def payment_confirm(*, payment: Payment, actor: str) -> Payment:
+    """Confirm a payment: charge (or authorise, for manual capture) the card exactly once.
+
+    Returns the payment in ``succeeded``, ``requires_capture`` or ``failed`` when the
+    processor answered, or still in ``processing`` when its answer was lost (a
+    timeout, a connection error, a 5xx): then ``payment_resolve`` finds it later.
+    Raises PaymentUnexpectedState unless the payment is ``requires_confirmation``.
+    """
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        _transition(locked, "confirm", actor=actor, now=timezone.now())
+        Payment.objects.filter(pk=locked.pk).update(processor_attempts=locked.processor_attempts + 1)
+    outcome = _send_authorization(locked)
+    return _record_authorization_outcome(locked.pk, outcome, actor=actor)
+
+
+def payment_apply_charge(*, payment_id: str, charge: Charge, actor: str) -> Payment:
+    """Bring a payment in line with what the processor says about its charge.
+
+    Idempotent and safe in any order: an answer, a webhook, a status check and
+    reconciliation may all report the same charge, and only the first to arrive
+    while the payment still waits for it changes anything. The others are no-ops.
+    """
+    with transaction.atomic():
+        payment = _locked(payment_id)
+        if payment.status == S.PROCESSING:
+            _apply_to_processing(payment, charge, actor=actor)
+        elif payment.status == S.REQUIRES_CAPTURE and payment.processor_charge_id == charge.processor_id:
+            _apply_to_authorized(payment, charge, actor=actor)
+        return payment
+
+
+def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> None:
+    if charge.status == "captured":
+        _transition(payment, "mark_succeeded", actor=actor, processor_charge_id=charge.processor_id,
+                    amount_captured=charge.amount_captured)  # fmt: skip
+        posting_rules.payment_captured(
+            payment_id=payment.id, merchant=payment.merchant, amount_captured=charge.amount_captured,
+            currency=payment.currency,
+        )  # fmt: skip
+    elif charge.status == "authorized":
+        _transition(payment, "mark_authorized", actor=actor, processor_charge_id=charge.processor_id,
+                    now=timezone.now())  # fmt: skip
+        posting_rules.payment_authorized(
+            payment_id=payment.id, merchant=payment.merchant, amount=payment.amount, currency=payment.currency
+        )
+    elif charge.status == "declined":
+        _transition(
+            payment,
+            "mark_failed",
+            actor=actor,
+            reason=f"declined: {charge.decline_code}",
+            failure_code="card_declined",
+            failure_message=charge.failure_message or "The card was declined.",
+            decline_code=charge.decline_code,
+        )
+        posting_rules.payment_failed(payment_id=payment.id)
+    else:
+        logger.error("payment %s: processor reports charge %s as %s while processing", payment.id,
+                     charge.processor_id, charge.status)  # fmt: skip
+
+
+def _apply_to_authorized(payment: Payment, charge: Charge, *, actor: str) -> None:
+    """A capture or void whose answer we lost: the processor's record decides."""
+    if charge.status == "captured":
+        _transition(payment, "capture", actor=actor, reason="capture confirmed by the processor",
+                    amount_captured=charge.amount_captured)  # fmt: skip
+        posting_rules.payment_captured(
+            payment_id=payment.id, merchant=payment.merchant, amount_captured=charge.amount_captured,
+            currency=payment.currency,
+        )  # fmt: skip
+    elif charge.status == "voided":
+        _transition(payment, "cancel", actor=actor, reason="void confirmed by the processor", reason_code=None)
+        posting_rules.payment_authorization_released(payment_id=payment.id, reason="canceled")
+
+
+# --- Resolving payments whose outcome is unknown -------------------------------------
+
+
+def payment_resolve(*, payment_id: str, actor: str = "system:resolver") -> Payment:
+    """Settle a ``processing`` payment by asking the processor, never by guessing.
+
+    Looks up the authorisation by its idempotency key. Found: its outcome is applied.
+    Not found: the processor never received the request, so it is sent again with the
+    same key (which cannot charge twice), or, after ``PAYMENT_MAX_PROCESSOR_ATTEMPTS``
+    sends that the processor never recorded, the payment fails with ``processing_error``.
+    If the processor cannot be asked, nothing changes and a later run tries again.
+    """
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != S.PROCESSING:
+        return payment
+    processor = _processor()
+    try:
+        charge = processor.lookup(idempotency_key=authorization_key(payment))
+    except ProcessorUnavailable:
+        return payment
+    if charge is not None:
+        return payment_apply_charge(payment_id=payment.id, charge=charge, actor=actor)
+
+    if payment.processor_attempts >= settings.PAYMENT_MAX_PROCESSOR_ATTEMPTS:
+        with transaction.atomic():
+            locked = _locked(payment.id)
+            if locked.status == S.PROCESSING:
+                _transition(
+                    locked,
+                    "mark_failed",
+                    actor=actor,
+                    reason=f"the processor has no record after {payment.processor_attempts} attempts",
+                    failure_code="processing_error",
+                    failure_message="The processor could not process the payment. No money was taken.",
+                )
+                posting_rules.payment_failed(payment_id=locked.id)
+            return locked
+
+    # Count the attempt before sending it, so a crash here still counts.
+    sent = Payment.objects.filter(pk=payment.pk, status=S.PROCESSING, processor_attempts=payment.processor_attempts)
+    if not sent.update(processor_attempts=payment.processor_attempts + 1):
+        return Payment.objects.get(pk=payment.pk)  # someone else is resolving it right now
+    outcome = _send_authorization(payment)
+    return _record_authorization_outcome(payment.pk, outcome, actor=actor)
+
+
+def payment_sync_operation(*, payment_id: str, actor: str = "system:resolver") -> Payment:
+    """For an authorised payment whose capture or void answer was lost: apply what the processor holds."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != S.REQUIRES_CAPTURE or not payment.processor_charge_id:
+        return payment
+    try:
+        charges = _processor().charges_for(reference=payment.id)
+    except ProcessorUnavailable:
+        return payment
+    charge = next((c for c in charges if c.processor_id == payment.processor_charge_id), None)
+    if charge is None or charge.status == "authorized":
+        Payment.objects.filter(pk=payment.pk, status=S.REQUIRES_CAPTURE).update(processor_operation_pending_since=None)
+        return Payment.objects.get(pk=payment.pk)
+    return payment_apply_charge(payment_id=payment.id, charge=charge, actor=actor)
+
+
+@dataclass(frozen=True)
+class ResolveSummary:
+    examined: int
+    settled: int
+    still_processing: int
+
+
+def payments_resolve_processing(*, limit: int = 500) -> ResolveSummary:
+    """Resolve every payment whose outcome has been unknown for longer than the grace period."""
+    from payments import selectors
+
+    cutoff = timezone.now() - timedelta(seconds=settings.PAYMENT_RESOLVE_AFTER_SECONDS)
+    settled = still = 0
+    ids = selectors.payment_ids_processing_since_before(cutoff=cutoff, limit=limit)
+    for payment_id in ids:
+        payment = payment_resolve(payment_id=payment_id)
+        if payment.status == S.PROCESSING:
+            still += 1
+        else:
+            settled += 1
+    for payment_id in selectors.payment_ids_with_operation_pending_before(cutoff=cutoff, limit=limit):
+        payment_sync_operation(payment_id=payment_id)
+    return ResolveSummary(examined=len(ids), settled=settled, still_processing=still)
+
+
+# --- Capture, cancel, expire ------------------------------------------------------------
+
+
+def _mark_operation_pending(payment: Payment) -> None:
+    Payment.objects.filter(pk=payment.pk, status=S.REQUIRES_CAPTURE).update(
+        processor_operation_pending_since=timezone.now()
+    )
+
+
+def payment_capture(*, payment: Payment, amount: int | None, actor: str) -> Payment:
+    """Capture an authorised payment, all of it or ``amount`` (the rest is released).
+
+    The processor is called with no lock held; the result is recorded only if the
+    payment is still ``requires_capture``. A lost answer is a 503 that is safe to
+    retry; the resolver also learns the truth from the processor.
+    """
+    if payment.status != S.REQUIRES_CAPTURE:
+        raise PaymentUnexpectedState(
+            f"This payment's status is {payment.status}; only requires_capture can be captured."
+        )
+    amount_to_capture = payment.amount_capturable if amount is None else amount
+    if amount_to_capture > payment.amount_capturable:
+        raise InvalidRequestError(
+            f"amount ({amount_to_capture}) exceeds amount_capturable ({payment.amount_capturable}).",
+            code="amount_too_large",
+            param="amount",
+        )
+    _mark_operation_pending(payment)
+    try:
+        charge = _processor().capture(
+            processor_id=payment.processor_charge_id, amount=amount_to_capture, idempotency_key=capture_key(payment)
+        )
+    except ProcessorUnavailable as exc:
+        raise ProcessorUnavailableError("The processor did not answer. Retry the capture; it is safe.") from exc
+    except ProcessorRequestRejected as rejected:
+        synced = payment_sync_operation(payment_id=payment.id, actor=actor)
+        if synced.status != S.REQUIRES_CAPTURE:
+            return synced
+        raise InvalidRequestError(f"The processor refused the capture ({rejected.code}).", code=rejected.code) from None
+    return payment_apply_charge(payment_id=payment.id, charge=charge, actor=actor)
+
+
+def payment_cancel(*, payment: Payment, reason: str | None, actor: str) -> Payment:
+    """Cancel a payment not yet confirmed, or release an authorisation (voided at the processor first)."""
+    if payment.status == S.REQUIRES_CONFIRMATION:
+        with transaction.atomic():
+            locked = _locked(payment.pk)
+            _transition(locked, "cancel", actor=actor, reason=reason or "", reason_code=reason)
+            return locked
+    if payment.status != S.REQUIRES_CAPTURE:
+        raise PaymentUnexpectedState(
+            f"This payment's status is {payment.status}; only requires_confirmation or requires_capture "
+            "can be canceled."
+        )
+    return _void_authorization(payment, transition_name="cancel", reason=reason, actor=actor)
+
+
+def payment_expire(*, payment_id: str, actor: str = "system:authorization_expiry") -> Payment:
+    """Release an authorisation that was not captured in time."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != S.REQUIRES_CAPTURE:
+        return payment
+    try:
+        return _void_authorization(payment, transition_name="expire", reason="expired", actor=actor)
+    except (ProcessorUnavailableError, InvalidRequestError):
+        logger.warning("could not expire %s now; will retry", payment_id)
+        return Payment.objects.get(pk=payment_id)
+
+
+def _void_authorization(payment: Payment, *, transition_name: str, reason: str | None, actor: str) -> Payment:
+    _mark_operation_pending(payment)
+    try:
+        charge = _processor().void(processor_id=payment.processor_charge_id, idempotency_key=void_key(payment))
+    except ProcessorUnavailable as exc:
+        raise ProcessorUnavailableError("The processor did not answer. Retry the cancellation; it is safe.") from exc
+    except ProcessorRequestRejected as rejected:
+        synced = payment_sync_operation(payment_id=payment.id, actor=actor)
+        if synced.status != S.REQUIRES_CAPTURE:
+            if synced.status == S.SUCCEEDED:
+                raise PaymentUnexpectedState("This payment was already captured; refund it instead.") from None
+            return synced
+        raise InvalidRequestError(f"The processor refused the void ({rejected.code}).", code=rejected.code) from None
+    if charge.status != "voided":
+        return payment_sync_operation(payment_id=payment.id, actor=actor)
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if locked.status == S.REQUIRES_CAPTURE:
+            if transition_name == "expire":
+                _transition(locked, "expire", actor=actor, reason="authorisation expired")
+            else:
+                _transition(locked, "cancel", actor=actor, reason=reason or "", reason_code=reason)
+            posting_rules.payment_authorization_released(
+                payment_id=locked.id, reason="expired" if transition_name == "expire" else "canceled"
+            )
+        return locked
+
+
+def payments_expire_authorizations(*, limit: int = 500) -> int:
+    """Expire every authorisation older than ``PAYMENT_AUTHORIZATION_TTL_SECONDS`` (7 days). Returns how many."""
+    from payments import selectors
+
+    cutoff = timezone.now() - timedelta(seconds=settings.PAYMENT_AUTHORIZATION_TTL_SECONDS)
+    expired = 0
+    for payment_id in selectors.payment_ids_authorized_before(cutoff=cutoff, limit=limit):
+        if payment_expire(payment_id=payment_id).status == S.CANCELED:
+            expired += 1
+    return expired

@@ -1,0 +1,25 @@
+"""Scheduled payment work. Thin: each task calls one service, and each is safe to run twice."""
+
+from celery import shared_task
+
+from core.idempotency import idempotency_keys_prune
+from payments import services
+
+
+@shared_task(name="payments.resolve_processing")
+def resolve_processing() -> dict:
+    """Settle payments whose processor outcome is unknown (beat: every 30 seconds)."""
+    summary = services.payments_resolve_processing()
+    return {"examined": summary.examined, "settled": summary.settled, "still_processing": summary.still_processing}
+
+
+@shared_task(name="payments.expire_authorizations")
+def expire_authorizations() -> int:
+    """Release authorisations not captured within 7 days (beat: hourly)."""
+    return services.payments_expire_authorizations()
+
+
+@shared_task(name="payments.prune_idempotency_keys")
+def prune_idempotency_keys() -> int:
+    """Delete idempotency keys older than 24 hours (beat: hourly)."""
+    return idempotency_keys_prune()

@@ -1,0 +1,162 @@
+"""Fixtures for the processor boundary: one real sandbox process for the session, and a webhook receiver.
+
+Named apart from tests/conftest.py's ``sandbox``/``processor`` (which other apps' tests use): this
+session's sandbox also delivers its webhooks to a local receiver.
+"""
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gateways.registry import get_processor
+from tests.sandbox_process import SandboxProcess
+
+# The faults every test starts from (the session sandbox's own defaults).
+DEFAULT_FAULTS = {
+    "latency_ms": 0,
+    "error_rate": 0.0,
+    "seed": 0,
+    "duplicate_webhooks": False,
+    "shuffle_webhooks": False,
+    "timeout_delay_seconds": 2.0,
+}
+
+
+@dataclass
+class Delivery:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    answered: int
+    received_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def event(self) -> dict:
+        return json.loads(self.body)
+
+
+class WebhookReceiver:
+    """A tiny HTTP server on 127.0.0.1 that records every webhook it gets, standing in for the platform."""
+
+    def __init__(self):
+        self.deliveries: list[Delivery] = []
+        self._condition = threading.Condition()
+        self._failures: dict[str, int] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = receiver._answer_for(body)
+                receiver._record(Delivery(self.path, dict(self.headers.items()), body, status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/processor/sandbox/"
+
+    def fail_for(self, marker: str, times: int = 1, status: int = 500) -> None:
+        """Answer ``status`` to the next ``times`` deliveries whose body contains ``marker``."""
+        with self._condition:
+            self._failures[marker] = times
+
+    def _answer_for(self, body: bytes) -> int:
+        with self._condition:
+            for marker, remaining in self._failures.items():
+                if remaining > 0 and marker.encode() in body:
+                    self._failures[marker] = remaining - 1
+                    return 500
+        return 200
+
+    def _record(self, delivery: Delivery) -> None:
+        with self._condition:
+            self.deliveries.append(delivery)
+            self._condition.notify_all()
+
+    def for_charge(self, charge_id: str, *, accepted_only: bool = True) -> list[Delivery]:
+        with self._condition:
+            found = [d for d in self.deliveries if d.event["data"]["object"].get("id") == charge_id]
+        return [d for d in found if d.answered == 200] if accepted_only else found
+
+    def wait_for_charge(self, charge_id: str, count: int = 1, timeout: float = 15.0, **kwargs) -> list[Delivery]:
+        """The deliveries about ``charge_id`` once there are at least ``count``; fails after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while True:
+                found = self.for_charge(charge_id, **kwargs)
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{len(found)} of {count} webhooks about {charge_id} in {timeout}s")
+                self._condition.wait(min(remaining, 0.2))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def webhook_receiver():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="session")
+def webhook_secret() -> str:
+    from django.conf import settings
+
+    return settings.PROCESSOR_WEBHOOK_SECRET
+
+
+@pytest.fixture(scope="session")
+def live_sandbox(webhook_receiver, webhook_secret):
+    """The sandbox processor, a real process with its own database, for the whole session."""
+    process = SandboxProcess(
+        env={"SANDBOX_TIMEOUT_DELAY_SECONDS": str(DEFAULT_FAULTS["timeout_delay_seconds"])},
+        webhook_url=webhook_receiver.url,
+        webhook_secret=webhook_secret,
+    )
+    with process:
+        yield process
+
+
+@pytest.fixture
+def adapter(live_sandbox, settings):
+    """The platform's processor adapter (from the registry), pointed at the session sandbox.
+
+    The sandbox's faults are put back to the defaults after each test.
+    """
+    settings.PROCESSOR_BASE_URL = live_sandbox.base_url
+    settings.PROCESSOR_CONNECT_TIMEOUT = 2.0
+    settings.PROCESSOR_READ_TIMEOUT = 5.0
+    yield get_processor()
+    live_sandbox.set_faults(**DEFAULT_FAULTS)
+
+
+@pytest.fixture
+def new_key():
+    """A fresh idempotency key each call."""
+    return lambda: f"idem_{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def reference():
+    """A reference (our payment id) no other test uses."""
+    return f"pay_test_{uuid.uuid4().hex}"
