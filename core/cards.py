@@ -2,9 +2,17 @@
 
 import re
 
-# A run of 13 to 19 digits, optionally separated by single spaces or dashes,
-# not part of a longer run of digits.
-_CANDIDATE = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
+# What a card number looks like when people type it: 13 to 19 digits in a row, or
+# the printed groupings with one consistent separator (space or dash): 4-4-4-4
+# with an optional tail of 1 to 3, and American Express / Diners 4-6-5 and 4-6-4.
+# Not part of a longer run of letters, digits or groups, so UUIDs (8-4-4-4-12) never match.
+_CANDIDATE = re.compile(
+    r"(?<![0-9A-Za-z])(?<![0-9][ -])(?:"
+    r"\d{13,19}"
+    r"|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?"
+    r"|\d{4}([ -])\d{6}\2\d{4,5}"
+    r")(?![0-9A-Za-z])(?![ -][0-9])"
+)
 
 
 def luhn_valid(digits: str) -> bool:
