@@ -18,8 +18,8 @@ import requests
 
 from benchmarks.common import (
     clean_env,
-    fresh_postgres_database,
     free_port,
+    fresh_postgres_database,
     machine,
     manage,
     percentile,

@@ -99,8 +99,8 @@ def generate(scale: float) -> None:
         series = (
             "SELECT i, m.merchant_id, m.available, m.pending, a.amount, "
             "LEAST(a.amount, (a.amount * 290 + 5000) / 10000 + 30) AS fee "
-            "FROM generate_series(1, {n}) i JOIN bench_map m ON m.n = i % " + str(MERCHANTS) + " "
-            "CROSS JOIN LATERAL (SELECT 100 + (i * 7919) % 99900 AS amount) a"
+            "FROM generate_series(1, {n}) i JOIN bench_map m ON m.n = mod(i, " + str(MERCHANTS) + ") "
+            "CROSS JOIN LATERAL (SELECT 100 + mod(i * 7919, 99900) AS amount) a"
         )
 
         def entries(kind: str, n: int, type_: str, status: str, source: str, pending_of: str | None = None):
@@ -202,8 +202,10 @@ def main() -> None:
         generate(args.scale)
     use_stand_in_payments()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT (SELECT COUNT(*) FROM ledger_posting), (SELECT COUNT(*) FROM ledger_journalentry), "
-                       "(SELECT COUNT(*) FROM ledger_account), (SELECT COUNT(*) FROM ledger_bench_payment)")  # fmt: skip
+        cursor.execute(
+            "SELECT (SELECT COUNT(*) FROM ledger_posting), (SELECT COUNT(*) FROM ledger_journalentry), "
+            "(SELECT COUNT(*) FROM ledger_account), (SELECT COUNT(*) FROM ledger_bench_payment)"
+        )
         postings, entries, accounts, payments = cursor.fetchone()
     print(f"ledger: {postings:,} postings, {entries:,} entries, {accounts:,} accounts, {payments:,} payments")
 
@@ -218,7 +220,8 @@ def main() -> None:
                 print(f"    {result.name:<24} {result.status:<8} {result.seconds:6.2f} s")
             if not report.ok:
                 sys.exit(f"ledger_check failed on generated data: {report.as_dict()}")
-    print(f"ledger_check over {postings:,} postings: best {min(timings):.2f} s, median {statistics.median(timings):.2f} s")
+    best, median = min(timings), statistics.median(timings)
+    print(f"ledger_check over {postings:,} postings: best {best:.2f} s, median {median:.2f} s")
 
 
 if __name__ == "__main__":

@@ -202,6 +202,15 @@ PAYMENT_MAX_PROCESSOR_ATTEMPTS = env_int("PAYMENT_MAX_PROCESSOR_ATTEMPTS", 5)
 PAYMENT_AUTHORIZATION_TTL_SECONDS = env_int("PAYMENT_AUTHORIZATION_TTL_SECONDS", 7 * 24 * 3600)
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 120)
 
+# --- Ledger ------------------------------------------------------------------------
+# The platform fee on every capture: a percentage in basis points plus a fixed
+# amount per currency in minor units (LEDGER_FEE_FIXED="USD:30,EUR:25").
+LEDGER_FEE_PERCENT_BPS = env_int("LEDGER_FEE_PERCENT_BPS", 290)
+LEDGER_FEE_FIXED = {
+    code.strip().upper(): int(amount)
+    for code, _, amount in (item.partition(":") for item in env_list("LEDGER_FEE_FIXED", "USD:30,EUR:25,GBP:20,JPY:30,CAD:30,AUD:30"))
+}
+
 # --- Webhooks to merchants -----------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 
@@ -226,12 +235,13 @@ if REDIS_URL:
 else:
     # kombu's filesystem transport: a broker that needs no server, for a fresh machine.
     CELERY_BROKER_URL = "filesystem://"
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (CELERY_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ACKS_LATE = True

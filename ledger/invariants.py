@@ -18,7 +18,7 @@ SAMPLE = 10
 TRIGGER_NAMES = ("ledger_posting_append_only", "ledger_journalentry_guard", "ledger_account_guard")
 
 
-class Skip(Exception):  # noqa: N818 - a signal, not an error
+class Skip(Exception):
     """A check that cannot run here; its message says why."""
 
 
@@ -131,9 +131,10 @@ def check_pending_resolved_once() -> tuple[int, list, str]:
     - ``pending_has_posted``: a pending entry carries posted-phase postings.
     """
     t = _tables()
-    reserving = (
-        f"SELECT DISTINCT p.entry_id FROM {t['posting']} p JOIN {t['entry']} e ON e.id = p.entry_id "  # noqa: S608
-        "WHERE p.phase = 'pending' AND e.pending_entry_id IS NULL"
+    # A reserving entry: not itself a resolution, and it has pending-phase postings.
+    reserves = (
+        f"(e.pending_entry_id IS NULL AND EXISTS (SELECT 1 FROM {t['posting']} rp "  # noqa: S608
+        "WHERE rp.entry_id = e.id AND rp.phase = 'pending'))"
     )
     sql = (
         # Resolved more than once (the unique pending_entry makes this impossible; prove it anyway).
@@ -141,13 +142,12 @@ def check_pending_resolved_once() -> tuple[int, list, str]:
         "WHERE pending_entry_id IS NOT NULL GROUP BY pending_entry_id HAVING COUNT(*) > 1 "
         # A resolver of something that was not a reservation.
         f"UNION ALL SELECT 'resolver_of_non_pending', r.id FROM {t['entry']} r "
-        f"JOIN {t['entry']} o ON o.id = r.pending_entry_id "
-        f"WHERE o.pending_entry_id IS NOT NULL OR o.id NOT IN ({reserving}) "
+        f"JOIN {t['entry']} e ON e.id = r.pending_entry_id WHERE NOT {reserves} "
         # Status of each reserving entry against its resolver (or the lack of one).
-        f"UNION ALL SELECT 'status_mismatch', o.id FROM {t['entry']} o "
-        f"LEFT JOIN {t['entry']} r ON r.pending_entry_id = o.id "
-        f"WHERE o.id IN ({reserving}) AND ("
-        "(r.id IS NULL AND o.status <> 'pending') OR (r.id IS NOT NULL AND o.status <> r.status)) "
+        f"UNION ALL SELECT 'status_mismatch', e.id FROM {t['entry']} e "
+        f"LEFT JOIN {t['entry']} r ON r.pending_entry_id = e.id "
+        f"WHERE {reserves} AND ("
+        "(r.id IS NULL AND e.status <> 'pending') OR (r.id IS NOT NULL AND e.status <> r.status)) "
         # Pending-phase postings of a resolved reservation and its resolver cancel per account.
         f"UNION ALL SELECT 'not_reversed', COALESCE(e.pending_entry_id, e.id) FROM {t['posting']} p "
         f"JOIN {t['entry']} e ON e.id = p.entry_id "

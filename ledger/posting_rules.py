@@ -20,6 +20,7 @@ from ledger.services import (
     entry_post_pending,
     entry_resolve_pending,
     entry_reverse,
+    merchant_id_of,
 )
 
 RECEIVABLE = AccountCode.PROCESSOR_RECEIVABLE
@@ -116,6 +117,8 @@ def payment_captured(*, payment_id: str, merchant, amount_captured: int, currenc
         )
     if authorization.currency != currency:
         raise LedgerError(f"{payment_id} was authorised in {authorization.currency}, not {currency}")
+    if authorization.merchant_id != merchant_id_of(merchant):
+        raise LedgerError(f"{payment_id} was authorised for merchant {authorization.merchant_id}")
     authorized = _posted_on(authorization, RECEIVABLE, Posting.Phase.PENDING)
     if amount_captured > authorized:
         raise LedgerError(f"{payment_id}: cannot capture {amount_captured}, only {authorized} was authorised")

@@ -50,11 +50,16 @@ def balance_get(*, merchant) -> Balance:
     )
 
 
-def _merchant_balance_postings(merchant, code: str | None = None) -> Q:
-    condition = Q(postings__phase=POSTED, postings__account__merchant=merchant)
-    if code is None:
-        return condition & Q(postings__account__code__in=MERCHANT_BALANCE_CODES)
-    return condition & Q(postings__account__code=code)
+def _entry_sum(**conditions):
+    """The signed sum of the current entry's postings matching ``conditions`` (0 when none)."""
+    total = (
+        Posting.objects.filter(entry=OuterRef("pk"), **conditions)
+        .order_by()
+        .values("entry")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return Coalesce(Subquery(total, output_field=IntegerField()), Value(0, output_field=IntegerField()))
 
 
 def balance_transactions_of(*, merchant) -> QuerySet[JournalEntry]:
@@ -66,25 +71,18 @@ def balance_transactions_of(*, merchant) -> QuerySet[JournalEntry]:
     ``amount`` = ``net + fee`` (the gross), and ``available_delta`` (nonzero
     when the money is available, otherwise it is pending). Reservations
     (authorisations, refunds in flight) move no posted money and are not listed.
+    The sums are correlated subqueries, so a page costs only its own rows.
     """
-    moves_balance = Posting.objects.filter(
-        entry=OuterRef("pk"), phase=POSTED, account__merchant=merchant, account__code__in=MERCHANT_BALANCE_CODES
-    )
-    zero = Value(0, output_field=IntegerField())
+    on_balance = dict(phase=POSTED, account__merchant=merchant)
+    moves_balance = Posting.objects.filter(entry=OuterRef("pk"), account__code__in=MERCHANT_BALANCE_CODES,
+                                           **on_balance)
     return (
         JournalEntry.objects.filter(merchant=merchant)
         .filter(Exists(moves_balance))
         .annotate(
-            net=-Coalesce(Sum("postings__amount", filter=_merchant_balance_postings(merchant)), zero),
-            available_delta=Coalesce(
-                Sum("postings__amount", filter=_merchant_balance_postings(merchant, AccountCode.MERCHANT_AVAILABLE)),
-                zero,
-            ),
-            fee=-Coalesce(
-                Sum("postings__amount",
-                    filter=Q(postings__phase=POSTED, postings__account__code=AccountCode.FEE_REVENUE)),
-                zero,
-            ),
+            net=-_entry_sum(account__code__in=MERCHANT_BALANCE_CODES, **on_balance),
+            available_delta=_entry_sum(account__code=AccountCode.MERCHANT_AVAILABLE, **on_balance),
+            fee=-_entry_sum(phase=POSTED, account__code=AccountCode.FEE_REVENUE),
         )
         .annotate(amount=F("net") + F("fee"))
     )
@@ -100,15 +98,18 @@ def accounts_with_balances() -> QuerySet[Account]:
     Correlated subqueries, so a page of accounts sums only its own postings
     (index-only on the (account, phase, amount) index).
     """
+    return Account.objects.annotate(
+        posted_sum=_account_sum(POSTED),
+        pending_sum=_account_sum(PENDING),
+    )
 
-    def phase_sum(phase: str):
-        total = (
-            Posting.objects.filter(account=OuterRef("pk"), phase=phase)
-            .order_by()
-            .values("account")
-            .annotate(total=Sum("amount"))
-            .values("total")
-        )
-        return Coalesce(Subquery(total, output_field=IntegerField()), Value(0, output_field=IntegerField()))
 
-    return Account.objects.annotate(posted_sum=phase_sum(POSTED), pending_sum=phase_sum(PENDING))
+def _account_sum(phase: str):
+    total = (
+        Posting.objects.filter(account=OuterRef("pk"), phase=phase)
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return Coalesce(Subquery(total, output_field=IntegerField()), Value(0, output_field=IntegerField()))

@@ -63,7 +63,7 @@ def _require_transaction() -> None:
         )
 
 
-def _merchant_id(merchant) -> str | None:
+def merchant_id_of(merchant) -> str | None:
     if merchant is None or isinstance(merchant, str):
         return merchant
     return merchant.pk
@@ -79,7 +79,7 @@ def accounts_get_or_create(*, merchant, currency: str, codes: Iterable[str]) -> 
     IntegrityError on the unique constraint, caught in a savepoint, then re-read.
     """
     _require_transaction()
-    merchant_id = _merchant_id(merchant)
+    merchant_id = merchant_id_of(merchant)
     owners = {}
     for code in codes:
         spec = CHART[code]
@@ -252,7 +252,7 @@ def entry_post(*, event_key: str, type: str, source: str, merchant, currency: st
     """Write a posted entry: money that has moved. Idempotent per ``event_key``."""
     legs = list(legs)
     return _write_entry(
-        event_key=event_key, type=type, source=source, merchant_id=_merchant_id(merchant), currency=currency,
+        event_key=event_key, type=type, source=source, merchant_id=merchant_id_of(merchant), currency=currency,
         status=JournalEntry.Status.POSTED, memo=memo,
         build_lines=lambda: [_Line(leg.account, leg.amount, POSTED) for leg in legs],
     )
@@ -263,7 +263,7 @@ def entry_post_pending(*, event_key: str, type: str, source: str, merchant, curr
     """Write a pending entry: a reservation (phase ``pending``) that a later entry posts or voids."""
     legs = list(legs)
     return _write_entry(
-        event_key=event_key, type=type, source=source, merchant_id=_merchant_id(merchant), currency=currency,
+        event_key=event_key, type=type, source=source, merchant_id=merchant_id_of(merchant), currency=currency,
         status=JournalEntry.Status.PENDING, memo=memo,
         build_lines=lambda: [_Line(leg.account, leg.amount, PENDING) for leg in legs],
     )

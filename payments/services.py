@@ -19,11 +19,14 @@ Every transition is recorded in ``PaymentTransition`` and posted to the ledger i
 the transaction that makes it.
 """
 
+import dataclasses
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
@@ -94,6 +97,12 @@ def _transition(payment: Payment, name: str, *, actor: str, reason: str = "", **
     PaymentTransition.objects.create(
         payment=payment, from_status=before, to_status=payment.status, transition=name, actor=actor, reason=reason
     )
+    # The merchant's event, in this same transaction (the outbox): it exists if and only if the change committed.
+    from events.services import event_record
+    from payments.api.serializers import PaymentSerializer
+
+    event_record(merchant=payment.merchant_id, type=f"payment.{payment.status}",
+                 data_object=PaymentSerializer(payment).data)  # fmt: skip
 
 
 def _past_tense(name: str) -> str:
@@ -103,14 +112,25 @@ def _past_tense(name: str) -> str:
 # --- Create --------------------------------------------------------------------------
 
 
+TOKEN_CACHE_SECONDS = 300
+
+
 def payment_method_resolve(*, token: str) -> CardDetails:
     """The card behind a processor token, asked of the processor (no transaction is open).
 
-    Raises InvalidRequestError ``token_invalid`` for an unknown token and
+    A token's card never changes, so a known token is cached for a few minutes
+    (an unknown one is not: it may be created a moment later). Raises
+    InvalidRequestError ``token_invalid`` for an unknown token and
     ProcessorUnavailableError when the processor cannot be asked.
     """
+    cache_key = f"card-token:{hashlib.sha256(token.encode()).hexdigest()}"
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return CardDetails(**cached)
     try:
-        return _processor().retrieve_token(token)
+        card = _processor().retrieve_token(token)
+        cache.set(cache_key, dataclasses.asdict(card), TOKEN_CACHE_SECONDS)
+        return card
     except TokenInvalid as exc:
         raise InvalidRequestError(
             f"No such card token: '{token}'. Tokenise the card with the processor first.",

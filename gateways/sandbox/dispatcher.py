@@ -25,6 +25,7 @@ from gateways.sandbox.selectors import faults_current
 logger = logging.getLogger(__name__)
 
 BATCH = 50
+PRUNE_EVERY_SECONDS = 600
 SIGNATURE_HEADER = "Sandbox-Signature"
 
 
@@ -51,6 +52,7 @@ class Dispatcher(threading.Thread):
         self.config = sandbox_config()
         self.session = requests.Session()
         self._order_rng: tuple[int, random.Random] | None = None
+        self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
 
     def run(self) -> None:
         try:
@@ -59,6 +61,9 @@ class Dispatcher(threading.Thread):
                 try:
                     close_old_connections()
                     worked = run_due_actions() + self.deliver_due_webhooks()
+                    if time.monotonic() >= self._next_prune:
+                        self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                        services.idempotency_keys_prune()
                 except Exception:
                     # The dispatcher must outlive any one failure (a locked database, a bad row).
                     logger.exception("sandbox dispatcher pass failed")
@@ -82,16 +87,14 @@ class Dispatcher(threading.Thread):
         for event_id, due_at in due:
             if self.stop.is_set():
                 break
-            event = services.webhook_claim(event_id=event_id, due_at=due_at)
-            if event is None:
+            claim = services.webhook_claim(event_id=event_id, due_at=due_at)
+            if claim is None:
                 continue
             attempted += 1
             copies = 2 if faults.duplicate_webhooks else 1
-            status_code, error = self.send(event.payload, copies=copies)
+            status_code, error = self.send(claim.event.payload, copies=copies)
             delivered = status_code is not None and 200 <= status_code < 300
-            services.webhook_record_attempt(
-                event_id=event_id, status_code=status_code, error=error, delivered=delivered
-            )
+            services.webhook_record_attempt(claim=claim, status_code=status_code, error=error, delivered=delivered)
         return attempted
 
     def send(self, payload: dict, *, copies: int = 1) -> tuple[int | None, str]:

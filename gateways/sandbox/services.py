@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 # A claimed key with no answer after this long belongs to a request that died
 # (the process was killed between claiming and answering): it may be taken over.
 ABANDONED_CLAIM_AFTER = timedelta(seconds=120)
+IDEMPOTENCY_KEY_RETENTION = timedelta(hours=24)
 WEBHOOK_MAX_ATTEMPTS = 20
 WEBHOOK_MAX_BACKOFF_SECONDS = 60
 # While a dispatcher sends an event no other dispatcher may; if it dies, the event is due again after this.
@@ -231,6 +232,14 @@ def idempotency_keys_release_unanswered() -> int:
     return deleted
 
 
+def idempotency_keys_prune(*, older_than: timedelta = IDEMPOTENCY_KEY_RETENTION) -> int:
+    """Forget answered keys older than ``older_than`` (kept at least 24 hours, as the platform keeps its own)."""
+    deleted, _ = IdempotencyKey.objects.filter(
+        response_status__isnull=False, created__lt=timezone.now() - older_than
+    ).delete()
+    return deleted
+
+
 # --- Faults --------------------------------------------------------------------
 
 
@@ -354,40 +363,51 @@ def _emit_event_action(*, event_type: str, charge_id: str) -> None:
 ACTION_HANDLERS = {"emit_event": _emit_event_action}
 
 
-def webhook_claim(*, event_id: str, due_at: datetime) -> WebhookEvent | None:
+@dataclass(frozen=True)
+class WebhookClaim:
+    event: WebhookEvent
+    lease_until: datetime
+
+
+def webhook_claim(*, event_id: str, due_at: datetime) -> WebhookClaim | None:
     """Take the right to send a due event, or None when another dispatcher took it first.
 
     The claim is a conditional UPDATE of ``next_attempt_at`` to a lease: a
     dispatcher that dies while sending leaves the event due again when it expires.
     """
+    lease_until = timezone.now() + WEBHOOK_CLAIM_LEASE
     claimed = WebhookEvent.objects.filter(
         pk=event_id, status=WebhookEvent.Status.PENDING, next_attempt_at=due_at
-    ).update(next_attempt_at=timezone.now() + WEBHOOK_CLAIM_LEASE)
-    return WebhookEvent.objects.get(pk=event_id) if claimed else None
+    ).update(next_attempt_at=lease_until)
+    return WebhookClaim(WebhookEvent.objects.get(pk=event_id), lease_until) if claimed else None
 
 
-def webhook_record_attempt(*, event_id: str, status_code: int | None, error: str, delivered: bool) -> None:
-    """Record one delivery attempt; a failure is retried after 1 s, 2 s, 4 s… (at most 60 s), 20 attempts in all."""
+def webhook_record_attempt(*, claim: WebhookClaim, status_code: int | None, error: str, delivered: bool) -> None:
+    """Record one delivery attempt; a failure is retried after 1 s, 2 s, 4 s… (at most 60 s), 20 attempts in all.
+
+    If the event was queued again while it was being sent (a resend), only the
+    delivery is counted: the new request to send it stands.
+    """
     now = timezone.now()
-    event = WebhookEvent.objects.get(pk=event_id)
-    attempts = event.attempts + 1
-    if delivered:
-        WebhookEvent.objects.filter(pk=event_id).update(
-            status=WebhookEvent.Status.SENT,
-            attempts=attempts,
-            deliveries=F("deliveries") + 1,
-            last_status_code=status_code,
-            last_error="",
-            delivered_at=now,
-        )
-        return
-    WebhookEvent.objects.filter(pk=event_id).update(
-        status=WebhookEvent.Status.FAILED if attempts >= WEBHOOK_MAX_ATTEMPTS else WebhookEvent.Status.PENDING,
-        attempts=attempts,
-        last_status_code=status_code,
-        last_error=error[:255],
-        next_attempt_at=now + timedelta(seconds=_backoff_seconds(attempts)),
+    event_id = claim.event.pk
+    held = WebhookEvent.objects.filter(
+        pk=event_id, status=WebhookEvent.Status.PENDING, next_attempt_at=claim.lease_until
     )
+    with transaction.atomic():
+        if delivered:
+            WebhookEvent.objects.filter(pk=event_id).update(
+                deliveries=F("deliveries") + 1, delivered_at=now, last_status_code=status_code
+            )
+            held.update(status=WebhookEvent.Status.SENT, attempts=F("attempts") + 1, last_error="")
+            return
+        attempts = claim.event.attempts + 1
+        held.update(
+            status=WebhookEvent.Status.FAILED if attempts >= WEBHOOK_MAX_ATTEMPTS else WebhookEvent.Status.PENDING,
+            attempts=attempts,
+            last_status_code=status_code,
+            last_error=error[:255],
+            next_attempt_at=now + timedelta(seconds=_backoff_seconds(attempts)),
+        )
 
 
 def webhook_resend(*, event_id: str) -> WebhookEvent:

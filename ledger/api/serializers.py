@@ -46,13 +46,3 @@ class BalanceTransactionListSerializer(serializers.Serializer):
     has_more = serializers.BooleanField()
     data = BalanceTransactionSerializer(many=True)
 
-
-class LedgerErrorDetailSerializer(serializers.Serializer):
-    type = serializers.CharField()
-    code = serializers.CharField()
-    message = serializers.CharField()
-    param = serializers.CharField(allow_null=True)
-
-
-class LedgerErrorSerializer(serializers.Serializer):
-    error = LedgerErrorDetailSerializer()

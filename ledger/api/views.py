@@ -1,28 +1,22 @@
 """The balance and the ledger view of the merchant API: thin, read-only views over ``ledger.selectors``."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ResourceMissingError
 from core.filters import filter_choice, filter_created
 from core.pagination import CursorListPagination
+from core.schema import READ_ERROR_RESPONSES as ERROR_RESPONSES
 from ledger import selectors
 from ledger.api.serializers import (
     BalanceSerializer,
     BalanceTransactionListSerializer,
     BalanceTransactionSerializer,
-    LedgerErrorSerializer,
 )
 from ledger.models import JournalEntry
 
-ERROR_RESPONSES = {
-    400: OpenApiResponse(LedgerErrorSerializer, description="invalid_request_error"),
-    401: OpenApiResponse(LedgerErrorSerializer, description="authentication_error"),
-    404: OpenApiResponse(LedgerErrorSerializer, description="resource_missing"),
-    429: OpenApiResponse(LedgerErrorSerializer, description="rate_limit_error"),
-}
 LIST_PARAMETERS = [
     OpenApiParameter("type", OpenApiTypes.STR, enum=JournalEntry.Type.values,
                      description="Only balance transactions of this type."),

@@ -9,6 +9,7 @@ from core.errors import CardError
 from core.filters import filter_choice, filter_created
 from core.idempotency import run_idempotent
 from core.pagination import CursorListPagination
+from core.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, PAYMENT_ID
 from payments import selectors, services
 from payments.api.serializers import (
     PaymentCancelInput,
@@ -19,7 +20,6 @@ from payments.api.serializers import (
     PaymentSerializer,
 )
 from payments.models import PaymentStatus
-from payments.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, PAYMENT_ID
 
 STATUS_FILTER = OpenApiParameter("status", str, enum=PaymentStatus.values, description="Only payments in this status.")
 

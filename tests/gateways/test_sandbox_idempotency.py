@@ -114,17 +114,23 @@ def test_the_key_while_the_first_request_is_in_flight_is_409(adapter, live_sandb
     assert charge.processor_id == results["first"].json()["id"]
 
 
-@pytest.mark.parametrize(("requests_count", "keys_count"), [(60, 5), (100, 10)])
-def test_racing_requests_over_a_few_keys_charge_once_per_key(adapter, new_key, reference, requests_count, keys_count):
+@pytest.mark.parametrize(
+    ("requests_count", "keys_count", "latency_ms"),
+    [(60, 5, 0), (100, 10, 0), (60, 5, 150)],
+)
+def test_racing_requests_over_a_few_keys_charge_once_per_key(
+    adapter, live_sandbox, new_key, reference, requests_count, keys_count, latency_ms
+):
+    # With latency every execution holds its key for a while, so the duplicates surely arrive in flight.
+    live_sandbox.set_faults(latency_ms=latency_ms)
     keys = [new_key() for _ in range(keys_count)]
-    barrier = threading.Barrier(min(requests_count, 50))
+    # The first wave of threads starts together, so that requests on one key really overlap.
+    barrier = threading.Barrier(50)
 
     def attempt(index: int):
         key = keys[index % keys_count]
-        try:
-            barrier.wait(timeout=5)
-        except threading.BrokenBarrierError:
-            pass
+        if index < 50:
+            barrier.wait(timeout=10)
         try:
             charge = adapter.authorize(
                 reference=reference, amount=1000, currency="USD", token="tok_visa", capture=True, idempotency_key=key
@@ -139,10 +145,13 @@ def test_racing_requests_over_a_few_keys_charge_once_per_key(adapter, new_key, r
 
     charges = adapter.charges_for(reference=reference)
     assert len(charges) == keys_count
-    assert {adapter.lookup(idempotency_key=key).processor_id for key in keys} == {c.processor_id for c in charges}
     for key in keys:
+        charged = adapter.lookup(idempotency_key=key).processor_id
         answered = {charge_id for k, charge_id in outcomes if k == key and charge_id is not None}
-        assert answered <= {adapter.lookup(idempotency_key=key).processor_id}
+        assert answered <= {charged}
+    assert {adapter.lookup(idempotency_key=key).processor_id for key in keys} == {c.processor_id for c in charges}
+    if latency_ms:
+        assert any(charge_id is None for _, charge_id in outcomes), "expected some requests to find their key in use"
 
 
 def test_racing_declines_record_one_declined_charge_per_key(adapter, new_key, reference):

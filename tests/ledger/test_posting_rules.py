@@ -157,10 +157,13 @@ def test_payment_failed_writes_nothing(merchant):
     assert not JournalEntry.objects.exists()
 
 
-def test_capture_in_another_currency_than_authorized_is_refused(merchant):
+def test_capture_in_another_currency_or_for_another_merchant_is_refused(merchant, other_merchant):
     pay, _ = authorize(merchant, 10_000, "USD")
     with pytest.raises(LedgerError):
         capture(merchant, 10_000, "EUR", pay=pay)
+    with pytest.raises(LedgerError):
+        capture(other_merchant, 10_000, "USD", pay=pay)
+    assert available(other_merchant) == 0
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "100", True, 100_000_000_000, None])

@@ -1,4 +1,4 @@
-"""OpenAPI pieces shared by the payment views."""
+"""OpenAPI pieces shared by every API view: the error shape, the Idempotency-Key header."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
@@ -37,3 +37,6 @@ ERROR_RESPONSES = {
     422: OpenApiResponse(ErrorSerializer, description="idempotency_key_reused"),
     429: OpenApiResponse(ErrorSerializer, description="rate_limit_error"),
 }
+
+# For read-only endpoints: no card, idempotency or state errors.
+READ_ERROR_RESPONSES = {status: ERROR_RESPONSES[status] for status in (400, 401, 404, 429)}

@@ -1,0 +1,120 @@
+"""Events, webhook endpoints and deliveries in the admin, for Operations.
+
+Everything is read-only; the only writes are two actions that go through the
+services: re-send a delivery (``events.resend_webhookdelivery``) and re-enable an
+endpoint (``events.enable_webhookendpoint``). An endpoint's signing secret is
+never shown: it is not among the fields of any page here.
+"""
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from events.services import webhook_delivery_resend, webhook_endpoint_enable
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _pretty_json(text: str):
+    try:
+        shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        shown = text
+    return format_html('<pre style="white-space: pre-wrap">{}</pre>', shown)
+
+
+class DeliveryInline(ReadOnlyMixin, admin.TabularInline):
+    model = WebhookDelivery
+    fk_name = "event"
+    fields = ("id", "endpoint", "status", "attempt_count", "next_attempt_at", "last_status_code", "last_error")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "type", "merchant", "created", "published_at")
+    list_filter = ("type",)
+    list_select_related = ("merchant",)
+    search_fields = ("=id", "=merchant__id")
+    date_hierarchy = "created"
+    show_full_result_count = False
+    fields = ("id", "merchant", "type", "created", "published_at", "body")
+    readonly_fields = fields
+    inlines = [DeliveryInline]
+
+    @admin.display(description="body")
+    def body(self, obj):
+        return _pretty_json(obj.payload)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "merchant", "url", "status", "disabled_reason", "created", "deleted_at")
+    list_filter = ("status",)
+    list_select_related = ("merchant",)
+    search_fields = ("=id", "=merchant__id", "url")
+    # Never "secret".
+    fields = ("id", "merchant", "url", "events", "status", "disabled_reason", "disabled_at", "created", "deleted_at")
+    readonly_fields = fields
+    actions = ["enable"]
+
+    def has_enable_permission(self, request):
+        return request.user.has_perm("events.enable_webhookendpoint")
+
+    @admin.action(description="Re-enable the selected endpoints", permissions=["enable"])
+    def enable(self, request, queryset):
+        enabled = sum(webhook_endpoint_enable(endpoint=endpoint) for endpoint in queryset)
+        skipped = queryset.count() - enabled
+        self.message_user(request, f"Re-enabled {enabled} endpoint(s)." + (
+            f" {skipped} deleted endpoint(s) cannot be re-enabled." if skipped else ""))  # fmt: skip
+
+
+class AttemptInline(ReadOnlyMixin, admin.TabularInline):
+    model = WebhookAttempt
+    fields = ("number", "started_at", "status_code", "latency_ms", "error", "response_body")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "event", "event_type", "endpoint", "status", "attempt_count", "last_status_code",
+                    "next_attempt_at", "created")  # fmt: skip
+    list_filter = ("status",)
+    list_select_related = ("event", "endpoint")
+    search_fields = ("=id", "=event__id", "=endpoint__id")
+    show_full_result_count = False
+    fields = ("id", "event", "endpoint", "status", "attempt_count", "retry_step", "next_attempt_at", "locked_until",
+              "last_status_code", "last_error", "created", "completed_at")  # fmt: skip
+    readonly_fields = fields
+    inlines = [AttemptInline]
+    actions = ["resend"]
+
+    @admin.display(description="type")
+    def event_type(self, obj):
+        return obj.event.type
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("events.resend_webhookdelivery")
+
+    @admin.action(description="Re-send the selected deliveries now", permissions=["resend"])
+    def resend(self, request, queryset):
+        queued = sum(webhook_delivery_resend(delivery=delivery) for delivery in queryset)
+        busy = queryset.count() - queued
+        self.message_user(request, f"Queued {queued} delivery(ies) to be sent again.")
+        if busy:
+            self.message_user(request, f"{busy} delivery(ies) are being sent right now; try again in a minute.",
+                              level=messages.WARNING)  # fmt: skip

@@ -1,0 +1,134 @@
+"""The events and webhook endpoints API: thin views that parse, call one service and render."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import parse_input
+from core.errors import InvalidRequestError
+from core.filters import filter_created
+from core.idempotency import run_idempotent
+from core.pagination import CursorListPagination
+from events import selectors, services
+from events.api.serializers import (
+    EventListSerializer,
+    EventSerializer,
+    WebhookEndpointCreatedSerializer,
+    WebhookEndpointCreateInput,
+    WebhookEndpointDeletedSerializer,
+    WebhookEndpointListSerializer,
+    WebhookEndpointSerializer,
+)
+from events.models import EventType
+from core.schema import IDEMPOTENCY_KEY_HEADER, ErrorSerializer
+
+EVENT_ID = OpenApiParameter("event_id", OpenApiTypes.STR, location=OpenApiParameter.PATH)
+ENDPOINT_ID = OpenApiParameter("endpoint_id", OpenApiTypes.STR, location=OpenApiParameter.PATH)
+_PREFIXES = sorted({value.split(".", 1)[0] for value in EventType.values})
+TYPE_FILTER = OpenApiParameter(
+    "type", str, description=f"Only events of this type; `<prefix>.*` for a family ({', '.join(_PREFIXES)})."
+)
+
+
+def _errors(*statuses: int) -> dict:
+    described = {
+        400: "invalid_request_error", 401: "authentication_error", 404: "resource_missing",
+        409: "idempotency_key_in_use", 422: "idempotency_key_reused", 429: "rate_limit_error",
+    }  # fmt: skip
+    return {status: OpenApiResponse(ErrorSerializer, description=described[status]) for status in statuses}
+
+
+READ_ERRORS = _errors(400, 401, 404, 429)
+WRITE_ERRORS = _errors(400, 401, 404, 409, 422, 429)
+
+
+def _filter_type(queryset, query_params):
+    raw = query_params.get("type")
+    if raw is None:
+        return queryset
+    if raw in EventType.values:
+        return queryset.filter(type=raw)
+    if raw.endswith(".*") and raw[:-2] in _PREFIXES:
+        return queryset.filter(type__startswith=raw[:-1])
+    raise InvalidRequestError(
+        f"type must be one of: {', '.join(EventType.values)}, or a family such as payment.*.",
+        code="parameter_invalid",
+        param="type",
+    )
+
+
+class EventListView(APIView):
+    @extend_schema(
+        operation_id="events_list",
+        parameters=[TYPE_FILTER, OpenApiParameter("created[gte]", str), OpenApiParameter("created[lte]", str)],
+        responses={200: EventListSerializer, **READ_ERRORS},
+        tags=["events"],
+        description="The merchant's event log, newest first.",
+    )
+    def get(self, request):
+        queryset = selectors.events_of(merchant=request.user)
+        queryset = _filter_type(queryset, request.query_params)
+        queryset = filter_created(queryset, request.query_params)
+        paginator = CursorListPagination()
+        page = paginator.paginate_queryset(queryset, request, self)
+        return paginator.get_paginated_response(EventSerializer(page, many=True).data)
+
+
+class EventDetailView(APIView):
+    @extend_schema(
+        operation_id="events_retrieve", parameters=[EVENT_ID], responses={200: EventSerializer, **READ_ERRORS},
+        tags=["events"],
+    )  # fmt: skip
+    def get(self, request, event_id: str):
+        return Response(EventSerializer(selectors.event_get(merchant=request.user, event_id=event_id)).data)
+
+
+class WebhookEndpointListCreateView(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_list", responses={200: WebhookEndpointListSerializer, **READ_ERRORS},
+        tags=["webhook_endpoints"],
+    )  # fmt: skip
+    def get(self, request):
+        paginator = CursorListPagination()
+        page = paginator.paginate_queryset(selectors.webhook_endpoints_of(merchant=request.user), request, self)
+        return paginator.get_paginated_response(WebhookEndpointSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_create",
+        request=WebhookEndpointCreateInput,
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        responses={201: WebhookEndpointCreatedSerializer, **WRITE_ERRORS},
+        tags=["webhook_endpoints"],
+        description="Register a URL for webhooks. The answer carries the signing `secret`, shown only this once. "
+        "A URL that resolves to a loopback, private or link-local address is refused (`url_invalid`).",
+    )
+    def post(self, request):
+        data = parse_input(WebhookEndpointCreateInput, request)
+
+        def execute(_checked_url):
+            created = services.webhook_endpoint_create(merchant=request.user, url=data["url"], events=data["events"])
+            body = WebhookEndpointSerializer(created.endpoint).data
+            return 201, {**body, "secret": created.secret}
+
+        return run_idempotent(request, execute, prepare=lambda: services.webhook_endpoint_url_check(url=data["url"]))
+
+
+class WebhookEndpointDetailView(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_retrieve", parameters=[ENDPOINT_ID],
+        responses={200: WebhookEndpointSerializer, **READ_ERRORS}, tags=["webhook_endpoints"],
+    )  # fmt: skip
+    def get(self, request, endpoint_id: str):
+        endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=endpoint_id)
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_delete", parameters=[ENDPOINT_ID],
+        responses={200: WebhookEndpointDeletedSerializer, **READ_ERRORS}, tags=["webhook_endpoints"],
+        description="Delete an endpoint: nothing more is sent to it, including retries already scheduled.",
+    )  # fmt: skip
+    def delete(self, request, endpoint_id: str):
+        endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=endpoint_id)
+        services.webhook_endpoint_delete(endpoint=endpoint)
+        return Response({"id": endpoint.pk, "object": "webhook_endpoint", "deleted": True})

@@ -1,0 +1,580 @@
+"""The outbox, webhook endpoints and webhook delivery. Every write of the events app.
+
+Guarantees:
+
+- ``event_record`` writes the event in the CALLER's transaction (it refuses to run
+  outside one), so an event exists if and only if its state change committed.
+  Nothing is sent to the broker or a merchant from inside a transaction: after
+  commit, ``outbox_kick`` asks a worker to drain the outbox.
+- ``outbox_drain`` claims unpublished events with ``SELECT … FOR UPDATE SKIP
+  LOCKED`` (on SQLite the IMMEDIATE transaction serialises drains), creates one
+  delivery per subscribed, enabled endpoint (unique per event and endpoint, so a
+  re-drain cannot duplicate one) and marks the events published, all in one
+  transaction; the delivery tasks are enqueued after it commits. A drain killed
+  half-way rolls back and the next drain (beat, every 5 s) does the work again.
+- ``deliveries_send`` claims deliveries with a conditional UPDATE that takes a
+  lease (``locked_until`` + a token): two workers never send one delivery at the
+  same moment, a delivery that succeeded is never claimed again (a duplicate task
+  message is a no-op), and a lease that expires means its worker died. No
+  transaction is open while a merchant's URL is called. Every attempt is stored.
+- ``deliveries_sweep`` (beat, every 10 s) re-queues deliveries that are due:
+  retries, and deliveries whose worker died (lease expired) or whose task
+  message was lost. The outbox and the delivery rows are the source of truth; a
+  task message is only a hint to do the work now.
+
+Delivery is at least once: a worker killed after the merchant answered and before
+the answer was recorded sends that event again (with the same ``webhook-id``).
+"""
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.transaction import TransactionManagementError
+from django.utils import timezone
+from rest_framework.fields import DateTimeField
+
+from core.db import assert_no_transaction, in_transaction
+from events.errors import WebhookUrlInvalid
+from events.models import (
+    ALL_EVENTS,
+    Event,
+    EventType,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    new_event_id,
+)
+from events.netguard import UrlRefused, check_url
+from events.signing import secret_generate, secret_key, sign
+from merchants.models import Merchant
+
+logger = logging.getLogger(__name__)
+
+Status = WebhookDelivery.Status
+
+# Seconds before each retry: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 12 h, 24 h, 24 h
+# (about 3.15 days in all), each with ±20 % jitter. After the last one fails the delivery fails.
+RETRY_SCHEDULE = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
+RETRY_JITTER = 0.2
+RESPONSE_BODY_LIMIT = 1024
+DRAIN_BATCH_SIZE = 500
+DRAIN_MAX_BATCHES = 20
+# Delivery ids per task message.
+DELIVERY_TASK_BATCH = 100
+# Retries due sooner than this are enqueued with a countdown; later ones are found by the sweep.
+COUNTDOWN_MAX_SECONDS = 60
+KICK_KEY = "events:outbox:drain-queued"
+KICK_TTL_SECONDS = 5
+USER_AGENT = "payments-platform-webhooks/1.0"
+
+
+# --- Settings --------------------------------------------------------------------------
+
+
+def _timeout_seconds() -> float:
+    return float(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10))
+
+
+def _lease() -> timedelta:
+    """How long a worker may take to send one batch before others assume it died.
+
+    Longer than a request can take (connect + read timeouts, twice over, plus slack).
+    """
+    seconds = getattr(settings, "WEBHOOK_LEASE_SECONDS", None) or 2 * _timeout_seconds() + 10
+    return timedelta(seconds=float(seconds))
+
+
+def _send_concurrency() -> int:
+    return max(1, int(getattr(settings, "WEBHOOK_SEND_CONCURRENCY", 8)))
+
+
+def _sweep_grace() -> timedelta:
+    # A delivery just enqueued is about to be sent; the sweep leaves it alone this long.
+    return timedelta(seconds=float(getattr(settings, "WEBHOOK_SWEEP_GRACE_SECONDS", 5)))
+
+
+# --- Recording events (the outbox) ---------------------------------------------------------
+
+
+def _render_time(moment: datetime) -> str:
+    return DateTimeField().to_representation(moment)
+
+
+def _merchant_id(merchant: Merchant | str) -> str:
+    return merchant if isinstance(merchant, str) else merchant.pk
+
+
+def event_record(*, merchant: Merchant | str, type: str, data_object: dict) -> Event:
+    """Write an event in the caller's transaction; it is published after that transaction commits.
+
+    ``merchant`` is the merchant (or its id) whose object changed; ``data_object`` is
+    that object as the API shows it. The event body is rendered once, here, exactly
+    as api.md describes it, and every webhook for it carries those bytes. Raises
+    TransactionManagementError outside a transaction and ValueError for an unknown type.
+    """
+    if not in_transaction():
+        raise TransactionManagementError(
+            "event_record writes in the caller's transaction, with the state change: wrap it in transaction.atomic()."
+        )
+    if type not in EventType.values:
+        raise ValueError(f"unknown event type {type!r}")
+    now = timezone.now()
+    event_id = new_event_id()
+    body = {
+        "id": event_id,
+        "object": "event",
+        "type": type,
+        "created": _render_time(now),
+        "data": {"object": data_object},
+    }
+    payload = json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
+    event = Event.objects.create(id=event_id, merchant_id=_merchant_id(merchant), type=type, payload=payload,
+                                 created=now)  # fmt: skip
+    transaction.on_commit(outbox_kick, robust=True)
+    return event
+
+
+def _cache_is_shared() -> bool:
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    return not backend.endswith(("LocMemCache", "DummyCache"))
+
+
+def outbox_kick() -> None:
+    """Ask a worker to drain the outbox now (run after a commit that recorded events). Never raises.
+
+    With a shared cache, one drain is queued at a time: the flag is set here and
+    cleared when a drain starts, so events committed after that start queue a new one.
+    Whatever goes wrong here, the scheduled drain picks the events up within seconds.
+    """
+    if not getattr(settings, "EVENTS_DRAIN_ON_COMMIT", True):
+        return
+    try:
+        if _cache_is_shared() and not cache.add(KICK_KEY, 1, timeout=KICK_TTL_SECONDS):
+            return
+        _enqueue_drain()
+    except Exception:  # noqa: BLE001 - the caller's write has committed; the beat drain is the safety net
+        logger.warning("could not queue an outbox drain; the scheduled drain will publish the events", exc_info=True)
+
+
+def _enqueue_drain() -> None:
+    from events.tasks import drain_outbox
+
+    drain_outbox.apply_async(retry=False)
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    events: int
+    deliveries: int
+    more: bool  # stopped after DRAIN_MAX_BATCHES with events still waiting (another drain was queued)
+
+
+def outbox_drain(*, batch_size: int = DRAIN_BATCH_SIZE, max_batches: int = DRAIN_MAX_BATCHES) -> DrainResult:
+    """Publish unpublished events: create their deliveries, mark them published, enqueue the sends.
+
+    Safe to run in many workers at once (each batch claims its events with SKIP
+    LOCKED) and to run again after a crash (the unique (event, endpoint) constraint).
+    """
+    assert_no_transaction("draining the outbox")
+    if _cache_is_shared():
+        try:
+            cache.delete(KICK_KEY)
+        except Exception:  # noqa: BLE001 - only an optimisation of how often drains are queued
+            logger.warning("could not clear the outbox drain flag", exc_info=True)
+    events = deliveries = 0
+    for _ in range(max_batches):
+        drained, created = _drain_batch(batch_size)
+        events, deliveries = events + drained, deliveries + created
+        if drained < batch_size:
+            return DrainResult(events=events, deliveries=deliveries, more=False)
+    try:
+        _enqueue_drain()
+    except Exception:  # noqa: BLE001 - the beat drain continues where this one stopped
+        logger.warning("could not queue the next outbox drain", exc_info=True)
+    return DrainResult(events=events, deliveries=deliveries, more=True)
+
+
+def _drain_batch(batch_size: int) -> tuple[int, int]:
+    with transaction.atomic():
+        events = list(
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True)
+            .order_by("id")
+            .only("id", "merchant_id", "type", "created")[:batch_size]
+        )
+        if not events:
+            return 0, 0
+        endpoints = defaultdict(list)
+        for endpoint in WebhookEndpoint.objects.filter(
+            merchant_id__in={event.merchant_id for event in events},
+            status=WebhookEndpoint.Status.ENABLED,
+            deleted_at__isnull=True,
+        ).only("id", "merchant_id", "events", "created"):
+            endpoints[endpoint.merchant_id].append(endpoint)
+        now = timezone.now()
+        deliveries = [
+            WebhookDelivery(event_id=event.id, endpoint_id=endpoint.id, next_attempt_at=now)
+            for event in events
+            for endpoint in endpoints[event.merchant_id]
+            # An endpoint receives what happens from its creation on, not the history before it.
+            if endpoint.subscribes_to(event.type) and endpoint.created <= event.created
+        ]
+        WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
+        Event.objects.filter(id__in=[event.id for event in events]).update(published_at=now)
+        delivery_ids = [delivery.id for delivery in deliveries]
+        if delivery_ids:
+            transaction.on_commit(lambda: deliveries_enqueue(delivery_ids), robust=True)
+    return len(events), len(deliveries)
+
+
+def deliveries_enqueue(delivery_ids: list[str], *, countdown: float | None = None) -> None:
+    """Queue tasks that send these deliveries (after commit only). A lost message is found by the sweep."""
+    from events.tasks import deliver
+
+    for start in range(0, len(delivery_ids), DELIVERY_TASK_BATCH):
+        chunk = delivery_ids[start : start + DELIVERY_TASK_BATCH]
+        try:
+            deliver.apply_async(args=[chunk], countdown=countdown, retry=False)
+        except Exception:  # noqa: BLE001 - the sweep re-queues whatever is due and not sent
+            logger.warning("could not queue %d webhook deliveries; the sweep will", len(chunk), exc_info=True)
+
+
+# --- Webhook endpoints ---------------------------------------------------------------------
+
+
+def webhook_endpoint_url_check(*, url: str) -> str:
+    """The URL, if it may receive webhooks now; WebhookUrlInvalid (400 ``url_invalid``) otherwise.
+
+    http(s) only; unless ``WEBHOOK_ALLOW_PRIVATE_URLS``, every address the host
+    resolves to must be public.
+    """
+    try:
+        check_url(url)
+    except UrlRefused as exc:
+        raise WebhookUrlInvalid(str(exc)) from exc
+    return url
+
+
+def normalize_event_types(events: Iterable[str] | None) -> list[str]:
+    """``None`` or a list containing ``*`` means every type; otherwise the known types, de-duplicated."""
+    if events is None:
+        return [ALL_EVENTS]
+    chosen: list[str] = []
+    for event_type in events:
+        if event_type != ALL_EVENTS and event_type not in EventType.values:
+            raise ValueError(f"unknown event type {event_type!r}")
+        if event_type not in chosen:
+            chosen.append(event_type)
+    if not chosen:
+        raise ValueError("events must name at least one event type")
+    return [ALL_EVENTS] if ALL_EVENTS in chosen else chosen
+
+
+@dataclass(frozen=True)
+class CreatedEndpoint:
+    """A new endpoint and its signing secret. Show ``secret`` once, at creation."""
+
+    endpoint: WebhookEndpoint
+    secret: str
+
+
+def webhook_endpoint_create(*, merchant: Merchant, url: str, events: list[str] | None = None) -> CreatedEndpoint:
+    """Create an enabled endpoint with a new signing secret (``whsec_`` + base64 of 32 random bytes).
+
+    Raises WebhookUrlInvalid for a URL that may not receive webhooks and ValueError
+    for an unknown event type.
+    """
+    webhook_endpoint_url_check(url=url)
+    secret = secret_generate()
+    endpoint = WebhookEndpoint.objects.create(
+        merchant=merchant, url=url, events=normalize_event_types(events), secret=secret
+    )
+    return CreatedEndpoint(endpoint=endpoint, secret=secret)
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """Delete an endpoint: it receives nothing more and its secret is wiped.
+
+    The row stays (deleted) so that its deliveries and attempts remain visible to staff.
+    """
+    WebhookEndpoint.objects.filter(pk=endpoint.pk, deleted_at__isnull=True).update(
+        deleted_at=timezone.now(),
+        status=WebhookEndpoint.Status.DISABLED,
+        disabled_reason="deleted by the merchant",
+        disabled_at=timezone.now(),
+        secret="",
+    )
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+def webhook_endpoint_disable(*, endpoint_id: str, reason: str) -> bool:
+    """Stop sending to an endpoint (after a 410 Gone). False if it was not enabled."""
+    return bool(
+        WebhookEndpoint.objects.filter(pk=endpoint_id, status=WebhookEndpoint.Status.ENABLED).update(
+            status=WebhookEndpoint.Status.DISABLED, disabled_reason=reason[:200], disabled_at=timezone.now()
+        )
+    )
+
+
+def webhook_endpoint_enable(*, endpoint: WebhookEndpoint) -> bool:
+    """Re-enable a disabled endpoint (staff, once the merchant fixed it). False for a deleted one.
+
+    Deliveries canceled while it was disabled are not re-sent by this; staff re-send them.
+    """
+    return bool(
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, deleted_at__isnull=True).update(
+            status=WebhookEndpoint.Status.ENABLED, disabled_reason="", disabled_at=None
+        )
+    )
+
+
+# --- Delivery ----------------------------------------------------------------------------
+
+
+def retry_delay(step: int, *, rng: random.Random | None = None) -> timedelta | None:
+    """The wait before retry number ``step + 1`` (with jitter), or None when the schedule is exhausted."""
+    if step >= len(RETRY_SCHEDULE):
+        return None
+    jitter = (rng or random).uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
+    return timedelta(seconds=RETRY_SCHEDULE[step] * jitter)
+
+
+_local = threading.local()
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
+
+
+def _session() -> requests.Session:
+    """A pooled session per thread (connections to an endpoint are kept alive between deliveries)."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = USER_AGENT
+        _local.session = session
+    return session
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The threads that send one batch in parallel, created in the process that uses them (after a fork)."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=_send_concurrency(), thread_name_prefix="webhook-send")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+@dataclass
+class _Outcome:
+    delivery: WebhookDelivery
+    started_at: datetime
+    status_code: int | None = None
+    latency_ms: int = 0
+    response_body: str = ""
+    error: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def gone(self) -> bool:
+        return self.status_code == 410
+
+
+def _post(delivery: WebhookDelivery) -> _Outcome:
+    """One HTTP attempt. Touches no database (it runs in a sending thread)."""
+    endpoint, event = delivery.endpoint, delivery.event
+    outcome = _Outcome(delivery=delivery, started_at=timezone.now())
+    began = time.perf_counter()
+    try:
+        check_url(endpoint.url)  # again at delivery time: DNS may have changed since creation
+    except UrlRefused as exc:
+        outcome.error = f"not sent: {exc}"[:500]
+        return outcome
+    body = event.payload.encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": event.id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(key=secret_key(endpoint.secret), message_id=event.id, timestamp=timestamp,
+                                  body=body),
+    }  # fmt: skip
+    timeout = _timeout_seconds()
+    try:
+        with _session().post(
+            endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False,
+            stream=True,
+        ) as response:  # fmt: skip
+            outcome.status_code = response.status_code
+            raw = response.raw.read(RESPONSE_BODY_LIMIT + 1, decode_content=True) or b""
+            text = raw[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+            outcome.response_body = text
+    except requests.Timeout:
+        outcome.error = f"timeout after {timeout:g} s"
+    except requests.ConnectionError as exc:
+        outcome.error = f"connection error: {type(exc.__context__ or exc).__name__}"
+    except requests.RequestException as exc:
+        outcome.error = f"request error: {type(exc).__name__}"
+    except Exception as exc:  # noqa: BLE001 - a bad answer (e.g. broken encoding) is a failed attempt, not a crash
+        outcome.error = f"error reading the answer: {type(exc).__name__}"
+    outcome.latency_ms = int((time.perf_counter() - began) * 1000)
+    if outcome.status_code is not None and not outcome.succeeded and not outcome.error:
+        outcome.error = f"HTTP {outcome.status_code}" + (" (redirects are not followed)" if 300 <= outcome.status_code
+                                                          < 400 else "")  # fmt: skip
+    return outcome
+
+
+@dataclass(frozen=True)
+class SendSummary:
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0  # attempts that failed (retried later, or failed for good)
+    canceled: int = 0
+
+
+def deliveries_send(*, delivery_ids: list[str]) -> SendSummary:
+    """Send those of these deliveries that are pending, due and not being sent by someone else.
+
+    Claims them with one conditional UPDATE (the lease), sends them in parallel
+    threads with no transaction open, then records every attempt and outcome in one
+    transaction, conditionally on still holding the lease. Safe to call twice with
+    the same ids, concurrently or not.
+    """
+    assert_no_transaction("sending webhooks")
+    if not delivery_ids:
+        return SendSummary()
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = WebhookDelivery.objects.filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now),
+        pk__in=delivery_ids,
+        status=Status.PENDING,
+        next_attempt_at__lte=now,
+    ).update(locked_until=now + _lease(), lease_token=token)
+    if not claimed:
+        return SendSummary()
+    deliveries = list(
+        WebhookDelivery.objects.filter(pk__in=delivery_ids, lease_token=token).select_related("event", "endpoint")
+    )
+    sendable = [d for d in deliveries if d.endpoint.status == WebhookEndpoint.Status.ENABLED and d.endpoint.secret]
+    unsendable = [d for d in deliveries if d not in sendable]
+    if len(sendable) > 1:
+        outcomes = list(_executor().map(_post, sendable))
+    else:
+        outcomes = [_post(d) for d in sendable]
+    retry_soon = _record(outcomes, unsendable, token=token)
+    if retry_soon:
+        ids, latest = zip(*retry_soon, strict=True)
+        deliveries_enqueue(list(ids), countdown=max(0.0, (max(latest) - timezone.now()).total_seconds()) + 0.1)
+    succeeded = sum(1 for outcome in outcomes if outcome.succeeded)
+    return SendSummary(claimed=claimed, succeeded=succeeded, failed=len(outcomes) - succeeded, canceled=len(unsendable))
+
+
+def _record(outcomes: list[_Outcome], unsendable: list[WebhookDelivery], *, token: str) -> list[tuple[str, datetime]]:
+    """Store the attempts and move each delivery on; returns the retries due within COUNTDOWN_MAX_SECONDS."""
+    now = timezone.now()
+    retry_soon = []
+    released = {"locked_until": None, "lease_token": ""}
+    with transaction.atomic():
+        WebhookAttempt.objects.bulk_create(
+            WebhookAttempt(
+                delivery_id=o.delivery.pk, number=o.delivery.attempt_count + 1, started_at=o.started_at,
+                status_code=o.status_code, latency_ms=o.latency_ms, response_body=o.response_body,
+                error=o.error[:500], succeeded=o.succeeded,
+            )
+            for o in outcomes
+        )  # fmt: skip
+        successes = defaultdict(list)
+        for outcome in outcomes:
+            delivery = outcome.delivery
+            mine = WebhookDelivery.objects.filter(pk=delivery.pk, lease_token=token)
+            if outcome.succeeded:
+                successes[outcome.status_code].append(delivery.pk)
+                continue
+            changes = {"attempt_count": F("attempt_count") + 1, "last_status_code": outcome.status_code,
+                       "last_error": outcome.error[:500], **released}  # fmt: skip
+            if outcome.gone:
+                reason = "the endpoint answered 410 Gone"
+                webhook_endpoint_disable(endpoint_id=delivery.endpoint_id, reason=reason)
+                mine.update(status=Status.FAILED, completed_at=now, **changes)
+                logger.warning("webhook endpoint %s disabled: %s", delivery.endpoint_id, reason)
+                continue
+            delay = retry_delay(delivery.retry_step)
+            if delay is None:
+                mine.update(status=Status.FAILED, completed_at=now, **changes)
+                continue
+            due = now + delay
+            if mine.update(next_attempt_at=due, retry_step=F("retry_step") + 1, **changes) and delay <= timedelta(
+                seconds=COUNTDOWN_MAX_SECONDS
+            ):
+                retry_soon.append((delivery.pk, due))
+        for status_code, ids in successes.items():
+            WebhookDelivery.objects.filter(pk__in=ids, lease_token=token).update(
+                status=Status.SUCCEEDED, attempt_count=F("attempt_count") + 1, last_status_code=status_code,
+                last_error="", completed_at=now, **released,
+            )  # fmt: skip
+        for delivery in unsendable:
+            deleted = delivery.endpoint.deleted_at is not None
+            WebhookDelivery.objects.filter(pk=delivery.pk, lease_token=token).update(
+                status=Status.CANCELED, completed_at=now,
+                last_error="not sent: the endpoint was deleted" if deleted else "not sent: the endpoint is disabled",
+                **released,
+            )  # fmt: skip
+    return retry_soon
+
+
+def deliveries_sweep(*, limit: int = 1000) -> int:
+    """Re-queue deliveries that are due and not leased: retries, and those whose worker or message was lost.
+
+    Returns how many were queued. A delivery also queued elsewhere is harmless: only
+    one claim can succeed.
+    """
+    now = timezone.now()
+    ids = list(
+        WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now - _sweep_grace())
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    deliveries_enqueue(ids)
+    return len(ids)
+
+
+def webhook_delivery_resend(*, delivery: WebhookDelivery) -> bool:
+    """Send a delivery again now, whatever its status, with a fresh retry schedule (staff).
+
+    False when a worker is sending it at this moment (try again in a minute).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        queued = WebhookDelivery.objects.filter(
+            Q(locked_until__isnull=True) | Q(locked_until__lt=now), pk=delivery.pk
+        ).update(status=Status.PENDING, next_attempt_at=now, retry_step=0, completed_at=None, locked_until=None,
+                 lease_token="")  # fmt: skip
+        if queued:
+            transaction.on_commit(lambda: deliveries_enqueue([delivery.pk]), robust=True)
+    return bool(queued)
+

@@ -1,0 +1,87 @@
+"""A local webhook receiver for the tests: an HTTP/1.1 server in a thread on 127.0.0.1 that answers as told."""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict
+    body: bytes
+    at: float = field(default_factory=time.time)
+
+    @property
+    def event_id(self) -> str:
+        return self.headers.get("webhook-id", "")
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: bytes = b"ok"
+    delay: float = 0.0
+    headers: dict = field(default_factory=dict)
+
+
+class Receiver:
+    """``answer`` decides each response: an Answer, or a function of the Received request that returns one."""
+
+    def __init__(self):
+        self.received: list[Received] = []
+        self.started = 0  # requests whose headers arrived (counted before any delay)
+        self.answer = Answer()
+        self._condition = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+                with receiver._condition:
+                    receiver.started += 1
+                    receiver._condition.notify_all()
+                answer = receiver.answer(request) if callable(receiver.answer) else receiver.answer
+                if answer.delay:
+                    time.sleep(answer.delay)
+                try:
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(answer.body)))
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                    self.wfile.flush()
+                except OSError:
+                    return  # the client went away (timed out, or was killed)
+                with receiver._condition:
+                    receiver.received.append(request)
+                    receiver._condition.notify_all()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: predicate(self), timeout=timeout)
+
+    def event_ids(self) -> list[str]:
+        with self._condition:
+            return [request.event_id for request in self.received]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,114 @@
+"""Webhook URLs must be http(s) and, unless allowed, resolve only to public addresses: at creation and at delivery.
+
+The resolver is stubbed: no test sends traffic anywhere but 127.0.0.1.
+"""
+
+import pytest
+
+from events import netguard, services
+from events.models import WebhookDelivery
+from tests.events.conftest import record
+from tests.payments.helpers import error_of, post
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = "93.184.216.34"
+
+
+@pytest.fixture
+def dns(monkeypatch, settings):
+    """A stub resolver (host → addresses); private URLs are not allowed while it is in use."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    table: dict[str, list[str]] = {}
+    asked: list[str] = []
+
+    def resolve(host, port):
+        asked.append(host)
+        if host not in table:
+            raise OSError("Name or service not known")
+        return table[host]
+
+    monkeypatch.setattr(netguard, "resolve_host", resolve)
+    table["asked"] = asked
+    return table
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+     "224.0.0.1", "240.0.0.1", "255.255.255.255", "::1", "fe80::1", "fc00::1", "::ffff:10.0.0.1", "::",
+     "ff02::1", "2001:db8::1"],
+)  # fmt: skip
+def test_non_public_addresses_are_refused(address):
+    assert not netguard.is_public_address(address)
+
+
+@pytest.mark.parametrize("address", [PUBLIC, "8.8.8.8", "2606:4700:4700::1111"])
+def test_public_addresses_are_accepted(address):
+    assert netguard.is_public_address(address)
+
+
+@pytest.mark.parametrize(
+    ("addresses", "allowed"),
+    [([PUBLIC], True), (["10.0.0.5"], False), ([PUBLIC, "127.0.0.1"], False), (["::1"], False),
+     (["169.254.169.254"], False)],
+)  # fmt: skip
+def test_every_resolved_address_must_be_public(api_client, dns, addresses, allowed):
+    dns["hooks.example.test"] = addresses
+    response = post(api_client, "/api/v1/webhook_endpoints", {"url": "https://hooks.example.test/in"})
+    if allowed:
+        assert response.status_code == 201, response.content
+    else:
+        assert response.status_code == 400
+        assert (error_of(response)["code"], error_of(response)["param"]) == ("url_invalid", "url")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8000/hooks", "http://[::1]/hooks", "http://10.0.0.1/", "http://169.254.169.254/latest",
+     "http://unresolvable.example.test/", "http://localhost/"],
+)  # fmt: skip
+def test_private_or_unresolvable_urls_are_refused_at_creation(api_client, dns, url):
+    dns["localhost"] = ["127.0.0.1", "::1"]
+    response = post(api_client, "/api/v1/webhook_endpoints", {"url": url})
+    assert response.status_code == 400 and error_of(response)["code"] == "url_invalid"
+
+
+def test_a_refused_url_does_not_use_up_the_idempotency_key(api_client, dns):
+    dns["hooks.example.test"] = ["10.0.0.5"]
+    body = {"url": "https://hooks.example.test/in"}
+    assert post(api_client, "/api/v1/webhook_endpoints", body, key="k1").status_code == 400
+    dns["hooks.example.test"] = [PUBLIC]
+    assert post(api_client, "/api/v1/webhook_endpoints", body, key="k1").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.com/x", "example.com/hooks", "https://", "javascript:alert(1)", "https://user:pw@example.com/",
+     "http://exa mple.com/", "https://example.com:99999/", "", "x" * 3000],
+)  # fmt: skip
+def test_only_absolute_http_urls(api_client, url):
+    response = post(api_client, "/api/v1/webhook_endpoints", {"url": url})
+    assert response.status_code == 400 and error_of(response)["code"] == "url_invalid"
+
+
+def test_private_urls_are_accepted_when_the_platform_allows_them(api_client, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    response = post(api_client, "/api/v1/webhook_endpoints", {"url": "http://127.0.0.1:9/hooks"})
+    assert response.status_code == 201
+
+
+def test_the_address_is_checked_again_at_delivery_time(merchant, dns, receiver):
+    dns["hooks.example.test"] = [PUBLIC]
+    services.webhook_endpoint_create(merchant=merchant, url="https://hooks.example.test/in")
+    record(merchant)
+    services.outbox_drain()
+    delivery = WebhookDelivery.objects.get()
+
+    dns["hooks.example.test"] = ["10.0.0.7"]  # DNS changed since the endpoint was created
+    services.deliveries_send(delivery_ids=[delivery.pk])
+    delivery.refresh_from_db()
+    attempt = delivery.attempts.get()
+    assert attempt.status_code is None and attempt.error.startswith("not sent") and "private" in attempt.error
+    assert delivery.status == "pending" and delivery.retry_step == 1  # retried later, DNS may change back
+    assert dns["asked"].count("hooks.example.test") == 2  # at creation, and again at delivery
