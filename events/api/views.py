@@ -1,7 +1,7 @@
 """The events and webhook endpoints API: thin views that parse, call one service and render."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -10,6 +10,7 @@ from core.errors import InvalidRequestError
 from core.filters import filter_created
 from core.idempotency import run_idempotent
 from core.pagination import CursorListPagination
+from core.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
 from events import selectors, services
 from events.api.serializers import (
     EventListSerializer,
@@ -21,7 +22,6 @@ from events.api.serializers import (
     WebhookEndpointSerializer,
 )
 from events.models import EventType
-from core.schema import IDEMPOTENCY_KEY_HEADER, ErrorSerializer
 
 EVENT_ID = OpenApiParameter("event_id", OpenApiTypes.STR, location=OpenApiParameter.PATH)
 ENDPOINT_ID = OpenApiParameter("endpoint_id", OpenApiTypes.STR, location=OpenApiParameter.PATH)
@@ -31,16 +31,9 @@ TYPE_FILTER = OpenApiParameter(
 )
 
 
-def _errors(*statuses: int) -> dict:
-    described = {
-        400: "invalid_request_error", 401: "authentication_error", 404: "resource_missing",
-        409: "idempotency_key_in_use", 422: "idempotency_key_reused", 429: "rate_limit_error",
-    }  # fmt: skip
-    return {status: OpenApiResponse(ErrorSerializer, description=described[status]) for status in statuses}
-
-
-READ_ERRORS = _errors(400, 401, 404, 429)
-WRITE_ERRORS = _errors(400, 401, 404, 409, 422, 429)
+READ_ERRORS = READ_ERROR_RESPONSES
+# A webhook endpoint cannot be declined (no 402).
+WRITE_ERRORS = {status: response for status, response in ERROR_RESPONSES.items() if status != 402}
 
 
 def _filter_type(queryset, query_params):

@@ -109,7 +109,8 @@ def serve(*, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateways.sandbox.settings")
+    # Never the platform's settings, even if the shell exported them: this is another service.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "gateways.sandbox.settings"
     import django
 
     django.setup()

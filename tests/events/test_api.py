@@ -164,8 +164,8 @@ def test_events_filters(api_client, merchant):
 
 @pytest.mark.parametrize(
     ("query", "param"),
-    [("type=payment.teleported", "type"), ("type=*", "type"), ("limit=0", "limit"), ("created[gte]=soon", "created[gte]"),
-     ("starting_after=evt_nope", "starting_after")],
+    [("type=payment.teleported", "type"), ("type=*", "type"), ("limit=0", "limit"),
+     ("created[gte]=soon", "created[gte]"), ("starting_after=evt_nope", "starting_after")],
 )  # fmt: skip
 def test_events_bad_queries_are_400(api_client, merchant, query, param):
     response = api_client.get(f"/api/v1/events?{query}")

@@ -43,7 +43,8 @@ def test_a_rolled_back_change_leaves_no_event(merchant):
     assert not Event.objects.exists()
 
 
-def test_the_drain_is_queued_once_the_transaction_commits(merchant, queued, settings, django_capture_on_commit_callbacks):
+def test_the_drain_is_queued_once_the_transaction_commits(merchant, queued, settings,
+                                                          django_capture_on_commit_callbacks):
     settings.EVENTS_DRAIN_ON_COMMIT = True
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         record(merchant)
@@ -122,3 +123,35 @@ def test_a_long_outbox_is_drained_in_batches_and_continued(merchant, endpoint, q
     assert (result.events, result.more) == (4, True)
     assert queued.drains == 1  # the rest is left to the next drain, queued right away
     assert services.outbox_drain(batch_size=2).events == 3
+
+
+def test_with_a_shared_cache_one_drain_is_queued_until_it_starts(merchant, endpoint, queued, settings, monkeypatch):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://unused"}}  # fmt: skip
+    flags = set()
+
+    class SharedCache:
+        def add(self, key, value, timeout=None):
+            if key in flags:
+                return False
+            flags.add(key)
+            return True
+
+        def delete(self, key):
+            flags.discard(key)
+
+    monkeypatch.setattr(services, "cache", SharedCache())
+    services.outbox_kick()
+    services.outbox_kick()
+    assert queued.drains == 1  # the second commit finds a drain already queued
+    services.outbox_drain()  # the drain starts: later commits queue a new one
+    services.outbox_kick()
+    assert queued.drains == 2
+
+
+def test_a_broker_that_is_down_does_not_fail_the_commit(merchant, monkeypatch, settings):
+    def down():
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(services, "_enqueue_drain", down)
+    services.outbox_kick()  # logged, not raised: the scheduled drain publishes the events
