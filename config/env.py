@@ -47,3 +47,15 @@ def env_float(name: str, default: float) -> float:
 def env_list(name: str, default: str) -> list[str]:
     raw = os.environ.get(name, default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_currency_amounts(name: str, default: str) -> dict[str, int]:
+    """``"USD:30,EUR:25"`` → ``{"USD": 30, "EUR": 25}``: amounts in minor units per currency."""
+    amounts = {}
+    for item in env_list(name, default):
+        code, _, amount = item.partition(":")
+        try:
+            amounts[code.strip().upper()] = int(amount)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} must look like USD:30,EUR:25, not {item!r}") from exc
+    return amounts

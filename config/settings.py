@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_currency_amounts, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "ledger",
     "events",
     "reconciliation",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -178,7 +179,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "core.money.CURRENCY_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "CurrencyEnum": "core.money.CURRENCY_CHOICES",
+        "RefundReasonEnum": "payments.models.RefundReason",
+        "CancellationReasonEnum": "payments.models.CancellationReason",
+    },
 }
 
 # --- Celery --------------------------------------------------------------------
@@ -206,10 +211,17 @@ IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 1
 # The platform fee on every capture: a percentage in basis points plus a fixed
 # amount per currency in minor units (LEDGER_FEE_FIXED="USD:30,EUR:25").
 LEDGER_FEE_PERCENT_BPS = env_int("LEDGER_FEE_PERCENT_BPS", 290)
-LEDGER_FEE_FIXED = {
-    code.strip().upper(): int(amount)
-    for code, _, amount in (item.partition(":") for item in env_list("LEDGER_FEE_FIXED", "USD:30,EUR:25,GBP:20,JPY:30,CAD:30,AUD:30"))
-}
+LEDGER_FEE_FIXED = env_currency_amounts("LEDGER_FEE_FIXED", "USD:30,EUR:25,GBP:20,JPY:30,CAD:30,AUD:30")
+
+# What a chargeback costs the merchant, per currency in minor units (DISPUTE_FEE="USD:1500,EUR:1500").
+DISPUTE_FEE = env_currency_amounts("DISPUTE_FEE", "USD:1500,EUR:1500,GBP:1500")
+DISPUTE_FEE_DEFAULT = env_int("DISPUTE_FEE_DEFAULT", 1500)
+
+# --- Back office ---------------------------------------------------------------------
+# Refunds above this amount (per currency, minor units) made in the admin become a
+# request that a different Finance user approves (REFUND_APPROVAL_THRESHOLD="USD:50000").
+REFUND_APPROVAL_THRESHOLD = env_currency_amounts("REFUND_APPROVAL_THRESHOLD", "USD:50000,EUR:50000,GBP:50000")
+REFUND_APPROVAL_THRESHOLD_DEFAULT = env_int("REFUND_APPROVAL_THRESHOLD_DEFAULT", 50000)
 
 # --- Webhooks to merchants -----------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)

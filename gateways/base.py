@@ -12,11 +12,16 @@ alone whether money may have moved:
   a webhook), never guess, and may retry only with the same idempotency key.
 """
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 CHARGE_STATUSES = ("authorized", "captured", "declined", "voided")
+REFUND_STATUSES = ("pending", "succeeded", "failed")
+DISPUTE_STATUSES = ("needs_response", "under_review", "won", "lost")
+# The text fields a dispute's evidence may carry.
+DISPUTE_EVIDENCE_FIELDS = ("customer_communication", "shipping_documentation", "refund_policy", "uncategorized_text")
 
 
 @dataclass(frozen=True)
@@ -38,14 +43,46 @@ class Charge:
     decline_code: str | None
     failure_message: str | None
     card: CardDetails | None
+    # Keyword-only with defaults, so that every existing way of building a Charge keeps working.
+    amount_refunded: int = field(default=0, kw_only=True)  # the sum of its pending and succeeded refunds
+    disputed: bool = field(default=False, kw_only=True)  # a dispute is open or was lost (not when won)
+
+
+@dataclass(frozen=True)
+class Refund:
+    processor_id: str  # "rf_…"
+    charge_id: str  # the processor's charge id
+    reference: str  # the platform's refund id ("re_…")
+    amount: int
+    currency: str
+    status: str  # "pending" | "succeeded" | "failed"
+    failure_reason: str | None
+
+
+@dataclass(frozen=True)
+class Dispute:
+    processor_id: str  # "dsp_…"
+    charge_id: str
+    payment_reference: str  # the disputed charge's reference (the platform's payment id "pay_…")
+    amount: int
+    currency: str
+    reason: str  # "fraudulent" | "product_not_received" | "duplicate" | "general" | …
+    status: str  # "needs_response" | "under_review" | "won" | "lost"
+    evidence_due_by: int  # unix seconds
+    evidence: dict = field(hash=False)  # field -> text, as submitted
 
 
 @dataclass(frozen=True)
 class ProcessorEvent:
+    """A verified webhook. ``charge``, ``refund`` or ``dispute`` holds the object it is about (by its type)."""
+
     event_id: str
     type: str
     created: int
     charge: Charge | None
+    # Keyword-only with defaults: the positional order (…, charge, payload) of existing code is unchanged.
+    refund: Refund | None = field(default=None, kw_only=True)
+    dispute: Dispute | None = field(default=None, kw_only=True)
     payload: dict = field(hash=False)
 
 
@@ -123,4 +160,44 @@ class Processor(Protocol):
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str], tolerance_seconds: int) -> ProcessorEvent:
         """Verify and decode a webhook. Raises WebhookSignatureInvalid."""
+        ...
+
+    def refund(self, *, processor_charge_id: str, amount: int, reference: str, idempotency_key: str) -> Refund:
+        """Refund ``amount`` of a captured charge; ``reference`` is our refund id. The answer may be ``pending``
+        (the outcome follows by webhook or ``lookup_refund``), ``succeeded`` or ``failed``.
+
+        Raises ProcessorUnavailable (outcome unknown: find out with ``lookup_refund``, retry only with the same
+        key) or ProcessorRequestRejected (definite, nothing refunded: ``code`` is e.g. ``amount_too_large``,
+        ``charge_unexpected_state``, ``charge_disputed``). The same key never refunds twice."""
+        ...
+
+    def lookup_refund(self, *, idempotency_key: str) -> Refund | None:
+        """The refund created by the call that carried ``idempotency_key``; None when the processor never
+        recorded one. Raises ProcessorUnavailable when the processor cannot be asked."""
+        ...
+
+    def retrieve_dispute(self, *, processor_dispute_id: str) -> Dispute:
+        """The dispute as the processor holds it now."""
+        ...
+
+    def submit_dispute_evidence(
+        self, *, processor_dispute_id: str, evidence: dict[str, str], idempotency_key: str
+    ) -> Dispute:
+        """Answer a ``needs_response`` dispute with text evidence (DISPUTE_EVIDENCE_FIELDS); it moves to
+        ``under_review`` and is decided later (``dispute.closed`` webhook). A dispute in another state:
+        ProcessorRequestRejected ``dispute_unexpected_state``."""
+        ...
+
+    def accept_dispute(self, *, processor_dispute_id: str, idempotency_key: str) -> Dispute:
+        """Concede a ``needs_response`` dispute: it is ``lost`` at once."""
+        ...
+
+    def open_dispute(self, *, processor_charge_id: str, reason: str = "general", amount: int | None = None) -> Dispute:
+        """Sandbox control: make the processor open a dispute on a captured charge now (``dispute.created``
+        follows by webhook). A real processor raises NotImplementedError: only cardholders open disputes."""
+        ...
+
+    def settlement_report(self, *, day: datetime.date) -> bytes:
+        """The processor's settlement report (CSV bytes) of the UTC ``day``, as far as it has settled it so far.
+        Raises ProcessorUnavailable when it cannot be fetched."""
         ...

@@ -5,9 +5,12 @@ Every failure is translated here, once, into the types of ``gateways.base``:
 a connection error, a 5xx, a 409 (the same key still in flight) or an
 unreadable answer means the outcome is unknown (ProcessorUnavailable); any
 other 4xx is a definite refusal that charged nothing (ProcessorRequestRejected,
-TokenInvalid for an unknown token).
+TokenInvalid for an unknown token). Refunds and disputes follow the same rules;
+reads (look-ups, lists, the settlement report) turn every refusal into
+ProcessorUnavailable, because a refused read says nothing about money.
 """
 
+import datetime
 import hashlib
 import hmac
 import json
@@ -25,9 +28,11 @@ from gateways.base import (
     CardDeclined,
     CardDetails,
     Charge,
+    Dispute,
     ProcessorEvent,
     ProcessorRequestRejected,
     ProcessorUnavailable,
+    Refund,
     TokenInvalid,
     WebhookSignatureInvalid,
 )
@@ -71,6 +76,39 @@ def charge_from_json(data: Mapping[str, Any]) -> Charge:
         decline_code=data.get("decline_code"),
         failure_message=data.get("failure_message"),
         card=_card(data.get("card")),
+        amount_refunded=int(data.get("amount_refunded") or 0),
+        disputed=bool(data.get("disputed")),
+    )
+
+
+def refund_from_json(data: Mapping[str, Any]) -> Refund:
+    """A ``Refund`` from the sandbox's refund object."""
+    return Refund(
+        processor_id=data["id"],
+        charge_id=data["charge"],
+        reference=data.get("reference") or "",
+        amount=int(data["amount"]),
+        currency=data["currency"],
+        status=data["status"],
+        failure_reason=data.get("failure_reason"),
+    )
+
+
+def dispute_from_json(data: Mapping[str, Any]) -> Dispute:
+    """A ``Dispute`` from the sandbox's dispute object."""
+    evidence = data.get("evidence") or {}
+    if not isinstance(evidence, dict):
+        raise TypeError("evidence is not an object")
+    return Dispute(
+        processor_id=data["id"],
+        charge_id=data["charge"],
+        payment_reference=data.get("reference") or "",
+        amount=int(data["amount"]),
+        currency=data["currency"],
+        reason=data["reason"],
+        status=data["status"],
+        evidence_due_by=int(data["evidence_due_by"]),
+        evidence=dict(evidence),
     )
 
 
@@ -188,20 +226,84 @@ class SandboxProcessor:
         try:
             payload = json.loads(body)
             obj = payload["data"]["object"]
+            kind = obj.get("object")
             event = ProcessorEvent(
                 event_id=str(payload["id"]),
                 type=str(payload["type"]),
                 created=int(payload["created"]),
-                charge=charge_from_json(obj) if obj.get("object") == "charge" else None,
+                charge=charge_from_json(obj) if kind == "charge" else None,
+                refund=refund_from_json(obj) if kind == "refund" else None,
+                dispute=dispute_from_json(obj) if kind == "dispute" else None,
                 payload=payload,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise WebhookSignatureInvalid(f"the signed body is not an event: {error}") from error
         return event
 
+    def refund(self, *, processor_charge_id: str, amount: int, reference: str, idempotency_key: str) -> Refund:
+        payload = {"charge": processor_charge_id, "amount": amount, "reference": reference}
+        status, body = self._request("POST", "/v1/refunds", json_body=payload, idempotency_key=idempotency_key)
+        self._raise_for(status, body)
+        return self._parse(refund_from_json, body, status)
+
+    def lookup_refund(self, *, idempotency_key: str) -> Refund | None:
+        status, body = self._request("GET", "/v1/refunds", params={"idempotency_key": idempotency_key})
+        self._raise_for(status, body, rejected_is_unknown=True)
+        refunds = [self._parse(refund_from_json, item, status) for item in self._list_data(body)]
+        return refunds[0] if refunds else None
+
+    def retrieve_dispute(self, *, processor_dispute_id: str) -> Dispute:
+        status, body = self._request("GET", f"/v1/disputes/{_quote(processor_dispute_id)}")
+        self._raise_for(status, body)
+        return self._parse(dispute_from_json, body, status)
+
+    def submit_dispute_evidence(
+        self, *, processor_dispute_id: str, evidence: dict[str, str], idempotency_key: str
+    ) -> Dispute:
+        status, body = self._request(
+            "POST",
+            f"/v1/disputes/{_quote(processor_dispute_id)}/evidence",
+            json_body=dict(evidence),
+            idempotency_key=idempotency_key,
+        )
+        self._raise_for(status, body)
+        return self._parse(dispute_from_json, body, status)
+
+    def accept_dispute(self, *, processor_dispute_id: str, idempotency_key: str) -> Dispute:
+        status, body = self._request(
+            "POST", f"/v1/disputes/{_quote(processor_dispute_id)}/close", json_body={}, idempotency_key=idempotency_key
+        )
+        self._raise_for(status, body)
+        return self._parse(dispute_from_json, body, status)
+
+    def open_dispute(self, *, processor_charge_id: str, reason: str = "general", amount: int | None = None) -> Dispute:
+        """Sandbox control: the sandbox opens a dispute on the charge now and sends ``dispute.created``."""
+        payload: dict[str, Any] = {"charge": processor_charge_id, "reason": reason}
+        if amount is not None:
+            payload["amount"] = amount
+        status, body = self._request("POST", "/v1/control/disputes", json_body=payload)
+        self._raise_for(status, body)
+        return self._parse(dispute_from_json, body, status)
+
+    def settlement_report(self, *, day: datetime.date) -> bytes:
+        response = self._send("GET", f"/v1/settlements/{day.isoformat()}.csv", accept="text/csv")
+        content_type = response.headers.get("Content-Type", "")
+        if response.status_code == 200 and content_type.startswith("text/csv"):
+            return response.content
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        self._raise_for(response.status_code, body, rejected_is_unknown=True)
+        raise ProcessorUnavailable(
+            f"The processor answered {response.status_code} {content_type or 'without a type'}, not a CSV report.",
+            status_code=response.status_code,
+        )
+
     # --- HTTP ------------------------------------------------------------------
 
-    def _request(
+    def _send(
         self,
         method: str,
         path: str,
@@ -209,12 +311,13 @@ class SandboxProcessor:
         json_body: dict | None = None,
         params: dict | None = None,
         idempotency_key: str | None = None,
-    ) -> tuple[int, dict]:
-        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+        accept: str = "application/json",
+    ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": accept}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         try:
-            response = self._session.request(
+            return self._session.request(
                 method,
                 self.base_url + path,
                 json=json_body,
@@ -227,6 +330,17 @@ class SandboxProcessor:
             raise ProcessorUnavailable(f"The processor did not answer in time: {error}") from error
         except requests.RequestException as error:
             raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict | None = None,
+        params: dict | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[int, dict]:
+        response = self._send(method, path, json_body=json_body, params=params, idempotency_key=idempotency_key)
         try:
             body = response.json()
         except ValueError:
@@ -279,10 +393,20 @@ class SandboxProcessor:
             raise ProcessorUnavailable(f"The processor answered {status} with an unreadable charge.") from error
 
     def _charge_list(self, body: dict) -> list[Charge]:
+        return [self._parse_charge(item, 200) for item in self._list_data(body)]
+
+    def _list_data(self, body: dict) -> list:
         data = body.get("data")
         if not isinstance(data, list):
             raise ProcessorUnavailable("The processor answered a list without data.")
-        return [self._parse_charge(item, 200) for item in data]
+        return data
+
+    def _parse(self, parse, data: Any, status: int):
+        """``parse(data)``, or ProcessorUnavailable: a success we cannot read may still have moved money."""
+        try:
+            return parse(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ProcessorUnavailable(f"The processor answered {status} with an unreadable object.") from error
 
 
 def _quote(identifier: str) -> str:

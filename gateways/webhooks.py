@@ -39,18 +39,24 @@ def processor_event_receive(*, processor: str, event: ProcessorEvent) -> Process
 
 def processor_event_apply(*, stored: ProcessorWebhookEvent, event: ProcessorEvent) -> ProcessorWebhookEvent:
     """Apply a stored event to our records and mark it processed, ignored or failed."""
-    from payments.models import Payment
+    from payments.dispute_services import dispute_apply_processor_dispute
+    from payments.models import Payment, Refund
+    from payments.refund_services import refund_apply_processor_refund
     from payments.services import payment_apply_charge
 
+    actor = f"processor:webhook:{event.event_id}"
     status, error = ProcessorWebhookEvent.Status.IGNORED, ""
     try:
         if event.type in CHARGE_EVENTS and event.charge is not None:
             if Payment.objects.filter(pk=event.charge.reference).exists():
-                payment_apply_charge(
-                    payment_id=event.charge.reference,
-                    charge=event.charge,
-                    actor=f"processor:webhook:{event.event_id}",
-                )
+                payment_apply_charge(payment_id=event.charge.reference, charge=event.charge, actor=actor)
+                status = ProcessorWebhookEvent.Status.PROCESSED
+        elif event.type.startswith("refund.") and event.refund is not None:
+            if Refund.objects.filter(pk=event.refund.reference).exists():
+                refund_apply_processor_refund(refund_id=event.refund.reference, answer=event.refund, actor=actor)
+                status = ProcessorWebhookEvent.Status.PROCESSED
+        elif event.type.startswith("dispute.") and event.dispute is not None:
+            if dispute_apply_processor_dispute(answer=event.dispute, actor=actor) is not None:
                 status = ProcessorWebhookEvent.Status.PROCESSED
     except Exception as exc:
         logger.exception("processor event %s could not be applied", event.event_id)

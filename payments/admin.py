@@ -1,50 +1,391 @@
-from django.contrib import admin
+"""Payments, refunds and disputes in the back office.
 
-from payments.models import Payment, PaymentTransition
+Everything here is read-only (no add, change or delete, superusers included):
+staff change money only through the buttons on a payment or dispute page, which
+call the back-office services (``backoffice.services``), themselves calling the
+same services as the API with the staff member as the actor. Card data shown is
+brand, last four digits and expiry: never the processor token.
+
+The lists stay fast on large tables: related rows are joined
+(``list_select_related``), totals are not counted, filters take typed values on
+indexed columns, and search is by exact id (``field__exact``, which uses the
+index; the ``=field`` prefix would be a case-insensitive match that cannot).
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin import ShowFacets
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from backoffice import selectors as backoffice_selectors
+from backoffice import services as backoffice_services
+from backoffice.admin_base import (
+    ActionPage,
+    ReadOnlyAdminMixin,
+    admin_link_by_id,
+    money,
+    report_error,
+    require_perm,
+)
+from backoffice.admin_filters import AmountRangeFilter, DisputeStateFilter, Last4Filter, MerchantIdFilter
+from backoffice.forms import CancelForm, CaptureForm, DisputeAcceptForm, DisputeEvidenceForm, StaffRefundForm
+from backoffice.models import perm
+from core.errors import ApiError
+from payments.dispute_services import EVIDENCE_FIELDS
+from payments.models import Dispute, Payment, PaymentStatus, PaymentTransition, Refund
+
+# Transitions staff may trigger from a payment's page; the others are the processor's.
+STAFF_TRANSITIONS = ("capture", "cancel")
 
 
-class PaymentTransitionInline(admin.TabularInline):
-    model = PaymentTransition
-    fields = ("created", "from_status", "to_status", "transition", "actor", "reason")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
+def _money_column(field: str, description: str):
+    @admin.display(description=description, ordering=field)
+    def column(self, obj):
+        return money(getattr(obj, field), obj.currency)
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    return column
+
+
+# --- Payments ------------------------------------------------------------------------------------
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
-    list_display = ("id", "merchant", "amount", "currency", "status", "card_brand", "card_last4", "created")
-    list_filter = ("status", "capture_method", "currency")
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "merchant", "amount_display", "status", "card_brand", "card_last4", "disputed", "created")
+    list_filter = (
+        "status", MerchantIdFilter, AmountRangeFilter, ("created", admin.DateFieldListFilter), Last4Filter,
+        "currency", "capture_method", "disputed",
+    )  # fmt: skip
     list_select_related = ("merchant",)
-    search_fields = ("=id", "=card_last4", "merchant__name", "=merchant__id")
-    date_hierarchy = "created"
+    search_fields = ("id__exact", "card_last4__exact", "merchant__id__exact", "processor_charge_id__exact")
+    search_help_text = "An exact payment id (pay_…), card last four digits, merchant id (mch_…) or processor charge id."
     show_full_result_count = False
-    inlines = [PaymentTransitionInline]
+    show_facets = ShowFacets.NEVER
+    sortable_by = ("id", "amount", "created")
+    list_per_page = 50
+    fieldsets = (
+        ("Payment", {"fields": ("id", "merchant_link", "status", "next_transitions", "amount_display",
+                                "capture_method", "amount_capturable_display", "amount_captured_display",
+                                "amount_refunded_display", "disputed", "description", "metadata", "created",
+                                "updated")}),
+        ("Card", {"fields": ("payment_method_type", "card_brand", "card_last4", "card_expiry")}),
+        ("Processor", {"fields": ("processor_charge_id", "processor_attempts", "processing_since", "authorized_at",
+                                  "processor_operation_pending_since", "creation_idempotency_key")}),
+        ("Failure or cancellation", {"fields": ("failure_code", "failure_message", "decline_code",
+                                                "cancellation_reason")}),
+    )  # fmt: skip
+    # Never "card_token": the processor's token is not shown anywhere in the admin.
+    readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Payment._meta.fields]
+    amount_display = _money_column("amount", "amount")
+    amount_capturable_display = _money_column("amount_capturable", "capturable")
+    amount_captured_display = _money_column("amount_captured", "captured")
+    amount_refunded_display = _money_column("amount_refunded", "refunded")
 
-    def has_add_permission(self, request):
-        return False
+    @admin.display(description="merchant")
+    def merchant_link(self, obj):
+        return admin_link_by_id("merchants", "merchant", obj.merchant_id)
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    @admin.display(description="expiry")
+    def card_expiry(self, obj):
+        if not obj.card_exp_month or not obj.card_exp_year:
+            return "—"
+        return f"{obj.card_exp_month:02d}/{obj.card_exp_year}"
+
+    @admin.display(description="allowed next transitions")
+    def next_transitions(self, obj):
+        transitions = list(obj.get_available_status_transitions())
+        if not transitions:
+            return "none (final)"
+        return ", ".join(f"{t.name} → {t.target}" for t in transitions)
+
+    # --- The page of one payment ---------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/refund/", view(self.refund_view), name="payments_payment_refund"),
+            path("<path:object_id>/capture/", view(self.capture_view), name="payments_payment_capture"),
+            path("<path:object_id>/cancel/", view(self.cancel_view), name="payments_payment_cancel"),
+            *super().get_urls(),
+        ]
+
+    def _buttons(self, request, payment: Payment) -> list[dict]:
+        buttons = []
+        available = {t.name for t in payment.get_available_status_transitions()}
+        if request.user.has_perm(perm("capture_or_cancel_payment")):
+            for name in STAFF_TRANSITIONS:
+                if name in available:
+                    url = reverse(f"admin:payments_payment_{name}", args=[payment.pk])
+                    buttons.append({"label": name.capitalize(), "url": url, "name": name})
+        refundable = payment.status == PaymentStatus.SUCCEEDED and payment.amount_captured > payment.amount_refunded
+        if refundable and request.user.has_perm(perm("refund_within_threshold")):
+            buttons.append({"label": "Refund", "url": reverse("admin:payments_payment_refund", args=[payment.pk]),
+                            "name": "refund"})  # fmt: skip
+        return buttons
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        payment = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if payment is not None:
+            user = request.user
+            extra_context.update(
+                dossier=backoffice_selectors.payment_dossier(payment=payment),
+                backoffice_buttons=self._buttons(request, payment),
+                show_ledger=user.has_perm("ledger.view_journalentry"),
+                can_view_events=user.has_perm("events.view_event"),
+                can_view_deliveries=user.has_perm("events.view_webhookdelivery"),
+                can_view_refund_requests=user.has_perm("backoffice.view_refundrequest"),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def refund_view(self, request, object_id):
+        require_perm(request, "refund_within_threshold")
+        page = ActionPage(self, request, None, object_id)
+        payment = page.obj
+        remaining = payment.amount_captured - payment.amount_refunded
+        threshold = backoffice_services.refund_approval_threshold(payment.currency)
+        form = StaffRefundForm(request.POST or None, initial={"amount": remaining or None})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                outcome = backoffice_services.staff_refund(
+                    payment=payment, amount=data["amount"], reason=data["reason"], note=data["note"],
+                    user=request.user, creation_key=data["token"],
+                )  # fmt: skip
+            except ApiError as error:
+                report_error(self, request, error)
+            else:
+                if outcome.refund is not None:
+                    refund = outcome.refund
+                    self.message_user(request, format_html(
+                        "Refund {} of {} created: {}.", refund.id, money(refund.amount, refund.currency), refund.status
+                    ), level=messages.SUCCESS)  # fmt: skip
+                else:
+                    request_ = outcome.request
+                    self.message_user(request, format_html(
+                        "{} is above the approval threshold of {}: refund request {} was created and waits for a "
+                        "Finance user's approval.", money(request_.amount, request_.currency),
+                        money(threshold, payment.currency), request_.id,
+                    ), level=messages.WARNING)  # fmt: skip
+                return page.back()
+        details = [
+            ("Payment", payment.id),
+            ("Card", f"{payment.card_brand} •••• {payment.card_last4}"),
+            ("Captured", money(payment.amount_captured, payment.currency)),
+            ("Already refunded", money(payment.amount_refunded, payment.currency)),
+            ("Left to refund", money(remaining, payment.currency)),
+            ("Approval threshold", f"{money(threshold, payment.currency)} (above it, a Finance user must approve)"),
+        ]
+        return page.render(title="Refund payment", form=form, submit_label="Refund", details=details,
+                           intro="The amount is in minor units of the payment's currency.")  # fmt: skip
+
+    def capture_view(self, request, object_id):
+        require_perm(request, "capture_or_cancel_payment")
+        page = ActionPage(self, request, None, object_id)
+        payment = page.obj
+        form = CaptureForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                payment = backoffice_services.staff_payment_capture(payment=payment, amount=form.cleaned_data["amount"],
+                                                                    user=request.user)  # fmt: skip
+            except ApiError as error:
+                report_error(self, request, error)
+            else:
+                self.message_user(request, f"Payment {payment.id} is now {payment.status}.", level=messages.SUCCESS)
+            return page.back()
+        details = [("Payment", payment.id), ("Status", payment.status),
+                   ("Capturable", money(payment.amount_capturable, payment.currency))]  # fmt: skip
+        return page.render(title="Capture payment", form=form, submit_label="Capture", details=details)
+
+    def cancel_view(self, request, object_id):
+        require_perm(request, "capture_or_cancel_payment")
+        page = ActionPage(self, request, None, object_id)
+        payment = page.obj
+        form = CancelForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                payment = backoffice_services.staff_payment_cancel(payment=payment,
+                                                                   reason=form.cleaned_data["reason"] or None,
+                                                                   user=request.user)  # fmt: skip
+            except ApiError as error:
+                report_error(self, request, error)
+            else:
+                self.message_user(request, f"Payment {payment.id} is now {payment.status}.", level=messages.SUCCESS)
+            return page.back()
+        details = [("Payment", payment.id), ("Status", payment.status),
+                   ("Amount", money(payment.amount, payment.currency))]  # fmt: skip
+        return page.render(title="Cancel payment", form=form, submit_label="Cancel the payment", details=details,
+                           danger=True, warning="An authorisation is released for good; this cannot be undone.")
 
 
 @admin.register(PaymentTransition)
-class PaymentTransitionAdmin(admin.ModelAdmin):
+class PaymentTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("payment", "from_status", "to_status", "transition", "actor", "created")
     list_filter = ("to_status", "transition")
-    search_fields = ("=payment__id", "actor")
+    search_fields = ("payment__id__exact",)
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+# --- Refunds -------------------------------------------------------------------------------------
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "payment_link", "merchant", "amount_display", "status", "reason", "requested_by", "created")
+    list_filter = ("status", "reason", MerchantIdFilter, AmountRangeFilter, ("created", admin.DateFieldListFilter),
+                   "currency")  # fmt: skip
+    list_select_related = ("merchant",)
+    search_fields = ("id__exact", "payment__id__exact", "processor_refund_id__exact", "merchant__id__exact")
+    search_help_text = "An exact refund id (re_…), payment id (pay_…), processor refund id or merchant id."
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    sortable_by = ("id", "amount", "created")
+    fields = ("id", "payment_link", "merchant", "amount_display", "currency", "status", "reason", "failure_reason",
+              "processor_refund_id", "processor_attempts", "requested_by", "created", "updated")  # fmt: skip
+    readonly_fields = fields
+
+    amount_display = _money_column("amount", "amount")
+
+    @admin.display(description="payment", ordering="payment_id")
+    def payment_link(self, obj):
+        return admin_link_by_id("payments", "payment", obj.payment_id)
+
+
+# --- Disputes: the queue, evidence and acceptance ---------------------------------------------------
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "payment_link", "merchant", "amount_display", "reason", "status", "due", "created")
+    list_filter = (DisputeStateFilter, "reason", MerchantIdFilter)
+    list_select_related = ("merchant",)
+    # The queue: the nearest deadline first (the partial index dispute_open_due serves it).
+    ordering = ("evidence_due_by", "id")
+    search_fields = ("id__exact", "payment__id__exact", "processor_dispute_id__exact", "merchant__id__exact")
+    search_help_text = "An exact dispute id (dp_…), payment id (pay_…), processor dispute id or merchant id."
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    actions = ["accept_selected"]
+    fields = ("id", "payment_link", "merchant", "amount_display", "fee_display", "currency", "status", "reason",
+              "due", "evidence_submitted_at", "evidence_display", "closed_at", "processor_dispute_id", "created",
+              "updated")  # fmt: skip
+    readonly_fields = fields
+
+    amount_display = _money_column("amount", "amount")
+    fee_display = _money_column("fee", "fee")
+
+    @admin.display(description="payment", ordering="payment_id")
+    def payment_link(self, obj):
+        return admin_link_by_id("payments", "payment", obj.payment_id)
+
+    @admin.display(description="evidence due by", ordering="evidence_due_by")
+    def due(self, obj):
+        if obj.is_open and obj.evidence_due_by < timezone.now():
+            return format_html('<strong style="color: var(--error-fg);">{} (overdue)</strong>',
+                               obj.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC"))  # fmt: skip
+        return obj.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC")
+
+    @admin.display(description="evidence")
+    def evidence_display(self, obj):
+        rows = [(name.replace("_", " "), obj.evidence.get(name, "")) for name in EVIDENCE_FIELDS]
+        if not any(text for _, text in rows):
+            return "—"
+        return format_html("<dl>{}</dl>", format_html("".join(
+            str(format_html("<dt><strong>{}</strong></dt><dd style='white-space: pre-wrap'>{}</dd>", label, text))
+            for label, text in rows if text
+        )))  # fmt: skip
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/evidence/", view(self.evidence_view), name="payments_dispute_evidence"),
+            path("<path:object_id>/accept/", view(self.accept_view), name="payments_dispute_accept"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        dispute = self.get_object(request, object_id)
+        buttons = []
+        if dispute is not None and dispute.status == "needs_response":
+            if request.user.has_perm(perm("submit_dispute_evidence")):
+                buttons.append({"label": "Submit evidence", "name": "evidence",
+                                "url": reverse("admin:payments_dispute_evidence", args=[dispute.pk])})  # fmt: skip
+            if request.user.has_perm(perm("accept_dispute")):
+                buttons.append({"label": "Accept (concede)", "name": "accept",
+                                "url": reverse("admin:payments_dispute_accept", args=[dispute.pk])})  # fmt: skip
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}),
+                                                                  "backoffice_buttons": buttons})  # fmt: skip
+
+    def evidence_view(self, request, object_id):
+        require_perm(request, "submit_dispute_evidence")
+        page = ActionPage(self, request, None, object_id)
+        dispute = page.obj
+        form = DisputeEvidenceForm(request.POST or None, initial=dispute.evidence or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                dispute = backoffice_services.staff_dispute_submit_evidence(dispute=dispute, evidence=form.cleaned_data,
+                                                                            user=request.user)  # fmt: skip
+            except ApiError as error:
+                report_error(self, request, error)
+            else:
+                self.message_user(request, f"Evidence sent to the processor; dispute {dispute.id} is now "
+                                           f"{dispute.status}.", level=messages.SUCCESS)  # fmt: skip
+                return page.back()
+        return page.render(title="Submit dispute evidence", form=form, submit_label="Submit evidence",
+                           details=self._details(dispute),
+                           intro="Evidence is sent once; the processor then decides.")  # fmt: skip
+
+    def accept_view(self, request, object_id):
+        require_perm(request, "accept_dispute")
+        page = ActionPage(self, request, None, object_id)
+        dispute = page.obj
+        form = DisputeAcceptForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                dispute = backoffice_services.staff_dispute_accept(dispute=dispute, reason=form.cleaned_data["reason"],
+                                                                   user=request.user)  # fmt: skip
+            except ApiError as error:
+                report_error(self, request, error)
+            else:
+                self.message_user(request, f"Dispute {dispute.id} accepted: it is now {dispute.status}.",
+                                  level=messages.SUCCESS)  # fmt: skip
+            return page.back()
+        return page.render(title="Accept dispute", form=form, submit_label="Accept the dispute",
+                           details=self._details(dispute), danger=True,
+                           warning="Accepting concedes the dispute: the amount and the fee are lost for good.")
+
+    def _details(self, dispute):
+        return [("Dispute", dispute.id), ("Payment", dispute.payment_id), ("Reason", dispute.reason),
+                ("Amount", money(dispute.amount, dispute.currency)), ("Status", dispute.status),
+                ("Evidence due by", self.due(dispute))]  # fmt: skip
+
+    def has_accept_permission(self, request):
+        return request.user.has_perm(perm("accept_dispute"))
+
+    @admin.action(description="Accept (concede) the selected disputes…", permissions=["accept"])
+    def accept_selected(self, request, queryset):
+        """Asks for a reason on a confirmation page first; each dispute goes through ``dispute_accept``."""
+        disputes = list(queryset.order_by("evidence_due_by"))
+        form = DisputeAcceptForm(request.POST if "_confirm" in request.POST else None)
+        if "_confirm" in request.POST and form.is_valid():
+            accepted = 0
+            for dispute in disputes:
+                try:
+                    backoffice_services.staff_dispute_accept(dispute=dispute, reason=form.cleaned_data["reason"],
+                                                             user=request.user)  # fmt: skip
+                    accepted += 1
+                except ApiError as error:
+                    self.message_user(request, f"{dispute.id}: {error.message}", level=messages.ERROR)
+            if accepted:
+                self.message_user(request, f"Accepted {accepted} dispute(s).", level=messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "backoffice/dispute_accept_selected.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "Accept disputes",
+            "disputes": disputes, "form": form, "action": "accept_selected",
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })  # fmt: skip
+

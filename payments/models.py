@@ -192,3 +192,152 @@ class PaymentTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_id}: {self.from_status} → {self.to_status}"
+
+
+# --- Refunds -------------------------------------------------------------------------------
+
+
+def new_refund_id() -> str:
+    return new_id("re")
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundReason(models.TextChoices):
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+
+
+class Refund(ConcurrentTransitionMixin, models.Model):
+    """Money returned to the customer from a succeeded payment.
+
+    Created ``pending`` with its amount already counted in the payment's
+    ``amount_refunded`` (under the payment's row lock), so the refunds of a payment
+    can never add up to more than was captured, even when requested concurrently.
+    A failed refund releases its amount again.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_refund_id, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    status = FSMField(default=RefundStatus.PENDING, choices=RefundStatus.choices, protected=True, max_length=16)
+    reason = models.CharField(max_length=32, choices=RefundReason.choices, null=True, blank=True)
+    failure_reason = models.CharField(max_length=64, null=True, blank=True)
+    processor_refund_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    processor_attempts = models.PositiveIntegerField(default=0)
+    # Who asked for it: "api:<key id>" or "staff:<username>".
+    requested_by = models.CharField(max_length=128)
+    creation_idempotency_key = models.CharField(max_length=255, null=True, blank=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["merchant", "-id"], name="refund_merchant_newest"),
+            models.Index(fields=["created"], condition=Q(status="pending"), name="refund_pending"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "creation_idempotency_key"],
+                condition=Q(creation_idempotency_key__isnull=False),
+                name="refund_unique_creation_key",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(condition=Q(status__in=RefundStatus.values), name="refund_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @transition(field=status, source=RefundStatus.PENDING, target=RefundStatus.SUCCEEDED)
+    def succeed(self, *, processor_refund_id: str) -> None:
+        """The processor returned the money to the customer."""
+        self.processor_refund_id = processor_refund_id
+
+    @transition(field=status, source=[RefundStatus.PENDING, RefundStatus.SUCCEEDED], target=RefundStatus.FAILED)
+    def fail(self, *, failure_reason: str, processor_refund_id: str | None = None) -> None:
+        """The processor could not return the money (now, or after it first reported success)."""
+        self.failure_reason = failure_reason
+        self.processor_refund_id = processor_refund_id or self.processor_refund_id
+
+
+# --- Disputes ------------------------------------------------------------------------------
+
+
+def new_dispute_id() -> str:
+    return new_id("dp")
+
+
+class DisputeStatus(models.TextChoices):
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    WON = "won"
+    LOST = "lost"
+
+
+DISPUTE_OPEN_STATUSES = (DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW)
+
+
+class Dispute(ConcurrentTransitionMixin, models.Model):
+    """A chargeback, opened by the processor (never by the merchant) and decided by it."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_dispute_id, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="disputes")
+    processor_dispute_id = models.CharField(max_length=64, unique=True)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    fee = models.BigIntegerField(default=0)
+    status = FSMField(default=DisputeStatus.NEEDS_RESPONSE, choices=DisputeStatus.choices, protected=True, max_length=16)
+    reason = models.CharField(max_length=64, default="general")
+    evidence = models.JSONField(default=dict, blank=True)
+    evidence_due_by = models.DateTimeField()
+    evidence_submitted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["merchant", "-id"], name="dispute_merchant_newest"),
+            models.Index(
+                fields=["evidence_due_by"], condition=Q(status__in=["needs_response", "under_review"]),
+                name="dispute_open_due",
+            ),
+        ]  # fmt: skip
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0) & Q(fee__gte=0), name="dispute_amounts_valid"),
+            models.CheckConstraint(condition=Q(status__in=DisputeStatus.values), name="dispute_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in DISPUTE_OPEN_STATUSES
+
+    @transition(field=status, source=DisputeStatus.NEEDS_RESPONSE, target=DisputeStatus.UNDER_REVIEW)
+    def submit_evidence(self, *, evidence: dict, now) -> None:
+        """Evidence went to the processor; it now decides."""
+        self.evidence = evidence
+        self.evidence_submitted_at = now
+
+    @transition(field=status, source=list(DISPUTE_OPEN_STATUSES), target=DisputeStatus.WON)
+    def win(self, *, now) -> None:
+        """The processor decided for the merchant: the disputed amount comes back (the fee does not)."""
+        self.closed_at = now
+
+    @transition(field=status, source=list(DISPUTE_OPEN_STATUSES), target=DisputeStatus.LOST)
+    def lose(self, *, now) -> None:
+        """Decided for the customer, accepted by the merchant, or no evidence in time."""
+        self.closed_at = now

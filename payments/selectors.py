@@ -5,20 +5,43 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from merchants.models import Merchant
+from core.errors import ResourceMissingError
 from payments.errors import PaymentNotFound
-from payments.models import Payment, PaymentStatus
+from payments.models import Dispute, Payment, PaymentStatus, Refund
 
 
 def payments_of(*, merchant: Merchant) -> QuerySet[Payment]:
     return Payment.objects.filter(merchant=merchant)
 
 
-def payment_get(*, merchant: Merchant, payment_id: str) -> Payment:
+def payment_get(*, merchant: Merchant, payment_id: str, param: str = "id") -> Payment:
     """The merchant's payment; another merchant's is answered exactly like a missing one."""
     payment = Payment.objects.filter(merchant=merchant, pk=payment_id).first()
     if payment is None:
-        raise PaymentNotFound(f"No such payment: '{payment_id}'.", param="id")
+        raise PaymentNotFound(f"No such payment: '{payment_id}'.", param=param)
     return payment
+
+
+def refunds_of(*, merchant: Merchant) -> QuerySet[Refund]:
+    return Refund.objects.filter(merchant=merchant)
+
+
+def refund_get(*, merchant: Merchant, refund_id: str) -> Refund:
+    refund = Refund.objects.filter(merchant=merchant, pk=refund_id).first()
+    if refund is None:
+        raise ResourceMissingError(f"No such refund: '{refund_id}'.", param="id")
+    return refund
+
+
+def disputes_of(*, merchant: Merchant) -> QuerySet[Dispute]:
+    return Dispute.objects.filter(merchant=merchant)
+
+
+def dispute_get(*, merchant: Merchant, dispute_id: str) -> Dispute:
+    dispute = Dispute.objects.filter(merchant=merchant, pk=dispute_id).first()
+    if dispute is None:
+        raise ResourceMissingError(f"No such dispute: '{dispute_id}'.", param="id")
+    return dispute
 
 
 def payment_ids_processing_since_before(*, cutoff: datetime, limit: int) -> list[str]:

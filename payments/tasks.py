@@ -3,14 +3,20 @@
 from celery import shared_task
 
 from core.idempotency import idempotency_keys_prune
-from payments import services
+from payments import dispute_services, refund_services, services
 
 
 @shared_task(name="payments.resolve_processing")
 def resolve_processing() -> dict:
     """Settle payments whose processor outcome is unknown (beat: every 30 seconds)."""
     summary = services.payments_resolve_processing()
-    return {"examined": summary.examined, "settled": summary.settled, "still_processing": summary.still_processing}
+    refunds_settled = refund_services.refunds_resolve_pending()
+    return {
+        "examined": summary.examined,
+        "settled": summary.settled,
+        "still_processing": summary.still_processing,
+        "refunds_settled": refunds_settled,
+    }
 
 
 @shared_task(name="payments.expire_authorizations")
@@ -23,3 +29,9 @@ def expire_authorizations() -> int:
 def prune_idempotency_keys() -> int:
     """Delete idempotency keys older than 24 hours (beat: hourly)."""
     return idempotency_keys_prune()
+
+
+@shared_task(name="payments.close_overdue_disputes")
+def close_overdue_disputes() -> int:
+    """Disputes past ``evidence_due_by`` without evidence are lost (beat: every 15 minutes)."""
+    return dispute_services.disputes_close_overdue()

@@ -187,7 +187,8 @@ class SandboxProcess:
 
     def set_faults(self, **faults) -> dict:
         """Change faults for the rest of the run: latency_ms, error_rate, seed, duplicate_webhooks,
-        shuffle_webhooks, timeout_delay_seconds. Returns all the faults in force."""
+        shuffle_webhooks, timeout_delay_seconds, refund_delay_seconds, dispute_delay_seconds,
+        dispute_decision_seconds. Returns all the faults in force."""
         response = self.request("POST", "/v1/control/faults", json=faults)
         response.raise_for_status()
         return response.json()

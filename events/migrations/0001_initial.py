@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             name='Event',
             fields=[
                 ('id', models.CharField(default=events.models.new_event_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('type', models.CharField(choices=[('payment.processing', 'Payment Processing'), ('payment.requires_capture', 'Payment Requires Capture'), ('payment.succeeded', 'Payment Succeeded'), ('payment.failed', 'Payment Failed'), ('payment.canceled', 'Payment Canceled'), ('refund.succeeded', 'Refund Succeeded'), ('refund.failed', 'Refund Failed'), ('dispute.created', 'Dispute Created'), ('dispute.updated', 'Dispute Updated'), ('dispute.closed', 'Dispute Closed')], max_length=64)),
+                ('type', models.CharField(max_length=64)),
                 ('payload', models.TextField(editable=False)),
                 ('created', models.DateTimeField(editable=False)),
                 ('published_at', models.DateTimeField(blank=True, editable=False, null=True)),

@@ -13,7 +13,10 @@ INSUFFICIENT_FUNDS = "insufficient_funds"
 PROCESSING_ERROR = "processing_error"
 TIMEOUT = "timeout"
 CREATE_DISPUTE = "create_dispute"
-BEHAVIOURS = (APPROVE, GENERIC_DECLINE, INSUFFICIENT_FUNDS, PROCESSING_ERROR, TIMEOUT, CREATE_DISPUTE)
+# Approved, but every refund of the charge fails (the card was closed meanwhile).
+REFUND_FAILURE = "refund_failure"
+REFUND_FAILURE_REASON = "expired_or_canceled_card"
+BEHAVIOURS = (APPROVE, GENERIC_DECLINE, INSUFFICIENT_FUNDS, PROCESSING_ERROR, TIMEOUT, CREATE_DISPUTE, REFUND_FAILURE)
 DECLINES = {
     GENERIC_DECLINE: "Your card was declined.",
     INSUFFICIENT_FUNDS: "Your card has insufficient funds.",
@@ -28,6 +31,7 @@ TEST_CARD_BEHAVIOURS = {
     "4000000000000119": PROCESSING_ERROR,
     "4000000000000408": TIMEOUT,
     "4000000000000259": CREATE_DISPUTE,
+    "4000000000005126": REFUND_FAILURE,
 }
 
 
@@ -49,6 +53,7 @@ FIXED_TOKENS = {
     "tok_processingError": Card("visa", "0119", 12, 2030, PROCESSING_ERROR),
     "tok_timeout": Card("visa", "0408", 12, 2030, TIMEOUT),
     "tok_createDispute": Card("visa", "0259", 12, 2030, CREATE_DISPUTE),
+    "tok_refundFailure": Card("visa", "5126", 12, 2030, REFUND_FAILURE),
 }
 
 

@@ -37,6 +37,15 @@ class SandboxConfig:
     duplicate_webhooks: bool
     shuffle_webhooks: bool
     timeout_delay_seconds: float
+    refund_delay_seconds: float
+    dispute_delay_seconds: float
+    dispute_decision_seconds: float
+    # How long a new dispute gives the merchant to answer before it is lost.
+    dispute_evidence_seconds: int
+    # The processor's own fees, as its settlement report deducts them (not the platform's fees to merchants).
+    fee_bps: int
+    fee_fixed: int
+    dispute_fee: int
 
     @property
     def key_scope(self) -> str:
@@ -58,4 +67,11 @@ def sandbox_config() -> SandboxConfig:
         duplicate_webhooks=_env_bool("SANDBOX_DUPLICATE_WEBHOOKS"),
         shuffle_webhooks=_env_bool("SANDBOX_SHUFFLE_WEBHOOKS"),
         timeout_delay_seconds=_env_float("SANDBOX_TIMEOUT_DELAY_SECONDS", 10.0),
+        refund_delay_seconds=_env_float("SANDBOX_REFUND_DELAY_SECONDS", 0.0),
+        dispute_delay_seconds=_env_float("SANDBOX_DISPUTE_DELAY_SECONDS", 2.0),
+        dispute_decision_seconds=_env_float("SANDBOX_DISPUTE_DECISION_SECONDS", 3.0),
+        dispute_evidence_seconds=_env_int("SANDBOX_DISPUTE_EVIDENCE_SECONDS", 7 * 24 * 3600),
+        fee_bps=_env_int("SANDBOX_FEE_BPS", 250),
+        fee_fixed=_env_int("SANDBOX_FEE_FIXED", 25),
+        dispute_fee=_env_int("SANDBOX_DISPUTE_FEE", 1500),
     )

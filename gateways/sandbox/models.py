@@ -30,6 +30,14 @@ def new_event_id() -> str:
     return new_id("evt_sbx")
 
 
+def new_refund_id() -> str:
+    return new_id("rf")
+
+
+def new_dispute_id() -> str:
+    return new_id("dsp")
+
+
 class Token(models.Model):
     """A tokenised card: brand, last four digits, expiry and behaviour. Never the number."""
 
@@ -70,6 +78,8 @@ class Charge(models.Model):
     card_exp_year = models.PositiveSmallIntegerField()
     # What the card's token asked for (e.g. create_dispute), kept so later work can act on it.
     behaviour = models.CharField(max_length=32)
+    # Set while a dispute of it is open or after it was lost; a won dispute clears it (the money came back).
+    disputed = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     captured_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
@@ -119,6 +129,12 @@ class FaultSettings(models.Model):
     duplicate_webhooks = models.BooleanField(default=False)
     shuffle_webhooks = models.BooleanField(default=False)
     timeout_delay_seconds = models.FloatField(default=10.0)
+    # > 0: refunds are answered pending and settle (succeeded/failed, with a webhook) after this many seconds.
+    refund_delay_seconds = models.FloatField(default=0.0)
+    # How long after its capture a tok_createDispute charge is disputed.
+    dispute_delay_seconds = models.FloatField(default=2.0)
+    # How long after the evidence is submitted the dispute is decided.
+    dispute_decision_seconds = models.FloatField(default=3.0)
     # How many error-rate draws have been taken from random.Random(seed) since the seed was set.
     draws = models.BigIntegerField(default=0)
     updated = models.DateTimeField(auto_now=True)
@@ -177,3 +193,104 @@ class ScheduledAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}@{self.run_at.isoformat()}"
+
+
+class Refund(models.Model):
+    """Money given back on a captured charge. ``pending`` holds its amount; ``failed`` releases it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_refund_id, editable=False)
+    charge = models.ForeignKey(Charge, on_delete=models.PROTECT, related_name="refunds")
+    reference = models.CharField(max_length=255, null=True, blank=True)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    failure_reason = models.CharField(max_length=64, null=True, blank=True)
+    # As for charges: no path can create two refunds for one key.
+    idempotency_key = models.CharField(max_length=255)
+    created = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="sandbox_refund_unique_key")]
+        indexes = [models.Index(fields=["reference", "-created"], name="sandbox_refund_reference")]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Dispute(models.Model):
+    """A cardholder's chargeback of a captured charge; at most one per charge (a unique constraint)."""
+
+    class Status(models.TextChoices):
+        NEEDS_RESPONSE = "needs_response"
+        UNDER_REVIEW = "under_review"
+        WON = "won"
+        LOST = "lost"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_dispute_id, editable=False)
+    charge = models.ForeignKey(Charge, on_delete=models.PROTECT, related_name="disputes")
+    # The disputed charge's reference (the platform's payment id), copied so lists can filter on it.
+    reference = models.CharField(max_length=255, null=True, blank=True)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    evidence = models.JSONField(default=dict)
+    evidence_due_by = models.DateTimeField()
+    created = models.DateTimeField(auto_now_add=True)
+    evidence_submitted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["charge"], name="sandbox_dispute_one_per_charge")]
+        indexes = [models.Index(fields=["reference", "-created"], name="sandbox_dispute_reference")]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class SettlementLine(models.Model):
+    """One fact of a day's settlement report, written in the transaction of the change it settles.
+
+    Insert-only. The partial unique constraint makes each capture, refund, dispute
+    and reversal settle once; lines injected by tests (to craft differences) are
+    exempt, so a duplicate can be injected on purpose.
+    """
+
+    class Type(models.TextChoices):
+        CHARGE = "charge"
+        REFUND = "refund"
+        DISPUTE = "dispute"
+        DISPUTE_REVERSAL = "dispute_reversal"
+
+    settlement_date = models.DateField()
+    type = models.CharField(max_length=32)
+    processor_id = models.CharField(max_length=64)
+    reference = models.CharField(max_length=255, blank=True, default="")
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField()  # signed: money to the merchant positive, money back out negative
+    fee = models.BigIntegerField()  # the processor's fee, deducted from amount
+    injected = models.BooleanField(default=False)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["type", "processor_id"],
+                condition=models.Q(injected=False),
+                name="sandbox_settlement_once_per_fact",
+            )
+        ]
+        indexes = [models.Index(fields=["settlement_date", "occurred_at", "id"], name="sandbox_settlement_day")]
+
+    def __str__(self) -> str:
+        return f"{self.settlement_date} {self.type} {self.processor_id}"
+
+    @property
+    def net(self) -> int:
+        return self.amount - self.fee

@@ -1,7 +1,13 @@
-"""The JSON shape of each sandbox object, as its API shows it."""
+"""The JSON shape of each sandbox object, as its API shows it (and the settlement report's CSV)."""
+
+import csv
+import io
+from collections.abc import Iterable
 
 from gateways.sandbox.cards import Card
-from gateways.sandbox.models import Charge, FaultSettings, Token, WebhookEvent
+from gateways.sandbox.models import Charge, Dispute, FaultSettings, Refund, SettlementLine, Token, WebhookEvent
+
+SETTLEMENT_COLUMNS = ("settlement_date", "type", "processor_id", "reference", "currency", "amount", "fee", "net")
 
 
 def unix(moment) -> int:
@@ -37,8 +43,76 @@ def charge_json(charge: Charge) -> dict:
             "exp_year": charge.card_exp_year,
         },
         "behaviour": charge.behaviour,
+        "disputed": charge.disputed,
         "created": unix(charge.created),
     }
+
+
+def refund_json(refund: Refund) -> dict:
+    return {
+        "id": refund.id,
+        "object": "refund",
+        "charge": refund.charge_id,
+        "reference": refund.reference,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "status": refund.status,
+        "failure_reason": refund.failure_reason,
+        "idempotency_key": refund.idempotency_key,
+        "created": unix(refund.created),
+    }
+
+
+def dispute_json(dispute: Dispute) -> dict:
+    return {
+        "id": dispute.id,
+        "object": "dispute",
+        "charge": dispute.charge_id,
+        "reference": dispute.reference,
+        "amount": dispute.amount,
+        "currency": dispute.currency,
+        "reason": dispute.reason,
+        "status": dispute.status,
+        "evidence_due_by": unix(dispute.evidence_due_by),
+        "evidence": dispute.evidence,
+        "created": unix(dispute.created),
+    }
+
+
+def settlement_line_json(line: SettlementLine) -> dict:
+    return {
+        "object": "settlement_line",
+        "settlement_date": line.settlement_date.isoformat(),
+        "type": line.type,
+        "processor_id": line.processor_id,
+        "reference": line.reference,
+        "currency": line.currency,
+        "amount": line.amount,
+        "fee": line.fee,
+        "net": line.net,
+        "injected": line.injected,
+    }
+
+
+def settlement_csv(lines: Iterable[SettlementLine]) -> str:
+    """The settlement report: a header, then one line per settled fact (see docs/settlement-report.md)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SETTLEMENT_COLUMNS)
+    for line in lines:
+        writer.writerow(
+            [
+                line.settlement_date.isoformat(),
+                line.type,
+                line.processor_id,
+                line.reference,
+                line.currency,
+                line.amount,
+                line.fee,
+                line.net,
+            ]
+        )
+    return out.getvalue()
 
 
 def event_json(event: WebhookEvent) -> dict:
@@ -67,5 +141,8 @@ def faults_json(faults: FaultSettings) -> dict:
         "duplicate_webhooks": faults.duplicate_webhooks,
         "shuffle_webhooks": faults.shuffle_webhooks,
         "timeout_delay_seconds": faults.timeout_delay_seconds,
+        "refund_delay_seconds": faults.refund_delay_seconds,
+        "dispute_delay_seconds": faults.dispute_delay_seconds,
+        "dispute_decision_seconds": faults.dispute_decision_seconds,
         "draws": faults.draws,
     }

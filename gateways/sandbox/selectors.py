@@ -1,11 +1,13 @@
 """Reads of the sandbox's records, shared by the views, the services and the dispatcher."""
 
+import datetime
+
 from django.db import connection
 
 from gateways.sandbox.cards import FIXED_TOKENS, Card
 from gateways.sandbox.config import sandbox_config
 from gateways.sandbox.errors import ResourceMissing
-from gateways.sandbox.models import Charge, FaultSettings, Token, WebhookEvent
+from gateways.sandbox.models import Charge, Dispute, FaultSettings, Refund, SettlementLine, Token, WebhookEvent
 
 MAX_LIST = 100
 
@@ -38,6 +40,61 @@ def charges_list(*, reference: str | None = None, idempotency_key: str | None = 
     return list(charges.order_by("-created", "-id")[:limit])
 
 
+def refund_get(*, refund_id: str) -> Refund:
+    refund = Refund.objects.filter(pk=refund_id).first()
+    if refund is None:
+        raise ResourceMissing(f"No such refund: {refund_id!r}.", param="id")
+    return refund
+
+
+def refunds_list(
+    *,
+    reference: str | None = None,
+    idempotency_key: str | None = None,
+    charge_id: str | None = None,
+    limit: int = MAX_LIST,
+) -> list[Refund]:
+    """Refunds, newest first, filtered by our client's reference, the key that created them and/or their charge."""
+    refunds = Refund.objects.all()
+    if reference is not None:
+        refunds = refunds.filter(reference=reference)
+    if idempotency_key is not None:
+        refunds = refunds.filter(idempotency_key=idempotency_key)
+    if charge_id is not None:
+        refunds = refunds.filter(charge_id=charge_id)
+    return list(refunds.order_by("-created", "-id")[:limit])
+
+
+def dispute_get(*, dispute_id: str) -> Dispute:
+    dispute = Dispute.objects.filter(pk=dispute_id).first()
+    if dispute is None:
+        raise ResourceMissing(f"No such dispute: {dispute_id!r}.", param="id")
+    return dispute
+
+
+def disputes_list(*, reference: str | None = None, charge_id: str | None = None, limit: int = MAX_LIST):
+    """Disputes, newest first, filtered by the disputed charge's reference (our payment id) and/or the charge."""
+    disputes = Dispute.objects.all()
+    if reference is not None:
+        disputes = disputes.filter(reference=reference)
+    if charge_id is not None:
+        disputes = disputes.filter(charge_id=charge_id)
+    return list(disputes.order_by("-created", "-id")[:limit])
+
+
+def captured_charge_for(*, reference: str) -> Charge:
+    """The newest captured charge with our client's ``reference`` (a payment may have declined attempts too)."""
+    charge = Charge.objects.filter(reference=reference, status=Charge.Status.CAPTURED).order_by("-created").first()
+    if charge is None:
+        raise ResourceMissing(f"No captured charge with reference {reference!r}.", param="reference")
+    return charge
+
+
+def settlement_lines(*, day: datetime.date) -> list[SettlementLine]:
+    """The lines of ``day``'s settlement report so far, in the order they happened."""
+    return list(SettlementLine.objects.filter(settlement_date=day).order_by("occurred_at", "id"))
+
+
 _FAULT_COLUMNS = [field.column for field in FaultSettings._meta.concrete_fields]
 _FAULT_ATTNAMES = [field.attname for field in FaultSettings._meta.concrete_fields]
 # Built from the model's own metadata, never from input.
@@ -63,6 +120,9 @@ def faults_current() -> FaultSettings:
         duplicate_webhooks=config.duplicate_webhooks,
         shuffle_webhooks=config.shuffle_webhooks,
         timeout_delay_seconds=config.timeout_delay_seconds,
+        refund_delay_seconds=config.refund_delay_seconds,
+        dispute_delay_seconds=config.dispute_delay_seconds,
+        dispute_decision_seconds=config.dispute_decision_seconds,
     )
 
 

@@ -10,7 +10,7 @@ import random
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -18,12 +18,30 @@ from django.utils import timezone
 
 from gateways.sandbox import cards
 from gateways.sandbox.cards import Card
-from gateways.sandbox.config import SandboxConfig
+from gateways.sandbox.config import SandboxConfig, sandbox_config
 from gateways.sandbox.draws import nth_draw
-from gateways.sandbox.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest, ProcessingError
-from gateways.sandbox.models import Charge, FaultSettings, IdempotencyKey, ScheduledAction, Token, WebhookEvent, new_id
-from gateways.sandbox.representations import charge_json, unix
-from gateways.sandbox.selectors import charge_get, event_get, faults_current
+from gateways.sandbox.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    ProcessingError,
+    ResourceMissing,
+)
+from gateways.sandbox.fees import charge_fee
+from gateways.sandbox.models import (
+    Charge,
+    Dispute,
+    FaultSettings,
+    IdempotencyKey,
+    Refund,
+    ScheduledAction,
+    SettlementLine,
+    Token,
+    WebhookEvent,
+    new_id,
+)
+from gateways.sandbox.representations import charge_json, dispute_json, refund_json, unix
+from gateways.sandbox.selectors import charge_get, dispute_get, event_get, faults_current, refund_get
 
 logger = logging.getLogger(__name__)
 
@@ -112,13 +130,16 @@ def charge_create(
                 params={"event_type": event_type, "charge_id": charge.id},
                 run_at=now + timedelta(seconds=timeout_delay_seconds),
             )
+        if status == Charge.Status.CAPTURED:
+            _charge_captured(charge=charge, now=now)
     return charge
 
 
 def charge_capture(*, charge_id: str, amount: int | None) -> Charge:
     """Capture an authorised charge, all of it or ``amount`` (the rest of the authorisation is released).
 
-    A single conditional UPDATE moves it, so two concurrent captures cannot both succeed.
+    A single conditional UPDATE moves it, so two concurrent captures cannot both succeed. The capture's
+    settlement line (and, for ``create_dispute``, the dispute to come) are written in the same transaction.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -140,7 +161,29 @@ def charge_capture(*, charge_id: str, amount: int | None) -> Charge:
             raise InvalidRequest(
                 f"Cannot capture {amount}: only {charge.amount} is authorized.", code="amount_too_large", param="amount"
             )
+        _charge_captured(charge=charge, now=now)
     return charge
+
+
+def _charge_captured(*, charge: Charge, now: datetime) -> None:
+    """What a capture sets in motion, in its transaction: its settlement line, and a ``create_dispute`` card's
+    dispute ``dispute_delay_seconds`` later."""
+    config = sandbox_config()
+    settlement_record(
+        line_type=SettlementLine.Type.CHARGE,
+        processor_id=charge.id,
+        reference=charge.reference,
+        currency=charge.currency,
+        amount=charge.amount_captured,
+        fee=charge_fee(charge.amount_captured, bps=config.fee_bps, fixed=config.fee_fixed),
+        at=now,
+    )
+    if charge.behaviour == cards.CREATE_DISPUTE:
+        action_schedule(
+            action="dispute_open",
+            params={"charge_id": charge.id},
+            run_at=now + timedelta(seconds=faults_current().dispute_delay_seconds),
+        )
 
 
 def charge_void(*, charge_id: str) -> Charge:
@@ -156,6 +199,329 @@ def charge_void(*, charge_id: str) -> Charge:
                 code="charge_unexpected_state",
             )
     return charge
+
+
+# --- Refunds -------------------------------------------------------------------
+
+
+def refund_create(*, charge_id: str, amount: int, reference: str | None, idempotency_key: str) -> Refund:
+    """Refund ``amount`` of a captured charge and return the recorded refund.
+
+    Guarantees: the sum of a charge's pending and succeeded refunds never exceeds
+    its ``amount_captured``, however many refunds race: one conditional UPDATE
+    reserves the amount on the charge (``amount_refunded``), and the refund row
+    is written in the same short transaction. A disputed charge cannot be
+    refunded. With ``refund_delay_seconds`` the refund is ``pending`` and
+    settles later (``refund_settle``); otherwise it is ``succeeded`` at once, or
+    ``failed`` for a ``refund_failure`` card, which releases its amount. A
+    succeeded refund writes its settlement line. At most one refund per key.
+    """
+    now = timezone.now()
+    delay_seconds = faults_current().refund_delay_seconds
+    with transaction.atomic():
+        reserved = Charge.objects.filter(
+            pk=charge_id,
+            status=Charge.Status.CAPTURED,
+            disputed=False,
+            amount_captured__gte=F("amount_refunded") + amount,
+        ).update(amount_refunded=F("amount_refunded") + amount)
+        charge = charge_get(charge_id=charge_id)
+        if not reserved:
+            if charge.status != Charge.Status.CAPTURED:
+                raise InvalidRequest(
+                    f"This charge is {charge.status}; only a captured charge can be refunded.",
+                    code="charge_unexpected_state",
+                )
+            if charge.disputed:
+                raise InvalidRequest("This charge is disputed; it cannot be refunded.", code="charge_disputed")
+            raise InvalidRequest(
+                f"Cannot refund {amount}: only {charge.amount_captured - charge.amount_refunded} of this charge's "
+                f"{charge.amount_captured} remains refundable.",
+                code="amount_too_large",
+                param="amount",
+            )
+        fails = charge.behaviour == cards.REFUND_FAILURE
+        if delay_seconds > 0:
+            status, failure_reason = Refund.Status.PENDING, None
+        elif fails:
+            status, failure_reason = Refund.Status.FAILED, cards.REFUND_FAILURE_REASON
+        else:
+            status, failure_reason = Refund.Status.SUCCEEDED, None
+        try:
+            with transaction.atomic():
+                refund = Refund.objects.create(
+                    charge=charge,
+                    reference=reference,
+                    amount=amount,
+                    currency=charge.currency,
+                    status=status,
+                    failure_reason=failure_reason,
+                    idempotency_key=idempotency_key,
+                    settled_at=None if status == Refund.Status.PENDING else now,
+                )
+        except IntegrityError as error:
+            # As for charges: only reachable when a claim that looked abandoned was taken over.
+            raise IdempotencyKeyInUse("A refund for this idempotency key is being created.") from error
+        if status == Refund.Status.PENDING:
+            action_schedule(
+                action="refund_settle", params={"refund_id": refund.id}, run_at=now + timedelta(seconds=delay_seconds)
+            )
+        else:
+            _refund_settled(refund=refund, now=now)
+    return refund
+
+
+def refund_settle(*, refund_id: str) -> Refund | None:
+    """Settle a pending refund: ``succeeded``, or ``failed`` for a ``refund_failure`` card (its amount released),
+    with its ``refund.succeeded``/``refund.failed`` webhook. None when it was no longer pending."""
+    now = timezone.now()
+    with transaction.atomic():
+        refund = refund_get(refund_id=refund_id)
+        fails = refund.charge.behaviour == cards.REFUND_FAILURE
+        moved = Refund.objects.filter(pk=refund_id, status=Refund.Status.PENDING).update(
+            status=Refund.Status.FAILED if fails else Refund.Status.SUCCEEDED,
+            failure_reason=cards.REFUND_FAILURE_REASON if fails else None,
+            settled_at=now,
+        )
+        if not moved:
+            return None
+        refund.refresh_from_db()
+        _refund_settled(refund=refund, now=now)
+        event_emit_object(
+            event_type="refund.failed" if fails else "refund.succeeded", data=refund_json(refund), now=now
+        )
+    return refund
+
+
+def _refund_settled(*, refund: Refund, now: datetime) -> None:
+    """A refund's final outcome, in its transaction: a failure gives its reserved amount back to the charge,
+    a success appears in the settlement report."""
+    if refund.status == Refund.Status.FAILED:
+        Charge.objects.filter(pk=refund.charge_id).update(amount_refunded=F("amount_refunded") - refund.amount)
+    elif refund.status == Refund.Status.SUCCEEDED:
+        settlement_record(
+            line_type=SettlementLine.Type.REFUND,
+            processor_id=refund.id,
+            reference=refund.reference,
+            currency=refund.currency,
+            amount=-refund.amount,
+            fee=0,
+            at=now,
+        )
+
+
+# --- Disputes ------------------------------------------------------------------
+
+DISPUTE_REASONS = (
+    "fraudulent",
+    "product_not_received",
+    "duplicate",
+    "general",
+    "product_unacceptable",
+    "subscription_canceled",
+    "credit_not_processed",
+    "unrecognized",
+)
+EVIDENCE_FIELDS = ("customer_communication", "shipping_documentation", "refund_policy", "uncategorized_text")
+# Evidence containing this text wins the dispute; any other evidence loses it.
+WINNING_EVIDENCE = "winning_evidence"
+
+
+def dispute_open(
+    *, charge_id: str, reason: str, amount: int | None = None, evidence_due_in_seconds: float | None = None
+) -> Dispute:
+    """Open a dispute on a captured charge and return it.
+
+    Guarantees: at most one dispute per charge (a unique constraint); the
+    disputed amount is at most what is left after refunds (all of it by
+    default). In one transaction: the dispute (``needs_response``), the charge
+    marked disputed, the ``dispute`` settlement line (the amount and the dispute
+    fee leave), the ``dispute.created`` webhook, and its expiry (``lost`` if no
+    evidence comes by ``evidence_due_by``).
+    """
+    now = timezone.now()
+    config = sandbox_config()
+    due_in = config.dispute_evidence_seconds if evidence_due_in_seconds is None else evidence_due_in_seconds
+    with transaction.atomic():
+        # The row lock (a no-op under SQLite, whose IMMEDIATE transactions already serialise writers)
+        # keeps a concurrent refund from changing amount_refunded between the read and the dispute.
+        charge = Charge.objects.select_for_update().filter(pk=charge_id).first()
+        if charge is None:
+            raise ResourceMissing(f"No such charge: {charge_id!r}.", param="charge")
+        if charge.status != Charge.Status.CAPTURED:
+            raise InvalidRequest(
+                f"This charge is {charge.status}; only a captured charge can be disputed.",
+                code="charge_unexpected_state",
+            )
+        if Dispute.objects.filter(charge=charge).exists():
+            raise InvalidRequest("This charge has already been disputed.", code="charge_already_disputed")
+        disputable = charge.amount_captured - charge.amount_refunded
+        if disputable <= 0:
+            raise InvalidRequest("This charge has been refunded in full.", code="charge_unexpected_state")
+        if amount is not None and amount > disputable:
+            raise InvalidRequest(
+                f"Cannot dispute {amount}: only {disputable} of this charge was not refunded.",
+                code="amount_too_large",
+                param="amount",
+            )
+        try:
+            with transaction.atomic():
+                dispute = Dispute.objects.create(
+                    charge=charge,
+                    reference=charge.reference,
+                    amount=disputable if amount is None else amount,
+                    currency=charge.currency,
+                    reason=reason,
+                    status=Dispute.Status.NEEDS_RESPONSE,
+                    evidence={},
+                    evidence_due_by=now + timedelta(seconds=due_in),
+                )
+        except IntegrityError as error:
+            raise InvalidRequest("This charge has already been disputed.", code="charge_already_disputed") from error
+        Charge.objects.filter(pk=charge.pk).update(disputed=True)
+        settlement_record(
+            line_type=SettlementLine.Type.DISPUTE,
+            processor_id=dispute.id,
+            reference=charge.reference,
+            currency=dispute.currency,
+            amount=-dispute.amount,
+            fee=config.dispute_fee,
+            at=now,
+        )
+        event_emit_object(event_type="dispute.created", data=dispute_json(dispute), now=now)
+        action_schedule(action="dispute_expire", params={"dispute_id": dispute.id}, run_at=dispute.evidence_due_by)
+    return dispute
+
+
+def dispute_submit_evidence(*, dispute_id: str, evidence: dict[str, str]) -> Dispute:
+    """Answer a ``needs_response`` dispute before its ``evidence_due_by``: it moves to ``under_review`` with the
+    evidence, ``dispute.updated`` is sent, and the decision is scheduled ``dispute_decision_seconds`` later."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = Dispute.objects.filter(
+            pk=dispute_id, status=Dispute.Status.NEEDS_RESPONSE, evidence_due_by__gt=now
+        ).update(status=Dispute.Status.UNDER_REVIEW, evidence=evidence, evidence_submitted_at=now)
+        dispute = dispute_get(dispute_id=dispute_id)
+        if not moved:
+            if dispute.status == Dispute.Status.NEEDS_RESPONSE:
+                raise InvalidRequest(
+                    f"The evidence was due by {dispute.evidence_due_by.isoformat()}.", code="dispute_unexpected_state"
+                )
+            raise InvalidRequest(
+                f"This dispute is {dispute.status}; evidence can only be submitted while it needs a response.",
+                code="dispute_unexpected_state",
+            )
+        event_emit_object(event_type="dispute.updated", data=dispute_json(dispute), now=now)
+        action_schedule(
+            action="dispute_decide",
+            params={"dispute_id": dispute.id},
+            run_at=now + timedelta(seconds=faults_current().dispute_decision_seconds),
+        )
+    return dispute
+
+
+def dispute_accept(*, dispute_id: str) -> Dispute:
+    """Concede a ``needs_response`` dispute: ``lost`` at once, with ``dispute.closed``."""
+    with transaction.atomic():
+        dispute = _dispute_close(dispute_id=dispute_id, from_status=Dispute.Status.NEEDS_RESPONSE, won=False)
+        if dispute is None:
+            dispute = dispute_get(dispute_id=dispute_id)
+            raise InvalidRequest(
+                f"This dispute is {dispute.status}; only a dispute that needs a response can be accepted.",
+                code="dispute_unexpected_state",
+            )
+    return dispute
+
+
+def dispute_decide(*, dispute_id: str) -> Dispute | None:
+    """The card network's decision on a dispute under review: ``won`` when any evidence text contains
+    WINNING_EVIDENCE, else ``lost``. None when it was not under review."""
+    dispute = dispute_get(dispute_id=dispute_id)
+    won = any(WINNING_EVIDENCE in str(text) for text in (dispute.evidence or {}).values())
+    return _dispute_close(dispute_id=dispute_id, from_status=Dispute.Status.UNDER_REVIEW, won=won)
+
+
+def dispute_expire(*, dispute_id: str) -> Dispute | None:
+    """A dispute still needing a response when its evidence is due is lost. None when it had moved on."""
+    dispute = dispute_get(dispute_id=dispute_id)
+    if dispute.evidence_due_by > timezone.now():
+        return None
+    return _dispute_close(dispute_id=dispute_id, from_status=Dispute.Status.NEEDS_RESPONSE, won=False)
+
+
+def _dispute_close(*, dispute_id: str, from_status: str, won: bool) -> Dispute | None:
+    """Move a dispute from ``from_status`` to won/lost (a conditional UPDATE, so it closes once) and send
+    ``dispute.closed``. A won dispute gives the money back: the charge is no longer disputed and a
+    ``dispute_reversal`` line settles. None when the dispute was not in ``from_status``."""
+    now = timezone.now()
+    with transaction.atomic():
+        closed = Dispute.objects.filter(pk=dispute_id, status=from_status).update(
+            status=Dispute.Status.WON if won else Dispute.Status.LOST, closed_at=now
+        )
+        if not closed:
+            return None
+        dispute = dispute_get(dispute_id=dispute_id)
+        if won:
+            Charge.objects.filter(pk=dispute.charge_id).update(disputed=False)
+            settlement_record(
+                line_type=SettlementLine.Type.DISPUTE_REVERSAL,
+                processor_id=dispute.id,
+                reference=dispute.reference,
+                currency=dispute.currency,
+                amount=dispute.amount,
+                fee=0,
+                at=now,
+            )
+        event_emit_object(event_type="dispute.closed", data=dispute_json(dispute), now=now)
+    return dispute
+
+
+# --- Settlement ----------------------------------------------------------------
+
+
+def settlement_record(
+    *,
+    line_type: str,
+    processor_id: str,
+    reference: str | None,
+    currency: str,
+    amount: int,
+    fee: int,
+    at: datetime,
+    injected: bool = False,
+    day: date | None = None,
+) -> SettlementLine:
+    """Write one line of the settlement report of ``at``'s UTC day (or ``day``). Use it inside the transaction of
+    the change it settles; each real fact settles once (a partial unique constraint), injected lines are free."""
+    return SettlementLine.objects.create(
+        settlement_date=day or at.astimezone(UTC).date(),
+        type=line_type,
+        processor_id=processor_id,
+        reference=reference or "",
+        currency=currency,
+        amount=amount,
+        fee=fee,
+        injected=injected,
+        occurred_at=at,
+    )
+
+
+def settlement_line_inject(
+    *, day: date, line_type: str, processor_id: str, reference: str, currency: str, amount: int, fee: int
+) -> SettlementLine:
+    """Add an arbitrary line to ``day``'s report, for tests that need the report to differ from the truth."""
+    with transaction.atomic():
+        return settlement_record(
+            line_type=line_type,
+            processor_id=processor_id,
+            reference=reference,
+            currency=currency,
+            amount=amount,
+            fee=fee,
+            at=timezone.now(),
+            injected=True,
+            day=day,
+        )
 
 
 # --- Idempotency keys ----------------------------------------------------------
@@ -254,13 +620,26 @@ def faults_reset(*, config: SandboxConfig) -> FaultSettings:
             "duplicate_webhooks": config.duplicate_webhooks,
             "shuffle_webhooks": config.shuffle_webhooks,
             "timeout_delay_seconds": config.timeout_delay_seconds,
+            "refund_delay_seconds": config.refund_delay_seconds,
+            "dispute_delay_seconds": config.dispute_delay_seconds,
+            "dispute_decision_seconds": config.dispute_decision_seconds,
             "draws": 0,
         },
     )
     return faults
 
 
-FAULT_FIELDS = ("latency_ms", "error_rate", "seed", "duplicate_webhooks", "shuffle_webhooks", "timeout_delay_seconds")
+FAULT_FIELDS = (
+    "latency_ms",
+    "error_rate",
+    "seed",
+    "duplicate_webhooks",
+    "shuffle_webhooks",
+    "timeout_delay_seconds",
+    "refund_delay_seconds",
+    "dispute_delay_seconds",
+    "dispute_decision_seconds",
+)
 
 
 def faults_update(**changes) -> FaultSettings:
@@ -339,7 +718,13 @@ def _shuffle_hold_seconds(seed: int) -> float:
 
 def event_emit(*, event_type: str, charge: Charge) -> WebhookEvent:
     """Queue a webhook about ``charge`` as it is now. Use it inside the transaction of the change it reports."""
-    now = timezone.now()
+    return event_emit_object(event_type=event_type, data=charge_json(charge))
+
+
+def event_emit_object(*, event_type: str, data: dict, now: datetime | None = None) -> WebhookEvent:
+    """Queue a webhook whose ``data.object`` is ``data`` (a charge, refund or dispute as the API shows it).
+    Use it inside the transaction of the change it reports."""
+    now = now or timezone.now()
     faults = faults_current()
     next_attempt_at = now
     if faults.shuffle_webhooks:
@@ -350,7 +735,7 @@ def event_emit(*, event_type: str, charge: Charge) -> WebhookEvent:
         "object": "event",
         "type": event_type,
         "created": unix(now),
-        "data": {"object": charge_json(charge)},
+        "data": {"object": data},
     }
     return WebhookEvent.objects.create(id=event_id, type=event_type, payload=payload, next_attempt_at=next_attempt_at)
 
@@ -359,8 +744,34 @@ def _emit_event_action(*, event_type: str, charge_id: str) -> None:
     event_emit(event_type=event_type, charge=charge_get(charge_id=charge_id))
 
 
+def _dispute_open_action(*, charge_id: str) -> None:
+    """A create_dispute card's dispute. Nothing to do if the charge was disputed meanwhile or refunded in full."""
+    try:
+        dispute_open(charge_id=charge_id, reason="fraudulent")
+    except InvalidRequest as refused:
+        logger.info("no dispute opened on %s: %s", charge_id, refused.message)
+
+
+def _refund_settle_action(*, refund_id: str) -> None:
+    refund_settle(refund_id=refund_id)
+
+
+def _dispute_decide_action(*, dispute_id: str) -> None:
+    dispute_decide(dispute_id=dispute_id)
+
+
+def _dispute_expire_action(*, dispute_id: str) -> None:
+    dispute_expire(dispute_id=dispute_id)
+
+
 # The delayed work the dispatcher knows how to run, by the name stored in ScheduledAction.action.
-ACTION_HANDLERS = {"emit_event": _emit_event_action}
+ACTION_HANDLERS = {
+    "emit_event": _emit_event_action,
+    "dispute_open": _dispute_open_action,
+    "refund_settle": _refund_settle_action,
+    "dispute_decide": _dispute_decide_action,
+    "dispute_expire": _dispute_expire_action,
+}
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,19 @@ urlpatterns = [
     path("v1/charges/<str:charge_id>", views.charge_detail),
     path("v1/charges/<str:charge_id>/capture", views.charge_capture),
     path("v1/charges/<str:charge_id>/void", views.charge_void),
+    path("v1/refunds", views.refunds),
+    path("v1/refunds/<str:refund_id>", views.refund_detail),
+    path("v1/disputes", views.disputes),
+    path("v1/disputes/<str:dispute_id>", views.dispute_detail),
+    path("v1/disputes/<str:dispute_id>/evidence", views.dispute_evidence),
+    path("v1/disputes/<str:dispute_id>/close", views.dispute_close),
+    path("v1/settlements/<str:day>.csv", views.settlement_report),
     path("v1/events", views.events),
     path("v1/events/<str:event_id>", views.event_detail),
     path("v1/control/faults", views.control_faults),
     path("v1/control/webhooks/resend", views.control_webhook_resend),
+    path("v1/control/disputes", views.control_disputes),
+    path("v1/control/settlements/inject", views.control_settlement_inject),
 ]
 
 handler404 = "gateways.sandbox.views.not_found"

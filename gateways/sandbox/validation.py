@@ -10,8 +10,12 @@ from gateways.sandbox.cards import Card, card_from_number, luhn_valid
 from gateways.sandbox.errors import InvalidRequest
 
 MAX_AMOUNT = 99_999_999_999
+MAX_EVIDENCE_LENGTH = 20_000
+MAX_EVIDENCE_DUE_IN_SECONDS = 366 * 24 * 3600
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DIGITS = re.compile(r"^\d+$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LINE_TYPE = re.compile(r"^[a-z][a-z_]{0,31}$")
 
 
 def json_body(request: HttpRequest) -> dict:
@@ -73,11 +77,7 @@ def charge_params(data: dict) -> dict:
     """The parameters of POST /v1/charges: amount, currency, source, capture, reference."""
     _only(data, {"amount", "currency", "source", "capture", "reference"})
     amount = amount_param(data.get("amount"))
-    currency = data.get("currency")
-    if not isinstance(currency, str) or not _CURRENCY.match(currency):
-        raise InvalidRequest(
-            "currency must be an upper-case ISO 4217 code such as USD.", code="currency_invalid", param="currency"
-        )
+    currency = _currency(data.get("currency"))
     source = data.get("source")
     if not isinstance(source, str) or not source.startswith("tok_") or len(source) > 40:
         raise InvalidRequest("source must be a card token (tok_…).", code="token_invalid", param="source")
@@ -101,6 +101,124 @@ def void_params(data: dict) -> dict:
     return {}
 
 
+def _currency(value) -> str:
+    if not isinstance(value, str) or not _CURRENCY.match(value):
+        raise InvalidRequest(
+            "currency must be an upper-case ISO 4217 code such as USD.", code="currency_invalid", param="currency"
+        )
+    return value
+
+
+def _text(data: dict, name: str, *, required: bool, max_length: int = 255) -> str | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise InvalidRequest(
+            f"{name} must be a string of 1 to {max_length} characters.",
+            code="parameter_missing" if value is None else "parameter_invalid",
+            param=name,
+        )
+    return value
+
+
+def day_param(value) -> date:
+    """A UTC calendar day written YYYY-MM-DD, else 400 ``date_invalid``."""
+    try:
+        if not isinstance(value, str) or not _DAY.match(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise InvalidRequest("The date must be a real day written YYYY-MM-DD.", code="date_invalid") from error
+
+
+def refund_params(data: dict) -> dict:
+    """The parameters of POST /v1/refunds: charge, amount (> 0), reference (our refund id)."""
+    _only(data, {"charge", "amount", "reference"})
+    charge = _text(data, "charge", required=True, max_length=40)
+    amount = amount_param(data.get("amount"))
+    reference = _text(data, "reference", required=False)
+    return {"charge_id": charge, "amount": amount, "reference": reference}
+
+
+def evidence_params(data: dict, *, fields: tuple[str, ...]) -> dict[str, str]:
+    """A dispute's evidence: only the known text ``fields``, each a string of at most 20 000 characters."""
+    _only(data, set(fields))
+    for name, value in data.items():
+        if not isinstance(value, str) or len(value) > MAX_EVIDENCE_LENGTH:
+            raise InvalidRequest(
+                f"{name} must be a string of at most {MAX_EVIDENCE_LENGTH} characters.",
+                code="parameter_invalid",
+                param=name,
+            )
+    return dict(data)
+
+
+def dispute_open_params(data: dict, *, reasons: tuple[str, ...]) -> dict:
+    """POST /v1/control/disputes: ``charge`` or ``reference`` (one of them), optional reason, amount and
+    evidence_due_in_seconds."""
+    _only(data, {"charge", "reference", "reason", "amount", "evidence_due_in_seconds"})
+    charge = _text(data, "charge", required=False, max_length=40)
+    reference = _text(data, "reference", required=False)
+    if (charge is None) == (reference is None):
+        raise InvalidRequest("Give either charge or reference.", code="parameter_missing", param="charge")
+    reason = data.get("reason", "general")
+    if reason not in reasons:
+        raise InvalidRequest(f"reason must be one of {', '.join(reasons)}.", code="parameter_invalid", param="reason")
+    amount = data.get("amount")
+    due_in = data.get("evidence_due_in_seconds")
+    is_number = isinstance(due_in, int | float) and not isinstance(due_in, bool)
+    if due_in is not None and not (is_number and 0 <= due_in <= MAX_EVIDENCE_DUE_IN_SECONDS):
+        raise InvalidRequest(
+            "evidence_due_in_seconds must be a number of seconds from 0 to a year.",
+            code="parameter_invalid",
+            param="evidence_due_in_seconds",
+        )
+    return {
+        "charge_id": charge,
+        "reference": reference,
+        "reason": reason,
+        "amount": None if amount is None else amount_param(amount),
+        "evidence_due_in_seconds": None if due_in is None else float(due_in),
+    }
+
+
+def settlement_inject_params(data: dict) -> dict:
+    """POST /v1/control/settlements/inject: date, type, processor_id, reference, currency, amount (signed,
+    any integer), fee (integer, default 0)."""
+    _only(data, {"date", "type", "processor_id", "reference", "currency", "amount", "fee"})
+    if "date" not in data:
+        raise InvalidRequest("date is required.", code="parameter_missing", param="date")
+    day = day_param(data["date"])
+    line_type = data.get("type")
+    if not isinstance(line_type, str) or not _LINE_TYPE.match(line_type):
+        raise InvalidRequest(
+            "type must be a lower-case word such as charge or refund.", code="parameter_invalid", param="type"
+        )
+    processor_id = _text(data, "processor_id", required=True, max_length=64)
+    reference = data.get("reference", "")
+    if not isinstance(reference, str) or len(reference) > 255:
+        raise InvalidRequest("reference must be a string of at most 255 characters.", param="reference")
+    numbers = {}
+    for name in ("amount", "fee"):
+        value = data.get(name, 0 if name == "fee" else None)
+        if not _is_int(value) or abs(value) > MAX_AMOUNT:
+            raise InvalidRequest(
+                f"{name} must be an integer in minor units.",
+                code="parameter_missing" if value is None else "amount_invalid",
+                param=name,
+            )
+        numbers[name] = value
+    return {
+        "day": day,
+        "line_type": line_type,
+        "processor_id": processor_id,
+        "reference": reference,
+        "currency": _currency(data.get("currency")),
+        **numbers,
+    }
+
+
 _FAULT_TYPES = {
     "latency_ms": "int",
     "error_rate": "rate",
@@ -108,11 +226,15 @@ _FAULT_TYPES = {
     "duplicate_webhooks": "bool",
     "shuffle_webhooks": "bool",
     "timeout_delay_seconds": "seconds",
+    "refund_delay_seconds": "seconds",
+    "dispute_delay_seconds": "seconds",
+    "dispute_decision_seconds": "seconds",
 }
 
 
 def fault_params(data: dict) -> dict:
-    """The faults to change: latency_ms ≥ 0, 0 ≤ error_rate ≤ 1, seed, two booleans, timeout_delay_seconds ≥ 0."""
+    """The faults to change: latency_ms ≥ 0, 0 ≤ error_rate ≤ 1, seed, two booleans, and delays in seconds
+    (timeout, refund, dispute, dispute decision) from 0 to 3600."""
     _only(data, set(_FAULT_TYPES))
     for name, value in data.items():
         kind = _FAULT_TYPES[name]

@@ -18,13 +18,27 @@ from gateways.sandbox.errors import (
 )
 from gateways.sandbox.idempotency import Answer, Result
 from gateways.sandbox.models import Charge
-from gateways.sandbox.representations import charge_json, event_json, faults_json, token_json
+from gateways.sandbox.representations import (
+    charge_json,
+    dispute_json,
+    event_json,
+    faults_json,
+    refund_json,
+    settlement_csv,
+    settlement_line_json,
+    token_json,
+)
 from gateways.sandbox.validation import (
     capture_params,
     card_params,
     charge_params,
+    day_param,
+    dispute_open_params,
+    evidence_params,
     fault_params,
     json_body,
+    refund_params,
+    settlement_inject_params,
     void_params,
 )
 
@@ -209,6 +223,101 @@ charges = endpoint(get=_charges_list, post=_charge_create)
 charge_detail = endpoint(get=_charge_detail)
 charge_capture = endpoint(post=_charge_capture)
 charge_void = endpoint(post=_charge_void)
+
+
+# --- Refunds -------------------------------------------------------------------
+
+
+@_with_key
+def _refund_create(request: HttpRequest, data: dict):
+    params = refund_params(data)
+    key = request.headers["Idempotency-Key"]
+
+    def operation() -> Result:
+        return Result(201, refund_json(services.refund_create(**params, idempotency_key=key)))
+
+    return operation, selectors.faults_current()
+
+
+def _refunds_list(request: HttpRequest) -> JsonResponse:
+    refunds = selectors.refunds_list(
+        reference=request.GET.get("reference"),
+        idempotency_key=request.GET.get("idempotency_key"),
+        charge_id=request.GET.get("charge"),
+    )
+    return json_response({"object": "list", "data": [refund_json(refund) for refund in refunds]})
+
+
+def _refund_detail(request: HttpRequest, refund_id: str) -> JsonResponse:
+    return json_response(refund_json(selectors.refund_get(refund_id=refund_id)))
+
+
+refunds = endpoint(get=_refunds_list, post=_refund_create)
+refund_detail = endpoint(get=_refund_detail)
+
+
+# --- Disputes ------------------------------------------------------------------
+
+
+def _disputes_list(request: HttpRequest) -> JsonResponse:
+    disputes = selectors.disputes_list(reference=request.GET.get("reference"), charge_id=request.GET.get("charge"))
+    return json_response({"object": "list", "data": [dispute_json(dispute) for dispute in disputes]})
+
+
+def _dispute_detail(request: HttpRequest, dispute_id: str) -> JsonResponse:
+    return json_response(dispute_json(selectors.dispute_get(dispute_id=dispute_id)))
+
+
+@_with_key
+def _dispute_evidence(request: HttpRequest, data: dict, dispute_id: str):
+    evidence = evidence_params(data, fields=services.EVIDENCE_FIELDS)
+
+    def operation() -> Result:
+        return Result(200, dispute_json(services.dispute_submit_evidence(dispute_id=dispute_id, evidence=evidence)))
+
+    return operation, selectors.faults_current()
+
+
+@_with_key
+def _dispute_close(request: HttpRequest, data: dict, dispute_id: str):
+    void_params(data)
+
+    def operation() -> Result:
+        return Result(200, dispute_json(services.dispute_accept(dispute_id=dispute_id)))
+
+    return operation, selectors.faults_current()
+
+
+def _dispute_open(request: HttpRequest) -> JsonResponse:
+    params = dispute_open_params(json_body(request), reasons=services.DISPUTE_REASONS)
+    reference = params.pop("reference")
+    if reference is not None:
+        params["charge_id"] = selectors.captured_charge_for(reference=reference).id
+    return json_response(dispute_json(services.dispute_open(**params)), status=201)
+
+
+disputes = endpoint(get=_disputes_list)
+dispute_detail = endpoint(get=_dispute_detail)
+dispute_evidence = endpoint(post=_dispute_evidence)
+dispute_close = endpoint(post=_dispute_close)
+control_disputes = endpoint(post=_dispute_open)
+
+
+# --- Settlement reports --------------------------------------------------------
+
+
+def _settlement_report(request: HttpRequest, day: str) -> HttpResponse:
+    lines = selectors.settlement_lines(day=day_param(day))
+    return HttpResponse(settlement_csv(lines), content_type="text/csv; charset=utf-8")
+
+
+def _settlement_inject(request: HttpRequest) -> JsonResponse:
+    line = services.settlement_line_inject(**settlement_inject_params(json_body(request)))
+    return json_response(settlement_line_json(line), status=201)
+
+
+settlement_report = endpoint(get=_settlement_report)
+control_settlement_inject = endpoint(post=_settlement_inject)
 
 
 # --- Events and control --------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from core.api import (
     AmountField,
@@ -11,7 +12,17 @@ from core.api import (
     StrictCharField,
     StrictInputSerializer,
 )
-from payments.models import CancellationReason, CaptureMethod, Payment, PaymentStatus
+from payments.models import (
+    CancellationReason,
+    CaptureMethod,
+    Dispute,
+    DisputeStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
 
 # --- Output -----------------------------------------------------------------------------
 
@@ -96,3 +107,77 @@ class PaymentCancelInput(StrictInputSerializer):
         choices=[c for c in CancellationReason.values if c != CancellationReason.EXPIRED], required=False, default=None,
         allow_null=True,
     )  # fmt: skip
+
+
+# --- Refunds --------------------------------------------------------------------------------
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    payment = serializers.CharField(source="payment_id")
+    status = serializers.ChoiceField(choices=RefundStatus.choices)
+    created = serializers.DateTimeField()
+
+    class Meta:
+        model = Refund
+        fields = ["id", "object", "payment", "amount", "currency", "status", "reason", "failure_reason", "created"]
+
+    def get_object(self, refund) -> str:
+        return "refund"
+
+
+class RefundListSerializer(serializers.Serializer):
+    object = serializers.CharField(default="list")
+    url = serializers.CharField()
+    has_more = serializers.BooleanField()
+    data = RefundSerializer(many=True)
+
+
+class RefundCreateInput(StrictInputSerializer):
+    payment = StrictCharField(max_length=40)
+    amount = AmountField(required=False)
+    reason = serializers.ChoiceField(choices=RefundReason.choices, required=False, allow_null=True, default=None)
+
+
+# --- Disputes -------------------------------------------------------------------------------
+
+
+class DisputeEvidenceSerializer(StrictInputSerializer):
+    customer_communication = StrictCharField(max_length=20000, required=False, allow_blank=True)
+    shipping_documentation = StrictCharField(max_length=20000, required=False, allow_blank=True)
+    refund_policy = StrictCharField(max_length=20000, required=False, allow_blank=True)
+    uncategorized_text = StrictCharField(max_length=20000, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        if not any(value.strip() for value in attrs.values()):
+            raise serializers.ValidationError(
+                ErrorDetail("Submit at least one evidence field with text.", code="evidence_missing")
+            )
+        return attrs
+
+
+class DisputeSerializer(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    payment = serializers.CharField(source="payment_id")
+    status = serializers.ChoiceField(choices=DisputeStatus.choices)
+    evidence = serializers.SerializerMethodField()
+    created = serializers.DateTimeField()
+
+    class Meta:
+        model = Dispute
+        fields = ["id", "object", "payment", "amount", "currency", "status", "reason", "fee", "evidence",
+                  "evidence_due_by", "created"]  # fmt: skip
+
+    def get_object(self, dispute) -> str:
+        return "dispute"
+
+    @extend_schema_field(DisputeEvidenceSerializer)
+    def get_evidence(self, dispute) -> dict:
+        return {field: dispute.evidence.get(field, "") for field in DisputeEvidenceSerializer().fields}
+
+
+class DisputeListSerializer(serializers.Serializer):
+    object = serializers.CharField(default="list")
+    url = serializers.CharField()
+    has_more = serializers.BooleanField()
+    data = DisputeSerializer(many=True)

@@ -1,4 +1,8 @@
-"""Many workers at once: concurrent drains never duplicate a delivery, concurrent sends never double-send."""
+"""Many workers at once: concurrent drains never duplicate a delivery, concurrent sends never double-send.
+
+On PostgreSQL the drains share the outbox through SKIP LOCKED and the sends race on
+the conditional UPDATE of the lease; on SQLite, IMMEDIATE transactions serialise both.
+"""
 
 import threading
 from collections import Counter
@@ -10,10 +14,9 @@ from django.db import connection, transaction
 from events import services
 from events.models import Event, WebhookDelivery
 from merchants.services import merchant_create
-from tests.conftest import requires_postgres
 from tests.events.receiver import Answer
 
-pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 WORKERS = 8
 

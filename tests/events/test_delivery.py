@@ -247,3 +247,28 @@ def test_many_deliveries_go_out_in_one_batch(merchant, receiver, endpoint):
     assert (summary.claimed, summary.succeeded) == (20, 20)
     assert sorted(receiver.event_ids()) == sorted(Event.objects.values_list("pk", flat=True))
     assert WebhookDelivery.objects.filter(status="succeeded").count() == 20
+
+
+def test_the_lease_covers_a_whole_batch_of_slow_requests(settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 10
+    settings.WEBHOOK_SEND_CONCURRENCY = 8
+    # 100 deliveries, 8 at a time = 13 rounds of at most 2 × 10 s, plus slack.
+    assert services._lease(100) == timedelta(seconds=13 * 20 + 10)
+    assert services._lease(1) == timedelta(seconds=30)
+    settings.WEBHOOK_LEASE_SECONDS = 45
+    assert services._lease(100) == timedelta(seconds=45)
+
+
+def test_the_lease_is_taken_before_sending_and_released_after(merchant, receiver, endpoint, monkeypatch):
+    delivery = drained(merchant)
+    seen = {}
+    real_post = services._post
+
+    def spy(d):
+        seen["locked_until"] = WebhookDelivery.objects.get(pk=d.pk).locked_until
+        return real_post(d)
+
+    monkeypatch.setattr(services, "_post", spy)
+    send(delivery)
+    assert seen["locked_until"] > timezone.now()
+    assert delivery.locked_until is None and delivery.lease_token == ""

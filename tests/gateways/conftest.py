@@ -8,6 +8,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,6 +25,10 @@ DEFAULT_FAULTS = {
     "duplicate_webhooks": False,
     "shuffle_webhooks": False,
     "timeout_delay_seconds": 2.0,
+    "refund_delay_seconds": 0.0,
+    # Shorter than the sandbox's defaults (2 s, 3 s), to keep the dispute tests quick.
+    "dispute_delay_seconds": 1.0,
+    "dispute_decision_seconds": 1.0,
 }
 
 
@@ -88,23 +93,52 @@ class WebhookReceiver:
             self.deliveries.append(delivery)
             self._condition.notify_all()
 
-    def for_charge(self, charge_id: str, *, accepted_only: bool = True) -> list[Delivery]:
+    def matching(self, match: Callable[[dict], bool], *, accepted_only: bool = True) -> list[Delivery]:
+        """The deliveries whose event ``match(event)`` accepts, in the order they arrived."""
         with self._condition:
-            found = [d for d in self.deliveries if d.event["data"]["object"].get("id") == charge_id]
+            found = [d for d in self.deliveries if match(d.event)]
         return [d for d in found if d.answered == 200] if accepted_only else found
 
-    def wait_for_charge(self, charge_id: str, count: int = 1, timeout: float = 15.0, **kwargs) -> list[Delivery]:
-        """The deliveries about ``charge_id`` once there are at least ``count``; fails after ``timeout``."""
+    def for_charge(self, charge_id: str, *, accepted_only: bool = True) -> list[Delivery]:
+        return self.matching(lambda event: event["data"]["object"].get("id") == charge_id, accepted_only=accepted_only)
+
+    def wait_for(
+        self,
+        match: Callable[[dict], bool],
+        count: int = 1,
+        timeout: float = 15.0,
+        *,
+        accepted_only: bool = True,
+        what: str = "matching",
+    ) -> list[Delivery]:
+        """The deliveries ``match`` accepts once there are at least ``count``; fails after ``timeout``."""
         deadline = time.monotonic() + timeout
         with self._condition:
             while True:
-                found = self.for_charge(charge_id, **kwargs)
+                found = self.matching(match, accepted_only=accepted_only)
                 if len(found) >= count:
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"{len(found)} of {count} webhooks about {charge_id} in {timeout}s")
+                    raise AssertionError(f"{len(found)} of {count} webhooks {what} in {timeout}s")
                 self._condition.wait(min(remaining, 0.2))
+
+    def wait_for_charge(self, charge_id: str, count: int = 1, timeout: float = 15.0, **kwargs) -> list[Delivery]:
+        """The deliveries about ``charge_id`` once there are at least ``count``; fails after ``timeout``."""
+
+        def about_charge(event: dict) -> bool:
+            return event["data"]["object"].get("id") == charge_id
+
+        return self.wait_for(about_charge, count, timeout, what=f"about {charge_id}", **kwargs)
+
+    def wait_for_event(self, event_type: str, *, about: str, count: int = 1, timeout: float = 15.0) -> list[Delivery]:
+        """Accepted ``event_type`` deliveries whose object is ``about`` or belongs to the charge ``about``."""
+
+        def match(event: dict) -> bool:
+            obj = event["data"]["object"]
+            return event["type"] == event_type and about in (obj.get("id"), obj.get("charge"))
+
+        return self.wait_for(match, count, timeout, what=f"{event_type} about {about}")
 
     def close(self) -> None:
         self.server.shutdown()
@@ -129,7 +163,11 @@ def webhook_secret() -> str:
 def live_sandbox(webhook_receiver, webhook_secret):
     """The sandbox processor, a real process with its own database, for the whole session."""
     process = SandboxProcess(
-        env={"SANDBOX_TIMEOUT_DELAY_SECONDS": str(DEFAULT_FAULTS["timeout_delay_seconds"])},
+        env={
+            "SANDBOX_TIMEOUT_DELAY_SECONDS": str(DEFAULT_FAULTS["timeout_delay_seconds"]),
+            "SANDBOX_DISPUTE_DELAY_SECONDS": str(DEFAULT_FAULTS["dispute_delay_seconds"]),
+            "SANDBOX_DISPUTE_DECISION_SECONDS": str(DEFAULT_FAULTS["dispute_decision_seconds"]),
+        },
         webhook_url=webhook_receiver.url,
         webhook_secret=webhook_secret,
     )

@@ -1,5 +1,6 @@
 """How the adapter turns every kind of answer into the types of gateways.base (against a scripted server)."""
 
+import datetime
 import json
 import threading
 import time
@@ -9,9 +10,11 @@ import pytest
 
 from gateways.base import (
     CardDeclined,
+    Dispute,
     ProcessorError,
     ProcessorRequestRejected,
     ProcessorUnavailable,
+    Refund,
     TokenInvalid,
 )
 from gateways.registry import get_processor
@@ -19,7 +22,8 @@ from gateways.sandbox_adapter import SandboxProcessor
 
 
 class ScriptedServer:
-    """Answers every request with ``self.answer`` = (status, body bytes, delay seconds); records the requests."""
+    """Answers every request with ``self.answer`` = (status, body bytes, delay seconds[, headers]); records the
+    requests."""
 
     def __init__(self):
         self.answer = (200, b"{}", 0.0)
@@ -33,9 +37,11 @@ class ScriptedServer:
                 scripted.requests.append(
                     {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
                 )
-                status, payload, delay = scripted.answer
+                status, payload, delay, *extra = scripted.answer
                 time.sleep(delay)
                 self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -191,3 +197,127 @@ def test_the_registry_returns_one_cached_sandbox_adapter_that_follows_settings(s
     assert isinstance(adapter, SandboxProcessor)
     assert adapter.base_url == "http://127.0.0.1:1"
     assert adapter.api_key == getattr(settings, "PROCESSOR_API_KEY", "sk_sandbox_development")
+
+
+# --- refunds, disputes and settlement reports ------------------------------------------
+
+REFUND = {
+    "id": "rf_1", "object": "refund", "charge": "ch_1", "reference": "re_1", "amount": 40, "currency": "USD",
+    "status": "pending", "failure_reason": None, "idempotency_key": "key-r", "created": 1_700_000_000,
+}  # fmt: skip
+DISPUTE = {
+    "id": "dsp_1", "object": "dispute", "charge": "ch_1", "reference": "pay_1", "amount": 100, "currency": "USD",
+    "reason": "fraudulent", "status": "under_review", "evidence_due_by": 1_700_600_000,
+    "evidence": {"refund_policy": "30 days"}, "created": 1_700_000_000,
+}  # fmt: skip
+
+
+def refund(client):
+    return client.refund(processor_charge_id="ch_1", amount=40, reference="re_1", idempotency_key="key-r")
+
+
+def test_a_refund_call_carries_the_key_and_its_body(scripted, client):
+    scripted.answer = (201, json.dumps(REFUND).encode(), 0)
+
+    answered = refund(client)
+
+    sent = scripted.requests[-1]
+    assert (sent["method"], sent["path"], sent["headers"]["Idempotency-Key"]) == ("POST", "/v1/refunds", "key-r")
+    assert json.loads(sent["body"]) == {"charge": "ch_1", "amount": 40, "reference": "re_1"}
+    assert answered == Refund("rf_1", "ch_1", "re_1", 40, "USD", "pending", None)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(500, error("processing_error")), (409, error("idempotency_key_in_use")), (201, b"{}"), (200, b"nope")],
+)
+def test_a_refund_whose_outcome_is_unknown_is_unavailable(scripted, client, status, body):
+    scripted.answer = (status, body, 0)
+
+    with pytest.raises(ProcessorUnavailable) as caught:
+        refund(client)
+
+    assert not isinstance(caught.value, ProcessorRequestRejected)
+
+
+def test_a_refund_timeout_is_unavailable(scripted, client):
+    scripted.answer = (201, json.dumps(REFUND).encode(), 1.0)
+
+    with pytest.raises(ProcessorUnavailable):
+        refund(client)
+
+
+@pytest.mark.parametrize("code", ["amount_too_large", "charge_unexpected_state", "charge_disputed"])
+def test_a_refused_refund_is_rejected_with_its_code(scripted, client, code):
+    scripted.answer = (400, error(code), 0)
+
+    with pytest.raises(ProcessorRequestRejected) as caught:
+        refund(client)
+
+    assert caught.value.code == code
+
+
+def test_lookup_refund_asks_by_key_and_says_none_for_an_empty_list(scripted, client):
+    scripted.answer = (200, json.dumps({"object": "list", "data": [REFUND]}).encode(), 0)
+    assert client.lookup_refund(idempotency_key="key-r").processor_id == "rf_1"
+    assert scripted.requests[-1]["path"] == "/v1/refunds?idempotency_key=key-r"
+
+    scripted.answer = (200, b'{"object": "list", "data": []}', 0)
+    assert client.lookup_refund(idempotency_key="key-r") is None
+
+    scripted.answer = (400, error("bad"), 0)
+    with pytest.raises(ProcessorUnavailable):
+        client.lookup_refund(idempotency_key="key-r")
+
+
+def test_dispute_calls_go_to_their_paths(scripted, client):
+    scripted.answer = (200, json.dumps(DISPUTE).encode(), 0)
+    expected = Dispute("dsp_1", "ch_1", "pay_1", 100, "USD", "fraudulent", "under_review", 1_700_600_000,
+                       {"refund_policy": "30 days"})  # fmt: skip
+
+    assert client.retrieve_dispute(processor_dispute_id="dsp_1") == expected
+    assert (scripted.requests[-1]["method"], scripted.requests[-1]["path"]) == ("GET", "/v1/disputes/dsp_1")
+    client.submit_dispute_evidence(processor_dispute_id="dsp_1", evidence={"refund_policy": "x"}, idempotency_key="e")
+    sent = scripted.requests[-1]
+    assert (sent["path"], sent["headers"]["Idempotency-Key"], json.loads(sent["body"])) == (
+        "/v1/disputes/dsp_1/evidence", "e", {"refund_policy": "x"},
+    )  # fmt: skip
+    client.accept_dispute(processor_dispute_id="dsp_1", idempotency_key="a")
+    assert (scripted.requests[-1]["path"], scripted.requests[-1]["headers"]["Idempotency-Key"]) == (
+        "/v1/disputes/dsp_1/close", "a",
+    )  # fmt: skip
+    client.open_dispute(processor_charge_id="ch_1", amount=50)
+    assert json.loads(scripted.requests[-1]["body"]) == {"charge": "ch_1", "reason": "general", "amount": 50}
+
+    scripted.answer = (400, error("dispute_unexpected_state"), 0)
+    with pytest.raises(ProcessorRequestRejected) as caught:
+        client.accept_dispute(processor_dispute_id="dsp_1", idempotency_key="a")
+    assert caught.value.code == "dispute_unexpected_state"
+    scripted.answer = (200, b'{"id": "dsp_1"}', 0)
+    with pytest.raises(ProcessorUnavailable):
+        client.retrieve_dispute(processor_dispute_id="dsp_1")
+
+
+def test_the_settlement_report_is_the_csv_bytes(scripted, client):
+    csv_bytes = b"settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
+    scripted.answer = (200, csv_bytes, 0, {"Content-Type": "text/csv; charset=utf-8"})
+
+    assert client.settlement_report(day=datetime.date(2026, 11, 24)) == csv_bytes
+    assert scripted.requests[-1]["path"] == "/v1/settlements/2026-11-24.csv"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (500, error("internal_error"), 0, {"Content-Type": "application/json"}),
+        (400, error("date_invalid"), 0, {"Content-Type": "application/json"}),
+        (200, b'{"object": "list"}', 0, {"Content-Type": "application/json"}),
+        (200, b"a,b\n", 0),
+        (200, b"a,b\n", 1.0, {"Content-Type": "text/csv"}),
+    ],
+)
+def test_a_settlement_report_that_cannot_be_had_is_unavailable(scripted, client, answer):
+    scripted.answer = answer
+
+    with pytest.raises(ProcessorUnavailable):
+        client.settlement_report(day=datetime.date(2026, 11, 24))

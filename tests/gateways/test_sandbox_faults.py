@@ -79,6 +79,14 @@ def test_faults_are_shown_and_validated(adapter, live_sandbox):
 
     assert shown == {**live_sandbox.faults(), "object": "faults"}
     assert (shown["latency_ms"], shown["error_rate"], shown["seed"], shown["duplicate_webhooks"]) == (5, 0.25, 7, True)
-    for bad in ({"error_rate": 1.5}, {"latency_ms": -1}, {"shuffle_webhooks": "yes"}, {"nonsense": 1}):
+    delays = live_sandbox.set_faults(refund_delay_seconds=0.5, dispute_delay_seconds=4, dispute_decision_seconds=0)
+    assert (delays["refund_delay_seconds"], delays["dispute_delay_seconds"], delays["dispute_decision_seconds"]) == (
+        0.5, 4.0, 0.0,
+    )  # fmt: skip
+    bad_values = (
+        {"error_rate": 1.5}, {"latency_ms": -1}, {"shuffle_webhooks": "yes"}, {"nonsense": 1},
+        {"refund_delay_seconds": -1}, {"dispute_delay_seconds": "2"}, {"dispute_decision_seconds": 3601},
+    )  # fmt: skip
+    for bad in bad_values:
         answer = live_sandbox.request("POST", "/v1/control/faults", json=bad)
         assert answer.status_code == 400, bad

@@ -29,6 +29,9 @@ def test_the_environment_sets_the_runs_faults_and_keys():
         "SANDBOX_DUPLICATE_WEBHOOKS": "1",
         "SANDBOX_SHUFFLE_WEBHOOKS": "true",
         "SANDBOX_TIMEOUT_DELAY_SECONDS": "4",
+        "SANDBOX_REFUND_DELAY_SECONDS": "1.5",
+        "SANDBOX_DISPUTE_DELAY_SECONDS": "6",
+        "SANDBOX_DISPUTE_DECISION_SECONDS": "7",
     }
     with SandboxProcess(env=env, api_key="sk_sandbox_custom") as sandbox:
         assert "sandbox processor listening on http://127.0.0.1:" in sandbox.log_text()
@@ -40,6 +43,9 @@ def test_the_environment_sets_the_runs_faults_and_keys():
             "duplicate_webhooks": True,
             "shuffle_webhooks": True,
             "timeout_delay_seconds": 4.0,
+            "refund_delay_seconds": 1.5,
+            "dispute_delay_seconds": 6.0,
+            "dispute_decision_seconds": 7.0,
         }
         default_key = requests.get(
             f"{sandbox.base_url}/v1/charges", headers={"Authorization": "Bearer sk_sandbox_development"}, timeout=5
@@ -54,7 +60,17 @@ def test_the_environment_sets_the_runs_faults_and_keys():
 
 
 def env_keys() -> list[str]:
-    return ["latency_ms", "error_rate", "seed", "duplicate_webhooks", "shuffle_webhooks", "timeout_delay_seconds"]
+    return [
+        "latency_ms",
+        "error_rate",
+        "seed",
+        "duplicate_webhooks",
+        "shuffle_webhooks",
+        "timeout_delay_seconds",
+        "refund_delay_seconds",
+        "dispute_delay_seconds",
+        "dispute_decision_seconds",
+    ]
 
 
 def test_sigterm_stops_it_promptly_even_with_a_delayed_answer_in_hand():

@@ -14,6 +14,7 @@ FIXED_TOKENS = {
     "tok_processingError": (CardDetails("visa", "0119", 12, 2030), "processing_error"),
     "tok_timeout": (CardDetails("visa", "0408", 12, 2030), "timeout"),
     "tok_createDispute": (CardDetails("visa", "0259", 12, 2030), "create_dispute"),
+    "tok_refundFailure": (CardDetails("visa", "5126", 12, 2030), "refund_failure"),
 }
 
 TEST_CARDS = {
@@ -24,6 +25,7 @@ TEST_CARDS = {
     "4000000000000119": ("visa", "processing_error"),
     "4000000000000408": ("visa", "timeout"),
     "4000000000000259": ("visa", "create_dispute"),
+    "4000000000005126": ("visa", "refund_failure"),
 }
 
 
@@ -69,6 +71,7 @@ def test_each_test_card_tokenises_to_its_behaviour(adapter, live_sandbox, number
         ("4000000000009995", "insufficient_funds", CardDeclined),
         ("4000000000000119", "processing_error", ProcessorUnavailable),
         ("4000000000000259", "create_dispute", "captured"),
+        ("4000000000005126", "refund_failure", "captured"),
     ],
 )
 def test_a_tokenised_test_card_charges_like_its_fixed_token(adapter, live_sandbox, number, behaviour, outcome, new_key):

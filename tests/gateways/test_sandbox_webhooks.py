@@ -245,3 +245,38 @@ def test_parse_webhook_rejects_a_signed_body_that_is_not_an_event(webhook_secret
 
     with pytest.raises(WebhookSignatureInvalid):
         SandboxProcessor().parse_webhook(body=body, headers=headers, tolerance_seconds=300)
+
+
+@pytest.mark.parametrize(
+    ("obj", "kind"),
+    [
+        ({"id": "rf_T", "object": "refund", "charge": "ch_T", "reference": "re_T", "amount": 5, "currency": "USD",
+          "status": "failed", "failure_reason": "expired_or_canceled_card", "created": 1}, "refund"),
+        ({"id": "dsp_T", "object": "dispute", "charge": "ch_T", "reference": "pay_T", "amount": 5, "currency": "USD",
+          "reason": "fraudulent", "status": "won", "evidence_due_by": 9, "evidence": {"refund_policy": "p"},
+          "created": 1}, "dispute"),
+    ],
+)  # fmt: skip
+def test_parse_webhook_fills_the_refund_or_dispute_of_the_event(webhook_secret, obj, kind):
+    body, headers = signed(webhook_secret, {**EVENT, "type": f"{kind}.updated", "data": {"object": obj}})
+
+    event = SandboxProcessor().parse_webhook(body=body, headers=headers, tolerance_seconds=300)
+
+    assert event.charge is None
+    if kind == "refund":
+        assert event.dispute is None
+        assert (event.refund.processor_id, event.refund.charge_id, event.refund.reference) == ("rf_T", "ch_T", "re_T")
+        assert (event.refund.status, event.refund.failure_reason) == ("failed", "expired_or_canceled_card")
+    else:
+        assert event.refund is None
+        assert (event.dispute.processor_id, event.dispute.payment_reference, event.dispute.status) == (
+            "dsp_T", "pay_T", "won",
+        )  # fmt: skip
+        assert (event.dispute.evidence_due_by, event.dispute.evidence) == (9, {"refund_policy": "p"})
+
+
+def test_parse_webhook_rejects_a_signed_but_unreadable_dispute(webhook_secret):
+    body, headers = signed(webhook_secret, {**EVENT, "data": {"object": {"id": "dsp_T", "object": "dispute"}}})
+
+    with pytest.raises(WebhookSignatureInvalid):
+        SandboxProcessor().parse_webhook(body=body, headers=headers, tolerance_seconds=300)

@@ -1,0 +1,106 @@
+"""What the back office's admin pages share: read-only model admins, action pages, errors as messages."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from backoffice.models import perm
+from core.errors import ApiError
+from core.money import format_amount
+
+
+class ReadOnlyAdminMixin:
+    """Nobody adds, changes or deletes here (superusers included); viewing needs the ``view_`` permission."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def money(amount: int | None, currency: str) -> str:
+    return "—" if amount is None else format_amount(amount, currency)
+
+
+def admin_link(obj, label: str | None = None):
+    """A link to ``obj``'s admin page."""
+    if obj is None:
+        return "—"
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+def admin_link_by_id(app_label: str, model_name: str, pk) -> str:
+    if pk is None:
+        return "—"
+    return format_html('<a href="{}">{}</a>', reverse(f"admin:{app_label}_{model_name}_change", args=[pk]), pk)
+
+
+def require_perm(request, codename: str) -> None:
+    """403 unless the user holds ``backoffice.<codename>`` (the service checks again)."""
+    if not request.user.has_perm(perm(codename)):
+        raise PermissionDenied
+
+
+def change_url(obj) -> str:
+    opts = obj._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+
+
+def report_error(model_admin, request, error: ApiError) -> None:
+    """A refusal from a service, shown as the page's error message (never a crash page)."""
+    model_admin.message_user(request, error.message, level=messages.ERROR)
+
+
+class ActionPage:
+    """A page with one form that performs one staff action on one object, then returns to the object."""
+
+    template = "backoffice/action_form.html"
+
+    def __init__(self, model_admin, request, obj_or_model, object_id=None):
+        self.model_admin = model_admin
+        self.request = request
+        self.opts = model_admin.model._meta
+        if object_id is not None:
+            self.obj = get_object_or_404(model_admin.get_queryset(request), pk=object_id)
+        else:
+            self.obj = obj_or_model
+        if self.obj is not None and not model_admin.has_view_permission(request, self.obj):
+            raise PermissionDenied
+
+    def render(self, *, title: str, form, submit_label: str, details=(), intro: str = "", danger: bool = False,
+               warning: str = ""):  # fmt: skip
+        context = {
+            **self.model_admin.admin_site.each_context(self.request),
+            "opts": self.opts,
+            "original": self.obj,
+            "title": title,
+            "subtitle": str(self.obj) if self.obj is not None else None,
+            "form": form,
+            "submit_label": submit_label,
+            "details": details,
+            "intro": intro,
+            "warning": warning,
+            "danger": danger,
+            "back_url": change_url(self.obj) if self.obj is not None else None,
+            "media": self.model_admin.media + form.media,
+        }
+        return TemplateResponse(self.request, self.template, context)
+
+    def back(self):
+        return HttpResponseRedirect(change_url(self.obj))
+
+
+def get_admin_view(model_admin, view):
+    """``view`` behind the admin's login and staff checks (never wrapped in a transaction)."""
+    return model_admin.admin_site.admin_view(view)
+

@@ -1,0 +1,95 @@
+"""Reads for the back office: everything staff need to see about one payment, in a fixed number of queries."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Prefetch, Q
+
+from backoffice.models import RefundRequest
+from core.models import AuditEntry
+from events.models import Event, WebhookDelivery
+from ledger.models import JournalEntry, Posting
+from payments.models import Dispute, Payment, PaymentTransition, Refund
+
+# How many rows of each history a payment page shows (newest first).
+SECTION_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    """One line of a payment's audit trail, from a PaymentTransition or an AuditEntry."""
+
+    created: datetime
+    actor: str
+    action: str
+    object_id: str
+    before: object
+    after: object
+    reason: str
+
+
+@dataclass
+class PaymentDossier:
+    payment: Payment
+    refunds: list[Refund] = field(default_factory=list)
+    disputes: list[Dispute] = field(default_factory=list)
+    refund_requests: list[RefundRequest] = field(default_factory=list)
+    journal_entries: list[JournalEntry] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    deliveries: list[WebhookDelivery] = field(default_factory=list)
+    audit_trail: list[AuditLine] = field(default_factory=list)
+
+
+def payment_events(*, payment: Payment):
+    """The merchant events about the payment, its refunds and its disputes, newest first.
+
+    An event's body is the object as the API shows it, rendered compactly: a payment's
+    event carries ``"object":{"id":"pay_…"``, and a refund's or dispute's ``"payment":"pay_…"``.
+    The merchant's own events only (indexed), then a text match in their bodies.
+    """
+    return Event.objects.filter(merchant_id=payment.merchant_id).filter(
+        Q(payload__contains=f'"object":{{"id":"{payment.id}"') | Q(payload__contains=f'"payment":"{payment.id}"')
+    )
+
+
+def payment_dossier(*, payment: Payment) -> PaymentDossier:
+    """The payment's refunds, disputes, refund requests, ledger entries, events, deliveries and audit trail."""
+    dossier = PaymentDossier(payment=payment)
+    dossier.refunds = list(Refund.objects.filter(payment=payment).order_by("-id"))
+    dossier.disputes = list(Dispute.objects.filter(payment=payment).order_by("-id"))
+    dossier.refund_requests = list(
+        RefundRequest.objects.filter(payment=payment).select_related("requested_by", "decided_by").order_by("-id")
+    )
+    sources = [payment.id, *(r.id for r in dossier.refunds), *(d.id for d in dossier.disputes)]
+    postings = Posting.objects.select_related("account").order_by("id")
+    dossier.journal_entries = list(
+        JournalEntry.objects.filter(source__in=sources).prefetch_related(Prefetch("postings", queryset=postings))
+        .order_by("id")[:SECTION_LIMIT]
+    )  # fmt: skip
+    dossier.events = list(payment_events(payment=payment).order_by("-id")[:SECTION_LIMIT])
+    dossier.deliveries = list(
+        WebhookDelivery.objects.filter(event__in=[event.id for event in dossier.events])
+        .select_related("event", "endpoint").order_by("-id")
+    )  # fmt: skip
+    dossier.audit_trail = _audit_trail(payment, dossier)
+    return dossier
+
+
+def _audit_trail(payment: Payment, dossier: PaymentDossier) -> list[AuditLine]:
+    lines = [
+        AuditLine(created=t.created, actor=t.actor, action=f"payment.{t.transition}", object_id=payment.id,
+                  before={"status": t.from_status} if t.from_status else None, after={"status": t.to_status},
+                  reason=t.reason)
+        for t in PaymentTransition.objects.filter(payment=payment).order_by("-id")[:SECTION_LIMIT]
+    ]  # fmt: skip
+    objects = Q(object_type="payment", object_id=payment.id)
+    for model_name, rows in (("refund", dossier.refunds), ("dispute", dossier.disputes),
+                             ("refundrequest", dossier.refund_requests)):  # fmt: skip
+        if rows:
+            objects |= Q(object_type=model_name, object_id__in=[row.id for row in rows])
+    lines += [
+        AuditLine(created=e.created, actor=e.actor, action=e.action, object_id=e.object_id, before=e.before,
+                  after=e.after, reason=e.reason)
+        for e in AuditEntry.objects.filter(objects).order_by("-id")[:SECTION_LIMIT]
+    ]  # fmt: skip
+    return sorted(lines, key=lambda line: line.created, reverse=True)

@@ -1,0 +1,276 @@
+"""Every write the back office makes. The admin's views and actions call these and nothing else.
+
+Staff go through the same services as the API (``refund_create``, ``payment_capture``,
+``dispute_submit_evidence``…), acting as ``staff:<username>``. What the back office
+adds is written here, each with its audit entry in the same transaction:
+
+- refunds above ``REFUND_APPROVAL_THRESHOLD`` become a ``RefundRequest`` that a
+  different user with ``approve_refund_request`` approves or rejects (maker-checker);
+- ledger adjustments, posted to the ledger with their record and audit entry.
+
+No function here opens a transaction around a processor call: ``refund_create``
+and the payment and dispute services call the processor holding nothing.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backoffice.errors import RefundRequestAlreadyDecided, RefundRequestSelfDecision, StaffPermissionDenied
+from backoffice.models import LedgerAdjustment, RefundRequest, new_ledger_adjustment_id, perm
+from core.audit import audit_record
+from core.errors import InvalidRequestError
+from core.money import MAX_AMOUNT, format_amount, is_known_currency
+from ledger import posting_rules
+from merchants.models import Merchant
+from payments import dispute_services, refund_services, services
+from payments.models import Dispute, Payment, PaymentStatus, Refund, RefundReason
+
+Status = RefundRequest.Status
+
+
+def staff_actor(user) -> str:
+    """How a staff member appears in transitions, refunds and the audit trail."""
+    return f"staff:{user.get_username()}"
+
+
+def _require(user, codename: str, what: str) -> None:
+    if not (user.is_active and user.has_perm(perm(codename))):
+        raise StaffPermissionDenied(f"You are not allowed to {what}.")
+
+
+def refund_approval_threshold(currency: str) -> int:
+    """The largest refund (minor units) staff may make without a second person's approval."""
+    return settings.REFUND_APPROVAL_THRESHOLD.get(currency, settings.REFUND_APPROVAL_THRESHOLD_DEFAULT)
+
+
+def refund_request_key(request: RefundRequest) -> str:
+    """The idempotency key of the refund an approved request makes: one refund per request, however often it runs."""
+    return f"backoffice:{request.id}"
+
+
+def _form_key(creation_key: str | None) -> str | None:
+    return f"backoffice:form:{creation_key}" if creation_key else None
+
+
+# --- Refunds ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffRefundOutcome:
+    """Exactly one is set: the refund made now, or the request waiting for approval."""
+
+    refund: Refund | None = None
+    request: RefundRequest | None = None
+
+
+def staff_refund(
+    *, payment: Payment, amount: int | None, reason: str, note: str, user, creation_key: str | None = None
+) -> StaffRefundOutcome:
+    """Refund ``amount`` (default: all that is left) of ``payment`` for a staff member.
+
+    At or below the currency's threshold the refund is made now, through the API's
+    ``refund_create`` (so every guarantee of the API holds: never more than was
+    captured, processor called holding nothing). Above it, a ``RefundRequest`` is
+    made for another user to approve. ``creation_key`` (the form's one-time token)
+    makes a double-submitted form find its first refund or request instead of
+    making a second. Raises ``StaffPermissionDenied`` without ``refund_within_threshold``,
+    and the API's 400s (``refund_exceeds_captured``, ``payment_unexpected_state``).
+    """
+    _require(user, "refund_within_threshold", "refund payments")
+    if reason not in RefundReason.values:
+        raise InvalidRequestError(f"Unknown refund reason {reason!r}.", code="reason_invalid", param="reason")
+    remaining = payment.amount_captured - payment.amount_refunded
+    amount = remaining if amount is None else amount
+    if type(amount) is not int or amount <= 0 or amount > MAX_AMOUNT:
+        raise InvalidRequestError("The amount must be a positive integer in minor units.", code="amount_invalid",
+                                  param="amount")  # fmt: skip
+    actor = staff_actor(user)
+    if amount <= refund_approval_threshold(payment.currency):
+        key = _form_key(creation_key)
+        replay = key is not None and Refund.objects.filter(merchant_id=payment.merchant_id,
+                                                           creation_idempotency_key=key).exists()  # fmt: skip
+        refund = refund_services.refund_create(merchant=payment.merchant, payment=payment, amount=amount,
+                                               reason=reason, actor=actor, idempotency_key=key)  # fmt: skip
+        if not replay:
+            with transaction.atomic():
+                audit_record(actor=actor, action="staff.refund", obj=payment, before=None,
+                             after={"refund": refund.id, "amount": refund.amount, "status": refund.status},
+                             reason=note or reason)  # fmt: skip
+        return StaffRefundOutcome(refund=refund)
+    return StaffRefundOutcome(request=_refund_request_create(
+        payment=payment, amount=amount, reason=reason, note=note, user=user, creation_key=creation_key
+    ))  # fmt: skip
+
+
+def _refund_request_create(*, payment, amount, reason, note, user, creation_key) -> RefundRequest:
+    # Said now rather than at approval; approval checks again, under the payment's lock.
+    if payment.status != PaymentStatus.SUCCEEDED:
+        raise InvalidRequestError(f"This payment's status is {payment.status}; only a succeeded payment can be "
+                                  "refunded.", code="payment_unexpected_state")  # fmt: skip
+    remaining = payment.amount_captured - payment.amount_refunded
+    if amount > remaining:
+        raise InvalidRequestError(
+            f"Refunds of this payment may add up to at most {payment.amount_captured}; {remaining} is left to refund.",
+            code="refund_exceeds_captured", param="amount",
+        )  # fmt: skip
+    try:
+        with transaction.atomic():
+            request = RefundRequest.objects.create(payment=payment, amount=amount, currency=payment.currency,
+                                                   reason=reason, note=note, requested_by=user,
+                                                   creation_key=creation_key)  # fmt: skip
+            audit_record(actor=staff_actor(user), action="refund_request.create", obj=request,
+                         after={"status": request.status, "payment": payment.id, "amount": amount,
+                                "currency": payment.currency, "threshold": refund_approval_threshold(payment.currency)},
+                         reason=note or reason)  # fmt: skip
+            return request
+    except IntegrityError:
+        existing = RefundRequest.objects.filter(creation_key=creation_key).first() if creation_key else None
+        if existing is None:
+            raise
+        return existing
+
+
+def _decide(*, request: RefundRequest, user, status: str, note: str) -> RefundRequest:
+    """Move a pending request to ``status`` once: the conditional update is the lock."""
+    _require(user, "approve_refund_request", "approve or reject refund requests")
+    if request.requested_by_id == user.pk:
+        raise RefundRequestSelfDecision("You made this refund request; another Finance user must approve or reject "
+                                        "it.")  # fmt: skip
+    verb = "approve" if status == Status.APPROVED else "reject"
+    with transaction.atomic():
+        decided = (
+            RefundRequest.objects.filter(pk=request.pk, status=Status.PENDING).exclude(requested_by=user)
+            .update(status=status, decided_by=user, decided_at=timezone.now(), decision_note=note)
+        )  # fmt: skip
+        if not decided:
+            current = RefundRequest.objects.select_related("decided_by").get(pk=request.pk)
+            who = current.decided_by.get_username() if current.decided_by else "someone"
+            raise RefundRequestAlreadyDecided(f"This refund request was already {current.status} by {who}.")
+        audit_record(actor=staff_actor(user), action=f"refund_request.{verb}", obj=request,
+                     before={"status": Status.PENDING}, after={"status": status}, reason=note)  # fmt: skip
+    return RefundRequest.objects.get(pk=request.pk)
+
+
+def refund_request_approve(*, request: RefundRequest, user, note: str = "") -> RefundRequest:
+    """Approve another user's refund request and make the refund, acting as the approver.
+
+    The approval commits first (at most once: a second approval is refused with
+    ``refund_request_already_decided``); then the refund is made through ``refund_create``
+    with a key derived from the request, so running this again can never refund twice.
+    If the refund is refused (the payment was refunded meanwhile), the request is
+    ``failed`` with the reason. Raises ``StaffPermissionDenied`` and ``RefundRequestSelfDecision``.
+    """
+    try:
+        approved = _decide(request=request, user=user, status=Status.APPROVED, note=note)
+    except RefundRequestAlreadyDecided:
+        current = RefundRequest.objects.get(pk=request.pk)
+        # An approval whose refund was never made (the process died in between): finish it.
+        if not (current.status == Status.APPROVED and current.refund_id is None and current.decided_by_id == user.pk):
+            raise
+        approved = current
+    return _refund_request_execute(request=approved, user=user)
+
+
+def _refund_request_execute(*, request: RefundRequest, user) -> RefundRequest:
+    payment = Payment.objects.select_related("merchant").get(pk=request.payment_id)
+    actor = staff_actor(user)
+    try:
+        refund = refund_services.refund_create(merchant=payment.merchant, payment=payment, amount=request.amount,
+                                               reason=request.reason, actor=actor,
+                                               idempotency_key=refund_request_key(request))  # fmt: skip
+    except InvalidRequestError as refused:
+        with transaction.atomic():
+            failed = RefundRequest.objects.filter(pk=request.pk, status=Status.APPROVED, refund__isnull=True).update(
+                status=Status.FAILED, failure_message=refused.message
+            )
+            if failed:
+                audit_record(actor=actor, action="refund_request.fail", obj=request,
+                             before={"status": Status.APPROVED}, after={"status": Status.FAILED},
+                             reason=refused.message)  # fmt: skip
+        return RefundRequest.objects.get(pk=request.pk)
+    with transaction.atomic():
+        if RefundRequest.objects.filter(pk=request.pk, refund__isnull=True).update(refund=refund):
+            audit_record(actor=actor, action="refund_request.refund", obj=request, before={"refund": None},
+                         after={"refund": refund.id, "refund_status": refund.status})  # fmt: skip
+    return RefundRequest.objects.select_related("refund").get(pk=request.pk)
+
+
+def refund_request_reject(*, request: RefundRequest, user, note: str) -> RefundRequest:
+    """Reject another user's refund request; nothing is refunded. Same refusals as approving."""
+    if not note.strip():
+        raise InvalidRequestError("Say why the request is rejected.", code="note_missing", param="note")
+    return _decide(request=request, user=user, status=Status.REJECTED, note=note)
+
+
+# --- Payments and disputes: the API's services, with the staff member as the actor ----------------
+
+
+def staff_payment_capture(*, payment: Payment, amount: int | None, user) -> Payment:
+    """Capture an authorised payment (all of it, or ``amount``) through ``payment_capture``."""
+    _require(user, "capture_or_cancel_payment", "capture payments")
+    return services.payment_capture(payment=payment, amount=amount, actor=staff_actor(user))
+
+
+def staff_payment_cancel(*, payment: Payment, reason: str | None, user) -> Payment:
+    """Cancel a payment or release its authorisation through ``payment_cancel``."""
+    _require(user, "capture_or_cancel_payment", "cancel payments")
+    return services.payment_cancel(payment=payment, reason=reason, actor=staff_actor(user))
+
+
+def staff_dispute_submit_evidence(*, dispute: Dispute, evidence: dict, user) -> Dispute:
+    """Send evidence through ``dispute_submit_evidence``; its audit entry names the staff member."""
+    _require(user, "submit_dispute_evidence", "submit dispute evidence")
+    evidence = {field: evidence.get(field, "") for field in dispute_services.EVIDENCE_FIELDS}
+    if not any(text.strip() for text in evidence.values()):
+        raise InvalidRequestError("Submit at least one evidence field with text.", code="evidence_missing")
+    return dispute_services.dispute_submit_evidence(dispute=dispute, evidence=evidence, actor=staff_actor(user))
+
+
+def staff_dispute_accept(*, dispute: Dispute, reason: str, user) -> Dispute:
+    """Concede a dispute through ``dispute_accept``: it is lost."""
+    _require(user, "accept_dispute", "accept disputes")
+    return dispute_services.dispute_accept(dispute=dispute, actor=staff_actor(user), reason=reason or "accepted")
+
+
+# --- Ledger adjustments ----------------------------------------------------------------------
+
+
+def ledger_adjustment_make(
+    *, merchant: Merchant, amount: int, currency: str, memo: str, user, creation_key: str | None = None
+) -> LedgerAdjustment:
+    """Correct a merchant's available balance by the signed ``amount`` (positive credits the merchant).
+
+    The adjustment, its journal entry (``posting_rules.manual_adjustment``) and its
+    audit entry commit together or not at all. ``creation_key`` makes a
+    double-submitted form return the first adjustment.
+    """
+    _require(user, "make_ledger_adjustment", "make ledger adjustments")
+    if type(amount) is not int or amount == 0 or abs(amount) > MAX_AMOUNT:
+        raise InvalidRequestError("The amount is a non-zero integer in minor units.", code="amount_invalid",
+                                  param="amount")  # fmt: skip
+    if not is_known_currency(currency):
+        raise InvalidRequestError(f"Unknown currency {currency!r}.", code="currency_invalid", param="currency")
+    if not memo.strip():
+        raise InvalidRequestError("Say why the balance is adjusted.", code="memo_missing", param="memo")
+    adjustment_id = new_ledger_adjustment_id()
+    try:
+        with transaction.atomic():
+            entry = posting_rules.manual_adjustment(adjustment_id=adjustment_id, merchant=merchant, amount=amount,
+                                                    currency=currency, memo=memo)  # fmt: skip
+            adjustment = LedgerAdjustment.objects.create(id=adjustment_id, merchant=merchant, amount=amount,
+                                                         currency=currency, memo=memo, journal_entry=entry,
+                                                         made_by=user, creation_key=creation_key)  # fmt: skip
+            audit_record(actor=staff_actor(user), action="ledger_adjustment.make", obj=adjustment,
+                         after={"merchant": merchant.pk, "amount": amount, "currency": currency,
+                                "journal_entry": entry.id, "display": format_amount(amount, currency)},
+                         reason=memo)  # fmt: skip
+            return adjustment
+    except IntegrityError:
+        existing = LedgerAdjustment.objects.filter(creation_key=creation_key).first() if creation_key else None
+        if existing is None:
+            raise
+        return existing
+

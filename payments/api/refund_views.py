@@ -1,0 +1,121 @@
+"""The refunds and disputes API: thin views that parse, call one service and render."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import parse_input
+from core.filters import filter_choice, filter_created
+from core.idempotency import run_idempotent
+from core.pagination import CursorListPagination
+from core.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
+from payments import dispute_services, refund_services, selectors
+from payments.api.serializers import (
+    DisputeEvidenceSerializer,
+    DisputeListSerializer,
+    DisputeSerializer,
+    RefundCreateInput,
+    RefundListSerializer,
+    RefundSerializer,
+)
+from payments.models import DisputeStatus, RefundStatus
+
+PAYMENT_FILTER = OpenApiParameter("payment", str, description="Only those of this payment (pay_…).")
+REFUND_ID = OpenApiParameter("refund_id", str, location=OpenApiParameter.PATH)
+DISPUTE_ID = OpenApiParameter("dispute_id", str, location=OpenApiParameter.PATH)
+
+
+def _actor(request) -> str:
+    return f"api:{request.auth.pk}"
+
+
+def _list(request, view, queryset, serializer_class, statuses):
+    params = request.query_params
+    if params.get("payment"):
+        queryset = queryset.filter(payment_id=params["payment"])
+    queryset = filter_choice(queryset, params, "status", statuses)
+    queryset = filter_created(queryset, params)
+    paginator = CursorListPagination()
+    page = paginator.paginate_queryset(queryset, request, view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class RefundListCreateView(APIView):
+    @extend_schema(
+        operation_id="refunds_list", parameters=[PAYMENT_FILTER, OpenApiParameter("status", str)],
+        responses={200: RefundListSerializer, **READ_ERROR_RESPONSES}, tags=["refunds"],
+    )  # fmt: skip
+    def get(self, request):
+        return _list(request, self, selectors.refunds_of(merchant=request.user), RefundSerializer, RefundStatus.values)
+
+    @extend_schema(
+        operation_id="refunds_create", request=RefundCreateInput, parameters=[IDEMPOTENCY_KEY_HEADER],
+        responses={201: RefundSerializer, **ERROR_RESPONSES}, tags=["refunds"],
+        description="Refund all that is left of a succeeded payment, or `amount` of it.",
+    )  # fmt: skip
+    def post(self, request):
+        data = parse_input(RefundCreateInput, request)
+        payment = selectors.payment_get(merchant=request.user, payment_id=data["payment"], param="payment")
+        idempotency_key = request.headers.get("Idempotency-Key")
+
+        def execute():
+            refund = refund_services.refund_create(
+                merchant=request.user, payment=payment, amount=data.get("amount"), reason=data["reason"],
+                actor=_actor(request), idempotency_key=idempotency_key,
+            )  # fmt: skip
+            return 201, RefundSerializer(refund).data
+
+        return run_idempotent(request, execute)
+
+
+class RefundDetailView(APIView):
+    @extend_schema(
+        operation_id="refunds_retrieve", parameters=[REFUND_ID],
+        responses={200: RefundSerializer, **READ_ERROR_RESPONSES}, tags=["refunds"],
+    )  # fmt: skip
+    def get(self, request, refund_id: str):
+        return Response(RefundSerializer(selectors.refund_get(merchant=request.user, refund_id=refund_id)).data)
+
+
+class DisputeListView(APIView):
+    @extend_schema(
+        operation_id="disputes_list", parameters=[PAYMENT_FILTER, OpenApiParameter("status", str)],
+        responses={200: DisputeListSerializer, **READ_ERROR_RESPONSES}, tags=["disputes"],
+    )  # fmt: skip
+    def get(self, request):
+        queryset = selectors.disputes_of(merchant=request.user)
+        return _list(request, self, queryset, DisputeSerializer, DisputeStatus.values)
+
+
+class DisputeDetailView(APIView):
+    @extend_schema(
+        operation_id="disputes_retrieve", parameters=[DISPUTE_ID],
+        responses={200: DisputeSerializer, **READ_ERROR_RESPONSES}, tags=["disputes"],
+    )  # fmt: skip
+    def get(self, request, dispute_id: str):
+        return Response(DisputeSerializer(selectors.dispute_get(merchant=request.user, dispute_id=dispute_id)).data)
+
+
+class DisputeEvidenceView(APIView):
+    @extend_schema(
+        operation_id="disputes_submit_evidence", request=DisputeEvidenceSerializer,
+        parameters=[DISPUTE_ID, IDEMPOTENCY_KEY_HEADER], responses={200: DisputeSerializer, **ERROR_RESPONSES},
+        tags=["disputes"], description="Submit evidence; the dispute moves to `under_review`.",
+    )  # fmt: skip
+    def post(self, request, dispute_id: str):
+        evidence = parse_input(DisputeEvidenceSerializer, request)
+        dispute = selectors.dispute_get(merchant=request.user, dispute_id=dispute_id)
+        return run_idempotent(request, lambda: (200, DisputeSerializer(dispute_services.dispute_submit_evidence(
+            dispute=dispute, evidence=dict(evidence), actor=_actor(request))).data))  # fmt: skip
+
+
+class DisputeAcceptView(APIView):
+    @extend_schema(
+        operation_id="disputes_accept", request=None, parameters=[DISPUTE_ID, IDEMPOTENCY_KEY_HEADER],
+        responses={200: DisputeSerializer, **ERROR_RESPONSES}, tags=["disputes"],
+        description="Accept the dispute: it is lost, and the amount and the fee stay deducted.",
+    )  # fmt: skip
+    def post(self, request, dispute_id: str):
+        dispute = selectors.dispute_get(merchant=request.user, dispute_id=dispute_id)
+        return run_idempotent(request, lambda: (200, DisputeSerializer(
+            dispute_services.dispute_accept(dispute=dispute, actor=_actor(request))).data))  # fmt: skip
