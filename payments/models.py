@@ -296,7 +296,9 @@ class Dispute(ConcurrentTransitionMixin, models.Model):
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     fee = models.BigIntegerField(default=0)
-    status = FSMField(default=DisputeStatus.NEEDS_RESPONSE, choices=DisputeStatus.choices, protected=True, max_length=16)
+    status = FSMField(
+        default=DisputeStatus.NEEDS_RESPONSE, choices=DisputeStatus.choices, protected=True, max_length=16
+    )
     reason = models.CharField(max_length=64, default="general")
     evidence = models.JSONField(default=dict, blank=True)
     evidence_due_by = models.DateTimeField()

@@ -4,8 +4,8 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from merchants.models import Merchant
 from core.errors import ResourceMissingError
+from merchants.models import Merchant
 from payments.errors import PaymentNotFound
 from payments.models import Dispute, Payment, PaymentStatus, Refund
 

@@ -54,7 +54,7 @@ def test_filters_merchant_status_amount_range_date_and_last4(merchant, support):
     assert listed_ids(client.get(LIST, {"amount_min": "550", "amount_max": "1000"})) == {failed.pk, elsewhere.pk}
     assert listed_ids(client.get(LIST, {"amount_min": "50000"})) == {large.pk}
     assert listed_ids(client.get(LIST, {"last4": "0005"})) == {large.pk}
-    assert len(listed_ids(client.get(LIST, {"created__gte": "2000-01-01"}))) == 4
+    assert len(listed_ids(client.get(LIST, {"created__gte": "2000-01-01 00:00:00+00:00"}))) == 4
     both = client.get(LIST, {"merchant_id": merchant.pk, "amount_max": "800"})
     assert listed_ids(both) == {small.pk, failed.pk}
     # the amount form carries the other filters along
