@@ -27,3 +27,15 @@ lint: venv
 ## Confirmed card payments per second through the real API (PostgreSQL, gunicorn, the sandbox).
 bench: venv
 	$(BIN)/python -m benchmarks.bench_payments $(BENCH_ARGS)
+
+## ledger_check over one million postings on PostgreSQL.
+bench-ledger: venv
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ledger_bench} $(BIN)/python benchmarks/ledger_check_bench.py $(BENCH_ARGS)
+
+## Events per second from the outbox to a local receiver, signed, with one worker (Redis, PostgreSQL).
+bench-webhooks: venv
+	$(BIN)/python -m benchmarks.bench_webhooks $(BENCH_ARGS)
+
+## Reconciling a settlement file of one million lines on PostgreSQL, against COPY plus one join.
+bench-recon: venv
+	$(BIN)/python -m benchmarks.bench_recon $(BENCH_ARGS)

@@ -17,7 +17,7 @@ from django.contrib.admin import ShowFacets
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from backoffice import selectors as backoffice_selectors
 from backoffice import services as backoffice_services
@@ -294,10 +294,9 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         rows = [(name.replace("_", " "), obj.evidence.get(name, "")) for name in EVIDENCE_FIELDS]
         if not any(text for _, text in rows):
             return "—"
-        return format_html("<dl>{}</dl>", format_html("".join(
-            str(format_html("<dt><strong>{}</strong></dt><dd style='white-space: pre-wrap'>{}</dd>", label, text))
-            for label, text in rows if text
-        )))  # fmt: skip
+        items = format_html_join("", "<dt><strong>{}</strong></dt><dd style='white-space: pre-wrap'>{}</dd>",
+                                 ((label, text) for label, text in rows if text))  # fmt: skip
+        return format_html("<dl>{}</dl>", items)
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -102,3 +102,29 @@ def test_database_url() -> str:
 
 
 test_database_url.__test__ = False
+
+
+# --- The ledger's invariants hold after every test that moves money --------------------
+
+MONEY_MOVING_TEST_FOLDERS = ("payments", "reconciliation", "backoffice", "events")
+
+
+@pytest.fixture(autouse=True)
+def ledger_invariants_hold(request):
+    """After each test in a money-moving folder, ``ledger_check``'s invariants must all pass.
+
+    Runs before the test's database is rolled back or flushed (it sets the
+    database up first, so it is torn down last).
+    """
+    folder = request.node.path.parent.name
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
+    if folder not in MONEY_MOVING_TEST_FOLDERS or not uses_db:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    yield
+    from ledger.invariants import run_checks
+
+    report = run_checks()
+    failed = [result for result in report.results if result.status == "failed"]
+    assert not failed, f"ledger invariants broken: {[(r.name, r.sample) for r in failed]}"

@@ -1,4 +1,4 @@
-"""The payments pages of the admin: lists that stay fast, a read-only payment page with its whole story, and its buttons."""
+"""The payments pages of the admin: fast lists, a read-only payment page with its whole story, and its buttons."""
 
 import pytest
 from django.db import connection

@@ -1,4 +1,4 @@
-"""The staff groups of migration backoffice 0002: explicit permissions, idempotent, Operations extended not duplicated."""
+"""The staff groups (migration backoffice 0002): explicit permissions, idempotent, Operations extended."""
 
 import importlib
 

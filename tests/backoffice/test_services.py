@@ -45,7 +45,8 @@ def test_support_above_the_threshold_gets_a_request_not_a_refund(merchant, suppo
     assert (request.status, request.amount, request.currency, request.requested_by) == \
         ("pending", THRESHOLD + 1, "USD", support)
     [entry] = audit_of(request)
-    assert (entry.actor, entry.action, entry.reason) == ("staff:sam.support", "refund_request.create", "customer called")
+    assert (entry.actor, entry.action) == ("staff:sam.support", "refund_request.create")
+    assert entry.reason == "customer called"
     assert entry.after["amount"] == THRESHOLD + 1 and entry.after["payment"] == payment.id
     payment.refresh_from_db()
     assert payment.amount_refunded == 0

@@ -30,8 +30,8 @@ class Receiver:
     """``answer`` decides each response: an Answer, or a function of the Received request that returns one."""
 
     def __init__(self):
+        # Every request, noted as soon as its body has arrived (before the answer and any delay).
         self.received: list[Received] = []
-        self.started = 0  # requests whose headers arrived (counted before any delay)
         self.answer = Answer()
         self._condition = threading.Condition()
         receiver = self
@@ -49,7 +49,7 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
                 with receiver._condition:
-                    receiver.started += 1
+                    receiver.received.append(request)
                     receiver._condition.notify_all()
                 answer = receiver.answer(request) if callable(receiver.answer) else receiver.answer
                 if answer.delay:
@@ -63,10 +63,7 @@ class Receiver:
                     self.wfile.write(answer.body)
                     self.wfile.flush()
                 except OSError:
-                    return  # the client went away (timed out, or was killed)
-                with receiver._condition:
-                    receiver.received.append(request)
-                    receiver._condition.notify_all()
+                    pass  # the client went away (timed out, or was killed)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -80,7 +80,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(merchant, receiver, tmp_path
     try:
         # Each commit queues a drain through Redis; the worker drains and starts sending.
         before = [record(merchant).pk for _ in range(12)]
-        assert receiver.wait_for(lambda r: r.started >= 1, timeout=40), (tmp_path / "worker-1.log").read_text()
+        assert receiver.wait_for(lambda r: len(r.received) >= 1, timeout=40), (tmp_path / "worker-1.log").read_text()
         time.sleep(0.5)  # let the whole batch get in flight
         kill_group(first)
         assert first.returncode == -signal.SIGKILL

@@ -1,0 +1,179 @@
+"""The back office in a real browser: Debian's Chromium driven by Playwright, against a live server and the sandbox.
+
+Playwright never downloads a browser here: ``.ci/setup-browser`` installs Debian's
+``chromium`` and these tests launch ``/usr/bin/chromium``. Each step leaves a
+screenshot in ``test-output/screenshots/``.
+"""
+
+import importlib
+from pathlib import Path
+
+import pytest
+from django.apps import apps as global_apps
+
+from backoffice import services
+from backoffice.models import RefundRequest
+from gateways.registry import get_processor
+from payments.dispute_services import dispute_apply_processor_dispute
+from payments.models import Dispute, Refund
+from tests.backoffice.conftest import (
+    PASSWORD,
+    requires_processor_disputes,
+    requires_processor_refunds,
+    sandbox_payment,
+    staff_user,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "test-output" / "screenshots"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium: run .ci/setup-browser (apt chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+groups_migration = importlib.import_module("backoffice.migrations.0002_staff_groups")
+
+
+@pytest.fixture
+def staff_groups(transactional_db):
+    """The groups again: a transactional test before this one may have flushed what the migrations wrote."""
+    groups_migration.grant(global_apps, None)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    # Playwright's sync API keeps an event loop in this thread, which Django would take for async code: the
+    # ORM calls of these tests are plain sync calls, so Django is told so while the browser runs.
+    with pytest.MonkeyPatch.context() as patch, sync_api.sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(request, chromium, live_server, staff_groups):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    # Whatever happened, the last page seen (a failure's screenshot is the one to look at).
+    page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}-last.png"), full_page=True)
+    context.close()
+
+
+class Steps:
+    """Screenshots named after the scenario and a step counter."""
+
+    def __init__(self, page, scenario: str):
+        self.page, self.scenario, self.number = page, scenario, 0
+
+    def shot(self, name: str) -> None:
+        self.number += 1
+        self.page.screenshot(path=str(SCREENSHOTS / f"{self.scenario}-{self.number:02d}-{name}.png"), full_page=True)
+
+
+def log_in(page, steps: Steps, username: str) -> None:
+    page.goto("/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    steps.shot("login")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools")
+    steps.shot("dashboard")
+
+
+def message(page, level: str) -> str:
+    return page.inner_text(f"ul.messagelist li.{level}")
+
+
+@requires_processor_refunds
+def test_support_finds_a_payment_by_last4_and_refunds_part_of_it(browser_page, api_client, sandbox):
+    page = browser_page
+    steps = Steps(page, "support-refund")
+    staff_user("sam.support", "Support")
+    sandbox_payment(api_client, amount=2_500, token="tok_visa")
+    payment = sandbox_payment(api_client, amount=4_000, token="tok_mastercard", description="Order 1881")
+
+    log_in(page, steps, "sam.support")
+    page.click("a[href='/admin/payments/payment/']")
+    page.fill("#searchbar", "4444")
+    page.press("#searchbar", "Enter")
+    page.wait_for_selector(f"#result_list a:text('{payment.pk}')")
+    assert page.locator("#result_list tbody tr").count() == 1
+    steps.shot("search-by-last4")
+
+    page.click(f"#result_list a:text('{payment.pk}')")
+    page.wait_for_selector("#audit-trail")
+    assert "mastercard" in page.content() and "tok_mastercard" not in page.content()
+    steps.shot("payment-page")
+
+    page.click("a[data-action=refund]")
+    page.fill("#id_amount", "1500")
+    page.select_option("#id_reason", "requested_by_customer")
+    page.fill("#id_note", "One of two items returned")
+    steps.shot("refund-form")
+    page.click("input[name=_confirm]")
+    page.wait_for_selector("ul.messagelist li.success")
+    refund = Refund.objects.get(payment=payment)
+    assert f"Refund {refund.id} of 15.00 USD created: succeeded" in message(page, "success")
+    assert (refund.amount, refund.requested_by) == (1_500, "staff:sam.support")
+    steps.shot("refunded")
+
+
+@requires_processor_refunds
+def test_finance_approves_a_large_refund_requested_by_another_user(browser_page, api_client, sandbox):
+    page = browser_page
+    steps = Steps(page, "finance-approval")
+    support = staff_user("sam.support", "Support")
+    staff_user("fay.finance", "Finance")
+    payment = sandbox_payment(api_client, amount=150_000)
+    request = services.staff_refund(payment=payment, amount=120_000, reason="fraudulent",
+                                    note="Card reported stolen", user=support).request  # fmt: skip
+
+    log_in(page, steps, "fay.finance")
+    page.goto("/admin/backoffice/refundrequest/")
+    page.wait_for_selector(f"#result_list a:text('{request.pk}')")
+    steps.shot("pending-requests")
+    page.click(f"#result_list a:text('{request.pk}')")
+    page.wait_for_selector("a[data-action=approve]")
+    steps.shot("request-page")
+    page.click("a[data-action=approve]")
+    page.fill("#id_note", "Confirmed with the issuer")
+    steps.shot("approve-form")
+    page.click("input[name=_confirm]")
+    page.wait_for_selector("ul.messagelist li.success")
+    request.refresh_from_db()
+    assert request.status == "approved" and request.refund.amount == 120_000
+    assert f"Approved: refund {request.refund_id} of 1,200.00 USD is succeeded" in message(page, "success")
+    steps.shot("approved")
+    assert RefundRequest.objects.get(pk=request.pk).decided_by.username == "fay.finance"
+
+
+@requires_processor_disputes
+def test_support_submits_evidence_for_a_dispute(browser_page, api_client, sandbox):
+    page = browser_page
+    steps = Steps(page, "dispute-evidence")
+    staff_user("sam.support", "Support")
+    payment = sandbox_payment(api_client, amount=6_000)
+    answer = get_processor().open_dispute(processor_charge_id=payment.processor_charge_id, reason="product_not_received")
+    dispute = dispute_apply_processor_dispute(answer=answer, actor="processor:test")
+
+    log_in(page, steps, "sam.support")
+    page.goto("/admin/payments/dispute/")
+    page.wait_for_selector(f"#result_list a:text('{dispute.pk}')")
+    steps.shot("dispute-queue")
+    page.click(f"#result_list a:text('{dispute.pk}')")
+    page.click("a[data-action=evidence]")
+    page.fill("#id_customer_communication", "The customer confirmed receipt by email on 3 May.")
+    page.fill("#id_shipping_documentation", "Carrier tracking 1Z999AA10123456784: delivered, signed.")
+    steps.shot("evidence-form")
+    page.click("input[name=_confirm]")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert "is now under_review" in message(page, "success")
+    assert Dispute.objects.get(pk=dispute.pk).status == "under_review"
+    steps.shot("evidence-submitted")
