@@ -10,13 +10,22 @@ Neither is ever changed or deleted.
 
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from backoffice import services
-from backoffice.admin_base import ActionPage, ReadOnlyAdminMixin, admin_link_by_id, money, report_error, require_perm
+from backoffice.admin_base import (
+    ActionPage,
+    ReadOnlyAdminMixin,
+    admin_link_by_id,
+    change_url,
+    money,
+    report_error,
+    require_perm,
+)
 from backoffice.admin_filters import AmountRangeFilter, PendingFirstStatusFilter
 from backoffice.forms import DecisionForm, LedgerAdjustmentForm
 from backoffice.models import LedgerAdjustment, RefundRequest, perm
@@ -58,16 +67,16 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        refund_request = self.get_object(request, object_id)
+        refund_request = self.get_object(request, unquote(object_id))
         context = {**(extra_context or {}), "backoffice_buttons": []}
         can_decide = request.user.has_perm(perm("approve_refund_request"))
         if refund_request is not None and refund_request.status == RefundRequest.Status.PENDING and can_decide:
             # Shown to the requester too: pressing them explains why they cannot decide their own request.
             context["backoffice_buttons"] = [
                 {"label": "Approve", "name": "approve",
-                 "url": reverse("admin:backoffice_refundrequest_approve", args=[refund_request.pk])},
+                 "url": reverse("admin:backoffice_refundrequest_approve", args=[quote(refund_request.pk)])},
                 {"label": "Reject", "name": "reject",
-                 "url": reverse("admin:backoffice_refundrequest_reject", args=[refund_request.pk])},
+                 "url": reverse("admin:backoffice_refundrequest_reject", args=[quote(refund_request.pk)])},
             ]  # fmt: skip
             if refund_request.requested_by_id == request.user.pk:
                 context["own_request_notice"] = "You made this request: another Finance user must approve or reject it."
@@ -169,7 +178,7 @@ class LedgerAdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"Adjustment {adjustment.id} of "
                                            f"{money(adjustment.amount, adjustment.currency)} posted as "
                                            f"{adjustment.journal_entry_id}.", level=messages.SUCCESS)  # fmt: skip
-                return HttpResponseRedirect(reverse("admin:backoffice_ledgeradjustment_change", args=[adjustment.pk]))
+                return HttpResponseRedirect(change_url(adjustment))
         return page.render(title="Make a ledger adjustment", form=form, submit_label="Post the adjustment",
                            intro="Corrects a merchant's available balance with a posted journal entry "
                                  "(type adjustment). Entries are never edited: a mistake is corrected by "

@@ -1,6 +1,7 @@
 """What the back office's admin pages share: read-only model admins, action pages, errors as messages."""
 
 from django.contrib import messages
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -35,14 +36,14 @@ def admin_link(obj, label: str | None = None):
     if obj is None:
         return "—"
     opts = obj._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
 
 
 def admin_link_by_id(app_label: str, model_name: str, pk) -> str:
     if pk is None:
         return "—"
-    return format_html('<a href="{}">{}</a>', reverse(f"admin:{app_label}_{model_name}_change", args=[pk]), pk)
+    return format_html('<a href="{}">{}</a>', reverse(f"admin:{app_label}_{model_name}_change", args=[quote(pk)]), pk)
 
 
 def require_perm(request, codename: str) -> None:
@@ -53,7 +54,7 @@ def require_perm(request, codename: str) -> None:
 
 def change_url(obj) -> str:
     opts = obj._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
 
 
 def report_error(model_admin, request, error: ApiError) -> None:
@@ -71,7 +72,7 @@ class ActionPage:
         self.request = request
         self.opts = model_admin.model._meta
         if object_id is not None:
-            self.obj = get_object_or_404(model_admin.get_queryset(request), pk=object_id)
+            self.obj = get_object_or_404(model_admin.get_queryset(request), pk=unquote(object_id))
         else:
             self.obj = obj_or_model
         if self.obj is not None and not model_admin.has_view_permission(request, self.obj):

@@ -14,6 +14,7 @@ index; the ``=field`` prefix would be a case-insensitive match that cannot).
 
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
+from django.contrib.admin.utils import quote, unquote
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -118,16 +119,16 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if request.user.has_perm(perm("capture_or_cancel_payment")):
             for name in STAFF_TRANSITIONS:
                 if name in available:
-                    url = reverse(f"admin:payments_payment_{name}", args=[payment.pk])
+                    url = reverse(f"admin:payments_payment_{name}", args=[quote(payment.pk)])
                     buttons.append({"label": name.capitalize(), "url": url, "name": name})
         refundable = payment.status == PaymentStatus.SUCCEEDED and payment.amount_captured > payment.amount_refunded
         if refundable and request.user.has_perm(perm("refund_within_threshold")):
-            buttons.append({"label": "Refund", "url": reverse("admin:payments_payment_refund", args=[payment.pk]),
-                            "name": "refund"})  # fmt: skip
+            url = reverse("admin:payments_payment_refund", args=[quote(payment.pk)])
+            buttons.append({"label": "Refund", "url": url, "name": "refund"})
         return buttons
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        payment = self.get_object(request, object_id)
+        payment = self.get_object(request, unquote(object_id))
         extra_context = extra_context or {}
         if payment is not None:
             user = request.user
@@ -307,15 +308,14 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        dispute = self.get_object(request, object_id)
+        dispute = self.get_object(request, unquote(object_id))
         buttons = []
         if dispute is not None and dispute.status == "needs_response":
-            if request.user.has_perm(perm("submit_dispute_evidence")):
-                buttons.append({"label": "Submit evidence", "name": "evidence",
-                                "url": reverse("admin:payments_dispute_evidence", args=[dispute.pk])})  # fmt: skip
-            if request.user.has_perm(perm("accept_dispute")):
-                buttons.append({"label": "Accept (concede)", "name": "accept",
-                                "url": reverse("admin:payments_dispute_accept", args=[dispute.pk])})  # fmt: skip
+            for name, label, codename in (("evidence", "Submit evidence", "submit_dispute_evidence"),
+                                          ("accept", "Accept (concede)", "accept_dispute")):  # fmt: skip
+                if request.user.has_perm(perm(codename)):
+                    url = reverse(f"admin:payments_dispute_{name}", args=[quote(dispute.pk)])
+                    buttons.append({"label": label, "name": name, "url": url})
         return super().change_view(request, object_id, form_url, {**(extra_context or {}),
                                                                   "backoffice_buttons": buttons})  # fmt: skip
 

@@ -4,9 +4,11 @@ import itertools
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import transaction
 from django.test import Client
 
 from gateways.registry import get_processor
+from ledger import posting_rules
 from payments.models import Payment
 from tests.payments.helpers import create_payment
 
@@ -58,7 +60,7 @@ def superuser(db):
 
 
 def payment_row(merchant, **fields) -> Payment:
-    """A payment written straight to the database, in any state (no processor involved)."""
+    """A payment written straight to the database in any state, with its ledger entry (no processor involved)."""
     number = next(_numbers)
     values = {
         "amount": 10_000, "currency": "USD", "status": "succeeded", "amount_captured": fields.get("amount", 10_000),
@@ -66,7 +68,15 @@ def payment_row(merchant, **fields) -> Payment:
         "card_exp_year": 2030, "processor_charge_id": f"ch_fake_{number:06d}",
     }  # fmt: skip
     values.update(fields)
-    return Payment.objects.create(merchant=merchant, **values)
+    with transaction.atomic():
+        payment = Payment.objects.create(merchant=merchant, **values)
+        if payment.status == "succeeded" and payment.amount_captured:
+            posting_rules.payment_captured(payment_id=payment.id, merchant=merchant,
+                                           amount_captured=payment.amount_captured, currency=payment.currency)
+        elif payment.status == "requires_capture":
+            posting_rules.payment_authorized(payment_id=payment.id, merchant=merchant, amount=payment.amount,
+                                             currency=payment.currency)
+    return payment
 
 
 def sandbox_payment(api_client, amount: int, token: str = "tok_visa", **fields) -> Payment:

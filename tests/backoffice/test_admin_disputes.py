@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.utils import timezone
 
 from core.models import AuditEntry
@@ -67,13 +68,13 @@ def test_an_overdue_dispute_is_marked(merchant, support):
 def test_operations_cannot_answer_disputes(merchant, operations):
     dispute = dispute_row(payment_row(merchant))
     client = client_for(operations)
-    assert client.get(f"{LIST}{dispute.pk}/evidence/").status_code == 403
-    assert client.post(f"{LIST}{dispute.pk}/accept/", {"reason": "x"}).status_code == 403
+    assert client.get(f"{LIST}{quote(dispute.pk)}/evidence/").status_code == 403
+    assert client.post(f"{LIST}{quote(dispute.pk)}/accept/", {"reason": "x"}).status_code == 403
 
 
 def test_evidence_needs_some_text(merchant, support):
     dispute = dispute_row(payment_row(merchant))
-    response = client_for(support).post(f"{LIST}{dispute.pk}/evidence/", {name: "" for name in EVIDENCE})
+    response = client_for(support).post(f"{LIST}{quote(dispute.pk)}/evidence/", {name: "" for name in EVIDENCE})
     assert response.status_code == 200 and "at least one evidence field" in response.content.decode()
     dispute.refresh_from_db()
     assert dispute.status == "needs_response"
@@ -84,9 +85,9 @@ def test_support_submits_evidence_through_the_admin(api_client, sandbox, support
     dispute = opened_dispute(api_client)
     assert dispute.status == "needs_response"
     client = client_for(support)
-    body = client.get(f"{LIST}{dispute.pk}/change/").content.decode()
+    body = client.get(f"{LIST}{quote(dispute.pk)}/change/").content.decode()
     assert 'data-action="evidence"' in body and 'data-action="accept"' in body
-    response = client.post(f"{LIST}{dispute.pk}/evidence/", EVIDENCE, follow=True)
+    response = client.post(f"{LIST}{quote(dispute.pk)}/evidence/", EVIDENCE, follow=True)
     dispute.refresh_from_db()
     assert dispute.status == "under_review"
     assert dispute.evidence["shipping_documentation"] == EVIDENCE["shipping_documentation"]
@@ -96,14 +97,14 @@ def test_support_submits_evidence_through_the_admin(api_client, sandbox, support
         "staff:sam.support", {"status": "needs_response"}, {"status": "under_review"}
     )
     # the evidence is shown on the dispute's page, and the buttons are gone
-    page = client.get(f"{LIST}{dispute.pk}/change/").content.decode()
+    page = client.get(f"{LIST}{quote(dispute.pk)}/change/").content.decode()
     assert "Tracking 1Z999" in page and 'data-action="evidence"' not in page
 
 
 @requires_processor_disputes
 def test_support_accepts_a_dispute_through_the_admin(api_client, sandbox, support):
     dispute = opened_dispute(api_client)
-    response = client_for(support).post(f"{LIST}{dispute.pk}/accept/", {"reason": "customer is right"}, follow=True)
+    response = client_for(support).post(f"{LIST}{quote(dispute.pk)}/accept/", {"reason": "customer is right"}, follow=True)
     dispute.refresh_from_db()
     assert dispute.status == "lost"
     assert any("accepted: it is now lost" in m for m in messages_of(response))

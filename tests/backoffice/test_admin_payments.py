@@ -1,6 +1,7 @@
 """The payments pages of the admin: fast lists, a read-only payment page with its whole story, and its buttons."""
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -22,7 +23,7 @@ LIST = "/admin/payments/payment/"
 
 
 def page(payment) -> str:
-    return f"/admin/payments/payment/{payment.pk}/change/"
+    return f"/admin/payments/payment/{quote(payment.pk)}/change/"
 
 
 def listed_ids(response) -> set[str]:
@@ -126,7 +127,7 @@ def test_nothing_is_editable_or_deletable_even_for_a_superuser(merchant, superus
         client = client_for(user)
         assert client.get("/admin/payments/payment/add/").status_code == 403
         assert client.post(page(payment), {"amount": 1}).status_code == 403
-        assert client.get(f"/admin/payments/payment/{payment.pk}/delete/").status_code == 403
+        assert client.get(f"/admin/payments/payment/{quote(payment.pk)}/delete/").status_code == 403
         body = client.get(page(payment)).content.decode()
         assert 'name="_save"' not in body
     assert Payment.objects.get(pk=payment.pk).amount == 10_000
@@ -149,14 +150,14 @@ def test_support_sees_refund_but_not_capture_or_cancel(merchant, support, financ
     assert 'data-action="refund"' in support_client.get(page(succeeded)).content.decode()
     body = support_client.get(page(authorized)).content.decode()
     assert 'data-action="capture"' not in body and 'data-action="refund"' not in body
-    assert support_client.post(f"/admin/payments/payment/{authorized.pk}/capture/").status_code == 403
+    assert support_client.post(f"/admin/payments/payment/{quote(authorized.pk)}/capture/").status_code == 403
     finance_body = client_for(finance).get(page(authorized)).content.decode()
     assert 'data-action="capture"' in finance_body and 'data-action="cancel"' in finance_body
 
 
 def test_refund_form_shows_what_is_left_and_the_threshold(merchant, support):
     payment = payment_row(merchant, amount=30_000, amount_captured=30_000, amount_refunded=5_000)
-    body = client_for(support).get(f"/admin/payments/payment/{payment.pk}/refund/").content.decode()
+    body = client_for(support).get(f"/admin/payments/payment/{quote(payment.pk)}/refund/").content.decode()
     assert "250.00 USD" in body and "500.00 USD" in body and 'value="25000"' in body
 
 
@@ -164,8 +165,8 @@ def test_refund_form_shows_what_is_left_and_the_threshold(merchant, support):
 def test_support_refunds_part_of_a_payment_through_the_admin(api_client, sandbox, support):
     payment = sandbox_payment(api_client, amount=3_000)
     client = client_for(support)
-    form = client.get(f"/admin/payments/payment/{payment.pk}/refund/").context["form"]
-    response = client.post(f"/admin/payments/payment/{payment.pk}/refund/", {
+    form = client.get(f"/admin/payments/payment/{quote(payment.pk)}/refund/").context["form"]
+    response = client.post(f"/admin/payments/payment/{quote(payment.pk)}/refund/", {
         "amount": "1200", "reason": "requested_by_customer", "note": "one item returned",
         "token": form.initial["token"],
     }, follow=True)  # fmt: skip
@@ -184,7 +185,7 @@ def test_support_refunds_part_of_a_payment_through_the_admin(api_client, sandbox
 def test_support_above_the_threshold_makes_a_request_through_the_admin(api_client, sandbox, support):
     payment = sandbox_payment(api_client, amount=90_000)
     client = client_for(support)
-    response = client.post(f"/admin/payments/payment/{payment.pk}/refund/", {
+    response = client.post(f"/admin/payments/payment/{quote(payment.pk)}/refund/", {
         "amount": "80000", "reason": "fraudulent", "note": "card reported stolen", "token": "t-1",
     }, follow=True)  # fmt: skip
     request = RefundRequest.objects.get(payment=payment)
@@ -195,7 +196,7 @@ def test_support_above_the_threshold_makes_a_request_through_the_admin(api_clien
 
 def test_a_refused_refund_is_a_message_not_a_crash(merchant, support):
     payment = payment_row(merchant, status="failed", amount_captured=0)
-    response = client_for(support).post(f"/admin/payments/payment/{payment.pk}/refund/", {
+    response = client_for(support).post(f"/admin/payments/payment/{quote(payment.pk)}/refund/", {
         "amount": "100", "reason": "duplicate", "note": "", "token": "t-2",
     }, follow=True)  # fmt: skip
     assert response.status_code == 200
@@ -205,7 +206,7 @@ def test_a_refused_refund_is_a_message_not_a_crash(merchant, support):
 def test_finance_captures_an_authorised_payment_through_the_admin(api_client, sandbox, finance):
     payment = sandbox_payment(api_client, amount=4_000, capture_method="manual")
     assert payment.status == "requires_capture"
-    response = client_for(finance).post(f"/admin/payments/payment/{payment.pk}/capture/", {"amount": "2500"},
+    response = client_for(finance).post(f"/admin/payments/payment/{quote(payment.pk)}/capture/", {"amount": "2500"},
                                         follow=True)  # fmt: skip
     payment.refresh_from_db()
     assert (payment.status, payment.amount_captured) == ("succeeded", 2_500)
@@ -215,7 +216,7 @@ def test_finance_captures_an_authorised_payment_through_the_admin(api_client, sa
 
 def test_finance_cancels_an_authorised_payment_through_the_admin(api_client, sandbox, finance):
     payment = sandbox_payment(api_client, amount=4_000, capture_method="manual")
-    client_for(finance).post(f"/admin/payments/payment/{payment.pk}/cancel/", {"reason": "requested_by_customer"})
+    client_for(finance).post(f"/admin/payments/payment/{quote(payment.pk)}/cancel/", {"reason": "requested_by_customer"})
     payment.refresh_from_db()
     assert (payment.status, payment.cancellation_reason) == ("canceled", "requested_by_customer")
     assert payment.transitions.filter(transition="cancel", actor="staff:fay.finance").exists()
@@ -231,6 +232,6 @@ def test_refunds_list_is_read_only_and_searchable_by_payment(merchant, support):
     client = client_for(support)
     response = client.get("/admin/payments/refund/", {"q": payment.pk})
     assert [r.pk for r in response.context["cl"].result_list] == [refund.pk]
-    assert client.get(f"/admin/payments/refund/{refund.pk}/change/").status_code == 200
-    assert client.post(f"/admin/payments/refund/{refund.pk}/change/", {}).status_code == 403
+    assert client.get(f"/admin/payments/refund/{quote(refund.pk)}/change/").status_code == 200
+    assert client.post(f"/admin/payments/refund/{quote(refund.pk)}/change/", {}).status_code == 403
     assert client.get("/admin/payments/refund/add/").status_code == 403

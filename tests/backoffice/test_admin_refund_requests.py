@@ -1,6 +1,7 @@
 """Refund requests in the admin: the pending queue, approval by another Finance user, refusals as messages."""
 
 import pytest
+from django.contrib.admin.utils import quote
 
 from backoffice import services
 from backoffice.models import RefundRequest
@@ -13,7 +14,7 @@ LIST = "/admin/backoffice/refundrequest/"
 
 
 def page(request) -> str:
-    return f"/admin/backoffice/refundrequest/{request.pk}/change/"
+    return f"/admin/backoffice/refundrequest/{quote(request.pk)}/change/"
 
 
 def request_for(payment, user, amount=60_000) -> RefundRequest:
@@ -36,8 +37,8 @@ def test_support_sees_requests_but_cannot_approve_them(merchant, support, suppor
     client = client_for(support2)
     body = client.get(page(request)).content.decode()
     assert request.pk in body and 'data-action="approve"' not in body
-    assert client.get(f"{LIST}{request.pk}/approve/").status_code == 403
-    assert client.post(f"{LIST}{request.pk}/approve/", {"note": "ok"}).status_code == 403
+    assert client.get(f"{LIST}{quote(request.pk)}/approve/").status_code == 403
+    assert client.post(f"{LIST}{quote(request.pk)}/approve/", {"note": "ok"}).status_code == 403
     request.refresh_from_db()
     assert request.status == "pending"
 
@@ -47,7 +48,7 @@ def test_the_requester_pressing_approve_is_refused_with_a_clear_message(merchant
     client = client_for(finance)
     body = client.get(page(request)).content.decode()
     assert "You made this request" in body
-    response = client.post(f"{LIST}{request.pk}/approve/", {"note": "self-service"}, follow=True)
+    response = client.post(f"{LIST}{quote(request.pk)}/approve/", {"note": "self-service"}, follow=True)
     assert any("another Finance user must approve or reject it" in m for m in messages_of(response))
     request.refresh_from_db()
     assert (request.status, request.decided_by) == ("pending", None)
@@ -58,15 +59,15 @@ def test_nothing_is_editable_here(merchant, support, superuser):
     client = client_for(superuser)
     assert client.get(f"{LIST}add/").status_code == 403
     assert client.post(page(request), {"status": "approved"}).status_code == 403
-    assert client.get(f"{LIST}{request.pk}/delete/").status_code == 403
+    assert client.get(f"{LIST}{quote(request.pk)}/delete/").status_code == 403
 
 
 def test_finance_rejects_through_the_admin(merchant, support, finance):
     request = request_for(payment_row(merchant, amount=80_000, amount_captured=80_000), support)
     client = client_for(finance)
-    refused = client.post(f"{LIST}{request.pk}/reject/", {"note": ""}, follow=True)
+    refused = client.post(f"{LIST}{quote(request.pk)}/reject/", {"note": ""}, follow=True)
     assert any("Say why" in m for m in messages_of(refused))
-    client.post(f"{LIST}{request.pk}/reject/", {"note": "duplicate of rr_earlier"})
+    client.post(f"{LIST}{quote(request.pk)}/reject/", {"note": "duplicate of rr_earlier"})
     request.refresh_from_db()
     assert (request.status, request.decided_by) == ("rejected", finance)
     assert request.decision_note == "duplicate of rr_earlier"
@@ -79,7 +80,7 @@ def test_finance_approves_a_large_refund_requested_by_another_user(api_client, s
     client = client_for(finance)
     body = client.get(page(request)).content.decode()
     assert 'data-action="approve"' in body and "You made this request" not in body
-    response = client.post(f"{LIST}{request.pk}/approve/", {"note": "return received"}, follow=True)
+    response = client.post(f"{LIST}{quote(request.pk)}/approve/", {"note": "return received"}, follow=True)
     request.refresh_from_db()
     refund = request.refund
     assert (request.status, request.decided_by, refund.amount, refund.status) == (
@@ -88,6 +89,6 @@ def test_finance_approves_a_large_refund_requested_by_another_user(api_client, s
     assert refund.requested_by == "staff:fay.finance"
     assert any(f"Approved: refund {refund.id} of 1,000.00 USD is succeeded" in m for m in messages_of(response))
     # pressing approve again does nothing but say so
-    again = client.post(f"{LIST}{request.pk}/approve/", {"note": "again"}, follow=True)
+    again = client.post(f"{LIST}{quote(request.pk)}/approve/", {"note": "again"}, follow=True)
     assert any("already approved by fay.finance" in m for m in messages_of(again))
     assert Refund.objects.filter(payment=payment).count() == 1

@@ -160,7 +160,8 @@ def test_support_submits_evidence_for_a_dispute(browser_page, api_client, sandbo
     steps = Steps(page, "dispute-evidence")
     staff_user("sam.support", "Support")
     payment = sandbox_payment(api_client, amount=6_000)
-    answer = get_processor().open_dispute(processor_charge_id=payment.processor_charge_id, reason="product_not_received")
+    answer = get_processor().open_dispute(processor_charge_id=payment.processor_charge_id,
+                                          reason="product_not_received")
     dispute = dispute_apply_processor_dispute(answer=answer, actor="processor:test")
 
     log_in(page, steps, "sam.support")
