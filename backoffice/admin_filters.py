@@ -102,6 +102,17 @@ class Last4Filter(InputFilter):
     placeholder = "4242"
 
 
+class CurrencyFilter(InputFilter):
+    title = "currency"
+    parameter_name = "currency"
+    lookup = "currency"
+    placeholder = "USD"
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip().upper()
+        return queryset.filter(currency=value) if value else queryset
+
+
 class AmountRangeFilter(RangeFilter):
     title = "amount (minor units)"
     field_name = "amount"

@@ -225,6 +225,14 @@ REFUND_APPROVAL_THRESHOLD_DEFAULT = env_int("REFUND_APPROVAL_THRESHOLD_DEFAULT",
 
 # --- Webhooks to merchants -----------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_SEND_CONCURRENCY = env_int("WEBHOOK_SEND_CONCURRENCY", 8)
+# How long a worker holds a delivery it is sending; 0 derives it from the batch size and timeout.
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 0) or None
+# An egress proxy for merchant webhooks (one that refuses private ranges closes the DNS-rebinding gap).
+WEBHOOK_PROXY_URL = env_str("WEBHOOK_PROXY_URL")
+# Kick the outbox drain right after a commit that recorded events (beat drains every 5 s anyway).
+EVENTS_DRAIN_ON_COMMIT = env_bool("EVENTS_DRAIN_ON_COMMIT", True)
 
 # --- Logging: never request bodies ------------------------------------------------
 LOGGING = {

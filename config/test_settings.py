@@ -13,6 +13,10 @@ os.environ.setdefault("PROCESSOR_WEBHOOK_SECRET", "whsec_test_processor_secret")
 from config.settings import *  # noqa: E402,F403
 from config.settings import LOGGING, REST_FRAMEWORK  # noqa: E402
 
+# Committed payment changes would queue an outbox drain on the broker after every
+# test transaction; the tests that exercise draining turn it back on.
+EVENTS_DRAIN_ON_COMMIT = False
+
 # Fast hashing for staff users created by tests.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"merchant": "100000/s"}}

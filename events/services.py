@@ -437,9 +437,8 @@ def _post(delivery: WebhookDelivery) -> _Outcome:
     timeout = _timeout_seconds()
     try:
         with _session().post(
-            endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False,
-            stream=True,
-        ) as response:  # fmt: skip
+            endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+        ) as response:
             outcome.status_code = response.status_code
             raw = response.raw.read(RESPONSE_BODY_LIMIT + 1, decode_content=True) or b""
             text = raw[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
@@ -454,8 +453,8 @@ def _post(delivery: WebhookDelivery) -> _Outcome:
         outcome.error = f"error reading the answer: {type(exc).__name__}"
     outcome.latency_ms = int((time.perf_counter() - began) * 1000)
     if outcome.status_code is not None and not outcome.succeeded and not outcome.error:
-        outcome.error = f"HTTP {outcome.status_code}" + (" (redirects are not followed)" if 300 <= outcome.status_code
-                                                          < 400 else "")  # fmt: skip
+        redirect = 300 <= outcome.status_code < 400
+        outcome.error = f"HTTP {outcome.status_code}" + (" (redirects are not followed)" if redirect else "")
     return outcome
 
 
@@ -539,9 +538,8 @@ def _record(outcomes: list[_Outcome], unsendable: list[WebhookDelivery], *, toke
                 mine.update(status=Status.FAILED, completed_at=now, **changes)
                 continue
             due = now + delay
-            if mine.update(next_attempt_at=due, retry_step=F("retry_step") + 1, **changes) and delay <= timedelta(
-                seconds=COUNTDOWN_MAX_SECONDS
-            ):
+            updated = mine.update(next_attempt_at=due, retry_step=F("retry_step") + 1, **changes)
+            if updated and delay <= timedelta(seconds=COUNTDOWN_MAX_SECONDS):
                 retry_soon.append((delivery.pk, due))
         for status_code, ids in successes.items():
             WebhookDelivery.objects.filter(pk__in=ids, lease_token=token).update(
@@ -589,4 +587,3 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery) -> bool:
         if queued:
             transaction.on_commit(lambda: deliveries_enqueue([delivery.pk]), robust=True)
     return bool(queued)
-

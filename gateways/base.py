@@ -17,7 +17,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-CHARGE_STATUSES = ("authorized", "captured", "declined", "voided")
+CHARGE_STATUSES = (
+    "authorized",
+    "captured",
+    "declined",
+    "voided",
+    # Bank transfers: submitted but not settled; settled then returned by the bank; refused by the bank at once.
+    "pending",
+    "returned",
+    "failed",
+    # Wallets: waiting for the customer to approve (``next_action_url``); not approved in time.
+    "requires_action",
+    "expired",
+)
 REFUND_STATUSES = ("pending", "succeeded", "failed")
 DISPUTE_STATUSES = ("needs_response", "under_review", "won", "lost")
 # The text fields a dispute's evidence may carry.
@@ -33,10 +45,23 @@ class CardDetails:
 
 
 @dataclass(frozen=True)
+class BankAccountDetails:
+    """A tokenised bank account, as the processor describes it. Never the account number or IBAN."""
+
+    processor_id: str  # "ba_…": the processor's token for the account, used as ``authorize(token=…)``
+    country: str  # ISO 3166 alpha-2
+    last4: str
+    # Stable per (country, routing number or IBAN, account number): the same account always has the same
+    # fingerprint, so duplicates can be recognised without holding the number.
+    fingerprint: str
+    bank_name: str | None
+
+
+@dataclass(frozen=True)
 class Charge:
     processor_id: str
     reference: str
-    status: str  # "authorized" | "captured" | "declined" | "voided"
+    status: str  # one of CHARGE_STATUSES
     amount: int
     amount_captured: int
     currency: str
@@ -46,6 +71,10 @@ class Charge:
     # Keyword-only with defaults, so that every existing way of building a Charge keeps working.
     amount_refunded: int = field(default=0, kw_only=True)  # the sum of its pending and succeeded refunds
     disputed: bool = field(default=False, kw_only=True)  # a dispute is open or was lost (not when won)
+    # A wallet charge in ``requires_action``: where the customer approves it (else None).
+    next_action_url: str | None = field(default=None, kw_only=True)
+    # A bank transfer that failed or was returned: the bank's return code ("R01", "R03", …), else None.
+    return_code: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -89,11 +118,15 @@ class ProcessorEvent:
 class ProcessorError(Exception):
     """Base of every error an adapter raises for a processor call."""
 
-    def __init__(self, message: str = "", *, code: str | None = None, status_code: int | None = None):
+    def __init__(
+        self, message: str = "", *, code: str | None = None, status_code: int | None = None, param: str | None = None
+    ):
         super().__init__(message or code or self.__class__.__name__)
         self.message = message
         self.code = code
         self.status_code = status_code
+        # The request field the processor objected to, when it said (e.g. "iban" for bank_account_invalid).
+        self.param = param
 
 
 class ProcessorUnavailable(ProcessorError):
@@ -103,8 +136,8 @@ class ProcessorUnavailable(ProcessorError):
 class ProcessorRequestRejected(ProcessorError):
     """A definite 4xx: the processor refused the request and charged nothing. ``code`` says why."""
 
-    def __init__(self, message: str = "", *, code: str, status_code: int | None = None):
-        super().__init__(message, code=code, status_code=status_code)
+    def __init__(self, message: str = "", *, code: str, status_code: int | None = None, param: str | None = None):
+        super().__init__(message, code=code, status_code=status_code, param=param)
 
 
 class TokenInvalid(ProcessorRequestRejected):
@@ -138,7 +171,16 @@ class Processor(Protocol):
         self, *, reference: str, amount: int, currency: str, token: str, capture: bool, idempotency_key: str
     ) -> Charge:
         """Authorise (and with ``capture`` capture) ``amount``. Raises CardDeclined, ProcessorUnavailable or
-        ProcessorRequestRejected. Repeating the call with the same key never charges twice."""
+        ProcessorRequestRejected. Repeating the call with the same key never charges twice.
+
+        ``token`` is a card token (``tok_…``), a bank account token (``ba_…``, from ``tokenize_bank_account``)
+        or a wallet source (``wallet_sandboxpay``; an unknown wallet is TokenInvalid):
+
+        - a bank transfer answers ``pending`` and settles later (``captured`` by webhook), may then be
+          ``returned`` (webhook, with ``return_code``); a bank that refuses it at once is CardDeclined with a
+          ``failed`` charge carrying ``return_code``. ``capture=False`` is refused (``capture_method_invalid``).
+        - a wallet answers ``requires_action`` with ``next_action_url``; once the customer approves, the charge
+          is ``captured`` (``capture``) or ``authorized``, else ``declined`` or ``expired`` (by webhook)."""
         ...
 
     def capture(self, *, processor_id: str, amount: int | None, idempotency_key: str) -> Charge:
@@ -195,6 +237,27 @@ class Processor(Protocol):
     def open_dispute(self, *, processor_charge_id: str, reason: str = "general", amount: int | None = None) -> Dispute:
         """Sandbox control: make the processor open a dispute on a captured charge now (``dispute.created``
         follows by webhook). A real processor raises NotImplementedError: only cardholders open disputes."""
+        ...
+
+    def tokenize_bank_account(
+        self,
+        *,
+        country: str,
+        holder_name: str,
+        account_number: str | None = None,
+        routing_number: str | None = None,
+        iban: str | None = None,
+    ) -> BankAccountDetails:
+        """Tokenise a bank account: US with ``routing_number`` and ``account_number``, a SEPA country with
+        ``iban``. Raises ProcessorRequestRejected (``code="bank_account_invalid"``) for details the processor
+        refuses, ProcessorUnavailable when it cannot be asked. Tokenising twice makes two tokens with one
+        fingerprint."""
+        ...
+
+    def fx_rates(self) -> tuple[str, dict[str, str]]:
+        """The processor's exchange rates: ``(base currency, {quote currency: rate})``, one unit of the base
+        buying ``rate`` units of the quote. Rates are decimal strings (read them with ``decimal.Decimal``,
+        never ``float``). Raises ProcessorUnavailable when they cannot be had."""
         ...
 
     def settlement_report(self, *, day: datetime.date) -> bytes:

@@ -30,7 +30,13 @@ from backoffice.admin_base import (
     report_error,
     require_perm,
 )
-from backoffice.admin_filters import AmountRangeFilter, DisputeStateFilter, Last4Filter, MerchantIdFilter
+from backoffice.admin_filters import (
+    AmountRangeFilter,
+    CurrencyFilter,
+    DisputeStateFilter,
+    Last4Filter,
+    MerchantIdFilter,
+)
 from backoffice.forms import CancelForm, CaptureForm, DisputeAcceptForm, DisputeEvidenceForm, StaffRefundForm
 from backoffice.models import perm
 from core.errors import ApiError
@@ -39,6 +45,12 @@ from payments.models import Dispute, Payment, PaymentStatus, PaymentTransition, 
 
 # Transitions staff may trigger from a payment's page; the others are the processor's.
 STAFF_TRANSITIONS = ("capture", "cancel")
+
+
+@admin.display(description="merchant", ordering="merchant__name")
+def merchant_column(self, obj):
+    """The merchant's name, its id on hover (needs ``merchant`` in ``list_select_related``)."""
+    return format_html('<span title="{}">{}</span>', obj.merchant_id, obj.merchant.name)
 
 
 def _money_column(field: str, description: str):
@@ -54,10 +66,11 @@ def _money_column(field: str, description: str):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "merchant", "amount_display", "status", "card_brand", "card_last4", "disputed", "created")
+    list_display = ("id", "merchant_name", "amount_display", "status", "card_brand", "card_last4", "disputed",
+                    "created")  # fmt: skip
     list_filter = (
         "status", MerchantIdFilter, AmountRangeFilter, ("created", admin.DateFieldListFilter), Last4Filter,
-        "currency", "capture_method", "disputed",
+        CurrencyFilter, "capture_method", "disputed",
     )  # fmt: skip
     list_select_related = ("merchant",)
     search_fields = ("id__exact", "card_last4__exact", "merchant__id__exact", "processor_charge_id__exact")
@@ -72,14 +85,17 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                                 "amount_refunded_display", "disputed", "description", "metadata", "created",
                                 "updated")}),
         ("Card", {"fields": ("payment_method_type", "card_brand", "card_last4", "card_expiry")}),
-        ("Processor", {"fields": ("processor_charge_id", "processor_attempts", "processing_since", "authorized_at",
+        ("Processor", {"classes": ("collapse",),
+                       "fields": ("processor_charge_id", "processor_attempts", "processing_since", "authorized_at",
                                   "processor_operation_pending_since", "creation_idempotency_key")}),
-        ("Failure or cancellation", {"fields": ("failure_code", "failure_message", "decline_code",
+        ("Failure or cancellation", {"classes": ("collapse",),
+                                     "fields": ("failure_code", "failure_message", "decline_code",
                                                 "cancellation_reason")}),
     )  # fmt: skip
     # Never "card_token": the processor's token is not shown anywhere in the admin.
     readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
 
+    merchant_name = merchant_column
     amount_display = _money_column("amount", "amount")
     amount_capturable_display = _money_column("amount_capturable", "capturable")
     amount_captured_display = _money_column("amount_captured", "captured")
@@ -236,9 +252,10 @@ class PaymentTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "payment_link", "merchant", "amount_display", "status", "reason", "requested_by", "created")
+    list_display = ("id", "payment_link", "merchant_name", "amount_display", "status", "reason", "requested_by",
+                    "created")  # fmt: skip
     list_filter = ("status", "reason", MerchantIdFilter, AmountRangeFilter, ("created", admin.DateFieldListFilter),
-                   "currency")  # fmt: skip
+                   CurrencyFilter)  # fmt: skip
     list_select_related = ("merchant",)
     search_fields = ("id__exact", "payment__id__exact", "processor_refund_id__exact", "merchant__id__exact")
     search_help_text = "An exact refund id (re_…), payment id (pay_…), processor refund id or merchant id."
@@ -249,6 +266,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
               "processor_refund_id", "processor_attempts", "requested_by", "created", "updated")  # fmt: skip
     readonly_fields = fields
 
+    merchant_name = merchant_column
     amount_display = _money_column("amount", "amount")
 
     @admin.display(description="payment", ordering="payment_id")
@@ -261,7 +279,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Dispute)
 class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "payment_link", "merchant", "amount_display", "reason", "status", "due", "created")
+    list_display = ("id", "payment_link", "merchant_name", "amount_display", "reason", "status", "due", "created")
     list_filter = (DisputeStateFilter, "reason", MerchantIdFilter)
     list_select_related = ("merchant",)
     # The queue: the nearest deadline first (the partial index dispute_open_due serves it).
@@ -276,6 +294,7 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
               "updated")  # fmt: skip
     readonly_fields = fields
 
+    merchant_name = merchant_column
     amount_display = _money_column("amount", "amount")
     fee_display = _money_column("fee", "fee")
 

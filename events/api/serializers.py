@@ -55,6 +55,8 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
 
 
 class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    """A new endpoint with its signing secret: the only answer that ever carries the secret."""
+
     # A plain string here, so the status enum belongs to one component (WebhookEndpointStatusEnum).
     status = serializers.CharField(help_text="`enabled`.")
     secret = serializers.CharField(help_text="The signing secret, `whsec_…`. Shown only in this answer.")
@@ -118,5 +120,7 @@ class EventTypesField(serializers.Field):
 
 
 class WebhookEndpointCreateInput(StrictInputSerializer):
+    """A URL to send webhooks to, and the event types it wants (default: all, ``["*"]``)."""
+
     url = WebhookUrlField()
     events = EventTypesField(required=False, default=None)

@@ -40,12 +40,21 @@ class SandboxConfig:
     refund_delay_seconds: float
     dispute_delay_seconds: float
     dispute_decision_seconds: float
+    bank_settlement_seconds: float
+    bank_return_seconds: float
+    wallet_expiry_seconds: float
+    fx_drift_bps: int
     # How long a new dispute gives the merchant to answer before it is lost.
     dispute_evidence_seconds: int
     # The processor's own fees, as its settlement report deducts them (not the platform's fees to merchants).
     fee_bps: int
     fee_fixed: int
     dispute_fee: int
+    # The base of the URLs the sandbox gives out for people to visit (a wallet's approval page); when empty,
+    # the base the API client used to reach it.
+    public_url: str
+    # The key of bank account fingerprints: fixed by default, so a fingerprint outlives a restart.
+    fingerprint_key: str
 
     @property
     def key_scope(self) -> str:
@@ -70,8 +79,14 @@ def sandbox_config() -> SandboxConfig:
         refund_delay_seconds=_env_float("SANDBOX_REFUND_DELAY_SECONDS", 0.0),
         dispute_delay_seconds=_env_float("SANDBOX_DISPUTE_DELAY_SECONDS", 2.0),
         dispute_decision_seconds=_env_float("SANDBOX_DISPUTE_DECISION_SECONDS", 3.0),
+        bank_settlement_seconds=_env_float("SANDBOX_BANK_SETTLEMENT_SECONDS", 5.0),
+        bank_return_seconds=_env_float("SANDBOX_BANK_RETURN_SECONDS", 3.0),
+        wallet_expiry_seconds=_env_float("SANDBOX_WALLET_EXPIRY_SECONDS", 900.0),
+        fx_drift_bps=_env_int("SANDBOX_FX_DRIFT_BPS", 0),
         dispute_evidence_seconds=_env_int("SANDBOX_DISPUTE_EVIDENCE_SECONDS", 7 * 24 * 3600),
         fee_bps=_env_int("SANDBOX_FEE_BPS", 250),
         fee_fixed=_env_int("SANDBOX_FEE_FIXED", 25),
         dispute_fee=_env_int("SANDBOX_DISPUTE_FEE", 1500),
+        public_url=(os.environ.get("SANDBOX_PUBLIC_URL") or "").strip().rstrip("/"),
+        fingerprint_key=os.environ.get("SANDBOX_FINGERPRINT_KEY") or "sandbox_fingerprint_development_only",
     )

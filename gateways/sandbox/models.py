@@ -38,6 +38,10 @@ def new_dispute_id() -> str:
     return new_id("dsp")
 
 
+def new_bank_account_id() -> str:
+    return new_id("ba")
+
+
 class Token(models.Model):
     """A tokenised card: brand, last four digits, expiry and behaviour. Never the number."""
 
@@ -53,12 +57,40 @@ class Token(models.Model):
         return self.id
 
 
+class BankAccount(models.Model):
+    """A tokenised bank account: country, last four characters, keyed fingerprint, bank and behaviour.
+    Never the account number, the routing number or the IBAN."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_bank_account_id, editable=False)
+    country = models.CharField(max_length=2)
+    last4 = models.CharField(max_length=4)
+    fingerprint = models.CharField(max_length=16)
+    bank_name = models.CharField(max_length=100, null=True, blank=True)
+    behaviour = models.CharField(max_length=32)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.id
+
+
 class Charge(models.Model):
     class Status(models.TextChoices):
         AUTHORIZED = "authorized"
         CAPTURED = "captured"
         DECLINED = "declined"
         VOIDED = "voided"
+        # Bank transfers: submitted, not settled yet; settled then returned; refused by the bank at once.
+        PENDING = "pending"
+        RETURNED = "returned"
+        FAILED = "failed"
+        # Wallets: waiting for the customer's approval; not approved in time.
+        REQUIRES_ACTION = "requires_action"
+        EXPIRED = "expired"
+
+    class SourceType(models.TextChoices):
+        CARD = "card"
+        BANK_ACCOUNT = "bank_account"
+        WALLET = "wallet"
 
     id = models.CharField(primary_key=True, max_length=40, default=new_charge_id, editable=False)
     reference = models.CharField(max_length=255, null=True, blank=True)
@@ -72,10 +104,21 @@ class Charge(models.Model):
     # The key of the request that created it; unique so that no path can create two charges for one key.
     idempotency_key = models.CharField(max_length=255)
     token = models.CharField(max_length=40)
-    card_brand = models.CharField(max_length=20)
-    card_last4 = models.CharField(max_length=4)
-    card_exp_month = models.PositiveSmallIntegerField()
-    card_exp_year = models.PositiveSmallIntegerField()
+    source_type = models.CharField(max_length=16, choices=SourceType.choices, default=SourceType.CARD)
+    # Only for card charges.
+    card_brand = models.CharField(max_length=20, null=True, blank=True)
+    card_last4 = models.CharField(max_length=4, null=True, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Only for bank transfers: the account, and the bank's return code once it failed or was returned.
+    bank_account = models.ForeignKey(BankAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    return_code = models.CharField(max_length=8, null=True, blank=True)
+    # Only for wallets: where the customer approves, the secret the approval page posts back (so that only
+    # someone who loaded the page can decide), whether approval captures, and when the request lapses.
+    next_action_url = models.CharField(max_length=2048, null=True, blank=True)
+    action_token = models.CharField(max_length=64, null=True, blank=True)
+    capture_on_approval = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     # What the card's token asked for (e.g. create_dispute), kept so later work can act on it.
     behaviour = models.CharField(max_length=32)
     # Set while a dispute of it is open or after it was lost; a won dispute clears it (the money came back).
@@ -83,6 +126,9 @@ class Charge(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     captured_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    # When a bank transfer was returned, or a wallet charge was approved, declined or expired.
+    returned_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="sandbox_charge_unique_key")]
@@ -135,6 +181,14 @@ class FaultSettings(models.Model):
     dispute_delay_seconds = models.FloatField(default=2.0)
     # How long after the evidence is submitted the dispute is decided.
     dispute_decision_seconds = models.FloatField(default=3.0)
+    # How long a bank transfer stays pending before it settles, and how long after settling a returned
+    # account's transfer comes back.
+    bank_settlement_seconds = models.FloatField(default=5.0)
+    bank_return_seconds = models.FloatField(default=3.0)
+    # How long a wallet charge waits for the customer's approval before it expires.
+    wallet_expiry_seconds = models.FloatField(default=900.0)
+    # Every exchange rate is moved by this many basis points (negative: down), so tests can see rates change.
+    fx_drift_bps = models.IntegerField(default=0)
     # How many error-rate draws have been taken from random.Random(seed) since the seed was set.
     draws = models.BigIntegerField(default=0)
     updated = models.DateTimeField(auto_now=True)
@@ -257,8 +311,8 @@ class Dispute(models.Model):
 class SettlementLine(models.Model):
     """One fact of a day's settlement report, written in the transaction of the change it settles.
 
-    Insert-only. The partial unique constraint makes each capture, refund, dispute
-    and reversal settle once; lines injected by tests (to craft differences) are
+    Insert-only. The partial unique constraint makes each capture, refund, dispute,
+    reversal and bank return settle once; lines injected by tests (to craft differences) are
     exempt, so a duplicate can be injected on purpose.
     """
 
@@ -267,6 +321,8 @@ class SettlementLine(models.Model):
         REFUND = "refund"
         DISPUTE = "dispute"
         DISPUTE_REVERSAL = "dispute_reversal"
+        # A settled bank transfer sent back by the customer's bank.
+        RETURN = "return"
 
     settlement_date = models.DateField()
     type = models.CharField(max_length=32)

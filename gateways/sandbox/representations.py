@@ -4,8 +4,18 @@ import csv
 import io
 from collections.abc import Iterable
 
+from gateways.sandbox import wallets
 from gateways.sandbox.cards import Card
-from gateways.sandbox.models import Charge, Dispute, FaultSettings, Refund, SettlementLine, Token, WebhookEvent
+from gateways.sandbox.models import (
+    BankAccount,
+    Charge,
+    Dispute,
+    FaultSettings,
+    Refund,
+    SettlementLine,
+    Token,
+    WebhookEvent,
+)
 
 SETTLEMENT_COLUMNS = ("settlement_date", "type", "processor_id", "reference", "currency", "amount", "fee", "net")
 
@@ -22,7 +32,48 @@ def token_json(token_id: str, card: Card | Token) -> dict:
     return {"id": token_id, "object": "token", "card": card_json(card), "behaviour": card.behaviour}
 
 
+def bank_account_json(account: BankAccount) -> dict:
+    """The bank account token as ``POST /v1/bank_accounts`` answers it."""
+    return {
+        "id": account.id,
+        "object": "bank_account",
+        "country": account.country,
+        "last4": account.last4,
+        "fingerprint": account.fingerprint,
+        "bank_name": account.bank_name,
+        "behaviour": account.behaviour,
+        "created": unix(account.created),
+    }
+
+
+def _charge_card_json(charge: Charge) -> dict | None:
+    if charge.source_type != Charge.SourceType.CARD:
+        return None
+    return {
+        "brand": charge.card_brand,
+        "last4": charge.card_last4,
+        "exp_month": charge.card_exp_month,
+        "exp_year": charge.card_exp_year,
+    }
+
+
+def _charge_bank_account_json(charge: Charge) -> dict | None:
+    if charge.source_type != Charge.SourceType.BANK_ACCOUNT or charge.bank_account is None:
+        return None
+    account = charge.bank_account
+    return {
+        "id": account.id,
+        "country": account.country,
+        "last4": account.last4,
+        "fingerprint": account.fingerprint,
+        "bank_name": account.bank_name,
+    }
+
+
 def charge_json(charge: Charge) -> dict:
+    """The charge. ``card``, ``bank_account`` or ``wallet`` describes its source (the others are null);
+    ``next_action_url`` is set only while a wallet charge awaits approval."""
+    is_wallet = charge.source_type == Charge.SourceType.WALLET
     return {
         "id": charge.id,
         "object": "charge",
@@ -36,12 +87,13 @@ def charge_json(charge: Charge) -> dict:
         "decline_code": charge.decline_code,
         "failure_message": charge.failure_message,
         "idempotency_key": charge.idempotency_key,
-        "card": {
-            "brand": charge.card_brand,
-            "last4": charge.card_last4,
-            "exp_month": charge.card_exp_month,
-            "exp_year": charge.card_exp_year,
-        },
+        "source_type": charge.source_type,
+        "card": _charge_card_json(charge),
+        "bank_account": _charge_bank_account_json(charge),
+        "wallet": {"type": wallets.WALLETS.get(charge.token, charge.token)} if is_wallet else None,
+        "next_action_url": charge.next_action_url if charge.status == Charge.Status.REQUIRES_ACTION else None,
+        "expires_at": unix(charge.expires_at) if is_wallet and charge.expires_at else None,
+        "return_code": charge.return_code,
         "behaviour": charge.behaviour,
         "disputed": charge.disputed,
         "created": unix(charge.created),
@@ -132,6 +184,10 @@ def event_json(event: WebhookEvent) -> dict:
     }
 
 
+def fx_rates_json(*, base: str, rates: dict[str, str], as_of: int) -> dict:
+    return {"object": "fx_rates", "base": base, "rates": rates, "as_of": as_of}
+
+
 def faults_json(faults: FaultSettings) -> dict:
     return {
         "object": "faults",
@@ -144,5 +200,9 @@ def faults_json(faults: FaultSettings) -> dict:
         "refund_delay_seconds": faults.refund_delay_seconds,
         "dispute_delay_seconds": faults.dispute_delay_seconds,
         "dispute_decision_seconds": faults.dispute_decision_seconds,
+        "bank_settlement_seconds": faults.bank_settlement_seconds,
+        "bank_return_seconds": faults.bank_return_seconds,
+        "wallet_expiry_seconds": faults.wallet_expiry_seconds,
+        "fx_drift_bps": faults.fx_drift_bps,
         "draws": faults.draws,
     }

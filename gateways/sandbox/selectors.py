@@ -7,7 +7,16 @@ from django.db import connection
 from gateways.sandbox.cards import FIXED_TOKENS, Card
 from gateways.sandbox.config import sandbox_config
 from gateways.sandbox.errors import ResourceMissing
-from gateways.sandbox.models import Charge, Dispute, FaultSettings, Refund, SettlementLine, Token, WebhookEvent
+from gateways.sandbox.models import (
+    BankAccount,
+    Charge,
+    Dispute,
+    FaultSettings,
+    Refund,
+    SettlementLine,
+    Token,
+    WebhookEvent,
+)
 
 MAX_LIST = 100
 
@@ -23,8 +32,13 @@ def token_card(token_id: str) -> Card | None:
     return Card(token.brand, token.last4, token.exp_month, token.exp_year, token.behaviour)
 
 
+def bank_account_get(*, bank_account_id: str) -> BankAccount | None:
+    """The tokenised bank account, or None when there is no such token."""
+    return BankAccount.objects.filter(pk=bank_account_id).first()
+
+
 def charge_get(*, charge_id: str) -> Charge:
-    charge = Charge.objects.filter(pk=charge_id).first()
+    charge = Charge.objects.select_related("bank_account").filter(pk=charge_id).first()
     if charge is None:
         raise ResourceMissing(f"No such charge: {charge_id!r}.", param="id")
     return charge
@@ -32,7 +46,7 @@ def charge_get(*, charge_id: str) -> Charge:
 
 def charges_list(*, reference: str | None = None, idempotency_key: str | None = None, limit: int = MAX_LIST):
     """Charges, newest first, filtered by our client's reference and/or the idempotency key that created them."""
-    charges = Charge.objects.all()
+    charges = Charge.objects.select_related("bank_account")
     if reference is not None:
         charges = charges.filter(reference=reference)
     if idempotency_key is not None:
@@ -123,6 +137,10 @@ def faults_current() -> FaultSettings:
         refund_delay_seconds=config.refund_delay_seconds,
         dispute_delay_seconds=config.dispute_delay_seconds,
         dispute_decision_seconds=config.dispute_decision_seconds,
+        bank_settlement_seconds=config.bank_settlement_seconds,
+        bank_return_seconds=config.bank_return_seconds,
+        wallet_expiry_seconds=config.wallet_expiry_seconds,
+        fx_drift_bps=config.fx_drift_bps,
     )
 
 

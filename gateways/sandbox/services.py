@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from gateways.sandbox import cards
+from gateways.sandbox import banks, cards, wallets
+from gateways.sandbox.banks import BankAccount as BankAccountFacts
 from gateways.sandbox.cards import Card
 from gateways.sandbox.config import SandboxConfig, sandbox_config
 from gateways.sandbox.draws import nth_draw
@@ -29,6 +30,7 @@ from gateways.sandbox.errors import (
 )
 from gateways.sandbox.fees import charge_fee
 from gateways.sandbox.models import (
+    BankAccount,
     Charge,
     Dispute,
     FaultSettings,
@@ -38,6 +40,7 @@ from gateways.sandbox.models import (
     SettlementLine,
     Token,
     WebhookEvent,
+    new_charge_id,
     new_id,
 )
 from gateways.sandbox.representations import charge_json, dispute_json, refund_json, unix
@@ -68,7 +71,32 @@ def token_create(*, card: Card) -> Token:
     )
 
 
+# --- Bank accounts -------------------------------------------------------------
+
+
+def bank_account_create(*, account: BankAccountFacts) -> BankAccount:
+    """Store a tokenised bank account. ``account`` already holds only country, last four characters, keyed
+    fingerprint, bank name and behaviour: the account number and IBAN never reach this far."""
+    return BankAccount.objects.create(
+        country=account.country,
+        last4=account.last4,
+        fingerprint=account.fingerprint,
+        bank_name=account.bank_name,
+        behaviour=account.behaviour,
+    )
+
+
 # --- Charges -------------------------------------------------------------------
+
+
+def _charge_insert(**fields) -> Charge:
+    """Insert a charge inside the caller's transaction; the unique key on the idempotency key has the last word."""
+    try:
+        with transaction.atomic():
+            return Charge.objects.create(**fields)
+    except IntegrityError as error:
+        # Only reachable if a claim that looked abandoned was taken over while its owner still ran.
+        raise IdempotencyKeyInUse("A charge for this idempotency key is being created.") from error
 
 
 def charge_create(
@@ -101,28 +129,24 @@ def charge_create(
     else:
         status, decline_code, failure_message = Charge.Status.AUTHORIZED, None, None
     with transaction.atomic():
-        try:
-            charge = Charge.objects.create(
-                reference=reference,
-                amount=amount,
-                currency=currency,
-                status=status,
-                amount_captured=amount if status == Charge.Status.CAPTURED else 0,
-                decline_code=decline_code,
-                failure_message=failure_message,
-                idempotency_key=idempotency_key,
-                token=token,
-                card_brand=card.brand,
-                card_last4=card.last4,
-                card_exp_month=card.exp_month,
-                card_exp_year=card.exp_year,
-                behaviour=card.behaviour,
-                captured_at=now if status == Charge.Status.CAPTURED else None,
-            )
-        except IntegrityError as error:
-            # The unique key on Charge is the last line of defence: only reachable if a claim that
-            # looked abandoned was taken over while its owner still ran. The transaction rolls back.
-            raise IdempotencyKeyInUse("A charge for this idempotency key is being created.") from error
+        charge = _charge_insert(
+            reference=reference,
+            amount=amount,
+            currency=currency,
+            status=status,
+            amount_captured=amount if status == Charge.Status.CAPTURED else 0,
+            decline_code=decline_code,
+            failure_message=failure_message,
+            idempotency_key=idempotency_key,
+            token=token,
+            source_type=Charge.SourceType.CARD,
+            card_brand=card.brand,
+            card_last4=card.last4,
+            card_exp_month=card.exp_month,
+            card_exp_year=card.exp_year,
+            behaviour=card.behaviour,
+            captured_at=now if status == Charge.Status.CAPTURED else None,
+        )
         if card.behaviour == cards.TIMEOUT:
             event_type = "charge.succeeded" if capture else "charge.authorized"
             action_schedule(
@@ -187,17 +211,213 @@ def _charge_captured(*, charge: Charge, now: datetime) -> None:
 
 
 def charge_void(*, charge_id: str) -> Charge:
-    """Release an authorised charge without capturing it (a single conditional UPDATE)."""
+    """Release an authorised charge without capturing it, or cancel a wallet charge that still awaits the
+    customer's approval (a single conditional UPDATE: an approval racing it finds it voided, or vice versa)."""
     with transaction.atomic():
-        voided = Charge.objects.filter(pk=charge_id, status=Charge.Status.AUTHORIZED).update(
-            status=Charge.Status.VOIDED, voided_at=timezone.now()
-        )
+        voided = Charge.objects.filter(
+            pk=charge_id, status__in=(Charge.Status.AUTHORIZED, Charge.Status.REQUIRES_ACTION)
+        ).update(status=Charge.Status.VOIDED, voided_at=timezone.now())
         charge = charge_get(charge_id=charge_id)
         if not voided:
             raise InvalidRequest(
-                f"This charge is {charge.status}; only an authorized charge can be voided.",
+                f"This charge is {charge.status}; only an authorized charge, or a wallet charge awaiting approval, "
+                "can be voided.",
                 code="charge_unexpected_state",
             )
+    return charge
+
+
+# --- Bank transfers ------------------------------------------------------------
+
+
+def bank_charge_create(
+    *, amount: int, currency: str, bank_account: BankAccount, reference: str | None, idempotency_key: str
+) -> Charge:
+    """Debit a bank account, as its behaviour says, and return the recorded charge.
+
+    Guarantees: no money moves now. The charge is ``pending`` and, in the same
+    transaction, its settlement is scheduled ``bank_settlement_seconds`` later
+    (``bank_settle``); an account whose bank refuses at once (R03) is recorded
+    as a ``failed`` charge with its ``return_code`` and nothing is scheduled.
+    At most one charge per idempotency key.
+    """
+    now = timezone.now()
+    return_code = banks.RETURN_CODES[banks.FAIL_R03] if bank_account.behaviour == banks.FAIL_R03 else None
+    with transaction.atomic():
+        charge = _charge_insert(
+            reference=reference,
+            amount=amount,
+            currency=currency,
+            status=Charge.Status.FAILED if return_code else Charge.Status.PENDING,
+            amount_captured=0,
+            decline_code=banks.DECLINE_CODES.get(return_code),
+            failure_message=banks.RETURN_MESSAGES.get(return_code),
+            return_code=return_code,
+            idempotency_key=idempotency_key,
+            token=bank_account.id,
+            source_type=Charge.SourceType.BANK_ACCOUNT,
+            bank_account=bank_account,
+            behaviour=bank_account.behaviour,
+        )
+        if charge.status == Charge.Status.PENDING:
+            action_schedule(
+                action="bank_settle",
+                params={"charge_id": charge.id},
+                run_at=now + timedelta(seconds=faults_current().bank_settlement_seconds),
+            )
+    return charge
+
+
+def bank_charge_settle(*, charge_id: str) -> Charge | None:
+    """A pending bank transfer settles: ``captured`` in full, its ``charge`` settlement line, ``charge.succeeded``;
+    for a ``return_r01`` account its return is scheduled ``bank_return_seconds`` later. None when it was no longer
+    pending."""
+    now = timezone.now()
+    with transaction.atomic():
+        settled = Charge.objects.filter(
+            pk=charge_id, status=Charge.Status.PENDING, source_type=Charge.SourceType.BANK_ACCOUNT
+        ).update(status=Charge.Status.CAPTURED, amount_captured=F("amount"), captured_at=now)
+        if not settled:
+            return None
+        charge = charge_get(charge_id=charge_id)
+        _charge_captured(charge=charge, now=now)
+        event_emit(event_type="charge.succeeded", charge=charge)
+        if charge.behaviour == banks.RETURN_R01:
+            action_schedule(
+                action="bank_return",
+                params={"charge_id": charge.id},
+                run_at=now + timedelta(seconds=faults_current().bank_return_seconds),
+            )
+    return charge
+
+
+def bank_charge_return(*, charge_id: str) -> Charge | None:
+    """The customer's bank sends a settled transfer back: ``returned`` with its ``return_code``, a ``return``
+    settlement line of −``amount_captured`` (refunds made meanwhile stay made), ``charge.returned``. None when it
+    was not captured any more."""
+    now = timezone.now()
+    charge = charge_get(charge_id=charge_id)
+    return_code = banks.RETURN_CODES[charge.behaviour]
+    with transaction.atomic():
+        returned = Charge.objects.filter(
+            pk=charge_id, status=Charge.Status.CAPTURED, source_type=Charge.SourceType.BANK_ACCOUNT
+        ).update(
+            status=Charge.Status.RETURNED,
+            return_code=return_code,
+            failure_message=banks.RETURN_MESSAGES[return_code],
+            returned_at=now,
+        )
+        if not returned:
+            return None
+        charge = charge_get(charge_id=charge_id)
+        settlement_record(
+            line_type=SettlementLine.Type.RETURN,
+            processor_id=charge.id,
+            reference=charge.reference,
+            currency=charge.currency,
+            amount=-charge.amount_captured,
+            fee=0,
+            at=now,
+        )
+        event_emit(event_type="charge.returned", charge=charge)
+    return charge
+
+
+# --- Wallets -------------------------------------------------------------------
+
+
+def wallet_charge_create(
+    *,
+    amount: int,
+    currency: str,
+    wallet_source: str,
+    capture: bool,
+    reference: str | None,
+    idempotency_key: str,
+    public_base_url: str,
+    expiry_seconds: float,
+) -> Charge:
+    """Ask the customer to approve a payment in their wallet, and return the recorded charge.
+
+    Guarantees: no money moves now. The charge is ``requires_action`` with its
+    ``next_action_url`` (the approval page under ``public_base_url``) and a
+    secret token for the page's form; in the same transaction its expiry is
+    scheduled ``expiry_seconds`` later (``wallet_expire``). ``capture`` is kept
+    for the approval. At most one charge per idempotency key.
+    """
+    now = timezone.now()
+    charge_id = new_charge_id()
+    with transaction.atomic():
+        charge = _charge_insert(
+            id=charge_id,
+            reference=reference,
+            amount=amount,
+            currency=currency,
+            status=Charge.Status.REQUIRES_ACTION,
+            amount_captured=0,
+            idempotency_key=idempotency_key,
+            token=wallet_source,
+            source_type=Charge.SourceType.WALLET,
+            behaviour=wallets.WALLET_BEHAVIOUR,
+            next_action_url=wallets.approval_url(public_base_url, charge_id),
+            action_token=wallets.new_action_token(),
+            capture_on_approval=capture,
+            expires_at=now + timedelta(seconds=expiry_seconds),
+        )
+        action_schedule(action="wallet_expire", params={"charge_id": charge.id}, run_at=charge.expires_at)
+    return charge
+
+
+def wallet_charge_decide(*, charge_id: str, approve: bool) -> tuple[Charge, bool]:
+    """The customer approves or declines a wallet charge; returns the charge and whether this call changed it.
+
+    Approved: ``captured`` (with its settlement line and ``charge.succeeded``) or, when it was created with
+    ``capture: false``, ``authorized`` (``charge.authorized``). Declined: ``declined`` with ``customer_declined``
+    (``charge.declined``). Only a charge still awaiting approval before its expiry moves (a conditional UPDATE):
+    deciding twice, after a void or after the expiry changes nothing; one found past its expiry expires now.
+    """
+    now = timezone.now()
+    charge = charge_get(charge_id=charge_id)
+    if charge.source_type != Charge.SourceType.WALLET:
+        raise ResourceMissing(f"No such wallet charge: {charge_id!r}.", param="id")
+    if not approve:
+        changes = {
+            "status": Charge.Status.DECLINED,
+            "decline_code": wallets.CUSTOMER_DECLINED,
+            "failure_message": wallets.CUSTOMER_DECLINED_MESSAGE,
+        }
+        event_type = "charge.declined"
+    elif charge.capture_on_approval:
+        changes = {"status": Charge.Status.CAPTURED, "amount_captured": F("amount"), "captured_at": now}
+        event_type = "charge.succeeded"
+    else:
+        changes = {"status": Charge.Status.AUTHORIZED}
+        event_type = "charge.authorized"
+    with transaction.atomic():
+        decided = Charge.objects.filter(
+            pk=charge_id, status=Charge.Status.REQUIRES_ACTION, expires_at__gt=now
+        ).update(**changes, decided_at=now)
+        if not decided:
+            return wallet_charge_expire(charge_id=charge_id) or charge_get(charge_id=charge_id), False
+        charge = charge_get(charge_id=charge_id)
+        if charge.status == Charge.Status.CAPTURED:
+            _charge_captured(charge=charge, now=now)
+        event_emit(event_type=event_type, charge=charge)
+    return charge, True
+
+
+def wallet_charge_expire(*, charge_id: str) -> Charge | None:
+    """A wallet charge still awaiting approval at its ``expires_at`` is ``expired``, with ``charge.expired``.
+    None when it had been decided or voided, or is not due yet."""
+    now = timezone.now()
+    with transaction.atomic():
+        expired = Charge.objects.filter(
+            pk=charge_id, status=Charge.Status.REQUIRES_ACTION, expires_at__lte=now
+        ).update(status=Charge.Status.EXPIRED, decided_at=now)
+        if not expired:
+            return None
+        charge = charge_get(charge_id=charge_id)
+        event_emit(event_type="charge.expired", charge=charge)
     return charge
 
 
@@ -623,6 +843,10 @@ def faults_reset(*, config: SandboxConfig) -> FaultSettings:
             "refund_delay_seconds": config.refund_delay_seconds,
             "dispute_delay_seconds": config.dispute_delay_seconds,
             "dispute_decision_seconds": config.dispute_decision_seconds,
+            "bank_settlement_seconds": config.bank_settlement_seconds,
+            "bank_return_seconds": config.bank_return_seconds,
+            "wallet_expiry_seconds": config.wallet_expiry_seconds,
+            "fx_drift_bps": config.fx_drift_bps,
             "draws": 0,
         },
     )
@@ -639,6 +863,10 @@ FAULT_FIELDS = (
     "refund_delay_seconds",
     "dispute_delay_seconds",
     "dispute_decision_seconds",
+    "bank_settlement_seconds",
+    "bank_return_seconds",
+    "wallet_expiry_seconds",
+    "fx_drift_bps",
 )
 
 
@@ -764,6 +992,18 @@ def _dispute_expire_action(*, dispute_id: str) -> None:
     dispute_expire(dispute_id=dispute_id)
 
 
+def _bank_settle_action(*, charge_id: str) -> None:
+    bank_charge_settle(charge_id=charge_id)
+
+
+def _bank_return_action(*, charge_id: str) -> None:
+    bank_charge_return(charge_id=charge_id)
+
+
+def _wallet_expire_action(*, charge_id: str) -> None:
+    wallet_charge_expire(charge_id=charge_id)
+
+
 # The delayed work the dispatcher knows how to run, by the name stored in ScheduledAction.action.
 ACTION_HANDLERS = {
     "emit_event": _emit_event_action,
@@ -771,6 +1011,9 @@ ACTION_HANDLERS = {
     "refund_settle": _refund_settle_action,
     "dispute_decide": _dispute_decide_action,
     "dispute_expire": _dispute_expire_action,
+    "bank_settle": _bank_settle_action,
+    "bank_return": _bank_return_action,
+    "wallet_expire": _wallet_expire_action,
 }
 
 

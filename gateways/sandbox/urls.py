@@ -1,11 +1,13 @@
 from django.urls import path
 
-from gateways.sandbox import views
+from gateways.sandbox import views, wallet_views
 
 urlpatterns = [
     path("healthz", views.healthz),
     path("v1/tokens", views.tokens),
     path("v1/tokens/<str:token_id>", views.token_detail),
+    path("v1/bank_accounts", views.bank_accounts),
+    path("v1/bank_accounts/<str:bank_account_id>", views.bank_account_detail),
     path("v1/charges", views.charges),
     path("v1/charges/<str:charge_id>", views.charge_detail),
     path("v1/charges/<str:charge_id>/capture", views.charge_capture),
@@ -17,12 +19,17 @@ urlpatterns = [
     path("v1/disputes/<str:dispute_id>/evidence", views.dispute_evidence),
     path("v1/disputes/<str:dispute_id>/close", views.dispute_close),
     path("v1/settlements/<str:day>.csv", views.settlement_report),
+    path("v1/fx_rates", views.fx_rates),
     path("v1/events", views.events),
     path("v1/events/<str:event_id>", views.event_detail),
     path("v1/control/faults", views.control_faults),
     path("v1/control/webhooks/resend", views.control_webhook_resend),
     path("v1/control/disputes", views.control_disputes),
     path("v1/control/settlements/inject", views.control_settlement_inject),
+    # The customer's side of a wallet charge: HTML pages, no API key.
+    path("wallet/<str:charge_id>", wallet_views.approval_page),
+    path("wallet/<str:charge_id>/approve", wallet_views.approve),
+    path("wallet/<str:charge_id>/decline", wallet_views.decline),
 ]
 
 handler404 = "gateways.sandbox.views.not_found"

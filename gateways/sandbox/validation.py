@@ -6,12 +6,17 @@ from datetime import date
 
 from django.http import HttpRequest
 
+from gateways.sandbox import banks
+from gateways.sandbox.banks import BankAccount, BankAccountInvalid
 from gateways.sandbox.cards import Card, card_from_number, luhn_valid
 from gateways.sandbox.errors import InvalidRequest
+from gateways.sandbox.fx import MAX_DRIFT_BPS
 
 MAX_AMOUNT = 99_999_999_999
 MAX_EVIDENCE_LENGTH = 20_000
 MAX_EVIDENCE_DUE_IN_SECONDS = 366 * 24 * 3600
+SOURCE_PREFIXES = ("tok_", "ba_", "wallet_")
+MAX_WALLET_EXPIRY_SECONDS = 7 * 24 * 3600
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DIGITS = re.compile(r"^\d+$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -73,14 +78,61 @@ def card_params(data: dict) -> Card:
     return card_from_number(number, exp_month, exp_year)
 
 
+def bank_account_params(data: dict, *, fingerprint_key: str) -> BankAccount:
+    """The storable facts of the account in a POST /v1/bank_accounts body; the account number or IBAN goes no
+    further. US: ``routing_number`` and ``account_number``; a SEPA country: ``iban``. Every refusal is 400
+    ``bank_account_invalid`` with the ``param`` at fault."""
+
+    def invalid(message: str, param: str) -> InvalidRequest:
+        return InvalidRequest(message, code="bank_account_invalid", param=param)
+
+    unknown = sorted(set(data) - {"country", "holder_name", "account_number", "routing_number", "iban"})
+    if unknown:
+        raise invalid(f"Unknown parameter: {unknown[0]}.", unknown[0])
+    country = data.get("country")
+    if not isinstance(country, str) or (country != "US" and country not in banks.SEPA_IBAN_LENGTHS):
+        raise invalid("country must be US or a SEPA country (ISO 3166 alpha-2, upper case).", "country")
+    holder_name = data.get("holder_name")
+    if not isinstance(holder_name, str) or not holder_name.strip() or len(holder_name) > 255:
+        raise invalid("holder_name must be a name of 1 to 255 characters.", "holder_name")
+    for name in ("account_number", "routing_number", "iban"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise invalid(f"{name} must be a string.", name)
+    try:
+        if country == "US":
+            if data.get("iban") is not None:
+                raise invalid("A US account has a routing_number and an account_number, not an IBAN.", "iban")
+            for name in ("routing_number", "account_number"):
+                if not data.get(name):
+                    raise invalid(f"{name} is required for a US account.", name)
+            return banks.us_bank_account(
+                routing_number=data["routing_number"],
+                account_number=data["account_number"],
+                fingerprint_key=fingerprint_key,
+            )
+        for name in ("routing_number", "account_number"):
+            if data.get(name) is not None:
+                raise invalid(f"An account in {country} has an IBAN, not a {name}.", name)
+        if not data.get("iban"):
+            raise invalid(f"iban is required for an account in {country}.", "iban")
+        return banks.sepa_bank_account(country=country, iban=data["iban"], fingerprint_key=fingerprint_key)
+    except BankAccountInvalid as refused:
+        raise invalid(refused.message, refused.param) from None
+
+
 def charge_params(data: dict) -> dict:
-    """The parameters of POST /v1/charges: amount, currency, source, capture, reference."""
+    """The parameters of POST /v1/charges: amount, currency, source (``tok_…``, ``ba_…`` or ``wallet_…``),
+    capture, reference."""
     _only(data, {"amount", "currency", "source", "capture", "reference"})
     amount = amount_param(data.get("amount"))
     currency = _currency(data.get("currency"))
     source = data.get("source")
-    if not isinstance(source, str) or not source.startswith("tok_") or len(source) > 40:
-        raise InvalidRequest("source must be a card token (tok_…).", code="token_invalid", param="source")
+    if not isinstance(source, str) or not source.startswith(SOURCE_PREFIXES) or len(source) > 40:
+        raise InvalidRequest(
+            "source must be a card token (tok_…), a bank account (ba_…) or a wallet (wallet_…).",
+            code="token_invalid",
+            param="source",
+        )
     capture = data.get("capture", True)
     if not isinstance(capture, bool):
         raise InvalidRequest("capture must be true or false.", code="capture_invalid", param="capture")
@@ -229,12 +281,17 @@ _FAULT_TYPES = {
     "refund_delay_seconds": "seconds",
     "dispute_delay_seconds": "seconds",
     "dispute_decision_seconds": "seconds",
+    "bank_settlement_seconds": "seconds",
+    "bank_return_seconds": "seconds",
+    "wallet_expiry_seconds": "expiry",
+    "fx_drift_bps": "bps",
 }
 
 
 def fault_params(data: dict) -> dict:
-    """The faults to change: latency_ms ≥ 0, 0 ≤ error_rate ≤ 1, seed, two booleans, and delays in seconds
-    (timeout, refund, dispute, dispute decision) from 0 to 3600."""
+    """The faults to change: latency_ms ≥ 0, 0 ≤ error_rate ≤ 1, seed, two booleans, delays in seconds
+    (timeout, refund, dispute, dispute decision, bank settlement, bank return) from 0 to 3600, the wallet
+    expiry from 0 to a week, and fx_drift_bps, an integer from −5000 to 5000."""
     _only(data, set(_FAULT_TYPES))
     for name, value in data.items():
         kind = _FAULT_TYPES[name]
@@ -244,7 +301,12 @@ def fault_params(data: dict) -> dict:
             "rate": number and 0 <= value <= 1,
             "bool": isinstance(value, bool),
             "seconds": number and 0 <= value <= 3600,
+            "expiry": number and 0 <= value <= MAX_WALLET_EXPIRY_SECONDS,
+            "bps": _is_int(value) and -MAX_DRIFT_BPS <= value <= MAX_DRIFT_BPS,
         }[kind]
         if not valid:
             raise InvalidRequest(f"{name} has an invalid value.", code="parameter_invalid", param=name)
-    return {name: float(value) if _FAULT_TYPES[name] in {"rate", "seconds"} else value for name, value in data.items()}
+    return {
+        name: float(value) if _FAULT_TYPES[name] in {"rate", "seconds", "expiry"} else value
+        for name, value in data.items()
+    }

@@ -5,8 +5,9 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
-from gateways.sandbox import idempotency, selectors, services
+from gateways.sandbox import fx, idempotency, selectors, services, wallets
 from gateways.sandbox.config import sandbox_config
 from gateways.sandbox.errors import (
     AuthenticationFailed,
@@ -19,16 +20,20 @@ from gateways.sandbox.errors import (
 from gateways.sandbox.idempotency import Answer, Result
 from gateways.sandbox.models import Charge
 from gateways.sandbox.representations import (
+    bank_account_json,
     charge_json,
     dispute_json,
     event_json,
     faults_json,
+    fx_rates_json,
     refund_json,
     settlement_csv,
     settlement_line_json,
     token_json,
+    unix,
 )
 from gateways.sandbox.validation import (
+    bank_account_params,
     capture_params,
     card_params,
     charge_params,
@@ -126,14 +131,8 @@ healthz = endpoint(auth=False, get=_healthz)
 # --- Tokens --------------------------------------------------------------------
 
 
-def _token_create(request: HttpRequest) -> HttpResponse:
-    data = json_body(request)
-    card = card_params(data)
-
-    def operation() -> Result:
-        token = services.token_create(card=card)
-        return Result(201, token_json(token.id, token))
-
+def _optionally_idempotent(request: HttpRequest, data: dict, operation: Callable[[], Result]) -> HttpResponse:
+    """Run ``operation`` once per Idempotency-Key when the request carries one, else simply run it."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         result = operation()
@@ -148,6 +147,17 @@ def _token_create(request: HttpRequest) -> HttpResponse:
     return answer_response(answer)
 
 
+def _token_create(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    card = card_params(data)
+
+    def operation() -> Result:
+        token = services.token_create(card=card)
+        return Result(201, token_json(token.id, token))
+
+    return _optionally_idempotent(request, data, operation)
+
+
 def _token_detail(request: HttpRequest, token_id: str) -> JsonResponse:
     card = selectors.token_card(token_id)
     if card is None:
@@ -159,19 +169,53 @@ tokens = endpoint(post=_token_create)
 token_detail = endpoint(get=_token_detail)
 
 
+# --- Bank accounts -------------------------------------------------------------
+
+
+def _bank_account_create(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    # From here on only the account's storable facts exist: the number or IBAN is not passed further.
+    account = bank_account_params(data, fingerprint_key=sandbox_config().fingerprint_key)
+
+    def operation() -> Result:
+        return Result(201, bank_account_json(services.bank_account_create(account=account)))
+
+    return _optionally_idempotent(request, data, operation)
+
+
+def _bank_account_detail(request: HttpRequest, bank_account_id: str) -> JsonResponse:
+    account = selectors.bank_account_get(bank_account_id=bank_account_id)
+    if account is None:
+        raise ResourceMissing(f"No such bank account: {bank_account_id!r}.", param="id")
+    return json_response(bank_account_json(account))
+
+
+bank_accounts = endpoint(post=_bank_account_create)
+bank_account_detail = endpoint(get=_bank_account_detail)
+
+
 # --- Charges -------------------------------------------------------------------
 
 
 def _charge_result(charge: Charge, *, created: bool, delay_seconds: float = 0.0) -> Result:
-    if charge.status == Charge.Status.DECLINED:
+    if charge.status in (Charge.Status.DECLINED, Charge.Status.FAILED):
         error = CardDeclinedError(charge.failure_message, decline_code=charge.decline_code, charge=charge_json(charge))
         return Result(error.status, error.body())
     return Result(201 if created else 200, charge_json(charge), delay_seconds)
 
 
+def public_base_url(request: HttpRequest) -> str:
+    """Where people reach the sandbox: SANDBOX_PUBLIC_URL, else the scheme and host this request came to."""
+    return sandbox_config().public_url or request.build_absolute_uri("/").rstrip("/")
+
+
 @_with_key
 def _charge_create(request: HttpRequest, data: dict):
     params = charge_params(data)
+    if params["token"].startswith("ba_"):
+        return _bank_charge_create(request, params)
+    if params["token"].startswith("wallet_"):
+        return _wallet_charge_create(request, params)
     card = selectors.token_card(params["token"])
     if card is None:
         raise InvalidRequest(f"No such token: {params['token']!r}.", code="token_invalid", param="source")
@@ -184,6 +228,54 @@ def _charge_create(request: HttpRequest, data: dict):
         )
         delay = faults.timeout_delay_seconds if charge.behaviour == "timeout" else 0.0
         return _charge_result(charge, created=True, delay_seconds=delay)
+
+    return operation, faults
+
+
+def _bank_charge_create(request: HttpRequest, params: dict):
+    if not params["capture"]:
+        raise InvalidRequest(
+            "A bank transfer cannot be authorised and captured later: send capture true.",
+            code="capture_method_invalid",
+            param="capture",
+        )
+    bank_account = selectors.bank_account_get(bank_account_id=params["token"])
+    if bank_account is None:
+        raise InvalidRequest(f"No such bank account: {params['token']!r}.", code="token_invalid", param="source")
+    key = request.headers["Idempotency-Key"]
+
+    def operation() -> Result:
+        charge = services.bank_charge_create(
+            amount=params["amount"],
+            currency=params["currency"],
+            bank_account=bank_account,
+            reference=params["reference"],
+            idempotency_key=key,
+        )
+        return _charge_result(charge, created=True)
+
+    return operation, selectors.faults_current()
+
+
+def _wallet_charge_create(request: HttpRequest, params: dict):
+    if params["token"] not in wallets.WALLETS:
+        raise InvalidRequest(f"No such wallet: {params['token']!r}.", code="token_invalid", param="source")
+    faults = selectors.faults_current()
+    key = request.headers["Idempotency-Key"]
+    base_url = public_base_url(request)
+
+    def operation() -> Result:
+        charge = services.wallet_charge_create(
+            amount=params["amount"],
+            currency=params["currency"],
+            wallet_source=params["token"],
+            capture=params["capture"],
+            reference=params["reference"],
+            idempotency_key=key,
+            public_base_url=base_url,
+            expiry_seconds=faults.wallet_expiry_seconds,
+        )
+        return _charge_result(charge, created=True)
 
     return operation, faults
 
@@ -318,6 +410,17 @@ def _settlement_inject(request: HttpRequest) -> JsonResponse:
 
 settlement_report = endpoint(get=_settlement_report)
 control_settlement_inject = endpoint(post=_settlement_inject)
+
+
+# --- Exchange rates ------------------------------------------------------------
+
+
+def _fx_rates(request: HttpRequest) -> JsonResponse:
+    rates = fx.rates_with_drift(selectors.faults_current().fx_drift_bps)
+    return json_response(fx_rates_json(base=fx.BASE_CURRENCY, rates=rates, as_of=unix(timezone.now())))
+
+
+fx_rates = endpoint(get=_fx_rates)
 
 
 # --- Events and control --------------------------------------------------------

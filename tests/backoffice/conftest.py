@@ -101,3 +101,11 @@ requires_processor_disputes = pytest.mark.skipif(
 
 def messages_of(response) -> list[str]:
     return [str(message) for message in response.context["messages"]] if response.context else []
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so a fixture can tell that its test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

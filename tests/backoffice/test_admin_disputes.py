@@ -104,7 +104,8 @@ def test_support_submits_evidence_through_the_admin(api_client, sandbox, support
 @requires_processor_disputes
 def test_support_accepts_a_dispute_through_the_admin(api_client, sandbox, support):
     dispute = opened_dispute(api_client)
-    response = client_for(support).post(f"{LIST}{quote(dispute.pk)}/accept/", {"reason": "customer is right"}, follow=True)
+    response = client_for(support).post(f"{LIST}{quote(dispute.pk)}/accept/", {"reason": "customer is right"},
+                                        follow=True)
     dispute.refresh_from_db()
     assert dispute.status == "lost"
     assert any("accepted: it is now lost" in m for m in messages_of(response))

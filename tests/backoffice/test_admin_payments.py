@@ -216,7 +216,8 @@ def test_finance_captures_an_authorised_payment_through_the_admin(api_client, sa
 
 def test_finance_cancels_an_authorised_payment_through_the_admin(api_client, sandbox, finance):
     payment = sandbox_payment(api_client, amount=4_000, capture_method="manual")
-    client_for(finance).post(f"/admin/payments/payment/{quote(payment.pk)}/cancel/", {"reason": "requested_by_customer"})
+    client_for(finance).post(f"/admin/payments/payment/{quote(payment.pk)}/cancel/",
+                             {"reason": "requested_by_customer"})
     payment.refresh_from_db()
     assert (payment.status, payment.cancellation_reason) == ("canceled", "requested_by_customer")
     assert payment.transitions.filter(transition="cancel", actor="staff:fay.finance").exists()

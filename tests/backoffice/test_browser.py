@@ -61,8 +61,9 @@ def browser_page(request, chromium, live_server, staff_groups):
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
-    # Whatever happened, the last page seen (a failure's screenshot is the one to look at).
-    page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}-last.png"), full_page=True)
+    report = getattr(request.node, "report_call", None)
+    if report is None or report.failed:
+        page.screenshot(path=str(SCREENSHOTS / f"FAILED-{request.node.name}.png"), full_page=True)
     context.close()
 
 

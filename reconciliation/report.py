@@ -1,0 +1,165 @@
+"""Reading the processor's settlement report: validated line by line while it streams, never trusted.
+
+The format is in ``docs/settlement-report.md`` (what the sandbox writes) and
+``docs/reconciliation.md`` (what this side accepts). ``read_batches`` yields the
+lines in batches, each line a tuple ready for the staging table, and raises
+``ReportInvalid`` naming the first bad line; the caller loads the batches inside
+one transaction, so a bad line anywhere imports nothing.
+"""
+
+import csv
+import datetime
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+
+from core.money import CURRENCY_EXPONENTS
+from ledger.fees import round_half_even
+from reconciliation.errors import ReportInvalid
+from reconciliation.models import MATCHED_BY_PROCESSOR_ID, LineType
+
+COLUMNS = ("settlement_date", "type", "processor_id", "reference", "currency", "amount", "fee", "net")
+TYPES = frozenset(LineType.values)
+BY_PROCESSOR_ID = frozenset(MATCHED_BY_PROCESSOR_ID)
+MAX_ID_LENGTH = 255
+# Sixteen digits at most: every value and every difference of two fits a 64-bit integer.
+_INTEGER = re.compile(r"-?[0-9]{1,16}\Z")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+BATCH_SIZE = 10_000
+
+# The processor's fees as our settings expect them (the sandbox's defaults).
+DEFAULT_PROCESSOR_FEE_BPS = 250
+DEFAULT_PROCESSOR_FEE_FIXED = 25
+DEFAULT_PROCESSOR_DISPUTE_FEE = 1500
+
+
+@dataclass(frozen=True)
+class ProcessorFees:
+    """What the processor should deduct: ``bps`` of a charge (half-even) plus ``fixed``; ``dispute`` per dispute."""
+
+    bps: int
+    fixed: int
+    dispute: int
+
+    @classmethod
+    def from_settings(cls) -> "ProcessorFees":
+        return cls(
+            bps=int(getattr(settings, "PROCESSOR_FEE_BPS", DEFAULT_PROCESSOR_FEE_BPS)),
+            fixed=int(getattr(settings, "PROCESSOR_FEE_FIXED", DEFAULT_PROCESSOR_FEE_FIXED)),
+            dispute=int(getattr(settings, "PROCESSOR_DISPUTE_FEE", DEFAULT_PROCESSOR_DISPUTE_FEE)),
+        )
+
+    def expected(self, line_type: str, amount: int) -> int:
+        """The fee of one line: refunds and reversals cost nothing."""
+        if line_type == LineType.CHARGE:
+            return round_half_even(amount * self.bps, 10_000) + self.fixed
+        if line_type == LineType.DISPUTE:
+            return self.dispute
+        return 0
+
+
+# One imported line, in the staging table's column order (after run_id).
+Row = tuple[int, str, str, str, str, str, int, int, int, int]
+STAGING_COLUMNS = ("line_number", "type", "processor_id", "reference", "match_key", "currency", "amount", "fee",
+                   "net", "expected_fee")  # fmt: skip
+
+
+def _integer(value: str, name: str, line: int) -> int:
+    if _INTEGER.match(value) is None:
+        if re.fullmatch(r"-?[0-9]+", value):
+            raise ReportInvalid(f"{name} '{value}' is out of range", line=line)
+        raise ReportInvalid(f"{name} '{value}' is not an integer", line=line)
+    return int(value)
+
+
+def _date_problem(value: str, day: datetime.date) -> str:
+    if _DATE.match(value):
+        try:
+            other = datetime.date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return f"settlement_date {other.isoformat()} is not the requested day {day.isoformat()}"
+    return f"settlement_date '{value}' is not a date (YYYY-MM-DD)"
+
+
+def _header(reader) -> tuple[list[int], int]:
+    """The position of each column of ``COLUMNS`` in the header, and how many columns it has (extra ones are
+    ignored)."""
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ReportInvalid("the report is empty: no header line") from None
+    names = [name.strip() for name in header]
+    if not any(names):
+        raise ReportInvalid("the header line is empty", line=1)
+    positions = []
+    for column in COLUMNS:
+        if names.count(column) > 1:
+            raise ReportInvalid(f"column '{column}' appears more than once", line=1)
+        if column not in names:
+            raise ReportInvalid(f"missing column '{column}' (the header must name {', '.join(COLUMNS)})", line=1)
+        positions.append(names.index(column))
+    return positions, len(names)
+
+
+def read_batches(stream: BinaryIO, *, day: datetime.date, fees: ProcessorFees,
+                 batch_size: int = BATCH_SIZE) -> Iterator[list[Row]]:  # fmt: skip
+    """Yield the report's lines in batches of ``batch_size`` validated rows; raise ReportInvalid at the first error.
+
+    Checked on every line: the number of fields, ``settlement_date`` is ``day``,
+    a known ``type`` and ISO currency, non-empty ids of at most 255 characters,
+    integer ``amount``/``fee``/``net`` and ``net = amount − fee``.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
+    reader = csv.reader(text, strict=True)
+    line = 1
+    try:
+        positions, width = _header(reader)
+        p_date, p_type, p_pid, p_ref, p_cur, p_amount, p_fee, p_net = positions
+        iso_day = day.isoformat()
+        currencies = CURRENCY_EXPONENTS
+        batch: list[Row] = []
+        append = batch.append
+        for row in reader:
+            line = reader.line_num
+            if len(row) != width:
+                if not row or row == [""]:
+                    raise ReportInvalid("blank line", line=line)
+                raise ReportInvalid(f"{len(row)} fields, the header has {width}", line=line)
+            settlement_date = row[p_date]
+            if settlement_date != iso_day:
+                raise ReportInvalid(_date_problem(settlement_date, day), line=line)
+            line_type = row[p_type]
+            if line_type not in TYPES:
+                raise ReportInvalid(f"unknown type '{line_type}' (expected {', '.join(sorted(TYPES))})", line=line)
+            processor_id, reference = row[p_pid], row[p_ref]
+            if not processor_id or not reference:
+                raise ReportInvalid(f"{'processor_id' if not processor_id else 'reference'} is empty", line=line)
+            if len(processor_id) > MAX_ID_LENGTH or len(reference) > MAX_ID_LENGTH:
+                raise ReportInvalid(f"an id is longer than {MAX_ID_LENGTH} characters", line=line)
+            currency = row[p_cur]
+            if currency not in currencies:
+                raise ReportInvalid(f"unknown currency '{currency}'", line=line)
+            amount = _integer(row[p_amount], "amount", line)
+            fee = _integer(row[p_fee], "fee", line)
+            net = _integer(row[p_net], "net", line)
+            if net != amount - fee:
+                raise ReportInvalid(f"net {net} is not amount − fee ({amount} − {fee} = {amount - fee})", line=line)
+            match_key = processor_id if line_type in BY_PROCESSOR_ID else reference
+            append((line, line_type, processor_id, reference, match_key, currency, amount, fee, net,
+                    fees.expected(line_type, amount)))  # fmt: skip
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+                append = batch.append
+        if batch:
+            yield batch
+    except UnicodeDecodeError:
+        raise ReportInvalid("the report is not valid UTF-8", line=reader.line_num + 1) from None
+    except csv.Error as error:
+        raise ReportInvalid(f"unreadable CSV ({error})", line=reader.line_num or line) from None

@@ -1,0 +1,311 @@
+"""Every write of reconciliation. Each service owns its transactions.
+
+``reconciliation_run`` proves a day: it fetches the processor's settlement report
+(outside any transaction) or reads a file, imports it, matches it against the
+ledger and the payments, and turns every difference into a
+``ReconciliationException``, all in ONE transaction: a bad line anywhere imports
+nothing, and a re-run of the day replaces the run's lines and its open
+exceptions as a whole. Then, each in its own transaction, it resolves the
+exceptions whose answer is certain (a ``processing`` payment the processor
+settled as captured), with an audit entry each.
+
+Staff resolve the rest (``exception_write_off``, ``exception_adjust``,
+``exception_explain``): a conditional update moves an exception from open to
+resolved once, with its audit entry (and, for an adjustment, its ledger entry)
+in the same transaction.
+"""
+
+import datetime
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from backoffice.errors import StaffPermissionDenied
+from backoffice.models import perm
+from backoffice.services import staff_actor
+from core.audit import audit_record
+from core.db import assert_no_transaction
+from core.errors import InvalidRequestError
+from core.money import MAX_AMOUNT, format_amount
+from gateways.base import Charge, ProcessorError
+from gateways.registry import get_processor
+from ledger import posting_rules
+from ledger.models import JournalEntry
+from payments.models import CaptureMethod, Payment, PaymentStatus
+from payments.services import payment_apply_charge
+from reconciliation import matching
+from reconciliation.errors import ExceptionAlreadyResolved, ExceptionNotAdjustable, ReconciliationFailed, ReportInvalid
+from reconciliation.models import ExceptionType, LineType, ReconciliationException, ReconciliationRun
+from reconciliation.report import ProcessorFees, read_batches
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "system:reconciliation"
+RESOLVE_PERMISSION = "resolve_reconciliation_exception"
+Status = ReconciliationException.Status
+Resolution = ReconciliationException.Resolution
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: ReconciliationRun
+    lines: int
+    matched: int
+    counts: dict[str, int]  # every exception type, zeros included
+    auto_resolved: int
+
+    def as_json(self) -> dict:
+        return {"matched": self.matched, "exceptions": dict(self.counts)}
+
+
+def _day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
+    return start, start + datetime.timedelta(days=1)
+
+
+def _run_begin(*, settlement_date: datetime.date, source: str, started: datetime.datetime) -> ReconciliationRun:
+    """The day's run row (created the first time), marked running. Committed at once, so a failure can be recorded."""
+    run, _ = ReconciliationRun.objects.update_or_create(
+        settlement_date=settlement_date,
+        defaults={"status": ReconciliationRun.Status.RUNNING, "source": source, "started": started,
+                  "finished": None, "error": ""},
+    )  # fmt: skip
+    return run
+
+
+def _run_fail(run: ReconciliationRun, message: str) -> None:
+    ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.FAILED, error=message,
+                                                       finished=timezone.now())  # fmt: skip
+    logger.error("reconciliation of %s failed: %s", run.settlement_date, message)
+
+
+def _report_stream(*, settlement_date: datetime.date, path: str | Path | None) -> tuple[io.BufferedIOBase, str]:
+    """The report as a binary stream, and its SHA-256. The processor is asked holding no transaction."""
+    if path is not None:
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as file:
+                for chunk in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(chunk)
+            return open(path, "rb"), digest.hexdigest()
+        except OSError as error:
+            raise ReconciliationFailed(f"cannot read {path}: {error.strerror or error}") from error
+    assert_no_transaction("fetching the settlement report")
+    try:
+        data = get_processor().settlement_report(day=settlement_date)
+    except ProcessorError as error:
+        raise ReconciliationFailed(f"the processor's report of {settlement_date} could not be fetched: {error}",
+                                   retryable=True) from error  # fmt: skip
+    return io.BytesIO(data), hashlib.sha256(data).hexdigest()
+
+
+def reconciliation_run(*, settlement_date: datetime.date, path: str | Path | None = None) -> RunOutcome:
+    """Reconcile ``settlement_date`` (a UTC day) against the processor's report, or the file at ``path``.
+
+    Guarantees: one run per day, replaced by a re-run; the report is imported
+    entirely or not at all (a bad file raises ``ReconciliationFailed`` naming the
+    line, and the run row records it as failed); exceptions are never
+    duplicated, resolved ones stay resolved, open ones become exactly the new
+    findings; only ledger entries posted before the run started count, so a
+    still-running day is not blamed for what happened after the report was
+    fetched. Automatic resolutions follow, each recorded in the audit trail.
+    """
+    assert_no_transaction("reconciling a day")
+    started = timezone.now()
+    source = f"file:{path}" if path is not None else "processor"
+    run = _run_begin(settlement_date=settlement_date, source=source, started=started)
+    try:
+        stream, sha256 = _report_stream(settlement_date=settlement_date, path=path)
+        with stream:
+            run, tally = _import_and_match(run=run, stream=stream, sha256=sha256, started=started)
+    except ReportInvalid as error:
+        _run_fail(run, str(error))
+        raise ReconciliationFailed(str(error)) from error
+    except ReconciliationFailed as error:
+        _run_fail(run, error.message)
+        raise
+    except Exception as error:
+        _run_fail(run, f"unexpected error: {error!r}")
+        raise
+    auto_resolved = exceptions_auto_resolve(settlement_date=settlement_date)
+    ReconciliationRun.objects.filter(pk=run.pk).update(auto_resolved=auto_resolved, finished=timezone.now())
+    run.refresh_from_db()
+    logger.info("reconciliation of %s: %s lines, %s matched, exceptions %s, %s resolved automatically",
+                settlement_date, tally.lines, tally.matched, tally.counts, auto_resolved)  # fmt: skip
+    return RunOutcome(run=run, lines=tally.lines, matched=tally.matched, counts=tally.counts,
+                      auto_resolved=auto_resolved)  # fmt: skip
+
+
+def _import_and_match(*, run: ReconciliationRun, stream, sha256: str, started: datetime.datetime):
+    day = run.settlement_date
+    start, end = _day_bounds(day)
+    with transaction.atomic():
+        # Serialises runs of the same day: a second one waits here, then replaces the first one's work.
+        run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
+        batches = read_batches(stream, day=day, fees=ProcessorFees.from_settings())
+        lines = matching.lines_replace(run_id=run.pk, batches=batches)
+        tally = matching.match(run_id=run.pk, settlement_date=day, start=start, cutoff=min(end, started),
+                               lines=lines, now=timezone.now())  # fmt: skip
+        ReconciliationRun.objects.filter(pk=run.pk).update(
+            status=ReconciliationRun.Status.SUCCEEDED, finished=timezone.now(), lines=tally.lines,
+            internal_items=tally.internal_items, matched=tally.matched, exception_counts=tally.counts,
+            auto_resolved=0, error="", report_sha256=sha256,
+        )  # fmt: skip
+    return run, tally
+
+
+# --- Automatic resolution: only where the answer is certain -------------------------------------------------
+
+
+def _auto_resolution_doubt(exception: ReconciliationException, payment: Payment | None) -> str:
+    """Why settling the payment from this line would be a guess ("" when it would not be)."""
+    if payment is None:
+        return "the payment does not exist"
+    if payment.capture_method != CaptureMethod.AUTOMATIC:
+        return "the payment is captured manually, so the processor should not have captured it yet"
+    if exception.currency != payment.currency:
+        return f"the line is in {exception.currency}, the payment in {payment.currency}"
+    if exception.external_amount != payment.amount:
+        return f"the line settles {exception.external_amount}, the payment is for {payment.amount}"
+    if payment.processor_charge_id and payment.processor_charge_id != exception.processor_id:
+        return f"the payment belongs to charge {payment.processor_charge_id}, the line to {exception.processor_id}"
+    return ""
+
+
+def exception_auto_resolve(*, exception_id: int) -> bool:
+    """Settle a ``processing`` payment that the report shows captured, and resolve its exception; True if done.
+
+    The payment moves through its state machine (``payment_apply_charge``, with
+    its ledger entries and its event), the exception becomes ``auto_resolved``
+    with the charge entry, and an audit entry is written, all in one
+    transaction. Anything short of certainty leaves the exception open for
+    staff, with the reason in its details.
+    """
+    exception = ReconciliationException.objects.get(pk=exception_id)
+    payment = Payment.objects.filter(pk=exception.match_key).first()
+    doubt = _auto_resolution_doubt(exception, payment)
+    if doubt:
+        ReconciliationException.objects.filter(pk=exception.pk, status=Status.OPEN).update(
+            details={**exception.details, "not_auto_resolved": doubt})
+        return False
+    charge = Charge(processor_id=exception.processor_id, reference=payment.id, status="captured",
+                    amount=exception.external_amount, amount_captured=exception.external_amount,
+                    currency=exception.currency, decline_code=None, failure_message=None, card=None)  # fmt: skip
+    with transaction.atomic():
+        locked = ReconciliationException.objects.select_for_update().filter(pk=exception.pk, status=Status.OPEN).first()
+        if locked is None:
+            return False
+        before = Payment.objects.get(pk=payment.pk).status
+        payment = payment_apply_charge(payment_id=payment.pk, charge=charge, actor=SYSTEM_ACTOR)
+        if payment.status != PaymentStatus.SUCCEEDED or payment.amount_captured != exception.external_amount:
+            return False
+        entry = JournalEntry.objects.filter(type=JournalEntry.Type.CHARGE, source=payment.pk,
+                                            status=JournalEntry.Status.POSTED).order_by("id").first()  # fmt: skip
+        now = timezone.now()
+        lines = ", ".join(str(n) for n in exception.details.get("lines", []))
+        note = (f"The processor settled charge {exception.processor_id} as captured (report of "
+                f"{exception.settlement_date}, line {lines}); payment {payment.pk} moved from {before} to succeeded.")
+        ReconciliationException.objects.filter(pk=locked.pk).update(
+            status=Status.RESOLVED, resolution=Resolution.AUTO_RESOLVED, note=note, resolved_at=now,
+            ledger_entry=entry, updated=now,
+        )  # fmt: skip
+        audit_record(
+            actor=SYSTEM_ACTOR, action="reconciliation_exception.auto_resolve", obj=locked,
+            before={"status": Status.OPEN, "payment": payment.pk, "payment_status": before},
+            after={"status": Status.RESOLVED, "resolution": Resolution.AUTO_RESOLVED, "payment_status": payment.status,
+                   "amount_captured": payment.amount_captured, "ledger_entry": entry.pk if entry else None},
+            reason=note,
+        )  # fmt: skip
+    return True
+
+
+def exceptions_auto_resolve(*, settlement_date: datetime.date) -> int:
+    """Try every open exception of the day that may be certain; returns how many were resolved."""
+    candidates = ReconciliationException.objects.filter(
+        settlement_date=settlement_date, status=Status.OPEN, type=ExceptionType.STATUS_MISMATCH,
+        line_type=LineType.CHARGE, details__object_status=PaymentStatus.PROCESSING,
+    ).order_by("id").values_list("id", flat=True)  # fmt: skip
+    resolved = 0
+    for exception_id in list(candidates):
+        if exception_auto_resolve(exception_id=exception_id):
+            resolved += 1
+    return resolved
+
+
+# --- Staff resolutions --------------------------------------------------------------------------------------
+
+
+def _require_resolver(user) -> None:
+    if not (user.is_active and user.has_perm(perm(RESOLVE_PERMISSION))):
+        raise StaffPermissionDenied("You are not allowed to resolve reconciliation exceptions.")
+
+
+def _resolve(*, exception: ReconciliationException, user, resolution: str, note: str,
+             amount: int | None = None) -> ReconciliationException:  # fmt: skip
+    _require_resolver(user)
+    note = (note or "").strip()
+    if not note:
+        raise InvalidRequestError("Say why: a note is required to resolve an exception.", code="note_missing",
+                                  param="note")  # fmt: skip
+    with transaction.atomic():
+        locked = ReconciliationException.objects.select_for_update().filter(pk=exception.pk).first()
+        if locked is None or locked.status != Status.OPEN:
+            raise ExceptionAlreadyResolved(
+                "This exception is no longer open: someone resolved it, or a re-run of its day replaced it. "
+                "Reload the page."
+            )
+        entry = None
+        if resolution == Resolution.ADJUSTED:
+            entry = _adjust(locked, amount=amount, note=note, user=user)
+        now = timezone.now()
+        updated = ReconciliationException.objects.filter(pk=locked.pk, status=Status.OPEN).update(
+            status=Status.RESOLVED, resolution=resolution, note=note, resolved_by=user, resolved_at=now,
+            ledger_entry=entry if entry is not None else locked.ledger_entry, updated=now,
+        )  # fmt: skip
+        if updated != 1:
+            raise ExceptionAlreadyResolved("This exception is no longer open. Reload the page.")
+        after = {"status": Status.RESOLVED, "resolution": resolution}
+        if entry is not None:
+            after.update({"ledger_entry": entry.pk, "amount": amount, "currency": locked.currency,
+                          "display": format_amount(amount, locked.currency), "merchant": locked.merchant_id})
+        audit_record(actor=staff_actor(user), action=f"reconciliation_exception.{resolution}", obj=locked,
+                     before={"status": Status.OPEN, "type": locked.type, "match_key": locked.match_key},
+                     after=after, reason=note)  # fmt: skip
+    locked.refresh_from_db()
+    return locked
+
+
+def _adjust(exception: ReconciliationException, *, amount, note: str, user) -> JournalEntry:
+    if type(amount) is not int or amount == 0 or abs(amount) > MAX_AMOUNT:
+        raise InvalidRequestError("The adjustment is a non-zero integer in minor units.", code="amount_invalid",
+                                  param="amount")  # fmt: skip
+    if exception.merchant_id is None or not exception.currency:
+        raise ExceptionNotAdjustable(
+            "This exception concerns no known merchant, so there is no balance to adjust: write it off or explain it."
+        )
+    memo = f"reconciliation {exception.settlement_date} {exception.type} {exception.match_key}: {note}"[:500]
+    return posting_rules.manual_adjustment(adjustment_id=f"recon_{exception.pk}", merchant=exception.merchant_id,
+                                           amount=amount, currency=exception.currency, memo=memo)  # fmt: skip
+
+
+def exception_write_off(*, exception: ReconciliationException, user, note: str) -> ReconciliationException:
+    """Accept the difference as a loss or gain that needs no correction; resolved once, audited."""
+    return _resolve(exception=exception, user=user, resolution=Resolution.WRITTEN_OFF, note=note)
+
+
+def exception_adjust(*, exception: ReconciliationException, user, note: str, amount: int) -> ReconciliationException:
+    """Correct the merchant's available balance by the signed ``amount`` (``manual_adjustment``) and resolve.
+
+    The ledger entry, the resolution and the audit entry commit together or not at all.
+    """
+    return _resolve(exception=exception, user=user, resolution=Resolution.ADJUSTED, note=note, amount=amount)
+
+
+def exception_explain(*, exception: ReconciliationException, user, note: str) -> ReconciliationException:
+    """Record why the difference is not an error (a timing difference, a known processor issue…); audited."""
+    return _resolve(exception=exception, user=user, resolution=Resolution.EXPLAINED, note=note)

@@ -1,0 +1,144 @@
+"""Helpers for the reconciliation tests: crafted report files, ledger state from the posting rules, the command."""
+
+import csv
+import datetime
+import io
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
+
+from core.ids import new_id
+from ledger import posting_rules
+from ledger.fees import round_half_even
+from payments.models import Dispute, Payment, Refund
+
+HEADER = ("settlement_date", "type", "processor_id", "reference", "currency", "amount", "fee", "net")
+
+
+def today() -> datetime.date:
+    return timezone.now().astimezone(datetime.UTC).date()
+
+
+def charge_fee(amount: int, bps: int = 250, fixed: int = 25) -> int:
+    return round_half_even(amount * bps, 10_000) + fixed
+
+
+@dataclass
+class Line:
+    type: str
+    processor_id: str
+    reference: str
+    currency: str
+    amount: int
+    fee: int | None = None  # None: the fee the processor's defaults give
+
+    def row(self, day: datetime.date) -> list:
+        fee = self.fee
+        if fee is None:
+            fee = {"charge": charge_fee(self.amount), "dispute": 1500}.get(self.type, 0)
+        return [day.isoformat(), self.type, self.processor_id, self.reference, self.currency, self.amount, fee,
+                self.amount - fee]
+
+
+def write_report(tmp_path: Path, day: datetime.date, lines, name: str = "report.csv") -> Path:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    for line in lines:
+        writer.writerow(line.row(day) if isinstance(line, Line) else line)
+    path = tmp_path / name
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+def write_raw(tmp_path: Path, text: str | bytes, name: str = "report.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+# --- Our side, written with the real posting rules ----------------------------------------------------
+
+
+def payment(merchant, amount: int = 10_000, currency: str = "USD", status: str = "succeeded", **fields) -> Payment:
+    """A payment row in ``status``; a succeeded one has its capture posted to the ledger."""
+    values = {"amount": amount, "currency": currency, "status": status, "card_token": "tok_visa",
+              "card_brand": "visa", "card_last4": "4242", "card_exp_month": 12, "card_exp_year": 2030,
+              "processor_charge_id": new_id("ch") if status not in ("processing", "requires_confirmation") else None,
+              "amount_captured": amount if status == "succeeded" else 0}  # fmt: skip
+    values.update(fields)
+    with transaction.atomic():
+        created = Payment.objects.create(merchant=merchant, **values)
+        if status == "succeeded":
+            posting_rules.payment_captured(payment_id=created.id, merchant=merchant,
+                                           amount_captured=created.amount_captured, currency=currency)  # fmt: skip
+    return created
+
+
+def refund(paid: Payment, amount: int, status: str = "succeeded") -> Refund:
+    with transaction.atomic():
+        created = Refund.objects.create(payment=paid, merchant=paid.merchant, amount=amount, currency=paid.currency,
+                                        status=status, requested_by="api:test",
+                                        processor_refund_id=new_id("rf") if status == "succeeded" else None)  # fmt: skip
+        Payment.objects.filter(pk=paid.pk).update(amount_refunded=amount)
+        posting_rules.refund_created(refund_id=created.id, payment_id=paid.id, merchant=paid.merchant,
+                                     amount=amount, currency=paid.currency)  # fmt: skip
+        if status == "succeeded":
+            posting_rules.refund_succeeded(refund_id=created.id)
+    return created
+
+
+def dispute(paid: Payment, amount: int | None = None, won: bool = False, status: str | None = None) -> Dispute:
+    amount = amount or paid.amount_captured
+    with transaction.atomic():
+        created = Dispute.objects.create(payment=paid, merchant=paid.merchant, processor_dispute_id=new_id("dsp"),
+                                         amount=amount, currency=paid.currency, fee=1500,
+                                         status=status or ("won" if won else "needs_response"),
+                                         evidence_due_by=timezone.now() + timedelta(days=7))  # fmt: skip
+        posting_rules.dispute_opened(dispute_id=created.id, payment_id=paid.id, merchant=paid.merchant,
+                                     amount=amount, fee=1500, currency=paid.currency)  # fmt: skip
+        if won:
+            posting_rules.dispute_won(dispute_id=created.id)
+    return created
+
+
+def charge_line(paid: Payment, **changes) -> Line:
+    values = {"type": "charge", "processor_id": paid.processor_charge_id or new_id("ch"), "reference": paid.id,
+              "currency": paid.currency, "amount": paid.amount_captured or paid.amount}  # fmt: skip
+    values.update(changes)
+    return Line(**values)
+
+
+def refund_line(made: Refund, **changes) -> Line:
+    values = {"type": "refund", "processor_id": made.processor_refund_id or new_id("rf"), "reference": made.id,
+              "currency": made.currency, "amount": -made.amount}  # fmt: skip
+    values.update(changes)
+    return Line(**values)
+
+
+def dispute_line(made: Dispute, reversal: bool = False, **changes) -> Line:
+    values = {"type": "dispute_reversal" if reversal else "dispute", "processor_id": made.processor_dispute_id,
+              "reference": made.payment_id, "currency": made.currency,
+              "amount": made.amount if reversal else -made.amount}  # fmt: skip
+    values.update(changes)
+    return Line(**values)
+
+
+# --- Running the command ---------------------------------------------------------------------------------
+
+
+def reconcile(day: datetime.date, path: Path | None = None) -> dict:
+    """``reconcile --date day [--file path] --json``: the JSON of its last line."""
+    out = io.StringIO()
+    args = ["--date", day.isoformat(), "--json"] + (["--file", str(path)] if path is not None else [])
+    call_command("reconcile", *args, stdout=out)
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+def nonzero(result: dict) -> dict:
+    return {kind: n for kind, n in result["exceptions"].items() if n}
