@@ -288,14 +288,14 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
         _transition(payment, "mark_succeeded", actor=actor, processor_charge_id=charge.processor_id,
                     amount_captured=charge.amount_captured)  # fmt: skip
         posting_rules.payment_captured(
-            payment_id=payment.id, merchant=payment.merchant, amount_captured=charge.amount_captured,
+            payment_id=payment.id, merchant=payment.merchant_id, amount_captured=charge.amount_captured,
             currency=payment.currency,
         )  # fmt: skip
     elif charge.status == "authorized":
         _transition(payment, "mark_authorized", actor=actor, processor_charge_id=charge.processor_id,
                     now=timezone.now())  # fmt: skip
         posting_rules.payment_authorized(
-            payment_id=payment.id, merchant=payment.merchant, amount=payment.amount, currency=payment.currency
+            payment_id=payment.id, merchant=payment.merchant_id, amount=payment.amount, currency=payment.currency
         )
     elif charge.status == "declined":
         _transition(
@@ -319,7 +319,7 @@ def _apply_to_authorized(payment: Payment, charge: Charge, *, actor: str) -> Non
         _transition(payment, "capture", actor=actor, reason="capture confirmed by the processor",
                     amount_captured=charge.amount_captured)  # fmt: skip
         posting_rules.payment_captured(
-            payment_id=payment.id, merchant=payment.merchant, amount_captured=charge.amount_captured,
+            payment_id=payment.id, merchant=payment.merchant_id, amount_captured=charge.amount_captured,
             currency=payment.currency,
         )  # fmt: skip
     elif charge.status == "voided":
