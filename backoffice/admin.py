@@ -121,7 +121,7 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _report(self, request, decided: RefundRequest) -> None:
         if decided.status == RefundRequest.Status.APPROVED and decided.refund is not None:
             refund = decided.refund
-            self.message_user(request, format_html("Approved: refund {} of {} is {}.", refund.id,
+            self.message_user(request, format_html("Approved: refund {} of {} created: {}.", refund.id,
                                                    money(refund.amount, refund.currency), refund.status),
                               level=messages.SUCCESS)  # fmt: skip
         elif decided.status == RefundRequest.Status.FAILED:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from backoffice.errors import RefundRequestAlreadyDecided, RefundRequestSelfDecision, StaffPermissionDenied
@@ -26,7 +27,7 @@ from core.money import MAX_AMOUNT, format_amount, is_known_currency
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments import dispute_services, refund_services, services
-from payments.models import Dispute, Payment, PaymentStatus, Refund, RefundReason
+from payments.models import Dispute, Payment, PaymentStatus, Refund, RefundReason, RefundStatus
 
 Status = RefundRequest.Status
 
@@ -44,6 +45,15 @@ def _require(user, codename: str, what: str) -> None:
 def refund_approval_threshold(currency: str) -> int:
     """The largest refund (minor units) staff may make without a second person's approval."""
     return settings.REFUND_APPROVAL_THRESHOLD.get(currency, settings.REFUND_APPROVAL_THRESHOLD_DEFAULT)
+
+
+def staff_refunded_without_approval(payment: Payment) -> int:
+    """What staff refunded on ``payment`` on their own (not failed, not through an approved request)."""
+    total = (
+        Refund.objects.filter(payment=payment, requested_by__startswith="staff:", request__isnull=True)
+        .exclude(status=RefundStatus.FAILED).aggregate(total=Sum("amount"))["total"]
+    )  # fmt: skip
+    return total or 0
 
 
 def refund_request_key(request: RefundRequest) -> str:
@@ -74,7 +84,9 @@ def staff_refund(
     At or below the currency's threshold the refund is made now, through the API's
     ``refund_create`` (so every guarantee of the API holds: never more than was
     captured, processor called holding nothing). Above it, a ``RefundRequest`` is
-    made for another user to approve. ``creation_key`` (the form's one-time token)
+    made for another user to approve. The threshold counts what staff already
+    refunded on this payment without approval, so splitting a large refund into
+    small ones still needs a second person. ``creation_key`` (the form's one-time token)
     makes a double-submitted form find its first refund or request instead of
     making a second. Raises ``StaffPermissionDenied`` without ``refund_within_threshold``,
     and the API's 400s (``refund_exceeds_captured``, ``payment_unexpected_state``).
@@ -88,17 +100,19 @@ def staff_refund(
         raise InvalidRequestError("The amount must be a positive integer in minor units.", code="amount_invalid",
                                   param="amount")  # fmt: skip
     actor = staff_actor(user)
-    if amount <= refund_approval_threshold(payment.currency):
-        key = _form_key(creation_key)
-        replay = key is not None and Refund.objects.filter(merchant_id=payment.merchant_id,
-                                                           creation_idempotency_key=key).exists()  # fmt: skip
+    key = _form_key(creation_key)
+    if key is not None:
+        made = Refund.objects.filter(merchant_id=payment.merchant_id, creation_idempotency_key=key).first()
+        if made is not None:
+            return StaffRefundOutcome(refund=made)  # the same form again: its refund, nothing more
+    already = staff_refunded_without_approval(payment)
+    if already + amount <= refund_approval_threshold(payment.currency):
         refund = refund_services.refund_create(merchant=payment.merchant, payment=payment, amount=amount,
                                                reason=reason, actor=actor, idempotency_key=key)  # fmt: skip
-        if not replay:
-            with transaction.atomic():
-                audit_record(actor=actor, action="staff.refund", obj=payment, before=None,
-                             after={"refund": refund.id, "amount": refund.amount, "status": refund.status},
-                             reason=note or reason)  # fmt: skip
+        with transaction.atomic():
+            audit_record(actor=actor, action="staff.refund", obj=payment, before={"staff_refunded": already},
+                         after={"refund": refund.id, "amount": refund.amount, "status": refund.status},
+                         reason=note or reason)  # fmt: skip
         return StaffRefundOutcome(refund=refund)
     return StaffRefundOutcome(request=_refund_request_create(
         payment=payment, amount=amount, reason=reason, note=note, user=user, creation_key=creation_key
@@ -208,16 +222,38 @@ def refund_request_reject(*, request: RefundRequest, user, note: str) -> RefundR
 # --- Payments and disputes: the API's services, with the staff member as the actor ----------------
 
 
+def _payment_state(payment: Payment) -> dict:
+    return {"status": payment.status, "amount_capturable": payment.amount_capturable,
+            "amount_captured": payment.amount_captured}  # fmt: skip
+
+
+def _audit_payment_operation(*, user, action: str, before: dict, payment: Payment, reason: str = "") -> None:
+    """The staff member's request in the audit trail, beside the transition the service recorded.
+
+    Written once the service has returned: the service calls the processor with no
+    transaction open and records the transition (with this actor) in its own.
+    """
+    with transaction.atomic():
+        audit_record(actor=staff_actor(user), action=action, obj=payment, before=before,
+                     after=_payment_state(payment), reason=reason)  # fmt: skip
+
+
 def staff_payment_capture(*, payment: Payment, amount: int | None, user) -> Payment:
     """Capture an authorised payment (all of it, or ``amount``) through ``payment_capture``."""
     _require(user, "capture_or_cancel_payment", "capture payments")
-    return services.payment_capture(payment=payment, amount=amount, actor=staff_actor(user))
+    before = _payment_state(payment)
+    captured = services.payment_capture(payment=payment, amount=amount, actor=staff_actor(user))
+    _audit_payment_operation(user=user, action="staff.capture", before=before, payment=captured)
+    return captured
 
 
 def staff_payment_cancel(*, payment: Payment, reason: str | None, user) -> Payment:
     """Cancel a payment or release its authorisation through ``payment_cancel``."""
     _require(user, "capture_or_cancel_payment", "cancel payments")
-    return services.payment_cancel(payment=payment, reason=reason, actor=staff_actor(user))
+    before = _payment_state(payment)
+    canceled = services.payment_cancel(payment=payment, reason=reason, actor=staff_actor(user))
+    _audit_payment_operation(user=user, action="staff.cancel", before=before, payment=canceled, reason=reason or "")
+    return canceled
 
 
 def staff_dispute_submit_evidence(*, dispute: Dispute, evidence: dict, user) -> Dispute:

@@ -143,8 +143,15 @@ class ProcessorRequestRejected(ProcessorError):
 class TokenInvalid(ProcessorRequestRejected):
     """The card token does not exist at the processor."""
 
-    def __init__(self, message: str = "No such token.", *, code: str = "token_invalid", status_code: int | None = None):
-        super().__init__(message, code=code, status_code=status_code)
+    def __init__(
+        self,
+        message: str = "No such token.",
+        *,
+        code: str = "token_invalid",
+        status_code: int | None = None,
+        param: str | None = None,
+    ):
+        super().__init__(message, code=code, status_code=status_code, param=param)
 
 
 class CardDeclined(ProcessorError):

@@ -11,6 +11,7 @@ ProcessorUnavailable, because a refused read says nothing about money.
 """
 
 import datetime
+import decimal
 import hashlib
 import hmac
 import json
@@ -25,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from gateways.base import (
+    BankAccountDetails,
     CardDeclined,
     CardDetails,
     Charge,
@@ -78,7 +80,36 @@ def charge_from_json(data: Mapping[str, Any]) -> Charge:
         card=_card(data.get("card")),
         amount_refunded=int(data.get("amount_refunded") or 0),
         disputed=bool(data.get("disputed")),
+        next_action_url=data.get("next_action_url"),
+        return_code=data.get("return_code"),
     )
+
+
+def bank_account_from_json(data: Mapping[str, Any]) -> BankAccountDetails:
+    """A ``BankAccountDetails`` from the sandbox's bank account object."""
+    if not str(data["id"]).startswith("ba_"):
+        raise ValueError("not a bank account token")
+    return BankAccountDetails(
+        processor_id=data["id"],
+        country=data["country"],
+        last4=data["last4"],
+        fingerprint=data["fingerprint"],
+        bank_name=data.get("bank_name"),
+    )
+
+
+def fx_rates_from_json(data: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """``(base, rates)`` from the sandbox's fx_rates object; every rate must be a positive decimal string."""
+    base, rates = data["base"], data["rates"]
+    if not isinstance(base, str) or not isinstance(rates, dict):
+        raise TypeError("fx_rates without a base or rates")
+    for currency, rate in rates.items():
+        if not isinstance(currency, str) or not isinstance(rate, str):
+            raise TypeError("a rate is not a decimal string")
+        value = decimal.Decimal(rate)  # decimal.InvalidOperation is a ValueError
+        if not value.is_finite() or value <= 0:
+            raise ValueError(f"the rate of {currency} is not a positive number")
+    return base, dict(rates)
 
 
 def refund_from_json(data: Mapping[str, Any]) -> Refund:
@@ -285,6 +316,35 @@ class SandboxProcessor:
         self._raise_for(status, body)
         return self._parse(dispute_from_json, body, status)
 
+    def tokenize_bank_account(
+        self,
+        *,
+        country: str,
+        holder_name: str,
+        account_number: str | None = None,
+        routing_number: str | None = None,
+        iban: str | None = None,
+    ) -> BankAccountDetails:
+        """``POST /v1/bank_accounts``. A refusal is ProcessorRequestRejected (``bank_account_invalid``, with the
+        ``param`` at fault); anything else that is not a token is ProcessorUnavailable. No idempotency key: a
+        repeated call makes another token of the same account (same fingerprint), which charges nothing."""
+        payload: dict[str, Any] = {"country": country, "holder_name": holder_name}
+        optional = {"account_number": account_number, "routing_number": routing_number, "iban": iban}
+        payload.update({name: value for name, value in optional.items() if value is not None})
+        status, body = self._request("POST", "/v1/bank_accounts", json_body=payload)
+        self._raise_for(status, body)
+        return self._parse(bank_account_from_json, body, status)
+
+    def fx_rates(self) -> tuple[str, dict[str, str]]:
+        """``GET /v1/fx_rates``: ``(base, {quote: rate})`` with the rates as decimal strings. Any failure,
+        including an answer whose rates are not positive decimal strings, is ProcessorUnavailable."""
+        status, body = self._request("GET", "/v1/fx_rates")
+        self._raise_for(status, body, rejected_is_unknown=True)
+        try:
+            return fx_rates_from_json(body)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+            raise ProcessorUnavailable(f"The processor answered unreadable exchange rates: {error}") from error
+
     def settlement_report(self, *, day: datetime.date) -> bytes:
         response = self._send("GET", f"/v1/settlements/{day.isoformat()}.csv", accept="text/csv")
         content_type = response.headers.get("Content-Type", "")
@@ -361,6 +421,7 @@ class SandboxProcessor:
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         code = error.get("code") or f"http_{status}"
         message = error.get("message") or f"The processor answered {status}."
+        param = error.get("param") if isinstance(error.get("param"), str) else None
         # 409: the same key is still executing; 429: try later. Neither says what happened.
         if status >= 500 or status in (409, 429) or status < 200 or 300 <= status < 400:
             raise ProcessorUnavailable(message, code=code, status_code=status)
@@ -368,8 +429,8 @@ class SandboxProcessor:
             # A read that the processor refuses tells us nothing about whether money moved.
             raise ProcessorUnavailable(message, code=code, status_code=status)
         if code == "token_invalid":
-            raise TokenInvalid(message, code=code, status_code=status)
-        raise ProcessorRequestRejected(message, code=code, status_code=status)
+            raise TokenInvalid(message, code=code, status_code=status, param=param)
+        raise ProcessorRequestRejected(message, code=code, status_code=status, param=param)
 
     def _charge_or_raise(self, status: int, body: dict) -> Charge:
         if status == 402:

@@ -164,6 +164,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         payment = page.obj
         remaining = payment.amount_captured - payment.amount_refunded
         threshold = backoffice_services.refund_approval_threshold(payment.currency)
+        already = backoffice_services.staff_refunded_without_approval(payment)
         form = StaffRefundForm(request.POST or None, initial={"amount": remaining or None})
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -182,9 +183,11 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     ), level=messages.SUCCESS)  # fmt: skip
                 else:
                     request_ = outcome.request
+                    earlier = money(already, payment.currency)
+                    with_earlier = f" (with {earlier} refunded by staff before)" if already else ""
                     self.message_user(request, format_html(
-                        "{} is above the approval threshold of {}: refund request {} was created and waits for a "
-                        "Finance user's approval.", money(request_.amount, request_.currency),
+                        "{}{} is above the approval threshold of {}: refund request {} was created and waits for a "
+                        "Finance user's approval.", money(request_.amount, request_.currency), with_earlier,
                         money(threshold, payment.currency), request_.id,
                     ), level=messages.WARNING)  # fmt: skip
                 return page.back()
@@ -195,6 +198,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             ("Already refunded", money(payment.amount_refunded, payment.currency)),
             ("Left to refund", money(remaining, payment.currency)),
             ("Approval threshold", f"{money(threshold, payment.currency)} (above it, a Finance user must approve)"),
+            ("Refunded by staff without approval", money(already, payment.currency)),
         ]
         return page.render(title="Refund payment", form=form, submit_label="Refund", details=details,
                            intro="The amount is in minor units of the payment's currency.")  # fmt: skip

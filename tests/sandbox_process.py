@@ -9,6 +9,7 @@ instance still running when the interpreter exits is killed.
 """
 
 import atexit
+import html
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_API_KEY = "sk_sandbox_development"
 _LISTENING = re.compile(r"sandbox processor listening on (http://[\d.]+:(\d+))")
+_WALLET_TOKEN = re.compile(r'<input type="hidden" name="token" value="([^"]+)">')
 _STRIPPED_PREFIXES = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "PROCESSOR_", "SANDBOX_", "VAR_DIR", "CELERY_")
 _running: "weakref.WeakSet[SandboxProcess]" = weakref.WeakSet()
 
@@ -188,7 +190,8 @@ class SandboxProcess:
     def set_faults(self, **faults) -> dict:
         """Change faults for the rest of the run: latency_ms, error_rate, seed, duplicate_webhooks,
         shuffle_webhooks, timeout_delay_seconds, refund_delay_seconds, dispute_delay_seconds,
-        dispute_decision_seconds. Returns all the faults in force."""
+        dispute_decision_seconds, bank_settlement_seconds, bank_return_seconds, wallet_expiry_seconds,
+        fx_drift_bps. Returns all the faults in force."""
         response = self.request("POST", "/v1/control/faults", json=faults)
         response.raise_for_status()
         return response.json()
@@ -202,6 +205,29 @@ class SandboxProcess:
         response = self.request("GET", "/v1/events", params=params)
         response.raise_for_status()
         return response.json()["data"]
+
+    def wallet_decide(
+        self, next_action_url: str, *, approve: bool = True, return_url: str | None = None
+    ) -> requests.Response:
+        """Play the customer of a wallet charge: open its approval page (``next_action_url``, with ``return_url``
+        when given), then press Approve (or Decline), as a browser would, without the API key.
+
+        Returns the final answer: the page showing the outcome, or, with ``return_url``, the 303 that sends the
+        customer there (not followed). Raises AssertionError when the page offers no buttons (decided already,
+        expired, voided).
+        """
+        with requests.Session() as browser:
+            page = browser.get(next_action_url, params={"return_url": return_url} if return_url else None, timeout=10)
+            page.raise_for_status()
+            found = _WALLET_TOKEN.search(page.text)
+            assert found, f"the wallet page offers no decision:\n{page.text}"
+            form = {"token": html.unescape(found.group(1))}
+            if return_url:
+                form["return_url"] = return_url
+            action = "approve" if approve else "decline"
+            return browser.post(
+                f"{next_action_url}/{action}", data=form, allow_redirects=return_url is None, timeout=10
+            )
 
     # --- internals ---------------------------------------------------------------------
 

@@ -44,6 +44,11 @@ def charge_get(*, charge_id: str) -> Charge:
     return charge
 
 
+def wallet_charge_get(*, charge_id: str) -> Charge | None:
+    """The wallet charge ``charge_id``, or None (no such charge, or not a wallet's)."""
+    return Charge.objects.filter(pk=charge_id, source_type=Charge.SourceType.WALLET).first()
+
+
 def charges_list(*, reference: str | None = None, idempotency_key: str | None = None, limit: int = MAX_LIST):
     """Charges, newest first, filtered by our client's reference and/or the idempotency key that created them."""
     charges = Charge.objects.select_related("bank_account")

@@ -394,9 +394,9 @@ def wallet_charge_decide(*, charge_id: str, approve: bool) -> tuple[Charge, bool
         changes = {"status": Charge.Status.AUTHORIZED}
         event_type = "charge.authorized"
     with transaction.atomic():
-        decided = Charge.objects.filter(
-            pk=charge_id, status=Charge.Status.REQUIRES_ACTION, expires_at__gt=now
-        ).update(**changes, decided_at=now)
+        decided = Charge.objects.filter(pk=charge_id, status=Charge.Status.REQUIRES_ACTION, expires_at__gt=now).update(
+            **changes, decided_at=now
+        )
         if not decided:
             return wallet_charge_expire(charge_id=charge_id) or charge_get(charge_id=charge_id), False
         charge = charge_get(charge_id=charge_id)
@@ -411,9 +411,9 @@ def wallet_charge_expire(*, charge_id: str) -> Charge | None:
     None when it had been decided or voided, or is not due yet."""
     now = timezone.now()
     with transaction.atomic():
-        expired = Charge.objects.filter(
-            pk=charge_id, status=Charge.Status.REQUIRES_ACTION, expires_at__lte=now
-        ).update(status=Charge.Status.EXPIRED, decided_at=now)
+        expired = Charge.objects.filter(pk=charge_id, status=Charge.Status.REQUIRES_ACTION, expires_at__lte=now).update(
+            status=Charge.Status.EXPIRED, decided_at=now
+        )
         if not expired:
             return None
         charge = charge_get(charge_id=charge_id)

@@ -20,6 +20,8 @@ ALLOWED_HOSTS = ["*"]
 INSTALLED_APPS = ["gateways.sandbox"]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "gateways.sandbox.urls"
+# Only for the wallet's approval page (gateways/sandbox/templates/); autoescaping on, as by default.
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
 WSGI_APPLICATION = "gateways.sandbox.wsgi.application"
 
 _DEFAULT_DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'sandbox.sqlite3'}"

@@ -17,8 +17,9 @@ from gateways.sandbox.money import format_amount
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
-    "base-uri 'none'",
+    "Content-Security-Policy": "; ".join(
+        ("default-src 'none'", "style-src 'unsafe-inline'", "frame-ancestors 'none'", "base-uri 'none'")
+    ),
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
@@ -93,6 +94,8 @@ def approval_page(request: HttpRequest, charge_id: str) -> HttpResponse:
             "expires_at": charge.expires_at,
             "token": charge.action_token,
             "return_url": return_url,
+            "return_link": return_url
+            and wallets.return_redirect(return_url, charge_id=charge.id, status=charge.status),
         }
     )
 

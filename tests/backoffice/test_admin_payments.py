@@ -212,6 +212,10 @@ def test_finance_captures_an_authorised_payment_through_the_admin(api_client, sa
     assert (payment.status, payment.amount_captured) == ("succeeded", 2_500)
     assert payment.transitions.filter(transition="capture", actor="staff:fay.finance").exists()
     assert any("is now succeeded" in m for m in messages_of(response))
+    entry = AuditEntry.objects.get(object_type="payment", object_id=payment.pk, action="staff.capture")
+    assert (entry.actor, entry.before["status"], entry.after["status"], entry.after["amount_captured"]) == (
+        "staff:fay.finance", "requires_capture", "succeeded", 2_500
+    )
 
 
 def test_finance_cancels_an_authorised_payment_through_the_admin(api_client, sandbox, finance):
@@ -221,6 +225,9 @@ def test_finance_cancels_an_authorised_payment_through_the_admin(api_client, san
     payment.refresh_from_db()
     assert (payment.status, payment.cancellation_reason) == ("canceled", "requested_by_customer")
     assert payment.transitions.filter(transition="cancel", actor="staff:fay.finance").exists()
+    entry = AuditEntry.objects.get(object_type="payment", object_id=payment.pk, action="staff.cancel")
+    assert (entry.actor, entry.after["status"]) == ("staff:fay.finance", "canceled")
+    assert entry.reason == "requested_by_customer"
 
 
 # --- Refunds list ------------------------------------------------------------------------------------

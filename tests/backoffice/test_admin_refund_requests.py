@@ -87,7 +87,7 @@ def test_finance_approves_a_large_refund_requested_by_another_user(api_client, s
         "approved", finance, 100_000, "succeeded"
     )
     assert refund.requested_by == "staff:fay.finance"
-    assert any(f"Approved: refund {refund.id} of 1,000.00 USD is succeeded" in m for m in messages_of(response))
+    assert any(f"Approved: refund {refund.id} of 1,000.00 USD created: succeeded" in m for m in messages_of(response))
     # pressing approve again does nothing but say so
     again = client.post(f"{LIST}{quote(request.pk)}/approve/", {"note": "again"}, follow=True)
     assert any("already approved by fay.finance" in m for m in messages_of(again))

@@ -150,7 +150,7 @@ def test_finance_approves_a_large_refund_requested_by_another_user(browser_page,
     page.wait_for_selector("ul.messagelist li.success")
     request.refresh_from_db()
     assert request.status == "approved" and request.refund.amount == 120_000
-    assert f"Approved: refund {request.refund_id} of 1,200.00 USD is succeeded" in message(page, "success")
+    assert f"Approved: refund {request.refund_id} of 1,200.00 USD created: succeeded" in message(page, "success")
     steps.shot("approved")
     assert RefundRequest.objects.get(pk=request.pk).decided_by.username == "fay.finance"
 

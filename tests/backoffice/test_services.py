@@ -203,6 +203,22 @@ def test_support_refunds_at_the_threshold_at_once(api_client, sandbox, support):
     assert audit_of(refund)[0].action == "refund.create"
 
 
+@requires_processor_refunds
+def test_splitting_a_large_refund_into_small_ones_still_needs_approval(api_client, sandbox, support, finance):
+    payment = sandbox_payment(api_client, amount=90_000)
+    first = services.staff_refund(payment=payment, amount=30_000, reason="duplicate", note="", user=support)
+    assert first.refund is not None
+    payment.refresh_from_db()
+    # 30 000 + 30 000 is above the 50 000 threshold, whoever asks
+    second = services.staff_refund(payment=payment, amount=30_000, reason="duplicate", note="", user=support)
+    assert second.refund is None and second.request.amount == 30_000
+    assert services.staff_refunded_without_approval(payment) == 30_000
+    # a refund made through an approved request does not count against the threshold
+    approved = services.refund_request_approve(request=second.request, user=finance, note="ok")
+    assert approved.refund.status == "succeeded"
+    assert services.staff_refunded_without_approval(payment) == 30_000
+
+
 # --- Ledger adjustments ----------------------------------------------------------------------------
 
 

@@ -29,6 +29,11 @@ DEFAULT_FAULTS = {
     # Shorter than the sandbox's defaults (2 s, 3 s), to keep the dispute tests quick.
     "dispute_delay_seconds": 1.0,
     "dispute_decision_seconds": 1.0,
+    # Shorter than the sandbox's defaults (5 s, 3 s), to keep the bank transfer tests quick.
+    "bank_settlement_seconds": 0.5,
+    "bank_return_seconds": 0.5,
+    "wallet_expiry_seconds": 900.0,
+    "fx_drift_bps": 0,
 }
 
 
@@ -167,6 +172,8 @@ def live_sandbox(webhook_receiver, webhook_secret):
             "SANDBOX_TIMEOUT_DELAY_SECONDS": str(DEFAULT_FAULTS["timeout_delay_seconds"]),
             "SANDBOX_DISPUTE_DELAY_SECONDS": str(DEFAULT_FAULTS["dispute_delay_seconds"]),
             "SANDBOX_DISPUTE_DECISION_SECONDS": str(DEFAULT_FAULTS["dispute_decision_seconds"]),
+            "SANDBOX_BANK_SETTLEMENT_SECONDS": str(DEFAULT_FAULTS["bank_settlement_seconds"]),
+            "SANDBOX_BANK_RETURN_SECONDS": str(DEFAULT_FAULTS["bank_return_seconds"]),
         },
         webhook_url=webhook_receiver.url,
         webhook_secret=webhook_secret,

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from gateways.base import (
+    BankAccountDetails,
     CardDeclined,
     Dispute,
     ProcessorError,
@@ -18,7 +19,7 @@ from gateways.base import (
     TokenInvalid,
 )
 from gateways.registry import get_processor
-from gateways.sandbox_adapter import SandboxProcessor
+from gateways.sandbox_adapter import SandboxProcessor, signature_header
 
 
 class ScriptedServer:
@@ -321,3 +322,112 @@ def test_a_settlement_report_that_cannot_be_had_is_unavailable(scripted, client,
 
     with pytest.raises(ProcessorUnavailable):
         client.settlement_report(day=datetime.date(2026, 11, 24))
+
+
+# --- bank accounts, bank transfers, wallets and exchange rates ----------------------------
+
+BANK_ACCOUNT = {
+    "id": "ba_1", "object": "bank_account", "country": "DE", "last4": "3000", "fingerprint": "0123456789abcdef",
+    "bank_name": "Commerzbank", "behaviour": "settle", "created": 1_700_000_000,
+}  # fmt: skip
+
+
+def test_tokenising_a_bank_account_posts_only_the_given_fields(scripted, client):
+    scripted.answer = (201, json.dumps(BANK_ACCOUNT).encode(), 0)
+
+    account = client.tokenize_bank_account(country="DE", holder_name="Erika", iban="DE89370400440532013000")
+
+    sent = scripted.requests[-1]
+    assert (sent["method"], sent["path"]) == ("POST", "/v1/bank_accounts")
+    assert "Idempotency-Key" not in sent["headers"]
+    assert json.loads(sent["body"]) == {"country": "DE", "holder_name": "Erika", "iban": "DE89370400440532013000"}
+    assert account == BankAccountDetails("ba_1", "DE", "3000", "0123456789abcdef", "Commerzbank")
+
+
+def test_a_refused_bank_account_is_rejected_with_its_param(scripted, client):
+    refused = {"error": {"type": "invalid_request_error", "code": "bank_account_invalid", "message": "No.",
+                         "param": "routing_number"}}  # fmt: skip
+    scripted.answer = (400, json.dumps(refused).encode(), 0)
+
+    with pytest.raises(ProcessorRequestRejected) as caught:
+        client.tokenize_bank_account(country="US", holder_name="J", routing_number="1", account_number="1234")
+
+    assert (caught.value.code, caught.value.param, caught.value.message) == (
+        "bank_account_invalid",
+        "routing_number",
+        "No.",
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(500, error("internal_error"), 0), (201, b'{"id": "ba_1"}', 0), (201, b'{"id": "tok_1"}', 0),
+     (201, json.dumps(BANK_ACCOUNT).encode(), 1.0), (201, b"not json", 0)],
+)  # fmt: skip
+def test_a_bank_account_answer_that_is_not_a_token_is_unavailable(scripted, client, answer):
+    scripted.answer = answer
+
+    with pytest.raises(ProcessorUnavailable):
+        client.tokenize_bank_account(country="DE", holder_name="Erika", iban="DE89370400440532013000")
+
+
+def test_a_charge_carries_its_next_action_url_and_return_code(scripted, client):
+    wallet = {**CHARGE, "status": "requires_action", "card": None, "decline_code": None,
+              "next_action_url": "http://sandbox/wallet/ch_1"}  # fmt: skip
+    scripted.answer = (201, json.dumps(wallet).encode(), 0)
+
+    charge = authorize(client)
+
+    assert (charge.status, charge.card, charge.next_action_url, charge.return_code) == (
+        "requires_action", None, "http://sandbox/wallet/ch_1", None,
+    )  # fmt: skip
+    failed = {**CHARGE, "status": "failed", "card": None, "decline_code": "no_account", "return_code": "R03"}
+    scripted.answer = (402, error("card_declined", charge=failed).replace(b'"x"', b'"card_error"'), 0)
+    with pytest.raises(CardDeclined) as caught:
+        authorize(client)
+    assert (caught.value.charge.status, caught.value.charge.return_code) == ("failed", "R03")
+
+
+def test_exchange_rates_are_read_as_strings(scripted, client):
+    body = {"object": "fx_rates", "base": "USD", "rates": {"EUR": "0.921300", "JPY": "151.230000"}, "as_of": 1}
+    scripted.answer = (200, json.dumps(body).encode(), 0)
+
+    assert client.fx_rates() == ("USD", {"EUR": "0.921300", "JPY": "151.230000"})
+    assert (scripted.requests[-1]["method"], scripted.requests[-1]["path"]) == ("GET", "/v1/fx_rates")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"base": "USD", "rates": {"EUR": 0.9213}}', b'{"base": "USD", "rates": {"EUR": "abc"}}',
+     b'{"base": "USD", "rates": {"EUR": "-1"}}', b'{"base": "USD", "rates": {"EUR": "NaN"}}',
+     b'{"base": "USD", "rates": ["EUR"]}', b'{"rates": {}}', b"[]"],
+)  # fmt: skip
+def test_unreadable_exchange_rates_are_unavailable(scripted, client, body):
+    scripted.answer = (200, body, 0)
+
+    with pytest.raises(ProcessorUnavailable):
+        client.fx_rates()
+
+
+@pytest.mark.parametrize(
+    ("event_type", "changes"),
+    [("charge.returned", {"status": "returned", "return_code": "R01", "amount_captured": 100}),
+     ("charge.expired", {"status": "expired"}),
+     ("charge.declined", {"status": "declined", "decline_code": "customer_declined"})],
+)  # fmt: skip
+def test_bank_and_wallet_webhooks_parse_to_their_charge(event_type, changes):
+    secret = "whsec_test"
+    verifier = SandboxProcessor(base_url="http://127.0.0.1:1", webhook_secret=secret)
+    obj = {**CHARGE, "card": None, "decline_code": None, "next_action_url": None, "return_code": None, **changes}
+    payload = {"id": "evt_sbx_1", "object": "event", "type": event_type, "created": int(time.time()),
+               "data": {"object": obj}}  # fmt: skip
+    body = json.dumps(payload).encode()
+
+    event = verifier.parse_webhook(
+        body=body, headers={"Sandbox-Signature": signature_header(secret, int(time.time()), body)}, tolerance_seconds=60
+    )
+
+    assert (event.type, event.refund, event.dispute) == (event_type, None, None)
+    assert event.charge.status == changes["status"]
+    assert event.charge.return_code == changes.get("return_code")
+    assert event.charge.card is None

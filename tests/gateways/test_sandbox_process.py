@@ -32,6 +32,11 @@ def test_the_environment_sets_the_runs_faults_and_keys():
         "SANDBOX_REFUND_DELAY_SECONDS": "1.5",
         "SANDBOX_DISPUTE_DELAY_SECONDS": "6",
         "SANDBOX_DISPUTE_DECISION_SECONDS": "7",
+        "SANDBOX_BANK_SETTLEMENT_SECONDS": "8",
+        "SANDBOX_BANK_RETURN_SECONDS": "9",
+        "SANDBOX_WALLET_EXPIRY_SECONDS": "120",
+        "SANDBOX_FX_DRIFT_BPS": "-30",
+        "SANDBOX_PUBLIC_URL": "https://sandbox.example:9443/",
     }
     with SandboxProcess(env=env, api_key="sk_sandbox_custom") as sandbox:
         assert "sandbox processor listening on http://127.0.0.1:" in sandbox.log_text()
@@ -46,7 +51,18 @@ def test_the_environment_sets_the_runs_faults_and_keys():
             "refund_delay_seconds": 1.5,
             "dispute_delay_seconds": 6.0,
             "dispute_decision_seconds": 7.0,
+            "bank_settlement_seconds": 8.0,
+            "bank_return_seconds": 9.0,
+            "wallet_expiry_seconds": 120.0,
+            "fx_drift_bps": -30,
         }
+        wallet = sandbox.request(
+            "POST", "/v1/charges", idempotency_key="wallet-key",
+            json={"amount": 100, "currency": "EUR", "source": "wallet_sandboxpay", "reference": "pay_public"},
+        ).json()  # fmt: skip
+        assert wallet["next_action_url"] == f"https://sandbox.example:9443/wallet/{wallet['id']}"
+        assert wallet["expires_at"] - wallet["created"] == 120
+        assert sandbox.request("GET", "/v1/fx_rates").json()["rates"]["EUR"] == "0.918536"  # 0.9213 × 0.997
         default_key = requests.get(
             f"{sandbox.base_url}/v1/charges", headers={"Authorization": "Bearer sk_sandbox_development"}, timeout=5
         )
@@ -70,6 +86,10 @@ def env_keys() -> list[str]:
         "refund_delay_seconds",
         "dispute_delay_seconds",
         "dispute_decision_seconds",
+        "bank_settlement_seconds",
+        "bank_return_seconds",
+        "wallet_expiry_seconds",
+        "fx_drift_bps",
     ]
 
 

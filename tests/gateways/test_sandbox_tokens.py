@@ -151,7 +151,8 @@ def test_a_card_number_is_never_stored(live_sandbox):
     with sqlite3.connect(live_sandbox.database_path) as db:
         tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         dump = "\n".join(str(row) for table in tables for row in db.execute(f'SELECT * FROM "{table}"'))
-    files = b"".join(path.read_bytes() for path in live_sandbox.directory.glob("live_sandbox.sqlite3*"))
+    files = b"".join(path.read_bytes() for path in live_sandbox.database_path.parent.glob("sandbox.sqlite3*"))
+    assert files, "the database files were not found"
     log = live_sandbox.log_text()
     for number in numbers:
         assert number not in dump

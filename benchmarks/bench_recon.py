@@ -1,0 +1,261 @@
+"""Reconciling a settlement report of 1,000,000 charge lines against 1,000,000 ledger entries, on PostgreSQL.
+
+    .venv/bin/python -m benchmarks.bench_recon [--lines 1000000] [--runs 2]
+
+Set-up, in a fresh database ``recon_bench`` (``fresh_postgres_database``), all in
+bulk SQL (``generate_series``) and ``COPY``, never the ORM row by row:
+
+- 1,000 merchants, the platform's processor_receivable and fee_revenue accounts, one
+  merchant_available account per merchant (USD);
+- N succeeded payments (``payments_payment``: the matching joins it for lines with no
+  ledger event), N ``charge`` journal entries spread over yesterday (UTC), each with
+  its three posted postings (Dr receivable, Cr merchant, Cr fee);
+- the processor's report of yesterday as a CSV file of N charge lines, written by
+  ``COPY … TO STDOUT``, with the sandbox's fees; one line in 1,000 has another amount
+  and one in 2,000 another fee, so the run finds and writes some exceptions.
+
+Then, timed:
+
+1. ``reconcile --date <yesterday> --file <csv> --json`` (the real service: streaming
+   validation, ``COPY`` into the staging table, the ledger side staged with one
+   ``INSERT … SELECT``, matching by joins, exceptions written), run ``--runs`` times
+   (every run after the first replaces the previous one's import);
+2. the baseline: the same file loaded with plain ``COPY`` into a temporary table, and
+   one hand-written join of it against the day's ledger entries.
+
+Targets: reconcile under 60 s on a 2-core machine, and within 3× the baseline.
+"""
+
+import argparse
+import datetime
+import io
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+from benchmarks.common import ROOT, fresh_postgres_database, machine
+
+MERCHANTS = 1_000
+DATABASE = "recon_bench"
+
+
+def sql(statement: str, params=None) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def timed(label: str, action):
+    started = time.perf_counter()
+    result = action()
+    print(f"  {label:<58} {time.perf_counter() - started:7.2f} s")
+    return result
+
+
+def generate(n: int, day: datetime.date, report: Path) -> None:
+    from django.db import connection, transaction
+
+    from ledger.models import AccountCode, AccountType
+    from merchants.models import Merchant
+
+    start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
+    # One row per object i: its merchant, amount, the platform fee (2.9 % + 30) and the processor's fee
+    # (2.5 % rounded half to even + 25, as the sandbox computes it).
+    series = (
+        "SELECT i, m.merchant_id, m.available, a.amount, "
+        "(a.amount * 290 + 5000) / 10000 + 30 AS platform_fee, "
+        "(a.amount * 250) / 10000 + CASE WHEN 2 * mod(a.amount * 250, 10000) > 10000 OR "
+        "(2 * mod(a.amount * 250, 10000) = 10000 AND mod((a.amount * 250) / 10000, 2) = 1) THEN 1 ELSE 0 END "
+        "+ 25 AS processor_fee, "
+        "%(start)s::timestamptz + (i * (86399000.0 / %(n)s)) * interval '1 millisecond' AS created "
+        "FROM generate_series(1, %(n)s) i JOIN bench_map m ON m.n = mod(i, " + str(MERCHANTS) + ") "
+        "CROSS JOIN LATERAL (SELECT 100 + mod(i::bigint * 7919, 99900) AS amount) a"
+    )
+    params = {"start": start, "n": n}
+
+    def load():
+        with transaction.atomic():
+            # Bulk loading: no per-row foreign-key triggers for this session (the data is generated consistent).
+            sql("SET LOCAL session_replication_role = replica")
+            merchants = Merchant.objects.bulk_create(Merchant(name=f"Bench merchant {k}") for k in range(MERCHANTS))
+            sql("CREATE TEMP TABLE bench_map (n int PRIMARY KEY, merchant_id text, available text)")
+            with connection.cursor() as cursor:
+                cursor.executemany("INSERT INTO bench_map VALUES (%s, %s, %s)",
+                                   [(k, m.pk, f"acct_BA{k:08d}") for k, m in enumerate(merchants)])  # fmt: skip
+            sql(
+                "INSERT INTO ledger_account (id, type, code, currency, merchant_id, debits_must_not_exceed_credits, "
+                "credits_must_not_exceed_debits, created) "
+                "SELECT available, %s, %s, 'USD', merchant_id, false, false, now() FROM bench_map "
+                "UNION ALL VALUES ('acct_BRECEIVABLE', %s, %s, 'USD', NULL, false, false, now()), "
+                "('acct_BFEES', %s, %s, 'USD', NULL, true, false, now())",
+                [AccountType.LIABILITY, AccountCode.MERCHANT_AVAILABLE, AccountType.ASSET,
+                 AccountCode.PROCESSOR_RECEIVABLE, AccountType.REVENUE, AccountCode.FEE_REVENUE],
+            )  # fmt: skip
+            sql(
+                "INSERT INTO payments_payment (id, merchant_id, amount, currency, status, capture_method, "
+                "amount_capturable, amount_captured, amount_refunded, payment_method_type, card_token, card_brand, "
+                "card_last4, card_exp_month, card_exp_year, metadata, disputed, processor_charge_id, "
+                "processor_attempts, created, updated) "
+                "SELECT 'pay_B' || lpad(i::text, 24, '0'), merchant_id, amount, 'USD', 'succeeded', 'automatic', 0, "
+                "amount, 0, 'card', 'tok_bench', 'visa', '4242', 12, 2030, '{}'::jsonb, false, "
+                f"'ch_B' || lpad(i::text, 24, '0'), 1, created, created FROM ({series}) s",
+                params,
+            )
+            sql(
+                "INSERT INTO ledger_journalentry (id, event_key, type, source, merchant_id, currency, status, "
+                "pending_entry_id, memo, created) "
+                "SELECT 'txn_B' || lpad(i::text, 24, '0'), 'payment.captured:pay_B' || lpad(i::text, 24, '0'), "
+                f"'charge', 'pay_B' || lpad(i::text, 24, '0'), merchant_id, 'USD', 'posted', NULL, '', created "
+                f"FROM ({series}) s",
+                params,
+            )
+            sql(
+                "INSERT INTO ledger_posting (entry_id, account_id, amount, phase, created) "
+                "SELECT 'txn_B' || lpad(s.i::text, 24, '0'), leg.account, leg.amount, 'posted', s.created "
+                f"FROM ({series}) s CROSS JOIN LATERAL (VALUES ('acct_BRECEIVABLE', s.amount), "
+                "(s.available, -(s.amount - s.platform_fee)), ('acct_BFEES', -s.platform_fee)) AS leg(account, amount)",
+                params,
+            )
+
+    def write_report():
+        # One line in 1,000 settles another amount, one in 2,000 charges another fee.
+        query = (
+            "COPY (SELECT %(day)s::date, 'charge', 'ch_B' || lpad(i::text, 24, '0'), "
+            "'pay_B' || lpad(i::text, 24, '0'), 'USD', amount + d_amount, processor_fee + d_fee, "
+            "amount + d_amount - processor_fee - d_fee FROM ("
+            "SELECT s.*, CASE WHEN mod(i, 1000) = 0 THEN 1 ELSE 0 END AS d_amount, "
+            f"CASE WHEN mod(i, 2000) = 1 THEN 1 ELSE 0 END AS d_fee FROM ({series}) s) t ORDER BY i) "
+            "TO STDOUT WITH (FORMAT csv)"
+        )
+        connection.ensure_connection()
+        with open(report, "wb") as out, connection.connection.cursor() as cursor:
+            out.write(b"settlement_date,type,processor_id,reference,currency,amount,fee,net\n")
+            with cursor.copy(query, {**params, "day": day}) as copy:
+                for block in copy:
+                    out.write(block)
+
+    timed(f"generate {MERCHANTS:,} merchants, {n:,} payments, entries, {3 * n:,} postings", load)
+    timed(f"write the report ({n:,} lines) with COPY … TO STDOUT", write_report)
+    timed("ANALYZE", lambda: sql("ANALYZE"))
+    print(f"  report: {report} ({report.stat().st_size / 1e6:.1f} MB)")
+
+
+def reconcile(day: datetime.date, report: Path) -> tuple[float, dict, dict]:
+    """One run of ``reconcile``; returns its seconds, its JSON line and the time of each phase."""
+    from django.core.management import call_command
+
+    from reconciliation import matching
+
+    phases: dict[str, float] = {}
+    originals = {name: getattr(matching, name) for name in
+                 ("lines_replace", "internal_build", "findings_collect", "exceptions_replace")}  # fmt: skip
+
+    def clocked(name, function):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                phases[name] = time.perf_counter() - started
+
+        return wrapper
+
+    for name, function in originals.items():
+        setattr(matching, name, clocked(name, function))
+    out = io.StringIO()
+    started = time.perf_counter()
+    try:
+        call_command("reconcile", "--date", day.isoformat(), "--file", str(report), "--json", stdout=out)
+    finally:
+        for name, function in originals.items():
+            setattr(matching, name, function)
+    seconds = time.perf_counter() - started
+    return seconds, json.loads(out.getvalue().strip().splitlines()[-1]), phases
+
+
+def baseline(day: datetime.date, report: Path) -> tuple[float, tuple]:
+    """Plain COPY of the file into a temporary table, then one hand-written join against the day's ledger."""
+    from django.db import connection, transaction
+
+    start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
+    started = time.perf_counter()
+    with transaction.atomic():
+        sql("CREATE TEMP TABLE baseline_line (settlement_date date, type text, processor_id text, reference text, "
+            "currency varchar(3), amount bigint, fee bigint, net bigint) ON COMMIT DROP")  # fmt: skip
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor, open(report, "rb") as file:
+            with cursor.copy("COPY baseline_line FROM STDIN WITH (FORMAT csv, HEADER)") as copy:
+                while block := file.read(1 << 20):
+                    copy.write(block)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FILTER (WHERE l.amount = i.amount AND l.currency = i.currency), "
+                "COUNT(*) FILTER (WHERE l.amount <> i.amount OR l.currency <> i.currency), "
+                "COUNT(*) FILTER (WHERE i.source IS NULL), COUNT(*) FILTER (WHERE l.reference IS NULL) "
+                "FROM baseline_line l FULL JOIN ("
+                "  SELECT e.source, e.currency, SUM(p.amount) AS amount FROM ledger_journalentry e "
+                "  JOIN ledger_posting p ON p.entry_id = e.id AND p.phase = 'posted' "
+                "  JOIN ledger_account a ON a.id = p.account_id AND a.code = 'processor_receivable' "
+                "  WHERE e.type = 'charge' AND e.status = 'posted' AND e.created >= %s AND e.created < %s "
+                "  GROUP BY e.source, e.currency) i ON i.source = l.reference AND l.type = 'charge'",
+                [start, start + datetime.timedelta(days=1)],
+            )
+            figures = cursor.fetchone()
+    return time.perf_counter() - started, figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=2, help="reconcile runs (each after the first replaces it)")
+    parser.add_argument("--baseline-runs", type=int, default=2)
+    args = parser.parse_args()
+
+    url = fresh_postgres_database(DATABASE)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "recon-benchmark-only-secret-key-0123456789abcdef")
+    os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench-recon"))
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    print(f"machine: {machine()}")
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        print(f"PostgreSQL {cursor.fetchone()[0]}, database {DATABASE}")
+    day = datetime.datetime.now(tz=datetime.UTC).date() - datetime.timedelta(days=1)
+    report = Path(os.environ["VAR_DIR"]) / f"settlement-{day}.csv"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    generate(args.lines, day, report)
+
+    runs = []
+    for number in range(1, args.runs + 1):
+        seconds, result, phases = reconcile(day, report)
+        runs.append(seconds)
+        kind = "first run" if number == 1 else "re-run (replaces the previous import)"
+        print(f"reconcile run {number} ({kind}): {seconds:.2f} s  ->  {json.dumps(result)}")
+        print("    " + ", ".join(f"{name} {value:.2f} s" for name, value in phases.items()))
+    bases = []
+    for number in range(1, args.baseline_runs + 1):
+        seconds, figures = baseline(day, report)
+        bases.append(seconds)
+        print(f"baseline run {number}: {seconds:.2f} s  (matched, mismatched, lines without entry, entries without "
+              f"line) = {figures}")  # fmt: skip
+    best, base = min(runs), min(bases)
+    print(f"\nreconcile {args.lines:,} lines: best {best:.2f} s, median {statistics.median(runs):.2f} s "
+          f"(target < 60 s: {'ok' if best < 60 else 'MISSED'})")  # fmt: skip
+    print(f"baseline (COPY + one join): best {base:.2f} s")
+    print(f"ratio: {best / base:.2f}x (target <= 3x: {'ok' if best <= 3 * base else 'MISSED'})")
+    report.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
