@@ -158,8 +158,14 @@ def payment_create(
     description: str | None = None,
     metadata: dict | None = None,
     idempotency_key: str | None = None,
+    confirm: bool = False,
+    actor: str = "api",
 ) -> CreatedPayment:
     """Create a payment in ``requires_confirmation``. Moves no money.
+
+    With ``confirm``, the payment is also confirmed in the same transaction (it is
+    created ``processing``: the intent to charge is recorded, step 1 of a
+    confirmation); the caller then runs ``payment_confirm_execute``.
 
     With ``idempotency_key``, at most one payment is ever created per (merchant, key):
     a unique constraint refuses the second, and the first is returned instead.
@@ -181,8 +187,11 @@ def payment_create(
                 creation_idempotency_key=idempotency_key,
             )
             PaymentTransition.objects.create(
-                payment=payment, from_status="", to_status=payment.status, transition="create", actor="api"
+                payment=payment, from_status="", to_status=payment.status, transition="create", actor=actor
             )
+            if confirm:
+                payment.processor_attempts = 1
+                _transition(payment, "confirm", actor=actor, now=timezone.now())
     except IntegrityError:
         existing = Payment.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
         if existing is None:
@@ -261,10 +270,15 @@ def payment_confirm(*, payment: Payment, actor: str) -> Payment:
     """
     with transaction.atomic():
         locked = _locked(payment.pk)
+        locked.processor_attempts += 1
         _transition(locked, "confirm", actor=actor, now=timezone.now())
-        Payment.objects.filter(pk=locked.pk).update(processor_attempts=locked.processor_attempts + 1)
-    outcome = _send_authorization(locked)
-    return _record_authorization_outcome(locked.pk, outcome, actor=actor)
+    return payment_confirm_execute(payment=locked, actor=actor)
+
+
+def payment_confirm_execute(*, payment: Payment, actor: str) -> Payment:
+    """Steps 2 and 3 of a confirmation whose intent is recorded: call the processor, record its answer."""
+    outcome = _send_authorization(payment)
+    return _record_authorization_outcome(payment.pk, outcome, actor=actor)
 
 
 def payment_apply_charge(*, payment_id: str, charge: Charge, actor: str) -> Payment:

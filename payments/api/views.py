@@ -82,10 +82,14 @@ class PaymentListCreateView(APIView):
                 description=data["description"],
                 metadata=data["metadata"],
                 idempotency_key=idempotency_key,
+                confirm=data["confirm"],
+                actor=_actor(request),
             )
             payment = created.payment
-            if data["confirm"] and payment.status == PaymentStatus.REQUIRES_CONFIRMATION:
-                payment = services.payment_confirm(payment=payment, actor=_actor(request))
+            if data["confirm"] and created.created:
+                payment = services.payment_confirm_execute(payment=payment, actor=_actor(request))
+            # A request re-executed after a crash finds its payment as it is now; one left
+            # processing is settled by the resolver, never charged again from here.
             return _render(payment, status=201)
 
         return run_idempotent(request, execute, prepare=lambda: services.payment_method_resolve(token=token))
