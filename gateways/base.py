@@ -5,7 +5,7 @@ one, or a real acquirer's) turns every answer into these dataclasses and every
 failure into one of these exceptions, so the services can decide from the type
 alone whether money may have moved:
 
-- ``CardDeclined``: definite, a declined charge exists and nothing was taken.
+- ``CardDeclined``: definite, a declined (or, for a bank transfer, failed) charge exists and nothing was taken.
 - ``ProcessorRequestRejected`` (and ``TokenInvalid``): definite, nothing was charged.
 - ``ProcessorUnavailable``: the outcome is UNKNOWN. The call may or may not have
   charged; the caller must find out (``lookup`` by the same idempotency key, or
@@ -155,7 +155,10 @@ class TokenInvalid(ProcessorRequestRejected):
 
 
 class CardDeclined(ProcessorError):
-    """A definite decline: ``charge`` is the declined charge the processor recorded; nothing was taken."""
+    """A definite decline: ``charge`` is the declined charge the processor recorded; nothing was taken.
+
+    A bank transfer that the customer's bank refuses at once is one too: its charge is ``failed`` and carries
+    the bank's ``return_code`` (e.g. "R03", with ``decline_code`` "no_account")."""
 
     def __init__(self, *, charge: Charge, decline_code: str, message: str = "The card was declined."):
         super().__init__(message, code="card_declined", status_code=402)

@@ -5,9 +5,10 @@ Every failure is translated here, once, into the types of ``gateways.base``:
 a connection error, a 5xx, a 409 (the same key still in flight) or an
 unreadable answer means the outcome is unknown (ProcessorUnavailable); any
 other 4xx is a definite refusal that charged nothing (ProcessorRequestRejected,
-TokenInvalid for an unknown token). Refunds and disputes follow the same rules;
-reads (look-ups, lists, the settlement report) turn every refusal into
-ProcessorUnavailable, because a refused read says nothing about money.
+TokenInvalid for an unknown token). Refunds, disputes and bank account
+tokenisation follow the same rules; reads (look-ups, lists, the settlement
+report, exchange rates) turn every refusal into ProcessorUnavailable, because a
+refused read says nothing about money.
 """
 
 import datetime

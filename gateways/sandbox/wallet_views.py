@@ -8,6 +8,7 @@ through one service call, then sends the browser back (303) to the page, which n
 
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from gateways.sandbox import selectors, services, wallets
 from gateways.sandbox.models import Charge
@@ -78,9 +79,9 @@ def approval_page(request: HttpRequest, charge_id: str) -> HttpResponse:
         return_url = _return_url(request.GET.get("return_url"))
     except ValueError:
         return _problem(400, "Invalid link", "The link's return_url is not a web address.")
-    if charge.status == Charge.Status.REQUIRES_ACTION:
+    if charge.status == Charge.Status.REQUIRES_ACTION and charge.expires_at <= timezone.now():
         # Past its expiry but not yet expired by the dispatcher: expire it now, so the page never offers it.
-        charge = services.wallet_charge_expire(charge_id=charge_id) or charge
+        charge = services.wallet_charge_expire(charge_id=charge_id) or selectors.charge_get(charge_id=charge_id)
     title, message = OUTCOMES.get(charge.status, ("Approve this payment", ""))
     return _html(
         {
