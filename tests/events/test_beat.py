@@ -13,6 +13,7 @@ EXPECTED = {
     "payments.resolve_processing": ("interval", 30, "seconds"),
     "payments.expire_authorizations": ("interval", 1, "hours"),
     "payments.prune_idempotency_keys": ("interval", 1, "hours"),
+    "payments.close_overdue_disputes": ("interval", 15, "minutes"),
 }
 
 
