@@ -31,11 +31,10 @@ import datetime
 import io
 import json
 import os
-import statistics
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, fresh_postgres_database, machine
+from benchmarks.common import DEFAULT_ADMIN_URL, ROOT, fresh_postgres_database, machine
 
 MERCHANTS = 1_000
 DATABASE = "recon_bench"
@@ -55,12 +54,7 @@ def timed(label: str, action):
     return result
 
 
-def generate(n: int, day: datetime.date, report: Path) -> None:
-    from django.db import connection, transaction
-
-    from ledger.models import AccountCode, AccountType
-    from merchants.models import Merchant
-
+def _series(n: int, day: datetime.date) -> tuple[str, dict]:
     start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
     # One row per object i: its merchant, amount, the platform fee (2.9 % + 30) and the processor's fee
     # (2.5 % rounded half to even + 25, as the sandbox computes it).
@@ -74,7 +68,65 @@ def generate(n: int, day: datetime.date, report: Path) -> None:
         "FROM generate_series(1, %(n)s) i JOIN bench_map m ON m.n = mod(i, " + str(MERCHANTS) + ") "
         "CROSS JOIN LATERAL (SELECT 100 + mod(i::bigint * 7919, 99900) AS amount) a"
     )
-    params = {"start": start, "n": n}
+    return series, {"start": start, "n": n}
+
+
+def _payment_columns(explicit: dict[str, str]) -> tuple[str, str, dict]:
+    """The columns of ``payments_payment`` to insert: ``explicit`` SQL per column, every other NOT NULL column
+    with its model default as a parameter (so the benchmark keeps up as the model grows)."""
+    from django.db import connection
+
+    from payments.models import Payment
+
+    with connection.cursor() as cursor:
+        existing = {column.name for column in connection.introspection.get_table_description(cursor,
+                                                                                             "payments_payment")}
+    columns, values, defaults = [], [], {}
+    for field in Payment._meta.concrete_fields:
+        if field.column not in existing:
+            continue
+        if field.column in explicit:
+            columns.append(field.column)
+            values.append(explicit[field.column])
+        elif not field.null:
+            if not field.has_default():
+                raise SystemExit(f"payments_payment.{field.column} needs a value in the benchmark")
+            columns.append(field.column)
+            values.append(f"%(default_{field.column})s")
+            defaults[f"default_{field.column}"] = field.get_db_prep_save(field.get_default(), connection)
+    return ", ".join(columns), ", ".join(values), defaults
+
+
+def generate_report(n: int, day: datetime.date, report: Path) -> None:
+    """The processor's report of ``day``: one line in 1,000 settles another amount, one in 2,000 another fee."""
+    from django.db import connection
+
+    series, params = _series(n, day)
+    sql("CREATE TEMP TABLE IF NOT EXISTS bench_map AS SELECT row_number() OVER (ORDER BY a.id) - 1 AS n, "
+        "a.merchant_id, a.id AS available FROM ledger_account a WHERE a.code = 'merchant_available'")  # fmt: skip
+    query = (
+        "COPY (SELECT %(day)s::date, 'charge', 'ch_B' || lpad(i::text, 24, '0'), "
+        "'pay_B' || lpad(i::text, 24, '0'), 'USD', amount + d_amount, processor_fee + d_fee, "
+        "amount + d_amount - processor_fee - d_fee FROM ("
+        "SELECT s.*, CASE WHEN mod(i, 1000) = 0 THEN 1 ELSE 0 END AS d_amount, "
+        f"CASE WHEN mod(i, 2000) = 1 THEN 1 ELSE 0 END AS d_fee FROM ({series}) s) t ORDER BY i) "
+        "TO STDOUT WITH (FORMAT csv)"
+    )
+    connection.ensure_connection()
+    with open(report, "wb") as out, connection.connection.cursor() as cursor:
+        out.write(b"settlement_date,type,processor_id,reference,currency,amount,fee,net\n")
+        with cursor.copy(query, {**params, "day": day}) as copy:
+            for block in copy:
+                out.write(block)
+
+
+def generate(n: int, day: datetime.date, report: Path) -> None:
+    from django.db import connection, transaction
+
+    from ledger.models import AccountCode, AccountType
+    from merchants.models import Merchant
+
+    series, params = _series(n, day)
 
     def load():
         with transaction.atomic():
@@ -94,16 +146,15 @@ def generate(n: int, day: datetime.date, report: Path) -> None:
                 [AccountType.LIABILITY, AccountCode.MERCHANT_AVAILABLE, AccountType.ASSET,
                  AccountCode.PROCESSOR_RECEIVABLE, AccountType.REVENUE, AccountCode.FEE_REVENUE],
             )  # fmt: skip
-            sql(
-                "INSERT INTO payments_payment (id, merchant_id, amount, currency, status, capture_method, "
-                "amount_capturable, amount_captured, amount_refunded, payment_method_type, card_token, card_brand, "
-                "card_last4, card_exp_month, card_exp_year, metadata, disputed, processor_charge_id, "
-                "processor_attempts, created, updated) "
-                "SELECT 'pay_B' || lpad(i::text, 24, '0'), merchant_id, amount, 'USD', 'succeeded', 'automatic', 0, "
-                "amount, 0, 'card', 'tok_bench', 'visa', '4242', 12, 2030, '{}'::jsonb, false, "
-                f"'ch_B' || lpad(i::text, 24, '0'), 1, created, created FROM ({series}) s",
-                params,
-            )
+            columns, values, defaults = _payment_columns({
+                "id": "'pay_B' || lpad(i::text, 24, '0')", "merchant_id": "merchant_id", "amount": "amount",
+                "currency": "'USD'", "status": "'succeeded'", "capture_method": "'automatic'",
+                "amount_captured": "amount", "payment_method_type": "'card'", "card_token": "'tok_bench'",
+                "card_brand": "'visa'", "card_last4": "'4242'", "card_exp_month": "12", "card_exp_year": "2030",
+                "processor_charge_id": "'ch_B' || lpad(i::text, 24, '0')", "processor_attempts": "1",
+                "created": "created", "updated": "created",
+            })  # fmt: skip
+            sql(f"INSERT INTO payments_payment ({columns}) SELECT {values} FROM ({series}) s", {**params, **defaults})
             sql(
                 "INSERT INTO ledger_journalentry (id, event_key, type, source, merchant_id, currency, status, "
                 "pending_entry_id, memo, created) "
@@ -120,26 +171,11 @@ def generate(n: int, day: datetime.date, report: Path) -> None:
                 params,
             )
 
-    def write_report():
-        # One line in 1,000 settles another amount, one in 2,000 charges another fee.
-        query = (
-            "COPY (SELECT %(day)s::date, 'charge', 'ch_B' || lpad(i::text, 24, '0'), "
-            "'pay_B' || lpad(i::text, 24, '0'), 'USD', amount + d_amount, processor_fee + d_fee, "
-            "amount + d_amount - processor_fee - d_fee FROM ("
-            "SELECT s.*, CASE WHEN mod(i, 1000) = 0 THEN 1 ELSE 0 END AS d_amount, "
-            f"CASE WHEN mod(i, 2000) = 1 THEN 1 ELSE 0 END AS d_fee FROM ({series}) s) t ORDER BY i) "
-            "TO STDOUT WITH (FORMAT csv)"
-        )
-        connection.ensure_connection()
-        with open(report, "wb") as out, connection.connection.cursor() as cursor:
-            out.write(b"settlement_date,type,processor_id,reference,currency,amount,fee,net\n")
-            with cursor.copy(query, {**params, "day": day}) as copy:
-                for block in copy:
-                    out.write(block)
-
     timed(f"generate {MERCHANTS:,} merchants, {n:,} payments, entries, {3 * n:,} postings", load)
-    timed(f"write the report ({n:,} lines) with COPY … TO STDOUT", write_report)
-    timed("ANALYZE", lambda: sql("ANALYZE"))
+    timed(f"write the report ({n:,} lines) with COPY … TO STDOUT", lambda: generate_report(n, day, report))
+    # As an older ledger would be: vacuumed (hint bits and visibility set) and analysed, and the generation's
+    # writes checkpointed, so the first timed run does not pay for the set-up's I/O.
+    timed("VACUUM (ANALYZE), CHECKPOINT", lambda: (sql("VACUUM (ANALYZE)"), sql("CHECKPOINT")))
     print(f"  report: {report} ({report.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -212,9 +248,13 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=2, help="reconcile runs (each after the first replaces it)")
     parser.add_argument("--baseline-runs", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true", help="keep the database a previous run generated")
     args = parser.parse_args()
 
-    url = fresh_postgres_database(DATABASE)
+    if args.reuse:
+        url = os.environ.get("BENCH_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL).rsplit("/", 1)[0] + f"/{DATABASE}"
+    else:
+        url = fresh_postgres_database(DATABASE)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DJANGO_SECRET_KEY", "recon-benchmark-only-secret-key-0123456789abcdef")
@@ -234,7 +274,11 @@ def main() -> None:
     day = datetime.datetime.now(tz=datetime.UTC).date() - datetime.timedelta(days=1)
     report = Path(os.environ["VAR_DIR"]) / f"settlement-{day}.csv"
     report.parent.mkdir(parents=True, exist_ok=True)
-    generate(args.lines, day, report)
+    if args.reuse:
+        # Only the report is written again (it is deleted after each run); the runs' imports are replaced.
+        generate_report(args.lines, day, report)
+    else:
+        generate(args.lines, day, report)
 
     runs = []
     for number in range(1, args.runs + 1):
@@ -249,11 +293,14 @@ def main() -> None:
         bases.append(seconds)
         print(f"baseline run {number}: {seconds:.2f} s  (matched, mismatched, lines without entry, entries without "
               f"line) = {figures}")  # fmt: skip
-    best, base = min(runs), min(bases)
-    print(f"\nreconcile {args.lines:,} lines: best {best:.2f} s, median {statistics.median(runs):.2f} s "
-          f"(target < 60 s: {'ok' if best < 60 else 'MISSED'})")  # fmt: skip
-    print(f"baseline (COPY + one join): best {base:.2f} s")
-    print(f"ratio: {best / base:.2f}x (target <= 3x: {'ok' if best <= 3 * base else 'MISSED'})")
+    first, base = runs[0], min(bases)
+    print(f"\nreconcile {args.lines:,} lines (first run{', after --reuse: a re-run' if args.reuse else ''}): "
+          f"{first:.2f} s (target < 60 s: {'ok' if first < 60 else 'MISSED'})")  # fmt: skip
+    if len(runs) > 1:
+        print(f"re-runs of the same day (each deletes and replaces the previous import): "
+              f"{', '.join(f'{seconds:.2f} s' for seconds in runs[1:])}")  # fmt: skip
+    print(f"baseline (COPY + one join): best of {len(bases)}: {base:.2f} s")
+    print(f"ratio: {first / base:.2f}x (target <= 3x: {'ok' if first <= 3 * base else 'MISSED'})")
     report.unlink(missing_ok=True)
 
 

@@ -4,10 +4,11 @@ Called only by ``reconciliation.services`` inside the transaction of a run (each
 function refuses to run outside one). No statement here loops over lines: the
 report goes into ``reconciliation_settlementline`` by ``COPY`` (PostgreSQL) or
 batched inserts (SQLite), the ledger's side of the day goes into a temporary
-table with one ``INSERT … SELECT``, and the differences come out of a handful of
-joins (``GROUP BY … HAVING`` for duplicates, anti-joins for what one side lacks,
-an inner join for what both have but disagree on). Only the differences are
-written; matched lines are counted, never copied.
+table with one ``INSERT … SELECT``, and the differences come out of joins: a
+hash full join of the two sides on PostgreSQL (a left join and an anti-join on
+SQLite), and ``GROUP BY … HAVING COUNT(*) > 1`` over the keys the reader saw
+twice. Only the differences are written (to a temporary findings table, then
+to the exceptions); matched lines are counted, never copied.
 
 The rules themselves are documented in ``docs/reconciliation.md``.
 """
@@ -19,6 +20,7 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 from django.db.transaction import TransactionManagementError
 
@@ -26,16 +28,20 @@ from core.db import in_transaction
 from ledger.models import Account, AccountCode, JournalEntry, Posting
 from payments.models import Dispute, Payment, Refund
 from reconciliation.models import (
+    ABOUT_A_PAYMENT,
+    LEDGER_ENTRY_TYPE,
     MATCHED_BY_PROCESSOR_ID,
     ExceptionType,
-    LineType,
     ReconciliationException,
     SettlementLine,
 )
 from reconciliation.report import STAGING_COLUMNS, Row
 
 T = ExceptionType
+DEFAULT_WORK_MEM = "256MB"
 INTERNAL = "recon_internal"
+LINE_KEYS = "recon_line_keys"
+SUSPECTS = "recon_suspects"
 DUPLICATES = "recon_duplicates"
 FINDINGS = "recon_findings"
 
@@ -60,10 +66,16 @@ def _tables() -> dict[str, str]:
         "refund": _quote(Refund._meta.db_table),
         "dispute": _quote(Dispute._meta.db_table),
         "internal": INTERNAL,
+        "suspects": SUSPECTS,
+        # The lines looked up by (type, match key): PostgreSQL hashes the table; SQLite gets an indexed copy.
+        "line_keys": _quote(SettlementLine._meta.db_table) if _postgres() else LINE_KEYS,
         "dups": DUPLICATES,
         "findings": FINDINGS,
         "by_pid": ", ".join(f"'{t}'" for t in MATCHED_BY_PROCESSOR_ID),
-        "types": ", ".join(f"'{t}'" for t in LineType.values),
+        "entry_types": ", ".join(f"'{t}'" for t in LEDGER_ENTRY_TYPE.values()),
+        "entry_line_type": "CASE e.type " + " ".join(f"WHEN '{entry}' THEN '{line}'" for line, entry in
+                                               LEDGER_ENTRY_TYPE.items() if entry != line) + " ELSE e.type END",
+        "about_payment": ", ".join(f"'{t}'" for t in ABOUT_A_PAYMENT),
     }
 
 
@@ -99,6 +111,20 @@ def _line_list(expr: str) -> str:
     if _postgres():
         return f"'[' || string_agg(CAST({expr} AS text), ',' ORDER BY {expr}) || ']'"
     return f"'[' || group_concat({expr}, ',') || ']'"
+
+
+def tune_transaction() -> None:
+    """PostgreSQL: room for the run's hashes and sorts in memory, for this transaction only.
+
+    A day is a few hash joins and one aggregate over every line and ledger
+    event; with the default 4 MB each spills to disk. ``RECONCILIATION_WORK_MEM``
+    (default 256MB) sets ``work_mem`` for the run's transaction (``set_config``
+    with is_local, so nothing outlives it).
+    """
+    _require_transaction()
+    if _postgres():
+        work_mem = str(getattr(settings, "RECONCILIATION_WORK_MEM", DEFAULT_WORK_MEM))
+        _execute("SELECT set_config('work_mem', %s, true)", [work_mem])
 
 
 def _adapt_datetime(value: datetime.datetime):
@@ -144,13 +170,14 @@ def lines_replace(*, run_id: int, batches: Iterable[list[Row]]) -> int:
 
 
 def _create_temporary_tables() -> None:
-    for name in (INTERNAL, DUPLICATES, FINDINGS):
+    for name in (INTERNAL, SUSPECTS, DUPLICATES, FINDINGS):
         _execute(f"DROP TABLE IF EXISTS {name}")
     _execute(
         "CREATE TEMPORARY TABLE {internal} (type varchar(32) NOT NULL, match_key varchar(255) NOT NULL, "
         "merchant_id varchar(40), currency varchar(3) NOT NULL, amount bigint NOT NULL, entry_id varchar(40) NOT NULL, "
         "source varchar(40) NOT NULL)"
     )
+    _execute("CREATE TEMPORARY TABLE {suspects} (type varchar(32) NOT NULL, match_key varchar(255) NOT NULL)")
     _execute(
         "CREATE TEMPORARY TABLE {dups} (type varchar(32) NOT NULL, match_key varchar(255) NOT NULL, "
         "line_count integer NOT NULL, lines text NOT NULL, currency varchar(3), amount bigint, fee bigint, "
@@ -168,11 +195,13 @@ def _create_temporary_tables() -> None:
 def internal_build(*, settlement_date: datetime.date, start: datetime.datetime, cutoff: datetime.datetime) -> int:
     """Stage what our ledger says moved through the processor on the day: one row per (type, match key).
 
-    Posted entries of type charge/refund/dispute/dispute_reversal created in
+    Posted entries of type charge/refund/dispute/dispute_reversal/payment_return created in
     [start, cutoff), amount = their posted postings on the platform's
-    processor_receivable. An entry that an automatic resolution linked to an
-    exception counts on that exception's settlement date instead of the day it
-    was posted (a lost answer settled by the report of the day before).
+    processor_receivable, in that account's currency (the presentment currency
+    the processor reports, also when the merchant is paid out in another). An
+    entry that an automatic resolution linked to an exception counts on that
+    exception's settlement date instead of the day it was posted (a lost answer
+    settled by the report of the day before).
     """
     _require_transaction()
     params = {
@@ -183,19 +212,19 @@ def internal_build(*, settlement_date: datetime.date, start: datetime.datetime, 
     }  # fmt: skip
     return _execute(
         "INSERT INTO {internal} (type, match_key, merchant_id, currency, amount, entry_id, source) "
-        "SELECT e.type, CASE WHEN e.type IN ({by_pid}) THEN COALESCE(d.processor_dispute_id, e.source) "
-        "ELSE e.source END, MIN(e.merchant_id), MIN(e.currency), SUM(p.amount), MIN(e.id), MIN(e.source) "
+        "SELECT {entry_line_type}, CASE WHEN e.type IN ({by_pid}) THEN COALESCE(d.processor_dispute_id, e.source) "
+        "ELSE e.source END, MIN(e.merchant_id), MIN(a.currency), SUM(p.amount), MIN(e.id), MIN(e.source) "
         "FROM ("
         "  SELECT je.id, je.type, je.source, je.merchant_id, je.currency FROM {entry} je "
         "  WHERE je.created >= %(start)s AND je.created < %(cutoff)s AND je.status = %(posted)s "
-        "  AND je.type IN ({types}) "
+        "  AND je.type IN ({entry_types}) "
         "  AND NOT EXISTS (SELECT 1 FROM {exc} x WHERE x.ledger_entry_id = je.id AND x.resolution = %(auto)s "
         "                  AND x.settlement_date <> %(day)s) "
         "  UNION ALL "
         "  SELECT je.id, je.type, je.source, je.merchant_id, je.currency FROM {exc} x "
         "  JOIN {entry} je ON je.id = x.ledger_entry_id "
         "  WHERE x.settlement_date = %(day)s AND x.resolution = %(auto)s AND je.status = %(posted)s "
-        "  AND je.type IN ({types}) AND NOT (je.created >= %(start)s AND je.created < %(cutoff)s)"
+        "  AND je.type IN ({entry_types}) AND NOT (je.created >= %(start)s AND je.created < %(cutoff)s)"
         ") e "
         "JOIN {posting} p ON p.entry_id = e.id AND p.phase = %(phase)s "
         "JOIN {account} a ON a.id = p.account_id AND a.code = %(receivable)s AND a.merchant_id IS NULL "
@@ -207,88 +236,128 @@ def internal_build(*, settlement_date: datetime.date, start: datetime.datetime, 
 
 # --- Matching ------------------------------------------------------------------------------------------------
 
-# Our payment, refund or dispute that a line (or a staged ledger event) ``alias`` is about.
-_OBJECTS = (
-    "LEFT JOIN {{payment}} p ON {a}.type = 'charge' AND p.id = {a}.{key} "
-    "LEFT JOIN {{refund}} r ON {a}.type = 'refund' AND r.id = {a}.{key} "
-    "LEFT JOIN {{dispute}} d ON {a}.type IN ({{by_pid}}) AND d.processor_dispute_id = {a}.match_key "
-)
 _FINDING_COLUMNS = (
     "kind, line_type, match_key, merchant_id, reference, processor_id, currency, internal_amount, external_amount, "
     "expected_fee, external_fee, lines, ledger_entry, object_status, internal_currency, line_count"
 )
+# Our payment, refund or dispute that a finding is about, looked up for the findings only (a few rows, by key).
+_PAYMENT = ("(SELECT p.{column} FROM {{payment}} p WHERE {{findings}}.line_type IN ({{about_payment}}) "
+            "AND p.id = {{findings}}.match_key)")  # fmt: skip
+_REFUND = ("(SELECT r.{column} FROM {{refund}} r WHERE {{findings}}.line_type = 'refund' "
+           "AND r.id = {{findings}}.match_key)")  # fmt: skip
+_DISPUTE = ("(SELECT d.{column} FROM {{dispute}} d WHERE {{findings}}.line_type IN ({{by_pid}}) "
+            "AND d.processor_dispute_id = {{findings}}.match_key)")  # fmt: skip
+
+
+def _of_object(column: str, *, payment: str | None = None, refund: str | None = None,
+               dispute: str | None = None) -> str:  # fmt: skip
+    """COALESCE of ``column`` of the finding's payment, refund or dispute (or the named columns of each)."""
+    return (f"COALESCE({_PAYMENT.format(column=payment or column)}, {_REFUND.format(column=refund or column)}, "
+            f"{_DISPUTE.format(column=dispute or column)})")  # fmt: skip
+
+
+def duplicates_collect(*, run_id: int, suspects: set[tuple[str, str]]) -> None:
+    """Confirm the reader's suspects: the (type, match key) pairs on more than one line of the report."""
+    _require_transaction()
+    if not suspects:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {SUSPECTS} (type, match_key) VALUES (%s, %s)", sorted(suspects))
+    _execute(
+        "INSERT INTO {dups} (type, match_key, line_count, lines, currency, amount, fee, expected_fee, reference, "
+        "processor_id) "
+        f"SELECT l.type, l.match_key, COUNT(*), {_line_list('l.line_number')}, MIN(l.currency), SUM(l.amount), "
+        "SUM(l.fee), MIN(l.expected_fee), MIN(l.reference), MIN(l.processor_id) "
+        "FROM {line} l JOIN {suspects} s ON s.type = l.type AND s.match_key = l.match_key "
+        "WHERE l.run_id = %(run)s GROUP BY l.type, l.match_key HAVING COUNT(*) > 1",
+        {"run": run_id},
+    )
 
 
 def findings_collect(*, run_id: int) -> None:
     """Write every difference between the run's lines and the staged ledger events to the findings table.
 
-    Each line gets at most one finding, the most fundamental: a duplicated
-    (type, match key) is ``duplicate_external`` and nothing else; a line with no
-    ledger event is ``status_mismatch`` when our object exists in a state that
-    contradicts it, else ``missing_internal``; a pair disagrees on currency, then
-    amount, then fee. A ledger event with no line is ``missing_external``.
+    One pass over the day on PostgreSQL, a hash full join on (type, match key)
+    of the lines and the ledger events (two on SQLite: the lines against the
+    events, then the events against the lines). Each line gets at most
+    one finding, the most fundamental: a duplicated (type, match key) is
+    ``duplicate_external`` and nothing else; a line with no ledger event is
+    ``status_mismatch`` when our object exists in a state that contradicts it,
+    else ``missing_internal``; a pair disagrees on currency, then amount, then
+    fee. A ledger event with no line is ``missing_external``. Our objects are
+    looked up afterwards, for the findings alone.
     """
     _require_transaction()
     run = {"run": run_id}
     _execute(
-        "INSERT INTO {dups} (type, match_key, line_count, lines, currency, amount, fee, expected_fee, reference, "
-        "processor_id) "
-        f"SELECT type, match_key, COUNT(*), {_line_list('line_number')}, MIN(currency), SUM(amount), SUM(fee), "
-        "MIN(expected_fee), MIN(reference), MIN(processor_id) "
-        "FROM {line} WHERE run_id = %(run)s GROUP BY type, match_key HAVING COUNT(*) > 1",
-        run,
-    )
-    # Duplicates: one finding per (type, match key), whatever else is wrong with those lines.
-    _execute(
         f"INSERT INTO {{findings}} ({_FINDING_COLUMNS}) "
-        "SELECT 'duplicate_external', x.type, x.match_key, COALESCE(i.merchant_id, p.merchant_id, r.merchant_id, "
-        "d.merchant_id), x.reference, x.processor_id, x.currency, i.amount, x.amount, x.expected_fee, x.fee, x.lines, "
-        "i.entry_id, COALESCE(p.status, r.status, d.status), i.currency, x.line_count "
-        "FROM {dups} x LEFT JOIN {internal} i ON i.type = x.type AND i.match_key = x.match_key "
-        + _OBJECTS.format(a="x", key="match_key")
+        "SELECT 'duplicate_external', x.type, x.match_key, i.merchant_id, x.reference, x.processor_id, x.currency, "
+        "i.amount, x.amount, x.expected_fee, x.fee, x.lines, i.entry_id, NULL, i.currency, x.line_count "
+        "FROM {dups} x LEFT JOIN {internal} i ON i.type = x.type AND i.match_key = x.match_key"
     )
-    # Lines with no ledger event that day.
+    if _postgres():
+        # One pass: a hash full join of the lines and the ledger events.
+        _execute(
+            f"INSERT INTO {{findings}} ({_FINDING_COLUMNS}) "
+            "SELECT CASE WHEN i.match_key IS NULL THEN 'missing_internal' "
+            "  WHEN l.match_key IS NULL THEN 'missing_external' "
+            "  WHEN i.currency <> l.currency THEN 'currency_mismatch' "
+            "  WHEN i.amount <> l.amount THEN 'amount_mismatch' ELSE 'fee_mismatch' END, "
+            "COALESCE(l.type, i.type), COALESCE(l.match_key, i.match_key), i.merchant_id, "
+            "COALESCE(l.reference, i.source), l.processor_id, COALESCE(l.currency, i.currency), i.amount, l.amount, "
+            "l.expected_fee, l.fee, COALESCE('[' || l.line_number || ']', '[]'), i.entry_id, NULL, i.currency, "
+            "CASE WHEN l.match_key IS NULL THEN 0 ELSE 1 END "
+            "FROM (SELECT type, match_key, reference, processor_id, currency, amount, fee, expected_fee, line_number "
+            "      FROM {line} WHERE run_id = %(run)s) l "
+            "FULL JOIN {internal} i ON i.type = l.type AND i.match_key = l.match_key "
+            "WHERE l.match_key IS NULL OR i.match_key IS NULL OR i.currency <> l.currency OR i.amount <> l.amount "
+            "OR l.fee <> l.expected_fee",
+            run,
+        )
+    else:
+        _execute(
+            f"INSERT INTO {{findings}} ({_FINDING_COLUMNS}) "
+            "SELECT CASE WHEN i.match_key IS NULL THEN 'missing_internal' "
+            "  WHEN i.currency <> l.currency THEN 'currency_mismatch' "
+            "  WHEN i.amount <> l.amount THEN 'amount_mismatch' ELSE 'fee_mismatch' END, "
+            "l.type, l.match_key, i.merchant_id, l.reference, l.processor_id, l.currency, i.amount, l.amount, "
+            "l.expected_fee, l.fee, '[' || l.line_number || ']', i.entry_id, NULL, i.currency, 1 "
+            "FROM {line} l LEFT JOIN {internal} i ON i.type = l.type AND i.match_key = l.match_key "
+            "WHERE l.run_id = %(run)s "
+            "AND (i.match_key IS NULL OR i.currency <> l.currency OR i.amount <> l.amount OR l.fee <> l.expected_fee)",
+            run,
+        )
+        _execute(
+            f"INSERT INTO {{findings}} ({_FINDING_COLUMNS}) "
+            "SELECT 'missing_external', i.type, i.match_key, i.merchant_id, i.source, NULL, i.currency, i.amount, "
+            "NULL, NULL, NULL, '[]', i.entry_id, NULL, i.currency, 0 "
+            "FROM {internal} i WHERE NOT EXISTS ("
+            "  SELECT 1 FROM {line_keys} l WHERE l.run_id = %(run)s AND l.type = i.type AND l.match_key = i.match_key)",
+            run,
+        )
+    # A duplicated (type, match key) is that and nothing else.
     _execute(
-        f"INSERT INTO {{findings}} ({_FINDING_COLUMNS}) "
-        "SELECT CASE "
-        "  WHEN l.type = 'charge' AND p.status IS NOT NULL AND p.status <> 'succeeded' THEN 'status_mismatch' "
-        "  WHEN l.type = 'refund' AND r.status IN ('pending', 'failed') THEN 'status_mismatch' "
-        "  WHEN l.type = 'dispute_reversal' AND d.status IS NOT NULL AND d.status <> 'won' THEN 'status_mismatch' "
-        "  ELSE 'missing_internal' END, "
-        "l.type, l.match_key, COALESCE(p.merchant_id, r.merchant_id, d.merchant_id), l.reference, l.processor_id, "
-        "l.currency, NULL, l.amount, l.expected_fee, l.fee, '[' || l.line_number || ']', NULL, "
-        "COALESCE(p.status, r.status, d.status), NULL, 1 "
-        "FROM (SELECT * FROM {line} l WHERE l.run_id = %(run)s "
-        "      AND NOT EXISTS (SELECT 1 FROM {internal} i WHERE i.type = l.type AND i.match_key = l.match_key) "
-        "      AND NOT EXISTS (SELECT 1 FROM {dups} x WHERE x.type = l.type AND x.match_key = l.match_key)) l "
-        + _OBJECTS.format(a="l", key="match_key"),
-        run,
+        "DELETE FROM {findings} WHERE kind <> 'duplicate_external' AND EXISTS ("
+        "SELECT 1 FROM {dups} x WHERE x.type = {findings}.line_type AND x.match_key = {findings}.match_key)"
     )
-    # Lines whose ledger event disagrees: currency before amount before fee.
+    # What we hold: the object's status, its merchant, and for a missing line the ids the report would have used.
     _execute(
-        f"INSERT INTO {{findings}} ({_FINDING_COLUMNS}) "
-        "SELECT CASE WHEN i.currency <> l.currency THEN 'currency_mismatch' "
-        "  WHEN i.amount <> l.amount THEN 'amount_mismatch' ELSE 'fee_mismatch' END, "
-        "l.type, l.match_key, i.merchant_id, l.reference, l.processor_id, l.currency, i.amount, l.amount, "
-        "l.expected_fee, l.fee, '[' || l.line_number || ']', i.entry_id, NULL, i.currency, 1 "
-        "FROM {line} l JOIN {internal} i ON i.type = l.type AND i.match_key = l.match_key "
-        "WHERE l.run_id = %(run)s AND (i.currency <> l.currency OR i.amount <> l.amount OR l.fee <> l.expected_fee) "
-        "AND NOT EXISTS (SELECT 1 FROM {dups} x WHERE x.type = l.type AND x.match_key = l.match_key)",
-        run,
+        f"UPDATE {{findings}} SET object_status = {_of_object('status')}, "
+        f"merchant_id = COALESCE(merchant_id, {_of_object('merchant_id')})"
     )
-    # Ledger events the report lacks. Shown with the ids the report would have used.
+    processor_ids = _of_object("", payment="processor_charge_id", refund="processor_refund_id",
+                               dispute="processor_dispute_id")  # fmt: skip
     _execute(
-        f"INSERT INTO {{findings}} ({_FINDING_COLUMNS}) "
-        "SELECT 'missing_external', i.type, i.match_key, i.merchant_id, "
-        "CASE WHEN i.type IN ({by_pid}) THEN COALESCE(d.payment_id, i.source) ELSE i.source END, "
-        "CASE WHEN i.type = 'charge' THEN p.processor_charge_id WHEN i.type = 'refund' THEN r.processor_refund_id "
-        "  ELSE i.match_key END, "
-        "i.currency, i.amount, NULL, NULL, NULL, '[]', i.entry_id, COALESCE(p.status, r.status, d.status), "
-        "i.currency, 0 "
-        "FROM (SELECT * FROM {internal} i WHERE NOT EXISTS ("
-        "      SELECT 1 FROM {line} l WHERE l.run_id = %(run)s AND l.type = i.type AND l.match_key = i.match_key)) i "
-        + _OBJECTS.format(a="i", key="source"),
-        run,
+        f"UPDATE {{findings}} SET processor_id = {processor_ids}, "
+        f"reference = COALESCE({_DISPUTE.format(column='payment_id')}, reference) "
+        "WHERE kind = 'missing_external'"
+    )
+    # A line we have no ledger event for, about an object whose state says it should not have settled.
+    _execute(
+        "UPDATE {findings} SET kind = 'status_mismatch' WHERE kind = 'missing_internal' AND ("
+        "  (line_type IN ({about_payment}) AND object_status IS NOT NULL AND object_status <> 'succeeded') "
+        "  OR (line_type = 'refund' AND object_status IN ('pending', 'failed')) "
+        "  OR (line_type = 'dispute_reversal' AND object_status IS NOT NULL AND object_status <> 'won'))"
     )
 
 
@@ -354,17 +423,28 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
 
 
 def match(*, run_id: int, settlement_date: datetime.date, start: datetime.datetime, cutoff: datetime.datetime,
-          lines: int, now: datetime.datetime) -> Tally:  # fmt: skip
-    """Stage our side, collect the differences, write them as exceptions; returns the figures of the run."""
+          lines: int, suspects: set[tuple[str, str]], now: datetime.datetime) -> Tally:  # fmt: skip
+    """Stage our side, collect the differences, write them as exceptions; returns the figures of the run.
+
+    ``suspects`` are the (type, match key) pairs the reader saw more than once (or may have).
+    """
     _require_transaction()
     _create_temporary_tables()
     internal_items = internal_build(settlement_date=settlement_date, start=start, cutoff=cutoff)
-    if not _postgres():
-        # SQLite joins by nested loops: give them an index (PostgreSQL hashes the whole table instead).
+    if _postgres():
+        # Temporary tables are never analysed automatically: give the planner the real size of our side.
+        _execute("ANALYZE {internal}")
+    else:
+        # SQLite joins by nested loops: give them indexes (PostgreSQL hashes the whole tables instead).
         _execute("CREATE INDEX recon_internal_key ON {internal} (type, match_key)")
+        _execute("DROP TABLE IF EXISTS {line_keys}")
+        _execute("CREATE TEMPORARY TABLE {line_keys} AS SELECT run_id, type, match_key FROM {line} WHERE run_id = %s",
+                 [run_id])  # fmt: skip
+        _execute("CREATE INDEX recon_line_keys_key ON {line_keys} (type, match_key)")
+    duplicates_collect(run_id=run_id, suspects=suspects)
     findings_collect(run_id=run_id)
     tally = findings_tally(lines=lines, internal_items=internal_items)
     exceptions_replace(run_id=run_id, settlement_date=settlement_date, now=now)
-    for name in (INTERNAL, DUPLICATES, FINDINGS):
+    for name in (INTERNAL, SUSPECTS, DUPLICATES, FINDINGS) + (() if _postgres() else (LINE_KEYS,)):
         _execute(f"DROP TABLE {name}")
     return tally

@@ -28,10 +28,22 @@ class LineType(models.TextChoices):
     REFUND = "refund"
     DISPUTE = "dispute"
     DISPUTE_REVERSAL = "dispute_reversal"
+    # A settled bank transfer that the customer's bank sent back.
+    RETURN = "return"
 
 
 # Lines of these types are matched on the processor's dispute id; the others on our reference.
 MATCHED_BY_PROCESSOR_ID = (LineType.DISPUTE, LineType.DISPUTE_REVERSAL)
+# Lines of these types are about a payment (the others about a refund or a dispute).
+ABOUT_A_PAYMENT = (LineType.CHARGE, LineType.RETURN)
+# The journal entry type (``ledger.JournalEntry.type``) each line type is matched with.
+LEDGER_ENTRY_TYPE = {
+    LineType.CHARGE: "charge",
+    LineType.REFUND: "refund",
+    LineType.DISPUTE: "dispute",
+    LineType.DISPUTE_REVERSAL: "dispute_reversal",
+    LineType.RETURN: "payment_return",
+}
 
 
 class ExceptionType(models.TextChoices):

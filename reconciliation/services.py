@@ -41,7 +41,7 @@ from payments.services import payment_apply_charge
 from reconciliation import matching
 from reconciliation.errors import ExceptionAlreadyResolved, ExceptionNotAdjustable, ReconciliationFailed, ReportInvalid
 from reconciliation.models import ExceptionType, LineType, ReconciliationException, ReconciliationRun
-from reconciliation.report import ProcessorFees, read_batches
+from reconciliation.report import ProcessorFees, ReportReader
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def reconciliation_run(*, settlement_date: datetime.date, path: str | Path | Non
     """
     assert_no_transaction("reconciling a day")
     started = timezone.now()
-    source = f"file:{path}" if path is not None else "processor"
+    source = (f"file:{path}" if path is not None else "processor")[:500]
     run = _run_begin(settlement_date=settlement_date, source=source, started=started)
     try:
         stream, sha256 = _report_stream(settlement_date=settlement_date, path=path)
@@ -147,10 +147,11 @@ def _import_and_match(*, run: ReconciliationRun, stream, sha256: str, started: d
     with transaction.atomic():
         # Serialises runs of the same day: a second one waits here, then replaces the first one's work.
         run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
-        batches = read_batches(stream, day=day, fees=ProcessorFees.from_settings())
-        lines = matching.lines_replace(run_id=run.pk, batches=batches)
+        matching.tune_transaction()
+        reader = ReportReader(stream, day=day, fees=ProcessorFees.from_settings())
+        lines = matching.lines_replace(run_id=run.pk, batches=reader.batches())
         tally = matching.match(run_id=run.pk, settlement_date=day, start=start, cutoff=min(end, started),
-                               lines=lines, now=timezone.now())  # fmt: skip
+                               lines=lines, suspects=reader.repeated_keys, now=timezone.now())  # fmt: skip
         ReconciliationRun.objects.filter(pk=run.pk).update(
             status=ReconciliationRun.Status.SUCCEEDED, finished=timezone.now(), lines=tally.lines,
             internal_items=tally.internal_items, matched=tally.matched, exception_counts=tally.counts,
@@ -232,8 +233,13 @@ def exceptions_auto_resolve(*, settlement_date: datetime.date) -> int:
     ).order_by("id").values_list("id", flat=True)  # fmt: skip
     resolved = 0
     for exception_id in list(candidates):
-        if exception_auto_resolve(exception_id=exception_id):
-            resolved += 1
+        try:
+            resolved += exception_auto_resolve(exception_id=exception_id)
+        except Exception as error:  # noqa: BLE001 - one refusal must not stop the others; it stays open for staff
+            logger.exception("reconciliation exception %s could not be resolved automatically", exception_id)
+            exception = ReconciliationException.objects.get(pk=exception_id)
+            ReconciliationException.objects.filter(pk=exception_id, status=Status.OPEN).update(
+                details={**exception.details, "not_auto_resolved": f"the attempt failed: {error}"})
     return resolved
 
 

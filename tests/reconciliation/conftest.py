@@ -28,3 +28,17 @@ def finance(db):
 @pytest.fixture
 def support(db):
     return staff_user("sam.support", "Support")
+
+
+@pytest.fixture
+def fresh_sandbox(settings):
+    """A sandbox processor of this test's own, so its settlement report holds only this test's lines."""
+    from tests.sandbox_process import SandboxProcess
+
+    env = {"SANDBOX_TIMEOUT_DELAY_SECONDS": "3", "SANDBOX_DISPUTE_DECISION_SECONDS": "1",
+           "SANDBOX_DISPUTE_DELAY_SECONDS": "3600"}  # fmt: skip
+    with SandboxProcess(env=env) as process:
+        settings.PROCESSOR_BASE_URL = process.base_url
+        settings.PROCESSOR_READ_TIMEOUT = 1.5
+        settings.PROCESSOR_CONNECT_TIMEOUT = 1.0
+        yield process

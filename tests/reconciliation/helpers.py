@@ -75,16 +75,19 @@ def payment(merchant, amount: int = 10_000, currency: str = "USD", status: str =
     with transaction.atomic():
         created = Payment.objects.create(merchant=merchant, **values)
         if status == "succeeded":
+            conversion = {name: fields[name] for name in ("settlement_currency", "fx_rate") if name in fields}
             posting_rules.payment_captured(payment_id=created.id, merchant=merchant,
-                                           amount_captured=created.amount_captured, currency=currency)  # fmt: skip
+                                           amount_captured=created.amount_captured, currency=currency,
+                                           **conversion)  # fmt: skip
     return created
 
 
 def refund(paid: Payment, amount: int, status: str = "succeeded") -> Refund:
     with transaction.atomic():
+        processor_refund_id = new_id("rf") if status == "succeeded" else None
         created = Refund.objects.create(payment=paid, merchant=paid.merchant, amount=amount, currency=paid.currency,
                                         status=status, requested_by="api:test",
-                                        processor_refund_id=new_id("rf") if status == "succeeded" else None)  # fmt: skip
+                                        processor_refund_id=processor_refund_id)  # fmt: skip
         Payment.objects.filter(pk=paid.pk).update(amount_refunded=amount)
         posting_rules.refund_created(refund_id=created.id, payment_id=paid.id, merchant=paid.merchant,
                                      amount=amount, currency=paid.currency)  # fmt: skip

@@ -1,0 +1,123 @@
+"""Whole days through the real sandbox processor: its report fetched by the command, matched against our ledger."""
+
+import time
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from core.models import AuditEntry
+from ledger.models import JournalEntry
+from payments import dispute_services, refund_services
+from payments.models import Payment, PaymentTransition
+from payments.services import payment_capture
+from reconciliation.models import ReconciliationException, ReconciliationRun
+from tests.payments.helpers import create_payment
+from tests.reconciliation.helpers import nonzero, reconcile, today
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+
+
+def paid(api_client, amount: int, token: str = "tok_visa", **fields) -> Payment:
+    response = create_payment(api_client, token, amount=amount, confirm=True, **fields)
+    assert response.status_code == 201, response.content
+    return Payment.objects.get(pk=response.json()["id"])
+
+
+def wait_for(condition, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def settlement_lines(processor) -> list[str]:
+    return processor.settlement_report(day=today()).decode().strip().splitlines()[1:]
+
+
+def test_a_full_day_through_the_sandbox_matches_with_no_exception(api_client, merchant, fresh_sandbox, processor):
+    # Card payments: plain, one whose fee rounds half to even, one partly refunded, one captured in part.
+    paid(api_client, 10_000)
+    paid(api_client, 1_060)
+    refunded = paid(api_client, 8_000)
+    refund = refund_services.refund_create(merchant=merchant, payment=refunded, amount=2_500, reason=None,
+                                           actor="api:test")  # fmt: skip
+    assert refund.status == "succeeded"
+    manual = paid(api_client, 5_000, capture_method="manual")
+    assert payment_capture(payment=manual, amount=3_000, actor="api:test").status == "succeeded"
+    # A dispute, opened by the processor, answered with evidence and won.
+    disputed = paid(api_client, 4_000)
+    answer = processor.open_dispute(processor_charge_id=disputed.processor_charge_id, reason="fraudulent")
+    dispute = dispute_services.dispute_apply_processor_dispute(answer=answer, actor="processor:test")
+    evidence = {"uncategorized_text": "winning_evidence: delivered"}
+    dispute_services.dispute_submit_evidence(dispute=dispute, actor="api:test", evidence=evidence)
+
+    def decided():
+        current = processor.retrieve_dispute(processor_dispute_id=answer.processor_id)
+        return current if current.status == "won" else None
+
+    won = wait_for(decided)
+    assert dispute_services.dispute_apply_processor_dispute(answer=won, actor="processor:test").status == "won"
+
+    lines = settlement_lines(processor)
+    assert len(lines) == 8  # 5 charges, 1 refund, 1 dispute, 1 reversal
+    result = reconcile(today())
+    assert result["matched"] == 8 and nonzero(result) == {}
+    run = ReconciliationRun.objects.get(settlement_date=today())
+    assert (run.source, run.lines, run.internal_items, run.status) == ("processor", 8, 8, "succeeded")
+    assert ReconciliationException.objects.count() == 0
+
+
+def test_a_lost_answer_is_settled_by_the_report(api_client, merchant, fresh_sandbox, processor):
+    response = create_payment(api_client, "tok_timeout", amount=4_200, confirm=True)
+    lost = Payment.objects.get(pk=response.json()["id"])
+    assert lost.status == "processing"  # the processor charged; its answer never reached us
+    assert not JournalEntry.objects.filter(source=lost.id).exists()
+    assert len(settlement_lines(processor)) == 1
+
+    result = reconcile(today())
+    assert (result["matched"], nonzero(result)) == (0, {"status_mismatch": 1})
+    lost.refresh_from_db()
+    assert (lost.status, lost.amount_captured) == ("succeeded", 4_200)
+    assert lost.processor_charge_id == processor.charges_for(reference=lost.id)[0].processor_id
+    exception = ReconciliationException.objects.get()
+    assert (exception.type, exception.status, exception.resolution) == ("status_mismatch", "resolved",
+                                                                        "auto_resolved")
+    assert exception.ledger_entry == JournalEntry.objects.get(source=lost.id, type="charge")
+    assert exception.resolved_at is not None and exception.resolved_by is None
+    audit = AuditEntry.objects.get(action="reconciliation_exception.auto_resolve")
+    assert (audit.actor, audit.object_id, audit.after["payment_status"]) == ("system:reconciliation",
+                                                                             str(exception.pk), "succeeded")
+    assert PaymentTransition.objects.filter(payment=lost, to_status="succeeded",
+                                            actor="system:reconciliation").count() == 1  # fmt: skip
+    assert ReconciliationRun.objects.get().auto_resolved == 1
+    call_command("ledger_check")
+
+    # Again: the line matches the entry now posted; nothing new, nothing posted twice.
+    again = reconcile(today())
+    assert (again["matched"], nonzero(again)) == (1, {})
+    assert ReconciliationException.objects.get().pk == exception.pk
+    assert JournalEntry.objects.filter(source=lost.id, type="charge").count() == 1
+    call_command("ledger_check")
+
+
+def test_injected_differences_from_the_sandbox(api_client, merchant, fresh_sandbox, processor):
+    good = paid(api_client, 2_000)
+    line = {"date": today().isoformat(), "type": "charge", "processor_id": good.processor_charge_id,
+            "reference": good.id, "currency": "USD", "amount": 2_000, "fee": 75}  # fmt: skip
+    assert fresh_sandbox.request("POST", "/v1/control/settlements/inject", json=line).status_code == 201
+    stranger = {**line, "processor_id": "ch_unknown", "reference": "pay_unknown", "fee": 75}
+    assert fresh_sandbox.request("POST", "/v1/control/settlements/inject", json=stranger).status_code == 201
+    result = reconcile(today())
+    assert (result["matched"], nonzero(result)) == (0, {"duplicate_external": 1, "missing_internal": 1})
+
+
+def test_the_processor_unreachable_fails_the_run(settings, db):
+    settings.PROCESSOR_BASE_URL = "http://127.0.0.1:9"
+    settings.PROCESSOR_CONNECT_TIMEOUT = 0.5
+    with pytest.raises(CommandError, match="could not be fetched"):
+        call_command("reconcile", "--date", today().isoformat())
+    run = ReconciliationRun.objects.get()
+    assert run.status == "failed" and "could not be fetched" in run.error
