@@ -183,6 +183,7 @@ SPECTACULAR_SETTINGS = {
         "CurrencyEnum": "core.money.CURRENCY_CHOICES",
         "RefundReasonEnum": "payments.models.RefundReason",
         "CancellationReasonEnum": "payments.models.CancellationReason",
+        "PaymentMethodTypeEnum": "payments.models.PaymentMethodType",
     },
 }
 
@@ -205,6 +206,12 @@ PAYMENT_RESOLVE_AFTER_SECONDS = env_int("PAYMENT_RESOLVE_AFTER_SECONDS", 30)
 # recorded, before the payment fails with processing_error.
 PAYMENT_MAX_PROCESSOR_ATTEMPTS = env_int("PAYMENT_MAX_PROCESSOR_ATTEMPTS", 5)
 PAYMENT_AUTHORIZATION_TTL_SECONDS = env_int("PAYMENT_AUTHORIZATION_TTL_SECONDS", 7 * 24 * 3600)
+# A wallet payment not approved by the customer within this many seconds is voided and canceled (expired).
+PAYMENT_WALLET_EXPIRY_SECONDS = env_int("PAYMENT_WALLET_EXPIRY_SECONDS", 900)
+# Cross-border payments (currency other than the merchant's settlement currency): the margin taken off the
+# mid-market rate when the rate is locked, and the extra fee on the converted amount, in basis points.
+FX_MARGIN_BPS = env_int("FX_MARGIN_BPS", 100)
+CROSS_BORDER_FEE_BPS = env_int("CROSS_BORDER_FEE_BPS", 100)
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 120)
 
 # --- Ledger ------------------------------------------------------------------------

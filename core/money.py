@@ -51,3 +51,25 @@ def format_amount(amount: int, currency: str) -> str:
     """``1999, "USD"`` → ``"19.99 USD"``; ``500, "JPY"`` → ``"500 JPY"``."""
     places = exponent(currency)
     return f"{to_major(amount, currency):,.{places}f} {currency}"
+
+
+def convert(amount: int, from_currency: str, to_currency: str, rate: Decimal) -> int:
+    """``amount`` minor units of ``from_currency`` in minor units of ``to_currency`` at ``rate``.
+
+    ``rate`` is how many major units of ``to_currency`` one major unit of ``from_currency`` buys. The result
+    is rounded half to even in the minor unit of ``to_currency``. Exact: the Decimal rate is taken as the
+    fraction it represents and the arithmetic is on integers (no float, no context precision). The one
+    function that converts money between currencies.
+    """
+    if type(amount) is not int:
+        raise TypeError(f"amount is an integer in minor units, not {amount!r}")
+    if not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0:
+        raise ValueError(f"rate must be a positive, finite Decimal, not {rate!r}")
+    numerator, denominator = rate.as_integer_ratio()
+    numerator *= amount * 10 ** exponent(to_currency)
+    denominator *= 10 ** exponent(from_currency)
+    quotient, remainder = divmod(numerator, denominator)  # floor: 0 <= remainder < denominator
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient

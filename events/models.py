@@ -28,10 +28,12 @@ def new_webhook_delivery_id() -> str:
 
 class EventType(models.TextChoices):
     PAYMENT_PROCESSING = "payment.processing"
+    PAYMENT_REQUIRES_ACTION = "payment.requires_action"
     PAYMENT_REQUIRES_CAPTURE = "payment.requires_capture"
     PAYMENT_SUCCEEDED = "payment.succeeded"
     PAYMENT_FAILED = "payment.failed"
     PAYMENT_CANCELED = "payment.canceled"
+    PAYMENT_RETURNED = "payment.returned"
     REFUND_SUCCEEDED = "refund.succeeded"
     REFUND_FAILED = "refund.failed"
     DISPUTE_CREATED = "dispute.created"

@@ -17,7 +17,7 @@ from gateways.models import ProcessorWebhookEvent
 logger = logging.getLogger(__name__)
 
 CHARGE_EVENTS = {"charge.succeeded", "charge.authorized", "charge.captured", "charge.declined", "charge.voided",
-                 "charge.failed"}  # fmt: skip
+                 "charge.failed", "charge.returned", "charge.expired"}  # fmt: skip
 
 
 def processor_event_receive(*, processor: str, event: ProcessorEvent) -> ProcessorWebhookEvent:

@@ -43,3 +43,15 @@ def platform_fee(*, amount: int, currency: str) -> int:
     bps, fixed = fee_settings()
     fee = round_half_even(amount * bps, 10_000) + int(fixed.get(currency, 0))
     return max(0, min(fee, amount))
+
+
+# Cross-border payments (converted into the merchant's settlement currency) pay this on top, in basis points
+# of the converted amount.
+DEFAULT_CROSS_BORDER_FEE_BPS = 100
+
+
+def cross_border_fee(*, amount: int) -> int:
+    """``CROSS_BORDER_FEE_BPS`` (default 100) of ``amount`` (minor units of the settlement currency),
+    rounded half-even."""
+    bps = getattr(settings, "CROSS_BORDER_FEE_BPS", DEFAULT_CROSS_BORDER_FEE_BPS)
+    return round_half_even(amount * bps, 10_000)

@@ -154,6 +154,7 @@ class JournalEntry(models.Model):
         ADJUSTMENT = "adjustment"
         AUTHORIZATION = "authorization"
         AUTHORIZATION_RELEASE = "authorization_release"
+        PAYMENT_RETURN = "payment_return"
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=new_entry_id, editable=False)
     event_key = models.CharField(max_length=200, unique=True)

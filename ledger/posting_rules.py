@@ -9,9 +9,11 @@ minor units; ``Dr``/``Cr`` below are debits and credits. The chart of accounts
 is in ``ledger/README.md``.
 """
 
-from core.money import MAX_AMOUNT, is_known_currency
+from decimal import Decimal
+
+from core.money import MAX_AMOUNT, convert, is_known_currency
 from ledger.errors import LedgerError, LedgerEventMissing
-from ledger.fees import platform_fee
+from ledger.fees import cross_border_fee, platform_fee
 from ledger.models import AccountCode, JournalEntry, Posting
 from ledger.services import (
     Leg,
@@ -28,6 +30,7 @@ PENDING_FUNDS = AccountCode.MERCHANT_PENDING
 AVAILABLE = AccountCode.MERCHANT_AVAILABLE
 FEE_REVENUE = AccountCode.FEE_REVENUE
 ADJUSTMENTS = AccountCode.ADJUSTMENTS
+FX_CLEARING = AccountCode.FX_CLEARING
 Type = JournalEntry.Type
 
 
@@ -61,14 +64,61 @@ def _posted_on(entry: JournalEntry, code: str, phase: str) -> int:
     return sum(entry.postings.filter(account__code=code, phase=phase).values_list("amount", flat=True))
 
 
-def _capture_legs(*, merchant, amount: int, currency: str) -> list[Leg]:
-    fee = platform_fee(amount=amount, currency=currency)
-    accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[RECEIVABLE, AVAILABLE, FEE_REVENUE])
-    legs = [Leg(accounts[RECEIVABLE], amount)]
+def _conversion(currency: str, settlement_currency: str | None, fx_rate: Decimal | None) -> tuple[str, Decimal] | None:
+    """``(settlement currency, locked rate)`` for a converted payment, None for one settled in its currency."""
+    if fx_rate is None or settlement_currency is None or settlement_currency == currency:
+        return None
+    _currency(settlement_currency)
+    if not isinstance(fx_rate, Decimal) or fx_rate <= 0:
+        raise ValueError(f"fx_rate must be a positive Decimal, not {fx_rate!r}")
+    return settlement_currency, fx_rate
+
+
+def _fx_legs(*, merchant, amount: int, currency: str, conversion: tuple[str, Decimal]) -> tuple[list[Leg], int, dict]:
+    """The presentment side of a conversion through fx_clearing, for money coming in (``amount`` > 0 is a
+    debit of processor_receivable): Dr processor_receivable[X] amount; Cr fx_clearing[X] amount; Dr
+    fx_clearing[Y] converted. Returns the legs, the converted amount and the settlement-currency accounts."""
+    settlement_currency, rate = conversion
+    converted = convert(amount, currency, settlement_currency, rate)
+    presentment = accounts_get_or_create(merchant=merchant, currency=currency, codes=[RECEIVABLE, FX_CLEARING])
+    settlement = accounts_get_or_create(merchant=merchant, currency=settlement_currency,
+                                        codes=[FX_CLEARING, AVAILABLE, FEE_REVENUE])  # fmt: skip
+    legs = [Leg(presentment[RECEIVABLE], amount), Leg(presentment[FX_CLEARING], -amount)]
+    if converted:
+        legs.append(Leg(settlement[FX_CLEARING], converted))
+    return legs, converted, settlement
+
+
+def _capture_legs(*, merchant, amount: int, currency: str, conversion: tuple[str, Decimal] | None = None) -> list[Leg]:
+    if conversion is not None:
+        legs, converted, accounts = _fx_legs(merchant=merchant, amount=amount, currency=currency,
+                                             conversion=conversion)  # fmt: skip
+        fee = min(converted, platform_fee(amount=converted, currency=conversion[0])
+                  + cross_border_fee(amount=converted))  # fmt: skip
+        amount, legs = converted, legs
+    else:
+        fee = platform_fee(amount=amount, currency=currency)
+        accounts = accounts_get_or_create(merchant=merchant, currency=currency,
+                                          codes=[RECEIVABLE, AVAILABLE, FEE_REVENUE])  # fmt: skip
+        legs = [Leg(accounts[RECEIVABLE], amount)]
     if amount - fee:
         legs.append(Leg(accounts[AVAILABLE], -(amount - fee)))
     if fee:
         legs.append(Leg(accounts[FEE_REVENUE], -fee))
+    return legs
+
+
+def _outgoing_legs(*, merchant, amount: int, currency: str, conversion: tuple[str, Decimal] | None) -> list[Leg]:
+    """Money leaving the merchant to the processor (a refund, a chargeback): Dr merchant_available,
+    Cr processor_receivable ``amount``; converted at the payment's locked rate through fx_clearing."""
+    if conversion is None:
+        accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[AVAILABLE, RECEIVABLE])
+        return [Leg(accounts[AVAILABLE], amount), Leg(accounts[RECEIVABLE], -amount)]
+    incoming, converted, settlement = _fx_legs(merchant=merchant, amount=amount, currency=currency,
+                                               conversion=conversion)  # fmt: skip
+    legs = [Leg(leg.account, -leg.amount) for leg in incoming]
+    if converted:
+        legs.append(Leg(settlement[AVAILABLE], converted))
     return legs
 
 
@@ -91,7 +141,8 @@ def payment_authorized(*, payment_id: str, merchant, amount: int, currency: str)
     )
 
 
-def payment_captured(*, payment_id: str, merchant, amount_captured: int, currency: str) -> JournalEntry:
+def payment_captured(*, payment_id: str, merchant, amount_captured: int, currency: str,
+                     settlement_currency: str | None = None, fx_rate: Decimal | None = None) -> JournalEntry:
     """The payment was captured: the funds are the merchant's, less the platform fee (type ``charge``).
 
     fee = round_half_even(amount_captured × LEDGER_FEE_PERCENT_BPS / 10 000) + LEDGER_FEE_FIXED[currency],
@@ -104,12 +155,20 @@ def payment_captured(*, payment_id: str, merchant, amount_captured: int, currenc
     the whole reservation in the pending phase (Dr merchant_pending, Cr
     processor_receivable, the authorised amount), so a partial capture releases
     the rest. Without one (automatic capture) it is a plain posted entry.
+
+    Converted (``fx_rate`` locked on a payment whose ``settlement_currency`` differs from ``currency``):
+    S = convert(amount_captured, currency, settlement_currency, fx_rate) (half-even, ``core.money.convert``),
+    fee = platform fee of S in the settlement currency + ``CROSS_BORDER_FEE_BPS`` of S, at most S.
+    Posted phase: Dr processor_receivable[currency] ``amount_captured``; Cr fx_clearing[currency]
+    ``amount_captured``; Dr fx_clearing[settlement] S; Cr merchant_available[settlement] S − fee;
+    Cr fee_revenue[settlement] fee. Each currency balances on its own.
     """
     _amount(amount_captured, "amount_captured")
     _currency(currency)
     event_key = f"payment.captured:{payment_id}"
     authorization = _entry(f"payment.authorized:{payment_id}")
-    legs = _capture_legs(merchant=merchant, amount=amount_captured, currency=currency)
+    legs = _capture_legs(merchant=merchant, amount=amount_captured, currency=currency,
+                         conversion=_conversion(currency, settlement_currency, fx_rate))  # fmt: skip
     if authorization is None:
         return entry_post(
             event_key=event_key, type=Type.CHARGE, source=payment_id, merchant=merchant, currency=currency,
@@ -145,6 +204,21 @@ def payment_authorization_released(*, payment_id: str, reason: str) -> JournalEn
     )
 
 
+def payment_returned(*, payment_id: str, return_code: str | None = None) -> JournalEntry:
+    """A settled bank transfer was returned by the customer's bank (e.g. ``R01``): the capture is undone.
+
+    Posted phase (type ``payment_return``, event key ``payment.returned:{payment_id}``), the exact
+    reversal of the capture entry: Dr merchant_available ``amount_captured − fee``; Dr fee_revenue ``fee``;
+    Cr processor_receivable ``amount_captured`` (the processor took the whole amount back, so the platform
+    gives back its fee too). Never refused: the merchant's balance may go negative (e.g. after refunds).
+    ``LedgerEventMissing`` when the payment was never captured.
+    """
+    captured = _required_entry(f"payment.captured:{payment_id}")
+    memo = f"returned by the bank ({return_code})" if return_code else "returned by the bank"
+    return entry_reverse(entry=captured, event_key=f"payment.returned:{payment_id}", type=Type.PAYMENT_RETURN,
+                         memo=memo)  # fmt: skip
+
+
 def payment_failed(*, payment_id: str) -> None:
     """The payment failed: no money moved and nothing was reserved, so no entry. Returns None.
 
@@ -156,19 +230,24 @@ def payment_failed(*, payment_id: str) -> None:
 # --- Refunds -------------------------------------------------------------------------
 
 
-def refund_created(*, refund_id: str, payment_id: str, merchant, amount: int, currency: str) -> JournalEntry:
+def refund_created(*, refund_id: str, payment_id: str, merchant, amount: int, currency: str,
+                   settlement_currency: str | None = None, fx_rate: Decimal | None = None) -> JournalEntry:
     """A refund was requested and sent to the processor: reserve it (pending entry, type ``refund``).
 
     Pending phase: Dr merchant_available ``amount``; Cr processor_receivable ``amount``.
     The merchant's (posted) balance moves when the refund succeeds.
+
+    Of a converted payment, at the rate locked on the payment (C = convert(amount, …, fx_rate)): Dr
+    merchant_available[settlement] C; Cr fx_clearing[settlement] C; Dr fx_clearing[currency] ``amount``;
+    Cr processor_receivable[currency] ``amount``.
     """
     _amount(amount, "amount")
     _currency(currency)
-    accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[AVAILABLE, RECEIVABLE])
+    legs = _outgoing_legs(merchant=merchant, amount=amount, currency=currency,
+                          conversion=_conversion(currency, settlement_currency, fx_rate))  # fmt: skip
     return entry_post_pending(
         event_key=f"refund.created:{refund_id}", type=Type.REFUND, source=refund_id, merchant=merchant,
-        currency=currency, legs=[Leg(accounts[AVAILABLE], amount), Leg(accounts[RECEIVABLE], -amount)],
-        memo=f"refund of {payment_id}",
+        currency=currency, legs=legs, memo=f"refund of {payment_id}",
     )
 
 
@@ -208,41 +287,60 @@ def refund_failed(*, refund_id: str) -> JournalEntry:
 # --- Disputes ------------------------------------------------------------------------
 
 
-def dispute_opened(*, dispute_id: str, payment_id: str, merchant, amount: int, fee: int,
-                   currency: str) -> JournalEntry:
+def dispute_opened(*, dispute_id: str, payment_id: str, merchant, amount: int, fee: int, currency: str,
+                   settlement_currency: str | None = None, fx_rate: Decimal | None = None) -> JournalEntry:
     """A chargeback opened: the processor took the disputed amount back, and the platform charges the dispute fee.
 
     Posted phase (type ``dispute``): Dr merchant_available ``amount + fee``;
     Cr processor_receivable ``amount``; Cr fee_revenue ``fee``. Never refused:
     the merchant's balance may go negative.
+
+    Of a converted payment, at its locked rate (C and F: ``amount`` and ``fee`` converted): Dr
+    merchant_available[settlement] C + F; Cr fx_clearing[settlement] C; Dr fx_clearing[currency] ``amount``;
+    Cr processor_receivable[currency] ``amount``; Cr fee_revenue[settlement] F.
     """
     _amount(amount, "amount")
     _amount(fee, "fee", allow_zero=True)
     _currency(currency)
-    accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[AVAILABLE, RECEIVABLE, FEE_REVENUE])
-    legs = [Leg(accounts[AVAILABLE], amount + fee), Leg(accounts[RECEIVABLE], -amount)]
-    if fee:
-        legs.append(Leg(accounts[FEE_REVENUE], -fee))
+    conversion = _conversion(currency, settlement_currency, fx_rate)
+    if conversion is None:
+        accounts = accounts_get_or_create(merchant=merchant, currency=currency,
+                                          codes=[AVAILABLE, RECEIVABLE, FEE_REVENUE])  # fmt: skip
+        legs = [Leg(accounts[AVAILABLE], amount + fee), Leg(accounts[RECEIVABLE], -amount)]
+        if fee:
+            legs.append(Leg(accounts[FEE_REVENUE], -fee))
+    else:
+        settlement_currency, rate = conversion
+        converted_fee = convert(fee, currency, settlement_currency, rate)
+        legs = _outgoing_legs(merchant=merchant, amount=amount, currency=currency, conversion=conversion)
+        if converted_fee:
+            accounts = accounts_get_or_create(merchant=merchant, currency=settlement_currency,
+                                              codes=[AVAILABLE, FEE_REVENUE])  # fmt: skip
+            legs += [Leg(accounts[AVAILABLE], converted_fee), Leg(accounts[FEE_REVENUE], -converted_fee)]
     return entry_post(
         event_key=f"dispute.opened:{dispute_id}", type=Type.DISPUTE, source=dispute_id, merchant=merchant,
         currency=currency, legs=legs, memo=f"dispute on {payment_id}",
     )
 
 
-def dispute_won(*, dispute_id: str) -> JournalEntry:
+def dispute_won(*, dispute_id: str, settlement_currency: str | None = None,
+                fx_rate: Decimal | None = None) -> JournalEntry:
     """The merchant won the dispute: the processor returns the amount; the dispute fee is kept.
 
     Posted phase (type ``dispute_reversal``): Dr processor_receivable ``amount``;
-    Cr merchant_available ``amount``.
+    Cr merchant_available ``amount``. Of a converted payment, at its locked rate, through fx_clearing (the
+    exact opposite of the amount's legs when the dispute opened).
     """
     opened = _required_entry(f"dispute.opened:{dispute_id}")
-    amount = -_posted_on(opened, RECEIVABLE, Posting.Phase.POSTED)
-    accounts = accounts_get_or_create(merchant=opened.merchant_id, currency=opened.currency,
-                                      codes=[RECEIVABLE, AVAILABLE])
+    amount = -sum(opened.postings.filter(account__code=RECEIVABLE, phase=Posting.Phase.POSTED,
+                                         account__currency=opened.currency).values_list("amount", flat=True))
+    conversion = _conversion(opened.currency, settlement_currency, fx_rate)
+    outgoing = _outgoing_legs(merchant=opened.merchant_id, amount=amount, currency=opened.currency,
+                              conversion=conversion)  # fmt: skip
     return entry_post(
         event_key=f"dispute.won:{dispute_id}", type=Type.DISPUTE_REVERSAL, source=dispute_id,
         merchant=opened.merchant_id, currency=opened.currency,
-        legs=[Leg(accounts[RECEIVABLE], amount), Leg(accounts[AVAILABLE], -amount)], memo=opened.memo,
+        legs=[Leg(leg.account, -leg.amount) for leg in outgoing], memo=opened.memo,
     )
 
 

@@ -83,6 +83,8 @@ def balance_transactions_of(*, merchant) -> QuerySet[JournalEntry]:
             net=-_entry_sum(account__code__in=MERCHANT_BALANCE_CODES, **on_balance),
             available_delta=_entry_sum(account__code=AccountCode.MERCHANT_AVAILABLE, **on_balance),
             fee=-_entry_sum(phase=POSTED, account__code=AccountCode.FEE_REVENUE),
+            # The currency the merchant's balance moved in: the settlement currency of a converted payment.
+            balance_currency=Subquery(moves_balance.values("account__currency")[:1]),
         )
         .annotate(amount=F("net") + F("fee"))
     )

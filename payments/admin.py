@@ -41,7 +41,7 @@ from backoffice.forms import CancelForm, CaptureForm, DisputeAcceptForm, Dispute
 from backoffice.models import perm
 from core.errors import ApiError
 from payments.dispute_services import EVIDENCE_FIELDS
-from payments.models import Dispute, Payment, PaymentStatus, PaymentTransition, Refund
+from payments.models import Dispute, FxRate, Payment, PaymentStatus, PaymentTransition, Refund
 
 # Transitions staff may trigger from a payment's page; the others are the processor's.
 STAFF_TRANSITIONS = ("capture", "cancel")
@@ -411,3 +411,23 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         })  # fmt: skip
 
+
+
+@admin.register(FxRate)
+class FxRateAdmin(admin.ModelAdmin):
+    """Exchange rates: imported hourly from the processor; finance may correct one (it is then kept as set).
+    A payment locks its rate at confirmation, so an edit only affects payments confirmed afterwards."""
+
+    list_display = ["base_currency", "quote_currency", "rate", "source", "as_of", "updated"]
+    list_filter = ["source", "base_currency"]
+    search_fields = ["quote_currency", "base_currency"]
+    readonly_fields = ["source", "as_of", "updated"]
+
+    def save_model(self, request, obj, form, change):
+        from backoffice.services import staff_actor
+        from payments.fx_services import fx_rate_set
+
+        fx_rate_set(rate=obj, actor=staff_actor(request.user), reason="edited in the admin")
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -21,6 +21,7 @@ from gateways.base import ProcessorRequestRejected, ProcessorUnavailable
 from gateways.registry import get_processor
 from ledger import posting_rules
 from payments.errors import ProcessorUnavailableError
+from payments.fx_services import payment_fx
 from payments.models import Dispute, DisputeStatus, Payment
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def _transition(dispute: Dispute, name: str, *, actor: str, reason: str = "", **
         _record_event(dispute, "dispute.updated")
     else:
         if dispute.status == DisputeStatus.WON:
-            posting_rules.dispute_won(dispute_id=dispute.id)
+            posting_rules.dispute_won(dispute_id=dispute.id, **payment_fx(dispute.payment))
         else:
             posting_rules.dispute_lost(dispute_id=dispute.id)
         _record_event(dispute, "dispute.closed")
@@ -78,7 +79,7 @@ def _open(answer: ProcessorDispute, *, actor: str) -> Dispute | None:
                 Payment.objects.filter(pk=locked.pk).update(disputed=True)
             posting_rules.dispute_opened(
                 dispute_id=dispute.id, payment_id=locked.id, merchant=locked.merchant_id, amount=dispute.amount,
-                fee=dispute.fee, currency=dispute.currency,
+                fee=dispute.fee, currency=dispute.currency, **payment_fx(locked),
             )  # fmt: skip
             audit_record(actor=actor, action="dispute.open", obj=dispute,
                          after={"status": dispute.status, "amount": dispute.amount, "fee": dispute.fee})  # fmt: skip

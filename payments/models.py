@@ -22,10 +22,18 @@ def new_payment_id() -> str:
 class PaymentStatus(models.TextChoices):
     REQUIRES_CONFIRMATION = "requires_confirmation"
     PROCESSING = "processing"
+    # A wallet payment waiting for the customer to approve it on the wallet's page (``next_action_url``).
+    REQUIRES_ACTION = "requires_action"
     REQUIRES_CAPTURE = "requires_capture"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+
+
+class PaymentMethodType(models.TextChoices):
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+    WALLET = "wallet"
 
 
 class CaptureMethod(models.TextChoices):
@@ -55,17 +63,40 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     amount_captured = models.BigIntegerField(default=0)
     amount_refunded = models.BigIntegerField(default=0)
 
-    # The payment method as the processor tokenised it: never a card number.
+    # The payment method as the processor tokenised it: never a card number, account number or IBAN.
+    # "card", "bank_transfer" or "wallet".
     payment_method_type = models.CharField(max_length=32, default="card")
+    # The processor's token for the payment method: a card token ("tok_…"), a bank account token ("ba_…") or a
+    # wallet source ("wallet_sandboxpay").
     card_token = models.CharField(max_length=255, blank=True, default="")
     card_brand = models.CharField(max_length=32, blank=True, default="")
     card_last4 = models.CharField(max_length=4, blank=True, default="", db_index=True)
     card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A bank transfer's account, as the processor described it (its token is in ``card_token``).
+    bank_country = models.CharField(max_length=2, blank=True, default="")
+    bank_last4 = models.CharField(max_length=4, blank=True, default="")
+    bank_fingerprint = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    bank_name = models.CharField(max_length=255, null=True, blank=True)
+    # A wallet payment's provider ("sandboxpay"); where the customer approves it while ``requires_action``.
+    wallet_provider = models.CharField(max_length=32, blank=True, default="")
+    next_action_url = models.CharField(max_length=2000, null=True, blank=True)
+    requires_action_since = models.DateTimeField(null=True, blank=True)
 
     description = models.TextField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     disputed = models.BooleanField(default=False)
+    # Locked at confirmation: the merchant's settlement currency, the amount it receives in it (before fees)
+    # and, when the currencies differ, the rate used (settlement units per unit of ``currency``, margin
+    # included). Captures, refunds and returns of this payment all use this rate.
+    settlement_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, null=True, blank=True)
+    settlement_amount = models.BigIntegerField(null=True, blank=True)
+    fx_rate = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    # A settled bank transfer that the customer's bank returned afterwards: the payment stays ``succeeded``,
+    # the returned amount left the merchant's balance, ``return_code`` is the bank's ("R01", …).
+    amount_returned = models.BigIntegerField(default=0)
+    return_code = models.CharField(max_length=8, null=True, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
 
     failure_code = models.CharField(max_length=64, null=True, blank=True)
     failure_message = models.TextField(null=True, blank=True)
@@ -94,6 +125,9 @@ class Payment(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["merchant", "status", "-id"], name="payment_merchant_status"),
             models.Index(fields=["processing_since"], condition=Q(status="processing"), name="payment_processing"),
             models.Index(fields=["authorized_at"], condition=Q(status="requires_capture"), name="payment_uncaptured"),
+            models.Index(
+                fields=["requires_action_since"], condition=Q(status="requires_action"), name="payment_awaiting_action"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -113,10 +147,18 @@ class Payment(ConcurrentTransitionMixin, models.Model):
                 name="payment_refunded_range",
             ),
             models.CheckConstraint(condition=Q(status__in=S.values), name="payment_status_valid"),
+            models.CheckConstraint(
+                condition=Q(amount_returned__gte=0) & Q(amount_returned__lte=F("amount_captured")),
+                name="payment_returned_range",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def returned(self) -> bool:
+        return self.returned_at is not None
 
     # --- Transitions. Each says what it guarantees; services record them. ------
 
@@ -127,26 +169,38 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         finds it."""
         self.processing_since = now
 
-    @transition(field=status, source=S.PROCESSING, target=S.REQUIRES_CAPTURE)
+    @transition(field=status, source=S.PROCESSING, target=S.REQUIRES_ACTION)
+    def mark_requires_action(self, *, processor_charge_id: str, next_action_url: str, now) -> None:
+        """A wallet charge waits for the customer's approval at ``next_action_url``; nothing is charged yet.
+        It expires after ``PAYMENT_WALLET_EXPIRY_SECONDS`` if the customer does not decide."""
+        self.processor_charge_id = processor_charge_id
+        self.next_action_url = next_action_url
+        self.requires_action_since = now
+        self.processing_since = None
+
+    @transition(field=status, source=[S.PROCESSING, S.REQUIRES_ACTION], target=S.REQUIRES_CAPTURE)
     def mark_authorized(self, *, processor_charge_id: str, now) -> None:
         """The processor authorised the full amount; it can be captured until the
         authorisation expires."""
+        self.next_action_url = None
         self.processor_charge_id = processor_charge_id
         self.amount_capturable = self.amount
         self.authorized_at = now
         self.processing_since = None
 
-    @transition(field=status, source=S.PROCESSING, target=S.SUCCEEDED)
+    @transition(field=status, source=[S.PROCESSING, S.REQUIRES_ACTION], target=S.SUCCEEDED)
     def mark_succeeded(self, *, processor_charge_id: str, amount_captured: int) -> None:
         """The processor charged the customer (authorised and captured in one step)."""
+        self.next_action_url = None
         self.processor_charge_id = processor_charge_id
         self.amount_captured = amount_captured
         self.amount_capturable = 0
         self.processing_since = None
 
-    @transition(field=status, source=S.PROCESSING, target=S.FAILED)
+    @transition(field=status, source=[S.PROCESSING, S.REQUIRES_ACTION], target=S.FAILED)
     def mark_failed(self, *, failure_code: str, failure_message: str, decline_code: str | None = None) -> None:
-        """The processor definitely did not charge: a decline, or a request it refused."""
+        """The processor definitely did not charge: a decline (the customer's too), or a request it refused."""
+        self.next_action_url = None
         self.failure_code = failure_code
         self.failure_message = failure_message
         self.decline_code = decline_code
@@ -160,16 +214,32 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         self.amount_capturable = 0
         self.processor_operation_pending_since = None
 
-    @transition(field=status, source=[S.REQUIRES_CONFIRMATION, S.REQUIRES_CAPTURE], target=S.CANCELED)
+    @transition(field=status, source=[S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION, S.REQUIRES_CAPTURE],
+                target=S.CANCELED)  # fmt: skip
     def cancel(self, *, reason_code: str | None) -> None:
-        """Cancel before confirmation, or release an authorisation (voided at the processor)."""
+        """Cancel before confirmation, or release an authorisation or a wallet charge awaiting approval
+        (voided at the processor)."""
+        self.next_action_url = None
         self.cancellation_reason = reason_code
         self.amount_capturable = 0
         self.processor_operation_pending_since = None
 
-    @transition(field=status, source=S.REQUIRES_CAPTURE, target=S.CANCELED)
+    def mark_returned(self, *, return_code: str | None, now) -> None:
+        """A settled bank transfer was returned by the customer's bank: everything captured goes back.
+
+        Not a status change (the payment stays ``succeeded``, as it did succeed); called only on a
+        succeeded, not yet returned payment, under its row lock."""
+        if self.status != S.SUCCEEDED or self.returned_at is not None:
+            raise ValueError(f"{self.id} cannot be returned from {self.status}")
+        self.amount_returned = self.amount_captured
+        self.return_code = return_code
+        self.returned_at = now
+
+    @transition(field=status, source=[S.REQUIRES_CAPTURE, S.REQUIRES_ACTION], target=S.CANCELED)
     def expire(self) -> None:
-        """An authorisation not captured in time is released (voided at the processor)."""
+        """An authorisation not captured in time, or a wallet charge not approved in time, is released
+        (voided at the processor, or expired by it)."""
+        self.next_action_url = None
         self.cancellation_reason = CancellationReason.EXPIRED
         self.amount_capturable = 0
         self.processor_operation_pending_since = None
@@ -192,6 +262,40 @@ class PaymentTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_id}: {self.from_status} → {self.to_status}"
+
+
+# --- Exchange rates ---------------------------------------------------------------------------
+
+
+class FxRate(models.Model):
+    """A mid-market exchange rate: one unit of ``base_currency`` buys ``rate`` units of ``quote_currency``.
+
+    Imported from the processor's feed by a scheduled task (``source`` "processor"); finance may edit a rate
+    in the admin (``source`` "manual"). A payment locks the rate it converts at, so changing a rate never
+    changes a payment already confirmed.
+    """
+
+    class Source(models.TextChoices):
+        PROCESSOR = "processor"
+        MANUAL = "manual"
+
+    base_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    quote_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    rate = models.DecimalField(max_digits=24, decimal_places=10)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    as_of = models.DateTimeField(null=True, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["base_currency", "quote_currency"]
+        verbose_name = "FX rate"
+        constraints = [
+            models.UniqueConstraint(fields=["base_currency", "quote_currency"], name="fxrate_unique_pair"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="fxrate_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.base_currency} = {self.rate} {self.quote_currency}"
 
 
 # --- Refunds -------------------------------------------------------------------------------

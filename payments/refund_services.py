@@ -27,6 +27,7 @@ from gateways.registry import get_processor
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments.errors import PaymentUnexpectedState
+from payments.fx_services import payment_fx
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ def _refund_reserve(*, merchant, payment, amount, reason, actor, idempotency_key
             )
             Payment.objects.filter(pk=locked.pk).update(amount_refunded=F("amount_refunded") + amount)
             posting_rules.refund_created(
-                refund_id=refund.id, payment_id=locked.id, merchant=merchant, amount=amount, currency=locked.currency
+                refund_id=refund.id, payment_id=locked.id, merchant=merchant, amount=amount, currency=locked.currency,
+                **payment_fx(locked),
             )
             audit_record(actor=actor, action="refund.create", obj=refund, after={"status": refund.status,
                          "amount": amount, "payment": locked.id}, reason=reason or "")  # fmt: skip

@@ -69,3 +69,12 @@ def payment_ids_authorized_before(*, cutoff: datetime, limit: int) -> list[str]:
         .order_by("authorized_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def payment_ids_awaiting_action_before(*, cutoff: datetime, limit: int) -> list[str]:
+    """Wallet payments waiting for the customer's approval since before ``cutoff``, oldest first."""
+    return list(
+        Payment.objects.filter(status=PaymentStatus.REQUIRES_ACTION, requires_action_since__lt=cutoff)
+        .order_by("requires_action_since")
+        .values_list("id", flat=True)[:limit]
+    )

@@ -34,6 +34,7 @@ from django_fsm import TransitionNotAllowed
 from core.db import assert_no_transaction
 from core.errors import InvalidRequestError
 from gateways.base import (
+    BankAccountDetails,
     CardDeclined,
     CardDetails,
     Charge,
@@ -45,6 +46,7 @@ from gateways.registry import get_processor
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments.errors import PaymentUnexpectedState, ProcessorUnavailableError
+from payments.fx_services import fx_lock_conversion, payment_fx
 from payments.models import CaptureMethod, Payment, PaymentStatus, PaymentTransition
 
 logger = logging.getLogger(__name__)
@@ -105,6 +107,16 @@ def _transition(payment: Payment, name: str, *, actor: str, reason: str = "", **
                  data_object=PaymentSerializer(payment).data)  # fmt: skip
 
 
+def _lock_settlement(payment: Payment) -> None:
+    """At confirmation, inside its transaction: lock the settlement currency, amount and (when the payment's
+    currency differs from the merchant's settlement currency and a rate is known) the exchange rate."""
+    locked = fx_lock_conversion(amount=payment.amount, currency=payment.currency,
+                                settlement_currency=payment.merchant.settlement_currency)  # fmt: skip
+    payment.settlement_currency = locked.settlement_currency
+    payment.settlement_amount = locked.settlement_amount
+    payment.fx_rate = locked.fx_rate
+
+
 def _past_tense(name: str) -> str:
     return {"confirm": "confirmed", "capture": "captured", "cancel": "canceled", "expire": "expired"}.get(name, name)
 
@@ -141,6 +153,31 @@ def payment_method_resolve(*, token: str) -> CardDetails:
         raise ProcessorUnavailableError("The processor could not be reached. Retry the request.") from exc
 
 
+def bank_account_tokenize(*, account: dict) -> BankAccountDetails:
+    """Tokenise a bank account with the processor (no transaction is open); only the token and the
+    processor's description of the account are kept, never the number or the IBAN.
+
+    ``account`` has ``country``, ``holder_name`` and ``routing_number`` + ``account_number`` (US) or ``iban``
+    (already checked by the input serializer). Raises InvalidRequestError ``bank_account_invalid`` (with the
+    ``param`` at fault) when the processor refuses it, ProcessorUnavailableError when it cannot be asked.
+    """
+    try:
+        return _processor().tokenize_bank_account(
+            country=account["country"],
+            holder_name=account["holder_name"],
+            account_number=account.get("account_number"),
+            routing_number=account.get("routing_number"),
+            iban=account.get("iban"),
+        )
+    except ProcessorRequestRejected as exc:
+        param = f"payment_method[bank_account][{exc.param}]" if exc.param else "payment_method[bank_account]"
+        raise InvalidRequestError(
+            "The bank account was refused by the processor.", code="bank_account_invalid", param=param
+        ) from exc
+    except ProcessorUnavailable as exc:
+        raise ProcessorUnavailableError("The processor could not be reached. Retry the request.") from exc
+
+
 @dataclass(frozen=True)
 class CreatedPayment:
     payment: Payment
@@ -153,7 +190,9 @@ def payment_create(
     amount: int,
     currency: str,
     token: str,
-    card: CardDetails,
+    card: CardDetails | None = None,
+    bank_account: BankAccountDetails | None = None,
+    wallet_provider: str | None = None,
     capture_method: str = CaptureMethod.AUTOMATIC,
     description: str | None = None,
     metadata: dict | None = None,
@@ -167,9 +206,24 @@ def payment_create(
     created ``processing``: the intent to charge is recorded, step 1 of a
     confirmation); the caller then runs ``payment_confirm_execute``.
 
+    The payment method is a card (``card``, behind ``token``), a bank account (``bank_account``,
+    tokenised by ``bank_account_tokenize``; ``token`` is its ``ba_…`` token) or a wallet
+    (``wallet_provider``; ``token`` is the processor's wallet source): exactly one of them.
+
     With ``idempotency_key``, at most one payment is ever created per (merchant, key):
     a unique constraint refuses the second, and the first is returned instead.
     """
+    if sum(method is not None for method in (card, bank_account, wallet_provider)) != 1:
+        raise ValueError("payment_create takes exactly one of card, bank_account and wallet_provider")
+    if wallet_provider is not None:
+        method = {"payment_method_type": "wallet", "wallet_provider": wallet_provider}
+    elif card is not None:
+        method = {"payment_method_type": "card", "card_brand": card.brand, "card_last4": card.last4,
+                  "card_exp_month": card.exp_month, "card_exp_year": card.exp_year}  # fmt: skip
+    else:
+        method = {"payment_method_type": "bank_transfer", "bank_country": bank_account.country,
+                  "bank_last4": bank_account.last4, "bank_fingerprint": bank_account.fingerprint,
+                  "bank_name": bank_account.bank_name}  # fmt: skip
     try:
         with transaction.atomic():
             payment = Payment.objects.create(
@@ -178,10 +232,7 @@ def payment_create(
                 currency=currency,
                 capture_method=capture_method,
                 card_token=token,
-                card_brand=card.brand,
-                card_last4=card.last4,
-                card_exp_month=card.exp_month,
-                card_exp_year=card.exp_year,
+                **method,
                 description=description,
                 metadata=metadata or {},
                 creation_idempotency_key=idempotency_key,
@@ -191,6 +242,7 @@ def payment_create(
             )
             if confirm:
                 payment.processor_attempts = 1
+                _lock_settlement(payment)
                 _transition(payment, "confirm", actor=actor, now=timezone.now())
     except IntegrityError:
         existing = Payment.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
@@ -270,6 +322,8 @@ def payment_confirm(*, payment: Payment, actor: str) -> Payment:
     """
     with transaction.atomic():
         locked = _locked(payment.pk)
+        if locked.status == S.REQUIRES_CONFIRMATION:
+            _lock_settlement(locked)
         locked.processor_attempts += 1
         _transition(locked, "confirm", actor=actor, now=timezone.now())
     return payment_confirm_execute(payment=locked, actor=actor)
@@ -294,17 +348,32 @@ def payment_apply_charge(*, payment_id: str, charge: Charge, actor: str) -> Paym
             _apply_to_processing(payment, charge, actor=actor)
         elif payment.status == S.REQUIRES_CAPTURE and payment.processor_charge_id == charge.processor_id:
             _apply_to_authorized(payment, charge, actor=actor)
+        elif payment.status == S.REQUIRES_ACTION and payment.processor_charge_id == charge.processor_id:
+            _apply_to_awaiting_action(payment, charge, actor=actor)
+        elif (payment.status == S.SUCCEEDED and payment.processor_charge_id == charge.processor_id
+              and charge.status == "returned"):  # fmt: skip
+            _apply_return(payment, charge, actor=actor)
         return payment
 
 
 def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> None:
-    if charge.status == "captured":
+    if charge.status == "pending":
+        # A bank transfer submitted but not settled: keep waiting (the ``charge.succeeded`` webhook, or a
+        # later status check, settles it). Remember the charge; the status does not move.
+        if payment.processor_charge_id != charge.processor_id:
+            payment.processor_charge_id = charge.processor_id
+            payment.save(update_fields=["processor_charge_id", "updated"])
+        return
+    if charge.status in ("captured", "returned"):
+        # "returned": the settlement's news was overtaken by the return's; both are applied, in order.
         _transition(payment, "mark_succeeded", actor=actor, processor_charge_id=charge.processor_id,
                     amount_captured=charge.amount_captured)  # fmt: skip
         posting_rules.payment_captured(
             payment_id=payment.id, merchant=payment.merchant_id, amount_captured=charge.amount_captured,
-            currency=payment.currency,
+            currency=payment.currency, **payment_fx(payment),
         )  # fmt: skip
+        if charge.status == "returned":
+            _apply_return(payment, charge, actor=actor)
     elif charge.status == "authorized":
         _transition(payment, "mark_authorized", actor=actor, processor_charge_id=charge.processor_id,
                     now=timezone.now())  # fmt: skip
@@ -322,6 +391,22 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
             decline_code=charge.decline_code,
         )
         posting_rules.payment_failed(payment_id=payment.id)
+    elif charge.status == "requires_action":
+        # A wallet: the customer approves or declines on the wallet's page; a webhook tells us which.
+        _transition(payment, "mark_requires_action", actor=actor, processor_charge_id=charge.processor_id,
+                    next_action_url=charge.next_action_url or "", now=timezone.now())  # fmt: skip
+    elif charge.status == "failed":
+        # A bank transfer that the customer's bank refused at once (e.g. R03, no account): nothing moved.
+        _transition(
+            payment,
+            "mark_failed",
+            actor=actor,
+            reason=f"bank refused the transfer: {charge.return_code} ({charge.decline_code})",
+            failure_code="card_declined",
+            failure_message=charge.failure_message or "The bank refused the transfer.",
+            decline_code=charge.decline_code,
+        )
+        posting_rules.payment_failed(payment_id=payment.id)
     else:
         logger.error("payment %s: processor reports charge %s as %s while processing", payment.id,
                      charge.processor_id, charge.status)  # fmt: skip
@@ -334,11 +419,45 @@ def _apply_to_authorized(payment: Payment, charge: Charge, *, actor: str) -> Non
                     amount_captured=charge.amount_captured)  # fmt: skip
         posting_rules.payment_captured(
             payment_id=payment.id, merchant=payment.merchant_id, amount_captured=charge.amount_captured,
-            currency=payment.currency,
+            currency=payment.currency, **payment_fx(payment),
         )  # fmt: skip
     elif charge.status == "voided":
         _transition(payment, "cancel", actor=actor, reason="void confirmed by the processor", reason_code=None)
         posting_rules.payment_authorization_released(payment_id=payment.id, reason="canceled")
+
+
+def _apply_to_awaiting_action(payment: Payment, charge: Charge, *, actor: str) -> None:
+    """A wallet charge the customer approved, declined or let expire (or that was voided)."""
+    if charge.status in ("captured", "authorized", "declined"):
+        _apply_to_processing(payment, charge, actor=actor)
+    elif charge.status in ("expired", "voided"):
+        _transition(payment, "expire", actor=actor, reason=f"wallet charge {charge.status} at the processor")
+        posting_rules.payment_authorization_released(payment_id=payment.id, reason="expired")
+
+
+def _apply_return(payment: Payment, charge: Charge, *, actor: str) -> None:
+    """A settled bank transfer came back from the bank: undo its capture in the ledger, once.
+
+    The payment stays ``succeeded`` (it did succeed) with ``amount_returned`` and ``return_code`` set;
+    the change is recorded in the history and as a ``payment.returned`` event, in this transaction.
+    """
+    if payment.returned_at is not None:
+        return
+    payment.mark_returned(return_code=charge.return_code, now=timezone.now())
+    payment.save(update_fields=["amount_returned", "return_code", "returned_at", "updated"])
+    PaymentTransition.objects.create(
+        payment=payment,
+        from_status=payment.status,
+        to_status=payment.status,
+        transition="return",
+        actor=actor,
+        reason=f"returned by the bank: {charge.return_code}",
+    )
+    posting_rules.payment_returned(payment_id=payment.id, return_code=charge.return_code)
+    from events.services import event_record
+    from payments.api.serializers import PaymentSerializer
+
+    event_record(merchant=payment.merchant_id, type="payment.returned", data_object=PaymentSerializer(payment).data)
 
 
 # --- Resolving payments whose outcome is unknown -------------------------------------
@@ -477,10 +596,12 @@ def payment_cancel(*, payment: Payment, reason: str | None, actor: str) -> Payme
             locked = _locked(payment.pk)
             _transition(locked, "cancel", actor=actor, reason=reason or "", reason_code=reason)
             return locked
+    if payment.status == S.REQUIRES_ACTION:
+        return _void_awaiting_action(payment, transition_name="cancel", reason=reason, actor=actor)
     if payment.status != S.REQUIRES_CAPTURE:
         raise PaymentUnexpectedState(
-            f"This payment's status is {payment.status}; only requires_confirmation or requires_capture "
-            "can be canceled."
+            f"This payment's status is {payment.status}; only requires_confirmation, requires_action or "
+            "requires_capture can be canceled."
         )
     return _void_authorization(payment, transition_name="cancel", reason=reason, actor=actor)
 
@@ -533,5 +654,77 @@ def payments_expire_authorizations(*, limit: int = 500) -> int:
     expired = 0
     for payment_id in selectors.payment_ids_authorized_before(cutoff=cutoff, limit=limit):
         if payment_expire(payment_id=payment_id).status == S.CANCELED:
+            expired += 1
+    return expired
+
+
+# --- Wallet payments awaiting the customer's approval ------------------------------------
+
+
+def payment_sync_awaiting_action(*, payment_id: str, actor: str = "system:resolver") -> Payment:
+    """For a ``requires_action`` payment: apply what the processor holds for its charge now."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != S.REQUIRES_ACTION:
+        return payment
+    try:
+        charges = _processor().charges_for(reference=payment.id)
+    except ProcessorUnavailable:
+        return payment
+    charge = next((c for c in charges if c.processor_id == payment.processor_charge_id), None)
+    if charge is None or charge.status == "requires_action":
+        return payment
+    return payment_apply_charge(payment_id=payment.id, charge=charge, actor=actor)
+
+
+def _void_awaiting_action(payment: Payment, *, transition_name: str, reason: str | None, actor: str) -> Payment:
+    """Void a wallet charge still awaiting approval, then cancel (or expire) the payment.
+
+    If the customer decided first (the void is refused), the processor's record decides instead: the payment
+    follows the approval or the decline, and a cancel answers ``payment_unexpected_state``."""
+    try:
+        charge = _processor().void(processor_id=payment.processor_charge_id, idempotency_key=void_key(payment))
+    except ProcessorUnavailable as exc:
+        raise ProcessorUnavailableError("The processor did not answer. Retry the cancellation; it is safe.") from exc
+    except ProcessorRequestRejected:
+        synced = payment_sync_awaiting_action(payment_id=payment.id, actor=actor)
+        if transition_name == "cancel" and synced.status != S.CANCELED:
+            raise PaymentUnexpectedState(
+                f"The customer already decided: this payment's status is {synced.status}."
+            ) from None
+        return synced
+    if charge.status not in ("voided", "expired"):
+        return payment_sync_awaiting_action(payment_id=payment.id, actor=actor)
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if locked.status == S.REQUIRES_ACTION:
+            if transition_name == "expire":
+                _transition(locked, "expire", actor=actor, reason="not approved in time")
+            else:
+                _transition(locked, "cancel", actor=actor, reason=reason or "", reason_code=reason)
+            posting_rules.payment_authorization_released(payment_id=locked.id, reason=transition_name)
+        return locked
+
+
+def payment_expire_awaiting_action(*, payment_id: str, actor: str = "system:wallet_expiry") -> Payment:
+    """Void and cancel (``cancellation_reason: expired``) a wallet payment the customer did not approve in time."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != S.REQUIRES_ACTION:
+        return payment
+    try:
+        return _void_awaiting_action(payment, transition_name="expire", reason="expired", actor=actor)
+    except ProcessorUnavailableError:
+        logger.warning("could not expire wallet payment %s now; will retry", payment_id)
+        return Payment.objects.get(pk=payment_id)
+
+
+def payments_expire_awaiting_action(*, limit: int = 500) -> int:
+    """Expire every wallet payment in ``requires_action`` for longer than ``PAYMENT_WALLET_EXPIRY_SECONDS``.
+    Returns how many were canceled."""
+    from payments import selectors
+
+    cutoff = timezone.now() - timedelta(seconds=settings.PAYMENT_WALLET_EXPIRY_SECONDS)
+    expired = 0
+    for payment_id in selectors.payment_ids_awaiting_action_before(cutoff=cutoff, limit=limit):
+        if payment_expire_awaiting_action(payment_id=payment_id).status == S.CANCELED:
             expired += 1
     return expired

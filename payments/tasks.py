@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from core.idempotency import idempotency_keys_prune
-from payments import dispute_services, refund_services, services
+from payments import dispute_services, fx_services, refund_services, services
 
 
 @shared_task(name="payments.resolve_processing")
@@ -35,3 +35,15 @@ def prune_idempotency_keys() -> int:
 def close_overdue_disputes() -> int:
     """Disputes past ``evidence_due_by`` without evidence are lost (beat: every 15 minutes)."""
     return dispute_services.disputes_close_overdue()
+
+
+@shared_task(name="payments.expire_wallet_payments")
+def expire_wallet_payments() -> int:
+    """Void and cancel wallet payments not approved within ``PAYMENT_WALLET_EXPIRY_SECONDS`` (beat: every minute)."""
+    return services.payments_expire_awaiting_action()
+
+
+@shared_task(name="payments.import_fx_rates")
+def import_fx_rates() -> int:
+    """Import the processor's exchange rates into ``FxRate`` (beat: hourly); rates set by hand are kept."""
+    return fx_services.fx_rates_import()

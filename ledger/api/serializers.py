@@ -27,7 +27,10 @@ class BalanceTransactionSerializer(serializers.Serializer):
     amount = serializers.IntegerField(help_text="Gross amount in minor units: positive in, negative out.")
     fee = serializers.IntegerField(help_text="The platform's fee in this transaction, minor units.")
     net = serializers.IntegerField(help_text="amount − fee: what the balance moved by.")
-    currency = serializers.CharField()
+    currency = serializers.CharField(
+        source="balance_currency", help_text="The currency the balance moved in (a converted payment's settlement "
+        "currency)."
+    )  # fmt: skip
     source = serializers.CharField(help_text="The payment, refund, dispute or adjustment id.")
     status = serializers.SerializerMethodField()
     created = serializers.DateTimeField()

@@ -12,12 +12,14 @@ from core.api import (
     StrictCharField,
     StrictInputSerializer,
 )
+from payments.bank_accounts import bank_account_error, normalize_iban
 from payments.models import (
     CancellationReason,
     CaptureMethod,
     Dispute,
     DisputeStatus,
     Payment,
+    PaymentMethodType,
     PaymentStatus,
     Refund,
     RefundReason,
@@ -34,15 +36,53 @@ class CardSerializer(serializers.Serializer):
     exp_year = serializers.IntegerField()
 
 
+class BankTransferSerializer(serializers.Serializer):
+    country = serializers.CharField()
+    last4 = serializers.CharField()
+    fingerprint = serializers.CharField()
+    bank_name = serializers.CharField(allow_null=True)
+
+
+class WalletSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+
+
+class NextActionSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["redirect"])
+    url = serializers.CharField(help_text="Send the customer here to approve or decline the payment.")
+
+
 class PaymentMethodSerializer(serializers.Serializer):
-    type = serializers.CharField()
-    card = CardSerializer()
+    type = serializers.ChoiceField(choices=PaymentMethodType.choices)
+    card = CardSerializer(required=False, help_text="Present when `type` is `card`.")
+    bank_transfer = BankTransferSerializer(
+        required=False, help_text="Present when `type` is `bank_transfer`: the account as the processor described "
+        "it, never its number or IBAN."
+    )  # fmt: skip
+    wallet = WalletSerializer(required=False, help_text="Present when `type` is `wallet`.")
 
 
 class PaymentSerializer(serializers.ModelSerializer):
     object = serializers.SerializerMethodField()
     status = serializers.ChoiceField(choices=PaymentStatus.choices)
     payment_method = serializers.SerializerMethodField()
+    next_action = serializers.SerializerMethodField()
+    settlement_currency = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="The merchant's settlement currency, locked at confirmation (null before).",
+    )  # fmt: skip
+    settlement_amount = serializers.IntegerField(
+        read_only=True, allow_null=True,
+        help_text="`amount` in `settlement_currency` (minor units) at `fx_rate`, before fees; null until confirmed.",
+    )  # fmt: skip
+    fx_rate = serializers.DecimalField(
+        max_digits=30, decimal_places=12, read_only=True, allow_null=True, coerce_to_string=True,
+        help_text="Units of `settlement_currency` per unit of `currency`, margin included, locked at confirmation; "
+        "null when no conversion is needed.",
+    )  # fmt: skip
+    returned = serializers.BooleanField(
+        read_only=True, help_text="A settled bank transfer that the bank returned afterwards (see amount_returned)."
+    )
     created = serializers.DateTimeField()
 
     class Meta:
@@ -50,7 +90,9 @@ class PaymentSerializer(serializers.ModelSerializer):
         fields = [
             "id", "object", "amount", "currency", "status", "capture_method", "amount_capturable",
             "amount_captured", "amount_refunded", "payment_method", "failure_code", "failure_message",
-            "decline_code", "cancellation_reason", "disputed", "description", "metadata", "created",
+            "decline_code", "cancellation_reason", "next_action", "disputed", "amount_returned", "returned",
+            "return_code", "settlement_currency", "settlement_amount", "fx_rate", "description", "metadata",
+            "created",
         ]  # fmt: skip
 
     def get_object(self, payment) -> str:
@@ -58,6 +100,18 @@ class PaymentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PaymentMethodSerializer)
     def get_payment_method(self, payment) -> dict:
+        if payment.payment_method_type == "wallet":
+            return {"type": "wallet", "wallet": {"provider": payment.wallet_provider}}
+        if payment.payment_method_type == "bank_transfer":
+            return {
+                "type": "bank_transfer",
+                "bank_transfer": {
+                    "country": payment.bank_country,
+                    "last4": payment.bank_last4,
+                    "fingerprint": payment.bank_fingerprint,
+                    "bank_name": payment.bank_name,
+                },
+            }
         return {
             "type": payment.payment_method_type,
             "card": {
@@ -69,6 +123,14 @@ class PaymentSerializer(serializers.ModelSerializer):
         }
 
 
+    @extend_schema_field(NextActionSerializer(allow_null=True))
+    def get_next_action(self, payment) -> dict | None:
+        """Where to send the customer while the payment is ``requires_action``; null otherwise."""
+        if payment.status == PaymentStatus.REQUIRES_ACTION and payment.next_action_url:
+            return {"type": "redirect", "url": payment.next_action_url}
+        return None
+
+
 class PaymentListSerializer(serializers.Serializer):
     object = serializers.CharField(default="list")
     url = serializers.CharField()
@@ -78,10 +140,49 @@ class PaymentListSerializer(serializers.Serializer):
 
 # --- Input -------------------------------------------------------------------------------
 
+# The wallets the processor offers (its source is "wallet_<provider>").
+WALLET_PROVIDERS = ["sandboxpay"]
+
+
+class BankAccountInput(StrictInputSerializer):
+    """A US account (``routing_number`` + ``account_number``) or a SEPA one (``iban``), checked here too."""
+
+    country = StrictCharField(min_length=2, max_length=2)
+    holder_name = StrictCharField(max_length=255)
+    routing_number = StrictCharField(max_length=9, required=False)
+    account_number = StrictCharField(max_length=17, required=False)
+    iban = StrictCharField(max_length=64, required=False)
+
+    def validate(self, attrs):
+        problem = bank_account_error(attrs)
+        if problem is not None:
+            param, message = problem
+            raise serializers.ValidationError({param: [ErrorDetail(message, code="bank_account_invalid")]})
+        if attrs.get("iban"):
+            attrs["iban"] = normalize_iban(attrs["iban"])
+        return attrs
+
+
+class WalletInput(StrictInputSerializer):
+    provider = serializers.ChoiceField(choices=WALLET_PROVIDERS)
+
 
 class PaymentMethodInput(StrictInputSerializer):
-    type = serializers.ChoiceField(choices=["card"])
-    token = StrictCharField(max_length=255)
+    type = serializers.ChoiceField(choices=PaymentMethodType.choices)
+    token = StrictCharField(max_length=255, required=False, help_text="A card token (`tok_…`), for `type: card`.")
+    bank_account = BankAccountInput(required=False, help_text="For `type: bank_transfer`.")
+    wallet = WalletInput(required=False, help_text="For `type: wallet`.")
+
+    def validate(self, attrs):
+        needed = {"card": "token", "bank_transfer": "bank_account", "wallet": "wallet"}[attrs["type"]]
+        other = {"token", "bank_account", "wallet"} - {needed}
+        if needed not in attrs:
+            raise serializers.ValidationError({needed: [ErrorDetail("This field is required.", code="required")]})
+        for name in other & set(attrs):
+            raise serializers.ValidationError(
+                {name: [ErrorDetail(f"Not allowed with type {attrs['type']}.", code="parameter_unknown")]}
+            )
+        return attrs
 
 
 class PaymentCreateInput(StrictInputSerializer):
@@ -92,6 +193,13 @@ class PaymentCreateInput(StrictInputSerializer):
     confirm = StrictBooleanField(default=False)
     description = StrictCharField(max_length=1000, allow_null=True, required=False, default=None)
     metadata = MetadataField(required=False, default=dict)
+
+    def validate(self, attrs):
+        if attrs["payment_method"]["type"] == "bank_transfer" and attrs["capture_method"] != CaptureMethod.AUTOMATIC:
+            raise serializers.ValidationError(
+                {"capture_method": [ErrorDetail("Bank transfers are captured automatically.", code="invalid")]}
+            )
+        return attrs
 
 
 class PaymentConfirmInput(StrictInputSerializer):

@@ -68,16 +68,25 @@ class PaymentListCreateView(APIView):
     )
     def post(self, request):
         data = parse_input(PaymentCreateInput, request)
-        token = data["payment_method"]["token"]
+        method = data["payment_method"]
         idempotency_key = request.headers.get("Idempotency-Key")
 
-        def execute(card):
+        def prepare():
+            # Outside any transaction, once the idempotency key is ours: ask the processor about the method.
+            if method["type"] == "wallet":
+                provider = method["wallet"]["provider"]
+                return {"token": f"wallet_{provider}", "wallet_provider": provider}
+            if method["type"] == "bank_transfer":
+                account = services.bank_account_tokenize(account=method["bank_account"])
+                return {"token": account.processor_id, "bank_account": account}
+            return {"token": method["token"], "card": services.payment_method_resolve(token=method["token"])}
+
+        def execute(resolved):
             created = services.payment_create(
                 merchant=request.user,
                 amount=data["amount"],
                 currency=data["currency"],
-                token=token,
-                card=card,
+                **resolved,
                 capture_method=data["capture_method"],
                 description=data["description"],
                 metadata=data["metadata"],
@@ -92,7 +101,7 @@ class PaymentListCreateView(APIView):
             # processing is settled by the resolver, never charged again from here.
             return _render(payment, status=201)
 
-        return run_idempotent(request, execute, prepare=lambda: services.payment_method_resolve(token=token))
+        return run_idempotent(request, execute, prepare=prepare)
 
 
 class PaymentDetailView(APIView):

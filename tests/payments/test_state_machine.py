@@ -12,12 +12,19 @@ ALL = set(S.values)
 # transition name → (sources, target, kwargs)
 TRANSITIONS = {
     "confirm": ({S.REQUIRES_CONFIRMATION}, S.PROCESSING, {"now": timezone.now()}),
-    "mark_authorized": ({S.PROCESSING}, S.REQUIRES_CAPTURE, {"processor_charge_id": "ch_1", "now": timezone.now()}),
-    "mark_succeeded": ({S.PROCESSING}, S.SUCCEEDED, {"processor_charge_id": "ch_1", "amount_captured": 1000}),
-    "mark_failed": ({S.PROCESSING}, S.FAILED, {"failure_code": "card_declined", "failure_message": "no"}),
+    "mark_requires_action": (
+        {S.PROCESSING}, S.REQUIRES_ACTION,
+        {"processor_charge_id": "ch_1", "next_action_url": "http://sandbox/wallet/ch_1", "now": timezone.now()},
+    ),
+    "mark_authorized": ({S.PROCESSING, S.REQUIRES_ACTION}, S.REQUIRES_CAPTURE,
+                        {"processor_charge_id": "ch_1", "now": timezone.now()}),
+    "mark_succeeded": ({S.PROCESSING, S.REQUIRES_ACTION}, S.SUCCEEDED,
+                       {"processor_charge_id": "ch_1", "amount_captured": 1000}),
+    "mark_failed": ({S.PROCESSING, S.REQUIRES_ACTION}, S.FAILED,
+                    {"failure_code": "card_declined", "failure_message": "no"}),
     "capture": ({S.REQUIRES_CAPTURE}, S.SUCCEEDED, {"amount_captured": 600}),
-    "cancel": ({S.REQUIRES_CONFIRMATION, S.REQUIRES_CAPTURE}, S.CANCELED, {"reason_code": None}),
-    "expire": ({S.REQUIRES_CAPTURE}, S.CANCELED, {}),
+    "cancel": ({S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION, S.REQUIRES_CAPTURE}, S.CANCELED, {"reason_code": None}),
+    "expire": ({S.REQUIRES_CAPTURE, S.REQUIRES_ACTION}, S.CANCELED, {}),
 }
 
 
@@ -42,6 +49,7 @@ def test_each_transition_is_allowed_from_exactly_its_sources(name, source):
 
 
 def test_the_graph_is_exactly_the_contracts():
+    """api.md's graph, plus the wallet's requires_action (docs/api-additions.md)."""
     edges = {(source, target) for sources, target, _ in TRANSITIONS.values() for source in sources}
     assert edges == {
         (S.REQUIRES_CONFIRMATION, S.PROCESSING),
@@ -51,6 +59,11 @@ def test_the_graph_is_exactly_the_contracts():
         (S.REQUIRES_CONFIRMATION, S.CANCELED),
         (S.REQUIRES_CAPTURE, S.SUCCEEDED),
         (S.REQUIRES_CAPTURE, S.CANCELED),
+        (S.PROCESSING, S.REQUIRES_ACTION),
+        (S.REQUIRES_ACTION, S.SUCCEEDED),
+        (S.REQUIRES_ACTION, S.REQUIRES_CAPTURE),
+        (S.REQUIRES_ACTION, S.FAILED),
+        (S.REQUIRES_ACTION, S.CANCELED),
     }
     # Terminal states have no way out.
     for terminal in (S.SUCCEEDED, S.FAILED, S.CANCELED):

@@ -1,0 +1,132 @@
+"""Exchange rates: importing the processor's feed, staff edits, and the rate a payment locks at confirmation.
+
+Rates are Decimals end to end (never floats). A payment in another currency than its merchant's settlement
+currency is converted at the mid-market rate less ``FX_MARGIN_BPS``, locked on the payment when it is
+confirmed; every later movement of that payment (capture, refund, return) uses the locked rate.
+"""
+
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from core.audit import audit_record
+from core.db import assert_no_transaction
+from core.money import convert, is_known_currency
+from gateways.base import ProcessorUnavailable
+from gateways.registry import get_processor
+from payments.models import FxRate, Payment
+
+logger = logging.getLogger(__name__)
+
+# A locked rate keeps this many decimal places (rounded half to even): what the payment shows and uses.
+RATE_PLACES = Decimal("1e-10")
+
+
+@dataclass(frozen=True)
+class LockedConversion:
+    settlement_currency: str
+    settlement_amount: int
+    fx_rate: Decimal | None  # None when no conversion is needed
+
+
+def payment_fx(payment: Payment) -> dict:
+    """The conversion locked on ``payment``, as the posting rules take it (empty when it is not converted)."""
+    if payment.fx_rate is None:
+        return {}
+    return {"settlement_currency": payment.settlement_currency, "fx_rate": payment.fx_rate}
+
+
+def fx_rates_import() -> int:
+    """Import the processor's rate feed into ``FxRate`` (source "processor"). Returns how many rates it set.
+
+    A rate finance set by hand (source "manual") is left alone. The processor not answering changes nothing
+    (a later run tries again)."""
+    assert_no_transaction("fetching exchange rates")
+    try:
+        base, rates = get_processor().fx_rates()
+    except ProcessorUnavailable:
+        logger.warning("exchange rates: the processor did not answer; kept the current rates")
+        return 0
+    now = timezone.now()
+    imported = 0
+    with transaction.atomic():
+        for quote, text in sorted(rates.items()):
+            rate = Decimal(text)
+            if not is_known_currency(quote) or not is_known_currency(base) or quote == base or rate <= 0:
+                continue
+            existing = FxRate.objects.select_for_update().filter(base_currency=base, quote_currency=quote).first()
+            if existing is not None and existing.source == FxRate.Source.MANUAL:
+                continue
+            FxRate.objects.update_or_create(
+                base_currency=base, quote_currency=quote,
+                defaults={"rate": rate, "source": FxRate.Source.PROCESSOR, "as_of": now},
+            )  # fmt: skip
+            imported += 1
+    return imported
+
+
+def fx_rate_set(*, rate: FxRate, actor: str, reason: str = "") -> FxRate:
+    """Save a rate finance edited in the admin (source "manual"), with its audit entry."""
+    with transaction.atomic():
+        before = None
+        if rate.pk:
+            old = FxRate.objects.select_for_update().get(pk=rate.pk)
+            before = {"rate": str(old.rate), "source": old.source}
+        rate.source = FxRate.Source.MANUAL
+        rate.as_of = timezone.now()
+        rate.save()
+        audit_record(actor=actor, action="fx_rate.set", obj=rate, before=before,
+                     after={"pair": f"{rate.base_currency}/{rate.quote_currency}", "rate": str(rate.rate)},
+                     reason=reason)  # fmt: skip
+    return rate
+
+
+def _mid_rate(from_currency: str, to_currency: str) -> Decimal | None:
+    """Units of ``to_currency`` per unit of ``from_currency``: direct, inverse, or across a common base."""
+    rows = {(r.base_currency, r.quote_currency): r.rate for r in FxRate.objects.all()}
+    if (from_currency, to_currency) in rows:
+        return rows[(from_currency, to_currency)]
+    with localcontext() as context:
+        context.prec = 34
+        if (to_currency, from_currency) in rows:
+            return Decimal(1) / rows[(to_currency, from_currency)]
+        for (base, quote), rate in rows.items():
+            if quote == from_currency and (base, to_currency) in rows:
+                return rows[(base, to_currency)] / rate
+    return None
+
+
+def fx_locked_rate(*, from_currency: str, to_currency: str) -> Decimal | None:
+    """The rate a payment locks: the mid rate less ``FX_MARGIN_BPS``, to 10 decimal places (half to even).
+    None when no rate is known for the pair."""
+    mid = _mid_rate(from_currency, to_currency)
+    if mid is None:
+        return None
+    with localcontext() as context:
+        context.prec = 34
+        margin = Decimal(10_000 - settings.FX_MARGIN_BPS) / Decimal(10_000)
+        return (mid * margin).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def fx_lock_conversion(*, amount: int, currency: str, settlement_currency: str) -> LockedConversion:
+    """What a payment of ``amount`` ``currency`` is worth in ``settlement_currency``, at a rate locked now.
+
+    When no rate is known for the pair, the payment settles in its own currency, unconverted, as every
+    payment did before conversions existed (``settlement_currency`` shows it; a warning is logged so that
+    finance adds the rate)."""
+    rate = None if currency == settlement_currency else fx_locked_rate(from_currency=currency,
+                                                                         to_currency=settlement_currency)
+    if rate is None:
+        if currency != settlement_currency:
+            logger.warning("no exchange rate %s→%s: the payment settles in %s", currency, settlement_currency,
+                           currency)  # fmt: skip
+        return LockedConversion(settlement_currency=currency, settlement_amount=amount, fx_rate=None)
+    return LockedConversion(
+        settlement_currency=settlement_currency,
+        settlement_amount=convert(amount, currency, settlement_currency, rate),
+        fx_rate=rate,
+    )
