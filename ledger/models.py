@@ -174,7 +174,11 @@ class JournalEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "journal entries"
-        indexes = [models.Index(fields=["merchant", "-id"], name="ledger_entry_merchant_id")]
+        indexes = [
+            models.Index(fields=["merchant", "-id"], name="ledger_entry_merchant_id"),
+            # Reconciliation selects a day's entries by creation time.
+            models.Index(fields=["created"], name="ledger_entry_created"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=["pending", "posted", "voided"]),
                                    name="ledger_entry_status_valid"),
