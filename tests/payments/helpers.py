@@ -17,3 +17,40 @@ def create_payment(client, token: str = "tok_visa", amount: int = 1999, **fields
 
 def error_of(response) -> dict:
     return response.json()["error"]
+
+
+def wait_for(condition, timeout: float = 20.0):
+    """Poll ``condition`` until it returns something truthy (webhooks arrive asynchronously)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def balance_of(merchant, currency: str = "USD") -> tuple[int, int]:
+    """The merchant's (available, pending) balance in ``currency``."""
+    from ledger.selectors import balance_get
+
+    balance = balance_get(merchant=merchant)
+    available = {amount.currency: amount.amount for amount in balance.available}
+    pending = {amount.currency: amount.amount for amount in balance.pending}
+    return available.get(currency, 0), pending.get(currency, 0)
+
+
+def sandbox_sending_webhooks_to(live_server, settings, **env):
+    """A sandbox process whose webhooks reach ``live_server``, with the platform pointed at it."""
+    from tests.sandbox_process import SandboxProcess
+
+    process = SandboxProcess(
+        webhook_url=f"{live_server.url}/webhooks/processor/sandbox/",
+        webhook_secret=settings.PROCESSOR_WEBHOOK_SECRET,
+        env={key: str(value) for key, value in env.items()},
+    )
+    process.start()
+    settings.PROCESSOR_BASE_URL = process.base_url
+    return process

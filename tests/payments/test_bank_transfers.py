@@ -1,18 +1,15 @@
 """Bank transfers (ACH/SEPA-like) through the API and the real sandbox: tokenised, pending, settled by
 webhook, returned after settling (R01) or refused at once (R03). The ledger check runs after each test."""
 
-import time
 
 import pytest
 
 from events.models import Event
 from ledger.models import JournalEntry
-from ledger.selectors import balance_get
 from payments.bank_accounts import aba_routing_valid, iban_valid
 from payments.models import Payment
 from payments.services import payment_resolve
-from tests.payments.helpers import error_of, post
-from tests.sandbox_process import SandboxProcess
+from tests.payments.helpers import balance_of, error_of, post, sandbox_sending_webhooks_to, wait_for
 
 US_SETTLES = {"country": "US", "routing_number": "110000000", "account_number": "000123456789",
               "holder_name": "Jane Doe"}  # fmt: skip
@@ -27,32 +24,12 @@ def create_bank_payment(client, account: dict, amount: int = 5000, currency: str
     return post(client, "/api/v1/payments", body)
 
 
-def balances(merchant, currency: str = "USD") -> tuple[int, int]:
-    balance = balance_get(merchant=merchant)
-    available = {amount.currency: amount.amount for amount in balance.available}
-    pending = {amount.currency: amount.amount for amount in balance.pending}
-    return available.get(currency, 0), pending.get(currency, 0)
-
-
-def wait_for(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 @pytest.fixture
 def bank_sandbox(live_server, settings):
     """A sandbox whose webhooks reach this test's live server, settling and returning transfers after 1 s."""
-    with SandboxProcess(
-        webhook_url=f"{live_server.url}/webhooks/processor/sandbox/",
-        webhook_secret=settings.PROCESSOR_WEBHOOK_SECRET,
-        env={"SANDBOX_BANK_SETTLEMENT_SECONDS": "1", "SANDBOX_BANK_RETURN_SECONDS": "1"},
+    with sandbox_sending_webhooks_to(
+        live_server, settings, SANDBOX_BANK_SETTLEMENT_SECONDS=1, SANDBOX_BANK_RETURN_SECONDS=1
     ) as process:
-        settings.PROCESSOR_BASE_URL = process.base_url
         yield process
 
 
@@ -125,7 +102,7 @@ def test_a_pending_transfer_stays_processing_and_the_resolver_keeps_waiting(api_
     assert Payment.objects.get(pk=body["id"]).processor_charge_id
     assert payment_resolve(payment_id=body["id"]).status == "processing"
     assert JournalEntry.objects.filter(source=body["id"]).count() == 0
-    assert balances(merchant) == (0, 0)
+    assert balance_of(merchant) == (0, 0)
 
 
 @pytest.mark.django_db
@@ -148,13 +125,13 @@ def test_an_account_that_does_not_exist_fails_at_once_with_402(api_client, merch
 def test_a_transfer_settles_by_webhook(api_client, merchant, bank_sandbox):
     body = create_bank_payment(api_client, US_SETTLES, amount=10000, confirm=True).json()
     assert body["status"] == "processing"
-    assert balances(merchant) == (0, 0)
+    assert balance_of(merchant) == (0, 0)
 
     wait_for(lambda: Payment.objects.get(pk=body["id"]).status == "succeeded")
     settled = api_client.get(f"/api/v1/payments/{body['id']}").json()
     assert (settled["amount_captured"], settled["returned"]) == (10000, False)
     fee = 290 + 30
-    assert balances(merchant) == (10000 - fee, 0)
+    assert balance_of(merchant) == (10000 - fee, 0)
     assert JournalEntry.objects.filter(source=body["id"], type="charge").count() == 1
     assert Event.objects.filter(type="payment.succeeded").count() == 1
 
@@ -171,7 +148,7 @@ def test_a_settled_transfer_returned_by_the_bank_is_reversed(api_client, merchan
     assert (shown["status"], shown["amount_returned"], shown["returned"], shown["return_code"]) == (
         "succeeded", 4000, True, "R01",
     )  # fmt: skip
-    assert balances(merchant) == (0, 0)
+    assert balance_of(merchant) == (0, 0)
     assert JournalEntry.objects.filter(source=body["id"], type="payment_return").count() == 1
     assert Event.objects.filter(type="payment.returned").count() == 1
     types = list(Event.objects.filter(type__startswith="payment.").order_by("id").values_list("type", flat=True))
@@ -184,7 +161,7 @@ def test_a_sepa_transfer_settles(api_client, merchant, bank_sandbox):
     body = create_bank_payment(api_client, DE_SETTLES, amount=2500, currency="EUR", confirm=True).json()
     assert body["status"] == "processing"
     wait_for(lambda: Payment.objects.get(pk=body["id"]).status == "succeeded")
-    assert balances(merchant, "EUR")[0] == 2500 - (72 + 25)
+    assert balance_of(merchant, "EUR")[0] == 2500 - (72 + 25)
 
 
 @pytest.mark.django_db
@@ -209,4 +186,4 @@ def test_a_return_that_overtakes_the_settlement_is_applied_in_order_and_once(api
     assert JournalEntry.objects.filter(source=pending.id, type="charge").count() == 1
     assert JournalEntry.objects.filter(source=pending.id, type="payment_return").count() == 1
     assert Event.objects.filter(type="payment.returned").count() == 1
-    assert balances(merchant) == (0, 0)
+    assert balance_of(merchant) == (0, 0)

@@ -9,33 +9,19 @@ from ledger.models import JournalEntry
 from ledger.selectors import balance_get
 from payments.dispute_services import dispute_apply_processor_dispute, disputes_close_overdue
 from payments.models import Dispute, Payment
-from tests.payments.helpers import create_payment, error_of, post
-from tests.sandbox_process import SandboxProcess
+from tests.payments.helpers import create_payment, error_of, post, sandbox_sending_webhooks_to, wait_for
 
 
 def available_usd(merchant) -> int:
     return {amount.currency: amount.amount for amount in balance_get(merchant=merchant).available}["USD"]
 
 
-def wait_for(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 @pytest.fixture
 def webhook_sandbox(live_server, settings):
     """A sandbox whose webhooks reach this test's live server."""
-    with SandboxProcess(
-        webhook_url=f"{live_server.url}/webhooks/processor/sandbox/",
-        webhook_secret=settings.PROCESSOR_WEBHOOK_SECRET,
-        env={"SANDBOX_DISPUTE_DELAY_SECONDS": "1", "SANDBOX_DISPUTE_DECISION_SECONDS": "1"},
+    with sandbox_sending_webhooks_to(
+        live_server, settings, SANDBOX_DISPUTE_DELAY_SECONDS=1, SANDBOX_DISPUTE_DECISION_SECONDS=1
     ) as process:
-        settings.PROCESSOR_BASE_URL = process.base_url
         yield process
 
 

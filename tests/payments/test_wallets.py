@@ -1,7 +1,6 @@
 """Wallet payments (SandboxPay) through the API and the real sandbox: requires_action with a redirect, then
 approved, declined, canceled or expired. The ledger check runs after each test."""
 
-import time
 
 import pytest
 
@@ -10,8 +9,7 @@ from ledger.models import JournalEntry
 from ledger.selectors import balance_get
 from payments.models import Payment
 from payments.services import payment_expire_awaiting_action, payments_expire_awaiting_action
-from tests.payments.helpers import error_of, post
-from tests.sandbox_process import SandboxProcess
+from tests.payments.helpers import error_of, post, sandbox_sending_webhooks_to, wait_for
 
 WALLET = {"type": "wallet", "wallet": {"provider": "sandboxpay"}}
 
@@ -24,24 +22,10 @@ def available_usd(merchant) -> int:
     return {amount.currency: amount.amount for amount in balance_get(merchant=merchant).available}.get("USD", 0)
 
 
-def wait_for(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 @pytest.fixture
 def wallet_sandbox(live_server, settings):
     """A sandbox whose webhooks reach this test's live server."""
-    with SandboxProcess(
-        webhook_url=f"{live_server.url}/webhooks/processor/sandbox/",
-        webhook_secret=settings.PROCESSOR_WEBHOOK_SECRET,
-    ) as process:
-        settings.PROCESSOR_BASE_URL = process.base_url
+    with sandbox_sending_webhooks_to(live_server, settings) as process:
         yield process
 
 
