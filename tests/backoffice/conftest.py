@@ -3,30 +3,16 @@
 import itertools
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.test import Client
 
 from gateways.registry import get_processor
 from ledger import posting_rules
 from payments.models import Payment
 from tests.payments.helpers import create_payment
+from tests.staff import PASSWORD, client_for, staff_user  # noqa: F401 - re-exported to the tests
 
-PASSWORD = "correct horse battery staple"
 _numbers = itertools.count(1)
-
-
-def staff_user(username: str, *groups: str) -> User:
-    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD, is_staff=True)
-    user.groups.add(*Group.objects.filter(name__in=groups))
-    assert user.groups.count() == len(groups), f"missing group among {groups}"
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

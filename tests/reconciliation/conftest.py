@@ -1,23 +1,8 @@
 """Fixtures for the reconciliation tests: staff users with and without the resolve permission."""
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.test import Client
 
-PASSWORD = "correct horse battery staple"
-
-
-def staff_user(username: str, *groups: str) -> User:
-    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD, is_staff=True)
-    user.groups.add(*Group.objects.filter(name__in=groups))
-    assert user.groups.count() == len(groups), f"missing group among {groups}"
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.staff import PASSWORD, client_for, staff_user  # noqa: F401 - re-exported to the tests
 
 
 @pytest.fixture
