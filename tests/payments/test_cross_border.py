@@ -180,3 +180,19 @@ def test_finance_edits_rates_in_the_admin(client, rates):
     eur.refresh_from_db()
     assert (eur.rate, eur.source) == (Decimal("0.95"), "manual")
     assert AuditEntry.objects.filter(action="fx_rate.set", object_id=str(eur.pk)).exists()
+
+
+def test_import_fx_rates_command(sandbox, db, capsys):
+    from django.core.management import call_command
+
+    call_command("import_fx_rates")
+    assert "imported" in capsys.readouterr().out
+    assert FxRate.objects.filter(base_currency="USD", quote_currency="EUR").exists()
+
+
+def test_import_fx_rates_command_fails_when_the_processor_is_down(settings, db):
+    from django.core.management import CommandError, call_command
+
+    settings.PROCESSOR_BASE_URL = "http://127.0.0.1:9"
+    with pytest.raises(CommandError, match="did not answer"):
+        call_command("import_fx_rates")
