@@ -21,3 +21,15 @@ def get_processor() -> Processor:
     ``settings.PROCESSOR_ADAPTER`` (a dotted path) replaces the sandbox with another adapter.
     """
     return _processor(getattr(settings, "PROCESSOR_ADAPTER", DEFAULT_PROCESSOR))
+
+
+def processor_outside_transaction(what: str = "calling the processor") -> Processor:
+    """The processor adapter for a network call, refused while a database transaction holds locks.
+
+    Design rule: no transaction or row lock is ever held across a processor call.
+    Every platform service that talks to the processor gets the adapter here.
+    """
+    from core.db import assert_no_transaction
+
+    assert_no_transaction(what)
+    return get_processor()

@@ -14,11 +14,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.audit import audit_record
-from core.db import assert_no_transaction
 from core.errors import InvalidRequestError
 from gateways.base import Dispute as ProcessorDispute
 from gateways.base import ProcessorRequestRejected, ProcessorUnavailable
-from gateways.registry import get_processor
+from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from payments.errors import ProcessorUnavailableError
 from payments.fx_services import payment_fx
@@ -106,17 +105,18 @@ def dispute_apply_processor_dispute(*, answer: ProcessorDispute, actor: str) -> 
         return dispute
 
 
-def _call_processor(operation, dispute: Dispute, **kwargs) -> ProcessorDispute:
-    assert_no_transaction("calling the processor")
+def _call_processor(operation: str, dispute: Dispute, **kwargs) -> ProcessorDispute:
+    """Run the processor's ``operation`` on the dispute (no transaction open), translating its refusals."""
+    processor = processor_outside_transaction()
     try:
-        return operation(processor_dispute_id=dispute.processor_dispute_id, **kwargs)
+        return getattr(processor, operation)(processor_dispute_id=dispute.processor_dispute_id, **kwargs)
     except ProcessorUnavailable as exc:
         raise ProcessorUnavailableError("The processor did not answer. Retry; it is safe.") from exc
     except ProcessorRequestRejected as rejected:
         # Our record may be behind the processor's (a lost webhook): catch up, then explain.
         try:
             dispute_apply_processor_dispute(
-                answer=get_processor().retrieve_dispute(processor_dispute_id=dispute.processor_dispute_id),
+                answer=processor.retrieve_dispute(processor_dispute_id=dispute.processor_dispute_id),
                 actor="system:dispute_sync",
             )
         except ProcessorUnavailable:
@@ -133,7 +133,7 @@ def dispute_submit_evidence(*, dispute: Dispute, evidence: dict, actor: str) -> 
             f"This dispute's status is {dispute.status}; evidence can only be submitted while it needs a response.",
             code="dispute_unexpected_state",
         )
-    answer = _call_processor(get_processor().submit_dispute_evidence, dispute, evidence=evidence,
+    answer = _call_processor("submit_dispute_evidence", dispute, evidence=evidence,
                              idempotency_key=f"{dispute.id}:evidence")  # fmt: skip
     with transaction.atomic():
         locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
@@ -149,7 +149,7 @@ def dispute_accept(*, dispute: Dispute, actor: str, reason: str = "accepted") ->
             f"This dispute's status is {dispute.status}; only a dispute that needs a response can be accepted.",
             code="dispute_unexpected_state",
         )
-    answer = _call_processor(get_processor().accept_dispute, dispute, idempotency_key=f"{dispute.id}:accept")
+    answer = _call_processor("accept_dispute", dispute, idempotency_key=f"{dispute.id}:accept")
     with transaction.atomic():
         locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
         if locked.is_open:

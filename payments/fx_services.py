@@ -14,10 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.audit import audit_record
-from core.db import assert_no_transaction
 from core.money import convert, is_known_currency
 from gateways.base import ProcessorUnavailable
-from gateways.registry import get_processor
+from gateways.registry import processor_outside_transaction
 from payments.models import FxRate, Payment
 
 logger = logging.getLogger(__name__)
@@ -45,9 +44,8 @@ def fx_rates_import() -> int:
 
     A rate finance set by hand (source "manual") is left alone. The processor not answering changes nothing
     (a later run tries again)."""
-    assert_no_transaction("fetching exchange rates")
     try:
-        base, rates = get_processor().fx_rates()
+        base, rates = processor_outside_transaction("fetching exchange rates").fx_rates()
     except ProcessorUnavailable:
         logger.warning("exchange rates: the processor did not answer; kept the current rates")
         return 0

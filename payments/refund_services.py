@@ -19,11 +19,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.audit import audit_record
-from core.db import assert_no_transaction
 from core.errors import InvalidRequestError
 from gateways.base import ProcessorRequestRejected, ProcessorUnavailable
 from gateways.base import Refund as ProcessorRefund
-from gateways.registry import get_processor
+from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments.errors import PaymentUnexpectedState
@@ -125,11 +124,11 @@ def _refund_reserve(*, merchant, payment, amount, reason, actor, idempotency_key
 
 def _refund_send(refund: Refund, *, actor: str) -> Refund:
     """Step 2 and 3: send with the refund's own key, then record what the processor said."""
-    assert_no_transaction("calling the processor")
+    processor = processor_outside_transaction()
     Refund.objects.filter(pk=refund.pk).update(processor_attempts=F("processor_attempts") + 1)
     payment = refund.payment
     try:
-        answer = get_processor().refund(
+        answer = processor.refund(
             processor_charge_id=payment.processor_charge_id,
             amount=refund.amount,
             reference=refund.id,
@@ -181,7 +180,7 @@ def refund_resolve(*, refund_id: str, actor: str = "system:resolver") -> Refund:
     if refund.status != RefundStatus.PENDING:
         return refund
     try:
-        answer = get_processor().lookup_refund(idempotency_key=refund_key(refund))
+        answer = processor_outside_transaction().lookup_refund(idempotency_key=refund_key(refund))
     except ProcessorUnavailable:
         return refund
     if answer is not None:

@@ -31,7 +31,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from core.db import assert_no_transaction
 from core.errors import InvalidRequestError
 from gateways.base import (
     BankAccountDetails,
@@ -42,7 +41,7 @@ from gateways.base import (
     ProcessorUnavailable,
     TokenInvalid,
 )
-from gateways.registry import get_processor
+from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments.errors import PaymentUnexpectedState, ProcessorUnavailableError
@@ -73,9 +72,7 @@ def void_key(payment: Payment) -> str:
 
 
 def _processor():
-    """The processor adapter, refusing to be used while a transaction holds locks."""
-    assert_no_transaction("calling the processor")
-    return get_processor()
+    return processor_outside_transaction()
 
 
 def _locked(payment_id: str) -> Payment:

@@ -33,7 +33,7 @@ from core.db import assert_no_transaction
 from core.errors import InvalidRequestError
 from core.money import MAX_AMOUNT, format_amount
 from gateways.base import Charge, ProcessorError
-from gateways.registry import get_processor
+from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from ledger.models import JournalEntry
 from payments.models import CaptureMethod, Payment, PaymentStatus
@@ -95,9 +95,8 @@ def _report_stream(*, settlement_date: datetime.date, path: str | Path | None) -
             return open(path, "rb"), digest.hexdigest()
         except OSError as error:
             raise ReconciliationFailed(f"cannot read {path}: {error.strerror or error}") from error
-    assert_no_transaction("fetching the settlement report")
     try:
-        data = get_processor().settlement_report(day=settlement_date)
+        data = processor_outside_transaction("fetching the settlement report").settlement_report(day=settlement_date)
     except ProcessorError as error:
         raise ReconciliationFailed(f"the processor's report of {settlement_date} could not be fetched: {error}",
                                    retryable=True) from error  # fmt: skip

@@ -54,7 +54,7 @@ def test_the_task_reconciles_the_previous_utc_day(merchant):
     fake = mock.Mock()
     fake.settlement_report.return_value = (f"settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
                                            f"{yesterday},charge,ch_1,pay_1,USD,1000,50,950\n").encode()  # fmt: skip
-    with mock.patch("reconciliation.services.get_processor", return_value=fake):
+    with mock.patch("gateways.registry.get_processor", return_value=fake):
         result = tasks.reconcile_previous_day.apply().get()
     fake.settlement_report.assert_called_once_with(day=yesterday)
     assert result["status"] == "succeeded" and result["day"] == yesterday.isoformat()
