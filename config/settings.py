@@ -115,8 +115,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Broker and cache --------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
+# Redis is never in the payment path (core.failsoft): a cache or broker call that fails degrades.
+# These bound how long one attempt may wait on an unreachable host; redis-py makes a
+# single attempt per cache command (no retries) when given a connection pool, as here.
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 1.0)
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -258,7 +269,18 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Longer than the longest task, so a message is only redelivered when its
     # worker really died.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        # A publish with retry=False (the platform's own: a task message is only a hint, beat and
+        # the sweep are the safety net) makes one connection attempt instead of kombu's default
+        # of retrying for connect_timeout (4 s) with 2 s pauses, so a web request never waits on
+        # a dead broker. Publishes with retry=True (beat's) keep their retry_policy, and the
+        # worker's and beat's own connections pass broker_connection_max_retries explicitly.
+        "max_retries": 0,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        # Above kombu's 1 s BRPOP timeout; bounds a publish on a half-open connection.
+        "socket_timeout": max(REDIS_SOCKET_TIMEOUT, 5.0),
+    }
 else:
     # kombu's filesystem transport: a broker that needs no server, for a fresh machine.
     CELERY_BROKER_URL = "filesystem://"

@@ -2,13 +2,22 @@
 
 One cache round trip per request (``incr``), so with Redis the limit holds across
 every web process; with the local-memory cache it holds per process.
+
+Redis is never in the payment path: when the cache cannot be reached, the window is
+counted in this process instead, at the same rate (so the platform-wide limit is
+loosened by the number of web processes until Redis answers again), and that is
+logged at most once a minute per process (``core.failsoft``).
 """
 
+import threading
 import time
+from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
+
+from core.failsoft import CACHE
 
 
 def _requests_per_second() -> int:
@@ -18,6 +27,37 @@ def _requests_per_second() -> int:
     return max(1, int(count) // seconds)
 
 
+def _count_in_cache(key: str) -> int:
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's first request
+        cache.add(key, 0, timeout=2)
+        return cache.incr(key)
+
+
+class _ProcessWindow:
+    """The fallback: the current one-second window's request count per merchant, in this process."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._window: int | None = None
+        self._counts: dict[object, int] = {}
+
+    def count(self, merchant_id, window: int) -> int:
+        with self._lock:
+            if window != self._window:
+                self._window, self._counts = window, {}
+            self._counts[merchant_id] = self._counts.get(merchant_id, 0) + 1
+            return self._counts[merchant_id]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._window, self._counts = None, {}
+
+
+process_window = _ProcessWindow()
+
+
 class MerchantRateThrottle(BaseThrottle):
     def allow_request(self, request, view):
         api_key = getattr(request, "auth", None)
@@ -25,11 +65,10 @@ class MerchantRateThrottle(BaseThrottle):
             return True
         window = int(time.time())
         key = f"ratelimit:{api_key.merchant_id}:{window}"
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            cache.add(key, 0, timeout=2)
-            count = cache.incr(key)
+        count = CACHE.call(partial(_count_in_cache, key), otherwise=None,
+                           degraded="the rate limit is counted per process, at the same rate")  # fmt: skip
+        if count is None:
+            count = process_window.count(api_key.merchant_id, window)
         self.wait_seconds = 1.0 - (time.time() - window)
         return count <= _requests_per_second()
 
