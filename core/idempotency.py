@@ -1,24 +1,33 @@
-"""The merchant API's idempotency layer (api.md, "Idempotency"; the IETF Idempotency-Key draft).
+"""The merchant API's idempotency layer (docs/api.md, "Idempotency"; the IETF Idempotency-Key
+draft; Stripe's published design of idempotency keys with recovery points).
 
 Every POST under /api/v1/ runs through ``run_idempotent``. The unique constraint on
 (merchant, key) decides which request executes: the first INSERT wins, every other
 request with the same key finds the row and is answered 422 (different request),
 409 (still executing) or with the stored response, byte for byte.
+
+The key also records how far its request got (``recovery_point``), in the same
+transactions as the work. A request that ends without a definite answer (its
+connection dropped, its process died, the processor did not answer) leaves the key
+resumable: the next request with the key carries on from the recovery point and
+answers with the object's true outcome. Only definite answers are ever stored.
 """
 
 import hashlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from core.errors import (
+    ApiError,
     ApiServerError,
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
@@ -26,6 +35,8 @@ from core.errors import (
 )
 from core.exception_handler import to_api_error
 from core.models import IdempotencyKey
+
+RecoveryPoint = IdempotencyKey.RecoveryPoint
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +71,74 @@ def request_fingerprint(method: str, path: str, data) -> str:
 
 def _lock_timeout() -> timedelta:
     # Longer than any request can take (the processor timeouts included), so a
-    # key still "in progress" after it belongs to a request whose process died.
-    return timedelta(seconds=getattr(settings, "IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 120))
+    # key still locked after it belongs to a request whose process died.
+    return timedelta(seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS)
 
 
 def _replay(record: IdempotencyKey) -> HttpResponse:
     response = HttpResponse(bytes(record.response_body), status=record.response_status, content_type="application/json")
     response[REPLAYED_HEADER] = "true"
     return response
+
+
+@dataclass
+class Progress:
+    """What an executing request knows of its own key: how far an earlier execution of it got.
+
+    ``reached`` records a recovery point. Call it inside the transaction that does the work the
+    point names, so the work and the record of it commit together or not at all: a retry that
+    finds ``intent_recorded`` knows the intent committed, one that finds ``started`` knows nothing
+    but the key was written.
+    """
+
+    record: IdempotencyKey
+
+    @property
+    def recovery_point(self) -> str:
+        return self.record.recovery_point
+
+    @property
+    def resumed(self) -> bool:
+        """An earlier execution of this key committed its intent: resume, never repeat it."""
+        return self.record.recovery_point != RecoveryPoint.STARTED
+
+    @property
+    def resource_id(self) -> str | None:
+        return self.record.resource_id
+
+    @property
+    def claim(self) -> str:
+        """A name for this request that is the same on every retry with the key (for claims on objects)."""
+        return f"idem:{self.record.pk}"
+
+    def reached(self, point: str, *, resource_id: str | None = None) -> None:
+        changes = {"recovery_point": point}
+        if resource_id is not None:
+            changes["resource_id"] = resource_id
+        IdempotencyKey.objects.filter(pk=self.record.pk).update(**changes)
+        self.record.recovery_point = point
+        if resource_id is not None:
+            self.record.resource_id = resource_id
+
+    def recorder(self, point: str) -> Callable[[object], None]:
+        """A checkpoint to hand a service: records ``point`` and the object's id inside the
+        service's own transaction."""
+        return lambda obj: self.reached(point, resource_id=obj.pk)
+
+    def resource_of_this_key(self) -> str | None:
+        """The resource recorded on the key in the database now (another execution may have recorded it)."""
+        return IdempotencyKey.objects.filter(pk=self.record.pk).values_list("resource_id", flat=True).first()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer to a request. ``final`` False: it describes a state still moving (a payment left
+    ``processing`` by a processor that did not answer), so it is not stored; a retry with the key
+    resumes and answers what is true then."""
+
+    status: int
+    body: dict
+    final: bool = True
 
 
 def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> IdempotencyKey | HttpResponse:
@@ -87,41 +158,96 @@ def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> I
             )
     except IntegrityError:
         pass
-    existing = IdempotencyKey.objects.get(merchant=merchant, key=key)
+    existing = IdempotencyKey.objects.filter(merchant=merchant, key=key).first()
+    if existing is None:  # deleted in between (its request let go of it having done nothing): try once more
+        return _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
     if (existing.method, existing.path, existing.fingerprint) != (method, path, fingerprint):
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was already used with a different request. Use a new key for a new request.",
         )
     if existing.status == IdempotencyKey.Status.COMPLETED:
         return _replay(existing)
-    if existing.locked_at > now - _lock_timeout():
+    if existing.locked_at is not None and existing.locked_at > now - _lock_timeout():
         raise IdempotencyKeyInUseError(
             "A request with this Idempotency-Key is still being processed. Retry after it completes."
         )
-    # The request that held the key died mid-way. Take the key over, conditionally, so
-    # exactly one retry re-executes; the services it calls are themselves idempotent.
+    # The request that held the key let go of it without a final answer, or died mid-way.
+    # Take the key over, conditionally, so exactly one retry resumes from its recovery point.
     taken = IdempotencyKey.objects.filter(
         pk=existing.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=existing.locked_at
-    ).update(locked_at=now)
-    if not taken:
+    ) if existing.locked_at is not None else IdempotencyKey.objects.filter(
+        pk=existing.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at__isnull=True
+    )  # fmt: skip
+    if not taken.update(locked_at=now):
         raise IdempotencyKeyInUseError("A request with this Idempotency-Key is still being processed.")
-    logger.warning("idempotency key %s of %s taken over after a stale lock", existing.pk, merchant.pk)
+    if existing.locked_at is not None:
+        logger.warning("idempotency key %s of %s taken over after a stale lock", existing.pk, merchant.pk)
+    existing.locked_at = now
     return existing
 
 
-def run_idempotent(request, execute: Callable[..., tuple[int, dict]], prepare: Callable[[], object] | None = None):
-    """Execute ``execute`` at most once per (merchant, Idempotency-Key) and store its answer.
+def _is_final(error: ApiError) -> bool:
+    """Whether an error answer is the request's definite outcome, to be stored and replayed.
 
-    ``execute`` returns ``(status, body)`` or raises. Whatever the outcome once
-    execution has begun (success, decline, bad state, even a 500) the status and
-    body are stored and replayed to every later request with the same key and the
-    same method, path and body.
+    A refusal based on the state the request found (400, 402, 404, 422) is. A 5xx is not: the
+    outcome is unknown (the processor did not answer) or the failure is ours; neither is a 409, a
+    conflict with a request still running. Those answer this client only, and a retry resumes.
+    """
+    return error.status_code < 500 and error.status_code != 409
 
-    Validation is not stored, so a corrected request may reuse the key: body
-    validation happens before this call, and ``prepare`` (validation that costs a
-    call, such as asking the processor about a token) runs only once the key is
-    claimed, so a replay never pays for it. If ``prepare`` raises, the key is
-    released; otherwise its result is passed to ``execute``.
+
+def _reconnect_if_broken() -> None:
+    # After a lost connection Django keeps the dead one until the request ends; outside a
+    # transaction it is safe to drop it, so the key can still be let go of on a new one.
+    if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
+def _let_go(record: IdempotencyKey) -> None:
+    """Give up the key without a final answer: deleted if nothing but the key was written (a retry
+    starts afresh), unlocked otherwise (a retry resumes at once). If the database cannot be
+    reached now, the lock simply expires."""
+    try:
+        _reconnect_if_broken()
+        ours = IdempotencyKey.objects.filter(
+            pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=record.locked_at
+        )
+        deleted, _ = ours.filter(recovery_point=RecoveryPoint.STARTED).delete()
+        if not deleted:
+            ours.update(locked_at=None)
+    except DatabaseError:
+        logger.warning("could not let go of idempotency key %s; its lock will expire", record.pk)
+
+
+def _store(record: IdempotencyKey, status: int, content: bytes) -> None:
+    IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS).update(
+        status=IdempotencyKey.Status.COMPLETED,
+        recovery_point=RecoveryPoint.FINISHED,
+        response_status=status,
+        response_body=content,
+        completed_at=timezone.now(),
+        locked_at=None,
+    )
+
+
+def run_idempotent(request, execute: Callable[..., tuple[int, dict] | Answer], prepare: Callable[[], object] | None = None):
+    """Execute ``execute`` at most once per (merchant, Idempotency-Key); store its definite answer.
+
+    ``execute(progress[, prepared])`` returns ``(status, body)``, an ``Answer``, or raises. It
+    records recovery points through ``progress`` inside its own transactions, and when
+    ``progress.resumed`` it resumes the earlier execution instead of repeating it: a retry after a
+    crash, a lost connection or a processor that did not answer then learns the object's true
+    outcome. Guarantees:
+
+    - a definite answer (success, decline, a refusal based on the state the request found) is
+      stored with the key and replayed byte for byte to every later request with the same key
+      and the same method, path and body;
+    - anything else (a 5xx, a 409, an answer marked not final) goes to this client only: the key
+      is deleted if nothing was written but the key, unlocked otherwise, never stored as final;
+    - validation is not stored, so a corrected request may reuse the key: body validation happens
+      before this call, and ``prepare`` (validation that costs a call, such as asking the processor
+      about a token) runs once the key is claimed and only on a first execution, so neither a
+      replay nor a resumption pays for it. If ``prepare`` raises, the key is let go of.
     """
     key = idempotency_key_from(request)
     claimed = _claim(
@@ -133,33 +259,44 @@ def run_idempotent(request, execute: Callable[..., tuple[int, dict]], prepare: C
     )
     if isinstance(claimed, HttpResponse):
         return claimed
+    progress = Progress(claimed)
 
+    arguments: tuple = (progress,)
     if prepare is not None:
-        try:
-            prepared = prepare()
-        except Exception:
-            IdempotencyKey.objects.filter(pk=claimed.pk, status=IdempotencyKey.Status.IN_PROGRESS).delete()
-            raise
-        arguments = (prepared,)
-    else:
-        arguments = ()
+        prepared = None
+        if not progress.resumed:
+            try:
+                prepared = prepare()
+            except Exception:
+                _let_go(claimed)
+                raise
+        arguments = (progress, prepared)
 
+    final = True
     try:
-        status, body = execute(*arguments)
-    except Exception as exc:  # noqa: BLE001 - every outcome is stored, as the contract requires
+        answer = execute(*arguments)
+        if isinstance(answer, Answer):
+            status, body, final = answer.status, answer.body, answer.final
+        else:
+            status, body = answer
+    except Exception as exc:  # noqa: BLE001 - every outcome becomes an answer in the contract's shape
         error = to_api_error(exc)
         if error is None:
             logger.exception("Unhandled error while executing %s %s", request.method, request.path)
             error = ApiServerError()
-        status, body = error.status_code, error.as_body()
+        status, body, final = error.status_code, error.as_body(), _is_final(error)
 
     content = JSONRenderer().render(body)
-    IdempotencyKey.objects.filter(pk=claimed.pk).update(
-        status=IdempotencyKey.Status.COMPLETED,
-        response_status=status,
-        response_body=content,
-        completed_at=timezone.now(),
-    )
+    if final:
+        try:
+            _reconnect_if_broken()
+            _store(claimed, status, content)
+        except DatabaseError:
+            # The answer is true but could not be stored: the key stays locked until its lock
+            # expires, then a retry resumes from the recovery point and finds the same outcome.
+            logger.warning("could not store the answer of idempotency key %s", claimed.pk)
+    else:
+        _let_go(claimed)
     return HttpResponse(content, status=status, content_type="application/json")
 
 

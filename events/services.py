@@ -167,11 +167,20 @@ def outbox_kick() -> None:
     With a shared cache, one drain is queued at a time: the flag is set here and
     cleared when a drain starts, so events committed after that start queue a new one.
     Whatever goes wrong here, the scheduled drain picks the events up within seconds.
+    Redis down costs the request nothing (``core.failsoft``): while the cache cannot be
+    reached no publish is tried (the broker is the same Redis), and a publish the broker
+    refuses is not retried; both are logged at most once a minute.
     """
+    from core.failsoft import CACHE
+
     if not getattr(settings, "EVENTS_DRAIN_ON_COMMIT", True):
         return
     try:
-        if _cache_is_shared() and not cache.add(KICK_KEY, 1, timeout=KICK_TTL_SECONDS):
+        if _cache_is_shared() and not CACHE.call(
+            lambda: cache.add(KICK_KEY, 1, timeout=KICK_TTL_SECONDS),
+            otherwise=False,  # as if a drain were already queued
+            degraded="outbox drains are not queued on commit; the scheduled drain publishes the events",
+        ):
             return
         _enqueue_drain()
     except Exception:  # noqa: BLE001 - the caller's write has committed; the beat drain is the safety net
@@ -179,9 +188,12 @@ def outbox_kick() -> None:
 
 
 def _enqueue_drain() -> None:
+    """Queue one drain. A broker that cannot be reached is logged (``core.failsoft``), not raised or waited for."""
+    from core.failsoft import BROKER
     from events.tasks import drain_outbox
 
-    drain_outbox.apply_async(retry=False)
+    BROKER.call(lambda: drain_outbox.apply_async(retry=False), otherwise=None,
+                degraded="no outbox drain queued; the scheduled drain publishes the events")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -251,14 +263,22 @@ def _drain_batch(batch_size: int) -> tuple[int, int]:
 
 def deliveries_enqueue(delivery_ids: list[str], *, countdown: float | None = None) -> None:
     """Queue tasks that send these deliveries (after commit only). A lost message is found by the sweep."""
+    from core.failsoft import BROKER
     from events.tasks import deliver
 
     for start in range(0, len(delivery_ids), DELIVERY_TASK_BATCH):
         chunk = delivery_ids[start : start + DELIVERY_TASK_BATCH]
         try:
-            deliver.apply_async(args=[chunk], countdown=countdown, retry=False)
+            queued = BROKER.call(
+                lambda chunk=chunk: deliver.apply_async(args=[chunk], countdown=countdown, retry=False),
+                otherwise=None,
+                degraded="webhook deliveries are not queued; the sweep queues them once the broker answers",
+            )
         except Exception:  # noqa: BLE001 - the sweep re-queues whatever is due and not sent
             logger.warning("could not queue %d webhook deliveries; the sweep will", len(chunk), exc_info=True)
+            continue
+        if queued is None:  # the broker cannot be reached: the rest would not be queued either
+            return
 
 
 # --- Webhook endpoints ---------------------------------------------------------------------

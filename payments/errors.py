@@ -7,6 +7,13 @@ class PaymentUnexpectedState(InvalidRequestError):
     default_code = "payment_unexpected_state"
 
 
+class PaymentOperationInProgress(ApiError):
+    """Another request's capture or cancel of this payment is under way; retry once it has finished."""
+
+    status_code = 409
+    default_code = "payment_operation_in_progress"
+
+
 class PaymentNotFound(ResourceMissingError):
     pass
 
@@ -17,3 +24,19 @@ class ProcessorUnavailableError(ApiError):
     status_code = 503
     error_type = "api_error"
     default_code = "processor_unavailable"
+
+
+class CurrencyConversionUnavailable(InvalidRequestError):
+    """A payment's currency differs from its merchant's settlement currency and no exchange rate is known
+    for the pair: the payment is refused rather than settled unconverted in the wrong currency."""
+
+    default_code = "currency_conversion_unavailable"
+
+    @classmethod
+    def for_pair(cls, *, currency: str, settlement_currency: str) -> "CurrencyConversionUnavailable":
+        return cls(
+            f"No exchange rate is known from {currency} to {settlement_currency}: a payment in {currency} cannot "
+            f"be settled in this account's settlement currency ({settlement_currency}). Pay in "
+            f"{settlement_currency}, or try again later.",
+            param="currency",
+        )

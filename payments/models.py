@@ -115,6 +115,12 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     authorized_at = models.DateTimeField(null=True, blank=True)
     # Set when a capture or void was sent and its outcome is not known yet.
     processor_operation_pending_since = models.DateTimeField(null=True, blank=True)
+    # The capture or cancel claimed on this payment (under its row lock, before the processor is
+    # called), who claimed it and, for a capture, the amount asked for. Kept once the operation
+    # is applied, so a retry of the request that claimed it can tell its own outcome from a rival's.
+    operation = models.CharField(max_length=16, null=True, blank=True)
+    operation_claim = models.CharField(max_length=64, null=True, blank=True)
+    operation_amount = models.BigIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -177,6 +183,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         self.next_action_url = next_action_url
         self.requires_action_since = now
         self.processing_since = None
+        self.processor_operation_pending_since = None
 
     @transition(field=status, source=[S.PROCESSING, S.REQUIRES_ACTION], target=S.REQUIRES_CAPTURE)
     def mark_authorized(self, *, processor_charge_id: str, now) -> None:
@@ -187,6 +194,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         self.amount_capturable = self.amount
         self.authorized_at = now
         self.processing_since = None
+        self.processor_operation_pending_since = None
 
     @transition(field=status, source=[S.PROCESSING, S.REQUIRES_ACTION], target=S.SUCCEEDED)
     def mark_succeeded(self, *, processor_charge_id: str, amount_captured: int) -> None:
@@ -196,6 +204,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         self.amount_captured = amount_captured
         self.amount_capturable = 0
         self.processing_since = None
+        self.processor_operation_pending_since = None
 
     @transition(field=status, source=[S.PROCESSING, S.REQUIRES_ACTION], target=S.FAILED)
     def mark_failed(self, *, failure_code: str, failure_message: str, decline_code: str | None = None) -> None:
@@ -206,6 +215,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         self.decline_code = decline_code
         self.amount_capturable = 0
         self.processing_since = None
+        self.processor_operation_pending_since = None
 
     @transition(field=status, source=S.REQUIRES_CAPTURE, target=S.SUCCEEDED)
     def capture(self, *, amount_captured: int) -> None:

@@ -22,6 +22,8 @@ the transaction that makes it.
 import dataclasses
 import hashlib
 import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -44,7 +46,7 @@ from gateways.base import (
 from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from merchants.models import Merchant
-from payments.errors import PaymentUnexpectedState, ProcessorUnavailableError
+from payments.errors import PaymentOperationInProgress, PaymentUnexpectedState, ProcessorUnavailableError
 from payments.fx_services import fx_lock_conversion, payment_fx
 from payments.models import CaptureMethod, Payment, PaymentStatus, PaymentTransition
 
@@ -60,12 +62,24 @@ def authorization_key(payment: Payment) -> str:
     return f"{payment.id}:authorize"
 
 
-def capture_key(payment: Payment) -> str:
-    return f"{payment.id}:capture"
+def capture_key(payment: Payment, claim: str) -> str:
+    # The claim is part of the key: a retry of the same request re-sends the same capture, and a
+    # different request (only ever after the processor said the first never arrived) cannot be
+    # mistaken for it.
+    return f"{payment.id}:capture:{claim}"
 
 
 def void_key(payment: Payment) -> str:
     return f"{payment.id}:void"
+
+
+# Called inside a service's transaction, with the payment it is writing, so a caller can record
+# its own progress (an idempotency key's recovery point) atomically with the work.
+Checkpoint = Callable[[Payment], None]
+
+
+def _new_claim(actor: str) -> str:
+    return f"{actor[:24]}:{uuid.uuid4().hex}"
 
 
 # --- Helpers -----------------------------------------------------------------------
@@ -130,15 +144,20 @@ def payment_method_resolve(*, token: str) -> CardDetails:
     A token's card never changes, so a known token is cached for a few minutes
     (an unknown one is not: it may be created a moment later). Raises
     InvalidRequestError ``token_invalid`` for an unknown token and
-    ProcessorUnavailableError when the processor cannot be asked.
+    ProcessorUnavailableError when the processor cannot be asked. With the cache
+    (Redis) down, every token is asked of the processor (``core.failsoft``).
     """
+    from core.failsoft import CACHE
+
     cache_key = f"card-token:{hashlib.sha256(token.encode()).hexdigest()}"
-    cached = cache.get(cache_key)
+    without_cache = "card tokens are asked of the processor on every request"
+    cached = CACHE.call(lambda: cache.get(cache_key), otherwise=None, degraded=without_cache)
     if cached is not None:
         return CardDetails(**cached)
     try:
         card = _processor().retrieve_token(token)
-        cache.set(cache_key, dataclasses.asdict(card), TOKEN_CACHE_SECONDS)
+        CACHE.call(lambda: cache.set(cache_key, dataclasses.asdict(card), TOKEN_CACHE_SECONDS), otherwise=None,
+                   degraded=without_cache)  # fmt: skip
         return card
     except TokenInvalid as exc:
         raise InvalidRequestError(
@@ -196,6 +215,7 @@ def payment_create(
     idempotency_key: str | None = None,
     confirm: bool = False,
     actor: str = "api",
+    checkpoint: Checkpoint | None = None,
 ) -> CreatedPayment:
     """Create a payment in ``requires_confirmation``. Moves no money.
 
@@ -208,7 +228,8 @@ def payment_create(
     (``wallet_provider``; ``token`` is the processor's wallet source): exactly one of them.
 
     With ``idempotency_key``, at most one payment is ever created per (merchant, key):
-    a unique constraint refuses the second, and the first is returned instead.
+    a unique constraint refuses the second, and the first is returned instead (``created``
+    False). ``checkpoint`` runs inside the creating transaction.
     """
     if sum(method is not None for method in (card, bank_account, wallet_provider)) != 1:
         raise ValueError("payment_create takes exactly one of card, bank_account and wallet_provider")
@@ -241,6 +262,8 @@ def payment_create(
                 payment.processor_attempts = 1
                 _lock_settlement(payment)
                 _transition(payment, "confirm", actor=actor, now=timezone.now())
+            if checkpoint is not None:
+                checkpoint(payment)
     except IntegrityError:
         existing = Payment.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
         if existing is None:
@@ -286,12 +309,18 @@ def _send_authorization(payment: Payment) -> AuthorizationOutcome:
     return AuthorizationOutcome(charge=charge)
 
 
-def _record_authorization_outcome(payment_id: str, outcome: AuthorizationOutcome, *, actor: str) -> Payment:
-    """Step 3: in a new transaction, apply a known outcome to a payment still waiting for it."""
+def _record_authorization_outcome(
+    payment_id: str, outcome: AuthorizationOutcome, *, actor: str, checkpoint: Checkpoint | None = None
+) -> Payment:
+    """Step 3: in a new transaction, apply a known outcome to a payment still waiting for it.
+
+    ``checkpoint`` runs in that transaction when the processor answered."""
     if outcome.charge is not None:
-        return payment_apply_charge(payment_id=payment_id, charge=outcome.charge, actor=actor)
+        return payment_apply_charge(payment_id=payment_id, charge=outcome.charge, actor=actor, checkpoint=checkpoint)
     if outcome.declined is not None:
-        return payment_apply_charge(payment_id=payment_id, charge=outcome.declined.charge, actor=actor)
+        return payment_apply_charge(
+            payment_id=payment_id, charge=outcome.declined.charge, actor=actor, checkpoint=checkpoint
+        )
     if outcome.rejected is not None:
         with transaction.atomic():
             payment = _locked(payment_id)
@@ -305,17 +334,23 @@ def _record_authorization_outcome(payment_id: str, outcome: AuthorizationOutcome
                     failure_message=f"The processor refused the payment ({outcome.rejected.code}).",
                 )
                 posting_rules.payment_failed(payment_id=payment.id)
+            if checkpoint is not None:
+                checkpoint(payment)
             return payment
     return Payment.objects.get(pk=payment_id)
 
 
-def payment_confirm(*, payment: Payment, actor: str) -> Payment:
+def payment_confirm(
+    *, payment: Payment, actor: str, checkpoint: Checkpoint | None = None, answered: Checkpoint | None = None
+) -> Payment:
     """Confirm a payment: charge (or authorise, for manual capture) the card exactly once.
 
     Returns the payment in ``succeeded``, ``requires_capture`` or ``failed`` when the
     processor answered, or still in ``processing`` when its answer was lost (a
     timeout, a connection error, a 5xx): then ``payment_resolve`` finds it later.
     Raises PaymentUnexpectedState unless the payment is ``requires_confirmation``.
+    ``checkpoint`` runs in the transaction that records the intent, ``answered`` in the
+    one that records the processor's answer.
     """
     with transaction.atomic():
         locked = _locked(payment.pk)
@@ -323,24 +358,50 @@ def payment_confirm(*, payment: Payment, actor: str) -> Payment:
             _lock_settlement(locked)
         locked.processor_attempts += 1
         _transition(locked, "confirm", actor=actor, now=timezone.now())
-    return payment_confirm_execute(payment=locked, actor=actor)
+        if checkpoint is not None:
+            checkpoint(locked)
+    return payment_confirm_execute(payment=locked, actor=actor, answered=answered)
 
 
-def payment_confirm_execute(*, payment: Payment, actor: str) -> Payment:
+def payment_confirm_execute(*, payment: Payment, actor: str, answered: Checkpoint | None = None) -> Payment:
     """Steps 2 and 3 of a confirmation whose intent is recorded: call the processor, record its answer."""
     outcome = _send_authorization(payment)
-    return _record_authorization_outcome(payment.pk, outcome, actor=actor)
+    return _record_authorization_outcome(payment.pk, outcome, actor=actor, checkpoint=answered)
 
 
-def payment_apply_charge(*, payment_id: str, charge: Charge, actor: str) -> Payment:
+def payment_confirm_resume(*, payment_id: str, actor: str) -> Payment:
+    """Carry on a confirmation whose intent an earlier execution recorded (it crashed, lost its
+    database connection or got no answer from the processor), without charging twice.
+
+    A payment still ``processing`` is settled as the resolver settles it: the processor is asked
+    for the outcome of the authorisation's key, which is re-sent only if the processor never
+    received it. Whatever the payment's state after that is the confirmation's true outcome.
+    """
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status == S.PROCESSING and not payment.processor_charge_id:
+        return payment_resolve(payment_id=payment_id, actor=actor)
+    return payment
+
+
+def payment_outcome_known(payment: Payment) -> bool:
+    """False while a confirmation's outcome is unknown: ``processing`` with no charge at the processor.
+
+    (A bank transfer the processor accepted stays ``processing`` until it settles: that is known.)"""
+    return not (payment.status == S.PROCESSING and not payment.processor_charge_id)
+
+
+def payment_apply_charge(*, payment_id: str, charge: Charge, actor: str, checkpoint: Checkpoint | None = None) -> Payment:
     """Bring a payment in line with what the processor says about its charge.
 
     Idempotent and safe in any order: an answer, a webhook, a status check and
     reconciliation may all report the same charge, and only the first to arrive
     while the payment still waits for it changes anything. The others are no-ops.
+    ``checkpoint`` runs inside the transaction, whatever it changed.
     """
     with transaction.atomic():
         payment = _locked(payment_id)
+        if checkpoint is not None:
+            checkpoint(payment)
         if payment.status == S.PROCESSING:
             _apply_to_processing(payment, charge, actor=actor)
         elif payment.status == S.REQUIRES_CAPTURE and payment.processor_charge_id == charge.processor_id:
@@ -514,6 +575,8 @@ def payment_sync_operation(*, payment_id: str, actor: str = "system:resolver") -
         return payment
     charge = next((c for c in charges if c.processor_id == payment.processor_charge_id), None)
     if charge is None or charge.status == "authorized":
+        # The processor holds no capture or void: the claim lapses (its request, if it retries,
+        # claims again with the same key), and rivals may go ahead.
         Payment.objects.filter(pk=payment.pk, status=S.REQUIRES_CAPTURE).update(processor_operation_pending_since=None)
         return Payment.objects.get(pk=payment.pk)
     return payment_apply_charge(payment_id=payment.id, charge=charge, actor=actor)
@@ -545,89 +608,175 @@ def payments_resolve_processing(*, limit: int = 500) -> ResolveSummary:
 
 
 # --- Capture, cancel, expire ------------------------------------------------------------
+#
+# A capture or cancel is claimed under the payment's row lock before the processor is called,
+# as a confirmation records ``processing``: the claim names who asked (``operation_claim``),
+# what and how much. A rival finds the claim and is refused (409 while it runs, 400 once the
+# payment has moved on), so no answer ever describes another request's outcome. The same
+# request, retried with the same claim, carries on where it stopped.
 
 
-def _mark_operation_pending(payment: Payment) -> None:
-    Payment.objects.filter(pk=payment.pk, status=S.REQUIRES_CAPTURE).update(
-        processor_operation_pending_since=timezone.now()
+def _claim_operation(payment: Payment, *, operation: str, amount: int | None, claim: str) -> None:
+    """Under the row lock: check the operation may start and record the claim. Raises before writing."""
+    allowed = (S.REQUIRES_CAPTURE,) if operation == "capture" else (S.REQUIRES_CAPTURE, S.REQUIRES_ACTION)
+    if payment.status not in allowed:
+        raise PaymentUnexpectedState(
+            f"This payment's status is {payment.status}; only {' or '.join(allowed)} can be "
+            f"{_past_tense(operation)}."
+        )
+    if payment.processor_operation_pending_since is not None and payment.operation_claim != claim:
+        raise PaymentOperationInProgress(
+            f"A {payment.operation} of this payment is in progress. Retry when it has finished."
+        )
+    if operation == "capture":
+        amount = payment.amount_capturable if amount is None else amount
+        if amount > payment.amount_capturable:
+            raise InvalidRequestError(
+                f"amount ({amount}) exceeds amount_capturable ({payment.amount_capturable}).",
+                code="amount_too_large",
+                param="amount",
+            )
+    payment.operation, payment.operation_claim, payment.operation_amount = operation, claim, amount
+    payment.processor_operation_pending_since = timezone.now()
+    Payment.objects.filter(pk=payment.pk).update(
+        operation=operation, operation_claim=claim, operation_amount=amount,
+        processor_operation_pending_since=payment.processor_operation_pending_since,
+    )  # fmt: skip
+
+
+def _begin_operation(
+    payment_id: str, *, operation: str, amount: int | None, claim: str, checkpoint: Checkpoint | None
+) -> Payment | None:
+    """Claim the operation and commit. Returns None when this same claim already finished it."""
+    with transaction.atomic():
+        locked = _locked(payment_id)
+        if locked.operation_claim == claim and locked.status not in (S.REQUIRES_CAPTURE, S.REQUIRES_ACTION):
+            return None  # a retry of a request whose operation was applied: its outcome is the answer
+        _claim_operation(locked, operation=operation, amount=amount, claim=claim)
+        if checkpoint is not None:
+            checkpoint(locked)
+    return locked
+
+
+def _operation_outcome(payment_id: str, *, operation: str, claim: str) -> Payment:
+    """The truthful result of the operation ``claim`` asked for, read from the payment as it is now.
+
+    Returns the payment when that operation is what changed it; raises when another request's
+    operation did (400) or is still running (409), or when the outcome is not known yet (503).
+    """
+    payment = Payment.objects.get(pk=payment_id)
+    mine = payment.operation_claim == claim
+    if payment.status in (S.REQUIRES_CAPTURE, S.REQUIRES_ACTION):
+        if payment.processor_operation_pending_since is not None and not mine:
+            raise PaymentOperationInProgress(
+                f"A {payment.operation} of this payment is in progress. Retry when it has finished."
+            )
+        raise ProcessorUnavailableError(f"The outcome of the {operation} is not known yet. Retry it; it is safe.")
+    if mine and payment.operation == operation:
+        if operation == "capture" and payment.status == S.SUCCEEDED:
+            return payment
+        if operation == "cancel" and payment.status == S.CANCELED:
+            return payment
+    if payment.status == S.SUCCEEDED and operation == "cancel":
+        raise PaymentUnexpectedState("This payment was already captured; refund it instead.")
+    raise PaymentUnexpectedState(
+        f"This payment's status is {payment.status}; it can no longer be {_past_tense(operation)}."
     )
 
 
-def payment_capture(*, payment: Payment, amount: int | None, actor: str) -> Payment:
+def payment_capture(
+    *, payment: Payment, amount: int | None, actor: str, claim: str | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> Payment:  # fmt: skip
     """Capture an authorised payment, all of it or ``amount`` (the rest is released).
 
-    The processor is called with no lock held; the result is recorded only if the
-    payment is still ``requires_capture``. A lost answer is a 503 that is safe to
-    retry; the resolver also learns the truth from the processor.
+    Guarantees: the capture is claimed under the row lock first, so of concurrent captures and
+    cancels exactly one reaches the processor and every rival is refused (409 while it runs, 400
+    after); the processor is called with no lock held, with a key derived from the claim; the
+    answer returned is this request's own outcome. A lost answer is a 503 that is safe to retry
+    with the same ``claim`` (the API passes one per Idempotency-Key); the resolver also learns
+    the truth from the processor. ``checkpoint`` runs in the claiming transaction.
     """
-    if payment.status != S.REQUIRES_CAPTURE:
-        raise PaymentUnexpectedState(
-            f"This payment's status is {payment.status}; only requires_capture can be captured."
-        )
-    amount_to_capture = payment.amount_capturable if amount is None else amount
-    if amount_to_capture > payment.amount_capturable:
-        raise InvalidRequestError(
-            f"amount ({amount_to_capture}) exceeds amount_capturable ({payment.amount_capturable}).",
-            code="amount_too_large",
-            param="amount",
-        )
-    _mark_operation_pending(payment)
+    claim = claim or _new_claim(actor)
+    claimed = _begin_operation(payment.pk, operation="capture", amount=amount, claim=claim, checkpoint=checkpoint)
+    if claimed is None:
+        return _operation_outcome(payment.pk, operation="capture", claim=claim)
     try:
         charge = _processor().capture(
-            processor_id=payment.processor_charge_id, amount=amount_to_capture, idempotency_key=capture_key(payment)
-        )
+            processor_id=claimed.processor_charge_id, amount=claimed.operation_amount,
+            idempotency_key=capture_key(claimed, claim),
+        )  # fmt: skip
     except ProcessorUnavailable as exc:
         raise ProcessorUnavailableError("The processor did not answer. Retry the capture; it is safe.") from exc
     except ProcessorRequestRejected as rejected:
-        synced = payment_sync_operation(payment_id=payment.id, actor=actor)
-        if synced.status != S.REQUIRES_CAPTURE:
-            return synced
-        raise InvalidRequestError(f"The processor refused the capture ({rejected.code}).", code=rejected.code) from None
-    return payment_apply_charge(payment_id=payment.id, charge=charge, actor=actor)
+        synced = payment_sync_operation(payment_id=claimed.id, actor=actor)
+        if synced.status == S.REQUIRES_CAPTURE:
+            raise InvalidRequestError(
+                f"The processor refused the capture ({rejected.code}).", code=rejected.code
+            ) from None
+        return _operation_outcome(claimed.pk, operation="capture", claim=claim)
+    payment_apply_charge(payment_id=claimed.id, charge=charge, actor=actor)
+    return _operation_outcome(claimed.pk, operation="capture", claim=claim)
 
 
-def payment_cancel(*, payment: Payment, reason: str | None, actor: str) -> Payment:
-    """Cancel a payment not yet confirmed, or release an authorisation (voided at the processor first)."""
-    if payment.status == S.REQUIRES_CONFIRMATION:
-        with transaction.atomic():
-            locked = _locked(payment.pk)
+def payment_cancel(
+    *, payment: Payment, reason: str | None, actor: str, claim: str | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> Payment:  # fmt: skip
+    """Cancel a payment not yet confirmed, or release an authorisation or a wallet charge awaiting
+    approval (voided at the processor first). Claimed like a capture: the answer is this
+    request's own outcome, and rivals are refused."""
+    claim = claim or _new_claim(actor)
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if locked.status == S.REQUIRES_CONFIRMATION:
             _transition(locked, "cancel", actor=actor, reason=reason or "", reason_code=reason)
+            Payment.objects.filter(pk=locked.pk).update(operation="cancel", operation_claim=claim)
+            if checkpoint is not None:
+                checkpoint(locked)
             return locked
-    if payment.status == S.REQUIRES_ACTION:
-        return _void_awaiting_action(payment, transition_name="cancel", reason=reason, actor=actor)
-    if payment.status != S.REQUIRES_CAPTURE:
+    if locked.status not in (S.REQUIRES_ACTION, S.REQUIRES_CAPTURE) and locked.operation_claim != claim:
         raise PaymentUnexpectedState(
-            f"This payment's status is {payment.status}; only requires_confirmation, requires_action or "
+            f"This payment's status is {locked.status}; only requires_confirmation, requires_action or "
             "requires_capture can be canceled."
         )
-    return _void_authorization(payment, transition_name="cancel", reason=reason, actor=actor)
+    claimed = _begin_operation(payment.pk, operation="cancel", amount=None, claim=claim, checkpoint=checkpoint)
+    if claimed is None:
+        return _operation_outcome(payment.pk, operation="cancel", claim=claim)
+    if claimed.status == S.REQUIRES_ACTION:
+        _void_awaiting_action(claimed, transition_name="cancel", reason=reason, actor=actor)
+    else:
+        _void_authorization(claimed, transition_name="cancel", reason=reason, actor=actor)
+    return _operation_outcome(claimed.pk, operation="cancel", claim=claim)
 
 
 def payment_expire(*, payment_id: str, actor: str = "system:authorization_expiry") -> Payment:
-    """Release an authorisation that was not captured in time."""
+    """Release an authorisation that was not captured in time (unless a capture or cancel is under way)."""
     payment = Payment.objects.get(pk=payment_id)
     if payment.status != S.REQUIRES_CAPTURE:
         return payment
     try:
-        return _void_authorization(payment, transition_name="expire", reason="expired", actor=actor)
-    except (ProcessorUnavailableError, InvalidRequestError):
+        claimed = _begin_operation(payment_id, operation="cancel", amount=None, claim=_new_claim(actor),
+                                   checkpoint=None)  # fmt: skip
+        return _void_authorization(claimed, transition_name="expire", reason="expired", actor=actor)
+    except (ProcessorUnavailableError, InvalidRequestError, PaymentOperationInProgress):
         logger.warning("could not expire %s now; will retry", payment_id)
         return Payment.objects.get(pk=payment_id)
 
 
 def _void_authorization(payment: Payment, *, transition_name: str, reason: str | None, actor: str) -> Payment:
-    _mark_operation_pending(payment)
+    """Void a claimed authorisation at the processor, then cancel (or expire) the payment."""
     try:
         charge = _processor().void(processor_id=payment.processor_charge_id, idempotency_key=void_key(payment))
     except ProcessorUnavailable as exc:
         raise ProcessorUnavailableError("The processor did not answer. Retry the cancellation; it is safe.") from exc
     except ProcessorRequestRejected as rejected:
         synced = payment_sync_operation(payment_id=payment.id, actor=actor)
-        if synced.status != S.REQUIRES_CAPTURE:
-            if synced.status == S.SUCCEEDED:
-                raise PaymentUnexpectedState("This payment was already captured; refund it instead.") from None
-            return synced
-        raise InvalidRequestError(f"The processor refused the void ({rejected.code}).", code=rejected.code) from None
+        if synced.status == S.REQUIRES_CAPTURE:
+            raise InvalidRequestError(
+                f"The processor refused the void ({rejected.code}).", code=rejected.code
+            ) from None
+        return synced
     if charge.status != "voided":
         return payment_sync_operation(payment_id=payment.id, actor=actor)
     with transaction.atomic():
@@ -669,6 +818,8 @@ def payment_sync_awaiting_action(*, payment_id: str, actor: str = "system:resolv
         return payment
     charge = next((c for c in charges if c.processor_id == payment.processor_charge_id), None)
     if charge is None or charge.status == "requires_action":
+        # Still awaiting the customer: a cancel whose void never arrived no longer blocks others.
+        Payment.objects.filter(pk=payment.pk, status=S.REQUIRES_ACTION).update(processor_operation_pending_since=None)
         return payment
     return payment_apply_charge(payment_id=payment.id, charge=charge, actor=actor)
 

@@ -99,7 +99,7 @@ class WebhookEndpointListCreateView(APIView):
     def post(self, request):
         data = parse_input(WebhookEndpointCreateInput, request)
 
-        def execute(_checked_url):
+        def execute(_progress, _checked_url):
             created = services.webhook_endpoint_create(merchant=request.user, url=data["url"], events=data["events"])
             body = WebhookEndpointSerializer(created.endpoint).data
             return 201, {**body, "secret": created.secret}

@@ -58,7 +58,7 @@ class RefundListCreateView(APIView):
         payment = selectors.payment_get(merchant=request.user, payment_id=data["payment"], param="payment")
         idempotency_key = request.headers.get("Idempotency-Key")
 
-        def execute():
+        def execute(_progress):
             refund = refund_services.refund_create(
                 merchant=request.user, payment=payment, amount=data.get("amount"), reason=data["reason"],
                 actor=_actor(request), idempotency_key=idempotency_key,
@@ -105,7 +105,7 @@ class DisputeEvidenceView(APIView):
     def post(self, request, dispute_id: str):
         evidence = parse_input(DisputeEvidenceSerializer, request)
         dispute = selectors.dispute_get(merchant=request.user, dispute_id=dispute_id)
-        return run_idempotent(request, lambda: (200, DisputeSerializer(dispute_services.dispute_submit_evidence(
+        return run_idempotent(request, lambda _progress: (200, DisputeSerializer(dispute_services.dispute_submit_evidence(
             dispute=dispute, evidence=dict(evidence), actor=_actor(request))).data))  # fmt: skip
 
 
@@ -117,5 +117,5 @@ class DisputeAcceptView(APIView):
     )  # fmt: skip
     def post(self, request, dispute_id: str):
         dispute = selectors.dispute_get(merchant=request.user, dispute_id=dispute_id)
-        return run_idempotent(request, lambda: (200, DisputeSerializer(
+        return run_idempotent(request, lambda _progress: (200, DisputeSerializer(
             dispute_services.dispute_accept(dispute=dispute, actor=_actor(request))).data))  # fmt: skip

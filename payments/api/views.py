@@ -5,9 +5,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import parse_input
-from core.errors import CardError
+from core.errors import CardError, IdempotencyKeyReusedError
 from core.filters import filter_choice, filter_created
-from core.idempotency import run_idempotent
+from core.idempotency import Answer, Progress, RecoveryPoint, run_idempotent
 from core.pagination import CursorListPagination
 from core.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, PAYMENT_ID
 from payments import selectors, services
@@ -41,6 +41,20 @@ def _render(payment, status: int = 200) -> tuple[int, dict]:
             )
         raise CardError(payment.failure_message or "The payment failed.", code=payment.failure_code, payment=body)
     return status, body
+
+
+def _answer(payment, status: int = 200) -> Answer:
+    """The answer for a payment; stored as the key's final answer only once the outcome is known."""
+    status, body = _render(payment, status)
+    return Answer(status, body, final=services.payment_outcome_known(payment))
+
+
+def _intent(progress: Progress):
+    return progress.recorder(RecoveryPoint.INTENT_RECORDED)
+
+
+def _answered(progress: Progress):
+    return progress.recorder(RecoveryPoint.PROCESSOR_CALLED)
 
 
 class PaymentListCreateView(APIView):
@@ -81,7 +95,10 @@ class PaymentListCreateView(APIView):
                 return {"token": account.processor_id, "bank_account": account}
             return {"token": method["token"], "card": services.payment_method_resolve(token=method["token"])}
 
-        def execute(resolved):
+        def execute(progress: Progress, resolved):
+            if progress.resumed:
+                # An earlier execution of this request created the payment: carry on, never create again.
+                return _resume_creation(progress.resource_id)
             created = services.payment_create(
                 merchant=request.user,
                 amount=data["amount"],
@@ -93,13 +110,30 @@ class PaymentListCreateView(APIView):
                 idempotency_key=idempotency_key,
                 confirm=data["confirm"],
                 actor=_actor(request),
+                checkpoint=_intent(progress),
             )
+            if not created.created:
+                if progress.resource_of_this_key() != created.payment.id:
+                    # The key's record was pruned (after 24 hours) and the key sent again: the
+                    # payment it finds belongs to that earlier request, not to this one.
+                    raise IdempotencyKeyReusedError(
+                        "This Idempotency-Key was used by an earlier request whose record has expired "
+                        "(keys are kept for 24 hours). Use a new key for a new request."
+                    )
+                # An execution of this same request whose lock had expired made it moments ago.
+                return _resume_creation(created.payment.id)
             payment = created.payment
-            if data["confirm"] and created.created:
-                payment = services.payment_confirm_execute(payment=payment, actor=_actor(request))
-            # A request re-executed after a crash finds its payment as it is now; one left
-            # processing is settled by the resolver, never charged again from here.
-            return _render(payment, status=201)
+            if data["confirm"]:
+                payment = services.payment_confirm_execute(
+                    payment=payment, actor=_actor(request), answered=_answered(progress)
+                )
+            return _answer(payment, status=201)
+
+        def _resume_creation(payment_id: str) -> Answer:
+            payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
+            if data["confirm"]:
+                payment = services.payment_confirm_resume(payment_id=payment.id, actor=_actor(request))
+            return _answer(payment, status=201)
 
         return run_idempotent(request, execute, prepare=prepare)
 
@@ -124,9 +158,15 @@ class PaymentConfirmView(APIView):
     def post(self, request, payment_id: str):
         parse_input(PaymentConfirmInput, request)
         payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
-        return run_idempotent(
-            request, lambda: _render(services.payment_confirm(payment=payment, actor=_actor(request)))
-        )
+        def execute(progress: Progress):
+            if progress.resumed:
+                # This request's intent is recorded: learn its outcome, never confirm twice.
+                return _answer(services.payment_confirm_resume(payment_id=payment.id, actor=_actor(request)))
+            return _answer(services.payment_confirm(
+                payment=payment, actor=_actor(request), checkpoint=_intent(progress), answered=_answered(progress),
+            ))  # fmt: skip
+
+        return run_idempotent(request, execute)
 
 
 class PaymentCaptureView(APIView):
@@ -137,12 +177,11 @@ class PaymentCaptureView(APIView):
     def post(self, request, payment_id: str):
         data = parse_input(PaymentCaptureInput, request)
         payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
-        return run_idempotent(
-            request,
-            lambda: _render(
-                services.payment_capture(payment=payment, amount=data.get("amount"), actor=_actor(request))
-            ),
-        )
+        # The claim is the key's: a retry carries on this capture, and a rival's is refused.
+        return run_idempotent(request, lambda progress: _answer(services.payment_capture(
+            payment=payment, amount=data.get("amount"), actor=_actor(request), claim=progress.claim,
+            checkpoint=_intent(progress),
+        )))  # fmt: skip
 
 
 class PaymentCancelView(APIView):
@@ -153,7 +192,7 @@ class PaymentCancelView(APIView):
     def post(self, request, payment_id: str):
         data = parse_input(PaymentCancelInput, request)
         payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
-        return run_idempotent(
-            request,
-            lambda: _render(services.payment_cancel(payment=payment, reason=data.get("reason"), actor=_actor(request))),
-        )
+        return run_idempotent(request, lambda progress: _answer(services.payment_cancel(
+            payment=payment, reason=data.get("reason"), actor=_actor(request), claim=progress.claim,
+            checkpoint=_intent(progress),
+        )))  # fmt: skip
