@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv bench bench-ledger bench-webhooks bench-recon
+.PHONY: run test lint venv bench bench-ledger bench-webhooks bench-recon chaos
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,8 @@ bench-webhooks: venv
 ## Reconciling a settlement file of one million lines on PostgreSQL, against COPY plus one join.
 bench-recon: venv
 	$(BIN)/python -m benchmarks.bench_recon $(BENCH_ARGS)
+
+## The fault simulator: the whole stack under seeded faults, then the checks (docs/reliability.md).
+## CHAOS_SECONDS (default 120) and CHAOS_SEED (default 1) pick the run; CHAOS_ARGS adds options (--no-faults…).
+chaos: venv
+	$(BIN)/python -m chaos --seconds $${CHAOS_SECONDS:-120} --seed $${CHAOS_SEED:-1} $(CHAOS_ARGS)

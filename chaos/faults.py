@@ -1,0 +1,231 @@
+"""The fault schedule (drawn from the seed alone) and the thread that injects it.
+
+Each kind of fault acts on one resource (the database, the processor, the web server,
+the Celery worker, Redis, the webhook path); faults on one resource never overlap, so
+each window's end undoes exactly what its start did. Instant faults (a kill, terminated
+connections, a burst of replayed webhooks) have no window.
+"""
+
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import psycopg
+import requests
+
+from chaos.stack import POSTGRES_ADMIN_URL, SANDBOX_API_KEY
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    resource: str
+    weight: int
+    window: tuple[float, float] | None  # seconds (low, high); None: instant
+    what: str
+
+
+KINDS = [
+    Kind("db_terminate", "db", 14, None,
+         "pg_terminate_backend() of every connection to the run's database (web, worker, beat)"),
+    Kind("processor_latency", "processor", 7, (3, 10),
+         "the sandbox adds 1.5, 4 or 6.5 s to every charge/refund POST (6.5 s outlasts the platform's 5 s timeout)"),
+    Kind("processor_errors", "processor", 7, (3, 10),
+         "the sandbox answers 500 to 30, 60 or 100 % of charge/refund POSTs, without acting (seeded error_rate)"),
+    Kind("processor_stall", "processor", 7, (2, 8),
+         "SIGSTOP of the sandbox's process group, SIGCONT at the end: connections open, nothing answers"),
+    Kind("webhook_duplicates", "processor", 5, (5, 15),
+         "the sandbox sends every webhook twice and shuffles their order (duplicate_webhooks, shuffle_webhooks)"),
+    Kind("webhook_replay", "webhook_path", 8, None,
+         "5 to 20 processor webhooks already delivered are posted again, re-signed, in a shuffled order"),
+    Kind("web_kill", "web", 10, None,
+         "SIGKILL of one gunicorn worker (requests in flight are cut; the master starts another)"),
+    Kind("worker_kill", "worker", 6, (1, 6),
+         "SIGKILL of the Celery worker's whole process group; started again at the end of the window"),
+    Kind("worker_child_kill", "worker", 4, None,
+         "SIGKILL of one Celery pool process (the task in hand is lost; the pool replaces the process)"),
+    Kind("redis_down", "redis", 8, (2, 8),
+         "SIGKILL of the stack's own redis-server (its data is lost); started again, empty, at the end"),
+    Kind("redis_stall", "redis", 4, (1, 4),
+         "SIGSTOP of the stack's own redis-server, SIGCONT at the end: every Redis call hangs meanwhile"),
+]  # fmt: skip
+KIND_BY_NAME = {kind.name: kind for kind in KINDS}
+
+
+@dataclass
+class Fault:
+    index: int
+    kind: str
+    at: float  # seconds after the start of the fault phase
+    until: float | None  # end of the window, None for an instant fault
+    pick: float  # which process/option, drawn with the schedule
+    param: float | int | None = None
+    result: str = ""
+
+    def describe(self) -> str:
+        window = f"{self.at:6.1f}s–{self.until:6.1f}s" if self.until is not None else f"{self.at:6.1f}s         "
+        param = f" {self.param}" if self.param is not None else ""
+        return f"{window} {self.kind}{param}: {self.result}"
+
+
+def schedule(seed: int, seconds: float, *, warmup: float = 4.0, quiet_tail: float = 3.0) -> list[Fault]:
+    """The faults of a run, from ``random.Random(seed)`` and the duration alone."""
+    rng = random.Random(f"{seed}:faults")
+    faults: list[Fault] = []
+    busy_until: dict[str, float] = {}
+    names = [kind.name for kind in KINDS]
+    weights = [kind.weight for kind in KINDS]
+    at = warmup
+    end = seconds - quiet_tail
+    while True:
+        at += rng.uniform(1.5, 5.0)
+        if at >= end:
+            break
+        kind = KIND_BY_NAME[rng.choices(names, weights)[0]]
+        length = rng.uniform(*kind.window) if kind.window else 0.0
+        pick = rng.random()
+        param = {
+            "processor_latency": rng.choice([1500, 4000, 6500]),
+            "processor_errors": rng.choice([0.3, 0.6, 1.0]),
+            "webhook_replay": rng.randrange(5, 21),
+        }.get(kind.name)
+        if busy_until.get(kind.resource, 0.0) > at:
+            continue
+        until = min(at + length, end) if kind.window else None
+        busy_until[kind.resource] = (until or at) + 0.5
+        faults.append(Fault(index=len(faults), kind=kind.name, at=round(at, 2),
+                            until=None if until is None else round(until, 2), pick=pick, param=param))  # fmt: skip
+    return faults
+
+
+class Injector(threading.Thread):
+    """Runs the schedule against the stack, from ``started`` (a time.monotonic() value) on."""
+
+    def __init__(self, *, stack, proxy, faults: list[Fault], seed: int, log=print):
+        super().__init__(name="chaos-faults", daemon=True)
+        self.stack = stack
+        self.proxy = proxy
+        self.faults = faults
+        self.seed = seed
+        self.log = log
+        self.injected: Counter = Counter()
+        self.skipped: Counter = Counter()
+        self.errors: list[str] = []
+        self.started = 0.0
+        self._halt = threading.Event()
+
+    def halt(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        actions = []
+        for fault in self.faults:
+            actions.append((fault.at, 0, fault, "start"))
+            if fault.until is not None:
+                actions.append((fault.until, 1, fault, "end"))
+        actions.sort(key=lambda action: (action[0], action[1], action[2].index))
+        for at, _, fault, phase in actions:
+            delay = self.started + at - time.monotonic()
+            if delay > 0 and self._halt.wait(delay):
+                break
+            try:
+                getattr(self, f"_{fault.kind}")(fault, phase)
+            except Exception as error:  # noqa: BLE001 - a failed injection is reported, never fatal
+                self.errors.append(f"{fault.kind} {phase} at {at}s: {type(error).__name__}: {error}")
+                fault.result += f" [{phase} failed: {type(error).__name__}]"
+            if phase == "start":
+                if fault.result.startswith("skipped"):
+                    self.skipped[fault.kind] += 1
+                else:
+                    self.injected[fault.kind] += 1
+                self.log(f"chaos: {time.monotonic() - self.started:6.1f}s {fault.kind} {fault.param or ''} "
+                         f"{fault.result}".rstrip())  # fmt: skip
+
+    # --- the sandbox's fault settings ------------------------------------------------------
+
+    def _sandbox_faults(self, **faults) -> None:
+        response = requests.post(
+            f"{self.stack.sandbox.base_url}/v1/control/faults", json=faults, timeout=5,
+            headers={"Authorization": f"Bearer {SANDBOX_API_KEY}"},
+        )  # fmt: skip
+        response.raise_for_status()
+
+    def reset_sandbox_faults(self) -> None:
+        self._sandbox_faults(latency_ms=0, error_rate=0, duplicate_webhooks=False, shuffle_webhooks=False)
+
+    # --- one method per kind: (fault, "start" | "end") ----------------------------------------
+
+    def _db_terminate(self, fault: Fault, phase: str) -> None:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+            row = connection.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.stack.database,),
+            ).fetchone()
+        fault.result = f"{row[0]} connections terminated"
+
+    def _processor_latency(self, fault: Fault, phase: str) -> None:
+        self._sandbox_faults(latency_ms=int(fault.param) if phase == "start" else 0)
+        fault.result = f"latency {fault.param} ms"
+
+    def _processor_errors(self, fault: Fault, phase: str) -> None:
+        if phase == "start":
+            self._sandbox_faults(error_rate=float(fault.param), seed=self.seed * 1000 + fault.index)
+        else:
+            self._sandbox_faults(error_rate=0)
+        fault.result = f"error rate {fault.param}"
+
+    def _processor_stall(self, fault: Fault, phase: str) -> None:
+        self.stack.sandbox_signal(signal.SIGSTOP if phase == "start" else signal.SIGCONT)
+        fault.result = "sandbox stopped" if phase == "start" else "sandbox stopped, then continued"
+
+    def _webhook_duplicates(self, fault: Fault, phase: str) -> None:
+        on = phase == "start"
+        self._sandbox_faults(duplicate_webhooks=on, shuffle_webhooks=on)
+        fault.result = "duplicated and shuffled"
+
+    def _webhook_replay(self, fault: Fault, phase: str) -> None:
+        sent = self.proxy.replay(random.Random(f"{self.seed}:replay:{fault.index}"), int(fault.param))
+        fault.result = f"{sent} webhooks posted again" if sent else "skipped: no webhook seen yet"
+
+    def _web_kill(self, fault: Fault, phase: str) -> None:
+        pids = self.stack.web_worker_pids()
+        if not pids:
+            fault.result = "skipped: no gunicorn worker"
+            return
+        pid = pids[int(fault.pick * len(pids))]
+        os.kill(pid, signal.SIGKILL)  # only that worker: the gunicorn master starts another
+        fault.result = f"gunicorn worker {pid} killed"
+
+    def _worker_kill(self, fault: Fault, phase: str) -> None:
+        if phase == "start":
+            self.stack.worker_kill()
+            fault.result = "celery worker killed"
+        else:
+            self.stack.worker_restart()
+            fault.result = "celery worker killed, then started again"
+
+    def _worker_child_kill(self, fault: Fault, phase: str) -> None:
+        pids = self.stack.worker_pool_pids()
+        if not pids:
+            fault.result = "skipped: no pool process"
+            return
+        pid = pids[int(fault.pick * len(pids))]
+        os.kill(pid, signal.SIGKILL)
+        fault.result = f"pool process {pid} killed"
+
+    def _redis_down(self, fault: Fault, phase: str) -> None:
+        if phase == "start":
+            self.stack.redis_kill()
+            fault.result = "redis killed"
+        else:
+            self.stack.redis_restart()
+            fault.result = "redis killed, then started again (empty)"
+
+    def _redis_stall(self, fault: Fault, phase: str) -> None:
+        self.stack.redis.signal_group(signal.SIGSTOP if phase == "start" else signal.SIGCONT)
+        fault.result = "redis stopped" if phase == "start" else "redis stopped, then continued"

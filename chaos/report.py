@@ -1,0 +1,105 @@
+"""The table a run prints, and its last line of JSON."""
+
+import json
+from collections import Counter
+
+from chaos.faults import KINDS
+
+OPS = ("create", "confirm", "capture", "cancel", "refund")
+OUTCOMES = ("ok", "declined", "refused", "conflict", "5xx", "stored_5xx", "no_answer")
+
+
+def _table(headers: list[str], rows: list[list]) -> list[str]:
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for index, row in enumerate(cells):
+        lines.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in
+                               enumerate(row)).rstrip())  # fmt: skip
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return lines
+
+
+def operations(calls) -> dict:
+    """Final outcome of every request the clients sent (twins included), by operation."""
+    table: dict[str, Counter] = {op: Counter() for op in OPS}
+    for call in calls:
+        outcome = call.outcome
+        if outcome.startswith("refused_"):
+            outcome = "refused"
+        table.setdefault(call.op, Counter())[outcome] += 1
+    return {op: dict(counter) for op, counter in table.items()}
+
+
+def render(result: dict) -> str:
+    lines = []
+    run = result["run"]
+    lines.append("")
+    lines.append(f"chaos: seed {run['seed']}, {run['seconds']}s of faults, {run['clients']} clients, "
+                 f"{run['flows']} flows, {run['keys']} keys, {run['requests']} requests")  # fmt: skip
+    lines.append(f"       start-up {run['startup_seconds']}s, settle {result['settle']['seconds']}s + "
+                 f"{result['settle_after_replay']['seconds']}s, checks {run['check_seconds']}s, "
+                 f"total {run['total_seconds']}s; files in {run['run_dir']}")  # fmt: skip
+    lines.append("")
+    lines.append("Faults injected")
+    faults = result["faults"]
+    lines += _table(["fault", "injected", "skipped"],
+                    [[k.name, faults["injected"].get(k.name, 0), faults["skipped"].get(k.name, 0)] for k in KINDS])
+    lines.append("")
+    lines.append("Operations by final outcome (after retries with the same key)")
+    ops = result["operations"]
+    rows = [[op] + [ops.get(op, {}).get(o, 0) for o in OUTCOMES] + [sum(ops.get(op, {}).values())] for op in OPS]
+    lines += _table(["operation", *OUTCOMES, "total"], rows)
+    attempts = result["attempts"]
+    lines.append("attempts: " + ", ".join(f"{k} {v}" for k, v in sorted(attempts.items(), key=lambda kv: -kv[1])))
+    lines.append("")
+    lines.append("Checks")
+    checks = result["checks"]
+    lines += _table(["check", "value", "verdict"], [
+        ["double charges (payments with >1 processor charge)", checks["double_charges"],
+         _ok(checks["double_charges"] == 0)],
+        ["processor charges for no payment", checks["orphan_charges"], _ok(checks["orphan_charges"] == 0)],
+        [f"untruthful answers (of {checks['keys_replayed']} keys replayed)", checks["untruthful_answers"],
+         _ok(checks["untruthful_answers"] == 0)],
+        ["  of which 5xx on replay", checks["replays_5xx"], ""],
+        ["stale answers (true when given, the object moved on)", checks["stale_answers"], "info"],
+        ["disagreements with the processor", checks["processor_disagreements"],
+         _ok(checks["processor_disagreements"] == 0)],
+        ["ledger_check", "passed" if checks["ledger_ok"] else "FAILED " + ",".join(checks["ledger_failed"]),
+         _ok(checks["ledger_ok"])],
+        [f"events not delivered (of {checks['events']})", checks["events_missing"],
+         _ok(checks["events_missing"] == 0)],
+        ["duplicate event deliveries", checks["duplicate_deliveries"], "info"],
+        ["invalid webhook signatures at the receiver", checks["invalid_signatures"],
+         _ok(checks["invalid_signatures"] == 0)],
+        ["settled before the checks", "yes" if checks["settled"] else "no", "info"],
+        ["platform processes that died by themselves", checks["unplanned_exits"], "info"],
+    ])  # fmt: skip
+    details = result["details"]
+    for title, items in (
+        ("Untruthful answers", details["untruthful"]),
+        ("Double charges", details["double_charges"]),
+        ("Disagreements with the processor", details["disagreements"]),
+        ("Events not delivered", details["events_missing"]),
+    ):
+        if items:
+            lines.append("")
+            lines.append(f"{title} (first {len(items)}):")
+            for item in items:
+                lines.append("  " + json.dumps(item, sort_keys=True))
+    if details["untruthful_reasons"]:
+        lines.append("")
+        lines.append("Untruthful answers by reason:")
+        for reason, count in details["untruthful_reasons"]:
+            lines.append(f"  {count:5d}  {reason}")
+    if result.get("simulator_errors"):
+        lines.append("")
+        lines.append("Simulator errors: " + "; ".join(result["simulator_errors"][:10]))
+    lines.append("")
+    lines.append(f"chaos: {'OK' if result['ok'] else 'FAILED'}")
+    return "\n".join(lines)
+
+
+def _ok(condition: bool) -> str:
+    return "ok" if condition else "FAIL"
