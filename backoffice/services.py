@@ -5,7 +5,9 @@ Staff go through the same services as the API (``refund_create``, ``payment_capt
 adds is written here, each with its audit entry in the same transaction:
 
 - refunds above ``REFUND_APPROVAL_THRESHOLD`` become a ``RefundRequest`` that a
-  different user with ``approve_refund_request`` approves or rejects (maker-checker);
+  different user with ``approve_refund_request`` approves or rejects (maker-checker),
+  decided under the payment's row lock together with the refund rules themselves
+  (``refund_services.refund_check``, the one place they are written);
 - ledger adjustments, posted to the ledger with their record and audit entry.
 
 No function here opens a transaction around a processor call: ``refund_create``
@@ -27,7 +29,7 @@ from core.money import MAX_AMOUNT, format_amount, is_known_currency
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments import dispute_services, refund_services, services
-from payments.models import Dispute, Payment, PaymentStatus, Refund, RefundReason, RefundStatus
+from payments.models import Dispute, Payment, Refund, RefundReason, RefundStatus
 
 Status = RefundRequest.Status
 
@@ -48,10 +50,17 @@ def refund_approval_threshold(currency: str) -> int:
 
 
 def staff_refunded_without_approval(payment: Payment) -> int:
-    """What staff refunded on ``payment`` on their own (not failed, not through an approved request)."""
+    """What staff refunded on ``payment`` on their own (pending or succeeded, not through an approved request).
+
+    A refund made by an approval is known by its key (``refund_request_key``), written with the
+    refund itself: its link to the request is only set afterwards, and in between it must not
+    count as refunded without approval. Pending requests do not count either: no money moves
+    before a second person approves them, and the threshold bounds what moves without one.
+    """
     total = (
         Refund.objects.filter(payment=payment, requested_by__startswith="staff:", request__isnull=True)
-        .exclude(status=RefundStatus.FAILED).aggregate(total=Sum("amount"))["total"]
+        .exclude(status=RefundStatus.FAILED).exclude(creation_idempotency_key__startswith=_REQUEST_KEY_PREFIX)
+        .aggregate(total=Sum("amount"))["total"]
     )  # fmt: skip
     return total or 0
 
@@ -59,6 +68,10 @@ def staff_refunded_without_approval(payment: Payment) -> int:
 def refund_request_key(request: RefundRequest) -> str:
     """The idempotency key of the refund an approved request makes: one refund per request, however often it runs."""
     return f"backoffice:{request.id}"
+
+
+# Every request id is "rr_…" (``new_refund_request_id``), so every approved refund's key starts with this.
+_REQUEST_KEY_PREFIX = "backoffice:rr_"
 
 
 def _form_key(creation_key: str | None) -> str | None:
@@ -81,70 +94,73 @@ def staff_refund(
 ) -> StaffRefundOutcome:
     """Refund ``amount`` (default: all that is left) of ``payment`` for a staff member.
 
-    At or below the currency's threshold the refund is made now, through the API's
-    ``refund_create`` (so every guarantee of the API holds: never more than was
-    captured, processor called holding nothing). Above it, a ``RefundRequest`` is
-    made for another user to approve. The threshold counts what staff already
-    refunded on this payment without approval, so splitting a large refund into
-    small ones still needs a second person. ``creation_key`` (the form's one-time token)
-    makes a double-submitted form find its first refund or request instead of
-    making a second. Raises ``StaffPermissionDenied`` without ``refund_within_threshold``,
-    and the API's 400s (``refund_exceeds_captured``, ``payment_unexpected_state``).
+    Goes through the API's ``refund_reserve`` and ``refund_send``, so every refund rule holds
+    (``refund_check``: a succeeded payment, not disputed, not returned, never more than is left)
+    and a refused refund writes nothing. Under the same payment row lock it decides
+    maker-checker: when what staff already refunded on this payment without approval plus
+    ``amount`` stays within the currency's threshold the refund is made now (the processor
+    called holding nothing); above it, a ``RefundRequest`` is made instead, for another user to
+    approve. Because the sum and the decision happen under the lock, concurrent staff refunds
+    are decided one after the other: two of 40 000 on a threshold of 50 000 give one refund and
+    one request, never two refunds; splitting a large refund into small ones still needs a
+    second person. ``creation_key`` (the form's one-time token) makes a double-submitted form
+    find its first refund or request instead of making a second. Raises ``StaffPermissionDenied``
+    without ``refund_within_threshold``, ``reason_invalid``, and ``refund_check``'s 400s.
     """
     _require(user, "refund_within_threshold", "refund payments")
     if reason not in RefundReason.values:
         raise InvalidRequestError(f"Unknown refund reason {reason!r}.", code="reason_invalid", param="reason")
-    remaining = payment.amount_captured - payment.amount_refunded
-    amount = remaining if amount is None else amount
-    if type(amount) is not int or amount <= 0 or amount > MAX_AMOUNT:
-        raise InvalidRequestError("The amount must be a positive integer in minor units.", code="amount_invalid",
-                                  param="amount")  # fmt: skip
     actor = staff_actor(user)
+    creation_key = creation_key or None
     key = _form_key(creation_key)
-    if key is not None:
+    if creation_key is not None:
         made = Refund.objects.filter(merchant_id=payment.merchant_id, creation_idempotency_key=key).first()
         if made is not None:
             return StaffRefundOutcome(refund=made)  # the same form again: its refund, nothing more
-    already = staff_refunded_without_approval(payment)
-    if already + amount <= refund_approval_threshold(payment.currency):
-        refund = refund_services.refund_create(merchant=payment.merchant, payment=payment, amount=amount,
-                                               reason=reason, actor=actor, idempotency_key=key)  # fmt: skip
-        with transaction.atomic():
-            audit_record(actor=actor, action="staff.refund", obj=payment, before={"staff_refunded": already},
-                         after={"refund": refund.id, "amount": refund.amount, "status": refund.status},
-                         reason=note or reason)  # fmt: skip
-        return StaffRefundOutcome(refund=refund)
-    return StaffRefundOutcome(request=_refund_request_create(
-        payment=payment, amount=amount, reason=reason, note=note, user=user, creation_key=creation_key
-    ))  # fmt: skip
+        requested = RefundRequest.objects.filter(creation_key=creation_key).first()
+        if requested is not None:
+            return StaffRefundOutcome(request=requested)
+    threshold = refund_approval_threshold(payment.currency)
+    decided = {}
+
+    def approval_needed(locked: Payment, amount: int) -> RefundRequest | None:
+        # Under the payment's row lock, after every refund rule passed: no other refund of this payment
+        # can be reserved between this sum and this decision.
+        if creation_key is not None:
+            requested = RefundRequest.objects.filter(creation_key=creation_key).first()
+            if requested is not None:
+                return requested  # a concurrent twin of this form made it
+        decided["already"] = already = staff_refunded_without_approval(locked)
+        if already + amount <= threshold:
+            return None
+        return _refund_request_create(payment=locked, amount=amount, reason=reason, note=note, user=user,
+                                      creation_key=creation_key, already=already)  # fmt: skip
+
+    made = refund_services.refund_reserve(merchant=payment.merchant, payment=payment, amount=amount, reason=reason,
+                                          actor=actor, idempotency_key=key, divert=approval_needed)  # fmt: skip
+    if isinstance(made, RefundRequest):
+        return StaffRefundOutcome(request=made)
+    if "already" not in decided:
+        return StaffRefundOutcome(refund=made)  # a concurrent twin of this form made it and sends it
+    refund = refund_services.refund_send(made, actor=actor)
+    with transaction.atomic():
+        audit_record(actor=actor, action="staff.refund", obj=payment, before={"staff_refunded": decided["already"]},
+                     after={"refund": refund.id, "amount": refund.amount, "status": refund.status},
+                     reason=note or reason)  # fmt: skip
+    return StaffRefundOutcome(refund=refund)
 
 
-def _refund_request_create(*, payment, amount, reason, note, user, creation_key) -> RefundRequest:
-    # Said now rather than at approval; approval checks again, under the payment's lock.
-    if payment.status != PaymentStatus.SUCCEEDED:
-        raise InvalidRequestError(f"This payment's status is {payment.status}; only a succeeded payment can be "
-                                  "refunded.", code="payment_unexpected_state")  # fmt: skip
-    remaining = payment.amount_captured - payment.amount_refunded
-    if amount > remaining:
-        raise InvalidRequestError(
-            f"Refunds of this payment may add up to at most {payment.amount_captured}; {remaining} is left to refund.",
-            code="refund_exceeds_captured", param="amount",
-        )  # fmt: skip
-    try:
-        with transaction.atomic():
-            request = RefundRequest.objects.create(payment=payment, amount=amount, currency=payment.currency,
-                                                   reason=reason, note=note, requested_by=user,
-                                                   creation_key=creation_key)  # fmt: skip
-            audit_record(actor=staff_actor(user), action="refund_request.create", obj=request,
-                         after={"status": request.status, "payment": payment.id, "amount": amount,
-                                "currency": payment.currency, "threshold": refund_approval_threshold(payment.currency)},
-                         reason=note or reason)  # fmt: skip
-            return request
-    except IntegrityError:
-        existing = RefundRequest.objects.filter(creation_key=creation_key).first() if creation_key else None
-        if existing is None:
-            raise
-        return existing
+def _refund_request_create(*, payment, amount, reason, note, user, creation_key, already) -> RefundRequest:
+    """The request for approval, written in ``refund_reserve``'s transaction (under the payment's lock),
+    after the refund rules passed; approval checks them again, under the lock, before the refund."""
+    request = RefundRequest.objects.create(payment=payment, amount=amount, currency=payment.currency, reason=reason,
+                                           note=note, requested_by=user, creation_key=creation_key)  # fmt: skip
+    audit_record(actor=staff_actor(user), action="refund_request.create", obj=request,
+                 after={"status": request.status, "payment": payment.id, "amount": amount,
+                        "currency": payment.currency, "threshold": refund_approval_threshold(payment.currency),
+                        "staff_refunded": already},
+                 reason=note or reason)  # fmt: skip
+    return request
 
 
 def _decide(*, request: RefundRequest, user, status: str, note: str) -> RefundRequest:

@@ -40,8 +40,9 @@ from backoffice.admin_filters import (
 from backoffice.forms import CancelForm, CaptureForm, DisputeAcceptForm, DisputeEvidenceForm, StaffRefundForm
 from backoffice.models import perm
 from core.errors import ApiError
+from payments import refund_services
 from payments.dispute_services import EVIDENCE_FIELDS
-from payments.models import Dispute, FxRate, Payment, PaymentStatus, PaymentTransition, Refund
+from payments.models import Dispute, FxRate, Payment, PaymentTransition, Refund
 
 # Transitions staff may trigger from a payment's page; the others are the processor's.
 STAFF_TRANSITIONS = ("capture", "cancel")
@@ -143,8 +144,10 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 if name in available:
                     url = reverse(f"admin:payments_payment_{name}", args=[quote(payment.pk)])
                     buttons.append({"label": name.capitalize(), "url": url, "name": name})
-        refundable = payment.status == PaymentStatus.SUCCEEDED and payment.amount_captured > payment.amount_refunded
-        if refundable and request.user.has_perm(perm("refund_within_threshold")):
+        # The refund rules themselves decide (a returned transfer, a disputed payment, nothing left: no button);
+        # the service decides again under the payment's lock when the form is posted.
+        can_refund = request.user.has_perm(perm("refund_within_threshold"))
+        if can_refund and refund_services.refund_refusal(payment) is None:
             url = reverse("admin:payments_payment_refund", args=[quote(payment.pk)])
             buttons.append({"label": "Refund", "url": url, "name": "refund"})
         return buttons
@@ -172,7 +175,14 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         threshold = backoffice_services.refund_approval_threshold(payment.currency)
         already = backoffice_services.staff_refunded_without_approval(payment)
         form = StaffRefundForm(request.POST or None, initial={"amount": remaining or None})
-        if request.method == "POST" and form.is_valid():
+        posted = request.method == "POST" and form.is_valid()
+        refusal = refund_services.refund_refusal(payment)
+        if refusal is not None and not posted:
+            # No form for a payment that cannot be refunded (the page has no Refund button for it either).
+            # A valid form posted anyway goes to the service, whose 400 is shown below.
+            report_error(self, request, refusal)
+            return page.back()
+        if posted:
             data = form.cleaned_data
             try:
                 outcome = backoffice_services.staff_refund(
@@ -180,7 +190,11 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     user=request.user, creation_key=data["token"],
                 )  # fmt: skip
             except ApiError as error:
+                # The service's 400, as the page's error message; nothing was written. When the payment cannot
+                # be refunded at all (returned, disputed, not succeeded) there is no form to show again.
                 report_error(self, request, error)
+                if refund_services.refund_refusal(payment) is not None:
+                    return page.back()
             else:
                 if outcome.refund is not None:
                     refund = outcome.refund

@@ -1,6 +1,7 @@
 """Every write to a refund. The same three steps as a confirmation, so a refund is never sent twice:
 
-1. under the payment's row lock, check what is left to refund, create the refund
+1. under the payment's row lock, check every refund rule (``refund_check``: the payment
+   succeeded, is not disputed, was not returned, and enough is left), create the refund
    ``pending`` and count its amount in ``amount_refunded`` (commit);
 2. send it to the processor with an idempotency key derived from the refund id,
    holding nothing;
@@ -11,7 +12,9 @@ processor by the same key and settles it, or sends it again with that key.
 """
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,6 +23,7 @@ from django.utils import timezone
 
 from core.audit import audit_record
 from core.errors import InvalidRequestError
+from core.money import MAX_AMOUNT
 from gateways.base import ProcessorRequestRejected, ProcessorUnavailable
 from gateways.base import Refund as ProcessorRefund
 from gateways.registry import processor_outside_transaction
@@ -27,7 +31,7 @@ from ledger import posting_rules
 from merchants.models import Merchant
 from payments.errors import PaymentUnexpectedState
 from payments.fx_services import payment_fx
-from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.models import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +57,79 @@ def _transition(refund: Refund, name: str, *, actor: str, reason: str = "", **kw
     _record_event(refund)
 
 
+# The disputes that stop a refund. An open one (``needs_response``, ``under_review``): the money is held
+# for the chargeback and the processor refuses to refund a charge under dispute (Stripe: ``charge_disputed``;
+# the sandbox too), so a refund could only fail, and a refund racing the dispute's outcome could return the
+# money twice. A lost one: the cardholder already got the money back through the chargeback; a refund would
+# return it a second time, and the processor still refuses it (the charge stays disputed). A won dispute gave
+# the money back to the merchant: the processor makes the charge refundable again, and so do we.
+# ``Payment.disputed`` is no guide: it stays true once a payment was ever disputed, even after a win.
+REFUND_BLOCKING_DISPUTE_STATUSES = (DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW, DisputeStatus.LOST)
+
+
+def refund_check(payment: Payment, amount: int | None) -> int:
+    """Every rule a refund must pass, in one place. Returns the amount to refund (``None``: all that is left).
+
+    ``refund_reserve`` calls it with the payment's row locked, before anything is written or sent: that
+    is the decision, and nothing can change between it and the reservation (disputes are opened and bank
+    returns applied under the same lock). Called on an unlocked payment (``refund_refusal``) it only
+    predicts the decision, for instance to hide the admin's Refund button. Each refusal is a 400
+    (``invalid_request_error``) and nothing is written:
+
+    - ``amount_invalid``: not a positive integer of at most ``MAX_AMOUNT``;
+    - ``payment_unexpected_state``: the payment did not succeed;
+    - ``payment_returned``: a bank transfer its bank returned (the money went back already);
+    - ``payment_disputed``: an open or lost dispute (``REFUND_BLOCKING_DISPUTE_STATUSES``);
+    - ``refund_exceeds_captured``: more than what is left of ``amount_captured`` after other refunds.
+    """
+    if amount is not None and (type(amount) is not int or amount <= 0 or amount > MAX_AMOUNT):
+        raise InvalidRequestError("The amount must be a positive integer in minor units.", code="amount_invalid",
+                                  param="amount")  # fmt: skip
+    if payment.status != PaymentStatus.SUCCEEDED:
+        raise PaymentUnexpectedState(
+            f"This payment's status is {payment.status}; only a succeeded payment can be refunded."
+        )
+    if payment.returned_at is not None:
+        code = f" ({payment.return_code})" if payment.return_code else ""
+        raise InvalidRequestError(
+            f"This bank transfer was returned by the customer's bank{code}: the money already went back to the "
+            "customer, so it cannot be refunded.",
+            code="payment_returned",
+        )
+    dispute = (
+        Dispute.objects.filter(payment_id=payment.pk, status__in=REFUND_BLOCKING_DISPUTE_STATUSES)
+        .only("id", "status").order_by("id").first()
+    )  # fmt: skip
+    if dispute is not None:
+        why = ("the cardholder already got the money back through the chargeback" if dispute.status ==
+               DisputeStatus.LOST else "respond to the dispute instead")  # fmt: skip
+        raise InvalidRequestError(
+            f"This payment is disputed (dispute {dispute.id} is {dispute.status}) and cannot be refunded: {why}.",
+            code="payment_disputed",
+        )
+    remaining = payment.amount_captured - payment.amount_refunded
+    amount = remaining if amount is None else amount
+    if remaining <= 0 or amount > remaining:
+        raise InvalidRequestError(
+            f"Refunds of this payment may add up to at most {payment.amount_captured}; {remaining} is left to refund.",
+            code="refund_exceeds_captured",
+            param="amount",
+        )
+    return amount
+
+
+def refund_refusal(payment: Payment) -> InvalidRequestError | None:
+    """Why ``payment`` cannot be refunded at all right now (``refund_check``'s refusal), or None if it can.
+
+    Reads without a lock: a prediction for pages and buttons, never the decision.
+    """
+    try:
+        refund_check(payment, None)
+    except InvalidRequestError as refusal:
+        return refusal
+    return None
+
+
 def refund_create(
     *,
     merchant: Merchant,
@@ -64,20 +141,38 @@ def refund_create(
 ) -> Refund:
     """Refund ``amount`` (default: all that is left) of a succeeded payment and send it to the processor.
 
-    Guarantees: the refunds of a payment never add up to more than ``amount_captured``
-    (checked and reserved under the payment's row lock); at most one refund per
-    (merchant, idempotency key); the processor call holds no lock or transaction.
-    Raises ``refund_exceeds_captured`` or ``payment_unexpected_state`` (400).
+    Guarantees: every rule of ``refund_check`` is decided under the payment's row lock before
+    anything is written or sent, so a refused refund writes nothing and never reaches the
+    processor; the refunds of a payment never add up to more than ``amount_captured``; at most
+    one refund per (merchant, idempotency key); the processor call holds no lock or transaction.
+    Raises ``refund_check``'s 400s.
     """
-    refund = _refund_reserve(
+    refund = refund_reserve(
         merchant=merchant, payment=payment, amount=amount, reason=reason, actor=actor, idempotency_key=idempotency_key
     )
-    if refund.status != RefundStatus.PENDING:
-        return refund
-    return _refund_send(refund, actor=actor)
+    return refund_send(refund, actor=actor)
 
 
-def _refund_reserve(*, merchant, payment, amount, reason, actor, idempotency_key) -> Refund:
+def refund_reserve(
+    *,
+    merchant: Merchant,
+    payment: Payment,
+    amount: int | None,
+    reason: str | None,
+    actor: str,
+    idempotency_key: str | None = None,
+    divert: Callable[[Payment, int], Any] | None = None,
+) -> Any:
+    """Step 1: decide under the payment's row lock and, if allowed, reserve a ``pending`` refund (commit).
+
+    Returns the refund (``refund_send`` sends it), or the refund an earlier call made with
+    ``idempotency_key``. ``divert`` lets a caller add a decision of its own under the same lock:
+    it is called inside the locked transaction once every rule of ``refund_check`` passed, with
+    the locked payment and the amount; returning None lets the refund be made, anything else is
+    returned instead and no refund is made (the back office turns a staff refund above its
+    approval threshold into a request for approval there, so concurrent staff cannot both stay
+    under it). What ``divert`` writes commits with the decision or not at all.
+    """
     if idempotency_key is not None:
         existing = Refund.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -85,19 +180,17 @@ def _refund_reserve(*, merchant, payment, amount, reason, actor, idempotency_key
     try:
         with transaction.atomic():
             locked = Payment.objects.select_for_update().get(pk=payment.pk)
-            if locked.status != PaymentStatus.SUCCEEDED:
-                raise PaymentUnexpectedState(
-                    f"This payment's status is {locked.status}; only a succeeded payment can be refunded."
-                )
-            remaining = locked.amount_captured - locked.amount_refunded
-            amount = remaining if amount is None else amount
-            if remaining <= 0 or amount > remaining:
-                raise InvalidRequestError(
-                    f"Refunds of this payment may add up to at most {locked.amount_captured}; "
-                    f"{remaining} is left to refund.",
-                    code="refund_exceeds_captured",
-                    param="amount",
-                )
+            if idempotency_key is not None:
+                # Again under the lock: a concurrent twin may have made it since, and ``divert`` must not
+                # decide a second time about a refund that exists.
+                existing = Refund.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
+                if existing is not None:
+                    return existing
+            amount = refund_check(locked, amount)
+            if divert is not None:
+                diverted = divert(locked, amount)
+                if diverted is not None:
+                    return diverted
             refund = Refund.objects.create(
                 payment=locked,
                 merchant=merchant,
@@ -116,10 +209,20 @@ def _refund_reserve(*, merchant, payment, amount, reason, actor, idempotency_key
                          "amount": amount, "payment": locked.id}, reason=reason or "")  # fmt: skip
             return refund
     except IntegrityError:
-        existing = Refund.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
+        existing = (
+            Refund.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
+            if idempotency_key is not None else None
+        )  # fmt: skip
         if existing is None:
             raise
         return existing
+
+
+def refund_send(refund: Refund, *, actor: str) -> Refund:
+    """Steps 2 and 3 for a reserved refund; a refund no longer ``pending`` is returned as it is."""
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    return _refund_send(refund, actor=actor)
 
 
 def _refund_send(refund: Refund, *, actor: str) -> Refund:
