@@ -2,7 +2,9 @@
 
 Rates are Decimals end to end (never floats). A payment in another currency than its merchant's settlement
 currency is converted at the mid-market rate less ``FX_MARGIN_BPS``, locked on the payment when it is
-confirmed; every later movement of that payment (capture, refund, return) uses the locked rate.
+confirmed; every later movement of that payment (capture, refund, return) uses the locked rate. A pair
+with no rate is refused (``CurrencyConversionUnavailable``, 400): a payment never settles unconverted in a
+currency other than its merchant's.
 """
 
 import logging
@@ -17,6 +19,7 @@ from core.audit import audit_record
 from core.money import convert, is_known_currency
 from gateways.base import ProcessorUnavailable
 from gateways.registry import processor_outside_transaction
+from payments.errors import CurrencyConversionUnavailable
 from payments.models import FxRate, Payment
 
 logger = logging.getLogger(__name__)
@@ -39,15 +42,18 @@ def payment_fx(payment: Payment) -> dict:
     return {"settlement_currency": payment.settlement_currency, "fx_rate": payment.fx_rate}
 
 
-def fx_rates_import() -> int:
+def fx_rates_import(*, raise_unavailable: bool = False) -> int:
     """Import the processor's rate feed into ``FxRate`` (source "processor"). Returns how many rates it set.
 
     A rate finance set by hand (source "manual") is left alone. The processor not answering changes nothing
-    (a later run tries again)."""
+    (a later run tries again); with ``raise_unavailable`` it raises ProcessorUnavailable instead of returning
+    0, so that a caller can tell "not answering" from "nothing to import" and retry."""
     try:
         base, rates = processor_outside_transaction("fetching exchange rates").fx_rates()
     except ProcessorUnavailable:
         logger.warning("exchange rates: the processor did not answer; kept the current rates")
+        if raise_unavailable:
+            raise
         return 0
     now = timezone.now()
     imported = 0
@@ -110,19 +116,33 @@ def fx_locked_rate(*, from_currency: str, to_currency: str) -> Decimal | None:
         return (mid * margin).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
 
 
+def fx_require_rate(*, currency: str, settlement_currency: str) -> None:
+    """Refuse, before anything is written, a payment in ``currency`` that cannot be converted into
+    ``settlement_currency``: raises CurrencyConversionUnavailable (400 ``currency_conversion_unavailable``)
+    when the currencies differ and no rate is known for the pair. Nothing to check when they are the same.
+
+    Called where a payment is created, so that it is refused then rather than created and refused at
+    confirmation; ``fx_lock_conversion`` checks again at confirmation (a rate may be deleted meanwhile)."""
+    if currency == settlement_currency:
+        return
+    if _mid_rate(currency, settlement_currency) is None:
+        raise CurrencyConversionUnavailable.for_pair(currency=currency, settlement_currency=settlement_currency)
+
+
 def fx_lock_conversion(*, amount: int, currency: str, settlement_currency: str) -> LockedConversion:
     """What a payment of ``amount`` ``currency`` is worth in ``settlement_currency``, at a rate locked now.
 
-    When no rate is known for the pair, the payment settles in its own currency, unconverted, as every
-    payment did before conversions existed (``settlement_currency`` shows it; a warning is logged so that
-    finance adds the rate)."""
-    rate = None if currency == settlement_currency else fx_locked_rate(from_currency=currency,
-                                                                         to_currency=settlement_currency)
-    if rate is None:
-        if currency != settlement_currency:
-            logger.warning("no exchange rate %s→%s: the payment settles in %s", currency, settlement_currency,
-                           currency)  # fmt: skip
+    In the settlement currency itself there is nothing to convert (``fx_rate`` None). Otherwise the payment is
+    converted at the locked rate, and when no rate is known for the pair this raises
+    CurrencyConversionUnavailable (400 ``currency_conversion_unavailable``): it never settles a payment
+    unconverted, which would credit the merchant a balance in a currency it does not settle in. Raised inside
+    the confirmation's transaction, it leaves the payment as it was, and the processor is never called."""
+    if currency == settlement_currency:
         return LockedConversion(settlement_currency=currency, settlement_amount=amount, fx_rate=None)
+    rate = fx_locked_rate(from_currency=currency, to_currency=settlement_currency)
+    if rate is None:
+        logger.warning("no exchange rate %s→%s: the payment is refused", currency, settlement_currency)
+        raise CurrencyConversionUnavailable.for_pair(currency=currency, settlement_currency=settlement_currency)
     return LockedConversion(
         settlement_currency=settlement_currency,
         settlement_amount=convert(amount, currency, settlement_currency, rate),

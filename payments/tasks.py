@@ -1,9 +1,14 @@
 """Scheduled payment work. Thin: each task calls one service, and each is safe to run twice."""
 
+import logging
+
 from celery import shared_task
 
 from core.idempotency import idempotency_keys_prune
+from gateways.base import ProcessorUnavailable
 from payments import dispute_services, fx_services, refund_services, services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="payments.resolve_processing")
@@ -47,3 +52,40 @@ def expire_wallet_payments() -> int:
 def import_fx_rates() -> int:
     """Import the processor's exchange rates into ``FxRate`` (beat: hourly); rates set by hand are kept."""
     return fx_services.fx_rates_import()
+
+
+# At worker start: the first import should not wait for beat's first hourly run. The processor may be
+# starting too, so the task retries with backoff: 2, 4, 8, 16, 30, 30, 30, 30 s (about 2.5 minutes in all).
+FX_START_IMPORT_RETRIES = 8
+
+
+def fx_start_import_countdown(retries: int) -> int:
+    """Seconds before attempt ``retries + 2`` of the worker-start import (doubling from 2 s, at most 30 s)."""
+    return min(2 * 2**retries, 30)
+
+
+@shared_task(name="payments.import_fx_rates_at_start", bind=True, max_retries=FX_START_IMPORT_RETRIES)
+def import_fx_rates_at_start(self) -> int:
+    """Import the exchange rates when a worker starts, retrying while the processor does not answer yet.
+
+    Gives up quietly after ``FX_START_IMPORT_RETRIES`` retries (the hourly ``payments.import_fx_rates`` goes
+    on): a processor that is down never makes this task fail loudly, let alone the worker."""
+    try:
+        imported = fx_services.fx_rates_import(raise_unavailable=True)
+    except ProcessorUnavailable as error:
+        if self.request.retries >= FX_START_IMPORT_RETRIES:
+            logger.warning("exchange rates at worker start: the processor never answered (%s); the hourly "
+                           "import will try again", error)  # fmt: skip
+            return 0
+        raise self.retry(countdown=fx_start_import_countdown(self.request.retries)) from error
+    logger.info("exchange rates at worker start: imported %d rate(s)", imported)
+    return imported
+
+
+def fx_rates_import_when_worker_starts() -> None:
+    """Queue ``import_fx_rates_at_start`` once (the ``worker_ready`` handler in ``config.celery``). Best
+    effort: a failure to queue is logged, never raised into the worker."""
+    try:
+        import_fx_rates_at_start.apply_async(expires=600)
+    except Exception:
+        logger.exception("exchange rates at worker start: could not queue the import; beat's hourly import will")

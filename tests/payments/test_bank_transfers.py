@@ -76,8 +76,10 @@ def test_bank_transfers_are_captured_automatically_only(api_client):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("account", [US_SETTLES, DE_SETTLES])
-def test_only_the_token_and_a_description_of_the_account_are_kept(api_client, sandbox, account):
-    response = create_bank_payment(api_client, account, currency="EUR" if account["country"] == "DE" else "USD")
+def test_only_the_token_and_a_description_of_the_account_are_kept(request, sandbox, account):
+    # A SEPA debit in EUR to the merchant settling in EUR (a USD merchant would need an exchange rate).
+    client, currency = ("other_api_client", "EUR") if account["country"] == "DE" else ("api_client", "USD")
+    response = create_bank_payment(request.getfixturevalue(client), account, currency=currency)
     assert response.status_code == 201, response.content
     body = response.json()
     method = body["payment_method"]
@@ -157,11 +159,12 @@ def test_a_settled_transfer_returned_by_the_bank_is_reversed(api_client, merchan
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_sepa_transfer_settles(api_client, merchant, bank_sandbox):
-    body = create_bank_payment(api_client, DE_SETTLES, amount=2500, currency="EUR", confirm=True).json()
+def test_a_sepa_transfer_settles(other_api_client, other_merchant, bank_sandbox):
+    # To the merchant settling in EUR: a USD merchant's EUR payment needs an exchange rate (test_cross_border).
+    body = create_bank_payment(other_api_client, DE_SETTLES, amount=2500, currency="EUR", confirm=True).json()
     assert body["status"] == "processing"
     wait_for(lambda: Payment.objects.get(pk=body["id"]).status == "succeeded")
-    assert balance_of(merchant, "EUR")[0] == 2500 - (72 + 25)
+    assert balance_of(other_merchant, "EUR")[0] == 2500 - (72 + 25)
 
 
 @pytest.mark.django_db

@@ -9,7 +9,7 @@ from core.money import convert
 from ledger.models import Account, JournalEntry, Posting
 from ledger.selectors import balance_get
 from payments.fx_services import fx_locked_rate, fx_rate_set, fx_rates_import
-from payments.models import FxRate
+from payments.models import FxRate, Payment
 from tests.payments.helpers import post
 
 pytestmark = pytest.mark.django_db
@@ -118,16 +118,110 @@ def test_a_payment_in_the_settlement_currency_is_not_converted(api_client, rates
     assert not Account.objects.filter(code="fx_clearing").exists()
 
 
-def test_a_currency_without_a_rate_settles_unconverted(api_client, merchant, rates):
-    created = pay(api_client, 1000, "BRL").json()
-    assert created["settlement_currency"] is None and created["fx_rate"] is None
-    response = post(api_client, f"/api/v1/payments/{created['id']}/confirm")
-    assert response.status_code == 200, response.content
+def sandbox_charges(sandbox) -> list[dict]:
+    response = sandbox.request("GET", "/v1/charges")
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def assert_refused_for_want_of_a_rate(response, currency: str, settlement_currency: str = "USD") -> None:
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error", "currency_conversion_unavailable", "currency",
+    )  # fmt: skip
+    assert f"{currency} to {settlement_currency}" in error["message"]
+
+
+# --- A pair without a rate is refused, never settled unconverted (issue 11, item 9) ---------
+
+
+def test_a_payment_in_a_currency_without_a_rate_is_refused_when_created(api_client, merchant, sandbox):
+    """Needs the call to ``fx_require_rate`` at the top of ``payments.services.payment_create``."""
+    assert not FxRate.objects.exists()
+    response = pay(api_client, 10000, "EUR")
+    assert_refused_for_want_of_a_rate(response, "EUR")
+    assert not Payment.objects.exists()
+
+
+def test_a_payment_created_and_confirmed_without_a_rate_is_refused_and_nothing_is_charged(
+    api_client, merchant, sandbox
+):
+    assert not FxRate.objects.exists()
+    charges_before = len(sandbox_charges(sandbox))
+    response = pay(api_client, 10000, "EUR", confirm=True)
+    assert_refused_for_want_of_a_rate(response, "EUR")
+    assert not Payment.objects.exists()
+    assert len(sandbox_charges(sandbox)) == charges_before  # the processor was never asked to charge
+    assert "EUR" not in balances(merchant)
+    assert not Account.objects.filter(currency="EUR").exists()
+    assert not JournalEntry.objects.exists()
+
+
+def test_confirming_a_payment_whose_rate_is_gone_is_refused_then_succeeds_once_rates_are_imported(
+    api_client, merchant, processor, sandbox
+):
+    FxRate.objects.create(base_currency="USD", quote_currency="EUR", rate=EUR_PER_USD)  # so creation is allowed
+    created = pay(api_client, 10000, "EUR")
+    assert created.status_code == 201, created.content
+    payment_id = created.json()["id"]
+    FxRate.objects.all().delete()
+
+    response = post(api_client, f"/api/v1/payments/{payment_id}/confirm")
+    assert_refused_for_want_of_a_rate(response, "EUR")
+    payment = Payment.objects.get(pk=payment_id)
+    assert (payment.status, payment.settlement_currency, payment.fx_rate) == ("requires_confirmation", None, None)
+    assert processor.charges_for(reference=payment_id) == []
+    assert "EUR" not in balances(merchant) and not Account.objects.filter(currency="EUR").exists()
+
+    assert fx_rates_import() == 16
+    confirmed = post(api_client, f"/api/v1/payments/{payment_id}/confirm")  # a new key: a new request
+    assert confirmed.status_code == 200, confirmed.content
+    body = confirmed.json()
+    assert (body["status"], body["settlement_currency"], body["settlement_amount"]) == ("succeeded", "USD", 10746)
+    assert set(balances(merchant)) == {"USD"}
+
+
+def test_a_currency_missing_from_the_feed_is_refused(api_client, merchant, rates):
+    charges_before = len(sandbox_charges(rates))
+    response = pay(api_client, 1000, "BRL", confirm=True)  # the sandbox's feed has no BRL
+    assert_refused_for_want_of_a_rate(response, "BRL")
+    assert not Payment.objects.exists()
+    assert len(sandbox_charges(rates)) == charges_before
+    assert set(balances(merchant)) <= {"USD"}
+
+
+def test_a_payment_in_the_settlement_currency_needs_no_rate(other_api_client, other_merchant, sandbox):
+    assert not FxRate.objects.exists()
+    response = pay(other_api_client, 2000, "EUR", confirm=True)  # other_merchant settles in EUR
+    assert response.status_code == 201, response.content
     body = response.json()
     assert (body["status"], body["settlement_currency"], body["settlement_amount"], body["fx_rate"]) == (
-        "succeeded", "BRL", 1000, None,
+        "succeeded", "EUR", 2000, None,
     )  # fmt: skip
-    assert balances(merchant)["BRL"] == 1000 - 29
+    assert set(balances(other_merchant)) == {"EUR"}
+
+
+def test_the_conversion_service_never_settles_unconverted(db):
+    from payments.errors import CurrencyConversionUnavailable
+    from payments.fx_services import fx_lock_conversion, fx_require_rate
+
+    same = fx_lock_conversion(amount=500, currency="USD", settlement_currency="USD")
+    assert (same.settlement_currency, same.settlement_amount, same.fx_rate) == ("USD", 500, None)
+    fx_require_rate(currency="USD", settlement_currency="USD")  # no rate needed
+    for check in (
+        lambda: fx_lock_conversion(amount=500, currency="EUR", settlement_currency="USD"),
+        lambda: fx_require_rate(currency="EUR", settlement_currency="USD"),
+    ):
+        with pytest.raises(CurrencyConversionUnavailable) as raised:
+            check()
+        assert (raised.value.status_code, raised.value.code, raised.value.param) == (
+            400, "currency_conversion_unavailable", "currency",
+        )  # fmt: skip
+    FxRate.objects.create(base_currency="USD", quote_currency="EUR", rate=EUR_PER_USD)
+    fx_require_rate(currency="EUR", settlement_currency="USD")
+    fx_require_rate(currency="USD", settlement_currency="EUR")  # the inverse of a known rate
+    assert fx_lock_conversion(amount=500, currency="EUR", settlement_currency="USD").settlement_currency == "USD"
 
 
 def test_the_margin_is_configurable(rates, settings):
