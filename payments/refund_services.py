@@ -162,6 +162,7 @@ def refund_reserve(
     actor: str,
     idempotency_key: str | None = None,
     divert: Callable[[Payment, int], Any] | None = None,
+    checkpoint: Callable[[Refund], None] | None = None,
 ) -> Any:
     """Step 1: decide under the payment's row lock and, if allowed, reserve a ``pending`` refund (commit).
 
@@ -171,7 +172,8 @@ def refund_reserve(
     the locked payment and the amount; returning None lets the refund be made, anything else is
     returned instead and no refund is made (the back office turns a staff refund above its
     approval threshold into a request for approval there, so concurrent staff cannot both stay
-    under it). What ``divert`` writes commits with the decision or not at all.
+    under it). What ``divert`` writes commits with the decision or not at all. ``checkpoint`` is
+    called in the same transaction with the refund it made (an idempotency key's recovery point).
     """
     if idempotency_key is not None:
         existing = Refund.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
@@ -207,6 +209,8 @@ def refund_reserve(
             )
             audit_record(actor=actor, action="refund.create", obj=refund, after={"status": refund.status,
                          "amount": amount, "payment": locked.id}, reason=reason or "")  # fmt: skip
+            if checkpoint is not None:
+                checkpoint(refund)
             return refund
     except IntegrityError:
         existing = (

@@ -47,7 +47,7 @@ from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments.errors import PaymentOperationInProgress, PaymentUnexpectedState, ProcessorUnavailableError
-from payments.fx_services import fx_lock_conversion, payment_fx
+from payments.fx_services import fx_lock_conversion, fx_require_rate, payment_fx
 from payments.models import CaptureMethod, Payment, PaymentStatus, PaymentTransition
 
 logger = logging.getLogger(__name__)
@@ -233,6 +233,9 @@ def payment_create(
     """
     if sum(method is not None for method in (card, bank_account, wallet_provider)) != 1:
         raise ValueError("payment_create takes exactly one of card, bank_account and wallet_provider")
+    # Refused before anything is written: a payment in a currency that cannot be converted into the
+    # merchant's settlement currency (no exchange rate) is 400 currency_conversion_unavailable.
+    fx_require_rate(currency=currency, settlement_currency=merchant.settlement_currency)
     if wallet_provider is not None:
         method = {"payment_method_type": "wallet", "wallet_provider": wallet_provider}
     elif card is not None:

@@ -6,7 +6,8 @@ from rest_framework.views import APIView
 
 from core.api import parse_input
 from core.filters import filter_choice, filter_created
-from core.idempotency import run_idempotent
+from core.errors import IdempotencyKeyReusedError
+from core.idempotency import Answer, Progress, RecoveryPoint, run_idempotent
 from core.pagination import CursorListPagination
 from core.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
 from payments import dispute_services, refund_services, selectors
@@ -27,6 +28,13 @@ DISPUTE_ID = OpenApiParameter("dispute_id", str, location=OpenApiParameter.PATH)
 
 def _actor(request) -> str:
     return f"api:{request.auth.pk}"
+
+
+def _refund_answer(refund) -> Answer:
+    """201 with the refund; stored as final once the outcome is known (a refund pending with no
+    word from the processor is answered, not stored, and a retry with the key asks again)."""
+    known = refund.status != RefundStatus.PENDING or bool(refund.processor_refund_id)
+    return Answer(201, RefundSerializer(refund).data, final=known)
 
 
 def _list(request, view, queryset, serializer_class, statuses):
@@ -58,12 +66,24 @@ class RefundListCreateView(APIView):
         payment = selectors.payment_get(merchant=request.user, payment_id=data["payment"], param="payment")
         idempotency_key = request.headers.get("Idempotency-Key")
 
-        def execute(_progress):
-            refund = refund_services.refund_create(
+        def execute(progress: Progress):
+            if progress.resumed:
+                # An earlier execution of this request reserved the refund: learn its outcome, never refund twice.
+                refund = refund_services.refund_resolve(refund_id=progress.resource_id, actor=_actor(request))
+                return _refund_answer(refund)
+            refund = refund_services.refund_reserve(
                 merchant=request.user, payment=payment, amount=data.get("amount"), reason=data["reason"],
                 actor=_actor(request), idempotency_key=idempotency_key,
+                checkpoint=progress.recorder(RecoveryPoint.INTENT_RECORDED),
             )  # fmt: skip
-            return 201, RefundSerializer(refund).data
+            if refund.id != progress.resource_id and refund.id != progress.resource_of_this_key():
+                # The key's record was pruned (after 24 hours) and the key sent again: the refund it
+                # finds belongs to that earlier request.
+                raise IdempotencyKeyReusedError(
+                    "This Idempotency-Key was used by an earlier request whose record has expired "
+                    "(keys are kept for 24 hours). Use a new key for a new request."
+                )
+            return _refund_answer(refund_services.refund_send(refund, actor=_actor(request)))
 
         return run_idempotent(request, execute)
 

@@ -230,3 +230,23 @@ def test_a_processor_that_does_not_answer_leaves_the_key_resumable(api_client, s
     replay = api_client.post(f"/api/v1/payments/{payment_id}/confirm", {}, format="json", HTTP_IDEMPOTENCY_KEY="slow")
     assert replay.content == retry.content and replay.headers["Idempotent-Replayed"] == "true"
     assert len(processor.charges_for(reference=payment_id)) == 1
+
+
+def test_a_refund_whose_processor_failed_is_answered_again_not_replayed(api_client, sandbox, processor):
+    """A refund the processor did not answer is ``pending`` for that client only; the retry with the
+    key asks the processor again and stores what it says. A pruned key never finds the old refund."""
+    payment_id = create_payment(api_client, confirm=True).json()["id"]
+    sandbox.set_faults(error_rate=1.0, seed=1)
+    first = api_client.post("/api/v1/refunds", {"payment": payment_id}, format="json", HTTP_IDEMPOTENCY_KEY="rf")
+    sandbox.set_faults(error_rate=0)
+    assert (first.status_code, first.json()["status"]) == (201, "pending")
+    assert IdempotencyKey.objects.get(key="rf").recovery_point == "intent_recorded"
+    retry = api_client.post("/api/v1/refunds", {"payment": payment_id}, format="json", HTTP_IDEMPOTENCY_KEY="rf")
+    assert (retry.status_code, retry.json()["id"], retry.json()["status"]) == (201, first.json()["id"], "succeeded")
+    replay = api_client.post("/api/v1/refunds", {"payment": payment_id}, format="json", HTTP_IDEMPOTENCY_KEY="rf")
+    assert replay.content == retry.content and replay.headers["Idempotent-Replayed"] == "true"
+    assert Payment.objects.get(pk=payment_id).amount_refunded == 1999
+
+    IdempotencyKey.objects.filter(key="rf").delete()
+    reused = api_client.post("/api/v1/refunds", {"payment": payment_id}, format="json", HTTP_IDEMPOTENCY_KEY="rf")
+    assert (reused.status_code, error_of(reused)["code"]) == (422, "idempotency_key_reused")
