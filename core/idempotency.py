@@ -230,7 +230,9 @@ def _store(record: IdempotencyKey, status: int, content: bytes) -> None:
     )
 
 
-def run_idempotent(request, execute: Callable[..., tuple[int, dict] | Answer], prepare: Callable[[], object] | None = None):
+def run_idempotent(
+    request, execute: Callable[..., tuple[int, dict] | Answer], prepare: Callable[[], object] | None = None
+):
     """Execute ``execute`` at most once per (merchant, Idempotency-Key); store its definite answer.
 
     ``execute(progress[, prepared])`` returns ``(status, body)``, an ``Answer``, or raises. It

@@ -393,7 +393,9 @@ def payment_outcome_known(payment: Payment) -> bool:
     return not (payment.status == S.PROCESSING and not payment.processor_charge_id)
 
 
-def payment_apply_charge(*, payment_id: str, charge: Charge, actor: str, checkpoint: Checkpoint | None = None) -> Payment:
+def payment_apply_charge(
+    *, payment_id: str, charge: Charge, actor: str, checkpoint: Checkpoint | None = None
+) -> Payment:
     """Bring a payment in line with what the processor says about its charge.
 
     Idempotent and safe in any order: an answer, a webhook, a status check and

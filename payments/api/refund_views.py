@@ -5,8 +5,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import parse_input
-from core.filters import filter_choice, filter_created
 from core.errors import IdempotencyKeyReusedError
+from core.filters import filter_choice, filter_created
 from core.idempotency import Answer, Progress, RecoveryPoint, run_idempotent
 from core.pagination import CursorListPagination
 from core.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
@@ -125,8 +125,9 @@ class DisputeEvidenceView(APIView):
     def post(self, request, dispute_id: str):
         evidence = parse_input(DisputeEvidenceSerializer, request)
         dispute = selectors.dispute_get(merchant=request.user, dispute_id=dispute_id)
-        return run_idempotent(request, lambda _progress: (200, DisputeSerializer(dispute_services.dispute_submit_evidence(
-            dispute=dispute, evidence=dict(evidence), actor=_actor(request))).data))  # fmt: skip
+        return run_idempotent(request, lambda _progress: (200, DisputeSerializer(
+            dispute_services.dispute_submit_evidence(dispute=dispute, evidence=dict(evidence), actor=_actor(request))
+        ).data))  # fmt: skip
 
 
 class DisputeAcceptView(APIView):
