@@ -256,8 +256,27 @@ def _of_object(column: str, *, payment: str | None = None, refund: str | None = 
             f"{_DISPUTE.format(column=dispute or column)})")  # fmt: skip
 
 
+def _sum_if_it_fits(expr: str) -> str:
+    """SUM(expr) over the group, or NULL when it does not fit a 64-bit integer; never an error.
+
+    Every line's value fits (16 digits at most), but a thousand of them may not:
+    a well-formed report must not fail the run. PostgreSQL sums bigints as
+    numeric; SQLite raises "integer overflow", so it sums the high and low parts
+    of each value apart (neither sum can overflow) and recombines them, which
+    SQLite turns into a REAL when the total leaves the 64-bit range.
+    """
+    if _postgres():
+        total = f"SUM({expr})"
+        return f"CASE WHEN {total} BETWEEN -9223372036854775808 AND 9223372036854775807 THEN {total} END"
+    total = f"(SUM({expr} / 100000000) * 100000000 + SUM({expr} %% 100000000))"
+    return f"CASE WHEN typeof({total}) = 'integer' THEN {total} END"
+
+
 def duplicates_collect(*, run_id: int, suspects: set[tuple[str, str]]) -> None:
-    """Confirm the reader's suspects: the (type, match key) pairs on more than one line of the report."""
+    """Confirm the reader's suspects: the (type, match key) pairs on more than one line of the report.
+
+    The group's amounts and fees are summed; a sum beyond 64 bits is NULL (the lines are in ``lines``).
+    """
     _require_transaction()
     if not suspects:
         return
@@ -266,8 +285,9 @@ def duplicates_collect(*, run_id: int, suspects: set[tuple[str, str]]) -> None:
     _execute(
         "INSERT INTO {dups} (type, match_key, line_count, lines, currency, amount, fee, expected_fee, reference, "
         "processor_id) "
-        f"SELECT l.type, l.match_key, COUNT(*), {_line_list('l.line_number')}, MIN(l.currency), SUM(l.amount), "
-        "SUM(l.fee), MIN(l.expected_fee), MIN(l.reference), MIN(l.processor_id) "
+        f"SELECT l.type, l.match_key, COUNT(*), {_line_list('l.line_number')}, MIN(l.currency), "
+        f"{_sum_if_it_fits('l.amount')}, {_sum_if_it_fits('l.fee')}, MIN(l.expected_fee), MIN(l.reference), "
+        "MIN(l.processor_id) "
         "FROM {line} l JOIN {suspects} s ON s.type = l.type AND s.match_key = l.match_key "
         "WHERE l.run_id = %(run)s GROUP BY l.type, l.match_key HAVING COUNT(*) > 1",
         {"run": run_id},
@@ -382,10 +402,15 @@ def findings_tally(*, lines: int, internal_items: int) -> Tally:
 def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: datetime.datetime) -> None:
     """Make the day's open exceptions exactly the findings, leaving resolved ones alone.
 
-    An open exception found again keeps its id and ``created`` (its age) and takes
-    the new figures; one not found again is deleted; a new finding is inserted
-    unless an exception with its (type, match key) exists already, which is then
-    a resolved one that stays resolved.
+    A finding is identified by (type, line type, match key): a match key is only
+    unique within a line type (a charge and its return share the payment id, a
+    dispute and its reversal the processor's dispute id), and the findings hold
+    at most one row per identity (lines and ledger events are paired on (line
+    type, match key), and a duplicated pair is one finding). An open exception
+    found again keeps its id and ``created`` (its age) and takes the new figures;
+    one not found again is deleted; a new finding is inserted unless an exception
+    with its identity exists already, which is then a resolved one that stays
+    resolved.
     """
     _require_transaction()
     params = {"run": run_id, "day": connection.ops.adapt_datefield_value(settlement_date),
@@ -396,7 +421,8 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
     )
     _execute(
         "DELETE FROM {exc} WHERE settlement_date = %(day)s AND status = 'open' AND NOT EXISTS ("
-        "SELECT 1 FROM {findings} f WHERE f.kind = {exc}.type AND f.match_key = {exc}.match_key)",
+        "SELECT 1 FROM {findings} f WHERE f.kind = {exc}.type AND f.line_type = {exc}.line_type "
+        "AND f.match_key = {exc}.match_key)",
         params,
     )
     _execute(
@@ -406,7 +432,7 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
         "external_amount = f.external_amount, expected_fee = f.expected_fee, external_fee = f.external_fee, "
         f"details = {details}, updated = %(now)s "
         "FROM {findings} f WHERE {exc}.settlement_date = %(day)s AND {exc}.status = 'open' "
-        "AND f.kind = {exc}.type AND f.match_key = {exc}.match_key",
+        "AND f.kind = {exc}.type AND f.line_type = {exc}.line_type AND f.match_key = {exc}.match_key",
         params,
     )
     _execute(
@@ -417,7 +443,7 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
         "COALESCE(f.processor_id, ''), COALESCE(f.currency, ''), f.internal_amount, f.external_amount, "
         f"f.expected_fee, f.external_fee, {details}, 'open', '', '', NULL, NULL, NULL, %(now)s, %(now)s "
         "FROM {findings} f WHERE NOT EXISTS (SELECT 1 FROM {exc} x WHERE x.settlement_date = %(day)s "
-        "AND x.type = f.kind AND x.match_key = f.match_key)",
+        "AND x.type = f.kind AND x.line_type = f.line_type AND x.match_key = f.match_key)",
         params,
     )
 

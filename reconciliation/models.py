@@ -7,8 +7,10 @@
   bulk-loaded by ``COPY`` on PostgreSQL. Lines belong to the run of their day.
 - ``ReconciliationException``: one difference between the report and the
   ledger, typed, that staff work through (or that the platform resolved itself,
-  ``auto_resolved``). Unique per (settlement date, type, match key), so a
-  re-run can never duplicate one.
+  ``auto_resolved``). Unique per (settlement date, type, line type, match key),
+  so a re-run can never duplicate one; the line type is part of it because a
+  match key is only unique within a line type (a charge and its return share the
+  payment id, a dispute and its reversal the processor's dispute id).
 
 How lines and ledger entries are matched is in ``docs/reconciliation.md``.
 """
@@ -191,7 +193,8 @@ class ReconciliationException(models.Model):
             models.Index(fields=["processor_id"], name="recon_exc_processor_id"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["settlement_date", "type", "match_key"], name="recon_exc_unique_finding"),
+            models.UniqueConstraint(fields=["settlement_date", "type", "line_type", "match_key"],
+                                    name="recon_exc_unique_finding"),
             models.CheckConstraint(condition=Q(type__in=ExceptionType.values), name="recon_exc_type_valid"),
             models.CheckConstraint(
                 condition=Q(status="open", resolution="", resolved_at__isnull=True)
