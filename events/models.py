@@ -135,7 +135,7 @@ class WebhookDelivery(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     retry_step = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
-    # The lease of the worker sending it right now; an expired lease means that worker died.
+    # The lease of the worker sending it right now, renewed while it sends; an expired lease means that worker died.
     locked_until = models.DateTimeField(null=True, blank=True)
     lease_token = models.CharField(max_length=32, blank=True, default="")
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -12,6 +13,8 @@ class Received:
     headers: dict
     body: bytes
     at: float = field(default_factory=time.time)
+    # When the answer went out (None: not yet, or the client had gone away).
+    answered_at: float | None = None
 
     @property
     def event_id(self) -> str:
@@ -62,6 +65,7 @@ class Receiver:
                     self.end_headers()
                     self.wfile.write(answer.body)
                     self.wfile.flush()
+                    request.answered_at = time.time()
                 except OSError:
                     pass  # the client went away (timed out, or was killed)
 
@@ -81,6 +85,11 @@ class Receiver:
     def event_ids(self) -> list[str]:
         with self._condition:
             return [request.event_id for request in self.received]
+
+    def deliveries_per_event(self) -> dict[str, int]:
+        """How many times each event id arrived."""
+        with self._condition:
+            return dict(Counter(request.event_id for request in self.received))
 
     def close(self):
         self.server.shutdown()

@@ -193,20 +193,6 @@ def test_a_leased_delivery_is_not_sent_by_another_worker(merchant, receiver, end
     assert send(delivery).succeeded == 1
 
 
-def test_a_worker_that_lost_its_lease_does_not_overwrite_the_new_owner(merchant, receiver, endpoint, monkeypatch):
-    delivery = drained(merchant)
-    real_post = services._post
-
-    def slow_post(d):
-        WebhookDelivery.objects.filter(pk=d.pk).update(lease_token="new-owner")  # taken over meanwhile
-        return real_post(d)
-
-    monkeypatch.setattr(services, "_post", slow_post)
-    send(delivery)
-    assert delivery.status == "pending" and delivery.lease_token == "new-owner"
-    assert delivery.attempts.count() == 1  # the attempt happened, and is on record
-
-
 def test_the_sweep_queues_due_retries_only(merchant, receiver, endpoint, queued):
     receiver.answer = Answer(500)
     retry, fresh = drained(merchant), drained(merchant)
@@ -249,26 +235,4 @@ def test_many_deliveries_go_out_in_one_batch(merchant, receiver, endpoint):
     assert WebhookDelivery.objects.filter(status="succeeded").count() == 20
 
 
-def test_the_lease_covers_a_whole_batch_of_slow_requests(settings):
-    settings.WEBHOOK_TIMEOUT_SECONDS = 10
-    settings.WEBHOOK_SEND_CONCURRENCY = 8
-    # 100 deliveries, 8 at a time = 13 rounds of at most 2 × 10 s, plus slack.
-    assert services._lease(100) == timedelta(seconds=13 * 20 + 10)
-    assert services._lease(1) == timedelta(seconds=30)
-    settings.WEBHOOK_LEASE_SECONDS = 45
-    assert services._lease(100) == timedelta(seconds=45)
-
-
-def test_the_lease_is_taken_before_sending_and_released_after(merchant, receiver, endpoint, monkeypatch):
-    delivery = drained(merchant)
-    seen = {}
-    real_post = services._post
-
-    def spy(d):
-        seen["locked_until"] = WebhookDelivery.objects.get(pk=d.pk).locked_until
-        return real_post(d)
-
-    monkeypatch.setattr(services, "_post", spy)
-    send(delivery)
-    assert seen["locked_until"] > timezone.now()
-    assert delivery.locked_until is None and delivery.lease_token == ""
+# Leases while sending (renewed, released, lost): tests/events/test_delivery_recording.py.
