@@ -245,8 +245,14 @@ REFUND_APPROVAL_THRESHOLD_DEFAULT = env_int("REFUND_APPROVAL_THRESHOLD_DEFAULT",
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
 WEBHOOK_SEND_CONCURRENCY = env_int("WEBHOOK_SEND_CONCURRENCY", 8)
-# How long a worker holds a delivery it is sending; 0 derives it from the batch size and timeout.
-WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 0) or None
+# How long a delivery stays leased to the worker sending it without a renewal. A live worker
+# renews its leases every third of this for as long as its batch takes; after a worker dies
+# (SIGKILL), its deliveries are claimed again this long after its last renewal at the latest,
+# by the next sweep (events.deliver_due, beat every 10 s): re-sent within about 20 s.
+WEBHOOK_LEASE_SECONDS = env_float("WEBHOOK_LEASE_SECONDS", 10.0)
+# How overdue (past next_attempt_at) a pending, unleased delivery must be before the sweep queues
+# it again: a delivery that was just queued is about to be sent by the task already queued.
+WEBHOOK_SWEEP_GRACE_SECONDS = env_float("WEBHOOK_SWEEP_GRACE_SECONDS", 5.0)
 # An egress proxy for merchant webhooks (one that refuses private ranges closes the DNS-rebinding gap).
 WEBHOOK_PROXY_URL = env_str("WEBHOOK_PROXY_URL")
 # Kick the outbox drain right after a commit that recorded events (beat drains every 5 s anyway).

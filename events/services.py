@@ -15,15 +15,21 @@ Guarantees:
 - ``deliveries_send`` claims deliveries with a conditional UPDATE that takes a
   lease (``locked_until`` + a token): two workers never send one delivery at the
   same moment, a delivery that succeeded is never claimed again (a duplicate task
-  message is a no-op), and a lease that expires means its worker died. No
-  transaction is open while a merchant's URL is called. Every attempt is stored.
+  message is a no-op), and a lease that expires means its worker died. The lease
+  is short (``WEBHOOK_LEASE_SECONDS``, 10 s) and renewed while the batch is being
+  sent. No transaction is open while a merchant's URL is called. Every attempt is
+  committed as soon as its answer arrives, and a request starts only once the
+  answers before it are on record, so at most ``WEBHOOK_SEND_CONCURRENCY``
+  deliveries are ever sent and not recorded.
 - ``deliveries_sweep`` (beat, every 10 s) re-queues deliveries that are due:
   retries, and deliveries whose worker died (lease expired) or whose task
   message was lost. The outbox and the delivery rows are the source of truth; a
-  task message is only a hint to do the work now.
+  task message is only a hint to do the work now. A killed worker's deliveries
+  are sent again within the lease plus the sweep interval (about 20 s).
 
 Delivery is at least once: a worker killed after the merchant answered and before
-the answer was recorded sends that event again (with the same ``webhook-id``).
+the answer was recorded (at most the requests it had in flight) sends that event
+again (with the same ``webhook-id``).
 """
 
 import json
@@ -33,9 +39,9 @@ import random
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,7 +49,7 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
@@ -89,30 +95,26 @@ USER_AGENT = "payments-platform-webhooks/1.0"
 
 
 def _timeout_seconds() -> float:
-    return float(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10))
+    return float(settings.WEBHOOK_TIMEOUT_SECONDS)
 
 
-def _lease(batch: int) -> timedelta:
-    """How long a worker may take to send a batch of ``batch`` deliveries before others assume it died.
+def _lease_seconds() -> float:
+    """How long a delivery stays leased to its worker without a renewal (``WEBHOOK_LEASE_SECONDS``).
 
-    Every request may take up to the timeout twice (connect, then read), the batch goes
-    out ``WEBHOOK_SEND_CONCURRENCY`` at a time, plus slack. ``WEBHOOK_LEASE_SECONDS``
-    overrides it.
+    A live worker renews the leases of the deliveries it still holds every third of
+    this, however long the batch takes; a worker that dies stops renewing, and its
+    deliveries can be claimed again this long after its last renewal at the latest.
     """
-    seconds = getattr(settings, "WEBHOOK_LEASE_SECONDS", None)
-    if not seconds:
-        rounds = -(-batch // _send_concurrency())
-        seconds = rounds * 2 * _timeout_seconds() + 10
-    return timedelta(seconds=float(seconds))
+    return max(1.0, float(settings.WEBHOOK_LEASE_SECONDS))
 
 
 def _send_concurrency() -> int:
-    return max(1, int(getattr(settings, "WEBHOOK_SEND_CONCURRENCY", 8)))
+    return max(1, int(settings.WEBHOOK_SEND_CONCURRENCY))
 
 
 def _sweep_grace() -> timedelta:
     # A delivery just enqueued is about to be sent; the sweep leaves it alone this long.
-    return timedelta(seconds=float(getattr(settings, "WEBHOOK_SWEEP_GRACE_SECONDS", 5)))
+    return timedelta(seconds=float(settings.WEBHOOK_SWEEP_GRACE_SECONDS))
 
 
 # --- Recording events (the outbox) ---------------------------------------------------------
@@ -386,6 +388,7 @@ _local = threading.local()
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None
+_pool_size = 0
 
 
 def _session() -> requests.Session:
@@ -407,13 +410,13 @@ def _session() -> requests.Session:
     return session
 
 
-def _executor() -> ThreadPoolExecutor:
-    """The threads that send one batch in parallel, created in the process that uses them (after a fork)."""
-    global _pool, _pool_pid
+def _executor(size: int) -> ThreadPoolExecutor:
+    """The threads that send batches, ``size`` of them, created in the process that uses them (after a fork)."""
+    global _pool, _pool_pid, _pool_size
     with _pool_lock:
-        if _pool is None or _pool_pid != os.getpid():
-            _pool = ThreadPoolExecutor(max_workers=_send_concurrency(), thread_name_prefix="webhook-send")
-            _pool_pid = os.getpid()
+        if _pool is None or _pool_pid != os.getpid() or _pool_size != size:
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhook-send")
+            _pool_pid, _pool_size = os.getpid(), size
         return _pool
 
 
@@ -486,37 +489,100 @@ class SendSummary:
     canceled: int = 0
 
 
+class _Lease:
+    """The lease a batch holds on its deliveries: short, renewed while the batch is being sent.
+
+    ``held_since`` is when the last claim or renewal that succeeded was issued (monotonic,
+    taken before the UPDATE, so the lease in the database runs at least ``seconds`` from it).
+    """
+
+    def __init__(self, *, token: str, seconds: float, taken_at: float):
+        self.token = token
+        self.seconds = seconds
+        self.held_since = taken_at
+        self._renew_at = taken_at + seconds / 3
+
+    def renewal_due(self) -> bool:
+        return time.monotonic() >= self._renew_at
+
+    def seconds_to_renewal(self) -> float:
+        return max(0.0, self._renew_at - time.monotonic())
+
+    def may_start(self) -> bool:
+        """Whether a request may start: only while the lease is surely held for a good while yet.
+
+        When renewals fail (the database cannot be reached), requests stop starting half a
+        lease after the last renewal, well before another worker may claim the deliveries.
+        """
+        return time.monotonic() < self.held_since + self.seconds / 2
+
+    def renew(self, ids: list[str]) -> set[str] | None:
+        """Extend the lease of ``ids``; the ids still held, or None if the renewal failed."""
+        started = time.monotonic()
+        held = _lease_renew(ids, token=self.token, lease=self.seconds) if ids else set()
+        if held is None:
+            self._renew_at = started + self.seconds / 10  # try again soon
+            return None
+        self.held_since, self._renew_at = started, started + self.seconds / 3
+        return held
+
+
+def _lease_renew(ids: list[str], *, token: str, lease: float) -> set[str] | None:
+    """Push the lease of these deliveries ``lease`` seconds ahead, where this token still holds it.
+
+    Returns the ids still held (all of them, unless the lease had expired and someone
+    else claimed one), or None when the database could not be reached.
+    """
+    try:
+        renewed = WebhookDelivery.objects.filter(pk__in=ids, lease_token=token, status=Status.PENDING).update(
+            locked_until=timezone.now() + timedelta(seconds=lease)
+        )
+        if renewed == len(ids):
+            return set(ids)
+        return set(WebhookDelivery.objects.filter(pk__in=ids, lease_token=token).values_list("pk", flat=True))
+    except DatabaseError:
+        logger.warning("could not renew the lease of %d webhook deliveries", len(ids), exc_info=True)
+        return None
+
+
 def deliveries_send(*, delivery_ids: list[str]) -> SendSummary:
     """Send those of these deliveries that are pending, due and not being sent by someone else.
 
-    Claims them with one conditional UPDATE (the lease), sends them in parallel
-    threads with no transaction open, then records every attempt and outcome in one
-    transaction, conditionally on still holding the lease. Safe to call twice with
-    the same ids, concurrently or not.
+    Claims them with one conditional UPDATE (a lease of ``WEBHOOK_LEASE_SECONDS``,
+    renewed while the batch is being sent), sends them ``WEBHOOK_SEND_CONCURRENCY`` at
+    a time from sending threads with no transaction open, and commits each attempt
+    and its outcome as soon as its answer arrives (answers that arrived together, in
+    one short transaction), conditionally on still holding the lease. A new request
+    starts only once an earlier answer is on record, so a worker killed mid-batch sends
+    again only the requests it had in flight. Safe to call twice with the same ids,
+    concurrently or not.
     """
     assert_no_transaction("sending webhooks")
     if not delivery_ids:
         return SendSummary()
-    now = timezone.now()
     token = uuid.uuid4().hex
+    lease_seconds = _lease_seconds()
+    taken_at = time.monotonic()
+    now = timezone.now()
     claimed = WebhookDelivery.objects.filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now),
         pk__in=delivery_ids,
         status=Status.PENDING,
         next_attempt_at__lte=now,
-    ).update(locked_until=now + _lease(len(delivery_ids)), lease_token=token)
+    ).update(locked_until=now + timedelta(seconds=lease_seconds), lease_token=token)
     if not claimed:
         return SendSummary()
-    deliveries = list(
-        WebhookDelivery.objects.filter(pk__in=delivery_ids, lease_token=token).select_related("event", "endpoint")
+    lease = _Lease(token=token, seconds=lease_seconds, taken_at=taken_at)
+    order = {delivery_id: position for position, delivery_id in enumerate(delivery_ids)}
+    deliveries = sorted(
+        WebhookDelivery.objects.filter(pk__in=delivery_ids, lease_token=token).select_related("event", "endpoint"),
+        key=lambda delivery: order.get(delivery.pk, 0),
     )
     sendable = [d for d in deliveries if d.endpoint.status == WebhookEndpoint.Status.ENABLED and d.endpoint.secret]
     unsendable = [d for d in deliveries if d not in sendable]
-    if len(sendable) > 1:
-        outcomes = list(_executor().map(_post, sendable))
-    else:
-        outcomes = [_post(d) for d in sendable]
-    retry_soon = _record(outcomes, unsendable, token=token)
+    if unsendable:
+        _cancel(unsendable, token=token)
+    outcomes, retry_soon = _send_leased(sendable, lease)
     if retry_soon:
         ids, latest = zip(*retry_soon, strict=True)
         deliveries_enqueue(list(ids), countdown=max(0.0, (max(latest) - timezone.now()).total_seconds()) + 0.1)
@@ -524,12 +590,58 @@ def deliveries_send(*, delivery_ids: list[str]) -> SendSummary:
     return SendSummary(claimed=claimed, succeeded=succeeded, failed=len(outcomes) - succeeded, canceled=len(unsendable))
 
 
-def _record(outcomes: list[_Outcome], unsendable: list[WebhookDelivery], *, token: str) -> list[tuple[str, datetime]]:
-    """Store the attempts and move each delivery on; returns the retries due within COUNTDOWN_MAX_SECONDS."""
+def _send_leased(deliveries: list[WebhookDelivery], lease: _Lease) -> tuple[list[_Outcome], list[tuple[str, datetime]]]:
+    """Send leased deliveries, at most WEBHOOK_SEND_CONCURRENCY in flight, recording each answer as it arrives.
+
+    This thread keeps the lease: it waits for answers, commits them, renews the lease of
+    what it still holds every third of a lease, and starts the next requests. A request
+    starts only once the answers before it are on record (the window), so at any moment
+    at most WEBHOOK_SEND_CONCURRENCY deliveries have been sent and not recorded.
+    """
+    waiting = deque(deliveries)
+    in_flight: dict[Future, WebhookDelivery] = {}
+    outcomes: list[_Outcome] = []
+    retry_soon: list[tuple[str, datetime]] = []
+    window = _send_concurrency()
+    executor = _executor(window)
+    while waiting or in_flight:
+        if lease.renewal_due():
+            held = lease.renew([d.pk for d in waiting] + [d.pk for d in in_flight.values()])
+            if held is not None and len(held) < len(waiting) + len(in_flight):
+                logger.warning("webhook deliveries were claimed by another worker; not sending them")
+                waiting = deque(d for d in waiting if d.pk in held)
+        while waiting and len(in_flight) < window and lease.may_start():
+            delivery = waiting.popleft()
+            in_flight[executor.submit(_post, delivery)] = delivery
+        if not in_flight:
+            if waiting:
+                # The lease could not be renewed (the database?) and may soon expire: the rest is
+                # left to whoever claims it next (the sweep queues it once the lease has expired).
+                logger.warning("not sending %d webhook deliveries: their lease could not be renewed", len(waiting))
+            break
+        done, _ = wait(in_flight, timeout=lease.seconds_to_renewal(), return_when=FIRST_COMPLETED)
+        if not done:
+            continue
+        answered = []
+        for future in done:
+            del in_flight[future]
+            answered.append(future.result())
+        retry_soon += _record(answered, token=lease.token)
+        outcomes += answered
+    return outcomes, retry_soon
+
+
+def _record(outcomes: list[_Outcome], *, token: str) -> list[tuple[str, datetime]]:
+    """Store these attempts and move their deliveries on, in one short transaction.
+
+    Returns the retries due within COUNTDOWN_MAX_SECONDS. A delivery's outcome is
+    recorded only while this token holds its lease; the attempt itself always is.
+    """
     now = timezone.now()
     retry_soon = []
     released = {"locked_until": None, "lease_token": ""}
     with transaction.atomic():
+        _commit_without_waiting_for_the_disk()
         WebhookAttempt.objects.bulk_create(
             WebhookAttempt(
                 delivery_id=o.delivery.pk, number=o.delivery.attempt_count + 1, started_at=o.started_at,
@@ -566,21 +678,45 @@ def _record(outcomes: list[_Outcome], unsendable: list[WebhookDelivery], *, toke
                 status=Status.SUCCEEDED, attempt_count=F("attempt_count") + 1, last_status_code=status_code,
                 last_error="", completed_at=now, **released,
             )  # fmt: skip
-        for delivery in unsendable:
+    return retry_soon
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    """Let this transaction's COMMIT return before its WAL reaches the disk (PostgreSQL only).
+
+    The worker's next requests wait for the previous answers' records, so a commit that
+    waits for fsync (milliseconds) idles every sending thread once per answer. Without
+    waiting, a crash of the worker still loses nothing (PostgreSQL has the commit); only a
+    crash of PostgreSQL itself can lose the last fraction of a second of records
+    (``wal_writer_delay``), whose deliveries are then sent again with the same
+    ``webhook-id``: what at-least-once delivery already allows. Payments and the ledger
+    never do this.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _cancel(deliveries: list[WebhookDelivery], *, token: str) -> None:
+    """Cancel claimed deliveries whose endpoint was disabled or deleted (nothing is sent)."""
+    now = timezone.now()
+    with transaction.atomic():
+        for delivery in deliveries:
             deleted = delivery.endpoint.deleted_at is not None
             WebhookDelivery.objects.filter(pk=delivery.pk, lease_token=token).update(
                 status=Status.CANCELED, completed_at=now,
                 last_error="not sent: the endpoint was deleted" if deleted else "not sent: the endpoint is disabled",
-                **released,
+                locked_until=None, lease_token="",
             )  # fmt: skip
-    return retry_soon
 
 
 def deliveries_sweep(*, limit: int = 1000) -> int:
     """Re-queue deliveries that are due and not leased: retries, and those whose worker or message was lost.
 
-    Returns how many were queued. A delivery also queued elsewhere is harmless: only
-    one claim can succeed.
+    Returns how many were queued. A delivery whose lease is still live is never queued
+    (its worker is alive: it renews the lease); a dead worker's lease lapses within
+    ``WEBHOOK_LEASE_SECONDS`` of its last renewal. A delivery also queued elsewhere is
+    harmless: only one claim can succeed.
     """
     now = timezone.now()
     ids = list(
