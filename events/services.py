@@ -322,17 +322,23 @@ class CreatedEndpoint:
     secret: str
 
 
-def webhook_endpoint_create(*, merchant: Merchant, url: str, events: list[str] | None = None) -> CreatedEndpoint:
+def webhook_endpoint_create(
+    *, merchant: Merchant, url: str, events: list[str] | None = None, checkpoint=None
+) -> CreatedEndpoint:
     """Create an enabled endpoint with a new signing secret (``whsec_`` + base64 of 32 random bytes).
 
     Raises WebhookUrlInvalid for a URL that may not receive webhooks and ValueError
-    for an unknown event type.
+    for an unknown event type. ``checkpoint`` is called with the endpoint in the creating
+    transaction (an idempotency key's recovery point).
     """
     webhook_endpoint_url_check(url=url)
     secret = secret_generate()
-    endpoint = WebhookEndpoint.objects.create(
-        merchant=merchant, url=url, events=normalize_event_types(events), secret=secret
-    )
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            merchant=merchant, url=url, events=normalize_event_types(events), secret=secret
+        )
+        if checkpoint is not None:
+            checkpoint(endpoint)
     return CreatedEndpoint(endpoint=endpoint, secret=secret)
 
 

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from core.api import parse_input
 from core.errors import InvalidRequestError
 from core.filters import filter_created
-from core.idempotency import run_idempotent
+from core.idempotency import Progress, RecoveryPoint, run_idempotent
 from core.pagination import CursorListPagination
 from core.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
 from events import selectors, services
@@ -99,8 +99,16 @@ class WebhookEndpointListCreateView(APIView):
     def post(self, request):
         data = parse_input(WebhookEndpointCreateInput, request)
 
-        def execute(_progress, _checked_url):
-            created = services.webhook_endpoint_create(merchant=request.user, url=data["url"], events=data["events"])
+        def execute(progress: Progress, _checked_url):
+            if progress.resumed:
+                # An earlier execution of this request created the endpoint: answer with it (and its
+                # secret, to this same request only), never create a second one.
+                endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=progress.resource_id)
+                return 201, {**WebhookEndpointSerializer(endpoint).data, "secret": endpoint.secret}
+            created = services.webhook_endpoint_create(
+                merchant=request.user, url=data["url"], events=data["events"],
+                checkpoint=progress.recorder(RecoveryPoint.INTENT_RECORDED),
+            )  # fmt: skip
             body = WebhookEndpointSerializer(created.endpoint).data
             return 201, {**body, "secret": created.secret}
 

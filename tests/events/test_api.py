@@ -84,6 +84,23 @@ def test_create_is_idempotent(api_client, receiver):
     assert reused.status_code == 422 and error_of(reused)["code"] == "idempotency_key_reused"
 
 
+def test_a_create_that_died_after_committing_resumes_with_the_same_endpoint(api_client, receiver):
+    """The request died after the endpoint was committed and before its answer was stored (the key
+    says ``intent_recorded``, its lock expired): the retry answers that endpoint, never a second one."""
+    from core.models import IdempotencyKey
+
+    first = post(api_client, "/api/v1/webhook_endpoints", {"url": receiver.url}, key="wh-crash")
+    assert first.status_code == 201
+    IdempotencyKey.objects.filter(key="wh-crash").update(
+        status="in_progress", recovery_point="intent_recorded", response_status=None, response_body=None,
+        locked_at=timezone.now() - timedelta(hours=1),
+    )  # fmt: skip
+    retry = post(api_client, "/api/v1/webhook_endpoints", {"url": receiver.url}, key="wh-crash")
+    assert retry.status_code == 201
+    assert (retry.json()["id"], retry.json()["secret"]) == (first.json()["id"], first.json()["secret"])
+    assert WebhookEndpoint.objects.count() == 1
+
+
 def test_list_newest_first_and_paginated(api_client, receiver):
     ids = [create(api_client, receiver).json()["id"] for _ in range(3)]
     page = api_client.get(f"{ENDPOINTS}?limit=2").json()
