@@ -44,6 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--settle-seconds", type=float, default=float(os.environ.get("CHAOS_SETTLE_SECONDS") or 90))
     parser.add_argument("--run-dir", default=os.environ.get("CHAOS_RUN_DIR") or "",
                         help="default: var/chaos/seed-<seed>")  # fmt: skip
+    parser.add_argument("--drop-database", action="store_true", default=os.environ.get("CHAOS_DROP_DATABASE") == "1",
+                        help="drop chaos_<seed> at the end (default: kept until the next run with the seed)")
     parser.add_argument("--print-schedule", action="store_true", help="print the fault schedule and exit")
     return parser.parse_args(argv)
 
@@ -237,6 +239,11 @@ def main(argv=None) -> int:
         stack.stop()
         receiver.close()
         proxy.close()
+        if args.drop_database:
+            try:
+                stack.drop_database()
+            except Exception as error:  # noqa: BLE001 - reported only
+                log(f"chaos: could not drop {stack.database}: {error}")
 
 
 def _summary(result: dict) -> dict:

@@ -311,9 +311,8 @@ def judge_all(calls: list[Call], replays: dict[str, dict], payments: dict, refun
                                        payment_by_creation_key, refund_by_creation_key, claims)  # fmt: skip
         if problem:
             flag(key, problem, call, answer, current)
-        elif is_stale:
-            stale.append({"key": key, "op": call.op, "answer_status": (_payment_in(body) or {}).get("status"),
-                          "now": current and current["status"]})  # fmt: skip
+        elif is_stale or any(_in_flight(c.answer, current, refunds) for c in group):
+            stale.append({"key": key, "op": call.op, "now": current and current["status"]})
 
     # An effect nobody was told about: a manual payment captured (or canceled) with no key claiming it.
     keys_of_payment: dict[str, list[str]] = defaultdict(list)
@@ -357,7 +356,8 @@ def _judge_one(call, status, body, current, payment_id, payments, refunds, payme
         if answered.get("amount_captured", 0) > current["amount_captured"]:
             return (f"answer says amount_captured {answered.get('amount_captured')}, "
                     f"the payment has {current['amount_captured']}"), False  # fmt: skip
-    stale = bool(answered) and current is not None and answered.get("status") != current["status"]
+    # True when given, and since settled: a payment answered ``processing`` that has an outcome now.
+    stale = bool(answered) and current is not None and answered.get("status") == "processing" != current["status"]
 
     if call.op == "create":
         if status == 402:
@@ -425,11 +425,23 @@ def _judge_one(call, status, body, current, payment_id, payments, refunds, payme
                 return f"refund answered amount {body.get('amount')}, the refund is {refund['amount']}", False
             if not reachable(body.get("status", ""), refund["status"], _REFUND_NEXT):
                 return f"refund answered {body.get('status')}, the refund is {refund['status']}", False
-            return None, body.get("status") != refund["status"]
+            return None, body.get("status") == "pending" != refund["status"]
         if mine is not None:
             return f"refused ({status} {code}) but the key created refund {mine['id']}", False
         return None, False
     return None, False
+
+
+def _in_flight(body, current: dict | None, refunds: dict) -> bool:
+    """An answer the client was given that described work still in flight (a payment ``processing``, a refund
+    ``pending``) whose object has an outcome now."""
+    payment = _payment_in(body)
+    if payment is not None:
+        return payment.get("status") == "processing" and current is not None and current["status"] != "processing"
+    if isinstance(body, dict) and body.get("object") == "refund" and body.get("status") == "pending":
+        refund = refunds.get(body.get("id"))
+        return refund is not None and refund["status"] != "pending"
+    return False
 
 
 def _short(body) -> str:

@@ -24,33 +24,40 @@ from chaos.stack import POSTGRES_ADMIN_URL, SANDBOX_API_KEY
 class Kind:
     name: str
     resource: str
-    weight: int
+    weight: int  # copies in each deck
     window: tuple[float, float] | None  # seconds (low, high); None: instant
     what: str
+    mid: float | None = None  # a second action this long after the start (compound faults)
 
 
 KINDS = [
-    Kind("db_terminate", "db", 14, None,
+    Kind("db_terminate", "db", 2, None,
          "pg_terminate_backend() of every connection to the run's database (web, worker, beat)"),
-    Kind("processor_latency", "processor", 7, (3, 10),
+    Kind("processor_latency", "processor", 1, (3, 10),
          "the sandbox adds 1.5, 4 or 6.5 s to every charge/refund POST (6.5 s outlasts the platform's 5 s timeout)"),
-    Kind("processor_errors", "processor", 7, (3, 10),
+    Kind("processor_errors", "processor", 1, (3, 10),
          "the sandbox answers 500 to 30, 60 or 100 % of charge/refund POSTs, without acting (seeded error_rate)"),
-    Kind("processor_stall", "processor", 7, (2, 8),
+    Kind("processor_stall", "processor", 1, (2, 8),
          "SIGSTOP of the sandbox's process group, SIGCONT at the end: connections open, nothing answers"),
-    Kind("webhook_duplicates", "processor", 5, (5, 15),
+    Kind("webhook_duplicates", "processor", 1, (5, 15),
          "the sandbox sends every webhook twice and shuffles their order (duplicate_webhooks, shuffle_webhooks)"),
-    Kind("webhook_replay", "webhook_path", 8, None,
+    Kind("webhook_replay", "webhook_path", 2, None,
          "5 to 20 processor webhooks already delivered are posted again, re-signed, in a shuffled order"),
-    Kind("web_kill", "web", 10, None,
+    Kind("web_kill", "web", 2, None,
          "SIGKILL of one gunicorn worker (requests in flight are cut; the master starts another)"),
-    Kind("worker_kill", "worker", 6, (1, 6),
+    Kind("web_kill_in_flight", "processor", 1, (3, 5),
+         "the sandbox answers 3 s late; 1.5 s later one gunicorn worker is killed while its requests wait on "
+         "the processor (charged, never answered)", mid=1.5),
+    Kind("db_terminate_in_flight", "processor", 1, (3, 5),
+         "the sandbox answers 2 s late; 1 s later every connection to the database is terminated while requests "
+         "wait on the processor (charged, then the outcome cannot be written)", mid=1.0),
+    Kind("worker_kill", "worker", 1, (1, 6),
          "SIGKILL of the Celery worker's whole process group; started again at the end of the window"),
-    Kind("worker_child_kill", "worker", 4, None,
+    Kind("worker_child_kill", "worker", 1, None,
          "SIGKILL of one Celery pool process (the task in hand is lost; the pool replaces the process)"),
-    Kind("redis_down", "redis", 8, (2, 8),
+    Kind("redis_down", "redis", 2, (2, 8),
          "SIGKILL of the stack's own redis-server (its data is lost); started again, empty, at the end"),
-    Kind("redis_stall", "redis", 4, (1, 4),
+    Kind("redis_stall", "redis", 1, (1, 4),
          "SIGSTOP of the stack's own redis-server, SIGCONT at the end: every Redis call hangs meanwhile"),
 ]  # fmt: skip
 KIND_BY_NAME = {kind.name: kind for kind in KINDS}
@@ -64,6 +71,7 @@ class Fault:
     until: float | None  # end of the window, None for an instant fault
     pick: float  # which process/option, drawn with the schedule
     param: float | int | None = None
+    mid: float | None = None  # the time of a compound fault's second action
     result: str = ""
 
     def describe(self) -> str:
@@ -73,19 +81,30 @@ class Fault:
 
 
 def schedule(seed: int, seconds: float, *, warmup: float = 4.0, quiet_tail: float = 3.0) -> list[Fault]:
-    """The faults of a run, from ``random.Random(seed)`` and the duration alone."""
+    """The faults of a run, from ``random.Random(seed)`` and the duration alone.
+
+    Kinds are dealt from a shuffled deck holding each kind ``weight`` times, so every kind comes up
+    before any comes up a third time (a two-minute run injects each kind at least once). A kind
+    whose resource is still busy waits in the deck for the next slot.
+    """
     rng = random.Random(f"{seed}:faults")
     faults: list[Fault] = []
     busy_until: dict[str, float] = {}
-    names = [kind.name for kind in KINDS]
-    weights = [kind.weight for kind in KINDS]
+    deck: list[Kind] = []
     at = warmup
     end = seconds - quiet_tail
     while True:
         at += rng.uniform(1.5, 5.0)
         if at >= end:
             break
-        kind = KIND_BY_NAME[rng.choices(names, weights)[0]]
+        if len(deck) < len(KINDS):
+            cards = [kind for kind in KINDS for _ in range(kind.weight)]
+            rng.shuffle(cards)
+            deck.extend(cards)
+        free = [index for index, kind in enumerate(deck) if busy_until.get(kind.resource, 0.0) <= at]
+        if not free:
+            continue
+        kind = deck.pop(free[0])
         length = rng.uniform(*kind.window) if kind.window else 0.0
         pick = rng.random()
         param = {
@@ -93,12 +112,12 @@ def schedule(seed: int, seconds: float, *, warmup: float = 4.0, quiet_tail: floa
             "processor_errors": rng.choice([0.3, 0.6, 1.0]),
             "webhook_replay": rng.randrange(5, 21),
         }.get(kind.name)
-        if busy_until.get(kind.resource, 0.0) > at:
-            continue
         until = min(at + length, end) if kind.window else None
         busy_until[kind.resource] = (until or at) + 0.5
+        mid = round(at + kind.mid, 2) if kind.mid is not None else None
         faults.append(Fault(index=len(faults), kind=kind.name, at=round(at, 2),
-                            until=None if until is None else round(until, 2), pick=pick, param=param))  # fmt: skip
+                            until=None if until is None else round(until, 2), pick=pick, param=param,
+                            mid=mid))  # fmt: skip
     return faults
 
 
@@ -125,8 +144,10 @@ class Injector(threading.Thread):
         actions = []
         for fault in self.faults:
             actions.append((fault.at, 0, fault, "start"))
+            if fault.mid is not None:
+                actions.append((fault.mid, 1, fault, "mid"))
             if fault.until is not None:
-                actions.append((fault.until, 1, fault, "end"))
+                actions.append((fault.until, 2, fault, "end"))
         actions.sort(key=lambda action: (action[0], action[1], action[2].index))
         for at, _, fault, phase in actions:
             delay = self.started + at - time.monotonic()
@@ -142,6 +163,7 @@ class Injector(threading.Thread):
                     self.skipped[fault.kind] += 1
                 else:
                     self.injected[fault.kind] += 1
+            if phase in ("start", "mid"):
                 self.log(f"chaos: {time.monotonic() - self.started:6.1f}s {fault.kind} {fault.param or ''} "
                          f"{fault.result}".rstrip())  # fmt: skip
 
@@ -191,6 +213,26 @@ class Injector(threading.Thread):
     def _webhook_replay(self, fault: Fault, phase: str) -> None:
         sent = self.proxy.replay(random.Random(f"{self.seed}:replay:{fault.index}"), int(fault.param))
         fault.result = f"{sent} webhooks posted again" if sent else "skipped: no webhook seen yet"
+
+    def _web_kill_in_flight(self, fault: Fault, phase: str) -> None:
+        if phase == "start":
+            self._sandbox_faults(latency_ms=3000)
+            fault.result = "latency 3000 ms"
+        elif phase == "mid":
+            self._web_kill(fault, phase)
+            fault.result = "latency 3000 ms, " + fault.result
+        else:
+            self._sandbox_faults(latency_ms=0)
+
+    def _db_terminate_in_flight(self, fault: Fault, phase: str) -> None:
+        if phase == "start":
+            self._sandbox_faults(latency_ms=2000)
+            fault.result = "latency 2000 ms"
+        elif phase == "mid":
+            self._db_terminate(fault, phase)
+            fault.result = "latency 2000 ms, " + fault.result
+        else:
+            self._sandbox_faults(latency_ms=0)
 
     def _web_kill(self, fault: Fault, phase: str) -> None:
         pids = self.stack.web_worker_pids()

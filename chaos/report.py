@@ -63,7 +63,7 @@ def render(result: dict) -> str:
         [f"untruthful answers (of {checks['keys_replayed']} keys replayed)", checks["untruthful_answers"],
          _ok(checks["untruthful_answers"] == 0)],
         ["  of which 5xx on replay", checks["replays_5xx"], ""],
-        ["stale answers (true when given, the object moved on)", checks["stale_answers"], "info"],
+        ["answers still in flight (processing/pending, settled since)", checks["stale_answers"], "info"],
         ["disagreements with the processor", checks["processor_disagreements"],
          _ok(checks["processor_disagreements"] == 0)],
         ["ledger_check", "passed" if checks["ledger_ok"] else "FAILED " + ",".join(checks["ledger_failed"]),
