@@ -17,5 +17,6 @@ urlpatterns = [
     re_path(r"^api/", core_views.api_not_found),
 ]
 
+handler400 = "core.views.bad_request"
 handler404 = "core.views.not_found"
 handler500 = "core.views.server_error"

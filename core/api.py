@@ -1,12 +1,87 @@
-"""Input parsing shared by the API's views: strict JSON types, money, metadata, unknown parameters."""
+"""Input parsing shared by the API's views: strict JSON types, money, metadata, unknown parameters,
+and the shape of the ids in the path and the text of the query string."""
+
+import re
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.permissions import BasePermission
 
-from core.errors import InvalidRequestError
+from core.errors import InvalidRequestError, ResourceMissingError
+from core.ids import _ALPHABET, ULID_LENGTH
 from core.money import MAX_AMOUNT, is_known_currency
+
+# --- The path and the query string --------------------------------------------------------
+
+# The id in each path parameter: its object's prefix, "_" and a ULID (core.ids). An id of another
+# shape names nothing, so it is answered 404 without a query (a NUL byte would make PostgreSQL fail).
+PATH_ID_PREFIXES = {
+    "payment_id": ("pay", "payment"),
+    "refund_id": ("re", "refund"),
+    "dispute_id": ("dp", "dispute"),
+    "event_id": ("evt", "event"),
+    "endpoint_id": ("we", "webhook endpoint"),
+    "transaction_id": ("txn", "balance transaction"),
+}
+_ULID = f"[{_ALPHABET}]{{{ULID_LENGTH}}}"
+_ANY_ID = re.compile(rf"^[a-z]{{2,4}}_{_ULID}$")
+
+
+def id_pattern_text(prefix: str) -> str:
+    """The regular expression of an id with ``prefix``, as the OpenAPI document states it."""
+    return rf"^{prefix}_{_ULID}$"
+
+
+_PATH_ID_RES = {name: re.compile(id_pattern_text(prefix)) for name, (prefix, _noun) in PATH_ID_PREFIXES.items()}
+
+
+def path_id_error(name: str, value) -> ResourceMissingError | None:
+    """A 404 for a path id that is not of its object's shape; None for a well-formed one."""
+    pattern = _PATH_ID_RES.get(name, _ANY_ID)
+    if isinstance(value, str) and pattern.match(value):
+        return None
+    prefix, noun = PATH_ID_PREFIXES.get(name, (None, "object"))
+    shape = f"{prefix}_ followed by {ULID_LENGTH} letters and digits" if prefix else "a prefix, _ and 26 characters"
+    # The id itself is not echoed: it may hold anything (NUL bytes, a card number, 4 000 characters).
+    return ResourceMissingError(f"No such {noun}: an id is {shape}.", param="id")
+
+
+def query_text_error(query_params) -> InvalidRequestError | None:
+    """A 400 for a NUL byte in any query parameter's name or value (filters and cursors reach the database)."""
+    for key, values in query_params.lists():
+        if "\x00" in key:
+            return InvalidRequestError(
+                "A query parameter's name contains a NUL character (U+0000).", code="parameter_invalid"
+            )
+        if any("\x00" in value for value in values):
+            return InvalidRequestError(
+                f"{key} contains a NUL character (U+0000), which no parameter accepts.",
+                code="parameter_invalid",
+                param=key,
+            )
+    return None
+
+
+class WellFormedRequest(BasePermission):
+    """Runs after authentication (``DEFAULT_PERMISSION_CLASSES``, after ``IsMerchant``), before any view:
+    an id in the path of the wrong shape is ``404 resource_missing``; a NUL byte in the query string
+    is ``400 parameter_invalid``. Bodies are ``core.parsers.StrictJSONParser``'s."""
+
+    def has_permission(self, request, view):
+        for name, value in (getattr(view, "kwargs", None) or {}).items():
+            if name.endswith("_id"):
+                error = path_id_error(name, value)
+                if error is not None:
+                    raise error
+        error = query_text_error(request.query_params)
+        if error is not None:
+            raise error
+        return True
+
+
+# --- Bodies ----------------------------------------------------------------------------------
 
 
 class StrictInputSerializer(serializers.Serializer):

@@ -2,7 +2,13 @@
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -14,6 +20,7 @@ from core.errors import (
     AuthenticationError,
     InvalidRequestError,
     MethodNotAllowedError,
+    PayloadTooLargeError,
     RateLimitError,
     ResourceMissingError,
     UnsupportedMediaTypeError,
@@ -28,6 +35,8 @@ _GENERIC_INVALID_CODES = {
     "invalid_choice", "not_a_list", "empty", "max_digits", "max_decimal_places",
     "max_whole_digits", "not_a_dict", "date", "datetime", "make_aware", "overflow",
     "does_not_exist", "incorrect_type", "no_match", "invalid_image", "not_a_json",
+    # CharField's own refusals of text PostgreSQL cannot store (core.parsers refuses them first).
+    "null_characters_not_allowed", "surrogate_characters_not_allowed",
 }  # fmt: skip
 
 
@@ -70,10 +79,29 @@ def validation_error_to_api_error(exc: drf_exceptions.ValidationError) -> Invali
     return InvalidRequestError(message, code=code, param=param)
 
 
+def suspicious_operation_to_api_error(exc: SuspiciousOperation) -> ApiError:
+    """Django's refusals of a request it will not read (its limits, a host it does not serve)."""
+    from django.conf import settings
+
+    if isinstance(exc, RequestDataTooBig):
+        from core.parsers import size_text
+
+        limit = size_text(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        return PayloadTooLargeError(f"The request body is larger than {limit}.")
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return InvalidRequestError(
+            f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} parameters.", code="parameter_invalid"
+        )
+    # DisallowedHost and the like: the message never echoes what was sent.
+    return InvalidRequestError("The request is malformed.", code="request_invalid")
+
+
 def to_api_error(exc: Exception) -> ApiError | None:
     """Translate a known exception; None for one that is our fault."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, SuspiciousOperation):
+        return suspicious_operation_to_api_error(exc)
     if isinstance(exc, Http404 | drf_exceptions.NotFound):
         return ResourceMissingError("No such object.")
     if isinstance(exc, drf_exceptions.ValidationError):

@@ -4,13 +4,15 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import SuspiciousOperation
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+from django.views.defaults import bad_request as html_bad_request
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as html_server_error
 
-from core.errors import ApiServerError, ResourceMissingError
+from core.errors import ApiServerError, InvalidRequestError, ResourceMissingError
 from core.responses import error_response
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,10 @@ def healthz(request):
     return JsonResponse({"status": status, "checks": results, "broker": broker}, status=code)
 
 
+# Paths whose every answer, errors included, is in the contract's shape.
+JSON_ERROR_PREFIXES = ("/api/", "/webhooks/processor/")
+
+
 def api_not_found(request, *args, **kwargs):
     return error_response(ResourceMissingError(f"Unrecognised request URL ({request.method}: {request.path})."))
 
@@ -98,3 +104,15 @@ def server_error(request):
     if request.path.startswith("/api/"):
         return error_response(ApiServerError())
     return html_server_error(request)
+
+
+def bad_request(request, exception=None):
+    """handler400: Django's own refusals (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many parameters,
+    a host it does not serve) in the contract's shape under /api/ and the processor's webhook path."""
+    if request.path.startswith(JSON_ERROR_PREFIXES):
+        from core.exception_handler import suspicious_operation_to_api_error
+
+        if isinstance(exception, SuspiciousOperation):
+            return error_response(suspicious_operation_to_api_error(exception))
+        return error_response(InvalidRequestError("The request is malformed.", code="request_invalid"))
+    return html_bad_request(request, exception)

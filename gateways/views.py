@@ -1,10 +1,14 @@
 """The platform's endpoint for the processor's webhooks."""
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.errors import PayloadTooLargeError
+from core.parsers import size_text
+from core.responses import error_response
 from gateways.base import WebhookSignatureInvalid
 from gateways.registry import get_processor
 from gateways.webhooks import processor_event_receive
@@ -15,11 +19,17 @@ from gateways.webhooks import processor_event_receive
 def sandbox_webhook(request):
     """Verify the signature and timestamp, store the event once, apply it; 400 for an unverifiable one.
 
-    A failure to apply answers 500 so that the processor delivers the event again.
+    A failure to apply answers 500 so that the processor delivers the event again. A body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (1 MB) is ``413 body_too_large``, before the signature is checked.
     """
     try:
+        body = request.body
+    except RequestDataTooBig:
+        limit = size_text(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        return error_response(PayloadTooLargeError(f"The request body is larger than {limit}."))
+    try:
         event = get_processor().parse_webhook(
-            body=request.body, headers=request.headers, tolerance_seconds=settings.PROCESSOR_WEBHOOK_TOLERANCE_SECONDS
+            body=body, headers=request.headers, tolerance_seconds=settings.PROCESSOR_WEBHOOK_TOLERANCE_SECONDS
         )
     except WebhookSignatureInvalid as exc:
         return JsonResponse(

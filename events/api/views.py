@@ -27,8 +27,9 @@ EVENT_ID = OpenApiParameter("event_id", OpenApiTypes.STR, location=OpenApiParame
 ENDPOINT_ID = OpenApiParameter("endpoint_id", OpenApiTypes.STR, location=OpenApiParameter.PATH)
 _PREFIXES = sorted({value.split(".", 1)[0] for value in EventType.values})
 TYPE_FILTER = OpenApiParameter(
-    "type", str, description=f"Only events of this type; `<prefix>.*` for a family ({', '.join(_PREFIXES)})."
-)
+    "type", str, enum=[*EventType.values, *(f"{prefix}.*" for prefix in _PREFIXES)],
+    description=f"Only events of this type; `<prefix>.*` for a family ({', '.join(_PREFIXES)}).",
+)  # fmt: skip
 
 
 READ_ERRORS = READ_ERROR_RESPONSES

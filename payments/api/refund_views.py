@@ -22,6 +22,10 @@ from payments.api.serializers import (
 from payments.models import DisputeStatus, RefundStatus
 
 PAYMENT_FILTER = OpenApiParameter("payment", str, description="Only those of this payment (pay_…).")
+REFUND_STATUS_FILTER = OpenApiParameter("status", str, enum=RefundStatus.values,
+                                        description="Only refunds in this status.")
+DISPUTE_STATUS_FILTER = OpenApiParameter("status", str, enum=DisputeStatus.values,
+                                         description="Only disputes in this status.")
 REFUND_ID = OpenApiParameter("refund_id", str, location=OpenApiParameter.PATH)
 DISPUTE_ID = OpenApiParameter("dispute_id", str, location=OpenApiParameter.PATH)
 
@@ -50,7 +54,7 @@ def _list(request, view, queryset, serializer_class, statuses):
 
 class RefundListCreateView(APIView):
     @extend_schema(
-        operation_id="refunds_list", parameters=[PAYMENT_FILTER, OpenApiParameter("status", str)],
+        operation_id="refunds_list", parameters=[PAYMENT_FILTER, REFUND_STATUS_FILTER],
         responses={200: RefundListSerializer, **READ_ERROR_RESPONSES}, tags=["refunds"],
     )  # fmt: skip
     def get(self, request):
@@ -99,7 +103,7 @@ class RefundDetailView(APIView):
 
 class DisputeListView(APIView):
     @extend_schema(
-        operation_id="disputes_list", parameters=[PAYMENT_FILTER, OpenApiParameter("status", str)],
+        operation_id="disputes_list", parameters=[PAYMENT_FILTER, DISPUTE_STATUS_FILTER],
         responses={200: DisputeListSerializer, **READ_ERROR_RESPONSES}, tags=["disputes"],
     )  # fmt: skip
     def get(self, request):
