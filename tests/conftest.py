@@ -57,6 +57,31 @@ def other_api_client(other_merchant) -> APIClient:
     return client
 
 
+# --- The test database flush may TRUNCATE the append-only tables -----------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def flush_may_truncate_append_only_tables():
+    """Django's flush (after every transactional test) empties all tables with one TRUNCATE, which the
+    append-only tables refuse (ledger/migrations/0005_refuse_truncate.py) unless the transaction has
+    set ``append_only.allow_truncate``. Only the flush sets it, first in its own transaction (SET LOCAL):
+    every other statement of the suite meets the trigger as production does (tests/ledger/test_truncate.py).
+    """
+    import functools
+
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    @functools.wraps(original)
+    def execute_sql_flush(self, sql_list):
+        return original(self, ["SET LOCAL append_only.allow_truncate = 'on'", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original
+
+
 # --- The sandbox processor as a real process --------------------------------------------
 
 
