@@ -6,6 +6,15 @@ must be globally routable (``ipaddress``'s ``is_global``, and not multicast,
 reserved, loopback, link-local, private or unspecified); one bad address refuses
 the URL. ``resolve_host`` is a module-level function so tests can replace it.
 
+IPv6 forms that carry an IPv4 address (issue 12, item 5) are judged by that address too,
+since a tunnel or translator on the path delivers to it: 6to4 (2002::/16), Teredo
+(2001::/32, server and client), NAT64 (64:ff9b::/96; the local-use 64:ff9b:1::/48 is
+refused whole, its layout being the operator's), IPv4-mapped (::ffff:0:0/96),
+IPv4-compatible (::/96) and IPv4-translated (::ffff:0:0:0/96). One non-public embedded
+address refuses the URL; a public one leaves the verdict to the IPv6 address itself
+(6to4 of 8.8.8.8 is accepted, Teredo and the deprecated forms never are), except that a
+mapped or NAT64 address is the IPv4 address it translates to.
+
 What this does not stop: a DNS answer that changes between our check and the
 connection ``requests`` makes (rebinding). Production should also send webhooks
 through an egress proxy that refuses private ranges.
@@ -54,18 +63,52 @@ def parse_url(url: str) -> ParsedUrl:
     return ParsedUrl(scheme=parts.scheme, host=parts.hostname, port=port or (443 if parts.scheme == "https" else 80))
 
 
-def is_public_address(address: str) -> bool:
-    """True for an address on the public internet; False for loopback, private, link-local, reserved…"""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: any RFC 6052 layout the operator picks
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291, deprecated
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (6to4, Teredo, NAT64, mapped, compatible, translated)."""
+    found = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:  # (server, client); the client's address un-XOR-ed
+        found.extend(ip.teredo)
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64_WELL_KNOWN or ip in _IPV4_COMPATIBLE or ip in _IPV4_TRANSLATED:
+        found.append(low32)
+    return found
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not (
         ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local or ip.is_private or ip.is_unspecified
     )
 
 
+def is_public_address(address: str) -> bool:
+    """True for an address on the public internet; False for loopback, private, link-local, reserved…
+
+    An IPv6 address that embeds an IPv4 address is public only if that address is too (module docstring).
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL_USE:
+            return False
+        embedded = embedded_ipv4(ip)
+        if not all(_is_public(ipv4) for ipv4 in embedded):
+            return False
+        if ip.ipv4_mapped is not None or ip in _NAT64_WELL_KNOWN:
+            return True  # the IPv4 address it stands for, public (above)
+    return _is_public(ip)
+
+
 def private_urls_allowed() -> bool:
-    return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", False))
+    return settings.WEBHOOK_ALLOW_PRIVATE_URLS
 
 
 def check_url(url: str) -> ParsedUrl:

@@ -175,7 +175,7 @@ def outbox_kick() -> None:
     """
     from core.failsoft import CACHE
 
-    if not getattr(settings, "EVENTS_DRAIN_ON_COMMIT", True):
+    if not settings.EVENTS_DRAIN_ON_COMMIT:
         return
     try:
         if _cache_is_shared() and not CACHE.call(
@@ -405,7 +405,7 @@ def _session() -> requests.Session:
         # No proxy or CA settings from the environment (looking them up costs a third of each request);
         # an egress proxy is configured explicitly.
         session.trust_env = False
-        proxy = getattr(settings, "WEBHOOK_PROXY_URL", None)
+        proxy = settings.WEBHOOK_PROXY_URL
         if proxy:
             session.proxies = {"http": proxy, "https": proxy}
         adapter = HTTPAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)

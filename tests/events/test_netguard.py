@@ -112,3 +112,93 @@ def test_the_address_is_checked_again_at_delivery_time(merchant, dns, receiver):
     assert attempt.status_code is None and attempt.error.startswith("not sent") and "private" in attempt.error
     assert delivery.status == "pending" and delivery.retry_step == 1  # retried later, DNS may change back
     assert dns["asked"].count("hooks.example.test") == 2  # at creation, and again at delivery
+
+
+# --- IPv6 forms that embed an IPv4 address (issue 12, item 5) ---------------------------------------------------
+
+# Each reaches the IPv4 address it carries through a tunnel or a translator (or names it outright), so it is
+# refused when that address is: loopback 127.0.0.1, the metadata service 169.254.169.254, private 10.0.0.1.
+EMBEDDED_PRIVATE = {
+    "6to4 of loopback": "2002:7f00:1::",
+    "6to4 of the metadata address": "2002:a9fe:a9fe::",
+    "6to4 of a private address, any interface id": "2002:a00:1:1:2:3:4:5",
+    "IPv4-mapped loopback": "::ffff:127.0.0.1",
+    "IPv4-mapped metadata address": "::ffff:a9fe:a9fe",
+    "IPv4-compatible loopback": "::127.0.0.1",
+    "IPv4-compatible metadata address": "::a9fe:a9fe",
+    "NAT64 of the metadata address": "64:ff9b::a9fe:a9fe",
+    "NAT64 of loopback": "64:ff9b::127.0.0.1",
+    "NAT64 of a private address": "64:ff9b::a00:1",
+    "local-use NAT64 prefix": "64:ff9b:1::a9fe:a9fe",
+    "local-use NAT64 prefix, /48 layout": "64:ff9b:1:a9fe:a9:fe00::",
+    # Teredo: the server's IPv4 in bits 32-63, the client's XOR-ed with ones in the last 32 bits.
+    "Teredo, obfuscated loopback client": "2001:0:4136:e378:8000:63bf:80ff:fffe",
+    "Teredo, obfuscated metadata client": "2001:0:4136:e378:8000:63bf:5601:5601",
+    "Teredo, metadata server": "2001:0:a9fe:a9fe:8000:63bf:f7f7:f7f7",
+    "IPv4-translated loopback": "::ffff:0:7f00:1",
+    "IPv4-translated metadata address": "::ffff:0:a9fe:a9fe",
+}
+EMBEDDED_PUBLIC = {
+    "6to4 of 8.8.8.8": "2002:808:808::1",
+    "IPv4-mapped 8.8.8.8": "::ffff:8.8.8.8",
+    "NAT64 of 8.8.8.8 (what DNS64 answers on an IPv6-only network)": "64:ff9b::808:808",
+}
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PRIVATE.values(), ids=EMBEDDED_PRIVATE.keys())
+def test_ipv6_forms_embedding_a_private_ipv4_are_refused(address):
+    assert not netguard.is_public_address(address)
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PUBLIC.values(), ids=EMBEDDED_PUBLIC.keys())
+def test_ipv6_forms_embedding_a_public_ipv4_stay_allowed(address):
+    assert netguard.is_public_address(address)
+
+
+def test_embedded_ipv4_is_found_in_every_form():
+    found = {name: [str(ip) for ip in netguard.embedded_ipv4(netguard.ipaddress.ip_address(address))]
+             for name, address in EMBEDDED_PRIVATE.items()}  # fmt: skip
+    assert found["6to4 of loopback"] == ["127.0.0.1"]
+    assert found["IPv4-compatible metadata address"] == ["169.254.169.254"]
+    assert found["NAT64 of the metadata address"] == ["169.254.169.254"]
+    assert set(found["Teredo, obfuscated loopback client"]) == {"65.54.227.120", "127.0.0.1"}
+    assert set(found["Teredo, metadata server"]) == {"169.254.169.254", "8.8.8.8"}
+    assert found["IPv4-translated loopback"] == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[2002:7f00:1::]/", "http://[2002:a9fe:a9fe::]/latest/meta-data/", "http://[::ffff:127.0.0.1]/",
+     "http://[::127.0.0.1]:8000/", "http://[64:ff9b::a9fe:a9fe]/", "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+     "http://[::ffff:0:7f00:1]/", "https://[64:ff9b:1::a9fe:a9fe]/"],
+)  # fmt: skip
+def test_embedded_private_ipv4_urls_are_refused_at_registration(api_client, dns, url):
+    response = post(api_client, "/api/v1/webhook_endpoints", {"url": url})
+    assert response.status_code == 400, response.content
+    assert (error_of(response)["code"], error_of(response)["param"]) == ("url_invalid", "url")
+
+
+@pytest.mark.parametrize("address", ["2002:a9fe:a9fe::", "64:ff9b::7f00:1", "::ffff:0:a9fe:a9fe"])
+def test_a_host_resolving_to_an_embedded_private_ipv4_is_refused(api_client, dns, address):
+    dns["hooks.example.test"] = [address]
+    response = post(api_client, "/api/v1/webhook_endpoints", {"url": "https://hooks.example.test/in"})
+    assert response.status_code == 400 and error_of(response)["code"] == "url_invalid"
+
+
+def test_an_embedded_public_ipv4_url_is_accepted(api_client, dns):
+    response = post(api_client, "/api/v1/webhook_endpoints", {"url": "http://[2002:808:808::1]/hooks"})
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize("address", ["2002:7f00:1::", "64:ff9b::a9fe:a9fe", "2001:0:4136:e378:8000:63bf:80ff:fffe"])
+def test_embedded_private_ipv4_is_refused_at_delivery(merchant, dns, receiver, address):
+    dns["hooks.example.test"] = [PUBLIC]
+    services.webhook_endpoint_create(merchant=merchant, url="https://hooks.example.test/in")
+    record(merchant)
+    services.outbox_drain()
+    delivery = WebhookDelivery.objects.get()
+
+    dns["hooks.example.test"] = [PUBLIC, address]  # DNS now also answers a tunnel to a private address
+    services.deliveries_send(delivery_ids=[delivery.pk])
+    attempt = delivery.attempts.get()
+    assert attempt.status_code is None and attempt.error.startswith("not sent") and "private" in attempt.error
