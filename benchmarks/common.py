@@ -8,6 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# A benchmark sets up its own configuration: never the .env that `make run` writes.
+os.environ["PLATFORM_ENV_FILE"] = ""
 
 from tests.processes import clean_env, free_port, manage, start_gunicorn, stop, wait_for_http  # noqa: E402
 

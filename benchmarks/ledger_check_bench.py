@@ -73,6 +73,8 @@ def generate(scale: float) -> None:
             cursor.execute(statement, params)
 
     with transaction.atomic():
+        # The ledger's tables refuse TRUNCATE unless the transaction says so (ledger migration 0005).
+        sql("SET LOCAL append_only.allow_truncate = 'on'")
         sql("TRUNCATE ledger_posting, ledger_journalentry, ledger_account, ledger_ledgercheckrun, "
             "merchants_merchant RESTART IDENTITY CASCADE")  # fmt: skip
         sql("DROP TABLE IF EXISTS ledger_bench_payment")

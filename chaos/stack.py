@@ -58,6 +58,7 @@ def clean_env(**overrides: str) -> dict:
     prefixes = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "PROCESSOR_", "SANDBOX_", "VAR_DIR", "CELERY_", "WEBHOOK_",
                 "PAYMENT_", "IDEMPOTENCY_", "API_RATE_LIMIT", "EVENTS_")  # fmt: skip
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    env["PLATFORM_ENV_FILE"] = ""  # the stack's own configuration, never the .env that `make run` writes
     env.update(overrides)
     return env
 

@@ -15,7 +15,10 @@ from ledger.models import Account, AccountCode, JournalEntry, Posting
 
 SAMPLE = 10
 # Installed by migration 0002_immutability_triggers (PostgreSQL only).
-TRIGGER_NAMES = ("ledger_posting_append_only", "ledger_journalentry_guard", "ledger_account_guard")
+TRIGGER_NAMES = (
+    "ledger_posting_append_only", "ledger_journalentry_guard", "ledger_account_guard",
+    "ledger_posting_no_truncate", "ledger_journalentry_no_truncate", "ledger_account_no_truncate",
+)  # fmt: skip
 
 
 class Skip(Exception):
@@ -209,7 +212,7 @@ def check_payments_captured_once() -> tuple[int, list, str]:
 
 
 def check_immutability_triggers() -> tuple[int, list, str]:
-    """On PostgreSQL, the triggers that refuse UPDATE/DELETE of postings and entries are installed and enabled."""
+    """On PostgreSQL, the triggers that refuse UPDATE, DELETE and TRUNCATE of the ledger are installed and enabled."""
     if connection.vendor != "postgresql":
         raise Skip("PostgreSQL only")
     expected = list(TRIGGER_NAMES)

@@ -5,8 +5,8 @@
   ``pending`` to ``posted`` or ``voided``; every other column is frozen.
 - ledger_account: DELETE is refused; UPDATE may only change the balance-limit flags.
 
-TRUNCATE is not refused: it is what a test database flush uses, and it needs
-table-owner rights that the application role should not hold in production.
+TRUNCATE is refused too, by migration 0005 (statement triggers, with a switch that only the
+test suite's flush sets).
 On SQLite nothing is installed (the engine never updates or deletes either).
 """
 
