@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps as global_apps
+from django.contrib.auth.models import User
 
 from backoffice import services
 from backoffice.models import RefundRequest
@@ -23,6 +24,7 @@ from tests.backoffice.conftest import (
     sandbox_payment,
     staff_user,
 )
+from tests.staff import totp_code, totp_device
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "test-output" / "screenshots"
@@ -79,9 +81,12 @@ class Steps:
 
 
 def log_in(page, steps: Steps, username: str) -> None:
+    """Password, then the code of the user's authenticator (a TOTP device, enrolled here), as staff sign in."""
+    code = totp_code(totp_device(User.objects.get(username=username)))
     page.goto("/admin/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
+    page.fill("#id_otp_token", code)
     steps.shot("login")
     page.click("input[type=submit]")
     page.wait_for_selector("#user-tools")
@@ -90,6 +95,57 @@ def log_in(page, steps: Steps, username: str) -> None:
 
 def message(page, level: str) -> str:
     return page.inner_text(f"ul.messagelist li.{level}")
+
+
+def test_staff_sign_in_needs_the_authenticator_code(browser_page):
+    page = browser_page
+    steps = Steps(page, "sign-in-second-factor")
+    user = staff_user("sam.support", "Support")
+    page.goto("/admin/")
+    page.fill("#id_username", "sam.support")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    assert "manage.py staff_totp_enroll sam.support" in page.inner_text("p.errornote")  # no device yet
+    steps.shot("not-enrolled")
+
+    device = totp_device(user)
+    page.fill("#id_password", PASSWORD)
+    page.fill("#id_otp_token", f"{(int(totp_code(device)) + 1) % 1_000_000:06d}")
+    page.click("input[type=submit]")
+    assert "That code is not valid" in page.inner_text("p.errornote")
+    assert page.locator("#user-tools").count() == 0
+    steps.shot("wrong-code")
+
+    page.fill("#id_password", PASSWORD)
+    page.fill("#id_otp_token", totp_code(device))
+    steps.shot("right-code")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools")
+    assert "Payments" in page.inner_text("#content-main")
+    steps.shot("dashboard")
+
+
+def test_five_wrong_passwords_lock_the_sign_in_out(browser_page):
+    page = browser_page
+    steps = Steps(page, "sign-in-lockout")
+    user = staff_user("sam.support", "Support")
+    page.goto("/admin/")
+    for _ in range(5):
+        page.fill("#id_username", "sam.support")
+        page.fill("#id_password", "not the password")
+        page.fill("#id_otp_token", "000000")
+        page.click("input[type=submit]")
+    assert "Too many failed sign-in attempts for sam.support" in page.inner_text("p.errornote")
+    assert "15 minutes" in page.inner_text("#content-main")
+    steps.shot("locked-out")
+    page.click("text=Back to the sign-in page")
+    page.fill("#id_username", "sam.support")
+    page.fill("#id_password", PASSWORD)
+    page.fill("#id_otp_token", totp_code(totp_device(user)))
+    page.click("input[type=submit]")
+    assert "Too many failed sign-in attempts" in page.inner_text("p.errornote")  # the right password too
+    assert page.locator("#user-tools").count() == 0
+    steps.shot("still-locked-out")
 
 
 @requires_processor_refunds

@@ -1,29 +1,24 @@
 """Operations in the admin: events, endpoints (never their secret) and deliveries with their attempts."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from events import services
 from events.models import WebhookDelivery, WebhookEndpoint
 from tests.events.conftest import record
 from tests.events.receiver import Answer
+from tests.staff import client_for, staff_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def operations_client(client):
-    user = User.objects.create_user("ops", "ops@example.com", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="Operations"))
-    client.force_login(user)
-    return client
+def operations_client():
+    return client_for(staff_user("ops", "Operations"))
 
 
 @pytest.fixture
-def support_client(client):
-    user = User.objects.create_user("support", "support@example.com", "pw", is_staff=True)
-    client.force_login(user)
-    return client
+def support_client():
+    return client_for(staff_user("support"))
 
 
 @pytest.fixture

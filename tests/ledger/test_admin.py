@@ -3,17 +3,24 @@
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission, User
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from core.ids import new_id
 from ledger import posting_rules
 from ledger.models import Account, JournalEntry, LedgerCheckRun, Posting
 from ledger.services import ledger_check_run_record
 from tests.ledger.helpers import new_payment_id
+from tests.staff import verified_login
 
 pytestmark = pytest.mark.django_db
 
 MODELS = [Account, JournalEntry, Posting, LedgerCheckRun]
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    """pytest-django's superuser, its login verified by a second factor as the admin requires."""
+    return verified_login(Client(), admin_user)
 
 
 @pytest.fixture
@@ -74,6 +81,6 @@ def test_staff_with_view_permission_can_read(client, ledger_rows):
     staff = User.objects.create_user("finance", password="pw", is_staff=True)
     staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="ledger",
                                                          codename__startswith="view_"))
-    client.force_login(staff)
+    verified_login(client, staff)
     assert client.get(url(JournalEntry, "")).status_code == 200
     assert client.get(url(JournalEntry, "add/")).status_code == 403

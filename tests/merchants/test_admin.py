@@ -2,13 +2,13 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from merchants.models import ApiKey
+from tests.staff import PASSWORD, client_for
 
 
 @pytest.fixture
-def admin_client(client, db):
-    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    client.force_login(user)
-    return client
+def admin_client(db):
+    user = get_user_model().objects.create_superuser("root", "root@example.com", PASSWORD)
+    return client_for(user)  # password and TOTP code, through the login page
 
 
 def test_creating_a_key_in_the_admin_shows_it_once(admin_client, merchant):

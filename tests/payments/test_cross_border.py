@@ -257,14 +257,11 @@ def test_a_dispute_on_a_converted_payment_moves_the_settlement_balance(api_clien
     assert balances(merchant) == {"USD": after_capture - fee_usd}
 
 
-def test_finance_edits_rates_in_the_admin(client, rates):
-    from django.contrib.auth.models import Group, User
-
+def test_finance_edits_rates_in_the_admin(rates):
     from core.models import AuditEntry
+    from tests.staff import client_for, staff_user
 
-    user = User.objects.create_user("fin", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="Finance"))
-    client.force_login(user)
+    client = client_for(staff_user("fin", "Finance"))
     eur = FxRate.objects.get(quote_currency="EUR")
     page = client.get(f"/admin/payments/fxrate/{eur.pk}/change/")
     assert page.status_code == 200
