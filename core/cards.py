@@ -1,36 +1,277 @@
-"""Detecting card numbers (PANs) so that none ever enters the platform."""
+"""Detecting card numbers (PANs) in any written form, so that none ever enters the platform.
 
+This module is the one rule. The API guard, the back-office form guard, the processor-webhook guard
+and the logging filter all call it; none has its own pattern. PCI DSS v4 3.3.1 / 3.4.1.
+
+How a text is read (``normalise``), then searched (``card_number_spans``):
+
+1. **Decoded**: ``%XX`` percent escapes, ``\\uXXXX`` escapes (JSON, JavaScript, Python) and HTML
+   character references (``&#52;``, ``&#x34;``, ``&nbsp;``), once each.
+2. **NFKC-normalised**, then every Unicode decimal digit (full-width ``４``, Arabic-Indic ``٤``,
+   Devanagari ``४``, mathematical ``𝟒`` …) becomes its ASCII digit.
+3. **Identifiers that are known not to be card numbers are set aside**: canonical UUIDs
+   (8-4-4-4-12 hex), the platform's own ids (``pay_`` + a ULID, or a bare ULID: 26 Crockford base32
+   characters starting with ``0``, a letter in the timestamp's first 10), hex digests and tokens of
+   exactly 32, 40 or 64 characters holding at least one letter, and IBANs (of a SEPA country and of
+   its length, or whose mod-97 check holds).
+   A card number is never written in any of these shapes.
+4. **Digit groups are joined across separators of any kind**: 1 to 3 characters of whitespace
+   (NBSP and every Unicode space, but not a line break), zero-width and format characters, any dash,
+   ``. _ / \\ , : ; | * + ~ ' ’ · •``. Letters are not separators: they end a group, so digits
+   touching letters (``abc4242424242424242xyz``) are a group of their own.
+5. **Luhn-checked**, and not starting with 0 (ISO/IEC 7812 gives no card brand a number starting
+   with 0):
+
+   - every span of 2 to 5 consecutive groups of 12 to 19 digits in total, shaped as cards are
+     printed: the first and inner groups of 4 to 6 digits, the last of 3 to 6, or of up to 13 after
+     a first group of 6 (4-4-4-4, 4-6-5, 4-4-4-4-3, 5-5-5-4, 6-13 …). A date and time
+     (2026-11-24 10:00:00) or a phone number (+1 415 555 0100) is not read as one number;
+   - every run of 12 to 19 digits in a row, as a whole;
+   - in a run of more than 19 digits in a row, every 12-to-19-digit window (a card number glued to
+     an expiry date, a CVV or zero padding); a run of more than 40 digits is read as holding one.
+
+The false-positive rate of this rule on realistic input is measured by
+``benchmarks/card_false_positives.py`` and written in docs/security.md ("Card numbers").
+"""
+
+import html
 import re
+import unicodedata
+from collections.abc import Iterator
+from urllib.parse import unquote
 
-# What a card number looks like when people type it: 13 to 19 digits in a row, or
-# the printed groupings with one consistent separator (space or dash): 4-4-4-4
-# with an optional tail of 1 to 3, and American Express / Diners 4-6-5 and 4-6-4.
-# Not part of a longer run of letters, digits or groups, so UUIDs (8-4-4-4-12) never match.
-_CANDIDATE = re.compile(
-    r"(?<![0-9A-Za-z])(?<![0-9][ -])(?:"
-    r"\d{13,19}"
-    r"|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?"
-    r"|\d{4}([ -])\d{6}\2\d{4,5}"
-    r")(?![0-9A-Za-z])(?![ -][0-9])"
+MIN_DIGITS = 12
+MAX_DIGITS = 19
+# How a card number is printed in groups: 4-4-4-4, 4-4-4-4-3, 4-6-5 (American Express), 4-6-4 (Diners),
+# 6-13 (UnionPay, Maestro), 5-5-5-4 … A span of separated groups is read as one number only in these
+# shapes: 2 to 5 groups, the first of 4 to 6 digits, the inner ones of 4 to 6, the last of 3 to 6 (or
+# of up to 13 after a first group of 6: 6-13, 6-10).
+FIRST_GROUP = (4, 6)
+INNER_GROUP = (4, 6)
+LAST_GROUP = (3, 13)
+MAX_GROUPS = 5
+# A run of more digits than this in a row is read as holding a card number without checking its windows
+# one by one: a random run of 40 digits has 204 windows, so one passes Luhn but for about 1 in 10^8; and
+# it bounds the work a body of digits costs (the guard runs before authentication).
+MAX_WINDOWED_RUN = 40
+
+# --- 1. Decoding ---------------------------------------------------------------------------------
+
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_BACKSLASH_U = re.compile(r"\\u([0-9A-Fa-f]{4})")
+
+
+def _decode_backslash_u(text: str) -> str:
+    def one(match: re.Match) -> str:
+        code = int(match.group(1), 16)
+        return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)  # a lone surrogate half is no digit
+
+    return _BACKSLASH_U.sub(one, text)
+
+
+def _ascii_digits(text: str) -> str:
+    """Every Unicode decimal digit as its ASCII digit (after NFKC, which already did the compatibility forms)."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in text)
+
+
+def normalise(text: str) -> str:
+    """``text`` as the detector reads it: escapes decoded, NFKC-normalised, digits in ASCII."""
+    if "%" in text:
+        text = unquote(text, errors="replace") if _PERCENT.search(text) else text
+    if "\\u" in text:
+        text = _decode_backslash_u(text)
+    if "&" in text:
+        text = html.unescape(text)
+    if not text.isascii():
+        text = _ascii_digits(unicodedata.normalize("NFKC", text))
+    return text
+
+
+# --- 3. Identifiers that are not card numbers -----------------------------------------------------
+
+_CROCKFORD = "0-9A-HJKMNP-TV-Z"
+_EXEMPT = re.compile(
+    r"(?<![0-9A-Za-z])(?:"
+    # A canonical UUID, in any case.
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    # The platform's ids (core.ids): a lower-case prefix and a ULID, or a bare ULID; a letter in it.
+    rf"|(?:[a-z]{{1,12}}_)?0(?=[{_CROCKFORD}]{{0,8}}[A-Z])[{_CROCKFORD}]{{25}}"
+    # A hex digest or random hex token (MD5 / UUID without dashes, SHA-1, SHA-256), with a letter in it.
+    r"|(?=[0-9A-Fa-f]{0,63}[A-Fa-f])(?:[0-9A-Fa-f]{64}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{32})"
+    r")(?![0-9A-Za-z])"
+)
+# An IBAN, compact or printed in groups of four; it is set aside only when its mod-97 check holds.
+_IBAN = re.compile(
+    r"(?<![0-9A-Za-z])[A-Za-z]{2}[0-9]{2}(?:[0-9A-Za-z]{11,30}|(?: [0-9A-Za-z]{4}){2,7}(?: [0-9A-Za-z]{1,3})?)"
+    r"(?![0-9A-Za-z])"
 )
 
 
+# The IBAN length of each SEPA country (as payments.bank_accounts, which core does not import).
+_IBAN_LENGTHS = {
+    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20,
+    "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26,
+    "IT": 27, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28,
+    "PT": 25, "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "VA": 22,
+}  # fmt: skip
+
+
+def _iban_valid(candidate: str) -> bool:
+    """An IBAN of a SEPA country and of its length (a mistyped one too: the bank-account check says what is
+    wrong with it), or any IBAN whose mod-97 check holds."""
+    compact = candidate.replace(" ", "").upper()
+    if _IBAN_LENGTHS.get(compact[:2]) == len(compact):
+        return True
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def _set_aside_identifiers(text: str) -> str:
+    """Replace every exempt identifier by line breaks of the same length (a line break joins no digits)."""
+    text = _EXEMPT.sub(lambda m: "\n" * len(m.group()), text)
+    if _IBAN.search(text):
+        text = _IBAN.sub(lambda m: "\n" * len(m.group()) if _iban_valid(m.group()) else m.group(), text)
+    return text
+
+
+# --- 4. and 5. Groups, spans and the Luhn check ---------------------------------------------------
+
+_SEPARATOR = (
+    r"[ \t\u00a0\u1680\u2000-\u200d\u202f\u205f\u2060\u3000\ufeff\u00ad"  # spaces, zero-width, soft hyphen
+    r"\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"  # dashes and minus signs
+    r"._/\\,:;|*+~'\u2019\u00b7\u2022\u2027\u30fb]"  # punctuation seen between digit groups
+)
+_SEQUENCE = re.compile(rf"[0-9]+(?:{_SEPARATOR}{{1,3}}[0-9]+)*")
+_GROUP = re.compile(r"[0-9]+")
+
+
+_DOUBLE_DIGIT = str.maketrans("0123456789", "0246813579")  # a digit doubled by the Luhn check, its digits summed
+
+
 def luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    """The Luhn (mod 10) check of a string of ASCII digits."""
+    backwards = digits[::-1]
+    total = sum(backwards[0::2].encode()) + sum(backwards[1::2].translate(_DOUBLE_DIGIT).encode())
+    return (total - 48 * len(digits)) % 10 == 0
+
+
+def _is_card_number(digits: str) -> bool:
+    """12 to 19 digits, not starting with 0 (ISO/IEC 7812: no payment card's number does), Luhn-valid."""
+    return digits[0] != "0" and luhn_valid(digits)
+
+
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit doubled by the Luhn check, its digits summed
+
+
+def _card_windows(digits: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of every 12-to-19-digit window of ``digits`` that is a card number, in O(1) per window.
+
+    ``plain_even[k]`` sums the first ``k`` digits, each taken as is at an even index and doubled at an
+    odd one (``plain_odd`` the other way round); a window's Luhn sum is the difference of the two
+    prefix sums of the parity of its last digit.
+    """
+    values = [ord(c) - 48 for c in digits]
+    plain_even, plain_odd = [0], [0]
+    for index, value in enumerate(values):
+        plain, doubled = value, _DOUBLED[value]
+        plain_even.append(plain_even[-1] + (plain if index % 2 == 0 else doubled))
+        plain_odd.append(plain_odd[-1] + (doubled if index % 2 == 0 else plain))
+    for length in range(MIN_DIGITS, MAX_DIGITS + 1):
+        for i in range(len(values) - length + 1):
+            sums = plain_odd if (i + length - 1) % 2 else plain_even
+            if values[i] and (sums[i + length] - sums[i]) % 10 == 0:
+                yield i, i + length
+
+
+def _card_spans_in_sequence(sequence: str, offset: int) -> Iterator[tuple[int, int]]:
+    groups = [(m.start() + offset, m.end() + offset, m.group()) for m in _GROUP.finditer(sequence)]
+    for start, end, digits in groups:
+        if MIN_DIGITS <= len(digits) <= MAX_DIGITS:
+            if _is_card_number(digits):
+                yield start, end
+        elif len(digits) > MAX_WINDOWED_RUN:
+            yield start, end  # it all but surely holds one (see MAX_WINDOWED_RUN)
+        elif len(digits) > MAX_DIGITS:
+            for i, j in _card_windows(digits):
+                yield start + i, start + j
+    if len(groups) < 2:
+        return
+    for first in range(len(groups)):
+        if not FIRST_GROUP[0] <= len(groups[first][2]) <= FIRST_GROUP[1]:
+            continue
+        digits = groups[first][2]
+        for last in range(first + 1, min(first + MAX_GROUPS, len(groups))):
+            size = len(groups[last][2])
+            digits += groups[last][2]
+            if len(digits) > MAX_DIGITS or size < LAST_GROUP[0]:
+                break
+            longest_last = LAST_GROUP[1] if (last == first + 1 and len(groups[first][2]) == 6) else INNER_GROUP[1]
+            if len(digits) >= MIN_DIGITS and size <= longest_last and _is_card_number(digits):
+                yield groups[first][0], groups[last][1]
+            if not INNER_GROUP[0] <= size <= INNER_GROUP[1]:
+                break  # a group of another size may only end a span
+
+
+def card_number_spans(normalised: str) -> Iterator[tuple[int, int]]:
+    """(start, end) in ``normalised`` (from ``normalise``) of everything that reads as a card number."""
+    if sum(map(normalised.count, "0123456789")) < MIN_DIGITS:
+        return
+    text = _set_aside_identifiers(normalised)
+    for match in _SEQUENCE.finditer(text):
+        if match.end() - match.start() >= MIN_DIGITS:
+            yield from _card_spans_in_sequence(match.group(), match.start())
 
 
 def contains_card_number(text: str) -> bool:
-    """True when ``text`` holds anything that looks like a card number (Luhn-valid, 13–19 digits)."""
-    for match in _CANDIDATE.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            return True
+    """True when ``text`` holds a card number in any written form (see the module's docstring)."""
+    return next(card_number_spans(normalise(text)), None) is not None
+
+
+def contains_card_number_in(data) -> bool:
+    """True when any string, key or number anywhere in ``data`` (parsed JSON, form data) holds a card number.
+
+    Iterative, so the depth of the data does not matter.
+    """
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if contains_card_number(item):
+                return True
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            if contains_card_number(str(item)):
+                return True
     return False
+
+
+# --- Masking (the logging filter) -----------------------------------------------------------------
+
+_UNIT = re.compile(r"%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|&#?[0-9A-Za-z]{1,32};|.", re.DOTALL)
+
+
+def mask_card_numbers(text: str, keep: int = 4) -> str:
+    """``text`` with every digit of each card number in it replaced by ``*``, but the last ``keep``.
+
+    The spans are found by the same rule on the normalised text and mapped back onto ``text``, so a
+    number written with escapes or full-width digits is masked too.
+    """
+    if not contains_card_number(text):
+        return text
+    units = [m.group() for m in _UNIT.finditer(text)]
+    pieces = [normalise(unit) for unit in units]
+    owner = [index for index, piece in enumerate(pieces) for _ in piece]
+    normalised = "".join(pieces)
+    masked = set()
+    for start, end in card_number_spans(normalised):
+        digit_units = sorted({owner[i] for i in range(start, end) if normalised[i].isdigit()})
+        masked.update(digit_units[: max(0, len(digit_units) - keep)])
+    return "".join("*" if index in masked else unit for index, unit in enumerate(units))
