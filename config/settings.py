@@ -5,14 +5,19 @@ serverless Celery broker); production sets DATABASE_URL, REDIS_URL and
 DJANGO_SECRET_KEY. See README.md for the full list.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_currency_amounts, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_currency_amounts, env_float, env_int, env_list, env_str, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# `make run` writes the configuration it chose (DJANGO_DEBUG, the ports, DATABASE_URL…) to .env, mode 0600, so
+# that management commands in a second shell run with it; a variable set in the environment wins over the file.
+# PLATFORM_ENV_FILE names another file; empty, none is read (the test suite: config/test_settings.py).
+load_env_file(env_str("PLATFORM_ENV_FILE", str(BASE_DIR / ".env")))
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -32,7 +37,7 @@ API_KEY_PEPPER = env_str("API_KEY_PEPPER") or SECRET_KEY
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "backoffice.apps.StaffAdminConfig",  # django.contrib.admin, its site requiring a second factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,6 +48,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "config.apps.PlatformConfig",  # the platform's own system checks (config/checks.py)
     "core",
     "merchants",
     "gateways",
@@ -61,8 +70,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -132,6 +143,21 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Auth, i18n, static ----------------------------------------------------------
+# Staff sign-in (backoffice/staff_auth.py). django-axes: AXES_FAILURE_LIMIT failed sign-ins of one
+# username from one address lock that pair out for AXES_COOLOFF_MINUTES, the right password included;
+# the count lives in the database, so every web process sees it.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("AXES_COOLOFF_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "backoffice.staff_auth.lockout_response"
+AXES_VERBOSE = False  # no start-up line in every process and command; failures and lockouts are still logged
+# A TOTP second factor (django-otp) for every staff account: PCI DSS v4 8.4.2. Off only in development.
+STAFF_REQUIRE_OTP = env_bool("STAFF_REQUIRE_OTP", not DEBUG)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Payments platform")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -171,9 +197,11 @@ if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
 # --- REST framework and OpenAPI ------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["merchants.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["merchants.authentication.IsMerchant"],
+    # IsMerchant first (a request without a key is a 401), then ids in the path and the query's text.
+    "DEFAULT_PERMISSION_CLASSES": ["merchants.authentication.IsMerchant", "core.api.WellFormedRequest"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Strict JSON: UTF-8, at most 1 MB, 32 levels deep, no NUL or lone surrogate in any string.
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.exception_handler.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -196,6 +224,8 @@ SPECTACULAR_SETTINGS = {
         "CancellationReasonEnum": "payments.models.CancellationReason",
         "PaymentMethodTypeEnum": "payments.models.PaymentMethodType",
     },
+    # Filters' enums and formats, ids' shapes, every error status (core.schema.postprocess_schema).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.postprocess_schema"],
 }
 
 # --- Celery --------------------------------------------------------------------
@@ -208,6 +238,18 @@ PROCESSOR_CONNECT_TIMEOUT = env_float("PROCESSOR_CONNECT_TIMEOUT", 2.0)
 PROCESSOR_READ_TIMEOUT = env_float("PROCESSOR_READ_TIMEOUT", 5.0)
 # How far a processor webhook's timestamp may drift from our clock.
 PROCESSOR_WEBHOOK_TOLERANCE_SECONDS = env_int("PROCESSOR_WEBHOOK_TOLERANCE_SECONDS", 300)
+# The key the platform authenticates to the processor with. The default is the sandbox's development key
+# (its SANDBOX_API_KEY); `check --deploy` refuses it when DJANGO_DEBUG=0 (config/checks.py).
+PROCESSOR_DEVELOPMENT_API_KEY = "sk_sandbox_development"
+PROCESSOR_API_KEY = env_str("PROCESSOR_API_KEY") or PROCESSOR_DEVELOPMENT_API_KEY
+# The processor adapter (a dotted path to a gateways.base.Processor class).
+PROCESSOR_ADAPTER = env_str("PROCESSOR_ADAPTER") or "gateways.sandbox_adapter.SandboxProcessor"
+# The fees the processor deducts in its settlement reports, as reconciliation expects them (the sandbox's
+# defaults): basis points of a charge (rounded half to even) plus a fixed amount, and a fee per dispute, in
+# minor units.
+PROCESSOR_FEE_BPS = env_int("PROCESSOR_FEE_BPS", 250)
+PROCESSOR_FEE_FIXED = env_int("PROCESSOR_FEE_FIXED", 25)
+PROCESSOR_DISPUTE_FEE = env_int("PROCESSOR_DISPUTE_FEE", 1500)
 
 # --- Payments ----------------------------------------------------------------------
 # A payment whose outcome is unknown is asked about after this long: longer than
@@ -241,6 +283,10 @@ DISPUTE_FEE_DEFAULT = env_int("DISPUTE_FEE_DEFAULT", 1500)
 REFUND_APPROVAL_THRESHOLD = env_currency_amounts("REFUND_APPROVAL_THRESHOLD", "USD:50000,EUR:50000,GBP:50000")
 REFUND_APPROVAL_THRESHOLD_DEFAULT = env_int("REFUND_APPROVAL_THRESHOLD_DEFAULT", 50000)
 
+# --- Reconciliation ----------------------------------------------------------------
+# PostgreSQL work_mem for a reconciliation run's transaction (its hashes and sorts stay in memory).
+RECONCILIATION_WORK_MEM = env_str("RECONCILIATION_WORK_MEM") or "256MB"
+
 # --- Webhooks to merchants -----------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
@@ -263,7 +309,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Defence in depth (PCI DSS 3.3.1): every handler masks card numbers in what it writes (core.logging).
+    "filters": {"card_numbers": {"()": "core.logging.CardNumberFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["card_numbers"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

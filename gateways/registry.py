@@ -7,8 +7,6 @@ from django.utils.module_loading import import_string
 
 from gateways.base import Processor
 
-DEFAULT_PROCESSOR = "gateways.sandbox_adapter.SandboxProcessor"
-
 
 @cache
 def _processor(path: str) -> Processor:
@@ -20,7 +18,7 @@ def get_processor() -> Processor:
 
     ``settings.PROCESSOR_ADAPTER`` (a dotted path) replaces the sandbox with another adapter.
     """
-    return _processor(getattr(settings, "PROCESSOR_ADAPTER", DEFAULT_PROCESSOR))
+    return _processor(settings.PROCESSOR_ADAPTER)
 
 
 def processor_outside_transaction(what: str = "calling the processor") -> Processor:

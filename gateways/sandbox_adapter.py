@@ -182,7 +182,7 @@ class SandboxProcessor:
 
     @property
     def api_key(self) -> str:
-        return self._api_key or getattr(settings, "PROCESSOR_API_KEY", "sk_sandbox_development")
+        return self._api_key or settings.PROCESSOR_API_KEY
 
     @property
     def webhook_secret(self) -> str:

@@ -38,7 +38,6 @@ from reconciliation.models import (
 from reconciliation.report import STAGING_COLUMNS, Row
 
 T = ExceptionType
-DEFAULT_WORK_MEM = "256MB"
 INTERNAL = "recon_internal"
 LINE_KEYS = "recon_line_keys"
 SUSPECTS = "recon_suspects"
@@ -123,7 +122,7 @@ def tune_transaction() -> None:
     """
     _require_transaction()
     if _postgres():
-        work_mem = str(getattr(settings, "RECONCILIATION_WORK_MEM", DEFAULT_WORK_MEM))
+        work_mem = str(settings.RECONCILIATION_WORK_MEM)
         _execute("SELECT set_config('work_mem', %s, true)", [work_mem])
 
 

@@ -34,12 +34,6 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 BATCH_SIZE = 10_000
 FEE_MEMO_SIZE = 1 << 18
 
-# The processor's fees as our settings expect them (the sandbox's defaults).
-DEFAULT_PROCESSOR_FEE_BPS = 250
-DEFAULT_PROCESSOR_FEE_FIXED = 25
-DEFAULT_PROCESSOR_DISPUTE_FEE = 1500
-
-
 @dataclass(frozen=True)
 class ProcessorFees:
     """What the processor should deduct: ``bps`` of a charge (half-even) plus ``fixed``; ``dispute`` per dispute."""
@@ -51,9 +45,9 @@ class ProcessorFees:
     @classmethod
     def from_settings(cls) -> "ProcessorFees":
         return cls(
-            bps=int(getattr(settings, "PROCESSOR_FEE_BPS", DEFAULT_PROCESSOR_FEE_BPS)),
-            fixed=int(getattr(settings, "PROCESSOR_FEE_FIXED", DEFAULT_PROCESSOR_FEE_FIXED)),
-            dispute=int(getattr(settings, "PROCESSOR_DISPUTE_FEE", DEFAULT_PROCESSOR_DISPUTE_FEE)),
+            bps=int(settings.PROCESSOR_FEE_BPS),
+            fixed=int(settings.PROCESSOR_FEE_FIXED),
+            dispute=int(settings.PROCESSOR_DISPUTE_FEE),
         )
 
     def expected(self, line_type: str, amount: int) -> int:
