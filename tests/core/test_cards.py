@@ -130,3 +130,13 @@ def test_no_false_positive_on_timestamps_ibans_digests_and_processor_ids():
 def test_false_positives_on_english_text_with_numbers_are_rare():
     texts = corpora.english_texts(random.Random(12), 5_000)
     assert len(corpora.false_positives(texts)) / len(texts) < 0.01
+
+
+def test_a_bank_account_number_is_not_read_as_a_card_number_only_where_the_api_takes_one():
+    luhn_valid_account = "4111111111111111"
+    assert not contains_card_number_in({"bank_account": {"account_number": luhn_valid_account}})
+    assert not contains_card_number_in([("account_number", luhn_valid_account)])  # JSON read as pairs
+    assert contains_card_number_in({"bank_account": {"account_number": "4111 1111 1111 1111"}})
+    assert contains_card_number_in({"bank_account": {"account_number": "4111111111111111x"}})
+    assert contains_card_number_in({"description": luhn_valid_account})
+    assert contains_card_number_in({"account_number": {"nested": luhn_valid_account}})

@@ -190,3 +190,21 @@ def test_a_return_that_overtakes_the_settlement_is_applied_in_order_and_once(api
     assert JournalEntry.objects.filter(source=pending.id, type="payment_return").count() == 1
     assert Event.objects.filter(type="payment.returned").count() == 1
     assert balance_of(merchant) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_a_bank_account_number_that_passes_luhn_is_not_refused_as_a_card_number(api_client, sandbox):
+    """One account number of 12 to 17 digits in ten passes the Luhn check: it is still a bank account."""
+    account = {**US_SETTLES, "account_number": "4111111111111111"}  # 16 digits, Luhn-valid
+    response = create_bank_payment(api_client, account)
+    assert response.status_code == 201, response.content
+    assert response.json()["payment_method"]["bank_transfer"]["last4"] == "1111"
+    assert "4111111111111111" not in Payment.objects.get(pk=response.json()["id"]).__dict__.values()
+
+
+@pytest.mark.django_db
+def test_a_card_number_written_with_separators_in_the_account_number_is_refused(api_client, sandbox):
+    account = {**US_SETTLES, "account_number": "4111 1111 1111 1111"}
+    response = create_bank_payment(api_client, account)
+    assert (response.status_code, error_of(response)["code"]) == (400, "pan_not_allowed")
+    assert not Payment.objects.exists()
