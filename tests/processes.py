@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -47,13 +48,16 @@ def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedP
     )
 
 
-def start_gunicorn(port: int, env: dict, log_path: Path, workers: int = 2, threads: int = 4) -> subprocess.Popen:
+def start_gunicorn(
+    port: int, env: dict, log_path: Path, workers: int = 2, threads: int = 4, extra_args: Sequence[str] = ()
+) -> subprocess.Popen:
+    """gunicorn serving the platform; ``extra_args`` are added to its command line (``--logger-class`` …)."""
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [
             str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-            "--graceful-timeout", "5",
+            "--graceful-timeout", "5", *extra_args,
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
