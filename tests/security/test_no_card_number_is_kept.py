@@ -75,6 +75,7 @@ PANS = FOUND_PANS + MORE_PANS
 # Accepted where the API takes a bank account number (docs/security.md): a Luhn-valid 16-digit account number
 # is forwarded to the processor, and only its last four digits and a fingerprint may be kept.
 BANK_ACCOUNT_NUMBER = "4111111111111111"
+PROCESSOR_WEBHOOK_SECRET = "whsec_test_processor_secret"  # config/test_settings.py, in both processes
 SENSITIVE_DIGITS = [*PANS, BANK_ACCOUNT_NUMBER]
 
 
@@ -249,15 +250,23 @@ def test_no_card_number_is_kept_in_the_database_or_any_log(api_key, merchant, sa
     leaks = leaks_in_dump(dump)
     for session in Session.objects.all():
         leaks += leaks_in_text(f"session {session.pk[:8]}", json.dumps(session.get_decoded(), ensure_ascii=False))
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            leaks += leaks_in_text(str(path.relative_to(tmp_path)), path.read_text(errors="replace"))
-    leaks += leaks_in_text("sandbox.log", sandbox.log_text()[sandbox_log_offset:])
     captured = capsys.readouterr()
-    logged = "\n".join(f"{record.name} {record.getMessage()} {record.exc_text or ''}" for record in caplog.records)
-    leaks += leaks_in_text("caplog", logged) + leaks_in_text("stdout", captured.out)
-    leaks += leaks_in_text("stderr", captured.err)
+    logs = {str(path.relative_to(tmp_path)): path.read_text(errors="replace")
+            for path in sorted(folder.rglob("*")) if path.is_file()}  # fmt: skip
+    logs["caplog"] = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    logs["stdout"], logs["stderr"] = captured.out, captured.err
+    for source, text in {**logs, "sandbox.log": sandbox.log_text()[sandbox_log_offset:]}.items():
+        leaks += leaks_in_text(source, text)
     assert not leaks, f"{len(leaks)} card numbers were kept:\n" + "\n".join(leaks[:80])
+
+    # Nor is any secret logged; the API key is not stored either (only its HMAC; a webhook signing secret is,
+    # as signing needs it: docs/security.md).
+    secrets = {"the merchant's API key": api_key, "a webhook signing secret": ordinary["webhook_secret"],
+               "the staff password": PASSWORD, "the processor's API key": sandbox.api_key,
+               "the processor's webhook secret": PROCESSOR_WEBHOOK_SECRET}  # fmt: skip
+    logged = [f"{name} in {source}" for name, secret in secrets.items() for source, text in logs.items()
+              if secret in text]  # fmt: skip
+    assert not logged and api_key not in dump, logged
 
     # The scan read something real: the traffic was stored and logged.
     access_log = (folder / "access.log").read_text()
@@ -312,7 +321,7 @@ def make_ordinary_traffic(api: Web, base: str, support, sandbox) -> dict:
 
     # A signed processor webhook, stored under its event id.
     event = json.dumps(charge_event(f"evt_ok_{uuid.uuid4().hex[:8]}", Payment.objects.get(pk=payment_id))).encode()
-    header = signature_header("whsec_test_processor_secret", int(time.time()), event)
+    header = signature_header(PROCESSOR_WEBHOOK_SECRET, int(time.time()), event)
     delivered = requests.post(f"{base}/webhooks/processor/sandbox/", data=event, timeout=30,
                               headers={"Content-Type": "application/json", SIGNATURE_HEADER: header})  # fmt: skip
     assert delivered.status_code == 200, delivered.text
@@ -325,7 +334,7 @@ def make_ordinary_traffic(api: Web, base: str, support, sandbox) -> dict:
                                  "note": "Customer called on 2026-03-02 about order 1042."})  # fmt: skip
     assert refunded.status_code == 302 and Refund.objects.filter(payment_id=manual.json()["id"]).exists()
     return {"payment": Payment.objects.get(pk=payment_id), "dispute": dispute, "admin_dispute": admin_dispute,
-            "endpoint": endpoint.json()["id"]}  # fmt: skip
+            "webhook_secret": endpoint.json()["secret"]}  # fmt: skip
 
 
 def send_everywhere(api: Web, name: str, written: str, ordinary: dict) -> list[str]:
@@ -394,7 +403,7 @@ def send_everywhere(api: Web, name: str, written: str, ordinary: dict) -> list[s
     # The processor's webhook route: a correctly signed event that carries the number.
     event = charge_event(f"evt_{uuid.uuid4().hex[:12]}", payment, number=written, name=f"J DOE {written}")
     body = json.dumps(event, ensure_ascii=False).encode()
-    header = signature_header("whsec_test_processor_secret", int(time.time()), body)
+    header = signature_header(PROCESSOR_WEBHOOK_SECRET, int(time.time()), body)
     response = requests.post(f"{api.base}/webhooks/processor/sandbox/", data=body, timeout=30,
                              headers={"Content-Type": "application/json", SIGNATURE_HEADER: header})  # fmt: skip
     if response.status_code != 400 or '"pan_not_allowed"' not in response.text:
