@@ -105,6 +105,10 @@ def text_holds_card_number(text: str, *, csv_cells: bool = False) -> bool:
     return contains_card_number(text)
 
 
+# Request headers that something stores (django-axes keeps them with every staff sign-in attempt).
+_STORED_HEADERS = ("User-Agent", "Accept")
+
+
 class ApiRequestGuardMiddleware:
     """Refuses oversized bodies (413) and anything carrying a card number (400 ``pan_not_allowed``).
 
@@ -120,6 +124,12 @@ class ApiRequestGuardMiddleware:
             guard_logger.warning(
                 "Refused %s %s: a card number in the URL path", request.method, mask_card_numbers(request.path)
             )
+            if request.path.startswith("/api/"):
+                return _already_logged(error_response(pan_refusal()))
+            return _already_logged(HttpResponseBadRequest("Card numbers may not be sent to this platform."))
+        if self._query_or_stored_headers_hold_card_number(request):
+            guard_logger.warning("Refused %s %s: its query or headers held a card number", request.method,
+                                 request.path)  # fmt: skip
             if request.path.startswith("/api/"):
                 return _already_logged(error_response(pan_refusal()))
             return _already_logged(HttpResponseBadRequest("Card numbers may not be sent to this platform."))
@@ -166,13 +176,8 @@ class ApiRequestGuardMiddleware:
             body = request.body
         except RequestDataTooBig:
             return PayloadTooLargeError("The request body is larger than 1 MB.")
-        query = _wsgi_text(request.META.get("QUERY_STRING", ""))
         # The idempotency key is stored too, so it is checked like any field.
-        if (
-            contains_card_number(unquote_plus(query))
-            or contains_card_number_in(parse_qsl(query, keep_blank_values=True))
-            or contains_card_number(_wsgi_text(request.headers.get("Idempotency-Key", "")))
-        ):
+        if contains_card_number(_wsgi_text(request.headers.get("Idempotency-Key", ""))):
             return pan_refusal()
         if not body:
             return None
@@ -182,6 +187,17 @@ class ApiRequestGuardMiddleware:
         if text_holds_card_number(text):
             return pan_refusal()
         return None
+
+    @staticmethod
+    def _query_or_stored_headers_hold_card_number(request) -> bool:
+        """The query string of any URL, and the headers something keeps: the staff sign-in throttle
+        (django-axes) stores the User-Agent and Accept of every sign-in attempt, and the query string."""
+        query = _wsgi_text(request.META.get("QUERY_STRING", ""))
+        if contains_card_number(unquote_plus(query)):
+            return True
+        if contains_card_number_in(parse_qsl(query, keep_blank_values=True)):
+            return True
+        return any(contains_card_number(_wsgi_text(request.headers.get(name, ""))) for name in _STORED_HEADERS)
 
     def _webhook_refusal(self, request):
         """A processor webhook is signed machine input, and it is scanned all the same.
