@@ -14,6 +14,9 @@ the web tier: it commits events with ``events.services.event_record``.
    queues a drain, as the API does) for a few seconds; events/s = committed /
    (time the last one arrived − time the first was committed).
 3. Idle latency: one event at a time, every 50 ms; commit → arrival at p50/p99.
+
+The backlog line also gives the worker's CPU per event (its processes' user + system
+time from /proc, drains included): on a shared machine a steadier measure than events/s.
 """
 
 import argparse
@@ -126,6 +129,21 @@ def _wait_ready(log_path, process, timeout: float = 60) -> None:
     raise TimeoutError("the worker did not start")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children alive now (the worker and its pool process), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            total += sum(_cpu_seconds(int(child)) for child in children.read().split())
+    except (OSError, ValueError):
+        pass
+    return total
+
+
 def _wait_for(receiver: str, count: int, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -204,13 +222,15 @@ def main() -> None:
         # 1. Backlog: the outbox fills with no drain running, then one drain is queued.
         settings.EVENTS_DRAIN_ON_COMMIT = False
         _record(merchant, args.events)
+        cpu_before = _cpu_seconds(worker.pid)
         began = time.time()
         app.send_task("events.drain_outbox")
         seen = _wait_for(receiver, args.events, timeout=600)
+        worker_cpu = _cpu_seconds(worker.pid) - cpu_before
         arrivals = _get(f"{receiver}/_reset")
         backlog_seconds = max(arrivals.values()) - began
         backlog = {"events": seen["events"], "per_second": seen["events"] / backlog_seconds, "bad": seen["bad"],
-                   "seconds": backlog_seconds}  # fmt: skip
+                   "seconds": backlog_seconds, "cpu_ms": worker_cpu * 1000 / max(1, seen["events"])}  # fmt: skip
 
         # 2. Sustained: commits (each queuing a drain) while the worker delivers.
         settings.EVENTS_DRAIN_ON_COMMIT = True
@@ -245,7 +265,7 @@ def main() -> None:
     print("setup: PostgreSQL, Redis broker, ONE celery worker process (--concurrency 1), receiver in its own "
           "process verifying every signature with standardwebhooks")  # fmt: skip
     print(f"backlog: {backlog['events']} events in {backlog['seconds']:.2f} s = {backlog['per_second']:.0f} events/s "
-          f"(bad signatures: {backlog['bad']})")  # fmt: skip
+          f"(bad signatures: {backlog['bad']}); worker CPU {backlog['cpu_ms']:.2f} ms/event")  # fmt: skip
     print(f"sustained: {sustained['committed']} events committed at {sustained['commit_rate']:.0f}/s, delivered at "
           f"{sustained['per_second']:.0f}/s; commit → arrival p50 {sustained['p50_lag'] * 1000:.0f} ms, "
           f"p99 {sustained['p99_lag'] * 1000:.0f} ms (bad signatures: {sustained['bad']})")

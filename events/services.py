@@ -32,6 +32,7 @@ the answer was recorded (at most the requests it had in flight) sends that event
 again (with the same ``webhook-id``).
 """
 
+import functools
 import json
 import logging
 import os
@@ -584,8 +585,10 @@ def deliveries_send(*, delivery_ids: list[str]) -> SendSummary:
         WebhookDelivery.objects.filter(pk__in=delivery_ids, lease_token=token).select_related("event", "endpoint"),
         key=lambda delivery: order.get(delivery.pk, 0),
     )
-    sendable = [d for d in deliveries if d.endpoint.status == WebhookEndpoint.Status.ENABLED and d.endpoint.secret]
-    unsendable = [d for d in deliveries if d not in sendable]
+    sendable, unsendable = [], []
+    for delivery in deliveries:
+        enabled = delivery.endpoint.status == WebhookEndpoint.Status.ENABLED and delivery.endpoint.secret
+        (sendable if enabled else unsendable).append(delivery)
     if unsendable:
         _cancel(unsendable, token=token)
     outcomes, retry_soon = _send_leased(sendable, lease)
@@ -637,54 +640,148 @@ def _send_leased(deliveries: list[WebhookDelivery], lease: _Lease) -> tuple[list
     return outcomes, retry_soon
 
 
+@dataclass(frozen=True)
+class _Change:
+    """What one answer does to its delivery: decided once, then applied by either way of recording."""
+
+    outcome: _Outcome
+    status: str
+    last_error: str
+    retry_in: timedelta | None = None  # a retry, after this long
+    due: datetime | None = None  # the retry's next_attempt_at
+    completed_at: datetime | None = None  # finished: succeeded, or failed for good
+
+
+def _changes(outcomes: list[_Outcome], now: datetime) -> list[_Change]:
+    changes = []
+    for outcome in outcomes:
+        error = outcome.error[:500]
+        if outcome.succeeded:
+            changes.append(_Change(outcome, Status.SUCCEEDED, last_error="", completed_at=now))
+            continue
+        delay = None if outcome.gone else retry_delay(outcome.delivery.retry_step)
+        if delay is None:
+            changes.append(_Change(outcome, Status.FAILED, last_error=error, completed_at=now))
+        else:
+            changes.append(_Change(outcome, Status.PENDING, last_error=error, retry_in=delay, due=now + delay))
+    return changes
+
+
 def _record(outcomes: list[_Outcome], *, token: str) -> list[tuple[str, datetime]]:
     """Store these attempts and move their deliveries on, in one short transaction.
 
     Returns the retries due within COUNTDOWN_MAX_SECONDS. A delivery's outcome is
     recorded only while this token holds its lease; the attempt itself always is.
+    On PostgreSQL this is a single statement (one round trip for all the answers that
+    arrived together), unless an endpoint answered 410 Gone (it is disabled too).
     """
-    now = timezone.now()
-    retry_soon = []
+    changes = _changes(outcomes, timezone.now())
+    gone = any(change.outcome.gone for change in changes)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block and not gone:
+        recorded = _record_in_one_statement(changes, token=token)
+    else:
+        recorded = _record_in_a_transaction(changes, token=token)
+    soon = timedelta(seconds=COUNTDOWN_MAX_SECONDS)
+    return [
+        (change.outcome.delivery.pk, change.due)
+        for change in changes
+        if change.retry_in is not None and change.retry_in <= soon and change.outcome.delivery.pk in recorded
+    ]
+
+
+def _record_in_a_transaction(changes: list[_Change], *, token: str) -> set[str]:
+    """``_record`` with the ORM, in one transaction; returns the failed deliveries whose outcome was recorded."""
+    recorded = set()
     released = {"locked_until": None, "lease_token": ""}
     with transaction.atomic():
         _commit_without_waiting_for_the_disk()
-        WebhookAttempt.objects.bulk_create(
-            WebhookAttempt(
-                delivery_id=o.delivery.pk, number=o.delivery.attempt_count + 1, started_at=o.started_at,
-                status_code=o.status_code, latency_ms=o.latency_ms, response_body=o.response_body,
-                error=o.error[:500], succeeded=o.succeeded,
-            )
-            for o in outcomes
-        )  # fmt: skip
+        WebhookAttempt.objects.bulk_create(_attempt(change.outcome) for change in changes)
         successes = defaultdict(list)
-        for outcome in outcomes:
-            delivery = outcome.delivery
-            if outcome.succeeded:
-                successes[outcome.status_code].append(delivery.pk)
+        for change in changes:
+            outcome, delivery = change.outcome, change.outcome.delivery
+            if change.status == Status.SUCCEEDED:
+                successes[outcome.status_code, change.completed_at].append(delivery.pk)
                 continue
-            mine = WebhookDelivery.objects.filter(pk=delivery.pk, lease_token=token)
-            changes = {"attempt_count": F("attempt_count") + 1, "last_status_code": outcome.status_code,
-                       "last_error": outcome.error[:500], **released}  # fmt: skip
             if outcome.gone:
                 reason = "the endpoint answered 410 Gone"
                 webhook_endpoint_disable(endpoint_id=delivery.endpoint_id, reason=reason)
-                mine.update(status=Status.FAILED, completed_at=now, **changes)
                 logger.warning("webhook endpoint %s disabled: %s", delivery.endpoint_id, reason)
-                continue
-            delay = retry_delay(delivery.retry_step)
-            if delay is None:
-                mine.update(status=Status.FAILED, completed_at=now, **changes)
-                continue
-            due = now + delay
-            updated = mine.update(next_attempt_at=due, retry_step=F("retry_step") + 1, **changes)
-            if updated and delay <= timedelta(seconds=COUNTDOWN_MAX_SECONDS):
-                retry_soon.append((delivery.pk, due))
-        for status_code, ids in successes.items():
+            fields = {"status": change.status, "attempt_count": F("attempt_count") + 1,
+                      "last_status_code": outcome.status_code, "last_error": change.last_error, **released}  # fmt: skip
+            if change.retry_in is not None:
+                fields.update(next_attempt_at=change.due, retry_step=F("retry_step") + 1)
+            else:
+                fields.update(completed_at=change.completed_at)
+            if WebhookDelivery.objects.filter(pk=delivery.pk, lease_token=token).update(**fields):
+                recorded.add(delivery.pk)
+        for (status_code, completed_at), ids in successes.items():
             WebhookDelivery.objects.filter(pk__in=ids, lease_token=token).update(
                 status=Status.SUCCEEDED, attempt_count=F("attempt_count") + 1, last_status_code=status_code,
-                last_error="", completed_at=now, **released,
+                last_error="", completed_at=completed_at, **released,
             )  # fmt: skip
-    return retry_soon
+    return recorded
+
+
+def _attempt(outcome: _Outcome) -> WebhookAttempt:
+    return WebhookAttempt(
+        delivery_id=outcome.delivery.pk, number=outcome.delivery.attempt_count + 1, started_at=outcome.started_at,
+        status_code=outcome.status_code, latency_ms=outcome.latency_ms, response_body=outcome.response_body,
+        error=outcome.error[:500], succeeded=outcome.succeeded,
+    )  # fmt: skip
+
+
+# One INSERT of the attempts and one UPDATE of their deliveries, in one statement; {rows} are
+# the VALUES rows (_ANSWER_ROW each), the last parameter is the lease token. Reading the answers
+# through set_config() makes this statement's commit not wait for the disk (as
+# _commit_without_waiting_for_the_disk does), for this statement only: is_local, and in
+# autocommit the statement is its own transaction.
+_RECORD_SQL = """
+WITH answers (delivery_id, number, started_at, status_code, latency_ms, response_body, error, succeeded,
+              status, last_error, due, completed_at) AS (VALUES {rows}),
+attempts AS (
+    INSERT INTO {attempt} (delivery_id, number, started_at, status_code, latency_ms, response_body, error, succeeded)
+    SELECT delivery_id, number, started_at, status_code, latency_ms, response_body, error, succeeded FROM answers
+    WHERE set_config('synchronous_commit', 'off', true) = 'off'
+)
+UPDATE {delivery} AS d SET
+    status = a.status, attempt_count = d.attempt_count + 1, last_status_code = a.status_code,
+    last_error = a.last_error, next_attempt_at = COALESCE(a.due, d.next_attempt_at),
+    retry_step = d.retry_step + (CASE WHEN a.due IS NULL THEN 0 ELSE 1 END),
+    completed_at = COALESCE(a.completed_at, d.completed_at), locked_until = NULL, lease_token = ''
+FROM answers AS a
+WHERE d.id = a.delivery_id AND d.lease_token = %s
+RETURNING d.id
+"""
+_ANSWER_ROW = ("(%s, %s::integer, %s::timestamptz, %s::integer, %s::integer, %s::text, %s::text, %s::boolean, "
+               "%s::text, %s::text, %s::timestamptz, %s::timestamptz)")  # fmt: skip
+
+
+@functools.cache
+def _record_sql(rows: int) -> str:
+    return _RECORD_SQL.format(
+        rows=", ".join([_ANSWER_ROW] * rows),
+        attempt=connection.ops.quote_name(WebhookAttempt._meta.db_table),
+        delivery=connection.ops.quote_name(WebhookDelivery._meta.db_table),
+    )
+
+
+def _record_in_one_statement(changes: list[_Change], *, token: str) -> set[str]:
+    """``_record`` on PostgreSQL: one INSERT of the attempts and one UPDATE … FROM (VALUES …), in one statement.
+
+    Run in autocommit (the statement is its own transaction), so it costs one round
+    trip whatever the number of answers. Returns the ids of the deliveries whose
+    outcome was recorded (those this token still holds).
+    """
+    params: list = []
+    for change in changes:
+        outcome = change.outcome
+        params += [outcome.delivery.pk, outcome.delivery.attempt_count + 1, outcome.started_at, outcome.status_code,
+                   outcome.latency_ms, outcome.response_body, outcome.error[:500], outcome.succeeded, change.status,
+                   change.last_error, change.due, change.completed_at]  # fmt: skip
+    params.append(token)
+    with connection.cursor() as cursor:
+        cursor.execute(_record_sql(len(changes)), params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _commit_without_waiting_for_the_disk() -> None:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from events import services
 from events.models import WebhookAttempt, WebhookDelivery
+from tests.conftest import requires_postgres
 from tests.events.conftest import record
 from tests.events.receiver import Answer
 
@@ -212,3 +213,45 @@ def test_a_worker_that_cannot_renew_its_lease_stops_starting_requests(merchant, 
     left = WebhookDelivery.objects.filter(status="pending")
     assert left.count() == 6 - summary.succeeded
     assert not WebhookAttempt.objects.filter(delivery__in=left).exists()
+
+
+@requires_postgres
+def test_answers_recorded_in_one_statement_move_each_delivery_on(merchant, receiver, endpoint, queued, monkeypatch):
+    """On PostgreSQL a success, a retry and a last failure are recorded by the single statement, as the ORM would."""
+
+    def not_expected(changes, *, token):
+        raise AssertionError("recorded with the ORM")
+
+    monkeypatch.setattr(services, "_record_in_a_transaction", not_expected)
+    ok, retried, last = drained(merchant, 3)
+    WebhookDelivery.objects.filter(pk=last.pk).update(retry_step=len(services.RETRY_SCHEDULE), attempt_count=12)
+    answers = {ok.event_id: Answer(200, b"fine"), retried.event_id: Answer(503, b"busy"),
+               last.event_id: Answer(500, b"\xff broken")}  # fmt: skip
+    receiver.answer = lambda request: answers[request.event_id]
+    before = timezone.now()
+    summary = services.deliveries_send(delivery_ids=[ok.pk, retried.pk, last.pk])
+
+    assert (summary.claimed, summary.succeeded, summary.failed) == (3, 1, 2)
+    ok, retried, last = (WebhookDelivery.objects.get(pk=d.pk) for d in (ok, retried, last))
+    assert (ok.status, ok.attempt_count, ok.retry_step, ok.last_status_code, ok.last_error) == ("succeeded", 1, 0,
+                                                                                                200, "")  # fmt: skip
+    assert before <= ok.completed_at <= timezone.now()
+    assert (retried.status, retried.attempt_count, retried.retry_step, retried.last_status_code) == ("pending", 1, 1,
+                                                                                                      503)  # fmt: skip
+    assert retried.last_error == "HTTP 503" and retried.completed_at is None
+    assert timedelta(seconds=4) <= retried.next_attempt_at - before <= timedelta(seconds=6.5)
+    assert (last.status, last.attempt_count, last.retry_step, last.last_error) == ("failed", 13, 12, "HTTP 500")
+    assert last.completed_at is not None
+    for delivery in (ok, retried, last):
+        assert (delivery.locked_until, delivery.lease_token) == (None, "")
+    attempts = {a.delivery_id: a for a in WebhookAttempt.objects.all()}
+    assert len(attempts) == 3
+    assert (attempts[ok.pk].number, attempts[ok.pk].status_code, attempts[ok.pk].succeeded) == (1, 200, True)
+    assert attempts[ok.pk].response_body == "fine" and attempts[ok.pk].error == ""
+    assert (attempts[retried.pk].status_code, attempts[retried.pk].response_body) == (503, "busy")
+    assert (attempts[last.pk].number, attempts[last.pk].error) == (13, "HTTP 500")
+    assert attempts[last.pk].response_body == "\ufffd broken"
+    assert before <= attempts[ok.pk].started_at <= timezone.now()
+    # The retry due in about 5 s is queued with a countdown; the others are done.
+    [(ids, countdown)] = queued.deliveries[-1:]
+    assert ids == [retried.pk] and 4 <= countdown <= 7
