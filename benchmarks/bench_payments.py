@@ -10,6 +10,7 @@ throughput, p50/p99 latency and errors, then the same for idempotent replays.
 
 import argparse
 import json
+import os
 import threading
 import time
 import uuid
@@ -28,6 +29,14 @@ from benchmarks.common import (
     wait_for_http,
 )
 from tests.sandbox_process import SandboxProcess
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time spent by the whole machine so far (Linux /proc/stat: every state but idle and iowait)."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def drive(base: str, api_key: str, seconds: float, clients: int, keys: list[str] | None) -> dict:
@@ -72,15 +81,17 @@ def drive(base: str, api_key: str, seconds: float, clients: int, keys: list[str]
                     errors += 1
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    began = time.monotonic()
+    began, cpu_began = time.monotonic(), machine_cpu_seconds()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - began
+    elapsed, cpu = time.monotonic() - began, machine_cpu_seconds() - cpu_began
     return {
         "requests": len(latencies),
         "per_second": (len(latencies) - errors) / elapsed,
+        # Every process on the machine (web, PostgreSQL, the sandbox, these clients, and whatever else runs).
+        "cpu_ms_per_request": cpu * 1000 / max(1, len(latencies)),
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "errors": errors,
@@ -129,7 +140,8 @@ def main() -> None:
     for name, result in (("first requests (create+confirm)", first), ("idempotent replays", replay)):
         print(
             f"{name}: {result['per_second']:.1f}/s over {result['requests']} requests, "
-            f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, errors {result['errors']} "
+            f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+            f"machine CPU {result['cpu_ms_per_request']:.1f} ms per request, errors {result['errors']} "
             f"{result['statuses']}"
         )
     print(f"replay speed-up (p50): {first['p50_ms'] / replay['p50_ms']:.1f}x")
