@@ -5,8 +5,10 @@ and the logging filter all call it; none has its own pattern. PCI DSS v4 3.3.1 /
 
 How a text is read (``normalise``), then searched (``card_number_spans``):
 
-1. **Decoded**: ``%XX`` percent escapes, ``\\uXXXX`` escapes (JSON, JavaScript, Python) and HTML
-   character references (``&#52;``, ``&#x34;``, ``&nbsp;``), once each.
+1. **Decoded**: ``%XX`` percent escapes (UTF-8), ``\\uXXXX`` escapes (JSON, JavaScript, Python) and
+   HTML character references (``&#52;``, ``&#x34;``, ``&nbsp;``), in rounds until a round changes
+   nothing, at most ``DECODE_ROUNDS`` (4): an escape inside an escape (``%2534``, ``%5Cu0034``,
+   ``&amp;#52;``) is decoded too.
 2. **NFKC-normalised**, then every Unicode decimal digit (full-width ``４``, Arabic-Indic ``٤``,
    Devanagari ``४``, mathematical ``𝟒`` …) becomes its ASCII digit.
 3. **Identifiers that are known not to be card numbers are set aside**: canonical UUIDs
@@ -34,6 +36,7 @@ The false-positive rate of this rule on realistic input is measured by
 ``benchmarks/card_false_positives.py`` and written in docs/security.md ("Card numbers").
 """
 
+import codecs
 import html
 import re
 import unicodedata
@@ -54,6 +57,10 @@ MAX_GROUPS = 5
 # one by one: a random run of 40 digits has 204 windows, so one passes Luhn but for about 1 in 10^8; and
 # it bounds the work a body of digits costs (the guard runs before authentication).
 MAX_WINDOWED_RUN = 40
+# Escapes are decoded in rounds until the text stops changing, at most this many: a card number escaped up
+# to four times over (``%25252534`` → ``%252534`` → ``%2534`` → ``%34`` → ``4``) is read. Each round is
+# linear and never lengthens the text, so the bound keeps the cost linear.
+DECODE_ROUNDS = 4
 
 # --- 1. Decoding ---------------------------------------------------------------------------------
 
@@ -76,14 +83,29 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in text)
 
 
-def normalise(text: str) -> str:
-    """``text`` as the detector reads it: escapes decoded, NFKC-normalised, digits in ASCII."""
-    if "%" in text:
-        text = unquote(text, errors="replace") if _PERCENT.search(text) else text
+def _decode_once(text: str) -> str:
+    """One round of decoding: ``%XX`` (as UTF-8), then ``\\uXXXX``, then HTML character references."""
+    if "%" in text and _PERCENT.search(text):
+        text = unquote(text, errors="replace")
     if "\\u" in text:
         text = _decode_backslash_u(text)
     if "&" in text:
         text = html.unescape(text)
+    return text
+
+
+def normalise(text: str) -> str:
+    """``text`` as the detector reads it: escapes decoded, NFKC-normalised, digits in ASCII.
+
+    Escapes are decoded in rounds until a round changes nothing, at most ``DECODE_ROUNDS`` rounds: a card
+    number escaped up to that many times over (``%252534…``, ``%5Cu0034``, ``&amp;#52;``) is read. Each
+    round is linear and never lengthens the text, so the bound keeps the cost linear.
+    """
+    for _ in range(DECODE_ROUNDS):
+        decoded = _decode_once(text)
+        if decoded == text:
+            break
+        text = decoded
     if not text.isascii():
         text = _ascii_digits(unicodedata.normalize("NFKC", text))
     return text
@@ -273,23 +295,141 @@ def contains_card_number_in(data) -> bool:
 
 # --- Masking (the logging filter) -----------------------------------------------------------------
 
-_UNIT = re.compile(r"%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|&#?[0-9A-Za-z]{1,32};|.", re.DOTALL)
+# To mask, the text is read as ``normalise`` reads it, but each character of the result remembers the
+# range of the original text it came from (an escape decoded in several rounds, ``%2534`` → ``%34`` →
+# ``4``, comes from all of it; a character of multi-byte UTF-8, ``%EF%BC%94``, from all its bytes). A
+# card number's digits are masked by replacing those ranges.
+
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+# html.unescape's own pattern (Lib/html/__init__.py): each match is replaced by html.unescape(match).
+_HTML_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+class _Traced:
+    """A text and, for each of its characters, the range ``[starts[i], ends[i])`` of the original it came from
+    (``starts`` is None while the text is the original)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.starts: list[int] | None = None
+        self.ends: list[int] | None = None
+
+    def replace(self, matches: Iterator[tuple[int, int, list[tuple[int, int, str]]]]) -> None:
+        """Replace parts of the text: for each ``(start, end, pieces)`` (in order, not overlapping), the
+        characters ``start:end`` become the pieces, each ``(first, last, text)`` coming from the characters
+        ``first:last`` (relative to ``start``)."""
+        matches = list(matches)
+        if not matches:
+            return
+        text = self.text
+        if self.starts is None:
+            self.starts, self.ends = list(range(len(text))), list(range(1, len(text) + 1))
+        starts, ends = self.starts, self.ends
+        out, out_starts, out_ends = [], [], []
+        position = 0
+        for start, end, pieces in matches:
+            out.append(text[position:start])
+            out_starts.extend(starts[position:start])
+            out_ends.extend(ends[position:start])
+            for first, last, piece in pieces:
+                out.append(piece)
+                out_starts.extend([starts[start + first]] * len(piece))
+                out_ends.extend([ends[start + last - 1]] * len(piece))
+            position = end
+        out.append(text[position:])
+        out_starts.extend(starts[position:])
+        out_ends.extend(ends[position:])
+        self.text, self.starts, self.ends = "".join(out), out_starts, out_ends
+
+
+def _utf8_pieces(escapes: str) -> list[tuple[int, int, str]]:
+    """A run of ``%XX`` escapes decoded as UTF-8 (as ``unquote`` does), each character with its escapes."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pieces, pending = [], 0  # pending: the first byte not yet decoded
+    for index in range(0, len(escapes), 3):
+        decoded = decoder.decode(bytes([int(escapes[index + 1 : index + 3], 16)]))
+        if decoded:
+            consumed = index // 3 + 1 - len(decoder.getstate()[0])  # the bytes the decoder still holds are not
+            pieces.append((pending * 3, max(consumed, pending + 1) * 3, decoded))
+            pending = max(consumed, pending + 1)
+    decoded = decoder.decode(b"", final=True)
+    if decoded:
+        pieces.append((pending * 3, len(escapes), decoded))
+    return pieces
+
+
+def _trace_decode_once(traced: _Traced) -> None:
+    """``_decode_once``, keeping where each character came from."""
+    if "%" in traced.text:
+        traced.replace((m.start(), m.end(), _utf8_pieces(m.group())) for m in _PERCENT_RUN.finditer(traced.text))
+    if "\\u" in traced.text:
+        traced.replace(
+            (m.start(), m.end(), [(0, m.end() - m.start(), _decode_backslash_u(m.group()))])
+            for m in _BACKSLASH_U.finditer(traced.text)
+        )
+    if "&" in traced.text:
+        traced.replace(
+            (m.start(), m.end(), [(0, m.end() - m.start(), html.unescape(m.group()))])
+            for m in _HTML_REFERENCE.finditer(traced.text)
+        )
+
+
+def _trace_normalise(text: str) -> _Traced:
+    """``normalise(text)``, keeping where each character came from (NFKC is applied character by character)."""
+    traced = _Traced(text)
+    for _ in range(DECODE_ROUNDS):
+        before = traced.text
+        _trace_decode_once(traced)
+        if traced.text == before:
+            break
+    if not traced.text.isascii():
+        traced.replace(
+            (m.start(), m.end(), [(i, i + 1, unicodedata.normalize("NFKC", c)) for i, c in enumerate(m.group())])
+            for m in _NON_ASCII.finditer(traced.text)
+        )
+        traced.text = _ascii_digits(traced.text)  # one character for one
+    return traced
+
+
+def _masked(text: str, keep: int | None) -> str:
+    """``text`` with each card number's digits (``keep=None``: every digit) replaced by ``*``, but the last ``keep``."""
+    traced = _trace_normalise(text)
+    normalised, starts, ends = traced.text, traced.starts, traced.ends
+    if keep is None:
+        positions = [i for i, c in enumerate(normalised) if c.isdigit()]
+    else:
+        positions = []
+        for start, end in card_number_spans(normalised):
+            digits = [i for i in range(start, end) if normalised[i].isdigit()]
+            if starts is not None:  # the digits of one escape are one digit of the original
+                digits = list({starts[i]: i for i in digits}.values())
+            positions.extend(digits[: max(0, len(digits) - keep)])
+    # The ranges of the original that the characters come from are disjoint or the same: each is masked by one *.
+    chars = list(text)
+    for i in positions:
+        start, end = (i, i + 1) if starts is None else (starts[i], ends[i])
+        chars[start] = "*"
+        chars[start + 1 : end] = [""] * (end - start - 1)
+    return "".join(chars)
+
+
+WITHHELD = "[withheld: holds a card number that could not be masked]"
 
 
 def mask_card_numbers(text: str, keep: int = 4) -> str:
     """``text`` with every digit of each card number in it replaced by ``*``, but the last ``keep``.
 
-    The spans are found by the same rule on the normalised text and mapped back onto ``text``, so a
-    number written with escapes or full-width digits is masked too.
+    The spans are found by the same rule on the normalised text and mapped back onto ``text``, so a number
+    written with escapes (percent-encoded UTF-8, escapes inside escapes) or other digits is masked too: each
+    digit's escape becomes one ``*``. The result never holds a card number: should the last digits kept
+    make one with what surrounds them, every digit of each card number is masked, then every digit of the
+    text; should even that leave one, the text is replaced by ``WITHHELD``.
     """
     if not contains_card_number(text):
         return text
-    units = [m.group() for m in _UNIT.finditer(text)]
-    pieces = [normalise(unit) for unit in units]
-    owner = [index for index, piece in enumerate(pieces) for _ in piece]
-    normalised = "".join(pieces)
-    masked = set()
-    for start, end in card_number_spans(normalised):
-        digit_units = sorted({owner[i] for i in range(start, end) if normalised[i].isdigit()})
-        masked.update(digit_units[: max(0, len(digit_units) - keep)])
-    return "".join("*" if index in masked else unit for index, unit in enumerate(units))
+    for how in (keep, 0, None):
+        masked = _masked(text, how)
+        if not contains_card_number(masked):
+            return masked
+    return WITHHELD

@@ -2,11 +2,12 @@
 
 import random
 import uuid
+from urllib.parse import quote
 
 import pytest
 
 from benchmarks import card_false_positives as corpora
-from core.cards import contains_card_number, contains_card_number_in, mask_card_numbers, normalise
+from core.cards import WITHHELD, contains_card_number, contains_card_number_in, mask_card_numbers, normalise
 from core.ids import new_id
 
 PAN = "4242424242424242"
@@ -45,6 +46,15 @@ FOUND = {
     "json \\u escapes": "".join(f"\\u{ord(c):04x}" for c in PAN),
     "html references": "".join(f"&#{ord(c)};" for c in PAN),
     "percent escapes": "".join(f"%{ord(c):02X}" for c in PAN),
+    "percent escapes, twice": "".join(f"%25{ord(c):02X}" for c in PAN),
+    "percent escapes, three times": "".join(f"%2525{ord(c):02X}" for c in PAN),
+    "percent escapes, four times": "".join(f"%252525{ord(c):02X}" for c in PAN),
+    "percent-encoded utf-8 nbsp": "%C2%A0".join(["4242"] * 4),
+    "percent-encoded full-width digits": "".join(f"%EF%BC%{0x90 + int(c):02X}" for c in PAN),
+    "percent-encoded \\u escapes": "".join(f"%5Cu{ord(c):04x}" for c in PAN),
+    "percent-encoded html references": "".join(f"%26%23{ord(c)}%3B" for c in PAN),
+    "escaped html references": "".join(f"&amp;#{ord(c)};" for c in PAN),
+    "\\u-escaped html references": "".join(f"\\u0026#{ord(c)};" for c in PAN),
     "amex 4-6-5": "3782 822463 10005",
     "amex plain": "378282246310005",
     "diners 4-6-4": "3056 930902 5904",
@@ -95,6 +105,12 @@ def test_normalise_decodes_escapes_and_unicode_digits():
     assert normalise("4242\u00a04242") == "4242 4242"
 
 
+def test_escapes_are_decoded_in_rounds_until_nothing_changes_at_most_four():
+    assert normalise("%2534 %252534 %25252534 &amp;#52; %5Cu0034 %26%2352%3B") == "4 4 4 4 4 4"
+    assert normalise("%2525252534") == "%34"  # escaped five times: four rounds leave one escape
+    assert normalise("100%25 of %2") == "100% of %2" and normalise("a &amp;amp; b") == "a & b"
+
+
 def test_masking_keeps_the_last_four_in_every_form():
     assert mask_card_numbers(f"card {PAN} ok") == "card ************4242 ok"
     assert mask_card_numbers("4242.4242.4242.4242") == "****.****.****.4242"
@@ -102,6 +118,17 @@ def test_masking_keeps_the_last_four_in_every_form():
     assert mask_card_numbers("no card 4242424242424241") == "no card 4242424242424241"
     masked = mask_card_numbers("".join(f"\\u{ord(c):04x}" for c in PAN))
     assert not contains_card_number(masked) and masked.startswith("*" * 12)
+    assert mask_card_numbers("x " + "%2534%2532" * 8) == "x " + "*" * 12 + "%2534%2532%2534%2532"
+    assert mask_card_numbers("4242%C2%A04242%C2%A04242%C2%A04242") == "****%C2%A0****%C2%A0****%C2%A04242"
+
+
+@pytest.mark.parametrize("text", FOUND.values(), ids=FOUND.keys())
+@pytest.mark.parametrize("encoded", [0, 1, 2], ids=["as written", "percent-encoded", "percent-encoded twice"])
+def test_every_written_form_is_masked(text, encoded):
+    for _ in range(encoded):
+        text = quote(text, safe="")
+    masked = mask_card_numbers(f"GET /v1/tokens/{text} HTTP/1.1")
+    assert not contains_card_number(masked) and masked != WITHHELD and masked.endswith(" HTTP/1.1")
 
 
 # --- False positives (the figures in docs/security.md come from benchmarks/card_false_positives.py) ---

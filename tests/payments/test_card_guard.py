@@ -225,3 +225,42 @@ def test_our_ids_and_uuid_keys_in_paths_queries_and_keys_pass(api_client, sandbo
         assert api_client.get(f"/api/v1/payments/{payment_id}").status_code == 200
     listed = api_client.get(f"/api/v1/payments?created[gte]=1700000000&starting_after={payment_id}")
     assert listed.status_code == 200, listed.content
+
+
+# --- Escapes inside escapes: decoded in rounds until nothing changes (at most 4) -------------------
+
+ENCODED_MORE_THAN_ONCE = {
+    "percent-encoded twice": "".join(f"%25{ord(c):02X}" for c in PAN),
+    "percent-encoded three times": "".join(f"%2525{ord(c):02X}" for c in PAN),
+}
+
+
+@pytest.mark.parametrize("written", ENCODED_MORE_THAN_ONCE.values(), ids=ENCODED_MORE_THAN_ONCE.keys())
+def test_a_card_number_percent_encoded_more_than_once_in_a_body_field_is_refused(api_client, caplog, written):
+    caplog.set_level(logging.DEBUG)
+    response = api_client.post("/api/v1/payments", _body(description=f"card {written}", metadata={"ref": written}),
+                               format="json", HTTP_IDEMPOTENCY_KEY="pan-key")  # fmt: skip
+    _assert_refused_without_trace(response, caplog)
+
+
+@pytest.mark.parametrize("written", ENCODED_MORE_THAN_ONCE.values(), ids=ENCODED_MORE_THAN_ONCE.keys())
+def test_a_card_number_percent_encoded_more_than_once_in_the_query_string_is_refused(api_client, caplog, written):
+    from urllib.parse import quote
+
+    caplog.set_level(logging.DEBUG)
+    # As sent on the wire: the query string holds the value percent-encoded once more.
+    response = api_client.get(f"/api/v1/payments?created[gte]=1&q={quote(written, safe='')}")
+    assert error_of(response)["code"] == "pan_not_allowed"
+    _assert_refused_without_trace(response, caplog)
+
+
+@pytest.mark.parametrize("written", ENCODED_MORE_THAN_ONCE.values(), ids=ENCODED_MORE_THAN_ONCE.keys())
+def test_a_card_number_percent_encoded_more_than_once_in_a_webhook_url_is_refused(api_client, caplog, written):
+    from events.models import WebhookEndpoint
+
+    caplog.set_level(logging.DEBUG)
+    response = api_client.post("/api/v1/webhook_endpoints",
+                               {"url": f"https://example.com/hooks/{written}", "enabled_events": ["*"]},
+                               format="json", HTTP_IDEMPOTENCY_KEY="we-key")  # fmt: skip
+    _assert_refused_without_trace(response, caplog)
+    assert WebhookEndpoint.objects.count() == 0
