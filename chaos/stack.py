@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from tests.sandbox_process import SandboxProcess  # noqa: E402
+from tests.processes import clean_env, free_port  # noqa: E402
+from tests.sandbox_process import SandboxProcess, group_alive  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("CHAOS_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_DB = 9
@@ -45,34 +45,6 @@ PLATFORM_SETTINGS = {
     "WEBHOOK_LEASE_SECONDS": "20",
     "API_RATE_LIMIT": "1000000/s",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def clean_env(**overrides: str) -> dict:
-    """The current environment without the platform's own settings, plus ``overrides``."""
-    prefixes = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "PROCESSOR_", "SANDBOX_", "VAR_DIR", "CELERY_", "WEBHOOK_",
-                "PAYMENT_", "IDEMPOTENCY_", "API_RATE_LIMIT", "EVENTS_")  # fmt: skip
-    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
-    env["PLATFORM_ENV_FILE"] = ""  # the stack's own configuration, never the .env that `make run` writes
-    env.update(overrides)
-    return env
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of group ``pgid`` still runs (zombies do not count)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
 
 
 def children_of(pid: int) -> list[int]:

@@ -22,8 +22,10 @@ def free_port() -> int:
 
 def clean_env(**overrides: str) -> dict:
     """The current environment without the platform's own settings, plus ``overrides``."""
-    prefixes = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "PROCESSOR_", "SANDBOX_", "VAR_DIR", "CELERY_", "WEBHOOK_")
+    prefixes = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "PROCESSOR_", "SANDBOX_", "VAR_DIR", "CELERY_", "WEBHOOK_",
+                "PAYMENT_", "IDEMPOTENCY_", "API_RATE_LIMIT", "EVENTS_")  # fmt: skip
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    env["PLATFORM_ENV_FILE"] = ""  # a started process gets its configuration here, never from the .env of `make run`
     env.update(overrides)
     return env
 

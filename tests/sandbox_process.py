@@ -261,7 +261,7 @@ class SandboxProcess:
         if self.process is None:
             return
         deadline = time.monotonic() + 5
-        while _group_alive(self.process.pid):
+        while group_alive(self.process.pid):
             if time.monotonic() > deadline:
                 try:
                     os.killpg(self.process.pid, signal.SIGKILL)
@@ -271,7 +271,7 @@ class SandboxProcess:
             time.sleep(0.02)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     """Whether a process of group ``pgid`` still runs (zombies awaiting their reaper do not count)."""
     proc = Path("/proc")
     if not proc.is_dir():

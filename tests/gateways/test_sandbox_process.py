@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.sandbox_process import ROOT, SandboxProcess, _group_alive
+from tests.sandbox_process import ROOT, SandboxProcess, group_alive
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,7 @@ def test_sigterm_stops_it_promptly_even_with_a_delayed_answer_in_hand():
 
         assert returncode == 0, sandbox.log_text()
         assert time.monotonic() - started < 10
-        assert not _group_alive(sandbox.pid)
+        assert not group_alive(sandbox.pid)
     finally:
         sandbox.close()
 
@@ -127,7 +127,7 @@ def test_a_crash_and_restart_keep_the_processors_truth_and_free_unanswered_keys(
         port, pid = sandbox.port, sandbox.pid
 
         sandbox.kill()
-        assert not _group_alive(pid)
+        assert not group_alive(pid)
         sandbox.start()
 
         assert sandbox.port == port
