@@ -23,6 +23,7 @@ test: venv
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## Confirmed card payments per second through the real API (PostgreSQL, gunicorn, the sandbox).
 bench: venv

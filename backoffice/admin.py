@@ -34,16 +34,38 @@ from core.errors import ApiError
 
 @admin.register(RefundRequest)
 class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "payment_link", "amount_display", "reason", "requested_by", "status", "created",
-                    "decided_by", "refund_link")  # fmt: skip
+    list_display = (
+        "id",
+        "payment_link",
+        "amount_display",
+        "reason",
+        "requested_by",
+        "status",
+        "created",
+        "decided_by",
+        "refund_link",
+    )
     list_filter = (PendingFirstStatusFilter, AmountRangeFilter, ("created", admin.DateFieldListFilter))
     list_select_related = ("requested_by", "decided_by")
     search_fields = ("id__exact", "payment__id__exact")
     search_help_text = "An exact request id (rr_…) or payment id (pay_…)."
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
-    fields = ("id", "payment_link", "amount_display", "reason", "note", "requested_by", "created", "status",
-              "decided_by", "decided_at", "decision_note", "refund_link", "failure_message")  # fmt: skip
+    fields = (
+        "id",
+        "payment_link",
+        "amount_display",
+        "reason",
+        "note",
+        "requested_by",
+        "created",
+        "status",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "refund_link",
+        "failure_message",
+    )
     readonly_fields = fields
 
     @admin.display(description="amount", ordering="amount")
@@ -73,11 +95,17 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if refund_request is not None and refund_request.status == RefundRequest.Status.PENDING and can_decide:
             # Shown to the requester too: pressing them explains why they cannot decide their own request.
             context["backoffice_buttons"] = [
-                {"label": "Approve", "name": "approve",
-                 "url": reverse("admin:backoffice_refundrequest_approve", args=[quote(refund_request.pk)])},
-                {"label": "Reject", "name": "reject",
-                 "url": reverse("admin:backoffice_refundrequest_reject", args=[quote(refund_request.pk)])},
-            ]  # fmt: skip
+                {
+                    "label": "Approve",
+                    "name": "approve",
+                    "url": reverse("admin:backoffice_refundrequest_approve", args=[quote(refund_request.pk)]),
+                },
+                {
+                    "label": "Reject",
+                    "name": "reject",
+                    "url": reverse("admin:backoffice_refundrequest_reject", args=[quote(refund_request.pk)]),
+                },
+            ]
             if refund_request.requested_by_id == request.user.pk:
                 context["own_request_notice"] = "You made this request: another Finance user must approve or reject it."
         return super().change_view(request, object_id, form_url, context)
@@ -85,14 +113,19 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _details(self, refund_request: RefundRequest):
         payment = refund_request.payment
         return [
-            ("Request", refund_request.id), ("Payment", payment.id),
+            ("Request", refund_request.id),
+            ("Payment", payment.id),
             ("Card", f"{payment.card_brand} •••• {payment.card_last4}"),
             ("Amount", money(refund_request.amount, refund_request.currency)),
-            ("Captured / already refunded", f"{money(payment.amount_captured, payment.currency)} / "
-                                            f"{money(payment.amount_refunded, payment.currency)}"),
-            ("Reason", refund_request.reason), ("Note", refund_request.note or "—"),
+            (
+                "Captured / already refunded",
+                f"{money(payment.amount_captured, payment.currency)} / "
+                f"{money(payment.amount_refunded, payment.currency)}",
+            ),
+            ("Reason", refund_request.reason),
+            ("Note", refund_request.note or "—"),
             ("Requested by", refund_request.requested_by.get_username()),
-        ]  # fmt: skip
+        ]
 
     def _decide(self, request, object_id, *, approve: bool):
         require_perm(request, "approve_refund_request")
@@ -115,18 +148,32 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         warning = ""
         if refund_request.requested_by_id == request.user.pk:
             warning = "You made this request: another Finance user must approve or reject it."
-        return page.render(title=f"{verb} refund request", form=form, submit_label=verb,
-                           details=self._details(refund_request), danger=not approve, warning=warning)  # fmt: skip
+        return page.render(
+            title=f"{verb} refund request",
+            form=form,
+            submit_label=verb,
+            details=self._details(refund_request),
+            danger=not approve,
+            warning=warning,
+        )
 
     def _report(self, request, decided: RefundRequest) -> None:
         if decided.status == RefundRequest.Status.APPROVED and decided.refund is not None:
             refund = decided.refund
-            self.message_user(request, format_html("Approved: refund {} of {} created: {}.", refund.id,
-                                                   money(refund.amount, refund.currency), refund.status),
-                              level=messages.SUCCESS)  # fmt: skip
+            self.message_user(
+                request,
+                format_html(
+                    "Approved: refund {} of {} created: {}.",
+                    refund.id,
+                    money(refund.amount, refund.currency),
+                    refund.status,
+                ),
+                level=messages.SUCCESS,
+            )
         elif decided.status == RefundRequest.Status.FAILED:
-            self.message_user(request, f"Approved, but the refund was refused: {decided.failure_message}",
-                              level=messages.ERROR)  # fmt: skip
+            self.message_user(
+                request, f"Approved, but the refund was refused: {decided.failure_message}", level=messages.ERROR
+            )
         else:
             self.message_user(request, f"Refund request {decided.id} is {decided.status}.", level=messages.SUCCESS)
 
@@ -169,17 +216,29 @@ class LedgerAdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 adjustment = services.ledger_adjustment_make(
-                    merchant=data["merchant"], amount=data["amount"], currency=data["currency"], memo=data["memo"],
-                    user=request.user, creation_key=data["token"],
-                )  # fmt: skip
+                    merchant=data["merchant"],
+                    amount=data["amount"],
+                    currency=data["currency"],
+                    memo=data["memo"],
+                    user=request.user,
+                    creation_key=data["token"],
+                )
             except ApiError as error:
                 report_error(self, request, error)
             else:
-                self.message_user(request, f"Adjustment {adjustment.id} of "
-                                           f"{money(adjustment.amount, adjustment.currency)} posted as "
-                                           f"{adjustment.journal_entry_id}.", level=messages.SUCCESS)  # fmt: skip
+                self.message_user(
+                    request,
+                    f"Adjustment {adjustment.id} of "
+                    f"{money(adjustment.amount, adjustment.currency)} posted as "
+                    f"{adjustment.journal_entry_id}.",
+                    level=messages.SUCCESS,
+                )
                 return HttpResponseRedirect(change_url(adjustment))
-        return page.render(title="Make a ledger adjustment", form=form, submit_label="Post the adjustment",
-                           intro="Corrects a merchant's available balance with a posted journal entry "
-                                 "(type adjustment). Entries are never edited: a mistake is corrected by "
-                                 "another adjustment.")  # fmt: skip
+        return page.render(
+            title="Make a ledger adjustment",
+            form=form,
+            submit_label="Post the adjustment",
+            intro="Corrects a merchant's available balance with a posted journal entry "
+            "(type adjustment). Entries are never edited: a mistake is corrected by "
+            "another adjustment.",
+        )

@@ -78,8 +78,17 @@ class ActionPage:
         if self.obj is not None and not model_admin.has_view_permission(request, self.obj):
             raise PermissionDenied
 
-    def render(self, *, title: str, form, submit_label: str, details=(), intro: str = "", danger: bool = False,
-               warning: str = ""):  # fmt: skip
+    def render(
+        self,
+        *,
+        title: str,
+        form,
+        submit_label: str,
+        details=(),
+        intro: str = "",
+        danger: bool = False,
+        warning: str = "",
+    ):
         context = {
             **self.model_admin.admin_site.each_context(self.request),
             "opts": self.opts,
@@ -104,4 +113,3 @@ class ActionPage:
 def get_admin_view(model_admin, view):
     """``view`` behind the admin's login and staff checks (never wrapped in a transaction)."""
     return model_admin.admin_site.admin_view(view)
-

@@ -80,8 +80,10 @@ class RangeFilter(admin.ListFilter):
     def choices(self, changelist):
         low, high = self.expected_parameters()
         yield {
-            "inputs": [(low, self.used_parameters.get(low, ""), "from"),
-                       (high, self.used_parameters.get(high, ""), "to")],
+            "inputs": [
+                (low, self.used_parameters.get(low, ""), "from"),
+                (high, self.used_parameters.get(high, ""), "to"),
+            ],
             "hidden": _carried(self.request, [low, high]),
             "active": bool(self.used_parameters),
             "clear_query_string": changelist.get_query_string(remove=[low, high]),
@@ -127,10 +129,14 @@ class DisputeStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
-            ("open", "Open (needs response, under review)"), ("needs_response", "Needs response"),
-            ("under_review", "Under review"), ("closed", "Closed (won, lost)"), ("won", "Won"), ("lost", "Lost"),
+            ("open", "Open (needs response, under review)"),
+            ("needs_response", "Needs response"),
+            ("under_review", "Under review"),
+            ("closed", "Closed (won, lost)"),
+            ("won", "Won"),
+            ("lost", "Lost"),
             ("all", "All"),
-        ]  # fmt: skip
+        ]
 
     def queryset(self, request, queryset):
         state = self.value() or self.DEFAULT
@@ -160,8 +166,13 @@ class PendingFirstStatusFilter(admin.SimpleListFilter):
     DEFAULT = "pending"
 
     def lookups(self, request, model_admin):
-        return [("pending", "Pending"), ("approved", "Approved"), ("rejected", "Rejected"), ("failed", "Failed"),
-                ("all", "All")]  # fmt: skip
+        return [
+            ("pending", "Pending"),
+            ("approved", "Approved"),
+            ("rejected", "Rejected"),
+            ("failed", "Failed"),
+            ("all", "All"),
+        ]
 
     def queryset(self, request, queryset):
         status = self.value() or self.DEFAULT

@@ -22,9 +22,11 @@ def staff_otp_check(app_configs=None, **kwargs):
     from django.conf import settings
 
     if not settings.DEBUG and not settings.STAFF_REQUIRE_OTP:
-        return [checks.Warning(
-            "STAFF_REQUIRE_OTP is off while DJANGO_DEBUG is 0: staff can use the admin without a second factor.",
-            hint="PCI DSS v4 8.4.2 requires one for administrative access: unset STAFF_REQUIRE_OTP.",
-            id="backoffice.W001",
-        )]  # fmt: skip
+        return [
+            checks.Warning(
+                "STAFF_REQUIRE_OTP is off while DJANGO_DEBUG is 0: staff can use the admin without a second factor.",
+                hint="PCI DSS v4 8.4.2 requires one for administrative access: unset STAFF_REQUIRE_OTP.",
+                id="backoffice.W001",
+            )
+        ]
     return []

@@ -26,13 +26,20 @@ class OnceForm(forms.Form):
 class StaffRefundForm(OnceForm):
     amount = forms.IntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="In minor units (1999 = 19.99 USD).")
     reason = forms.ChoiceField(choices=RefundReason.choices)
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                           help_text="Why: kept in the audit trail (and shown to the approver).")  # fmt: skip
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Why: kept in the audit trail (and shown to the approver).",
+    )
 
 
 class CaptureForm(forms.Form):
-    amount = forms.IntegerField(min_value=1, max_value=MAX_AMOUNT, required=False,
-                                help_text="In minor units; empty captures all that is authorised.")  # fmt: skip
+    amount = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_AMOUNT,
+        required=False,
+        help_text="In minor units; empty captures all that is authorised.",
+    )
 
 
 class CancelForm(forms.Form):
@@ -43,15 +50,16 @@ class CancelForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                           help_text="Kept in the audit trail. Required to reject.")  # fmt: skip
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Kept in the audit trail. Required to reject.",
+    )
 
 
 class DisputeEvidenceForm(forms.Form):
-    customer_communication = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
-                                             max_length=20000)  # fmt: skip
-    shipping_documentation = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
-                                             max_length=20000)  # fmt: skip
+    customer_communication = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=20000)
+    shipping_documentation = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=20000)
     refund_policy = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=20000)
     uncategorized_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=20000)
 
@@ -68,12 +76,17 @@ class DisputeAcceptForm(forms.Form):
 
 class LedgerAdjustmentForm(OnceForm):
     merchant = forms.ModelChoiceField(queryset=Merchant.objects.order_by("name"))
-    amount = forms.IntegerField(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT,
-                                help_text="Signed, in minor units: positive credits the merchant's available balance, "
-                                          "negative debits it.")  # fmt: skip
+    amount = forms.IntegerField(
+        min_value=-MAX_AMOUNT,
+        max_value=MAX_AMOUNT,
+        help_text="Signed, in minor units: positive credits the merchant's available balance, negative debits it.",
+    )
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
-    memo = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
-                           help_text="Why: recorded on the journal entry and in the audit trail.")  # fmt: skip
+    memo = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why: recorded on the journal entry and in the audit trail.",
+    )
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]

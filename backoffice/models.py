@@ -98,16 +98,19 @@ class RefundRequest(models.Model):
         constraints = [
             # Four eyes: the database itself refuses a decision by the requester.
             models.CheckConstraint(condition=~Q(decided_by=F("requested_by")), name="refund_request_four_eyes"),
-            models.CheckConstraint(condition=Q(amount__gt=0) & Q(amount__lte=MAX_AMOUNT),
-                                   name="refund_request_amount_range"),
-            models.CheckConstraint(condition=Q(status__in=["pending", "approved", "rejected", "failed"]),
-                                   name="refund_request_status_valid"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) & Q(amount__lte=MAX_AMOUNT), name="refund_request_amount_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "rejected", "failed"]),
+                name="refund_request_status_valid",
+            ),
             models.CheckConstraint(
                 condition=Q(status="pending", decided_by__isnull=True)
                 | (~Q(status="pending") & Q(decided_by__isnull=False)),
                 name="refund_request_decided_once",
             ),
-        ]  # fmt: skip
+        ]
 
     def __str__(self) -> str:
         return self.id

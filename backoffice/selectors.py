@@ -63,33 +63,51 @@ def payment_dossier(*, payment: Payment) -> PaymentDossier:
     sources = [payment.id, *(r.id for r in dossier.refunds), *(d.id for d in dossier.disputes)]
     postings = Posting.objects.select_related("account").order_by("id")
     dossier.journal_entries = list(
-        JournalEntry.objects.filter(source__in=sources).prefetch_related(Prefetch("postings", queryset=postings))
+        JournalEntry.objects.filter(source__in=sources)
+        .prefetch_related(Prefetch("postings", queryset=postings))
         .order_by("id")[:SECTION_LIMIT]
-    )  # fmt: skip
+    )
     dossier.events = list(payment_events(payment=payment).order_by("-id")[:SECTION_LIMIT])
     dossier.deliveries = list(
         WebhookDelivery.objects.filter(event__in=[event.id for event in dossier.events])
-        .select_related("event", "endpoint").order_by("-id")
-    )  # fmt: skip
+        .select_related("event", "endpoint")
+        .order_by("-id")
+    )
     dossier.audit_trail = _audit_trail(payment, dossier)
     return dossier
 
 
 def _audit_trail(payment: Payment, dossier: PaymentDossier) -> list[AuditLine]:
     lines = [
-        AuditLine(created=t.created, actor=t.actor, action=f"payment.{t.transition}", object_id=payment.id,
-                  before={"status": t.from_status} if t.from_status else None, after={"status": t.to_status},
-                  reason=t.reason)
+        AuditLine(
+            created=t.created,
+            actor=t.actor,
+            action=f"payment.{t.transition}",
+            object_id=payment.id,
+            before={"status": t.from_status} if t.from_status else None,
+            after={"status": t.to_status},
+            reason=t.reason,
+        )
         for t in PaymentTransition.objects.filter(payment=payment).order_by("-id")[:SECTION_LIMIT]
-    ]  # fmt: skip
+    ]
     objects = Q(object_type="payment", object_id=payment.id)
-    for model_name, rows in (("refund", dossier.refunds), ("dispute", dossier.disputes),
-                             ("refundrequest", dossier.refund_requests)):  # fmt: skip
+    for model_name, rows in (
+        ("refund", dossier.refunds),
+        ("dispute", dossier.disputes),
+        ("refundrequest", dossier.refund_requests),
+    ):
         if rows:
             objects |= Q(object_type=model_name, object_id__in=[row.id for row in rows])
     lines += [
-        AuditLine(created=e.created, actor=e.actor, action=e.action, object_id=e.object_id, before=e.before,
-                  after=e.after, reason=e.reason)
+        AuditLine(
+            created=e.created,
+            actor=e.actor,
+            action=e.action,
+            object_id=e.object_id,
+            before=e.before,
+            after=e.after,
+            reason=e.reason,
+        )
         for e in AuditEntry.objects.filter(objects).order_by("-id")[:SECTION_LIMIT]
-    ]  # fmt: skip
+    ]
     return sorted(lines, key=lambda line: line.created, reverse=True)

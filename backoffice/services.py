@@ -59,9 +59,10 @@ def staff_refunded_without_approval(payment: Payment) -> int:
     """
     total = (
         Refund.objects.filter(payment=payment, requested_by__startswith="staff:", request__isnull=True)
-        .exclude(status=RefundStatus.FAILED).exclude(creation_idempotency_key__startswith=_REQUEST_KEY_PREFIX)
+        .exclude(status=RefundStatus.FAILED)
+        .exclude(creation_idempotency_key__startswith=_REQUEST_KEY_PREFIX)
         .aggregate(total=Sum("amount"))["total"]
-    )  # fmt: skip
+    )
     return total or 0
 
 
@@ -133,33 +134,68 @@ def staff_refund(
         decided["already"] = already = staff_refunded_without_approval(locked)
         if already + amount <= threshold:
             return None
-        return _refund_request_create(payment=locked, amount=amount, reason=reason, note=note, user=user,
-                                      creation_key=creation_key, already=already)  # fmt: skip
+        return _refund_request_create(
+            payment=locked,
+            amount=amount,
+            reason=reason,
+            note=note,
+            user=user,
+            creation_key=creation_key,
+            already=already,
+        )
 
-    made = refund_services.refund_reserve(merchant=payment.merchant, payment=payment, amount=amount, reason=reason,
-                                          actor=actor, idempotency_key=key, divert=approval_needed)  # fmt: skip
+    made = refund_services.refund_reserve(
+        merchant=payment.merchant,
+        payment=payment,
+        amount=amount,
+        reason=reason,
+        actor=actor,
+        idempotency_key=key,
+        divert=approval_needed,
+    )
     if isinstance(made, RefundRequest):
         return StaffRefundOutcome(request=made)
     if "already" not in decided:
         return StaffRefundOutcome(refund=made)  # a concurrent twin of this form made it and sends it
     refund = refund_services.refund_send(made, actor=actor)
     with transaction.atomic():
-        audit_record(actor=actor, action="staff.refund", obj=payment, before={"staff_refunded": decided["already"]},
-                     after={"refund": refund.id, "amount": refund.amount, "status": refund.status},
-                     reason=note or reason)  # fmt: skip
+        audit_record(
+            actor=actor,
+            action="staff.refund",
+            obj=payment,
+            before={"staff_refunded": decided["already"]},
+            after={"refund": refund.id, "amount": refund.amount, "status": refund.status},
+            reason=note or reason,
+        )
     return StaffRefundOutcome(refund=refund)
 
 
 def _refund_request_create(*, payment, amount, reason, note, user, creation_key, already) -> RefundRequest:
     """The request for approval, written in ``refund_reserve``'s transaction (under the payment's lock),
     after the refund rules passed; approval checks them again, under the lock, before the refund."""
-    request = RefundRequest.objects.create(payment=payment, amount=amount, currency=payment.currency, reason=reason,
-                                           note=note, requested_by=user, creation_key=creation_key)  # fmt: skip
-    audit_record(actor=staff_actor(user), action="refund_request.create", obj=request,
-                 after={"status": request.status, "payment": payment.id, "amount": amount,
-                        "currency": payment.currency, "threshold": refund_approval_threshold(payment.currency),
-                        "staff_refunded": already},
-                 reason=note or reason)  # fmt: skip
+    request = RefundRequest.objects.create(
+        payment=payment,
+        amount=amount,
+        currency=payment.currency,
+        reason=reason,
+        note=note,
+        requested_by=user,
+        creation_key=creation_key,
+    )
+    audit_record(
+        actor=staff_actor(user),
+        action="refund_request.create",
+        obj=request,
+        after={
+            "status": request.status,
+            "payment": payment.id,
+            "amount": amount,
+            "currency": payment.currency,
+            "threshold": refund_approval_threshold(payment.currency),
+            "staff_refunded": already,
+        },
+        reason=note or reason,
+    )
     return request
 
 
@@ -167,20 +203,26 @@ def _decide(*, request: RefundRequest, user, status: str, note: str) -> RefundRe
     """Move a pending request to ``status`` once: the conditional update is the lock."""
     _require(user, "approve_refund_request", "approve or reject refund requests")
     if request.requested_by_id == user.pk:
-        raise RefundRequestSelfDecision("You made this refund request; another Finance user must approve or reject "
-                                        "it.")  # fmt: skip
+        raise RefundRequestSelfDecision("You made this refund request; another Finance user must approve or reject it.")
     verb = "approve" if status == Status.APPROVED else "reject"
     with transaction.atomic():
         decided = (
-            RefundRequest.objects.filter(pk=request.pk, status=Status.PENDING).exclude(requested_by=user)
+            RefundRequest.objects.filter(pk=request.pk, status=Status.PENDING)
+            .exclude(requested_by=user)
             .update(status=status, decided_by=user, decided_at=timezone.now(), decision_note=note)
-        )  # fmt: skip
+        )
         if not decided:
             current = RefundRequest.objects.select_related("decided_by").get(pk=request.pk)
             who = current.decided_by.get_username() if current.decided_by else "someone"
             raise RefundRequestAlreadyDecided(f"This refund request was already {current.status} by {who}.")
-        audit_record(actor=staff_actor(user), action=f"refund_request.{verb}", obj=request,
-                     before={"status": Status.PENDING}, after={"status": status}, reason=note)  # fmt: skip
+        audit_record(
+            actor=staff_actor(user),
+            action=f"refund_request.{verb}",
+            obj=request,
+            before={"status": Status.PENDING},
+            after={"status": status},
+            reason=note,
+        )
     return RefundRequest.objects.get(pk=request.pk)
 
 
@@ -208,23 +250,38 @@ def _refund_request_execute(*, request: RefundRequest, user) -> RefundRequest:
     payment = Payment.objects.select_related("merchant").get(pk=request.payment_id)
     actor = staff_actor(user)
     try:
-        refund = refund_services.refund_create(merchant=payment.merchant, payment=payment, amount=request.amount,
-                                               reason=request.reason, actor=actor,
-                                               idempotency_key=refund_request_key(request))  # fmt: skip
+        refund = refund_services.refund_create(
+            merchant=payment.merchant,
+            payment=payment,
+            amount=request.amount,
+            reason=request.reason,
+            actor=actor,
+            idempotency_key=refund_request_key(request),
+        )
     except InvalidRequestError as refused:
         with transaction.atomic():
             failed = RefundRequest.objects.filter(pk=request.pk, status=Status.APPROVED, refund__isnull=True).update(
                 status=Status.FAILED, failure_message=refused.message
             )
             if failed:
-                audit_record(actor=actor, action="refund_request.fail", obj=request,
-                             before={"status": Status.APPROVED}, after={"status": Status.FAILED},
-                             reason=refused.message)  # fmt: skip
+                audit_record(
+                    actor=actor,
+                    action="refund_request.fail",
+                    obj=request,
+                    before={"status": Status.APPROVED},
+                    after={"status": Status.FAILED},
+                    reason=refused.message,
+                )
         return RefundRequest.objects.get(pk=request.pk)
     with transaction.atomic():
         if RefundRequest.objects.filter(pk=request.pk, refund__isnull=True).update(refund=refund):
-            audit_record(actor=actor, action="refund_request.refund", obj=request, before={"refund": None},
-                         after={"refund": refund.id, "refund_status": refund.status})  # fmt: skip
+            audit_record(
+                actor=actor,
+                action="refund_request.refund",
+                obj=request,
+                before={"refund": None},
+                after={"refund": refund.id, "refund_status": refund.status},
+            )
     return RefundRequest.objects.select_related("refund").get(pk=request.pk)
 
 
@@ -239,8 +296,11 @@ def refund_request_reject(*, request: RefundRequest, user, note: str) -> RefundR
 
 
 def _payment_state(payment: Payment) -> dict:
-    return {"status": payment.status, "amount_capturable": payment.amount_capturable,
-            "amount_captured": payment.amount_captured}  # fmt: skip
+    return {
+        "status": payment.status,
+        "amount_capturable": payment.amount_capturable,
+        "amount_captured": payment.amount_captured,
+    }
 
 
 def _audit_payment_operation(*, user, action: str, before: dict, payment: Payment, reason: str = "") -> None:
@@ -250,8 +310,14 @@ def _audit_payment_operation(*, user, action: str, before: dict, payment: Paymen
     transaction open and records the transition (with this actor) in its own.
     """
     with transaction.atomic():
-        audit_record(actor=staff_actor(user), action=action, obj=payment, before=before,
-                     after=_payment_state(payment), reason=reason)  # fmt: skip
+        audit_record(
+            actor=staff_actor(user),
+            action=action,
+            obj=payment,
+            before=before,
+            after=_payment_state(payment),
+            reason=reason,
+        )
 
 
 def staff_payment_capture(*, payment: Payment, amount: int | None, user) -> Payment:
@@ -301,8 +367,9 @@ def ledger_adjustment_make(
     """
     _require(user, "make_ledger_adjustment", "make ledger adjustments")
     if type(amount) is not int or amount == 0 or abs(amount) > MAX_AMOUNT:
-        raise InvalidRequestError("The amount is a non-zero integer in minor units.", code="amount_invalid",
-                                  param="amount")  # fmt: skip
+        raise InvalidRequestError(
+            "The amount is a non-zero integer in minor units.", code="amount_invalid", param="amount"
+        )
     if not is_known_currency(currency):
         raise InvalidRequestError(f"Unknown currency {currency!r}.", code="currency_invalid", param="currency")
     if not memo.strip():
@@ -310,19 +377,35 @@ def ledger_adjustment_make(
     adjustment_id = new_ledger_adjustment_id()
     try:
         with transaction.atomic():
-            entry = posting_rules.manual_adjustment(adjustment_id=adjustment_id, merchant=merchant, amount=amount,
-                                                    currency=currency, memo=memo)  # fmt: skip
-            adjustment = LedgerAdjustment.objects.create(id=adjustment_id, merchant=merchant, amount=amount,
-                                                         currency=currency, memo=memo, journal_entry=entry,
-                                                         made_by=user, creation_key=creation_key)  # fmt: skip
-            audit_record(actor=staff_actor(user), action="ledger_adjustment.make", obj=adjustment,
-                         after={"merchant": merchant.pk, "amount": amount, "currency": currency,
-                                "journal_entry": entry.id, "display": format_amount(amount, currency)},
-                         reason=memo)  # fmt: skip
+            entry = posting_rules.manual_adjustment(
+                adjustment_id=adjustment_id, merchant=merchant, amount=amount, currency=currency, memo=memo
+            )
+            adjustment = LedgerAdjustment.objects.create(
+                id=adjustment_id,
+                merchant=merchant,
+                amount=amount,
+                currency=currency,
+                memo=memo,
+                journal_entry=entry,
+                made_by=user,
+                creation_key=creation_key,
+            )
+            audit_record(
+                actor=staff_actor(user),
+                action="ledger_adjustment.make",
+                obj=adjustment,
+                after={
+                    "merchant": merchant.pk,
+                    "amount": amount,
+                    "currency": currency,
+                    "journal_entry": entry.id,
+                    "display": format_amount(amount, currency),
+                },
+                reason=memo,
+            )
             return adjustment
     except IntegrityError:
         existing = LedgerAdjustment.objects.filter(creation_key=creation_key).first() if creation_key else None
         if existing is None:
             raise
         return existing
-

@@ -57,11 +57,20 @@ class CodeInput(forms.TextInput):
 
 class StaffLoginForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
     otp_token = forms.CharField(
-        label="Authentication code", required=False, max_length=16, strip=True,
-        widget=CodeInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
-                                      "autocapitalize": "none", "spellcheck": "false"}),
+        label="Authentication code",
+        required=False,
+        max_length=16,
+        strip=True,
+        widget=CodeInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+            }
+        ),
         help_text="The 6-digit code your authenticator app shows now.",
-    )  # fmt: skip
+    )
 
     otp_error_messages = {
         **OTPAuthenticationFormMixin.otp_error_messages,
@@ -80,16 +89,16 @@ class StaffLoginForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
         user.otp_device = None
         if staff_device(user) is None:
             if otp_required():
-                raise forms.ValidationError(NOT_ENROLLED.format(username=user.get_username()),
-                                            code="otp_not_enrolled")  # fmt: skip
+                raise forms.ValidationError(NOT_ENROLLED.format(username=user.get_username()), code="otp_not_enrolled")
             return
         try:
             self.clean_otp(user)  # sets user.otp_device; django-otp records it in the session at login
         except forms.ValidationError as error:
             if error.code != "token_required":  # a wrong code, or one sent while django-otp makes them wait
                 # django-axes counts it as a failed sign-in of this username from this address.
-                user_login_failed.send(sender=type(self), request=self.request,
-                                       credentials={"username": user.get_username()})  # fmt: skip
+                user_login_failed.send(
+                    sender=type(self), request=self.request, credentials={"username": user.get_username()}
+                )
             raise
 
     def _chosen_device(self, user):

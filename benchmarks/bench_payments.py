@@ -135,8 +135,10 @@ def main() -> None:
             stop(web)
 
     print(f"machine: {machine()}")
-    print(f"setup: gunicorn {args.web_workers} workers x {args.web_threads} threads, {args.clients} clients, "
-          f"PostgreSQL, sandbox processor as its own process")  # fmt: skip
+    print(
+        f"setup: gunicorn {args.web_workers} workers x {args.web_threads} threads, {args.clients} clients, "
+        f"PostgreSQL, sandbox processor as its own process"
+    )
     for name, result in (("first requests (create+confirm)", first), ("idempotent replays", replay)):
         print(
             f"{name}: {result['per_second']:.1f}/s over {result['requests']} requests, "

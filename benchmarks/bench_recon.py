@@ -79,8 +79,9 @@ def _payment_columns(explicit: dict[str, str]) -> tuple[str, str, dict]:
     from payments.models import Payment
 
     with connection.cursor() as cursor:
-        existing = {column.name for column in connection.introspection.get_table_description(cursor,
-                                                                                             "payments_payment")}
+        existing = {
+            column.name for column in connection.introspection.get_table_description(cursor, "payments_payment")
+        }
     columns, values, defaults = [], [], {}
     for field in Payment._meta.concrete_fields:
         if field.column not in existing:
@@ -102,8 +103,10 @@ def generate_report(n: int, day: datetime.date, report: Path) -> None:
     from django.db import connection
 
     series, params = _series(n, day)
-    sql("CREATE TEMP TABLE IF NOT EXISTS bench_map AS SELECT row_number() OVER (ORDER BY a.id) - 1 AS n, "
-        "a.merchant_id, a.id AS available FROM ledger_account a WHERE a.code = 'merchant_available'")  # fmt: skip
+    sql(
+        "CREATE TEMP TABLE IF NOT EXISTS bench_map AS SELECT row_number() OVER (ORDER BY a.id) - 1 AS n, "
+        "a.merchant_id, a.id AS available FROM ledger_account a WHERE a.code = 'merchant_available'"
+    )
     query = (
         "COPY (SELECT %(day)s::date, 'charge', 'ch_B' || lpad(i::text, 24, '0'), "
         "'pay_B' || lpad(i::text, 24, '0'), 'USD', amount + d_amount, processor_fee + d_fee, "
@@ -135,25 +138,46 @@ def generate(n: int, day: datetime.date, report: Path) -> None:
             merchants = Merchant.objects.bulk_create(Merchant(name=f"Bench merchant {k}") for k in range(MERCHANTS))
             sql("CREATE TEMP TABLE bench_map (n int PRIMARY KEY, merchant_id text, available text)")
             with connection.cursor() as cursor:
-                cursor.executemany("INSERT INTO bench_map VALUES (%s, %s, %s)",
-                                   [(k, m.pk, f"acct_BA{k:08d}") for k, m in enumerate(merchants)])  # fmt: skip
+                cursor.executemany(
+                    "INSERT INTO bench_map VALUES (%s, %s, %s)",
+                    [(k, m.pk, f"acct_BA{k:08d}") for k, m in enumerate(merchants)],
+                )
             sql(
                 "INSERT INTO ledger_account (id, type, code, currency, merchant_id, debits_must_not_exceed_credits, "
                 "credits_must_not_exceed_debits, created) "
                 "SELECT available, %s, %s, 'USD', merchant_id, false, false, now() FROM bench_map "
                 "UNION ALL VALUES ('acct_BRECEIVABLE', %s, %s, 'USD', NULL, false, false, now()), "
                 "('acct_BFEES', %s, %s, 'USD', NULL, true, false, now())",
-                [AccountType.LIABILITY, AccountCode.MERCHANT_AVAILABLE, AccountType.ASSET,
-                 AccountCode.PROCESSOR_RECEIVABLE, AccountType.REVENUE, AccountCode.FEE_REVENUE],
-            )  # fmt: skip
-            columns, values, defaults = _payment_columns({
-                "id": "'pay_B' || lpad(i::text, 24, '0')", "merchant_id": "merchant_id", "amount": "amount",
-                "currency": "'USD'", "status": "'succeeded'", "capture_method": "'automatic'",
-                "amount_captured": "amount", "payment_method_type": "'card'", "card_token": "'tok_bench'",
-                "card_brand": "'visa'", "card_last4": "'4242'", "card_exp_month": "12", "card_exp_year": "2030",
-                "processor_charge_id": "'ch_B' || lpad(i::text, 24, '0')", "processor_attempts": "1",
-                "created": "created", "updated": "created",
-            })  # fmt: skip
+                [
+                    AccountType.LIABILITY,
+                    AccountCode.MERCHANT_AVAILABLE,
+                    AccountType.ASSET,
+                    AccountCode.PROCESSOR_RECEIVABLE,
+                    AccountType.REVENUE,
+                    AccountCode.FEE_REVENUE,
+                ],
+            )
+            columns, values, defaults = _payment_columns(
+                {
+                    "id": "'pay_B' || lpad(i::text, 24, '0')",
+                    "merchant_id": "merchant_id",
+                    "amount": "amount",
+                    "currency": "'USD'",
+                    "status": "'succeeded'",
+                    "capture_method": "'automatic'",
+                    "amount_captured": "amount",
+                    "payment_method_type": "'card'",
+                    "card_token": "'tok_bench'",
+                    "card_brand": "'visa'",
+                    "card_last4": "'4242'",
+                    "card_exp_month": "12",
+                    "card_exp_year": "2030",
+                    "processor_charge_id": "'ch_B' || lpad(i::text, 24, '0')",
+                    "processor_attempts": "1",
+                    "created": "created",
+                    "updated": "created",
+                }
+            )
             sql(f"INSERT INTO payments_payment ({columns}) SELECT {values} FROM ({series}) s", {**params, **defaults})
             sql(
                 "INSERT INTO ledger_journalentry (id, event_key, type, source, merchant_id, currency, status, "
@@ -186,8 +210,10 @@ def reconcile(day: datetime.date, report: Path) -> tuple[float, dict, dict]:
     from reconciliation import matching
 
     phases: dict[str, float] = {}
-    originals = {name: getattr(matching, name) for name in
-                 ("lines_replace", "internal_build", "findings_collect", "exceptions_replace")}  # fmt: skip
+    originals = {
+        name: getattr(matching, name)
+        for name in ("lines_replace", "internal_build", "findings_collect", "exceptions_replace")
+    }
 
     def clocked(name, function):
         def wrapper(*args, **kwargs):
@@ -219,8 +245,10 @@ def baseline(day: datetime.date, report: Path) -> tuple[float, tuple]:
     start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
     started = time.perf_counter()
     with transaction.atomic():
-        sql("CREATE TEMP TABLE baseline_line (settlement_date date, type text, processor_id text, reference text, "
-            "currency varchar(3), amount bigint, fee bigint, net bigint) ON COMMIT DROP")  # fmt: skip
+        sql(
+            "CREATE TEMP TABLE baseline_line (settlement_date date, type text, processor_id text, reference text, "
+            "currency varchar(3), amount bigint, fee bigint, net bigint) ON COMMIT DROP"
+        )
         connection.ensure_connection()
         with connection.connection.cursor() as cursor, open(report, "rb") as file:
             with cursor.copy("COPY baseline_line FROM STDIN WITH (FORMAT csv, HEADER)") as copy:
@@ -291,14 +319,20 @@ def main() -> None:
     for number in range(1, args.baseline_runs + 1):
         seconds, figures = baseline(day, report)
         bases.append(seconds)
-        print(f"baseline run {number}: {seconds:.2f} s  (matched, mismatched, lines without entry, entries without "
-              f"line) = {figures}")  # fmt: skip
+        print(
+            f"baseline run {number}: {seconds:.2f} s  (matched, mismatched, lines without entry, entries without "
+            f"line) = {figures}"
+        )
     first, base = runs[0], min(bases)
-    print(f"\nreconcile {args.lines:,} lines (first run{', after --reuse: a re-run' if args.reuse else ''}): "
-          f"{first:.2f} s (target < 60 s: {'ok' if first < 60 else 'MISSED'})")  # fmt: skip
+    print(
+        f"\nreconcile {args.lines:,} lines (first run{', after --reuse: a re-run' if args.reuse else ''}): "
+        f"{first:.2f} s (target < 60 s: {'ok' if first < 60 else 'MISSED'})"
+    )
     if len(runs) > 1:
-        print(f"re-runs of the same day (each deletes and replaces the previous import): "
-              f"{', '.join(f'{seconds:.2f} s' for seconds in runs[1:])}")  # fmt: skip
+        print(
+            f"re-runs of the same day (each deletes and replaces the previous import): "
+            f"{', '.join(f'{seconds:.2f} s' for seconds in runs[1:])}"
+        )
     print(f"baseline (COPY + one join): best of {len(bases)}: {base:.2f} s")
     print(f"ratio: {first / base:.2f}x (target <= 3x: {'ok' if first <= 3 * base else 'MISSED'})")
     report.unlink(missing_ok=True)

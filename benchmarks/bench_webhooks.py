@@ -81,8 +81,9 @@ def _receiver_main(port_out, ready) -> None:
         def do_GET(self):
             with lock:
                 if self.path == "/_count":
-                    body = json.dumps({"events": len(state["arrivals"]), "deliveries": state["deliveries"],
-                                       "bad": state["bad"]}).encode()  # fmt: skip
+                    body = json.dumps(
+                        {"events": len(state["arrivals"]), "deliveries": state["deliveries"], "bad": state["bad"]}
+                    ).encode()
                 else:
                     body = json.dumps(state["arrivals"]).encode()
                     if self.path == "/_reset":
@@ -112,10 +113,25 @@ def _post(url: str, body: bytes) -> None:
 def _start_worker(env: dict, log_path) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [str(VENV_BIN / "celery"), "-A", "config", "worker", "--concurrency", "1", "--loglevel", "INFO",
-         "--without-gossip", "--without-mingle", "-n", "bench-webhooks@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            "bench-webhooks@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait_ready(log_path, process, timeout: float = 60) -> None:
@@ -184,8 +200,13 @@ def main() -> None:
     receiver = f"http://127.0.0.1:{port.value}"
 
     database_url = fresh_postgres_database(args.database)
-    env = clean_env(DJANGO_SECRET_KEY=SECRET_KEY, DATABASE_URL=database_url, REDIS_URL=args.redis_url,
-                    WEBHOOK_ALLOW_PRIVATE_URLS="1", LOG_LEVEL="WARNING")  # fmt: skip
+    env = clean_env(
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        DATABASE_URL=database_url,
+        REDIS_URL=args.redis_url,
+        WEBHOOK_ALLOW_PRIVATE_URLS="1",
+        LOG_LEVEL="WARNING",
+    )
     migrate = manage("migrate", "--noinput", "-v0", env=env)
     assert migrate.returncode == 0, migrate.stderr
     purge = run([str(VENV_BIN / "celery"), "-A", "config", "purge", "-f"], env=env)
@@ -229,8 +250,13 @@ def main() -> None:
         worker_cpu = _cpu_seconds(worker.pid) - cpu_before
         arrivals = _get(f"{receiver}/_reset")
         backlog_seconds = max(arrivals.values()) - began
-        backlog = {"events": seen["events"], "per_second": seen["events"] / backlog_seconds, "bad": seen["bad"],
-                   "seconds": backlog_seconds, "cpu_ms": worker_cpu * 1000 / max(1, seen["events"])}  # fmt: skip
+        backlog = {
+            "events": seen["events"],
+            "per_second": seen["events"] / backlog_seconds,
+            "bad": seen["bad"],
+            "seconds": backlog_seconds,
+            "cpu_ms": worker_cpu * 1000 / max(1, seen["events"]),
+        }
 
         # 2. Sustained: commits (each queuing a drain) while the worker delivers.
         settings.EVENTS_DRAIN_ON_COMMIT = True
@@ -243,10 +269,15 @@ def main() -> None:
         arrivals = _get(f"{receiver}/_reset")
         sustained_seconds = max(arrivals.values()) - committed[0][1]
         lags = [arrivals[event_id] - at for event_id, at in committed if event_id in arrivals]
-        sustained = {"events": seen["events"], "committed": len(committed),
-                     "commit_rate": len(committed) / produced_seconds,
-                     "per_second": seen["events"] / sustained_seconds, "p50_lag": percentile(lags, 0.5),
-                     "p99_lag": percentile(lags, 0.99), "bad": seen["bad"]}  # fmt: skip
+        sustained = {
+            "events": seen["events"],
+            "committed": len(committed),
+            "commit_rate": len(committed) / produced_seconds,
+            "per_second": seen["events"] / sustained_seconds,
+            "p50_lag": percentile(lags, 0.5),
+            "p99_lag": percentile(lags, 0.99),
+            "bad": seen["bad"],
+        }
 
         # 3. Idle latency: one event at a time, each once the previous one has arrived.
         committed = []
@@ -262,16 +293,24 @@ def main() -> None:
         receiver_process.terminate()
 
     print(f"machine: {machine()}")
-    print("setup: PostgreSQL, Redis broker, ONE celery worker process (--concurrency 1), receiver in its own "
-          "process verifying every signature with standardwebhooks")  # fmt: skip
-    print(f"backlog: {backlog['events']} events in {backlog['seconds']:.2f} s = {backlog['per_second']:.0f} events/s "
-          f"(bad signatures: {backlog['bad']}); worker CPU {backlog['cpu_ms']:.2f} ms/event")  # fmt: skip
-    print(f"sustained: {sustained['committed']} events committed at {sustained['commit_rate']:.0f}/s, delivered at "
-          f"{sustained['per_second']:.0f}/s; commit → arrival p50 {sustained['p50_lag'] * 1000:.0f} ms, "
-          f"p99 {sustained['p99_lag'] * 1000:.0f} ms (bad signatures: {sustained['bad']})")
-    print(f"idle: commit → arrival p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-          f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms over {len(latencies)} events; "
-          f"mean {statistics.fmean(latencies) * 1000 if latencies else float('nan'):.1f} ms")
+    print(
+        "setup: PostgreSQL, Redis broker, ONE celery worker process (--concurrency 1), receiver in its own "
+        "process verifying every signature with standardwebhooks"
+    )
+    print(
+        f"backlog: {backlog['events']} events in {backlog['seconds']:.2f} s = {backlog['per_second']:.0f} events/s "
+        f"(bad signatures: {backlog['bad']}); worker CPU {backlog['cpu_ms']:.2f} ms/event"
+    )
+    print(
+        f"sustained: {sustained['committed']} events committed at {sustained['commit_rate']:.0f}/s, delivered at "
+        f"{sustained['per_second']:.0f}/s; commit → arrival p50 {sustained['p50_lag'] * 1000:.0f} ms, "
+        f"p99 {sustained['p99_lag'] * 1000:.0f} ms (bad signatures: {sustained['bad']})"
+    )
+    print(
+        f"idle: commit → arrival p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+        f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms over {len(latencies)} events; "
+        f"mean {statistics.fmean(latencies) * 1000 if latencies else float('nan'):.1f} ms"
+    )
     print(f"deliveries not succeeded at the end: {pending}")
 
 

@@ -64,14 +64,29 @@ MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 def _date(rng):
     y, m, d = rng.randint(1990, 2035), rng.randint(1, 12), rng.randint(1, 28)
-    return rng.choice([f"{y}-{m:02d}-{d:02d}", f"{d:02d}/{m:02d}/{y}", f"{m}/{d}/{y}", f"{d}.{m}.{y}",
-                       f"{MONTHS[m - 1]} {d}, {y}", f"{d} {MONTHS[m - 1]} {y}", f"{y}{m:02d}{d:02d}"])  # fmt: skip
+    return rng.choice(
+        [
+            f"{y}-{m:02d}-{d:02d}",
+            f"{d:02d}/{m:02d}/{y}",
+            f"{m}/{d}/{y}",
+            f"{d}.{m}.{y}",
+            f"{MONTHS[m - 1]} {d}, {y}",
+            f"{d} {MONTHS[m - 1]} {y}",
+            f"{y}{m:02d}{d:02d}",
+        ]
+    )
 
 
 def _time(rng):
     h, mi, s = rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59)
-    return rng.choice([f"{h:02d}:{mi:02d}", f"{h:02d}:{mi:02d}:{s:02d}", f"{h}:{mi:02d} pm",
-                       f"{h:02d}:{mi:02d}:{s:02d}.{rng.randint(0, 999999):06d}"])  # fmt: skip
+    return rng.choice(
+        [
+            f"{h:02d}:{mi:02d}",
+            f"{h:02d}:{mi:02d}:{s:02d}",
+            f"{h}:{mi:02d} pm",
+            f"{h:02d}:{mi:02d}:{s:02d}.{rng.randint(0, 999999):06d}",
+        ]
+    )
 
 
 def iso_timestamp(rng):
@@ -89,39 +104,67 @@ def iso_timestamps(rng, n):
 
 def _phone(rng):
     digits = lambda k: "".join(rng.choice(string.digits) for _ in range(k))  # noqa: E731
-    return rng.choice([
-        f"+1 ({rng.randint(201, 989)}) {digits(3)}-{digits(4)}", f"{rng.randint(201, 989)}-{digits(3)}-{digits(4)}",
-        f"+1 {rng.randint(201, 989)} {digits(3)} {digits(4)}", f"+44 20 {digits(4)} {digits(4)}",
-        f"+44 7{digits(3)} {digits(6)}", f"+49 30 {digits(8)}", f"+49 (0) 30 {digits(4)} {digits(4)}",
-        f"+33 {rng.randint(1, 9)} {digits(2)} {digits(2)} {digits(2)} {digits(2)}", f"+91 {digits(5)} {digits(5)}",
-        f"+81-3-{digits(4)}-{digits(4)}", f"0{digits(3)} {digits(7)}", f"+1.{digits(3)}.{digits(3)}.{digits(4)}",
-    ])  # fmt: skip
+    return rng.choice(
+        [
+            f"+1 ({rng.randint(201, 989)}) {digits(3)}-{digits(4)}",
+            f"{rng.randint(201, 989)}-{digits(3)}-{digits(4)}",
+            f"+1 {rng.randint(201, 989)} {digits(3)} {digits(4)}",
+            f"+44 20 {digits(4)} {digits(4)}",
+            f"+44 7{digits(3)} {digits(6)}",
+            f"+49 30 {digits(8)}",
+            f"+49 (0) 30 {digits(4)} {digits(4)}",
+            f"+33 {rng.randint(1, 9)} {digits(2)} {digits(2)} {digits(2)} {digits(2)}",
+            f"+91 {digits(5)} {digits(5)}",
+            f"+81-3-{digits(4)}-{digits(4)}",
+            f"0{digits(3)} {digits(7)}",
+            f"+1.{digits(3)}.{digits(3)}.{digits(4)}",
+        ]
+    )
 
 
 def _amount(rng):
     value = rng.choice([rng.randint(1, 999), rng.randint(1000, 999_999), rng.randint(1_000_000, 999_999_999)])
     cents = rng.randint(0, 99)
-    return rng.choice([f"${value:,}.{cents:02d}", f"{value:,}.{cents:02d} USD", f"EUR {value:,}".replace(",", ".")
-                       + f",{cents:02d}", f"{value} JPY", f"{value * 100 + cents}", f"£{value:,}"])  # fmt: skip
+    return rng.choice(
+        [
+            f"${value:,}.{cents:02d}",
+            f"{value:,}.{cents:02d} USD",
+            f"EUR {value:,}".replace(",", ".") + f",{cents:02d}",
+            f"{value} JPY",
+            f"{value * 100 + cents}",
+            f"£{value:,}",
+        ]
+    )
 
 
 def _reference(rng):
     digits = lambda k: "".join(rng.choice(string.digits) for _ in range(k))  # noqa: E731
     shipper = "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(6))
-    return rng.choice([
-        f"order #{rng.randint(1000, 99_999_999)}", f"invoice INV-{rng.randint(2020, 2035)}-{digits(5)}",
-        f"PO {digits(6)}", f"ticket {rng.randint(1, 999_999)}", f"SKU {digits(3)}-{digits(4)}",
-        f"zip {digits(5)}-{digits(4)}", f"tracking 1Z{shipper}{digits(10)}", f"{rng.randint(1, 99)}%",
-        f"qty {rng.randint(1, 500)} x {rng.randint(1, 99)}.{digits(2)}",
-        f"v{rng.randint(1, 20)}.{rng.randint(0, 30)}.{rng.randint(0, 99)}",
-        f"ext. {digits(4)}", f"room {rng.randint(100, 999)}", f"batch {digits(8)}",
-    ])  # fmt: skip
+    return rng.choice(
+        [
+            f"order #{rng.randint(1000, 99_999_999)}",
+            f"invoice INV-{rng.randint(2020, 2035)}-{digits(5)}",
+            f"PO {digits(6)}",
+            f"ticket {rng.randint(1, 999_999)}",
+            f"SKU {digits(3)}-{digits(4)}",
+            f"zip {digits(5)}-{digits(4)}",
+            f"tracking 1Z{shipper}{digits(10)}",
+            f"{rng.randint(1, 99)}%",
+            f"qty {rng.randint(1, 500)} x {rng.randint(1, 99)}.{digits(2)}",
+            f"v{rng.randint(1, 20)}.{rng.randint(0, 30)}.{rng.randint(0, 99)}",
+            f"ext. {digits(4)}",
+            f"room {rng.randint(100, 999)}",
+            f"batch {digits(8)}",
+        ]
+    )
 
 
-WORDS = ("the customer said that order was delivered late and asked for a refund we sent a replacement "
-         "on with tracking please call back at about our policy allows returns within days of receipt "
-         "invoice paid amount total due balance shipped from warehouse to address signed by received "
-         "item damaged box contents missing agent note follow up escalated to finance approved").split()  # fmt: skip
+WORDS = (
+    "the customer said that order was delivered late and asked for a refund we sent a replacement "
+    "on with tracking please call back at about our policy allows returns within days of receipt "
+    "invoice paid amount total due balance shipped from warehouse to address signed by received "
+    "item damaged box contents missing agent note follow up escalated to finance approved"
+).split()
 
 
 def english_texts(rng, n):
@@ -141,16 +184,28 @@ def numbers_lists(rng, n):
     out = []
     for _ in range(n):
         k = rng.randint(3, 12)
-        values = [str(rng.choice([rng.randint(0, 99), rng.randint(100, 9999), rng.randint(10_000, 999_999)]))
-                  for _ in range(k)]  # fmt: skip
+        values = [
+            str(rng.choice([rng.randint(0, 99), rng.randint(100, 9999), rng.randint(10_000, 999_999)]))
+            for _ in range(k)
+        ]
         out.append(rng.choice([",", ", ", ";", " ", " | "]).join(values))
     return out
 
 
 # --- Bank details -------------------------------------------------------------------------------
 
-IBAN_FORMATS = {"DE": (18, "n"), "FR": (23, "f"), "NL": (14, "nl"), "GB": (18, "gb"), "ES": (20, "n"),
-                "IT": (23, "it"), "BE": (12, "n"), "AT": (16, "n"), "CH": (17, "n"), "PL": (24, "n")}  # fmt: skip
+IBAN_FORMATS = {
+    "DE": (18, "n"),
+    "FR": (23, "f"),
+    "NL": (14, "nl"),
+    "GB": (18, "gb"),
+    "ES": (20, "n"),
+    "IT": (23, "it"),
+    "BE": (12, "n"),
+    "AT": (16, "n"),
+    "CH": (17, "n"),
+    "PL": (24, "n"),
+}
 
 
 def _iban(rng, country):
@@ -186,8 +241,11 @@ def _aba(rng):
         d = [rng.randint(0, 9) for _ in range(8)]
         for last in range(10):
             digits = d + [last]
-            if (3 * (digits[0] + digits[3] + digits[6]) + 7 * (digits[1] + digits[4] + digits[7])
-                    + (digits[2] + digits[5] + digits[8])) % 10 == 0:  # fmt: skip
+            if (
+                3 * (digits[0] + digits[3] + digits[6])
+                + 7 * (digits[1] + digits[4] + digits[7])
+                + (digits[2] + digits[5] + digits[8])
+            ) % 10 == 0:
                 return "".join(map(str, digits))
 
 
@@ -197,8 +255,16 @@ def us_bank_details(rng, n):
     for _ in range(n):
         routing = _aba(rng)
         account = "".join(rng.choice(string.digits) for _ in range(rng.randint(4, 17)))
-        out.append(rng.choice([f"routing {routing} account {account}", f"ABA {routing}, acct {account}",
-                               f"{routing} {account}", f"{routing}/{account}"]))  # fmt: skip
+        out.append(
+            rng.choice(
+                [
+                    f"routing {routing} account {account}",
+                    f"ABA {routing}, acct {account}",
+                    f"{routing} {account}",
+                    f"{routing}/{account}",
+                ]
+            )
+        )
     return out
 
 
@@ -254,8 +320,10 @@ def main(argv=None) -> None:
         started = time.perf_counter()
         flagged = false_positives(strings)
         elapsed = time.perf_counter() - started
-        print(f"| {name} | {len(flagged):,} | {len(flagged) / args.n:.4%} |"
-              f"  <!-- {elapsed * 1e6 / args.n:.1f} µs each; e.g. {flagged[:1]!r} -->")  # fmt: skip
+        print(
+            f"| {name} | {len(flagged):,} | {len(flagged) / args.n:.4%} |"
+            f"  <!-- {elapsed * 1e6 / args.n:.1f} µs each; e.g. {flagged[:1]!r} -->"
+        )
 
 
 if __name__ == "__main__":

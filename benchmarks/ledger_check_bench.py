@@ -43,8 +43,13 @@ def ensure_database(url: str) -> None:
     name = config["NAME"]
     if "bench" not in name:
         sys.exit(f"Refusing to use database {name!r}: its name must contain 'bench' (it is emptied).")
-    conninfo = {"host": config["HOST"] or None, "port": config["PORT"] or None, "user": config["USER"] or None,
-                "password": config["PASSWORD"] or None, "dbname": "postgres"}  # fmt: skip
+    conninfo = {
+        "host": config["HOST"] or None,
+        "port": config["PORT"] or None,
+        "user": config["USER"] or None,
+        "password": config["PASSWORD"] or None,
+        "dbname": "postgres",
+    }
     with psycopg.connect(**{k: v for k, v in conninfo.items() if v}, autocommit=True) as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
@@ -75,14 +80,18 @@ def generate(scale: float) -> None:
     with transaction.atomic():
         # The ledger's tables refuse TRUNCATE unless the transaction says so (ledger migration 0005).
         sql("SET LOCAL append_only.allow_truncate = 'on'")
-        sql("TRUNCATE ledger_posting, ledger_journalentry, ledger_account, ledger_ledgercheckrun, "
-            "merchants_merchant RESTART IDENTITY CASCADE")  # fmt: skip
+        sql(
+            "TRUNCATE ledger_posting, ledger_journalentry, ledger_account, ledger_ledgercheckrun, "
+            "merchants_merchant RESTART IDENTITY CASCADE"
+        )
         sql("DROP TABLE IF EXISTS ledger_bench_payment")
         # Bulk loading: skip per-row FK triggers for this session (the data is generated consistent).
         sql("SET LOCAL session_replication_role = replica")
         merchants = Merchant.objects.bulk_create(Merchant(name=f"Bench merchant {n}") for n in range(MERCHANTS))
-        sql("CREATE TEMP TABLE bench_map (n int PRIMARY KEY, merchant_id text, available text, pending text) "
-            "ON COMMIT DROP")  # fmt: skip
+        sql(
+            "CREATE TEMP TABLE bench_map (n int PRIMARY KEY, merchant_id text, available text, pending text) "
+            "ON COMMIT DROP"
+        )
         rows = [(n, m.pk, f"acct_BA{n:08d}", f"acct_BP{n:08d}") for n, m in enumerate(merchants)]
         with connection.cursor() as cursor:
             cursor.executemany("INSERT INTO bench_map VALUES (%s, %s, %s, %s)", rows)
@@ -93,9 +102,17 @@ def generate(scale: float) -> None:
             "UNION ALL SELECT pending, %s, %s, 'USD', merchant_id, true, false, now() FROM bench_map "
             "UNION ALL VALUES ('acct_BRECEIVABLE', %s, %s, 'USD', NULL, false, false, now()), "
             "('acct_BFEES', %s, %s, 'USD', NULL, true, false, now())",
-            [AccountType.LIABILITY, AccountCode.MERCHANT_AVAILABLE, AccountType.LIABILITY, AccountCode.MERCHANT_PENDING,
-             AccountType.ASSET, AccountCode.PROCESSOR_RECEIVABLE, AccountType.REVENUE, AccountCode.FEE_REVENUE],
-        )  # fmt: skip
+            [
+                AccountType.LIABILITY,
+                AccountCode.MERCHANT_AVAILABLE,
+                AccountType.LIABILITY,
+                AccountCode.MERCHANT_PENDING,
+                AccountType.ASSET,
+                AccountCode.PROCESSOR_RECEIVABLE,
+                AccountType.REVENUE,
+                AccountCode.FEE_REVENUE,
+            ],
+        )
 
         # One row per business object: i, its merchant, amount and fee (2.9 % + 30, at most the amount).
         series = (
@@ -124,8 +141,11 @@ def generate(scale: float) -> None:
             )
 
         receivable, fees = "'acct_BRECEIVABLE'", "'acct_BFEES'"
-        capture_legs = [(receivable, "s.amount", "posted"), ("s.available", "-(s.amount - s.fee)", "posted"),
-                        (fees, "-s.fee", "posted")]  # fmt: skip
+        capture_legs = [
+            (receivable, "s.amount", "posted"),
+            ("s.available", "-(s.amount - s.fee)", "posted"),
+            (fees, "-s.fee", "posted"),
+        ]
         reservation = [(receivable, "s.amount", "pending"), ("s.pending", "-s.amount", "pending")]
         release = [(receivable, "-s.amount", "pending"), ("s.pending", "s.amount", "pending")]
 
@@ -140,13 +160,23 @@ def generate(scale: float) -> None:
             entries("R", refunds, "refund", "posted", "re_R")
             postings("R", refunds, [("s.available", "s.amount", "pending"), (receivable, "-s.amount", "pending")])
             entries("S", refunds, "refund", "posted", "re_R", pending_of="R")
-            postings("S", refunds, [("s.available", "-s.amount", "pending"), (receivable, "s.amount", "pending"),
-                                    ("s.available", "s.amount", "posted"), (receivable, "-s.amount", "posted")])
+            postings(
+                "S",
+                refunds,
+                [
+                    ("s.available", "-s.amount", "pending"),
+                    (receivable, "s.amount", "pending"),
+                    ("s.available", "s.amount", "posted"),
+                    (receivable, "-s.amount", "posted"),
+                ],
+            )
             entries("O", open_auths, "authorization", "pending", "pay_O")
             postings("O", open_auths, reservation)
             # A stand-in for payments.Payment: one succeeded payment per capture.
-            sql("CREATE TABLE ledger_bench_payment (id varchar(40) PRIMARY KEY, merchant_id varchar(40), "
-                "status varchar(32), amount_captured bigint, currency varchar(3))")  # fmt: skip
+            sql(
+                "CREATE TABLE ledger_bench_payment (id varchar(40) PRIMARY KEY, merchant_id varchar(40), "
+                "status varchar(32), amount_captured bigint, currency varchar(3))"
+            )
             sql(
                 "INSERT INTO ledger_bench_payment SELECT source, merchant_id, 'succeeded', amount, 'USD' FROM ("
                 f"SELECT 'pay_C' || i AS source, merchant_id, amount FROM ({series.format(n=charges)}) s "
@@ -161,10 +191,17 @@ def use_stand_in_payments() -> None:
     """Point the payments check at the generated stand-in table (payments.Payment may not exist yet)."""
     from ledger import invariants
 
-    columns = {"status": "status", "amount_captured": "amount_captured", "currency": "currency",
-               "merchant": "merchant_id"}  # fmt: skip
-    meta = SimpleNamespace(db_table="ledger_bench_payment", pk=SimpleNamespace(column="id"),
-                           get_field=lambda name: SimpleNamespace(column=columns[name]))  # fmt: skip
+    columns = {
+        "status": "status",
+        "amount_captured": "amount_captured",
+        "currency": "currency",
+        "merchant": "merchant_id",
+    }
+    meta = SimpleNamespace(
+        db_table="ledger_bench_payment",
+        pk=SimpleNamespace(column="id"),
+        get_field=lambda name: SimpleNamespace(column=columns[name]),
+    )
     real = invariants.apps.get_model
 
     def get_model(app_label, model_name=None, **kwargs):

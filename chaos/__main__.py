@@ -34,32 +34,45 @@ def _terminate(signum, frame):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m chaos", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("CHAOS_SECONDS") or 120))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("CHAOS_SEED") or 1))
     parser.add_argument("--clients", type=int, default=int(os.environ.get("CHAOS_CLIENTS") or 8))
-    parser.add_argument("--no-faults", action="store_true", default=os.environ.get("CHAOS_NO_FAULTS") == "1",
-                        help="run the clients only (a baseline, and the smoke test)")  # fmt: skip
+    parser.add_argument(
+        "--no-faults",
+        action="store_true",
+        default=os.environ.get("CHAOS_NO_FAULTS") == "1",
+        help="run the clients only (a baseline, and the smoke test)",
+    )
     parser.add_argument("--settle-seconds", type=float, default=float(os.environ.get("CHAOS_SETTLE_SECONDS") or 90))
-    parser.add_argument("--run-dir", default=os.environ.get("CHAOS_RUN_DIR") or "",
-                        help="default: var/chaos/seed-<seed>")  # fmt: skip
-    parser.add_argument("--drop-database", action="store_true", default=os.environ.get("CHAOS_DROP_DATABASE") == "1",
-                        help="drop chaos_<seed> at the end (default: kept until the next run with the seed)")
+    parser.add_argument(
+        "--run-dir", default=os.environ.get("CHAOS_RUN_DIR") or "", help="default: var/chaos/seed-<seed>"
+    )
+    parser.add_argument(
+        "--drop-database",
+        action="store_true",
+        default=os.environ.get("CHAOS_DROP_DATABASE") == "1",
+        help="drop chaos_<seed> at the end (default: kept until the next run with the seed)",
+    )
     parser.add_argument("--print-schedule", action="store_true", help="print the fault schedule and exit")
     return parser.parse_args(argv)
 
 
 def _code_state() -> dict:
     """Which code ran: the commit and how many files differ from it (the tree may be mid-change)."""
+
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
-    return {"commit": git("rev-parse", "--short", "HEAD").strip(),
-            "changed_files": len([line for line in git("status", "--porcelain").splitlines() if line.strip()])}
+    return {
+        "commit": git("rev-parse", "--short", "HEAD").strip(),
+        "changed_files": len([line for line in git("status", "--porcelain").splitlines() if line.strip()]),
+    }
 
 
 def _reason_key(reason: str) -> str:
@@ -82,8 +95,10 @@ def main(argv=None) -> int:
     stack = Stack(seed=args.seed, run_dir=run_dir, proxy_url=proxy.url, log=log)
     injector = None
     try:
-        log(f"chaos: seed {args.seed}, {args.seconds:.0f}s, {args.clients} clients, {len(faults)} faults scheduled; "
-            f"starting the stack in {run_dir}")  # fmt: skip
+        log(
+            f"chaos: seed {args.seed}, {args.seconds:.0f}s, {args.clients} clients, {len(faults)} faults scheduled; "
+            f"starting the stack in {run_dir}"
+        )
         try:
             stack.start()
         except Exception:  # noqa: BLE001 - reported, exit 2
@@ -92,15 +107,18 @@ def main(argv=None) -> int:
         proxy.target = f"{stack.base_url}/webhooks/processor/sandbox/"
         keylog = KeyLog()
         setup_api = Api(stack.base_url, stack.api_key, keylog, hard_stop=float("inf"))
-        status, body, _ = setup_api.post_once("/api/v1/webhook_endpoints", {"url": receiver.url, "events": ["*"]},
-                                              f"chaos-{args.seed}-endpoint")  # fmt: skip
+        status, body, _ = setup_api.post_once(
+            "/api/v1/webhook_endpoints", {"url": receiver.url, "events": ["*"]}, f"chaos-{args.seed}-endpoint"
+        )
         if status != 201:
             log(f"chaos: could not register the webhook endpoint: {status} {body}")
             return 2
         receiver.secret = body["secret"]
         startup_seconds = time.monotonic() - began
-        log(f"chaos: stack up in {startup_seconds:.0f}s (web {stack.base_url}, sandbox {stack.sandbox.base_url}, "
-            f"redis :{stack.redis_port}, database {stack.database})")  # fmt: skip
+        log(
+            f"chaos: stack up in {startup_seconds:.0f}s (web {stack.base_url}, sandbox {stack.sandbox.base_url}, "
+            f"redis :{stack.redis_port}, database {stack.database})"
+        )
 
         # --- the fault phase --------------------------------------------------------------------
         start = time.monotonic()
@@ -186,14 +204,24 @@ def main(argv=None) -> int:
         result = {
             "ok": ok,
             "run": {
-                "seed": args.seed, "seconds": args.seconds, "clients": args.clients, "flows": keylog.flows,
-                "keys": truth["keys"], "requests": sum(keylog.attempts.values()), "payments": len(payments),
-                "refunds": len(refunds), "processor_charges": agreement["charges"],
-                "startup_seconds": round(startup_seconds, 1), "fault_phase_seconds": round(fault_phase, 1),
-                "check_seconds": round(check_seconds, 1), "total_seconds": round(total, 1),
+                "seed": args.seed,
+                "seconds": args.seconds,
+                "clients": args.clients,
+                "flows": keylog.flows,
+                "keys": truth["keys"],
+                "requests": sum(keylog.attempts.values()),
+                "payments": len(payments),
+                "refunds": len(refunds),
+                "processor_charges": agreement["charges"],
+                "startup_seconds": round(startup_seconds, 1),
+                "fault_phase_seconds": round(fault_phase, 1),
+                "check_seconds": round(check_seconds, 1),
+                "total_seconds": round(total, 1),
                 "run_dir": str(run_dir.relative_to(ROOT)) if run_dir.is_relative_to(ROOT) else str(run_dir),
-                "database": stack.database, "no_faults": args.no_faults,
-                "startup_steps": stack.startup_steps, "code": code_state,
+                "database": stack.database,
+                "no_faults": args.no_faults,
+                "startup_steps": stack.startup_steps,
+                "code": code_state,
             },
             "checks": figures,
             "faults": {
@@ -209,10 +237,13 @@ def main(argv=None) -> int:
             "settle_after_replay": settled_again,
             "ledger": ledger,
             "events": {k: v for k, v in events.items() if k not in ("missing", "unknown")},
-            "processor_webhooks": {"platform_rows": processor_webhooks, "sandbox_rows": sandbox_webhooks,
-                                   "proxy_forwarded": {str(k): v for k, v in proxy.forwarded.items()},
-                                   "replayed": proxy.replayed,
-                                   "replay_answers": {str(k): v for k, v in proxy.replay_answers.items()}},
+            "processor_webhooks": {
+                "platform_rows": processor_webhooks,
+                "sandbox_rows": sandbox_webhooks,
+                "proxy_forwarded": {str(k): v for k, v in proxy.forwarded.items()},
+                "replayed": proxy.replayed,
+                "replay_answers": {str(k): v for k, v in proxy.replay_answers.items()},
+            },
             "unplanned_exits": stack.unplanned_exits(),
             "details": {
                 "untruthful_reasons": reasons,
@@ -224,7 +255,7 @@ def main(argv=None) -> int:
                 "stale": truth["stale"][: checks.EXAMPLES],
             },
             "simulator_errors": simulator_errors[:20],
-        }  # fmt: skip
+        }
         (run_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
         sys.stdout.write(report.render(result) + "\n")
         sys.stdout.write(json.dumps(_summary(result), default=str, separators=(",", ":")) + "\n")

@@ -70,9 +70,14 @@ class Platform:
               (SELECT count(*) FROM payments_refund WHERE status = 'pending'),
               (SELECT count(*) FROM events_event WHERE published_at IS NULL),
               (SELECT count(*) FROM events_webhookdelivery WHERE status = 'pending')
-        """)[0]  # fmt: skip
-        names = ("payments_processing", "operations_pending", "refunds_pending", "events_unpublished",
-                 "deliveries_pending")  # fmt: skip
+        """)[0]
+        names = (
+            "payments_processing",
+            "operations_pending",
+            "refunds_pending",
+            "events_unpublished",
+            "deliveries_pending",
+        )
         return dict(zip(names, row, strict=True))
 
     def event_ids(self) -> list[tuple[str, str]]:
@@ -87,8 +92,18 @@ class Platform:
             "processor_charge_id, disputed, failure_code FROM payments_payment WHERE merchant_id = %s",
             (self.merchant_id,),
         )
-        names = ("id", "status", "amount", "amount_captured", "amount_refunded", "capture_method", "key",
-                 "processor_charge_id", "disputed", "failure_code")  # fmt: skip
+        names = (
+            "id",
+            "status",
+            "amount",
+            "amount_captured",
+            "amount_refunded",
+            "capture_method",
+            "key",
+            "processor_charge_id",
+            "disputed",
+            "failure_code",
+        )
         return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
 
     def refunds(self) -> dict[str, dict]:
@@ -149,9 +164,14 @@ def settle(stack, receiver, platform: Platform, sandbox: Sandbox, seconds: float
         budget = max(3.0, min(20.0, deadline - time.monotonic()))
         try:
             completed = subprocess.run(
-                [sys.executable, "-m", "chaos.resolve", str(budget)], cwd=ROOT, env=stack.platform_env(),
-                capture_output=True, text=True, timeout=budget + 60, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+                [sys.executable, "-m", "chaos.resolve", str(budget)],
+                cwd=ROOT,
+                env=stack.platform_env(),
+                capture_output=True,
+                text=True,
+                timeout=budget + 60,
+                stdin=subprocess.DEVNULL,
+            )
             resolver_runs += 1
             if completed.returncode != 0:
                 tail = completed.stderr.strip().splitlines()[-1:]
@@ -179,8 +199,10 @@ def settle(stack, receiver, platform: Platform, sandbox: Sandbox, seconds: float
         settled = settled and not any(key.endswith("_error") for key in state)
         if settled or time.monotonic() > deadline:
             break
-        log(f"chaos: settling, {int(time.monotonic() - started)}s: "
-            + ", ".join(f"{k} {v}" for k, v in state.items() if v))  # fmt: skip
+        log(
+            f"chaos: settling, {int(time.monotonic() - started)}s: "
+            + ", ".join(f"{k} {v}" for k, v in state.items() if v)
+        )
         time.sleep(2)
     return {
         "settled": settled,
@@ -210,8 +232,11 @@ def replay_all(api, calls: list[Call], lock_timeout: float, threads: int = 8) ->
                 first_5xx = (status, replayed)
                 time.sleep(1)
                 continue
-            in_use = status == 409 and isinstance(body, dict) and body.get("error", {}).get("code") == (
-                "idempotency_key_in_use")
+            in_use = (
+                status == 409
+                and isinstance(body, dict)
+                and body.get("error", {}).get("code") == ("idempotency_key_in_use")
+            )
             if (status is None or in_use) and time.monotonic() < deadline:
                 time.sleep(2)
                 continue
@@ -272,12 +297,19 @@ def judge_all(calls: list[Call], replays: dict[str, dict], payments: dict, refun
             claims[(about[key], call.op)].append(key)
 
     def flag(key: str, reason: str, call: Call, answer: dict, current: dict | None) -> None:
-        findings.append({
-            "key": key, "op": call.op, "reason": reason, "status": answer["status"],
-            "answer": _short(answer["body"]), "payment": about.get(key),
-            "now": None if current is None else {k: current[k] for k in ("status", "amount_captured",
-                                                                         "amount_refunded")},
-        })  # fmt: skip
+        findings.append(
+            {
+                "key": key,
+                "op": call.op,
+                "reason": reason,
+                "status": answer["status"],
+                "answer": _short(answer["body"]),
+                "payment": about.get(key),
+                "now": None
+                if current is None
+                else {k: current[k] for k in ("status", "amount_captured", "amount_refunded")},
+            }
+        )
 
     for key, group in by_key.items():
         call, answer = group[0], replays[key]
@@ -297,18 +329,37 @@ def judge_all(calls: list[Call], replays: dict[str, dict], payments: dict, refun
             continue
         told = [c for c in group if c.definite]
         if any(c.status != status for c in told):
-            flag(key, f"replay {status} differs from the {told[0].status} the client was given", call, answer,
-                 current)  # fmt: skip
+            flag(key, f"replay {status} differs from the {told[0].status} the client was given", call, answer, current)
             continue
         replayed_status = (_payment_in(body) or {}).get("status")
-        went_back = [c for c in told if (_payment_in(c.answer) or {}).get("status") and replayed_status
-                     and not reachable(_payment_in(c.answer)["status"], replayed_status)]  # fmt: skip
+        went_back = [
+            c
+            for c in told
+            if (_payment_in(c.answer) or {}).get("status")
+            and replayed_status
+            and not reachable(_payment_in(c.answer)["status"], replayed_status)
+        ]
         if went_back:
-            flag(key, f"the client was told {_payment_in(went_back[0].answer)['status']}, the replay says "
-                 f"{replayed_status}", call, answer, current)  # fmt: skip
+            flag(
+                key,
+                f"the client was told {_payment_in(went_back[0].answer)['status']}, the replay says {replayed_status}",
+                call,
+                answer,
+                current,
+            )
             continue
-        problem, is_stale = _judge_one(call, status, body, current, about[key], payments, refunds,
-                                       payment_by_creation_key, refund_by_creation_key, claims)  # fmt: skip
+        problem, is_stale = _judge_one(
+            call,
+            status,
+            body,
+            current,
+            about[key],
+            payments,
+            refunds,
+            payment_by_creation_key,
+            refund_by_creation_key,
+            claims,
+        )
         if problem:
             flag(key, problem, call, answer, current)
         elif is_stale or any(_in_flight(c.answer, current, refunds) for c in group):
@@ -326,20 +377,43 @@ def judge_all(calls: list[Call], replays: dict[str, dict], payments: dict, refun
             continue
         ops = {by_key[k][0].op for k in keys}
         if current["status"] == "succeeded" and "capture" in ops and not claims.get((payment_id, "capture")):
-            findings.append({"key": None, "op": "capture", "payment": payment_id, "status": None, "answer": None,
-                             "reason": "captured, but no capture key answered success",
-                             "now": {"status": current["status"], "amount_captured": current["amount_captured"],
-                                     "amount_refunded": current["amount_refunded"]}})  # fmt: skip
+            findings.append(
+                {
+                    "key": None,
+                    "op": "capture",
+                    "payment": payment_id,
+                    "status": None,
+                    "answer": None,
+                    "reason": "captured, but no capture key answered success",
+                    "now": {
+                        "status": current["status"],
+                        "amount_captured": current["amount_captured"],
+                        "amount_refunded": current["amount_refunded"],
+                    },
+                }
+            )
         if current["status"] == "canceled" and "cancel" in ops and not claims.get((payment_id, "cancel")):
-            findings.append({"key": None, "op": "cancel", "payment": payment_id, "status": None, "answer": None,
-                             "reason": "canceled, but the cancel key did not answer success",
-                             "now": {"status": current["status"], "amount_captured": current["amount_captured"],
-                                     "amount_refunded": current["amount_refunded"]}})  # fmt: skip
+            findings.append(
+                {
+                    "key": None,
+                    "op": "cancel",
+                    "payment": payment_id,
+                    "status": None,
+                    "answer": None,
+                    "reason": "canceled, but the cancel key did not answer success",
+                    "now": {
+                        "status": current["status"],
+                        "amount_captured": current["amount_captured"],
+                        "amount_refunded": current["amount_refunded"],
+                    },
+                }
+            )
     return {"findings": findings, "stale": stale, "keys": len(by_key)}
 
 
-def _judge_one(call, status, body, current, payment_id, payments, refunds, payment_by_creation_key,
-               refund_by_creation_key, claims) -> tuple[str | None, bool]:  # fmt: skip
+def _judge_one(
+    call, status, body, current, payment_id, payments, refunds, payment_by_creation_key, refund_by_creation_key, claims
+) -> tuple[str | None, bool]:
     """``(problem or None, stale)`` for one key's replayed answer."""
     code = _error_code(body)
     answered = _payment_in(body)
@@ -354,8 +428,10 @@ def _judge_one(call, status, body, current, payment_id, payments, refunds, payme
         if not reachable(answered.get("status", ""), current["status"]):
             return f"answer says {answered.get('status')}, the payment is {current['status']}", False
         if answered.get("amount_captured", 0) > current["amount_captured"]:
-            return (f"answer says amount_captured {answered.get('amount_captured')}, "
-                    f"the payment has {current['amount_captured']}"), False  # fmt: skip
+            return (
+                f"answer says amount_captured {answered.get('amount_captured')}, "
+                f"the payment has {current['amount_captured']}"
+            ), False
     # True when given, and since settled: a payment answered ``processing`` that has an outcome now.
     stale = bool(answered) and current is not None and answered.get("status") == "processing" != current["status"]
 
@@ -389,8 +465,10 @@ def _judge_one(call, status, body, current, payment_id, payments, refunds, payme
                 return f"capture answered success with status {answered.get('status')}", False
             wanted = call.amount if call.amount is not None else answered.get("amount")
             if answered.get("amount_captured") != wanted:
-                return (f"capture of {wanted} answered amount_captured {answered.get('amount_captured')} "
-                        "(another request's outcome)"), False  # fmt: skip
+                return (
+                    f"capture of {wanted} answered amount_captured {answered.get('amount_captured')} "
+                    "(another request's outcome)"
+                ), False
             if current["amount_captured"] != wanted:
                 return f"capture of {wanted} answered success, the payment captured {current['amount_captured']}", False
             if len(rivals) > 1:
@@ -398,8 +476,11 @@ def _judge_one(call, status, body, current, payment_id, payments, refunds, payme
             return None, False
         if status == 402:
             return "a capture answered as a decline", False
-        if current is not None and current["status"] == "succeeded" and not rivals and (
-            call.amount is None or current["amount_captured"] == call.amount
+        if (
+            current is not None
+            and current["status"] == "succeeded"
+            and not rivals
+            and (call.amount is None or current["amount_captured"] == call.amount)
         ):
             return f"refused ({status} {code}) although this capture took effect", False
         return None, False
@@ -463,8 +544,9 @@ def processor_agreement(payments: dict, charges: list[dict]) -> dict:
     for payment_id, payment in payments.items():
         group = by_reference.get(payment_id, [])
         if len(group) > 1:
-            double.append({"payment": payment_id, "charges": [(c["id"], c["status"], c["amount_captured"])
-                                                              for c in group]})  # fmt: skip
+            double.append(
+                {"payment": payment_id, "charges": [(c["id"], c["status"], c["amount_captured"]) for c in group]}
+            )
         captured = sum(c["amount_captured"] for c in group)
         refunded = sum(c["amount_refunded"] for c in group)
         held = [c for c in group if c["status"] == "authorized"]
@@ -476,15 +558,27 @@ def processor_agreement(payments: dict, charges: list[dict]) -> dict:
         if held and payment["status"] != "requires_capture":
             problems.append(f"authorised at the processor, {payment['status']} on the platform")
         if payment["status"] == "requires_capture" and not held:
-            problems.append("requires_capture on the platform, no authorisation at the processor: "
-                            + ",".join(c["status"] for c in group))  # fmt: skip
+            problems.append(
+                "requires_capture on the platform, no authorisation at the processor: "
+                + ",".join(c["status"] for c in group)
+            )
         if payment["status"] == "processing":
             problems.append("still processing")
         if problems:
-            disagreements.append({"payment": payment_id, "status": payment["status"], "problems": problems,
-                                  "processor": [(c["id"], c["status"]) for c in group]})  # fmt: skip
-    return {"double_charges": double, "disagreements": disagreements, "orphan_charges": orphans,
-            "charges": len(charges)}  # fmt: skip
+            disagreements.append(
+                {
+                    "payment": payment_id,
+                    "status": payment["status"],
+                    "problems": problems,
+                    "processor": [(c["id"], c["status"]) for c in group],
+                }
+            )
+    return {
+        "double_charges": double,
+        "disagreements": disagreements,
+        "orphan_charges": orphans,
+        "charges": len(charges),
+    }
 
 
 def ledger_check(stack) -> dict:

@@ -26,10 +26,16 @@ import requests
 
 # Test tokens of the sandbox and how often a flow uses each (gateways/README.md).
 TOKENS = [
-    ("tok_visa", 34), ("tok_mastercard", 10), ("tok_chargeDeclined", 10), ("tok_insufficientFunds", 5),
-    ("tok_processingError", 5), ("tok_timeout", 14), ("tok_createDispute", 8), ("tok_refundFailure", 8),
+    ("tok_visa", 34),
+    ("tok_mastercard", 10),
+    ("tok_chargeDeclined", 10),
+    ("tok_insufficientFunds", 5),
+    ("tok_processingError", 5),
+    ("tok_timeout", 14),
+    ("tok_createDispute", 8),
+    ("tok_refundFailure", 8),
     ("tok_visa_tokenized", 6),
-]  # fmt: skip
+]
 # A card tokenised through the sandbox's /v1/tokens (approved), so the platform resolves a token it did not know.
 TEST_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 READ_TIMEOUT = 12.0
@@ -179,9 +185,11 @@ class Api:
     def post_once(self, path: str, body: dict, key: str, timeout: float = READ_TIMEOUT):
         """One POST: ``(status, parsed body, replayed)``, or raises requests.RequestException."""
         response = self.session().post(
-            self.base_url + path, data=json.dumps(body), timeout=(CONNECT_TIMEOUT, timeout),
+            self.base_url + path,
+            data=json.dumps(body),
+            timeout=(CONNECT_TIMEOUT, timeout),
             headers={"Idempotency-Key": key, "Content-Type": "application/json"},
-        )  # fmt: skip
+        )
         try:
             parsed = response.json()
         except ValueError:
@@ -230,8 +238,9 @@ class Api:
 
     def get_payment(self, payment_id: str) -> dict | None:
         try:
-            response = self.session().get(f"{self.base_url}/api/v1/payments/{payment_id}",
-                                          timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))  # fmt: skip
+            response = self.session().get(
+                f"{self.base_url}/api/v1/payments/{payment_id}", timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+            )
         except requests.RequestException:
             self._drop_session()
             return None
@@ -243,9 +252,11 @@ class Api:
         """A fresh card token from the sandbox's /v1/tokens (the platform then resolves it)."""
         try:
             response = requests.post(
-                f"{self.sandbox_url}/v1/tokens", json=TEST_CARD, timeout=(CONNECT_TIMEOUT, 5),
+                f"{self.sandbox_url}/v1/tokens",
+                json=TEST_CARD,
+                timeout=(CONNECT_TIMEOUT, 5),
                 headers={"Authorization": "Bearer sk_sandbox_development"},
-            )  # fmt: skip
+            )
         except requests.RequestException:
             return None
         return response.json().get("id") if response.status_code == 201 else None
@@ -286,8 +297,15 @@ class Client(threading.Thread):
         return f"chaos-{self.seed}-c{self.number}-f{flow}-{op}"
 
     def _call(self, flow: int, op: str, path: str, body: dict, **extra) -> Call:
-        call = Call(key=self._key(flow, extra.pop("suffix", op)), op=op, path=path, body=body, client=self.number,
-                    flow=flow, **extra)  # fmt: skip
+        call = Call(
+            key=self._key(flow, extra.pop("suffix", op)),
+            op=op,
+            path=path,
+            body=body,
+            client=self.number,
+            flow=flow,
+            **extra,
+        )
         self.log.add(call)
         return call
 
@@ -302,8 +320,18 @@ class Client(threading.Thread):
         """Send ``call``; with ``twin``, the same key and body twice at once (a retry racing its original)."""
         if not twin:
             return self._send(call)
-        other = Call(key=call.key, op=call.op, path=call.path, body=call.body, client=call.client, flow=call.flow,
-                     payment_id=call.payment_id, amount=call.amount, confirm=call.confirm, twin=True)  # fmt: skip
+        other = Call(
+            key=call.key,
+            op=call.op,
+            path=call.path,
+            body=call.body,
+            client=call.client,
+            flow=call.flow,
+            payment_id=call.payment_id,
+            amount=call.amount,
+            confirm=call.confirm,
+            twin=True,
+        )
         self.log.add(other)
         first, second = self._send_together([call, other])
         if first.payment_id is None:
@@ -329,10 +357,13 @@ class Client(threading.Thread):
         if token == "tok_visa_tokenized":
             token = self.api.sandbox_token() or "tok_visa"
         body = {
-            "amount": plan.amount, "currency": "USD", "payment_method": {"type": "card", "token": token},
-            "capture_method": "manual" if plan.manual else "automatic", "confirm": plan.inline_confirm,
+            "amount": plan.amount,
+            "currency": "USD",
+            "payment_method": {"type": "card", "token": token},
+            "capture_method": "manual" if plan.manual else "automatic",
+            "confirm": plan.inline_confirm,
             "metadata": {"chaos_flow": f"c{self.number}-f{flow}"},
-        }  # fmt: skip
+        }
         create = self._call(flow, "create", "/api/v1/payments", body, confirm=plan.inline_confirm)
         create = self._send_with_twin(create, plan.same_key_race and plan.inline_confirm)
         payment_id = create.payment_id
@@ -359,15 +390,25 @@ class Client(threading.Thread):
 
         def capture(suffix: str, fraction: float | None, race: str = "") -> Call:
             value = None if fraction is None else max(1, int(amount * fraction))
-            return self._call(flow, "capture", f"{path}/capture", {} if value is None else {"amount": value},
-                              payment_id=payment_id, amount=value, race=race, suffix=suffix)  # fmt: skip
+            return self._call(
+                flow,
+                "capture",
+                f"{path}/capture",
+                {} if value is None else {"amount": value},
+                payment_id=payment_id,
+                amount=value,
+                race=race,
+                suffix=suffix,
+            )
 
         if plan.capture == "cancel":
             call = self._send(self._call(flow, "cancel", f"{path}/cancel", {}, payment_id=payment_id))
             return call.payment_from_answer()
         if plan.capture == "race_cancel":
-            calls = [capture("capture", None, race="capture_cancel"),
-                     self._call(flow, "cancel", f"{path}/cancel", {}, payment_id=payment_id, race="capture_cancel")]
+            calls = [
+                capture("capture", None, race="capture_cancel"),
+                self._call(flow, "cancel", f"{path}/cancel", {}, payment_id=payment_id, race="capture_cancel"),
+            ]
             self._send_together(calls)
             return None
         if plan.capture == "race_capture":
@@ -383,8 +424,9 @@ class Client(threading.Thread):
 
         def refund(suffix: str, value: int | None, race: str = "") -> Call:
             body = {"payment": payment_id} if value is None else {"payment": payment_id, "amount": value}
-            return self._call(flow, "refund", "/api/v1/refunds", body, payment_id=payment_id, amount=value,
-                              race=race, suffix=suffix)  # fmt: skip
+            return self._call(
+                flow, "refund", "/api/v1/refunds", body, payment_id=payment_id, amount=value, race=race, suffix=suffix
+            )
 
         first = max(1, int(captured * plan.refund_fractions[0]))
         if plan.refund == "partial":

@@ -31,35 +31,102 @@ class Kind:
 
 
 KINDS = [
-    Kind("db_terminate", "db", 2, None,
-         "pg_terminate_backend() of every connection to the run's database (web, worker, beat)"),
-    Kind("processor_latency", "processor", 1, (3, 10),
-         "the sandbox adds 1.5, 4 or 6.5 s to every charge/refund POST (6.5 s outlasts the platform's 5 s timeout)"),
-    Kind("processor_errors", "processor", 1, (3, 10),
-         "the sandbox answers 500 to 30, 60 or 100 % of charge/refund POSTs, without acting (seeded error_rate)"),
-    Kind("processor_stall", "processor", 1, (2, 8),
-         "SIGSTOP of the sandbox's process group, SIGCONT at the end: connections open, nothing answers"),
-    Kind("webhook_duplicates", "processor", 1, (5, 15),
-         "the sandbox sends every webhook twice and shuffles their order (duplicate_webhooks, shuffle_webhooks)"),
-    Kind("webhook_replay", "webhook_path", 2, None,
-         "5 to 20 processor webhooks already delivered are posted again, re-signed, in a shuffled order"),
-    Kind("web_kill", "web", 2, None,
-         "SIGKILL of one gunicorn worker (requests in flight are cut; the master starts another)"),
-    Kind("web_kill_in_flight", "processor", 1, (3, 5),
-         "the sandbox answers 3 s late; 1.5 s later one gunicorn worker is killed while its requests wait on "
-         "the processor (charged, never answered)", mid=1.5),
-    Kind("db_terminate_in_flight", "processor", 1, (3, 5),
-         "the sandbox answers 2 s late; 1 s later every connection to the database is terminated while requests "
-         "wait on the processor (charged, then the outcome cannot be written)", mid=1.0),
-    Kind("worker_kill", "worker", 1, (1, 6),
-         "SIGKILL of the Celery worker's whole process group; started again at the end of the window"),
-    Kind("worker_child_kill", "worker", 1, None,
-         "SIGKILL of one Celery pool process (the task in hand is lost; the pool replaces the process)"),
-    Kind("redis_down", "redis", 2, (2, 8),
-         "SIGKILL of the stack's own redis-server (its data is lost); started again, empty, at the end"),
-    Kind("redis_stall", "redis", 1, (1, 4),
-         "SIGSTOP of the stack's own redis-server, SIGCONT at the end: every Redis call hangs meanwhile"),
-]  # fmt: skip
+    Kind(
+        "db_terminate",
+        "db",
+        2,
+        None,
+        "pg_terminate_backend() of every connection to the run's database (web, worker, beat)",
+    ),
+    Kind(
+        "processor_latency",
+        "processor",
+        1,
+        (3, 10),
+        "the sandbox adds 1.5, 4 or 6.5 s to every charge/refund POST (6.5 s outlasts the platform's 5 s timeout)",
+    ),
+    Kind(
+        "processor_errors",
+        "processor",
+        1,
+        (3, 10),
+        "the sandbox answers 500 to 30, 60 or 100 % of charge/refund POSTs, without acting (seeded error_rate)",
+    ),
+    Kind(
+        "processor_stall",
+        "processor",
+        1,
+        (2, 8),
+        "SIGSTOP of the sandbox's process group, SIGCONT at the end: connections open, nothing answers",
+    ),
+    Kind(
+        "webhook_duplicates",
+        "processor",
+        1,
+        (5, 15),
+        "the sandbox sends every webhook twice and shuffles their order (duplicate_webhooks, shuffle_webhooks)",
+    ),
+    Kind(
+        "webhook_replay",
+        "webhook_path",
+        2,
+        None,
+        "5 to 20 processor webhooks already delivered are posted again, re-signed, in a shuffled order",
+    ),
+    Kind(
+        "web_kill",
+        "web",
+        2,
+        None,
+        "SIGKILL of one gunicorn worker (requests in flight are cut; the master starts another)",
+    ),
+    Kind(
+        "web_kill_in_flight",
+        "processor",
+        1,
+        (3, 5),
+        "the sandbox answers 3 s late; 1.5 s later one gunicorn worker is killed while its requests wait on "
+        "the processor (charged, never answered)",
+        mid=1.5,
+    ),
+    Kind(
+        "db_terminate_in_flight",
+        "processor",
+        1,
+        (3, 5),
+        "the sandbox answers 2 s late; 1 s later every connection to the database is terminated while requests "
+        "wait on the processor (charged, then the outcome cannot be written)",
+        mid=1.0,
+    ),
+    Kind(
+        "worker_kill",
+        "worker",
+        1,
+        (1, 6),
+        "SIGKILL of the Celery worker's whole process group; started again at the end of the window",
+    ),
+    Kind(
+        "worker_child_kill",
+        "worker",
+        1,
+        None,
+        "SIGKILL of one Celery pool process (the task in hand is lost; the pool replaces the process)",
+    ),
+    Kind(
+        "redis_down",
+        "redis",
+        2,
+        (2, 8),
+        "SIGKILL of the stack's own redis-server (its data is lost); started again, empty, at the end",
+    ),
+    Kind(
+        "redis_stall",
+        "redis",
+        1,
+        (1, 4),
+        "SIGSTOP of the stack's own redis-server, SIGCONT at the end: every Redis call hangs meanwhile",
+    ),
+]
 KIND_BY_NAME = {kind.name: kind for kind in KINDS}
 
 
@@ -115,9 +182,17 @@ def schedule(seed: int, seconds: float, *, warmup: float = 4.0, quiet_tail: floa
         until = min(at + length, end) if kind.window else None
         busy_until[kind.resource] = (until or at) + 0.5
         mid = round(at + kind.mid, 2) if kind.mid is not None else None
-        faults.append(Fault(index=len(faults), kind=kind.name, at=round(at, 2),
-                            until=None if until is None else round(until, 2), pick=pick, param=param,
-                            mid=mid))  # fmt: skip
+        faults.append(
+            Fault(
+                index=len(faults),
+                kind=kind.name,
+                at=round(at, 2),
+                until=None if until is None else round(until, 2),
+                pick=pick,
+                param=param,
+                mid=mid,
+            )
+        )
     return faults
 
 
@@ -164,16 +239,20 @@ class Injector(threading.Thread):
                 else:
                     self.injected[fault.kind] += 1
             if phase in ("start", "mid"):
-                self.log(f"chaos: {time.monotonic() - self.started:6.1f}s {fault.kind} {fault.param or ''} "
-                         f"{fault.result}".rstrip())  # fmt: skip
+                self.log(
+                    f"chaos: {time.monotonic() - self.started:6.1f}s {fault.kind} {fault.param or ''} "
+                    f"{fault.result}".rstrip()
+                )
 
     # --- the sandbox's fault settings ------------------------------------------------------
 
     def _sandbox_faults(self, **faults) -> None:
         response = requests.post(
-            f"{self.stack.sandbox.base_url}/v1/control/faults", json=faults, timeout=5,
+            f"{self.stack.sandbox.base_url}/v1/control/faults",
+            json=faults,
+            timeout=5,
             headers={"Authorization": f"Bearer {SANDBOX_API_KEY}"},
-        )  # fmt: skip
+        )
         response.raise_for_status()
 
     def reset_sandbox_faults(self) -> None:

@@ -14,8 +14,9 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for index, row in enumerate(cells):
-        lines.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in
-                               enumerate(row)).rstrip())  # fmt: skip
+        lines.append(
+            "  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        )
         if index == 0:
             lines.append("  ".join("-" * width for width in widths))
     return lines
@@ -36,16 +37,22 @@ def render(result: dict) -> str:
     lines = []
     run = result["run"]
     lines.append("")
-    lines.append(f"chaos: seed {run['seed']}, {run['seconds']}s of faults, {run['clients']} clients, "
-                 f"{run['flows']} flows, {run['keys']} keys, {run['requests']} requests")  # fmt: skip
-    lines.append(f"       start-up {run['startup_seconds']}s, settle {result['settle']['seconds']}s + "
-                 f"{result['settle_after_replay']['seconds']}s, checks {run['check_seconds']}s, "
-                 f"total {run['total_seconds']}s; files in {run['run_dir']}")  # fmt: skip
+    lines.append(
+        f"chaos: seed {run['seed']}, {run['seconds']}s of faults, {run['clients']} clients, "
+        f"{run['flows']} flows, {run['keys']} keys, {run['requests']} requests"
+    )
+    lines.append(
+        f"       start-up {run['startup_seconds']}s, settle {result['settle']['seconds']}s + "
+        f"{result['settle_after_replay']['seconds']}s, checks {run['check_seconds']}s, "
+        f"total {run['total_seconds']}s; files in {run['run_dir']}"
+    )
     lines.append("")
     lines.append("Faults injected")
     faults = result["faults"]
-    lines += _table(["fault", "injected", "skipped"],
-                    [[k.name, faults["injected"].get(k.name, 0), faults["skipped"].get(k.name, 0)] for k in KINDS])
+    lines += _table(
+        ["fault", "injected", "skipped"],
+        [[k.name, faults["injected"].get(k.name, 0), faults["skipped"].get(k.name, 0)] for k in KINDS],
+    )
     lines.append("")
     lines.append("Operations by final outcome (after retries with the same key)")
     ops = result["operations"]
@@ -56,26 +63,47 @@ def render(result: dict) -> str:
     lines.append("")
     lines.append("Checks")
     checks = result["checks"]
-    lines += _table(["check", "value", "verdict"], [
-        ["double charges (payments with >1 processor charge)", checks["double_charges"],
-         _ok(checks["double_charges"] == 0)],
-        ["processor charges for no payment", checks["orphan_charges"], _ok(checks["orphan_charges"] == 0)],
-        [f"untruthful answers (of {checks['keys_replayed']} keys replayed)", checks["untruthful_answers"],
-         _ok(checks["untruthful_answers"] == 0)],
-        ["  of which 5xx on replay", checks["replays_5xx"], ""],
-        ["answers still in flight (processing/pending, settled since)", checks["stale_answers"], "info"],
-        ["disagreements with the processor", checks["processor_disagreements"],
-         _ok(checks["processor_disagreements"] == 0)],
-        ["ledger_check", "passed" if checks["ledger_ok"] else "FAILED " + ",".join(checks["ledger_failed"]),
-         _ok(checks["ledger_ok"])],
-        [f"events not delivered (of {checks['events']})", checks["events_missing"],
-         _ok(checks["events_missing"] == 0)],
-        ["duplicate event deliveries", checks["duplicate_deliveries"], "info"],
-        ["invalid webhook signatures at the receiver", checks["invalid_signatures"],
-         _ok(checks["invalid_signatures"] == 0)],
-        ["settled before the checks", "yes" if checks["settled"] else "no", "info"],
-        ["platform processes that died by themselves", checks["unplanned_exits"], "info"],
-    ])  # fmt: skip
+    lines += _table(
+        ["check", "value", "verdict"],
+        [
+            [
+                "double charges (payments with >1 processor charge)",
+                checks["double_charges"],
+                _ok(checks["double_charges"] == 0),
+            ],
+            ["processor charges for no payment", checks["orphan_charges"], _ok(checks["orphan_charges"] == 0)],
+            [
+                f"untruthful answers (of {checks['keys_replayed']} keys replayed)",
+                checks["untruthful_answers"],
+                _ok(checks["untruthful_answers"] == 0),
+            ],
+            ["  of which 5xx on replay", checks["replays_5xx"], ""],
+            ["answers still in flight (processing/pending, settled since)", checks["stale_answers"], "info"],
+            [
+                "disagreements with the processor",
+                checks["processor_disagreements"],
+                _ok(checks["processor_disagreements"] == 0),
+            ],
+            [
+                "ledger_check",
+                "passed" if checks["ledger_ok"] else "FAILED " + ",".join(checks["ledger_failed"]),
+                _ok(checks["ledger_ok"]),
+            ],
+            [
+                f"events not delivered (of {checks['events']})",
+                checks["events_missing"],
+                _ok(checks["events_missing"] == 0),
+            ],
+            ["duplicate event deliveries", checks["duplicate_deliveries"], "info"],
+            [
+                "invalid webhook signatures at the receiver",
+                checks["invalid_signatures"],
+                _ok(checks["invalid_signatures"] == 0),
+            ],
+            ["settled before the checks", "yes" if checks["settled"] else "no", "info"],
+            ["platform processes that died by themselves", checks["unplanned_exits"], "info"],
+        ],
+    )
     details = result["details"]
     for title, items in (
         ("Untruthful answers", details["untruthful"]),

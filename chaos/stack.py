@@ -82,9 +82,14 @@ class Managed:
             log.write(f"\n--- chaos: start #{self.starts + 1} at {time.strftime('%H:%M:%S')}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                self.command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                self.command,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.starts += 1
         self.expected_down = False
 
@@ -153,8 +158,17 @@ class Managed:
 class Stack:
     """PostgreSQL database, own redis-server, sandbox, gunicorn, Celery worker and beat of one run."""
 
-    def __init__(self, *, seed: int, run_dir: Path, web_workers: int = 2, web_threads: int = 4,
-                 worker_concurrency: int = 2, proxy_url: str = "", log=print):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        seed: int,
+        run_dir: Path,
+        web_workers: int = 2,
+        web_threads: int = 4,
+        worker_concurrency: int = 2,
+        proxy_url: str = "",
+        log=print,
+    ):
         self.seed = seed
         self.run_dir = run_dir
         self.web_workers = web_workers
@@ -203,9 +217,14 @@ class Stack:
 
     def manage(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.platform_env(), capture_output=True, text=True,
-            timeout=timeout, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.platform_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     # --- start ---------------------------------------------------------------------------
 
@@ -235,21 +254,64 @@ class Stack:
         merchant = json.loads(created.stdout.strip().splitlines()[-1])
         self.api_key, self.merchant_id = merchant["api_key"], merchant["merchant_id"]
         env = self.platform_env()
-        self.web = Managed("web", [
-            str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-            "--workers", str(self.web_workers), "--threads", str(self.web_threads), "--worker-class", "gthread",
-            "--graceful-timeout", "5", "--timeout", "60",
-        ], env, self.run_dir / "web.log")  # fmt: skip
-        self.worker = Managed("worker", [
-            str(VENV_BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO",
-            "--concurrency", str(self.worker_concurrency), "--without-gossip", "--without-mingle",
-            "-n", f"chaos-{self.seed}@%h",
-        ], self.platform_env(LOG_LEVEL="INFO"), self.run_dir / "worker.log")  # fmt: skip
-        self.beat = Managed("beat", [
-            str(VENV_BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
-            "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-            "--pidfile", str(self.run_dir / "beat.pid"),
-        ], env, self.run_dir / "beat.log", pidfile=self.run_dir / "beat.pid")  # fmt: skip
+        self.web = Managed(
+            "web",
+            [
+                str(VENV_BIN / "gunicorn"),
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.web_port}",
+                "--workers",
+                str(self.web_workers),
+                "--threads",
+                str(self.web_threads),
+                "--worker-class",
+                "gthread",
+                "--graceful-timeout",
+                "5",
+                "--timeout",
+                "60",
+            ],
+            env,
+            self.run_dir / "web.log",
+        )
+        self.worker = Managed(
+            "worker",
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(self.worker_concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"chaos-{self.seed}@%h",
+            ],
+            self.platform_env(LOG_LEVEL="INFO"),
+            self.run_dir / "worker.log",
+        )
+        self.beat = Managed(
+            "beat",
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "config",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+                "--pidfile",
+                str(self.run_dir / "beat.pid"),
+            ],
+            env,
+            self.run_dir / "beat.log",
+            pidfile=self.run_dir / "beat.pid",
+        )
         self._step("merchant")
         for managed in (self.web, self.worker, self.beat):
             managed.start()
@@ -266,14 +328,33 @@ class Stack:
 
     def _start_redis(self) -> None:
         if self.redis is None:
-            self.redis = Managed("redis", [
-                "redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--daemonize", "no", "--dir", str(self.run_dir), "--loglevel", "warning",
-            ], clean_env(), self.run_dir / "redis.log")  # fmt: skip
+            self.redis = Managed(
+                "redis",
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                    str(self.run_dir),
+                    "--loglevel",
+                    "warning",
+                ],
+                clean_env(),
+                self.run_dir / "redis.log",
+            )
         self.redis.start()
         deadline = time.monotonic() + 15
-        client = redis.Redis(host="127.0.0.1", port=self.redis_port, db=REDIS_DB, socket_timeout=2,
-                             socket_connect_timeout=2)  # fmt: skip
+        client = redis.Redis(
+            host="127.0.0.1", port=self.redis_port, db=REDIS_DB, socket_timeout=2, socket_connect_timeout=2
+        )
         while True:
             try:
                 client.flushdb()

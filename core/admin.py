@@ -64,8 +64,9 @@ class ObjectTypeFilter(admin.SimpleListFilter):
 def _json(value):
     if value is None:
         return "—"
-    return format_html("<pre style='margin: 0'>{}</pre>", json.dumps(value, indent=2, sort_keys=True,
-                                                                     ensure_ascii=False))  # fmt: skip
+    return format_html(
+        "<pre style='margin: 0'>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    )
 
 
 @admin.register(AuditEntry)

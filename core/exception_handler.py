@@ -31,13 +31,33 @@ logger = logging.getLogger(__name__)
 # DRF's own validation codes that mean "this value is wrong", as opposed to the
 # specific codes our serializers raise (``amount_invalid``, ``currency_invalid``…).
 _GENERIC_INVALID_CODES = {
-    "invalid", "null", "blank", "max_length", "min_length", "max_value", "min_value",
-    "invalid_choice", "not_a_list", "empty", "max_digits", "max_decimal_places",
-    "max_whole_digits", "not_a_dict", "date", "datetime", "make_aware", "overflow",
-    "does_not_exist", "incorrect_type", "no_match", "invalid_image", "not_a_json",
+    "invalid",
+    "null",
+    "blank",
+    "max_length",
+    "min_length",
+    "max_value",
+    "min_value",
+    "invalid_choice",
+    "not_a_list",
+    "empty",
+    "max_digits",
+    "max_decimal_places",
+    "max_whole_digits",
+    "not_a_dict",
+    "date",
+    "datetime",
+    "make_aware",
+    "overflow",
+    "does_not_exist",
+    "incorrect_type",
+    "no_match",
+    "invalid_image",
+    "not_a_json",
     # CharField's own refusals of text PostgreSQL cannot store (core.parsers refuses them first).
-    "null_characters_not_allowed", "surrogate_characters_not_allowed",
-}  # fmt: skip
+    "null_characters_not_allowed",
+    "surrogate_characters_not_allowed",
+}
 
 
 def _first_error(detail, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], object]:

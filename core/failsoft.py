@@ -87,8 +87,9 @@ class FailSoft:
                 return
             self._warned_at[degraded] = now
         reason = f"{type(exc).__name__}: {exc}" if exc is not None else "it failed moments ago"
-        logger.warning("%s unavailable (%s); %s (logged at most every %d s)", self.name, reason, degraded,
-                       WARN_EVERY_SECONDS)  # fmt: skip
+        logger.warning(
+            "%s unavailable (%s); %s (logged at most every %d s)", self.name, reason, degraded, WARN_EVERY_SECONDS
+        )
 
     def reset(self) -> None:
         """Forget past failures and warnings (tests)."""

@@ -173,11 +173,15 @@ def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> I
         )
     # The request that held the key let go of it without a final answer, or died mid-way.
     # Take the key over, conditionally, so exactly one retry resumes from its recovery point.
-    taken = IdempotencyKey.objects.filter(
-        pk=existing.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=existing.locked_at
-    ) if existing.locked_at is not None else IdempotencyKey.objects.filter(
-        pk=existing.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at__isnull=True
-    )  # fmt: skip
+    taken = (
+        IdempotencyKey.objects.filter(
+            pk=existing.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=existing.locked_at
+        )
+        if existing.locked_at is not None
+        else IdempotencyKey.objects.filter(
+            pk=existing.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at__isnull=True
+        )
+    )
     if not taken.update(locked_at=now):
         raise IdempotencyKeyInUseError("A request with this Idempotency-Key is still being processed.")
     if existing.locked_at is not None:

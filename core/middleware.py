@@ -128,8 +128,7 @@ class ApiRequestGuardMiddleware:
                 return _already_logged(error_response(pan_refusal()))
             return _already_logged(HttpResponseBadRequest("Card numbers may not be sent to this platform."))
         if self._query_or_stored_headers_hold_card_number(request):
-            guard_logger.warning("Refused %s %s: its query or headers held a card number", request.method,
-                                 request.path)  # fmt: skip
+            guard_logger.warning("Refused %s %s: its query or headers held a card number", request.method, request.path)
             if request.path.startswith("/api/"):
                 return _already_logged(error_response(pan_refusal()))
             return _already_logged(HttpResponseBadRequest("Card numbers may not be sent to this platform."))

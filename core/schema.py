@@ -48,6 +48,7 @@ READ_ERROR_RESPONSES = {status: ERROR_RESPONSES[status] for status in (400, 401,
 
 # --- Request bodies are closed: an unknown field is 400 parameter_unknown ---------------------------
 
+
 class StrictInputSerializerExtension(OpenApiSerializerExtension):
     """Every ``StrictInputSerializer`` refuses fields it does not know: ``additionalProperties: false``."""
 
@@ -62,14 +63,26 @@ class StrictInputSerializerExtension(OpenApiSerializerExtension):
 
 # --- The postprocessing hook: what every operation accepts and answers --------------------------------
 
-ERROR_TYPES = ["invalid_request_error", "authentication_error", "card_error", "idempotency_error",
-               "rate_limit_error", "api_error"]  # fmt: skip
+ERROR_TYPES = [
+    "invalid_request_error",
+    "authentication_error",
+    "card_error",
+    "idempotency_error",
+    "rate_limit_error",
+    "api_error",
+]
 
 # Lists that take created[gt|gte|lt|lte] (core.filters.filter_created).
 CREATED_FILTER_LISTS = {"payments_list", "refunds_list", "disputes_list", "events_list", "balance_transactions_list"}
 # Operations that call the processor and answer 503 processor_unavailable when it cannot be asked.
-PROCESSOR_OPERATIONS = {"payments_create", "payments_confirm", "payments_capture", "payments_cancel",
-                        "disputes_submit_evidence", "disputes_accept"}  # fmt: skip
+PROCESSOR_OPERATIONS = {
+    "payments_create",
+    "payments_confirm",
+    "payments_capture",
+    "payments_cancel",
+    "disputes_submit_evidence",
+    "disputes_accept",
+}
 # Operations that may decline (402 card_error carrying the failed payment).
 DECLINING_OPERATIONS = {"payments_create", "payments_confirm", "payments_capture", "payments_cancel"}
 
@@ -78,8 +91,7 @@ _ERROR_DESCRIPTIONS = {
     "does not allow the operation",
     "401": "authentication_error: `api_key_missing` or `api_key_invalid`",
     "402": "card_error: a decline; `decline_code` and the failed `payment` are members of the error",
-    "404": "invalid_request_error `resource_missing`: no such object of this merchant (or an id of the wrong "
-    "shape)",
+    "404": "invalid_request_error `resource_missing`: no such object of this merchant (or an id of the wrong shape)",
     "409": "`idempotency_key_in_use` (idempotency_error) or `payment_operation_in_progress`",
     "413": "invalid_request_error `body_too_large`: the body is over 1 MB",
     "415": "invalid_request_error `content_type_invalid`: the body is not application/json in UTF-8",
@@ -115,16 +127,28 @@ def _pagination_parameters() -> list[dict]:
 
     cursor = "An id of one of your own objects in this list (`400 resource_missing` otherwise); not with {}."
     return [
-        {"in": "query", "name": "limit", "required": False,
-         "description": f"How many objects, 1 to {MAX_LIMIT} (default 10).",
-         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
-        {"in": "query", "name": "starting_after", "required": False,
-         "description": "Objects older than this one. " + cursor.format("`ending_before`"),
-         "schema": {"type": "string"}},
-        {"in": "query", "name": "ending_before", "required": False,
-         "description": "Objects newer than this one. " + cursor.format("`starting_after`"),
-         "schema": {"type": "string"}},
-    ]  # fmt: skip
+        {
+            "in": "query",
+            "name": "limit",
+            "required": False,
+            "description": f"How many objects, 1 to {MAX_LIMIT} (default 10).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        },
+        {
+            "in": "query",
+            "name": "starting_after",
+            "required": False,
+            "description": "Objects older than this one. " + cursor.format("`ending_before`"),
+            "schema": {"type": "string"},
+        },
+        {
+            "in": "query",
+            "name": "ending_before",
+            "required": False,
+            "description": "Objects newer than this one. " + cursor.format("`starting_after`"),
+            "schema": {"type": "string"},
+        },
+    ]
 
 
 def _error_response(status: str) -> dict:
@@ -188,6 +212,6 @@ def postprocess_schema(result, generator, request, public):
         f"at most {MAX_JSON_DEPTH} levels (`400 body_invalid`), with no key given twice; no string, key or query "
         "parameter may hold U+0000 or a lone surrogate (`400 parameter_invalid`); an unknown body field is "
         "`400 parameter_unknown`; an id in the path of the wrong shape is `404 resource_missing`. Any string "
-        "holding a card number is `400 pan_not_allowed`. See docs/api.md, \"Limits\"."
+        'holding a card number is `400 pan_not_allowed`. See docs/api.md, "Limits".'
     )
     return result

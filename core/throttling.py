@@ -65,8 +65,11 @@ class MerchantRateThrottle(BaseThrottle):
             return True
         window = int(time.time())
         key = f"ratelimit:{api_key.merchant_id}:{window}"
-        count = CACHE.call(partial(_count_in_cache, key), otherwise=None,
-                           degraded="the rate limit is counted per process, at the same rate")  # fmt: skip
+        count = CACHE.call(
+            partial(_count_in_cache, key),
+            otherwise=None,
+            degraded="the rate limit is counted per process, at the same rate",
+        )
         if count is None:
             count = process_window.count(api_key.merchant_id, window)
         self.wait_seconds = 1.0 - (time.time() - window)

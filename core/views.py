@@ -31,8 +31,9 @@ def _check_broker() -> None:
         from redis.retry import Retry
 
         # One attempt: redis-py's client otherwise retries three times with back-off (seconds).
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2,
-                                      retry=Retry(NoBackoff(), 0))  # fmt: skip
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
         try:
             client.ping()
         finally:

@@ -78,8 +78,11 @@ class WebhookEndpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def enable(self, request, queryset):
         enabled = sum(webhook_endpoint_enable(endpoint=endpoint) for endpoint in queryset)
         skipped = queryset.count() - enabled
-        self.message_user(request, f"Re-enabled {enabled} endpoint(s)." + (
-            f" {skipped} deleted endpoint(s) cannot be re-enabled." if skipped else ""))  # fmt: skip
+        self.message_user(
+            request,
+            f"Re-enabled {enabled} endpoint(s)."
+            + (f" {skipped} deleted endpoint(s) cannot be re-enabled." if skipped else ""),
+        )
 
 
 class AttemptInline(ReadOnlyMixin, admin.TabularInline):
@@ -91,14 +94,35 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "event", "event_type", "endpoint", "status", "attempt_count", "last_status_code",
-                    "next_attempt_at", "created")  # fmt: skip
+    list_display = (
+        "id",
+        "event",
+        "event_type",
+        "endpoint",
+        "status",
+        "attempt_count",
+        "last_status_code",
+        "next_attempt_at",
+        "created",
+    )
     list_filter = ("status",)
     list_select_related = ("event", "endpoint")
     search_fields = ("=id", "=event__id", "=endpoint__id")
     show_full_result_count = False
-    fields = ("id", "event", "endpoint", "status", "attempt_count", "retry_step", "next_attempt_at", "locked_until",
-              "last_status_code", "last_error", "created", "completed_at")  # fmt: skip
+    fields = (
+        "id",
+        "event",
+        "endpoint",
+        "status",
+        "attempt_count",
+        "retry_step",
+        "next_attempt_at",
+        "locked_until",
+        "last_status_code",
+        "last_error",
+        "created",
+        "completed_at",
+    )
     readonly_fields = fields
     inlines = [AttemptInline]
     actions = ["resend"]
@@ -116,5 +140,8 @@ class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         busy = queryset.count() - queued
         self.message_user(request, f"Queued {queued} delivery(ies) to be sent again.")
         if busy:
-            self.message_user(request, f"{busy} delivery(ies) are being sent right now; try again in a minute.",
-                              level=messages.WARNING)  # fmt: skip
+            self.message_user(
+                request,
+                f"{busy} delivery(ies) are being sent right now; try again in a minute.",
+                level=messages.WARNING,
+            )

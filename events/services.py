@@ -153,8 +153,9 @@ def event_record(*, merchant: Merchant | str, type: str, data_object: dict) -> E
         "data": {"object": data_object},
     }
     payload = json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
-    event = Event.objects.create(id=event_id, merchant_id=_merchant_id(merchant), type=type, payload=payload,
-                                 created=now)  # fmt: skip
+    event = Event.objects.create(
+        id=event_id, merchant_id=_merchant_id(merchant), type=type, payload=payload, created=now
+    )
     transaction.on_commit(outbox_kick, robust=True)
     return event
 
@@ -195,8 +196,11 @@ def _enqueue_drain() -> None:
     from core.failsoft import BROKER
     from events.tasks import drain_outbox
 
-    BROKER.call(lambda: drain_outbox.apply_async(retry=False), otherwise=None,
-                degraded="no outbox drain queued; the scheduled drain publishes the events")  # fmt: skip
+    BROKER.call(
+        lambda: drain_outbox.apply_async(retry=False),
+        otherwise=None,
+        degraded="no outbox drain queued; the scheduled drain publishes the events",
+    )
 
 
 @dataclass(frozen=True)
@@ -461,9 +465,8 @@ def _post(delivery: WebhookDelivery) -> _Outcome:
         "Content-Type": "application/json",
         "webhook-id": event.id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(key=secret_key(endpoint.secret), message_id=event.id, timestamp=timestamp,
-                                  body=body),
-    }  # fmt: skip
+        "webhook-signature": sign(key=secret_key(endpoint.secret), message_id=event.id, timestamp=timestamp, body=body),
+    }
     timeout = _timeout_seconds()
     try:
         with _session().post(
@@ -706,8 +709,13 @@ def _record_in_a_transaction(changes: list[_Change], *, token: str) -> set[str]:
                 reason = "the endpoint answered 410 Gone"
                 webhook_endpoint_disable(endpoint_id=delivery.endpoint_id, reason=reason)
                 logger.warning("webhook endpoint %s disabled: %s", delivery.endpoint_id, reason)
-            fields = {"status": change.status, "attempt_count": F("attempt_count") + 1,
-                      "last_status_code": outcome.status_code, "last_error": change.last_error, **released}  # fmt: skip
+            fields = {
+                "status": change.status,
+                "attempt_count": F("attempt_count") + 1,
+                "last_status_code": outcome.status_code,
+                "last_error": change.last_error,
+                **released,
+            }
             if change.retry_in is not None:
                 fields.update(next_attempt_at=change.due, retry_step=F("retry_step") + 1)
             else:
@@ -716,18 +724,27 @@ def _record_in_a_transaction(changes: list[_Change], *, token: str) -> set[str]:
                 recorded.add(delivery.pk)
         for (status_code, completed_at), ids in successes.items():
             WebhookDelivery.objects.filter(pk__in=ids, lease_token=token).update(
-                status=Status.SUCCEEDED, attempt_count=F("attempt_count") + 1, last_status_code=status_code,
-                last_error="", completed_at=completed_at, **released,
-            )  # fmt: skip
+                status=Status.SUCCEEDED,
+                attempt_count=F("attempt_count") + 1,
+                last_status_code=status_code,
+                last_error="",
+                completed_at=completed_at,
+                **released,
+            )
     return recorded
 
 
 def _attempt(outcome: _Outcome) -> WebhookAttempt:
     return WebhookAttempt(
-        delivery_id=outcome.delivery.pk, number=outcome.delivery.attempt_count + 1, started_at=outcome.started_at,
-        status_code=outcome.status_code, latency_ms=outcome.latency_ms, response_body=outcome.response_body,
-        error=outcome.error[:500], succeeded=outcome.succeeded,
-    )  # fmt: skip
+        delivery_id=outcome.delivery.pk,
+        number=outcome.delivery.attempt_count + 1,
+        started_at=outcome.started_at,
+        status_code=outcome.status_code,
+        latency_ms=outcome.latency_ms,
+        response_body=outcome.response_body,
+        error=outcome.error[:500],
+        succeeded=outcome.succeeded,
+    )
 
 
 # One INSERT of the attempts and one UPDATE of their deliveries, in one statement; {rows} are
@@ -752,8 +769,10 @@ FROM answers AS a
 WHERE d.id = a.delivery_id AND d.lease_token = %s
 RETURNING d.id
 """
-_ANSWER_ROW = ("(%s, %s::integer, %s::timestamptz, %s::integer, %s::integer, %s::text, %s::text, %s::boolean, "
-               "%s::text, %s::text, %s::timestamptz, %s::timestamptz)")  # fmt: skip
+_ANSWER_ROW = (
+    "(%s, %s::integer, %s::timestamptz, %s::integer, %s::integer, %s::text, %s::text, %s::boolean, "
+    "%s::text, %s::text, %s::timestamptz, %s::timestamptz)"
+)
 
 
 @functools.cache
@@ -775,9 +794,20 @@ def _record_in_one_statement(changes: list[_Change], *, token: str) -> set[str]:
     params: list = []
     for change in changes:
         outcome = change.outcome
-        params += [outcome.delivery.pk, outcome.delivery.attempt_count + 1, outcome.started_at, outcome.status_code,
-                   outcome.latency_ms, outcome.response_body, outcome.error[:500], outcome.succeeded, change.status,
-                   change.last_error, change.due, change.completed_at]  # fmt: skip
+        params += [
+            outcome.delivery.pk,
+            outcome.delivery.attempt_count + 1,
+            outcome.started_at,
+            outcome.status_code,
+            outcome.latency_ms,
+            outcome.response_body,
+            outcome.error[:500],
+            outcome.succeeded,
+            change.status,
+            change.last_error,
+            change.due,
+            change.completed_at,
+        ]
     params.append(token)
     with connection.cursor() as cursor:
         cursor.execute(_record_sql(len(changes)), params)
@@ -807,10 +837,12 @@ def _cancel(deliveries: list[WebhookDelivery], *, token: str) -> None:
         for delivery in deliveries:
             deleted = delivery.endpoint.deleted_at is not None
             WebhookDelivery.objects.filter(pk=delivery.pk, lease_token=token).update(
-                status=Status.CANCELED, completed_at=now,
+                status=Status.CANCELED,
+                completed_at=now,
                 last_error="not sent: the endpoint was deleted" if deleted else "not sent: the endpoint is disabled",
-                locked_until=None, lease_token="",
-            )  # fmt: skip
+                locked_until=None,
+                lease_token="",
+            )
 
 
 def deliveries_sweep(*, limit: int = 1000) -> int:
@@ -841,8 +873,14 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery) -> bool:
     with transaction.atomic():
         queued = WebhookDelivery.objects.filter(
             Q(locked_until__isnull=True) | Q(locked_until__lt=now), pk=delivery.pk
-        ).update(status=Status.PENDING, next_attempt_at=now, retry_step=0, completed_at=None, locked_until=None,
-                 lease_token="")  # fmt: skip
+        ).update(
+            status=Status.PENDING,
+            next_attempt_at=now,
+            retry_step=0,
+            completed_at=None,
+            locked_until=None,
+            lease_token="",
+        )
         if queued:
             transaction.on_commit(lambda: deliveries_enqueue([delivery.pk]), robust=True)
     return bool(queued)

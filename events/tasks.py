@@ -16,8 +16,12 @@ def drain_outbox() -> dict:
 def deliver(delivery_ids: list[str]) -> dict:
     """Send these deliveries if they are still pending, due and not being sent elsewhere."""
     summary = services.deliveries_send(delivery_ids=delivery_ids)
-    return {"claimed": summary.claimed, "succeeded": summary.succeeded, "failed": summary.failed,
-            "canceled": summary.canceled}  # fmt: skip
+    return {
+        "claimed": summary.claimed,
+        "succeeded": summary.succeeded,
+        "failed": summary.failed,
+        "canceled": summary.canceled,
+    }
 
 
 @shared_task(name="events.deliver_due")

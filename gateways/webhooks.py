@@ -16,8 +16,16 @@ from gateways.models import ProcessorWebhookEvent
 
 logger = logging.getLogger(__name__)
 
-CHARGE_EVENTS = {"charge.succeeded", "charge.authorized", "charge.captured", "charge.declined", "charge.voided",
-                 "charge.failed", "charge.returned", "charge.expired"}  # fmt: skip
+CHARGE_EVENTS = {
+    "charge.succeeded",
+    "charge.authorized",
+    "charge.captured",
+    "charge.declined",
+    "charge.voided",
+    "charge.failed",
+    "charge.returned",
+    "charge.expired",
+}
 
 
 def processor_event_receive(*, processor: str, event: ProcessorEvent) -> ProcessorWebhookEvent:
@@ -63,7 +71,8 @@ def processor_event_apply(*, stored: ProcessorWebhookEvent, event: ProcessorEven
         status, error = ProcessorWebhookEvent.Status.FAILED, f"{type(exc).__name__}"
         ProcessorWebhookEvent.objects.filter(pk=stored.pk).update(status=status, last_error=error)
         raise
-    ProcessorWebhookEvent.objects.filter(pk=stored.pk).update(status=status, last_error=error,
-                                                              processed_at=timezone.now())  # fmt: skip
+    ProcessorWebhookEvent.objects.filter(pk=stored.pk).update(
+        status=status, last_error=error, processed_at=timezone.now()
+    )
     stored.refresh_from_db()
     return stored

@@ -16,9 +16,13 @@ from ledger.models import Account, AccountCode, JournalEntry, Posting
 SAMPLE = 10
 # Installed by migration 0002_immutability_triggers (PostgreSQL only).
 TRIGGER_NAMES = (
-    "ledger_posting_append_only", "ledger_journalentry_guard", "ledger_account_guard",
-    "ledger_posting_no_truncate", "ledger_journalentry_no_truncate", "ledger_account_no_truncate",
-)  # fmt: skip
+    "ledger_posting_append_only",
+    "ledger_journalentry_guard",
+    "ledger_account_guard",
+    "ledger_posting_no_truncate",
+    "ledger_journalentry_no_truncate",
+    "ledger_account_no_truncate",
+)
 
 
 class Skip(Exception):
@@ -188,8 +192,9 @@ def check_payments_captured_once() -> tuple[int, list, str]:
     t = _tables()
     pay = quote(meta.db_table)
     pk = quote(meta.pk.column)
-    status, captured, currency, merchant = (quote(column[name]) for name in ("status", "amount_captured",
-                                                                                "currency", "merchant"))
+    status, captured, currency, merchant = (
+        quote(column[name]) for name in ("status", "amount_captured", "currency", "merchant")
+    )
     charges = (
         "SELECT e.source, COUNT(DISTINCT e.id) AS entries, MIN(e.merchant_id) AS merchant_id, "  # noqa: S608
         "MAX(e.merchant_id) AS merchant_id_max, MIN(e.currency) AS currency, MAX(e.currency) AS currency_max, "
@@ -249,7 +254,9 @@ def run_checks() -> CheckReport:
         results.append(CheckResult(name, description, status, failures, _jsonable(sample), detail, seconds))
     results.append(
         CheckResult(
-            "cached_balances", "Cached balances equal derived balances.", "skipped",
+            "cached_balances",
+            "Cached balances equal derived balances.",
+            "skipped",
             detail="balances are never cached: every balance is a sum over postings",
         )
     )

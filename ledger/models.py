@@ -46,8 +46,14 @@ class AccountCode(models.TextChoices):
 class AccountSpec:
     """What the chart of accounts says about one account code."""
 
-    def __init__(self, *, type: str, merchant_owned: bool, debits_must_not_exceed_credits: bool = False,
-                 credits_must_not_exceed_debits: bool = False):
+    def __init__(
+        self,
+        *,
+        type: str,
+        merchant_owned: bool,
+        debits_must_not_exceed_credits: bool = False,
+        credits_must_not_exceed_debits: bool = False,
+    ):
         self.type = type
         self.merchant_owned = merchant_owned
         self.debits_must_not_exceed_credits = debits_must_not_exceed_credits
@@ -180,11 +186,14 @@ class JournalEntry(models.Model):
             models.Index(fields=["created"], name="ledger_entry_created"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["pending", "posted", "voided"]),
-                                   name="ledger_entry_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "posted", "voided"]), name="ledger_entry_status_valid"
+            ),
             # An entry that resolves another is itself final.
-            models.CheckConstraint(condition=Q(pending_entry__isnull=True) | ~Q(status="pending"),
-                                   name="ledger_entry_resolution_not_pending"),
+            models.CheckConstraint(
+                condition=Q(pending_entry__isnull=True) | ~Q(status="pending"),
+                name="ledger_entry_resolution_not_pending",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -81,8 +81,9 @@ def _fx_legs(*, merchant, amount: int, currency: str, conversion: tuple[str, Dec
     settlement_currency, rate = conversion
     converted = convert(amount, currency, settlement_currency, rate)
     presentment = accounts_get_or_create(merchant=merchant, currency=currency, codes=[RECEIVABLE, FX_CLEARING])
-    settlement = accounts_get_or_create(merchant=merchant, currency=settlement_currency,
-                                        codes=[FX_CLEARING, AVAILABLE, FEE_REVENUE])  # fmt: skip
+    settlement = accounts_get_or_create(
+        merchant=merchant, currency=settlement_currency, codes=[FX_CLEARING, AVAILABLE, FEE_REVENUE]
+    )
     legs = [Leg(presentment[RECEIVABLE], amount), Leg(presentment[FX_CLEARING], -amount)]
     if converted:
         legs.append(Leg(settlement[FX_CLEARING], converted))
@@ -91,15 +92,16 @@ def _fx_legs(*, merchant, amount: int, currency: str, conversion: tuple[str, Dec
 
 def _capture_legs(*, merchant, amount: int, currency: str, conversion: tuple[str, Decimal] | None = None) -> list[Leg]:
     if conversion is not None:
-        legs, converted, accounts = _fx_legs(merchant=merchant, amount=amount, currency=currency,
-                                             conversion=conversion)  # fmt: skip
-        fee = min(converted, platform_fee(amount=converted, currency=conversion[0])
-                  + cross_border_fee(amount=converted))  # fmt: skip
+        legs, converted, accounts = _fx_legs(merchant=merchant, amount=amount, currency=currency, conversion=conversion)
+        fee = min(
+            converted, platform_fee(amount=converted, currency=conversion[0]) + cross_border_fee(amount=converted)
+        )
         amount, legs = converted, legs
     else:
         fee = platform_fee(amount=amount, currency=currency)
-        accounts = accounts_get_or_create(merchant=merchant, currency=currency,
-                                          codes=[RECEIVABLE, AVAILABLE, FEE_REVENUE])  # fmt: skip
+        accounts = accounts_get_or_create(
+            merchant=merchant, currency=currency, codes=[RECEIVABLE, AVAILABLE, FEE_REVENUE]
+        )
         legs = [Leg(accounts[RECEIVABLE], amount)]
     if amount - fee:
         legs.append(Leg(accounts[AVAILABLE], -(amount - fee)))
@@ -114,8 +116,9 @@ def _outgoing_legs(*, merchant, amount: int, currency: str, conversion: tuple[st
     if conversion is None:
         accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[AVAILABLE, RECEIVABLE])
         return [Leg(accounts[AVAILABLE], amount), Leg(accounts[RECEIVABLE], -amount)]
-    incoming, converted, settlement = _fx_legs(merchant=merchant, amount=amount, currency=currency,
-                                               conversion=conversion)  # fmt: skip
+    incoming, converted, settlement = _fx_legs(
+        merchant=merchant, amount=amount, currency=currency, conversion=conversion
+    )
     legs = [Leg(leg.account, -leg.amount) for leg in incoming]
     if converted:
         legs.append(Leg(settlement[AVAILABLE], converted))
@@ -135,14 +138,24 @@ def payment_authorized(*, payment_id: str, merchant, amount: int, currency: str)
     _currency(currency)
     accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[RECEIVABLE, PENDING_FUNDS])
     return entry_post_pending(
-        event_key=f"payment.authorized:{payment_id}", type=Type.AUTHORIZATION, source=payment_id,
-        merchant=merchant, currency=currency,
+        event_key=f"payment.authorized:{payment_id}",
+        type=Type.AUTHORIZATION,
+        source=payment_id,
+        merchant=merchant,
+        currency=currency,
         legs=[Leg(accounts[RECEIVABLE], amount), Leg(accounts[PENDING_FUNDS], -amount)],
     )
 
 
-def payment_captured(*, payment_id: str, merchant, amount_captured: int, currency: str,
-                     settlement_currency: str | None = None, fx_rate: Decimal | None = None) -> JournalEntry:
+def payment_captured(
+    *,
+    payment_id: str,
+    merchant,
+    amount_captured: int,
+    currency: str,
+    settlement_currency: str | None = None,
+    fx_rate: Decimal | None = None,
+) -> JournalEntry:
     """The payment was captured: the funds are the merchant's, less the platform fee (type ``charge``).
 
     fee = round_half_even(amount_captured × LEDGER_FEE_PERCENT_BPS / 10 000) + LEDGER_FEE_FIXED[currency],
@@ -167,11 +180,19 @@ def payment_captured(*, payment_id: str, merchant, amount_captured: int, currenc
     _currency(currency)
     event_key = f"payment.captured:{payment_id}"
     authorization = _entry(f"payment.authorized:{payment_id}")
-    legs = _capture_legs(merchant=merchant, amount=amount_captured, currency=currency,
-                         conversion=_conversion(currency, settlement_currency, fx_rate))  # fmt: skip
+    legs = _capture_legs(
+        merchant=merchant,
+        amount=amount_captured,
+        currency=currency,
+        conversion=_conversion(currency, settlement_currency, fx_rate),
+    )
     if authorization is None:
         return entry_post(
-            event_key=event_key, type=Type.CHARGE, source=payment_id, merchant=merchant, currency=currency,
+            event_key=event_key,
+            type=Type.CHARGE,
+            source=payment_id,
+            merchant=merchant,
+            currency=currency,
             legs=legs,
         )
     if authorization.currency != currency:
@@ -199,8 +220,11 @@ def payment_authorization_released(*, payment_id: str, reason: str) -> JournalEn
     if authorization is None:
         return None
     return entry_resolve_pending(
-        pending_entry=authorization, action="void", event_key=f"payment.authorization_released:{payment_id}",
-        type=Type.AUTHORIZATION_RELEASE, memo=reason,
+        pending_entry=authorization,
+        action="void",
+        event_key=f"payment.authorization_released:{payment_id}",
+        type=Type.AUTHORIZATION_RELEASE,
+        memo=reason,
     )
 
 
@@ -215,8 +239,9 @@ def payment_returned(*, payment_id: str, return_code: str | None = None) -> Jour
     """
     captured = _required_entry(f"payment.captured:{payment_id}")
     memo = f"returned by the bank ({return_code})" if return_code else "returned by the bank"
-    return entry_reverse(entry=captured, event_key=f"payment.returned:{payment_id}", type=Type.PAYMENT_RETURN,
-                         memo=memo)  # fmt: skip
+    return entry_reverse(
+        entry=captured, event_key=f"payment.returned:{payment_id}", type=Type.PAYMENT_RETURN, memo=memo
+    )
 
 
 def payment_failed(*, payment_id: str) -> None:
@@ -230,8 +255,16 @@ def payment_failed(*, payment_id: str) -> None:
 # --- Refunds -------------------------------------------------------------------------
 
 
-def refund_created(*, refund_id: str, payment_id: str, merchant, amount: int, currency: str,
-                   settlement_currency: str | None = None, fx_rate: Decimal | None = None) -> JournalEntry:
+def refund_created(
+    *,
+    refund_id: str,
+    payment_id: str,
+    merchant,
+    amount: int,
+    currency: str,
+    settlement_currency: str | None = None,
+    fx_rate: Decimal | None = None,
+) -> JournalEntry:
     """A refund was requested and sent to the processor: reserve it (pending entry, type ``refund``).
 
     Pending phase: Dr merchant_available ``amount``; Cr processor_receivable ``amount``.
@@ -243,11 +276,20 @@ def refund_created(*, refund_id: str, payment_id: str, merchant, amount: int, cu
     """
     _amount(amount, "amount")
     _currency(currency)
-    legs = _outgoing_legs(merchant=merchant, amount=amount, currency=currency,
-                          conversion=_conversion(currency, settlement_currency, fx_rate))  # fmt: skip
+    legs = _outgoing_legs(
+        merchant=merchant,
+        amount=amount,
+        currency=currency,
+        conversion=_conversion(currency, settlement_currency, fx_rate),
+    )
     return entry_post_pending(
-        event_key=f"refund.created:{refund_id}", type=Type.REFUND, source=refund_id, merchant=merchant,
-        currency=currency, legs=legs, memo=f"refund of {payment_id}",
+        event_key=f"refund.created:{refund_id}",
+        type=Type.REFUND,
+        source=refund_id,
+        merchant=merchant,
+        currency=currency,
+        legs=legs,
+        memo=f"refund of {payment_id}",
     )
 
 
@@ -261,8 +303,12 @@ def refund_succeeded(*, refund_id: str) -> JournalEntry:
     created = _required_entry(f"refund.created:{refund_id}")
     reserved = created.postings.filter(phase=Posting.Phase.PENDING).select_related("account").order_by("id")
     return entry_resolve_pending(
-        pending_entry=created, action="post", event_key=f"refund.succeeded:{refund_id}", type=Type.REFUND,
-        legs=[Leg(posting.account, posting.amount) for posting in reserved], memo=created.memo,
+        pending_entry=created,
+        action="post",
+        event_key=f"refund.succeeded:{refund_id}",
+        type=Type.REFUND,
+        legs=[Leg(posting.account, posting.amount) for posting in reserved],
+        memo=created.memo,
     )
 
 
@@ -287,8 +333,17 @@ def refund_failed(*, refund_id: str) -> JournalEntry:
 # --- Disputes ------------------------------------------------------------------------
 
 
-def dispute_opened(*, dispute_id: str, payment_id: str, merchant, amount: int, fee: int, currency: str,
-                   settlement_currency: str | None = None, fx_rate: Decimal | None = None) -> JournalEntry:
+def dispute_opened(
+    *,
+    dispute_id: str,
+    payment_id: str,
+    merchant,
+    amount: int,
+    fee: int,
+    currency: str,
+    settlement_currency: str | None = None,
+    fx_rate: Decimal | None = None,
+) -> JournalEntry:
     """A chargeback opened: the processor took the disputed amount back, and the platform charges the dispute fee.
 
     Posted phase (type ``dispute``): Dr merchant_available ``amount + fee``;
@@ -304,8 +359,9 @@ def dispute_opened(*, dispute_id: str, payment_id: str, merchant, amount: int, f
     _currency(currency)
     conversion = _conversion(currency, settlement_currency, fx_rate)
     if conversion is None:
-        accounts = accounts_get_or_create(merchant=merchant, currency=currency,
-                                          codes=[AVAILABLE, RECEIVABLE, FEE_REVENUE])  # fmt: skip
+        accounts = accounts_get_or_create(
+            merchant=merchant, currency=currency, codes=[AVAILABLE, RECEIVABLE, FEE_REVENUE]
+        )
         legs = [Leg(accounts[AVAILABLE], amount + fee), Leg(accounts[RECEIVABLE], -amount)]
         if fee:
             legs.append(Leg(accounts[FEE_REVENUE], -fee))
@@ -314,17 +370,24 @@ def dispute_opened(*, dispute_id: str, payment_id: str, merchant, amount: int, f
         converted_fee = convert(fee, currency, settlement_currency, rate)
         legs = _outgoing_legs(merchant=merchant, amount=amount, currency=currency, conversion=conversion)
         if converted_fee:
-            accounts = accounts_get_or_create(merchant=merchant, currency=settlement_currency,
-                                              codes=[AVAILABLE, FEE_REVENUE])  # fmt: skip
+            accounts = accounts_get_or_create(
+                merchant=merchant, currency=settlement_currency, codes=[AVAILABLE, FEE_REVENUE]
+            )
             legs += [Leg(accounts[AVAILABLE], converted_fee), Leg(accounts[FEE_REVENUE], -converted_fee)]
     return entry_post(
-        event_key=f"dispute.opened:{dispute_id}", type=Type.DISPUTE, source=dispute_id, merchant=merchant,
-        currency=currency, legs=legs, memo=f"dispute on {payment_id}",
+        event_key=f"dispute.opened:{dispute_id}",
+        type=Type.DISPUTE,
+        source=dispute_id,
+        merchant=merchant,
+        currency=currency,
+        legs=legs,
+        memo=f"dispute on {payment_id}",
     )
 
 
-def dispute_won(*, dispute_id: str, settlement_currency: str | None = None,
-                fx_rate: Decimal | None = None) -> JournalEntry:
+def dispute_won(
+    *, dispute_id: str, settlement_currency: str | None = None, fx_rate: Decimal | None = None
+) -> JournalEntry:
     """The merchant won the dispute: the processor returns the amount; the dispute fee is kept.
 
     Posted phase (type ``dispute_reversal``): Dr processor_receivable ``amount``;
@@ -332,15 +395,23 @@ def dispute_won(*, dispute_id: str, settlement_currency: str | None = None,
     exact opposite of the amount's legs when the dispute opened).
     """
     opened = _required_entry(f"dispute.opened:{dispute_id}")
-    amount = -sum(opened.postings.filter(account__code=RECEIVABLE, phase=Posting.Phase.POSTED,
-                                         account__currency=opened.currency).values_list("amount", flat=True))
+    amount = -sum(
+        opened.postings.filter(
+            account__code=RECEIVABLE, phase=Posting.Phase.POSTED, account__currency=opened.currency
+        ).values_list("amount", flat=True)
+    )
     conversion = _conversion(opened.currency, settlement_currency, fx_rate)
-    outgoing = _outgoing_legs(merchant=opened.merchant_id, amount=amount, currency=opened.currency,
-                              conversion=conversion)  # fmt: skip
+    outgoing = _outgoing_legs(
+        merchant=opened.merchant_id, amount=amount, currency=opened.currency, conversion=conversion
+    )
     return entry_post(
-        event_key=f"dispute.won:{dispute_id}", type=Type.DISPUTE_REVERSAL, source=dispute_id,
-        merchant=opened.merchant_id, currency=opened.currency,
-        legs=[Leg(leg.account, -leg.amount) for leg in outgoing], memo=opened.memo,
+        event_key=f"dispute.won:{dispute_id}",
+        type=Type.DISPUTE_REVERSAL,
+        source=dispute_id,
+        merchant=opened.merchant_id,
+        currency=opened.currency,
+        legs=[Leg(leg.account, -leg.amount) for leg in outgoing],
+        memo=opened.memo,
     )
 
 
@@ -370,6 +441,11 @@ def manual_adjustment(*, adjustment_id: str, merchant, amount: int, currency: st
     _currency(currency)
     accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[ADJUSTMENTS, AVAILABLE])
     return entry_post(
-        event_key=f"adjustment:{adjustment_id}", type=Type.ADJUSTMENT, source=adjustment_id, merchant=merchant,
-        currency=currency, legs=[Leg(accounts[ADJUSTMENTS], amount), Leg(accounts[AVAILABLE], -amount)], memo=memo,
+        event_key=f"adjustment:{adjustment_id}",
+        type=Type.ADJUSTMENT,
+        source=adjustment_id,
+        merchant=merchant,
+        currency=currency,
+        legs=[Leg(accounts[ADJUSTMENTS], amount), Leg(accounts[AVAILABLE], -amount)],
+        memo=memo,
     )

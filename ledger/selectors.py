@@ -74,8 +74,7 @@ def balance_transactions_of(*, merchant) -> QuerySet[JournalEntry]:
     The sums are correlated subqueries, so a page costs only its own rows.
     """
     on_balance = dict(phase=POSTED, account__merchant=merchant)
-    moves_balance = Posting.objects.filter(entry=OuterRef("pk"), account__code__in=MERCHANT_BALANCE_CODES,
-                                           **on_balance)
+    moves_balance = Posting.objects.filter(entry=OuterRef("pk"), account__code__in=MERCHANT_BALANCE_CODES, **on_balance)
     return (
         JournalEntry.objects.filter(merchant=merchant)
         .filter(Exists(moves_balance))

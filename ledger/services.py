@@ -139,8 +139,15 @@ def _validate(lines: list[_Line]) -> None:
         raise UnbalancedEntry(f"postings do not sum to zero per currency and phase: {unbalanced}")
 
 
-def _replay(existing: JournalEntry, *, type: str, source: str, merchant_id: str | None, currency: str,
-            pending_entry: JournalEntry | None) -> JournalEntry:
+def _replay(
+    existing: JournalEntry,
+    *,
+    type: str,
+    source: str,
+    merchant_id: str | None,
+    currency: str,
+    pending_entry: JournalEntry | None,
+) -> JournalEntry:
     expected = (type, source, merchant_id, currency, pending_entry.pk if pending_entry else None)
     actual = (existing.type, existing.source, existing.merchant_id, existing.currency, existing.pending_entry_id)
     if expected != actual:
@@ -200,12 +207,20 @@ def _enforce_limits(accounts: list[Account]) -> None:
                 )
 
 
-def _write_entry(*, event_key: str, type: str, source: str, merchant_id: str | None, currency: str, status: str,
-                 build_lines: Callable[[], list[_Line]], pending_entry: JournalEntry | None = None,
-                 memo: str = "") -> JournalEntry:
+def _write_entry(
+    *,
+    event_key: str,
+    type: str,
+    source: str,
+    merchant_id: str | None,
+    currency: str,
+    status: str,
+    build_lines: Callable[[], list[_Line]],
+    pending_entry: JournalEntry | None = None,
+    memo: str = "",
+) -> JournalEntry:
     _require_transaction()
-    replay_of = dict(type=type, source=source, merchant_id=merchant_id, currency=currency,
-                     pending_entry=pending_entry)
+    replay_of = dict(type=type, source=source, merchant_id=merchant_id, currency=currency, pending_entry=pending_entry)
     existing = JournalEntry.objects.filter(event_key=event_key).first()
     if existing is not None:
         return _replay(existing, **replay_of)
@@ -216,8 +231,14 @@ def _write_entry(*, event_key: str, type: str, source: str, merchant_id: str | N
             # The unique event_key is the idempotency authority, so it is taken first:
             # a concurrent duplicate waits here, then fails, and replays below.
             entry = JournalEntry.objects.create(
-                event_key=event_key, type=type, source=source, merchant_id=merchant_id, currency=currency,
-                status=status, pending_entry=pending_entry, memo=memo[:500],
+                event_key=event_key,
+                type=type,
+                source=source,
+                merchant_id=merchant_id,
+                currency=currency,
+                status=status,
+                pending_entry=pending_entry,
+                memo=memo[:500],
             )
             if pending_entry is not None:
                 moved = JournalEntry.objects.filter(pk=pending_entry.pk, status=JournalEntry.Status.PENDING).update(
@@ -247,30 +268,43 @@ def _write_entry(*, event_key: str, type: str, source: str, merchant_id: str | N
     return entry
 
 
-def entry_post(*, event_key: str, type: str, source: str, merchant, currency: str, legs: Iterable[Leg],
-               memo: str = "") -> JournalEntry:
+def entry_post(
+    *, event_key: str, type: str, source: str, merchant, currency: str, legs: Iterable[Leg], memo: str = ""
+) -> JournalEntry:
     """Write a posted entry: money that has moved. Idempotent per ``event_key``."""
     legs = list(legs)
     return _write_entry(
-        event_key=event_key, type=type, source=source, merchant_id=merchant_id_of(merchant), currency=currency,
-        status=JournalEntry.Status.POSTED, memo=memo,
+        event_key=event_key,
+        type=type,
+        source=source,
+        merchant_id=merchant_id_of(merchant),
+        currency=currency,
+        status=JournalEntry.Status.POSTED,
+        memo=memo,
         build_lines=lambda: [_Line(leg.account, leg.amount, POSTED) for leg in legs],
     )
 
 
-def entry_post_pending(*, event_key: str, type: str, source: str, merchant, currency: str, legs: Iterable[Leg],
-                       memo: str = "") -> JournalEntry:
+def entry_post_pending(
+    *, event_key: str, type: str, source: str, merchant, currency: str, legs: Iterable[Leg], memo: str = ""
+) -> JournalEntry:
     """Write a pending entry: a reservation (phase ``pending``) that a later entry posts or voids."""
     legs = list(legs)
     return _write_entry(
-        event_key=event_key, type=type, source=source, merchant_id=merchant_id_of(merchant), currency=currency,
-        status=JournalEntry.Status.PENDING, memo=memo,
+        event_key=event_key,
+        type=type,
+        source=source,
+        merchant_id=merchant_id_of(merchant),
+        currency=currency,
+        status=JournalEntry.Status.PENDING,
+        memo=memo,
         build_lines=lambda: [_Line(leg.account, leg.amount, PENDING) for leg in legs],
     )
 
 
-def entry_resolve_pending(*, pending_entry: JournalEntry, action: str, event_key: str, type: str,
-                          legs: Iterable[Leg] = (), memo: str = "") -> JournalEntry:
+def entry_resolve_pending(
+    *, pending_entry: JournalEntry, action: str, event_key: str, type: str, legs: Iterable[Leg] = (), memo: str = ""
+) -> JournalEntry:
     """Post or void ``pending_entry`` with a NEW entry; the pending one only changes status.
 
     The new entry reverses every pending posting of ``pending_entry`` (phase
@@ -297,8 +331,14 @@ def entry_resolve_pending(*, pending_entry: JournalEntry, action: str, event_key
         return reversal + [_Line(leg.account, leg.amount, POSTED) for leg in legs]
 
     return _write_entry(
-        event_key=event_key, type=type, source=pending_entry.source, merchant_id=pending_entry.merchant_id,
-        currency=pending_entry.currency, status=status, pending_entry=pending_entry, memo=memo,
+        event_key=event_key,
+        type=type,
+        source=pending_entry.source,
+        merchant_id=pending_entry.merchant_id,
+        currency=pending_entry.currency,
+        status=status,
+        pending_entry=pending_entry,
+        memo=memo,
         build_lines=build_lines,
     )
 
@@ -311,8 +351,14 @@ def entry_reverse(*, entry: JournalEntry, event_key: str, type: str, memo: str =
         return [_Line(posting.account, -posting.amount, POSTED) for posting in posted]
 
     return _write_entry(
-        event_key=event_key, type=type, source=entry.source, merchant_id=entry.merchant_id,
-        currency=entry.currency, status=JournalEntry.Status.POSTED, memo=memo, build_lines=build_lines,
+        event_key=event_key,
+        type=type,
+        source=entry.source,
+        merchant_id=entry.merchant_id,
+        currency=entry.currency,
+        status=JournalEntry.Status.POSTED,
+        memo=memo,
+        build_lines=build_lines,
     )
 
 

@@ -67,12 +67,26 @@ def _money_column(field: str, description: str):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "merchant_name", "amount_display", "status", "card_brand", "card_last4", "disputed",
-                    "created")  # fmt: skip
+    list_display = (
+        "id",
+        "merchant_name",
+        "amount_display",
+        "status",
+        "card_brand",
+        "card_last4",
+        "disputed",
+        "created",
+    )
     list_filter = (
-        "status", MerchantIdFilter, AmountRangeFilter, ("created", admin.DateFieldListFilter), Last4Filter,
-        CurrencyFilter, "capture_method", "disputed",
-    )  # fmt: skip
+        "status",
+        MerchantIdFilter,
+        AmountRangeFilter,
+        ("created", admin.DateFieldListFilter),
+        Last4Filter,
+        CurrencyFilter,
+        "capture_method",
+        "disputed",
+    )
     list_select_related = ("merchant",)
     search_fields = ("id__exact", "card_last4__exact", "merchant__id__exact", "processor_charge_id__exact")
     search_help_text = "An exact payment id (pay_…), card last four digits, merchant id (mch_…) or processor charge id."
@@ -81,24 +95,67 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     sortable_by = ("id", "amount", "created")
     list_per_page = 50
     fieldsets = (
-        ("Payment", {"fields": ("id", "merchant_link", "status", "next_transitions", "amount_display",
-                                "capture_method", "amount_capturable_display", "amount_captured_display",
-                                "amount_refunded_display", "disputed", "description", "metadata", "created",
-                                "updated")}),
+        (
+            "Payment",
+            {
+                "fields": (
+                    "id",
+                    "merchant_link",
+                    "status",
+                    "next_transitions",
+                    "amount_display",
+                    "capture_method",
+                    "amount_capturable_display",
+                    "amount_captured_display",
+                    "amount_refunded_display",
+                    "disputed",
+                    "description",
+                    "metadata",
+                    "created",
+                    "updated",
+                )
+            },
+        ),
         ("Card", {"fields": ("payment_method_type", "card_brand", "card_last4", "card_expiry")}),
-        ("Bank transfer or wallet", {"classes": ("collapse",),
-                                     "fields": ("bank_country", "bank_last4", "bank_fingerprint", "bank_name",
-                                                "amount_returned", "return_code", "wallet_provider",
-                                                "next_action_url")}),
-        ("Cross-border", {"classes": ("collapse",),
-                          "fields": ("settlement_currency", "settlement_amount", "fx_rate")}),
-        ("Processor", {"classes": ("collapse",),
-                       "fields": ("processor_charge_id", "processor_attempts", "processing_since", "authorized_at",
-                                  "processor_operation_pending_since", "creation_idempotency_key")}),
-        ("Failure or cancellation", {"classes": ("collapse",),
-                                     "fields": ("failure_code", "failure_message", "decline_code",
-                                                "cancellation_reason")}),
-    )  # fmt: skip
+        (
+            "Bank transfer or wallet",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "bank_country",
+                    "bank_last4",
+                    "bank_fingerprint",
+                    "bank_name",
+                    "amount_returned",
+                    "return_code",
+                    "wallet_provider",
+                    "next_action_url",
+                ),
+            },
+        ),
+        ("Cross-border", {"classes": ("collapse",), "fields": ("settlement_currency", "settlement_amount", "fx_rate")}),
+        (
+            "Processor",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "processor_charge_id",
+                    "processor_attempts",
+                    "processing_since",
+                    "authorized_at",
+                    "processor_operation_pending_since",
+                    "creation_idempotency_key",
+                ),
+            },
+        ),
+        (
+            "Failure or cancellation",
+            {
+                "classes": ("collapse",),
+                "fields": ("failure_code", "failure_message", "decline_code", "cancellation_reason"),
+            },
+        ),
+    )
     # Never "card_token": the processor's token is not shown anywhere in the admin.
     readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
 
@@ -186,9 +243,13 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 outcome = backoffice_services.staff_refund(
-                    payment=payment, amount=data["amount"], reason=data["reason"], note=data["note"],
-                    user=request.user, creation_key=data["token"],
-                )  # fmt: skip
+                    payment=payment,
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    note=data["note"],
+                    user=request.user,
+                    creation_key=data["token"],
+                )
             except ApiError as error:
                 # The service's 400, as the page's error message; nothing was written. When the payment cannot
                 # be refunded at all (returned, disputed, not succeeded) there is no form to show again.
@@ -198,18 +259,32 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             else:
                 if outcome.refund is not None:
                     refund = outcome.refund
-                    self.message_user(request, format_html(
-                        "Refund {} of {} created: {}.", refund.id, money(refund.amount, refund.currency), refund.status
-                    ), level=messages.SUCCESS)  # fmt: skip
+                    self.message_user(
+                        request,
+                        format_html(
+                            "Refund {} of {} created: {}.",
+                            refund.id,
+                            money(refund.amount, refund.currency),
+                            refund.status,
+                        ),
+                        level=messages.SUCCESS,
+                    )
                 else:
                     request_ = outcome.request
                     earlier = money(already, payment.currency)
                     with_earlier = f" (with {earlier} refunded by staff before)" if already else ""
-                    self.message_user(request, format_html(
-                        "{}{} is above the approval threshold of {}: refund request {} was created and waits for a "
-                        "Finance user's approval.", money(request_.amount, request_.currency), with_earlier,
-                        money(threshold, payment.currency), request_.id,
-                    ), level=messages.WARNING)  # fmt: skip
+                    self.message_user(
+                        request,
+                        format_html(
+                            "{}{} is above the approval threshold of {}: refund request {} was created and waits for a "
+                            "Finance user's approval.",
+                            money(request_.amount, request_.currency),
+                            with_earlier,
+                            money(threshold, payment.currency),
+                            request_.id,
+                        ),
+                        level=messages.WARNING,
+                    )
                 return page.back()
         details = [
             ("Payment", payment.id),
@@ -220,8 +295,13 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             ("Approval threshold", f"{money(threshold, payment.currency)} (above it, a Finance user must approve)"),
             ("Refunded by staff without approval", money(already, payment.currency)),
         ]
-        return page.render(title="Refund payment", form=form, submit_label="Refund", details=details,
-                           intro="The amount is in minor units of the payment's currency.")  # fmt: skip
+        return page.render(
+            title="Refund payment",
+            form=form,
+            submit_label="Refund",
+            details=details,
+            intro="The amount is in minor units of the payment's currency.",
+        )
 
     def capture_view(self, request, object_id):
         require_perm(request, "capture_or_cancel_payment")
@@ -230,15 +310,19 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         form = CaptureForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                payment = backoffice_services.staff_payment_capture(payment=payment, amount=form.cleaned_data["amount"],
-                                                                    user=request.user)  # fmt: skip
+                payment = backoffice_services.staff_payment_capture(
+                    payment=payment, amount=form.cleaned_data["amount"], user=request.user
+                )
             except ApiError as error:
                 report_error(self, request, error)
             else:
                 self.message_user(request, f"Payment {payment.id} is now {payment.status}.", level=messages.SUCCESS)
             return page.back()
-        details = [("Payment", payment.id), ("Status", payment.status),
-                   ("Capturable", money(payment.amount_capturable, payment.currency))]  # fmt: skip
+        details = [
+            ("Payment", payment.id),
+            ("Status", payment.status),
+            ("Capturable", money(payment.amount_capturable, payment.currency)),
+        ]
         return page.render(title="Capture payment", form=form, submit_label="Capture", details=details)
 
     def cancel_view(self, request, object_id):
@@ -248,18 +332,27 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         form = CancelForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                payment = backoffice_services.staff_payment_cancel(payment=payment,
-                                                                   reason=form.cleaned_data["reason"] or None,
-                                                                   user=request.user)  # fmt: skip
+                payment = backoffice_services.staff_payment_cancel(
+                    payment=payment, reason=form.cleaned_data["reason"] or None, user=request.user
+                )
             except ApiError as error:
                 report_error(self, request, error)
             else:
                 self.message_user(request, f"Payment {payment.id} is now {payment.status}.", level=messages.SUCCESS)
             return page.back()
-        details = [("Payment", payment.id), ("Status", payment.status),
-                   ("Amount", money(payment.amount, payment.currency))]  # fmt: skip
-        return page.render(title="Cancel payment", form=form, submit_label="Cancel the payment", details=details,
-                           danger=True, warning="An authorisation is released for good; this cannot be undone.")
+        details = [
+            ("Payment", payment.id),
+            ("Status", payment.status),
+            ("Amount", money(payment.amount, payment.currency)),
+        ]
+        return page.render(
+            title="Cancel payment",
+            form=form,
+            submit_label="Cancel the payment",
+            details=details,
+            danger=True,
+            warning="An authorisation is released for good; this cannot be undone.",
+        )
 
 
 @admin.register(PaymentTransition)
@@ -276,18 +369,45 @@ class PaymentTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "payment_link", "merchant_name", "amount_display", "status", "reason", "requested_by",
-                    "created")  # fmt: skip
-    list_filter = ("status", "reason", MerchantIdFilter, AmountRangeFilter, ("created", admin.DateFieldListFilter),
-                   CurrencyFilter)  # fmt: skip
+    list_display = (
+        "id",
+        "payment_link",
+        "merchant_name",
+        "amount_display",
+        "status",
+        "reason",
+        "requested_by",
+        "created",
+    )
+    list_filter = (
+        "status",
+        "reason",
+        MerchantIdFilter,
+        AmountRangeFilter,
+        ("created", admin.DateFieldListFilter),
+        CurrencyFilter,
+    )
     list_select_related = ("merchant",)
     search_fields = ("id__exact", "payment__id__exact", "processor_refund_id__exact", "merchant__id__exact")
     search_help_text = "An exact refund id (re_…), payment id (pay_…), processor refund id or merchant id."
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
     sortable_by = ("id", "amount", "created")
-    fields = ("id", "payment_link", "merchant", "amount_display", "currency", "status", "reason", "failure_reason",
-              "processor_refund_id", "processor_attempts", "requested_by", "created", "updated")  # fmt: skip
+    fields = (
+        "id",
+        "payment_link",
+        "merchant",
+        "amount_display",
+        "currency",
+        "status",
+        "reason",
+        "failure_reason",
+        "processor_refund_id",
+        "processor_attempts",
+        "requested_by",
+        "created",
+        "updated",
+    )
     readonly_fields = fields
 
     merchant_name = merchant_column
@@ -313,9 +433,23 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
     actions = ["accept_selected"]
-    fields = ("id", "payment_link", "merchant", "amount_display", "fee_display", "currency", "status", "reason",
-              "due", "evidence_submitted_at", "evidence_display", "closed_at", "processor_dispute_id", "created",
-              "updated")  # fmt: skip
+    fields = (
+        "id",
+        "payment_link",
+        "merchant",
+        "amount_display",
+        "fee_display",
+        "currency",
+        "status",
+        "reason",
+        "due",
+        "evidence_submitted_at",
+        "evidence_display",
+        "closed_at",
+        "processor_dispute_id",
+        "created",
+        "updated",
+    )
     readonly_fields = fields
 
     merchant_name = merchant_column
@@ -329,8 +463,10 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="evidence due by", ordering="evidence_due_by")
     def due(self, obj):
         if obj.is_open and obj.evidence_due_by < timezone.now():
-            return format_html('<strong style="color: var(--error-fg);">{} (overdue)</strong>',
-                               obj.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC"))  # fmt: skip
+            return format_html(
+                '<strong style="color: var(--error-fg);">{} (overdue)</strong>',
+                obj.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC"),
+            )
         return obj.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC")
 
     @admin.display(description="evidence")
@@ -338,8 +474,11 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         rows = [(name.replace("_", " "), obj.evidence.get(name, "")) for name in EVIDENCE_FIELDS]
         if not any(text for _, text in rows):
             return "—"
-        items = format_html_join("", "<dt><strong>{}</strong></dt><dd style='white-space: pre-wrap'>{}</dd>",
-                                 ((label, text) for label, text in rows if text))  # fmt: skip
+        items = format_html_join(
+            "",
+            "<dt><strong>{}</strong></dt><dd style='white-space: pre-wrap'>{}</dd>",
+            ((label, text) for label, text in rows if text),
+        )
         return format_html("<dl>{}</dl>", items)
 
     def get_urls(self):
@@ -354,13 +493,16 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         dispute = self.get_object(request, unquote(object_id))
         buttons = []
         if dispute is not None and dispute.status == "needs_response":
-            for name, label, codename in (("evidence", "Submit evidence", "submit_dispute_evidence"),
-                                          ("accept", "Accept (concede)", "accept_dispute")):  # fmt: skip
+            for name, label, codename in (
+                ("evidence", "Submit evidence", "submit_dispute_evidence"),
+                ("accept", "Accept (concede)", "accept_dispute"),
+            ):
                 if request.user.has_perm(perm(codename)):
                     url = reverse(f"admin:payments_dispute_{name}", args=[quote(dispute.pk)])
                     buttons.append({"label": label, "name": name, "url": url})
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}),
-                                                                  "backoffice_buttons": buttons})  # fmt: skip
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "backoffice_buttons": buttons}
+        )
 
     def evidence_view(self, request, object_id):
         require_perm(request, "submit_dispute_evidence")
@@ -369,17 +511,25 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         form = DisputeEvidenceForm(request.POST or None, initial=dispute.evidence or None)
         if request.method == "POST" and form.is_valid():
             try:
-                dispute = backoffice_services.staff_dispute_submit_evidence(dispute=dispute, evidence=form.cleaned_data,
-                                                                            user=request.user)  # fmt: skip
+                dispute = backoffice_services.staff_dispute_submit_evidence(
+                    dispute=dispute, evidence=form.cleaned_data, user=request.user
+                )
             except ApiError as error:
                 report_error(self, request, error)
             else:
-                self.message_user(request, f"Evidence sent to the processor; dispute {dispute.id} is now "
-                                           f"{dispute.status}.", level=messages.SUCCESS)  # fmt: skip
+                self.message_user(
+                    request,
+                    f"Evidence sent to the processor; dispute {dispute.id} is now {dispute.status}.",
+                    level=messages.SUCCESS,
+                )
                 return page.back()
-        return page.render(title="Submit dispute evidence", form=form, submit_label="Submit evidence",
-                           details=self._details(dispute),
-                           intro="Evidence is sent once; the processor then decides.")  # fmt: skip
+        return page.render(
+            title="Submit dispute evidence",
+            form=form,
+            submit_label="Submit evidence",
+            details=self._details(dispute),
+            intro="Evidence is sent once; the processor then decides.",
+        )
 
     def accept_view(self, request, object_id):
         require_perm(request, "accept_dispute")
@@ -388,22 +538,34 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         form = DisputeAcceptForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                dispute = backoffice_services.staff_dispute_accept(dispute=dispute, reason=form.cleaned_data["reason"],
-                                                                   user=request.user)  # fmt: skip
+                dispute = backoffice_services.staff_dispute_accept(
+                    dispute=dispute, reason=form.cleaned_data["reason"], user=request.user
+                )
             except ApiError as error:
                 report_error(self, request, error)
             else:
-                self.message_user(request, f"Dispute {dispute.id} accepted: it is now {dispute.status}.",
-                                  level=messages.SUCCESS)  # fmt: skip
+                self.message_user(
+                    request, f"Dispute {dispute.id} accepted: it is now {dispute.status}.", level=messages.SUCCESS
+                )
             return page.back()
-        return page.render(title="Accept dispute", form=form, submit_label="Accept the dispute",
-                           details=self._details(dispute), danger=True,
-                           warning="Accepting concedes the dispute: the amount and the fee are lost for good.")
+        return page.render(
+            title="Accept dispute",
+            form=form,
+            submit_label="Accept the dispute",
+            details=self._details(dispute),
+            danger=True,
+            warning="Accepting concedes the dispute: the amount and the fee are lost for good.",
+        )
 
     def _details(self, dispute):
-        return [("Dispute", dispute.id), ("Payment", dispute.payment_id), ("Reason", dispute.reason),
-                ("Amount", money(dispute.amount, dispute.currency)), ("Status", dispute.status),
-                ("Evidence due by", self.due(dispute))]  # fmt: skip
+        return [
+            ("Dispute", dispute.id),
+            ("Payment", dispute.payment_id),
+            ("Reason", dispute.reason),
+            ("Amount", money(dispute.amount, dispute.currency)),
+            ("Status", dispute.status),
+            ("Evidence due by", self.due(dispute)),
+        ]
 
     def has_accept_permission(self, request):
         return request.user.has_perm(perm("accept_dispute"))
@@ -417,20 +579,28 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             accepted = 0
             for dispute in disputes:
                 try:
-                    backoffice_services.staff_dispute_accept(dispute=dispute, reason=form.cleaned_data["reason"],
-                                                             user=request.user)  # fmt: skip
+                    backoffice_services.staff_dispute_accept(
+                        dispute=dispute, reason=form.cleaned_data["reason"], user=request.user
+                    )
                     accepted += 1
                 except ApiError as error:
                     self.message_user(request, f"{dispute.id}: {error.message}", level=messages.ERROR)
             if accepted:
                 self.message_user(request, f"Accepted {accepted} dispute(s).", level=messages.SUCCESS)
             return None
-        return TemplateResponse(request, "backoffice/dispute_accept_selected.html", {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "Accept disputes",
-            "disputes": disputes, "form": form, "action": "accept_selected",
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        })  # fmt: skip
-
+        return TemplateResponse(
+            request,
+            "backoffice/dispute_accept_selected.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Accept disputes",
+                "disputes": disputes,
+                "form": form,
+                "action": "accept_selected",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
 
 
 @admin.register(FxRate)

@@ -43,8 +43,14 @@ def _transition(dispute: Dispute, name: str, *, actor: str, reason: str = "", **
     before = dispute.status
     getattr(dispute, name)(**kwargs)
     dispute.save()
-    audit_record(actor=actor, action=f"dispute.{name}", obj=dispute, before={"status": before},
-                 after={"status": dispute.status}, reason=reason)  # fmt: skip
+    audit_record(
+        actor=actor,
+        action=f"dispute.{name}",
+        obj=dispute,
+        before={"status": before},
+        after={"status": dispute.status},
+        reason=reason,
+    )
     if dispute.is_open:
         _record_event(dispute, "dispute.updated")
     else:
@@ -77,11 +83,20 @@ def _open(answer: ProcessorDispute, *, actor: str) -> Dispute | None:
             if not locked.disputed:
                 Payment.objects.filter(pk=locked.pk).update(disputed=True)
             posting_rules.dispute_opened(
-                dispute_id=dispute.id, payment_id=locked.id, merchant=locked.merchant_id, amount=dispute.amount,
-                fee=dispute.fee, currency=dispute.currency, **payment_fx(locked),
-            )  # fmt: skip
-            audit_record(actor=actor, action="dispute.open", obj=dispute,
-                         after={"status": dispute.status, "amount": dispute.amount, "fee": dispute.fee})  # fmt: skip
+                dispute_id=dispute.id,
+                payment_id=locked.id,
+                merchant=locked.merchant_id,
+                amount=dispute.amount,
+                fee=dispute.fee,
+                currency=dispute.currency,
+                **payment_fx(locked),
+            )
+            audit_record(
+                actor=actor,
+                action="dispute.open",
+                obj=dispute,
+                after={"status": dispute.status, "amount": dispute.amount, "fee": dispute.fee},
+            )
             _record_event(dispute, "dispute.created")
             return dispute
     except IntegrityError:
@@ -133,8 +148,9 @@ def dispute_submit_evidence(*, dispute: Dispute, evidence: dict, actor: str) -> 
             f"This dispute's status is {dispute.status}; evidence can only be submitted while it needs a response.",
             code="dispute_unexpected_state",
         )
-    answer = _call_processor("submit_dispute_evidence", dispute, evidence=evidence,
-                             idempotency_key=f"{dispute.id}:evidence")  # fmt: skip
+    answer = _call_processor(
+        "submit_dispute_evidence", dispute, evidence=evidence, idempotency_key=f"{dispute.id}:evidence"
+    )
     with transaction.atomic():
         locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
         if locked.status == DisputeStatus.NEEDS_RESPONSE:

@@ -66,9 +66,10 @@ def fx_rates_import(*, raise_unavailable: bool = False) -> int:
             if existing is not None and existing.source == FxRate.Source.MANUAL:
                 continue
             FxRate.objects.update_or_create(
-                base_currency=base, quote_currency=quote,
+                base_currency=base,
+                quote_currency=quote,
                 defaults={"rate": rate, "source": FxRate.Source.PROCESSOR, "as_of": now},
-            )  # fmt: skip
+            )
             imported += 1
     return imported
 
@@ -83,9 +84,14 @@ def fx_rate_set(*, rate: FxRate, actor: str, reason: str = "") -> FxRate:
         rate.source = FxRate.Source.MANUAL
         rate.as_of = timezone.now()
         rate.save()
-        audit_record(actor=actor, action="fx_rate.set", obj=rate, before=before,
-                     after={"pair": f"{rate.base_currency}/{rate.quote_currency}", "rate": str(rate.rate)},
-                     reason=reason)  # fmt: skip
+        audit_record(
+            actor=actor,
+            action="fx_rate.set",
+            obj=rate,
+            before=before,
+            after={"pair": f"{rate.base_currency}/{rate.quote_currency}", "rate": str(rate.rate)},
+            reason=reason,
+        )
     return rate
 
 

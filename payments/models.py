@@ -224,8 +224,9 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         self.amount_capturable = 0
         self.processor_operation_pending_since = None
 
-    @transition(field=status, source=[S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION, S.REQUIRES_CAPTURE],
-                target=S.CANCELED)  # fmt: skip
+    @transition(
+        field=status, source=[S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION, S.REQUIRES_CAPTURE], target=S.CANCELED
+    )
     def cancel(self, *, reason_code: str | None) -> None:
         """Cancel before confirmation, or release an authorisation or a wallet charge awaiting approval
         (voided at the processor)."""
@@ -426,10 +427,11 @@ class Dispute(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["merchant", "-id"], name="dispute_merchant_newest"),
             models.Index(
-                fields=["evidence_due_by"], condition=Q(status__in=["needs_response", "under_review"]),
+                fields=["evidence_due_by"],
+                condition=Q(status__in=["needs_response", "under_review"]),
                 name="dispute_open_due",
             ),
-        ]  # fmt: skip
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0) & Q(fee__gte=0), name="dispute_amounts_valid"),
             models.CheckConstraint(condition=Q(status__in=DisputeStatus.values), name="dispute_status_valid"),

@@ -52,8 +52,14 @@ def _transition(refund: Refund, name: str, *, actor: str, reason: str = "", **kw
     before = refund.status
     getattr(refund, name)(**kwargs)
     refund.save()
-    audit_record(actor=actor, action=f"refund.{name}", obj=refund, before={"status": before},
-                 after={"status": refund.status}, reason=reason)  # fmt: skip
+    audit_record(
+        actor=actor,
+        action=f"refund.{name}",
+        obj=refund,
+        before={"status": before},
+        after={"status": refund.status},
+        reason=reason,
+    )
     _record_event(refund)
 
 
@@ -83,8 +89,9 @@ def refund_check(payment: Payment, amount: int | None) -> int:
     - ``refund_exceeds_captured``: more than what is left of ``amount_captured`` after other refunds.
     """
     if amount is not None and (type(amount) is not int or amount <= 0 or amount > MAX_AMOUNT):
-        raise InvalidRequestError("The amount must be a positive integer in minor units.", code="amount_invalid",
-                                  param="amount")  # fmt: skip
+        raise InvalidRequestError(
+            "The amount must be a positive integer in minor units.", code="amount_invalid", param="amount"
+        )
     if payment.status != PaymentStatus.SUCCEEDED:
         raise PaymentUnexpectedState(
             f"This payment's status is {payment.status}; only a succeeded payment can be refunded."
@@ -98,11 +105,16 @@ def refund_check(payment: Payment, amount: int | None) -> int:
         )
     dispute = (
         Dispute.objects.filter(payment_id=payment.pk, status__in=REFUND_BLOCKING_DISPUTE_STATUSES)
-        .only("id", "status").order_by("id").first()
-    )  # fmt: skip
+        .only("id", "status")
+        .order_by("id")
+        .first()
+    )
     if dispute is not None:
-        why = ("the cardholder already got the money back through the chargeback" if dispute.status ==
-               DisputeStatus.LOST else "respond to the dispute instead")  # fmt: skip
+        why = (
+            "the cardholder already got the money back through the chargeback"
+            if dispute.status == DisputeStatus.LOST
+            else "respond to the dispute instead"
+        )
         raise InvalidRequestError(
             f"This payment is disputed (dispute {dispute.id} is {dispute.status}) and cannot be refunded: {why}.",
             code="payment_disputed",
@@ -204,19 +216,29 @@ def refund_reserve(
             )
             Payment.objects.filter(pk=locked.pk).update(amount_refunded=F("amount_refunded") + amount)
             posting_rules.refund_created(
-                refund_id=refund.id, payment_id=locked.id, merchant=merchant, amount=amount, currency=locked.currency,
+                refund_id=refund.id,
+                payment_id=locked.id,
+                merchant=merchant,
+                amount=amount,
+                currency=locked.currency,
                 **payment_fx(locked),
             )
-            audit_record(actor=actor, action="refund.create", obj=refund, after={"status": refund.status,
-                         "amount": amount, "payment": locked.id}, reason=reason or "")  # fmt: skip
+            audit_record(
+                actor=actor,
+                action="refund.create",
+                obj=refund,
+                after={"status": refund.status, "amount": amount, "payment": locked.id},
+                reason=reason or "",
+            )
             if checkpoint is not None:
                 checkpoint(refund)
             return refund
     except IntegrityError:
         existing = (
             Refund.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
-            if idempotency_key is not None else None
-        )  # fmt: skip
+            if idempotency_key is not None
+            else None
+        )
         if existing is None:
             raise
         return existing
@@ -245,16 +267,21 @@ def _refund_send(refund: Refund, *, actor: str) -> Refund:
         logger.warning("refund %s: outcome unknown, left pending", refund.id)
         return Refund.objects.get(pk=refund.pk)
     except ProcessorRequestRejected as rejected:
-        return refund_apply_failure(refund_id=refund.id, failure_reason=rejected.code or "processor_rejected",
-                                    actor=actor)  # fmt: skip
+        return refund_apply_failure(
+            refund_id=refund.id, failure_reason=rejected.code or "processor_rejected", actor=actor
+        )
     return refund_apply_processor_refund(refund_id=refund.id, answer=answer, actor=actor)
 
 
 def refund_apply_processor_refund(*, refund_id: str, answer: ProcessorRefund, actor: str) -> Refund:
     """Bring a refund in line with the processor's record. Idempotent, safe in any order."""
     if answer.status == "failed":
-        return refund_apply_failure(refund_id=refund_id, failure_reason=answer.failure_reason or "failed",
-                                    actor=actor, processor_refund_id=answer.processor_id)  # fmt: skip
+        return refund_apply_failure(
+            refund_id=refund_id,
+            failure_reason=answer.failure_reason or "failed",
+            actor=actor,
+            processor_refund_id=answer.processor_id,
+        )
     with transaction.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         if answer.status == "succeeded" and refund.status == RefundStatus.PENDING:
@@ -275,8 +302,14 @@ def refund_apply_failure(*, refund_id: str, failure_reason: str, actor: str, pro
         Payment.objects.select_for_update().filter(pk=refund.payment_id).update(
             amount_refunded=F("amount_refunded") - refund.amount
         )
-        _transition(refund, "fail", actor=actor, reason=failure_reason, failure_reason=failure_reason,
-                    processor_refund_id=processor_refund_id)  # fmt: skip
+        _transition(
+            refund,
+            "fail",
+            actor=actor,
+            reason=failure_reason,
+            failure_reason=failure_reason,
+            processor_refund_id=processor_refund_id,
+        )
         posting_rules.refund_failed(refund_id=refund.id)
         return refund
 
@@ -303,7 +336,8 @@ def refunds_resolve_pending(*, limit: int = 500) -> int:
     """Resolve refunds pending for longer than the grace period. Returns how many were settled."""
     cutoff = timezone.now() - timedelta(seconds=settings.PAYMENT_RESOLVE_AFTER_SECONDS)
     ids = list(
-        Refund.objects.filter(status=RefundStatus.PENDING, created__lt=cutoff).order_by("created")
+        Refund.objects.filter(status=RefundStatus.PENDING, created__lt=cutoff)
+        .order_by("created")
         .values_list("pk", flat=True)[:limit]
-    )  # fmt: skip
+    )
     return sum(refund_resolve(refund_id=refund_id).status != RefundStatus.PENDING for refund_id in ids)

@@ -114,15 +114,17 @@ def _transition(payment: Payment, name: str, *, actor: str, reason: str = "", **
     from events.services import event_record
     from payments.api.serializers import PaymentSerializer
 
-    event_record(merchant=payment.merchant_id, type=f"payment.{payment.status}",
-                 data_object=PaymentSerializer(payment).data)  # fmt: skip
+    event_record(
+        merchant=payment.merchant_id, type=f"payment.{payment.status}", data_object=PaymentSerializer(payment).data
+    )
 
 
 def _lock_settlement(payment: Payment) -> None:
     """At confirmation, inside its transaction: lock the settlement currency, amount and (when the payment's
     currency differs from the merchant's settlement currency and a rate is known) the exchange rate."""
-    locked = fx_lock_conversion(amount=payment.amount, currency=payment.currency,
-                                settlement_currency=payment.merchant.settlement_currency)  # fmt: skip
+    locked = fx_lock_conversion(
+        amount=payment.amount, currency=payment.currency, settlement_currency=payment.merchant.settlement_currency
+    )
     payment.settlement_currency = locked.settlement_currency
     payment.settlement_amount = locked.settlement_amount
     payment.fx_rate = locked.fx_rate
@@ -156,8 +158,11 @@ def payment_method_resolve(*, token: str) -> CardDetails:
         return CardDetails(**cached)
     try:
         card = _processor().retrieve_token(token)
-        CACHE.call(lambda: cache.set(cache_key, dataclasses.asdict(card), TOKEN_CACHE_SECONDS), otherwise=None,
-                   degraded=without_cache)  # fmt: skip
+        CACHE.call(
+            lambda: cache.set(cache_key, dataclasses.asdict(card), TOKEN_CACHE_SECONDS),
+            otherwise=None,
+            degraded=without_cache,
+        )
         return card
     except TokenInvalid as exc:
         raise InvalidRequestError(
@@ -239,12 +244,21 @@ def payment_create(
     if wallet_provider is not None:
         method = {"payment_method_type": "wallet", "wallet_provider": wallet_provider}
     elif card is not None:
-        method = {"payment_method_type": "card", "card_brand": card.brand, "card_last4": card.last4,
-                  "card_exp_month": card.exp_month, "card_exp_year": card.exp_year}  # fmt: skip
+        method = {
+            "payment_method_type": "card",
+            "card_brand": card.brand,
+            "card_last4": card.last4,
+            "card_exp_month": card.exp_month,
+            "card_exp_year": card.exp_year,
+        }
     else:
-        method = {"payment_method_type": "bank_transfer", "bank_country": bank_account.country,
-                  "bank_last4": bank_account.last4, "bank_fingerprint": bank_account.fingerprint,
-                  "bank_name": bank_account.bank_name}  # fmt: skip
+        method = {
+            "payment_method_type": "bank_transfer",
+            "bank_country": bank_account.country,
+            "bank_last4": bank_account.last4,
+            "bank_fingerprint": bank_account.fingerprint,
+            "bank_name": bank_account.bank_name,
+        }
     try:
         with transaction.atomic():
             payment = Payment.objects.create(
@@ -413,8 +427,11 @@ def payment_apply_charge(
             _apply_to_authorized(payment, charge, actor=actor)
         elif payment.status == S.REQUIRES_ACTION and payment.processor_charge_id == charge.processor_id:
             _apply_to_awaiting_action(payment, charge, actor=actor)
-        elif (payment.status == S.SUCCEEDED and payment.processor_charge_id == charge.processor_id
-              and charge.status == "returned"):  # fmt: skip
+        elif (
+            payment.status == S.SUCCEEDED
+            and payment.processor_charge_id == charge.processor_id
+            and charge.status == "returned"
+        ):
             _apply_return(payment, charge, actor=actor)
         return payment
 
@@ -429,17 +446,26 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
         return
     if charge.status in ("captured", "returned"):
         # "returned": the settlement's news was overtaken by the return's; both are applied, in order.
-        _transition(payment, "mark_succeeded", actor=actor, processor_charge_id=charge.processor_id,
-                    amount_captured=charge.amount_captured)  # fmt: skip
+        _transition(
+            payment,
+            "mark_succeeded",
+            actor=actor,
+            processor_charge_id=charge.processor_id,
+            amount_captured=charge.amount_captured,
+        )
         posting_rules.payment_captured(
-            payment_id=payment.id, merchant=payment.merchant_id, amount_captured=charge.amount_captured,
-            currency=payment.currency, **payment_fx(payment),
-        )  # fmt: skip
+            payment_id=payment.id,
+            merchant=payment.merchant_id,
+            amount_captured=charge.amount_captured,
+            currency=payment.currency,
+            **payment_fx(payment),
+        )
         if charge.status == "returned":
             _apply_return(payment, charge, actor=actor)
     elif charge.status == "authorized":
-        _transition(payment, "mark_authorized", actor=actor, processor_charge_id=charge.processor_id,
-                    now=timezone.now())  # fmt: skip
+        _transition(
+            payment, "mark_authorized", actor=actor, processor_charge_id=charge.processor_id, now=timezone.now()
+        )
         posting_rules.payment_authorized(
             payment_id=payment.id, merchant=payment.merchant_id, amount=payment.amount, currency=payment.currency
         )
@@ -456,8 +482,14 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
         posting_rules.payment_failed(payment_id=payment.id)
     elif charge.status == "requires_action":
         # A wallet: the customer approves or declines on the wallet's page; a webhook tells us which.
-        _transition(payment, "mark_requires_action", actor=actor, processor_charge_id=charge.processor_id,
-                    next_action_url=charge.next_action_url or "", now=timezone.now())  # fmt: skip
+        _transition(
+            payment,
+            "mark_requires_action",
+            actor=actor,
+            processor_charge_id=charge.processor_id,
+            next_action_url=charge.next_action_url or "",
+            now=timezone.now(),
+        )
     elif charge.status == "failed":
         # A bank transfer that the customer's bank refused at once (e.g. R03, no account): nothing moved.
         _transition(
@@ -471,19 +503,31 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
         )
         posting_rules.payment_failed(payment_id=payment.id)
     else:
-        logger.error("payment %s: processor reports charge %s as %s while processing", payment.id,
-                     charge.processor_id, charge.status)  # fmt: skip
+        logger.error(
+            "payment %s: processor reports charge %s as %s while processing",
+            payment.id,
+            charge.processor_id,
+            charge.status,
+        )
 
 
 def _apply_to_authorized(payment: Payment, charge: Charge, *, actor: str) -> None:
     """A capture or void whose answer we lost: the processor's record decides."""
     if charge.status == "captured":
-        _transition(payment, "capture", actor=actor, reason="capture confirmed by the processor",
-                    amount_captured=charge.amount_captured)  # fmt: skip
+        _transition(
+            payment,
+            "capture",
+            actor=actor,
+            reason="capture confirmed by the processor",
+            amount_captured=charge.amount_captured,
+        )
         posting_rules.payment_captured(
-            payment_id=payment.id, merchant=payment.merchant_id, amount_captured=charge.amount_captured,
-            currency=payment.currency, **payment_fx(payment),
-        )  # fmt: skip
+            payment_id=payment.id,
+            merchant=payment.merchant_id,
+            amount_captured=charge.amount_captured,
+            currency=payment.currency,
+            **payment_fx(payment),
+        )
     elif charge.status == "voided":
         _transition(payment, "cancel", actor=actor, reason="void confirmed by the processor", reason_code=None)
         posting_rules.payment_authorization_released(payment_id=payment.id, reason="canceled")
@@ -626,8 +670,7 @@ def _claim_operation(payment: Payment, *, operation: str, amount: int | None, cl
     allowed = (S.REQUIRES_CAPTURE,) if operation == "capture" else (S.REQUIRES_CAPTURE, S.REQUIRES_ACTION)
     if payment.status not in allowed:
         raise PaymentUnexpectedState(
-            f"This payment's status is {payment.status}; only {' or '.join(allowed)} can be "
-            f"{_past_tense(operation)}."
+            f"This payment's status is {payment.status}; only {' or '.join(allowed)} can be {_past_tense(operation)}."
         )
     if payment.processor_operation_pending_since is not None and payment.operation_claim != claim:
         raise PaymentOperationInProgress(
@@ -644,9 +687,11 @@ def _claim_operation(payment: Payment, *, operation: str, amount: int | None, cl
     payment.operation, payment.operation_claim, payment.operation_amount = operation, claim, amount
     payment.processor_operation_pending_since = timezone.now()
     Payment.objects.filter(pk=payment.pk).update(
-        operation=operation, operation_claim=claim, operation_amount=amount,
+        operation=operation,
+        operation_claim=claim,
+        operation_amount=amount,
         processor_operation_pending_since=payment.processor_operation_pending_since,
-    )  # fmt: skip
+    )
 
 
 def _begin_operation(
@@ -690,9 +735,13 @@ def _operation_outcome(payment_id: str, *, operation: str, claim: str) -> Paymen
 
 
 def payment_capture(
-    *, payment: Payment, amount: int | None, actor: str, claim: str | None = None,
+    *,
+    payment: Payment,
+    amount: int | None,
+    actor: str,
+    claim: str | None = None,
     checkpoint: Checkpoint | None = None,
-) -> Payment:  # fmt: skip
+) -> Payment:
     """Capture an authorised payment, all of it or ``amount`` (the rest is released).
 
     Guarantees: the capture is claimed under the row lock first, so of concurrent captures and
@@ -708,9 +757,10 @@ def payment_capture(
         return _operation_outcome(payment.pk, operation="capture", claim=claim)
     try:
         charge = _processor().capture(
-            processor_id=claimed.processor_charge_id, amount=claimed.operation_amount,
+            processor_id=claimed.processor_charge_id,
+            amount=claimed.operation_amount,
             idempotency_key=capture_key(claimed, claim),
-        )  # fmt: skip
+        )
     except ProcessorUnavailable as exc:
         raise ProcessorUnavailableError("The processor did not answer. Retry the capture; it is safe.") from exc
     except ProcessorRequestRejected as rejected:
@@ -725,9 +775,13 @@ def payment_capture(
 
 
 def payment_cancel(
-    *, payment: Payment, reason: str | None, actor: str, claim: str | None = None,
+    *,
+    payment: Payment,
+    reason: str | None,
+    actor: str,
+    claim: str | None = None,
     checkpoint: Checkpoint | None = None,
-) -> Payment:  # fmt: skip
+) -> Payment:
     """Cancel a payment not yet confirmed, or release an authorisation or a wallet charge awaiting
     approval (voided at the processor first). Claimed like a capture: the answer is this
     request's own outcome, and rivals are refused."""
@@ -761,8 +815,9 @@ def payment_expire(*, payment_id: str, actor: str = "system:authorization_expiry
     if payment.status != S.REQUIRES_CAPTURE:
         return payment
     try:
-        claimed = _begin_operation(payment_id, operation="cancel", amount=None, claim=_new_claim(actor),
-                                   checkpoint=None)  # fmt: skip
+        claimed = _begin_operation(
+            payment_id, operation="cancel", amount=None, claim=_new_claim(actor), checkpoint=None
+        )
         return _void_authorization(claimed, transition_name="expire", reason="expired", actor=actor)
     except (ProcessorUnavailableError, InvalidRequestError, PaymentOperationInProgress):
         logger.warning("could not expire %s now; will retry", payment_id)

@@ -74,8 +74,10 @@ def import_fx_rates_at_start(self) -> int:
         imported = fx_services.fx_rates_import(raise_unavailable=True)
     except ProcessorUnavailable as error:
         if self.request.retries >= FX_START_IMPORT_RETRIES:
-            logger.warning("exchange rates at worker start: the processor never answered (%s); the hourly "
-                           "import will try again", error)  # fmt: skip
+            logger.warning(
+                "exchange rates at worker start: the processor never answered (%s); the hourly import will try again",
+                error,
+            )
             return 0
         raise self.retry(countdown=fx_start_import_countdown(self.request.retries)) from error
     logger.info("exchange rates at worker start: imported %d rate(s)", imported)

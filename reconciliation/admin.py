@@ -32,12 +32,12 @@ MEANING = {
     ExceptionType.DUPLICATE_EXTERNAL: "The report holds the same event on more than one line.",
     ExceptionType.MISSING_INTERNAL: "The processor settled this, and our ledger has no record of it that day.",
     ExceptionType.STATUS_MISMATCH: "The processor settled this, but we hold the payment, refund or dispute in a "
-                                   "state where it should not have been settled.",
+    "state where it should not have been settled.",
     ExceptionType.MISSING_EXTERNAL: "Our ledger moved this through the processor that day; the report lacks it.",
     ExceptionType.CURRENCY_MISMATCH: "The report and our ledger disagree on the currency.",
     ExceptionType.AMOUNT_MISMATCH: "The report and our ledger disagree on the amount.",
     ExceptionType.FEE_MISMATCH: "The processor's fee differs from the fee our settings expect.",
-}  # fmt: skip
+}
 
 # action name -> (service, resolution, title, submit label)
 RESOLUTIONS = {
@@ -55,15 +55,38 @@ def _signed(amount, currency) -> str:
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("settlement_date", "status", "lines", "internal_items", "matched", "exceptions_display",
-                    "open_display", "auto_resolved", "duration_display", "started")  # fmt: skip
+    list_display = (
+        "settlement_date",
+        "status",
+        "lines",
+        "internal_items",
+        "matched",
+        "exceptions_display",
+        "open_display",
+        "auto_resolved",
+        "duration_display",
+        "started",
+    )
     list_filter = ("status",)
     date_hierarchy = "settlement_date"
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
-    fields = ("settlement_date", "status", "source", "started", "finished", "duration_display", "lines",
-              "internal_items", "matched", "exceptions_display", "open_display", "auto_resolved", "error",
-              "report_sha256")  # fmt: skip
+    fields = (
+        "settlement_date",
+        "status",
+        "source",
+        "started",
+        "finished",
+        "duration_display",
+        "lines",
+        "internal_items",
+        "matched",
+        "exceptions_display",
+        "open_display",
+        "auto_resolved",
+        "error",
+        "report_sha256",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -80,8 +103,12 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def open_display(self, obj):
         url = reverse("admin:reconciliation_reconciliationexception_changelist")
         count = getattr(obj, "open_exceptions", None)
-        return format_html('<a href="{}?settlement_date={}&status=all">{} open</a>', url,
-                           obj.settlement_date.isoformat(), count if count is not None else "?")  # fmt: skip
+        return format_html(
+            '<a href="{}?settlement_date={}&status=all">{} open</a>',
+            url,
+            obj.settlement_date.isoformat(),
+            count if count is not None else "?",
+        )
 
     @admin.display(description="duration")
     def duration_display(self, obj):
@@ -105,8 +132,11 @@ class QueueStatusFilter(admin.SimpleListFilter):
     def choices(self, changelist):
         current = self.value() or self.DEFAULT
         for lookup, title in self.lookup_choices:
-            yield {"selected": current == lookup, "display": title,
-                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}  # fmt: skip
+            yield {
+                "selected": current == lookup,
+                "display": title,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+            }
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -117,8 +147,12 @@ class AgeFilter(admin.SimpleListFilter):
     RANGES = {"1d": (None, 1), "1-7d": (1, 7), "7-30d": (7, 30), "30d+": (30, None)}
 
     def lookups(self, request, model_admin):
-        return [("1d", "Less than a day"), ("1-7d", "1 to 7 days"), ("7-30d", "7 to 30 days"),
-                ("30d+", "More than 30 days")]  # fmt: skip
+        return [
+            ("1d", "Less than a day"),
+            ("1-7d", "1 to 7 days"),
+            ("7-30d", "7 to 30 days"),
+            ("30d+", "More than 30 days"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() not in self.RANGES:
@@ -134,10 +168,30 @@ class AgeFilter(admin.SimpleListFilter):
 
 @admin.register(ReconciliationException)
 class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "settlement_date", "type", "line_type", "status", "resolution", "merchant", "reference",
-                    "processor_id", "internal_display", "external_display", "fee_display", "age_display")  # fmt: skip
-    list_filter = (QueueStatusFilter, "type", AgeFilter, MerchantIdFilter, "line_type", "resolution",
-                   ("settlement_date", admin.DateFieldListFilter))  # fmt: skip
+    list_display = (
+        "id",
+        "settlement_date",
+        "type",
+        "line_type",
+        "status",
+        "resolution",
+        "merchant",
+        "reference",
+        "processor_id",
+        "internal_display",
+        "external_display",
+        "fee_display",
+        "age_display",
+    )
+    list_filter = (
+        QueueStatusFilter,
+        "type",
+        AgeFilter,
+        MerchantIdFilter,
+        "line_type",
+        "resolution",
+        ("settlement_date", admin.DateFieldListFilter),
+    )
     list_select_related = ("merchant",)
     search_fields = ("reference__exact", "processor_id__exact", "match_key__exact")
     search_help_text = "An exact reference (pay_…, re_…) or processor id (ch_…, rf_…, dsp_…)."
@@ -145,10 +199,32 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
     actions = ["write_off_selected", "adjust_selected", "explain_selected"]
-    fields = ("id", "run_link", "settlement_date", "type", "meaning", "line_type", "match_key", "merchant",
-              "reference", "processor_id", "currency", "internal_display", "external_display", "expected_fee_display",
-              "external_fee_display", "details_display", "status", "resolution", "note", "resolved_by", "resolved_at",
-              "ledger_entry_link", "created", "updated")  # fmt: skip
+    fields = (
+        "id",
+        "run_link",
+        "settlement_date",
+        "type",
+        "meaning",
+        "line_type",
+        "match_key",
+        "merchant",
+        "reference",
+        "processor_id",
+        "currency",
+        "internal_display",
+        "external_display",
+        "expected_fee_display",
+        "external_fee_display",
+        "details_display",
+        "status",
+        "resolution",
+        "note",
+        "resolved_by",
+        "resolved_at",
+        "ledger_entry_link",
+        "created",
+        "updated",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -207,35 +283,49 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("<path:object_id>/write-off/", view(self.write_off_view),
-                 name="reconciliation_reconciliationexception_write_off"),
-            path("<path:object_id>/adjust/", view(self.adjust_view),
-                 name="reconciliation_reconciliationexception_adjust"),
-            path("<path:object_id>/explain/", view(self.explain_view),
-                 name="reconciliation_reconciliationexception_explain"),
+            path(
+                "<path:object_id>/write-off/",
+                view(self.write_off_view),
+                name="reconciliation_reconciliationexception_write_off",
+            ),
+            path(
+                "<path:object_id>/adjust/", view(self.adjust_view), name="reconciliation_reconciliationexception_adjust"
+            ),
+            path(
+                "<path:object_id>/explain/",
+                view(self.explain_view),
+                name="reconciliation_reconciliationexception_explain",
+            ),
             *super().get_urls(),
-        ]  # fmt: skip
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         exception = self.get_object(request, object_id)
         buttons = []
         if exception is not None and exception.is_open and self.has_resolve_permission(request):
             buttons = [
-                {"label": title, "name": name,
-                 "url": reverse(f"admin:reconciliation_reconciliationexception_{name}", args=[exception.pk])}
+                {
+                    "label": title,
+                    "name": name,
+                    "url": reverse(f"admin:reconciliation_reconciliationexception_{name}", args=[exception.pk]),
+                }
                 for name, (_, _, title, _) in RESOLUTIONS.items()
-            ]  # fmt: skip
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}),
-                                                                  "backoffice_buttons": buttons})  # fmt: skip
+            ]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "backoffice_buttons": buttons}
+        )
 
     def _details(self, exception):
         return [
-            ("Exception", f"#{exception.pk} {exception.get_type_display()}"), ("Day", exception.settlement_date),
-            ("Merchant", exception.merchant or "—"), ("Reference", exception.reference or "—"),
+            ("Exception", f"#{exception.pk} {exception.get_type_display()}"),
+            ("Day", exception.settlement_date),
+            ("Merchant", exception.merchant or "—"),
+            ("Reference", exception.reference or "—"),
             ("Processor id", exception.processor_id or "—"),
             ("Ledger / report", f"{self.internal_display(exception)} / {self.external_display(exception)}"),
-            ("Fee (report / expected)", self.fee_display(exception)), ("What it means", MEANING.get(exception.type)),
-        ]  # fmt: skip
+            ("Fee (report / expected)", self.fee_display(exception)),
+            ("What it means", MEANING.get(exception.type)),
+        ]
 
     def _resolve_page(self, request, object_id, name: str):
         require_perm(request, services.RESOLVE_PERMISSION)
@@ -259,8 +349,10 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return page.back()
         intro = ""
         if name == "adjust":
-            intro = ("Posts a ledger adjustment of the merchant's available balance (against the platform's "
-                     "adjustments account) and resolves the exception, together.")  # fmt: skip
+            intro = (
+                "Posts a ledger adjustment of the merchant's available balance (against the platform's "
+                "adjustments account) and resolves the exception, together."
+            )
         return page.render(title=title, form=form, submit_label=submit, details=self._details(exception), intro=intro)
 
     def write_off_view(self, request, object_id):
@@ -277,8 +369,9 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         service, _, title, submit = RESOLUTIONS[name]
         exceptions = list(queryset.order_by("id"))
         if name == "adjust" and len(exceptions) != 1:
-            self.message_user(request, "Adjust one exception at a time: each needs its own amount.",
-                              level=messages.ERROR)  # fmt: skip
+            self.message_user(
+                request, "Adjust one exception at a time: each needs its own amount.", level=messages.ERROR
+            )
             return None
         form_class = AdjustForm if name == "adjust" else ResolveForm
         form = form_class(request.POST if "_confirm" in request.POST else None)
@@ -294,11 +387,20 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             if done:
                 self.message_user(request, f"{title}: {done} exception(s) resolved.", level=messages.SUCCESS)
             return None
-        return TemplateResponse(request, "reconciliation/resolve_selected.html", {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "title": title,
-            "exceptions": exceptions, "form": form, "action": f"{name}_selected", "submit_label": submit,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        })  # fmt: skip
+        return TemplateResponse(
+            request,
+            "reconciliation/resolve_selected.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": title,
+                "exceptions": exceptions,
+                "form": form,
+                "action": f"{name}_selected",
+                "submit_label": submit,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
 
     @admin.action(description="Write off the selected exceptions…", permissions=["resolve"])
     def write_off_selected(self, request, queryset):

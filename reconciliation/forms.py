@@ -6,16 +6,21 @@ from core.money import MAX_AMOUNT
 
 
 class ResolveForm(forms.Form):
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, strip=True,
-                           help_text="Why: kept with the exception and in the audit trail.")  # fmt: skip
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        strip=True,
+        help_text="Why: kept with the exception and in the audit trail.",
+    )
 
 
 class AdjustForm(ResolveForm):
     amount = forms.IntegerField(
-        min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT,
+        min_value=-MAX_AMOUNT,
+        max_value=MAX_AMOUNT,
         help_text="Signed, in minor units of the exception's currency: positive credits the merchant's available "
-                  "balance, negative debits it.",
-    )  # fmt: skip
+        "balance, negative debits it.",
+    )
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]

@@ -72,8 +72,9 @@ def _tables() -> dict[str, str]:
         "findings": FINDINGS,
         "by_pid": ", ".join(f"'{t}'" for t in MATCHED_BY_PROCESSOR_ID),
         "entry_types": ", ".join(f"'{t}'" for t in LEDGER_ENTRY_TYPE.values()),
-        "entry_line_type": "CASE e.type " + " ".join(f"WHEN '{entry}' THEN '{line}'" for line, entry in
-                                               LEDGER_ENTRY_TYPE.items() if entry != line) + " ELSE e.type END",
+        "entry_line_type": "CASE e.type "
+        + " ".join(f"WHEN '{entry}' THEN '{line}'" for line, entry in LEDGER_ENTRY_TYPE.items() if entry != line)
+        + " ELSE e.type END",
         "about_payment": ", ".join(f"'{t}'" for t in ABOUT_A_PAYMENT),
     }
 
@@ -159,8 +160,9 @@ def lines_replace(*, run_id: int, batches: Iterable[list[Row]]) -> int:
     placeholders = ", ".join(["%s"] * (len(STAGING_COLUMNS) + 1))
     with connection.cursor() as cursor:
         for batch in batches:
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",
-                               [(run_id, *row) for row in batch])  # fmt: skip
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", [(run_id, *row) for row in batch]
+            )
             count += len(batch)
     return count
 
@@ -204,11 +206,14 @@ def internal_build(*, settlement_date: datetime.date, start: datetime.datetime, 
     """
     _require_transaction()
     params = {
-        "start": _adapt_datetime(start), "cutoff": _adapt_datetime(cutoff),
-        "day": connection.ops.adapt_datefield_value(settlement_date), "posted": JournalEntry.Status.POSTED,
-        "auto": ReconciliationException.Resolution.AUTO_RESOLVED, "receivable": AccountCode.PROCESSOR_RECEIVABLE,
+        "start": _adapt_datetime(start),
+        "cutoff": _adapt_datetime(cutoff),
+        "day": connection.ops.adapt_datefield_value(settlement_date),
+        "posted": JournalEntry.Status.POSTED,
+        "auto": ReconciliationException.Resolution.AUTO_RESOLVED,
+        "receivable": AccountCode.PROCESSOR_RECEIVABLE,
         "phase": Posting.Phase.POSTED,
-    }  # fmt: skip
+    }
     return _execute(
         "INSERT INTO {internal} (type, match_key, merchant_id, currency, amount, entry_id, source) "
         "SELECT {entry_line_type}, CASE WHEN e.type IN ({by_pid}) THEN COALESCE(d.processor_dispute_id, e.source) "
@@ -240,19 +245,27 @@ _FINDING_COLUMNS = (
     "expected_fee, external_fee, lines, ledger_entry, object_status, internal_currency, line_count"
 )
 # Our payment, refund or dispute that a finding is about, looked up for the findings only (a few rows, by key).
-_PAYMENT = ("(SELECT p.{column} FROM {{payment}} p WHERE {{findings}}.line_type IN ({{about_payment}}) "
-            "AND p.id = {{findings}}.match_key)")  # fmt: skip
-_REFUND = ("(SELECT r.{column} FROM {{refund}} r WHERE {{findings}}.line_type = 'refund' "
-           "AND r.id = {{findings}}.match_key)")  # fmt: skip
-_DISPUTE = ("(SELECT d.{column} FROM {{dispute}} d WHERE {{findings}}.line_type IN ({{by_pid}}) "
-            "AND d.processor_dispute_id = {{findings}}.match_key)")  # fmt: skip
+_PAYMENT = (
+    "(SELECT p.{column} FROM {{payment}} p WHERE {{findings}}.line_type IN ({{about_payment}}) "
+    "AND p.id = {{findings}}.match_key)"
+)
+_REFUND = (
+    "(SELECT r.{column} FROM {{refund}} r WHERE {{findings}}.line_type = 'refund' AND r.id = {{findings}}.match_key)"
+)
+_DISPUTE = (
+    "(SELECT d.{column} FROM {{dispute}} d WHERE {{findings}}.line_type IN ({{by_pid}}) "
+    "AND d.processor_dispute_id = {{findings}}.match_key)"
+)
 
 
-def _of_object(column: str, *, payment: str | None = None, refund: str | None = None,
-               dispute: str | None = None) -> str:  # fmt: skip
+def _of_object(
+    column: str, *, payment: str | None = None, refund: str | None = None, dispute: str | None = None
+) -> str:
     """COALESCE of ``column`` of the finding's payment, refund or dispute (or the named columns of each)."""
-    return (f"COALESCE({_PAYMENT.format(column=payment or column)}, {_REFUND.format(column=refund or column)}, "
-            f"{_DISPUTE.format(column=dispute or column)})")  # fmt: skip
+    return (
+        f"COALESCE({_PAYMENT.format(column=payment or column)}, {_REFUND.format(column=refund or column)}, "
+        f"{_DISPUTE.format(column=dispute or column)})"
+    )
 
 
 def _sum_if_it_fits(expr: str) -> str:
@@ -364,8 +377,9 @@ def findings_collect(*, run_id: int) -> None:
         f"UPDATE {{findings}} SET object_status = {_of_object('status')}, "
         f"merchant_id = COALESCE(merchant_id, {_of_object('merchant_id')})"
     )
-    processor_ids = _of_object("", payment="processor_charge_id", refund="processor_refund_id",
-                               dispute="processor_dispute_id")  # fmt: skip
+    processor_ids = _of_object(
+        "", payment="processor_charge_id", refund="processor_refund_id", dispute="processor_dispute_id"
+    )
     _execute(
         f"UPDATE {{findings}} SET processor_id = {processor_ids}, "
         f"reference = COALESCE({_DISPUTE.format(column='payment_id')}, reference) "
@@ -394,8 +408,9 @@ def findings_tally(*, lines: int, internal_items: int) -> Tally:
     counts.update({kind: n for kind, n in _fetch("SELECT kind, COUNT(*) FROM {findings} GROUP BY kind")})
     (duplicated_lines,) = _fetch("SELECT COALESCE(SUM(line_count), 0) FROM {dups}")[0]
     line_findings = sum(n for kind, n in counts.items() if kind not in (T.DUPLICATE_EXTERNAL, T.MISSING_EXTERNAL))
-    return Tally(lines=lines, internal_items=internal_items, matched=lines - int(duplicated_lines) - line_findings,
-                 counts=counts)  # fmt: skip
+    return Tally(
+        lines=lines, internal_items=internal_items, matched=lines - int(duplicated_lines) - line_findings, counts=counts
+    )
 
 
 def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: datetime.datetime) -> None:
@@ -412,11 +427,13 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
     resolved.
     """
     _require_transaction()
-    params = {"run": run_id, "day": connection.ops.adapt_datefield_value(settlement_date),
-              "now": _adapt_datetime(now)}  # fmt: skip
+    params = {"run": run_id, "day": connection.ops.adapt_datefield_value(settlement_date), "now": _adapt_datetime(now)}
     details = _json_object(
-        ("lines", _json_text("f.lines")), ("line_count", "f.line_count"), ("ledger_entry", "f.ledger_entry"),
-        ("object_status", "f.object_status"), ("internal_currency", "f.internal_currency"),
+        ("lines", _json_text("f.lines")),
+        ("line_count", "f.line_count"),
+        ("ledger_entry", "f.ledger_entry"),
+        ("object_status", "f.object_status"),
+        ("internal_currency", "f.internal_currency"),
     )
     _execute(
         "DELETE FROM {exc} WHERE settlement_date = %(day)s AND status = 'open' AND NOT EXISTS ("
@@ -447,8 +464,16 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
     )
 
 
-def match(*, run_id: int, settlement_date: datetime.date, start: datetime.datetime, cutoff: datetime.datetime,
-          lines: int, suspects: set[tuple[str, str]], now: datetime.datetime) -> Tally:  # fmt: skip
+def match(
+    *,
+    run_id: int,
+    settlement_date: datetime.date,
+    start: datetime.datetime,
+    cutoff: datetime.datetime,
+    lines: int,
+    suspects: set[tuple[str, str]],
+    now: datetime.datetime,
+) -> Tally:
     """Stage our side, collect the differences, write them as exceptions; returns the figures of the run.
 
     ``suspects`` are the (type, match key) pairs the reader saw more than once (or may have).
@@ -463,8 +488,10 @@ def match(*, run_id: int, settlement_date: datetime.date, start: datetime.dateti
         # SQLite joins by nested loops: give them indexes (PostgreSQL hashes the whole tables instead).
         _execute("CREATE INDEX recon_internal_key ON {internal} (type, match_key)")
         _execute("DROP TABLE IF EXISTS {line_keys}")
-        _execute("CREATE TEMPORARY TABLE {line_keys} AS SELECT run_id, type, match_key FROM {line} WHERE run_id = %s",
-                 [run_id])  # fmt: skip
+        _execute(
+            "CREATE TEMPORARY TABLE {line_keys} AS SELECT run_id, type, match_key FROM {line} WHERE run_id = %s",
+            [run_id],
+        )
         _execute("CREATE INDEX recon_line_keys_key ON {line_keys} (type, match_key)")
     duplicates_collect(run_id=run_id, suspects=suspects)
     findings_collect(run_id=run_id)

@@ -87,9 +87,10 @@ class ReconciliationRun(models.Model):
     class Meta:
         ordering = ["-settlement_date"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["running", "succeeded", "failed"]),
-                                   name="recon_run_status_valid"),
-        ]  # fmt: skip
+            models.CheckConstraint(
+                condition=Q(status__in=["running", "succeeded", "failed"]), name="recon_run_status_valid"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"reconciliation {self.settlement_date:%Y-%m-%d} ({self.status})"
@@ -112,8 +113,9 @@ class SettlementLine(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
-                            related_name="+")  # fmt: skip
+    run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     line_number = models.PositiveIntegerField(help_text="The line in the file (the header is line 1).")
     type = models.CharField(max_length=32, choices=LineType.choices)
     processor_id = models.CharField(max_length=255)
@@ -162,8 +164,9 @@ class ReconciliationException(models.Model):
     type = models.CharField(max_length=32, choices=ExceptionType.choices)
     line_type = models.CharField(max_length=32, choices=LineType.choices)
     match_key = models.CharField(max_length=255)
-    merchant = models.ForeignKey("merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="+")  # fmt: skip
+    merchant = models.ForeignKey(
+        "merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reference = models.CharField(max_length=255, blank=True, default="")
     processor_id = models.CharField(max_length=255, blank=True, default="")
     currency = models.CharField(max_length=3, blank=True, default="")
@@ -176,11 +179,13 @@ class ReconciliationException(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True, default="")
     note = models.TextField(blank=True, default="")
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")  # fmt: skip
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
-    ledger_entry = models.ForeignKey("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")  # fmt: skip
+    ledger_entry = models.ForeignKey(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created = models.DateTimeField(default=timezone.now, help_text="When a run first found it.")
     updated = models.DateTimeField(default=timezone.now)
 
@@ -193,16 +198,20 @@ class ReconciliationException(models.Model):
             models.Index(fields=["processor_id"], name="recon_exc_processor_id"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["settlement_date", "type", "line_type", "match_key"],
-                                    name="recon_exc_unique_finding"),
+            models.UniqueConstraint(
+                fields=["settlement_date", "type", "line_type", "match_key"], name="recon_exc_unique_finding"
+            ),
             models.CheckConstraint(condition=Q(type__in=ExceptionType.values), name="recon_exc_type_valid"),
             models.CheckConstraint(
                 condition=Q(status="open", resolution="", resolved_at__isnull=True)
-                | Q(status="resolved", resolution__in=["auto_resolved", "written_off", "adjusted", "explained"],
-                    resolved_at__isnull=False),
+                | Q(
+                    status="resolved",
+                    resolution__in=["auto_resolved", "written_off", "adjusted", "explained"],
+                    resolved_at__isnull=False,
+                ),
                 name="recon_exc_resolved_once",
             ),
-        ]  # fmt: skip
+        ]
 
     def __str__(self) -> str:
         return f"{self.settlement_date:%Y-%m-%d} {self.type} {self.match_key}"

@@ -34,6 +34,7 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 BATCH_SIZE = 10_000
 FEE_MEMO_SIZE = 1 << 18
 
+
 @dataclass(frozen=True)
 class ProcessorFees:
     """What the processor should deduct: ``bps`` of a charge (half-even) plus ``fixed``; ``dispute`` per dispute."""
@@ -61,8 +62,18 @@ class ProcessorFees:
 
 # One imported line, in the staging table's column order (after run_id).
 Row = tuple[int, str, str, str, str, str, int, int, int, int]
-STAGING_COLUMNS = ("line_number", "type", "processor_id", "reference", "match_key", "currency", "amount", "fee",
-                   "net", "expected_fee")  # fmt: skip
+STAGING_COLUMNS = (
+    "line_number",
+    "type",
+    "processor_id",
+    "reference",
+    "match_key",
+    "currency",
+    "amount",
+    "fee",
+    "net",
+    "expected_fee",
+)
 
 
 def _integer(value: str, name: str, line: int) -> int:
@@ -207,7 +218,8 @@ class ReportReader:
             yield batch
 
 
-def read_batches(stream: BinaryIO, *, day: datetime.date, fees: ProcessorFees,
-                 batch_size: int = BATCH_SIZE) -> Iterator[list[Row]]:  # fmt: skip
+def read_batches(
+    stream: BinaryIO, *, day: datetime.date, fees: ProcessorFees, batch_size: int = BATCH_SIZE
+) -> Iterator[list[Row]]:
     """The lines of a report in validated batches (``ReportReader(...).batches()``)."""
     return ReportReader(stream, day=day, fees=fees, batch_size=batch_size).batches()

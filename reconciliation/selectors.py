@@ -22,8 +22,11 @@ def exception_queue() -> QuerySet[ReconciliationException]:
 def exceptions_by_type(*, settlement_date: datetime.date) -> dict[str, dict[str, int]]:
     """{type: {"open": n, "resolved": n}} for one day, every type included."""
     figures = {kind: {"open": 0, "resolved": 0} for kind in ExceptionType.values}
-    rows = (ReconciliationException.objects.filter(settlement_date=settlement_date)
-            .values_list("type", "status").annotate(n=Count("id")))  # fmt: skip
+    rows = (
+        ReconciliationException.objects.filter(settlement_date=settlement_date)
+        .values_list("type", "status")
+        .annotate(n=Count("id"))
+    )
     for kind, status, n in rows:
         figures.setdefault(kind, {"open": 0, "resolved": 0})[status] = n
     return figures

@@ -72,15 +72,21 @@ def _run_begin(*, settlement_date: datetime.date, source: str, started: datetime
     """The day's run row (created the first time), marked running. Committed at once, so a failure can be recorded."""
     run, _ = ReconciliationRun.objects.update_or_create(
         settlement_date=settlement_date,
-        defaults={"status": ReconciliationRun.Status.RUNNING, "source": source, "started": started,
-                  "finished": None, "error": ""},
-    )  # fmt: skip
+        defaults={
+            "status": ReconciliationRun.Status.RUNNING,
+            "source": source,
+            "started": started,
+            "finished": None,
+            "error": "",
+        },
+    )
     return run
 
 
 def _run_fail(run: ReconciliationRun, message: str) -> None:
-    ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.FAILED, error=message,
-                                                       finished=timezone.now())  # fmt: skip
+    ReconciliationRun.objects.filter(pk=run.pk).update(
+        status=ReconciliationRun.Status.FAILED, error=message, finished=timezone.now()
+    )
     logger.error("reconciliation of %s failed: %s", run.settlement_date, message)
 
 
@@ -98,8 +104,9 @@ def _report_stream(*, settlement_date: datetime.date, path: str | Path | None) -
     try:
         data = processor_outside_transaction("fetching the settlement report").settlement_report(day=settlement_date)
     except ProcessorError as error:
-        raise ReconciliationFailed(f"the processor's report of {settlement_date} could not be fetched: {error}",
-                                   retryable=True) from error  # fmt: skip
+        raise ReconciliationFailed(
+            f"the processor's report of {settlement_date} could not be fetched: {error}", retryable=True
+        ) from error
     return io.BytesIO(data), hashlib.sha256(data).hexdigest()
 
 
@@ -134,10 +141,17 @@ def reconciliation_run(*, settlement_date: datetime.date, path: str | Path | Non
     auto_resolved = exceptions_auto_resolve(settlement_date=settlement_date)
     ReconciliationRun.objects.filter(pk=run.pk).update(auto_resolved=auto_resolved, finished=timezone.now())
     run.refresh_from_db()
-    logger.info("reconciliation of %s: %s lines, %s matched, exceptions %s, %s resolved automatically",
-                settlement_date, tally.lines, tally.matched, tally.counts, auto_resolved)  # fmt: skip
-    return RunOutcome(run=run, lines=tally.lines, matched=tally.matched, counts=tally.counts,
-                      auto_resolved=auto_resolved)  # fmt: skip
+    logger.info(
+        "reconciliation of %s: %s lines, %s matched, exceptions %s, %s resolved automatically",
+        settlement_date,
+        tally.lines,
+        tally.matched,
+        tally.counts,
+        auto_resolved,
+    )
+    return RunOutcome(
+        run=run, lines=tally.lines, matched=tally.matched, counts=tally.counts, auto_resolved=auto_resolved
+    )
 
 
 def _import_and_match(*, run: ReconciliationRun, stream, sha256: str, started: datetime.datetime):
@@ -149,13 +163,26 @@ def _import_and_match(*, run: ReconciliationRun, stream, sha256: str, started: d
         matching.tune_transaction()
         reader = ReportReader(stream, day=day, fees=ProcessorFees.from_settings())
         lines = matching.lines_replace(run_id=run.pk, batches=reader.batches())
-        tally = matching.match(run_id=run.pk, settlement_date=day, start=start, cutoff=min(end, started),
-                               lines=lines, suspects=reader.repeated_keys, now=timezone.now())  # fmt: skip
+        tally = matching.match(
+            run_id=run.pk,
+            settlement_date=day,
+            start=start,
+            cutoff=min(end, started),
+            lines=lines,
+            suspects=reader.repeated_keys,
+            now=timezone.now(),
+        )
         ReconciliationRun.objects.filter(pk=run.pk).update(
-            status=ReconciliationRun.Status.SUCCEEDED, finished=timezone.now(), lines=tally.lines,
-            internal_items=tally.internal_items, matched=tally.matched, exception_counts=tally.counts,
-            auto_resolved=0, error="", report_sha256=sha256,
-        )  # fmt: skip
+            status=ReconciliationRun.Status.SUCCEEDED,
+            finished=timezone.now(),
+            lines=tally.lines,
+            internal_items=tally.internal_items,
+            matched=tally.matched,
+            exception_counts=tally.counts,
+            auto_resolved=0,
+            error="",
+            report_sha256=sha256,
+        )
     return run, tally
 
 
@@ -191,11 +218,20 @@ def exception_auto_resolve(*, exception_id: int) -> bool:
     doubt = _auto_resolution_doubt(exception, payment)
     if doubt:
         ReconciliationException.objects.filter(pk=exception.pk, status=Status.OPEN).update(
-            details={**exception.details, "not_auto_resolved": doubt})
+            details={**exception.details, "not_auto_resolved": doubt}
+        )
         return False
-    charge = Charge(processor_id=exception.processor_id, reference=payment.id, status="captured",
-                    amount=exception.external_amount, amount_captured=exception.external_amount,
-                    currency=exception.currency, decline_code=None, failure_message=None, card=None)  # fmt: skip
+    charge = Charge(
+        processor_id=exception.processor_id,
+        reference=payment.id,
+        status="captured",
+        amount=exception.external_amount,
+        amount_captured=exception.external_amount,
+        currency=exception.currency,
+        decline_code=None,
+        failure_message=None,
+        card=None,
+    )
     with transaction.atomic():
         locked = ReconciliationException.objects.select_for_update().filter(pk=exception.pk, status=Status.OPEN).first()
         if locked is None:
@@ -204,32 +240,57 @@ def exception_auto_resolve(*, exception_id: int) -> bool:
         payment = payment_apply_charge(payment_id=payment.pk, charge=charge, actor=SYSTEM_ACTOR)
         if payment.status != PaymentStatus.SUCCEEDED or payment.amount_captured != exception.external_amount:
             return False
-        entry = JournalEntry.objects.filter(type=JournalEntry.Type.CHARGE, source=payment.pk,
-                                            status=JournalEntry.Status.POSTED).order_by("id").first()  # fmt: skip
+        entry = (
+            JournalEntry.objects.filter(
+                type=JournalEntry.Type.CHARGE, source=payment.pk, status=JournalEntry.Status.POSTED
+            )
+            .order_by("id")
+            .first()
+        )
         now = timezone.now()
         lines = ", ".join(str(n) for n in exception.details.get("lines", []))
-        note = (f"The processor settled charge {exception.processor_id} as captured (report of "
-                f"{exception.settlement_date}, line {lines}); payment {payment.pk} moved from {before} to succeeded.")
+        note = (
+            f"The processor settled charge {exception.processor_id} as captured (report of "
+            f"{exception.settlement_date}, line {lines}); payment {payment.pk} moved from {before} to succeeded."
+        )
         ReconciliationException.objects.filter(pk=locked.pk).update(
-            status=Status.RESOLVED, resolution=Resolution.AUTO_RESOLVED, note=note, resolved_at=now,
-            ledger_entry=entry, updated=now,
-        )  # fmt: skip
+            status=Status.RESOLVED,
+            resolution=Resolution.AUTO_RESOLVED,
+            note=note,
+            resolved_at=now,
+            ledger_entry=entry,
+            updated=now,
+        )
         audit_record(
-            actor=SYSTEM_ACTOR, action="reconciliation_exception.auto_resolve", obj=locked,
+            actor=SYSTEM_ACTOR,
+            action="reconciliation_exception.auto_resolve",
+            obj=locked,
             before={"status": Status.OPEN, "payment": payment.pk, "payment_status": before},
-            after={"status": Status.RESOLVED, "resolution": Resolution.AUTO_RESOLVED, "payment_status": payment.status,
-                   "amount_captured": payment.amount_captured, "ledger_entry": entry.pk if entry else None},
+            after={
+                "status": Status.RESOLVED,
+                "resolution": Resolution.AUTO_RESOLVED,
+                "payment_status": payment.status,
+                "amount_captured": payment.amount_captured,
+                "ledger_entry": entry.pk if entry else None,
+            },
             reason=note,
-        )  # fmt: skip
+        )
     return True
 
 
 def exceptions_auto_resolve(*, settlement_date: datetime.date) -> int:
     """Try every open exception of the day that may be certain; returns how many were resolved."""
-    candidates = ReconciliationException.objects.filter(
-        settlement_date=settlement_date, status=Status.OPEN, type=ExceptionType.STATUS_MISMATCH,
-        line_type=LineType.CHARGE, details__object_status=PaymentStatus.PROCESSING,
-    ).order_by("id").values_list("id", flat=True)  # fmt: skip
+    candidates = (
+        ReconciliationException.objects.filter(
+            settlement_date=settlement_date,
+            status=Status.OPEN,
+            type=ExceptionType.STATUS_MISMATCH,
+            line_type=LineType.CHARGE,
+            details__object_status=PaymentStatus.PROCESSING,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
     resolved = 0
     for exception_id in list(candidates):
         try:
@@ -238,7 +299,8 @@ def exceptions_auto_resolve(*, settlement_date: datetime.date) -> int:
             logger.exception("reconciliation exception %s could not be resolved automatically", exception_id)
             exception = ReconciliationException.objects.get(pk=exception_id)
             ReconciliationException.objects.filter(pk=exception_id, status=Status.OPEN).update(
-                details={**exception.details, "not_auto_resolved": f"the attempt failed: {error}"})
+                details={**exception.details, "not_auto_resolved": f"the attempt failed: {error}"}
+            )
     return resolved
 
 
@@ -250,13 +312,15 @@ def _require_resolver(user) -> None:
         raise StaffPermissionDenied("You are not allowed to resolve reconciliation exceptions.")
 
 
-def _resolve(*, exception: ReconciliationException, user, resolution: str, note: str,
-             amount: int | None = None) -> ReconciliationException:  # fmt: skip
+def _resolve(
+    *, exception: ReconciliationException, user, resolution: str, note: str, amount: int | None = None
+) -> ReconciliationException:
     _require_resolver(user)
     note = (note or "").strip()
     if not note:
-        raise InvalidRequestError("Say why: a note is required to resolve an exception.", code="note_missing",
-                                  param="note")  # fmt: skip
+        raise InvalidRequestError(
+            "Say why: a note is required to resolve an exception.", code="note_missing", param="note"
+        )
     with transaction.atomic():
         locked = ReconciliationException.objects.select_for_update().filter(pk=exception.pk).first()
         if locked is None or locked.status != Status.OPEN:
@@ -269,33 +333,56 @@ def _resolve(*, exception: ReconciliationException, user, resolution: str, note:
             entry = _adjust(locked, amount=amount, note=note, user=user)
         now = timezone.now()
         updated = ReconciliationException.objects.filter(pk=locked.pk, status=Status.OPEN).update(
-            status=Status.RESOLVED, resolution=resolution, note=note, resolved_by=user, resolved_at=now,
-            ledger_entry=entry if entry is not None else locked.ledger_entry, updated=now,
-        )  # fmt: skip
+            status=Status.RESOLVED,
+            resolution=resolution,
+            note=note,
+            resolved_by=user,
+            resolved_at=now,
+            ledger_entry=entry if entry is not None else locked.ledger_entry,
+            updated=now,
+        )
         if updated != 1:
             raise ExceptionAlreadyResolved("This exception is no longer open. Reload the page.")
         after = {"status": Status.RESOLVED, "resolution": resolution}
         if entry is not None:
-            after.update({"ledger_entry": entry.pk, "amount": amount, "currency": locked.currency,
-                          "display": format_amount(amount, locked.currency), "merchant": locked.merchant_id})
-        audit_record(actor=staff_actor(user), action=f"reconciliation_exception.{resolution}", obj=locked,
-                     before={"status": Status.OPEN, "type": locked.type, "match_key": locked.match_key},
-                     after=after, reason=note)  # fmt: skip
+            after.update(
+                {
+                    "ledger_entry": entry.pk,
+                    "amount": amount,
+                    "currency": locked.currency,
+                    "display": format_amount(amount, locked.currency),
+                    "merchant": locked.merchant_id,
+                }
+            )
+        audit_record(
+            actor=staff_actor(user),
+            action=f"reconciliation_exception.{resolution}",
+            obj=locked,
+            before={"status": Status.OPEN, "type": locked.type, "match_key": locked.match_key},
+            after=after,
+            reason=note,
+        )
     locked.refresh_from_db()
     return locked
 
 
 def _adjust(exception: ReconciliationException, *, amount, note: str, user) -> JournalEntry:
     if type(amount) is not int or amount == 0 or abs(amount) > MAX_AMOUNT:
-        raise InvalidRequestError("The adjustment is a non-zero integer in minor units.", code="amount_invalid",
-                                  param="amount")  # fmt: skip
+        raise InvalidRequestError(
+            "The adjustment is a non-zero integer in minor units.", code="amount_invalid", param="amount"
+        )
     if exception.merchant_id is None or not exception.currency:
         raise ExceptionNotAdjustable(
             "This exception concerns no known merchant, so there is no balance to adjust: write it off or explain it."
         )
     memo = f"reconciliation {exception.settlement_date} {exception.type} {exception.match_key}: {note}"[:500]
-    return posting_rules.manual_adjustment(adjustment_id=f"recon_{exception.pk}", merchant=exception.merchant_id,
-                                           amount=amount, currency=exception.currency, memo=memo)  # fmt: skip
+    return posting_rules.manual_adjustment(
+        adjustment_id=f"recon_{exception.pk}",
+        merchant=exception.merchant_id,
+        amount=amount,
+        currency=exception.currency,
+        memo=memo,
+    )
 
 
 def exception_write_off(*, exception: ReconciliationException, user, note: str) -> ReconciliationException:

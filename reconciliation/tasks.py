@@ -23,13 +23,20 @@ def reconcile_previous_day(self, day: str | None = None) -> dict:
     A report that cannot be fetched is retried later; a bad report fails the run
     (recorded on it, logged at ERROR) and is not retried: staff look at it.
     """
-    settlement_date = (datetime.date.fromisoformat(day) if day
-                       else timezone.now().astimezone(datetime.UTC).date() - datetime.timedelta(days=1))  # fmt: skip
+    settlement_date = (
+        datetime.date.fromisoformat(day)
+        if day
+        else timezone.now().astimezone(datetime.UTC).date() - datetime.timedelta(days=1)
+    )
     try:
         outcome = reconciliation_run(settlement_date=settlement_date)
     except ReconciliationFailed as error:
         if error.retryable and self.request.retries < MAX_RETRIES:
             raise self.retry(countdown=RETRY_SECONDS, exc=error) from error
         return {"day": settlement_date.isoformat(), "status": "failed", "error": error.message}
-    return {"day": settlement_date.isoformat(), "status": "succeeded", **outcome.as_json(),
-            "auto_resolved": outcome.auto_resolved}  # fmt: skip
+    return {
+        "day": settlement_date.isoformat(),
+        "status": "succeeded",
+        **outcome.as_json(),
+        "auto_resolved": outcome.auto_resolved,
+    }

@@ -22,8 +22,20 @@ def free_port() -> int:
 
 def clean_env(**overrides: str) -> dict:
     """The current environment without the platform's own settings, plus ``overrides``."""
-    prefixes = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "PROCESSOR_", "SANDBOX_", "VAR_DIR", "CELERY_", "WEBHOOK_",
-                "PAYMENT_", "IDEMPOTENCY_", "API_RATE_LIMIT", "EVENTS_")  # fmt: skip
+    prefixes = (
+        "DJANGO_",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "PROCESSOR_",
+        "SANDBOX_",
+        "VAR_DIR",
+        "CELERY_",
+        "WEBHOOK_",
+        "PAYMENT_",
+        "IDEMPOTENCY_",
+        "API_RATE_LIMIT",
+        "EVENTS_",
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
     env["PLATFORM_ENV_FILE"] = ""  # a started process gets its configuration here, never from the .env of `make run`
     env.update(overrides)
@@ -57,12 +69,25 @@ def start_gunicorn(
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [
-            str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-            "--graceful-timeout", "5", *extra_args,
+            str(VENV_BIN / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            "--graceful-timeout",
+            "5",
+            *extra_args,
         ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop(process: subprocess.Popen, timeout: float = 10) -> None:

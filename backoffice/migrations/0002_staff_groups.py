@@ -35,8 +35,9 @@ SUPPORT = [
     *_model("payments", "dispute", "dispute", "view"),
     *_model("core", "auditentry", "audit entry", "view"),
     *_model("backoffice", "refundrequest", "refund request", "view"),
-    _custom("refund_within_threshold",
-            "Can refund a payment up to the approval threshold (above it, request approval)"),
+    _custom(
+        "refund_within_threshold", "Can refund a payment up to the approval threshold (above it, request approval)"
+    ),
     _custom("submit_dispute_evidence", "Can submit evidence for a dispute"),
     _custom("accept_dispute", "Can accept (concede) a dispute"),
 ]
@@ -71,9 +72,18 @@ OPERATIONS = [
 
 # What events 0003 already gave Operations.
 EVENTS_0003_OPERATIONS = {
-    "view_event", "view_webhookendpoint", "enable_webhookendpoint", "view_webhookdelivery", "resend_webhookdelivery",
-    "view_webhookattempt", "view_periodictask", "change_periodictask", "view_intervalschedule",
-    "add_intervalschedule", "view_crontabschedule", "add_crontabschedule",
+    "view_event",
+    "view_webhookendpoint",
+    "enable_webhookendpoint",
+    "view_webhookdelivery",
+    "resend_webhookdelivery",
+    "view_webhookattempt",
+    "view_periodictask",
+    "change_periodictask",
+    "view_intervalschedule",
+    "add_intervalschedule",
+    "view_crontabschedule",
+    "add_crontabschedule",
 }
 
 GROUPS = {"Support": SUPPORT, "Finance": FINANCE, "Operations": OPERATIONS}

@@ -4,25 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0003_audit_append_only'),
+        ("core", "0003_audit_append_only"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='idempotencykey',
-            name='recovery_point',
-            field=models.CharField(choices=[('started', 'Started'), ('intent_recorded', 'Intent Recorded'), ('processor_called', 'Processor Called'), ('finished', 'Finished')], default='started', max_length=24),
+            model_name="idempotencykey",
+            name="recovery_point",
+            field=models.CharField(
+                choices=[
+                    ("started", "Started"),
+                    ("intent_recorded", "Intent Recorded"),
+                    ("processor_called", "Processor Called"),
+                    ("finished", "Finished"),
+                ],
+                default="started",
+                max_length=24,
+            ),
         ),
         migrations.AddField(
-            model_name='idempotencykey',
-            name='resource_id',
+            model_name="idempotencykey",
+            name="resource_id",
             field=models.CharField(blank=True, max_length=64, null=True),
         ),
         migrations.AlterField(
-            model_name='idempotencykey',
-            name='locked_at',
+            model_name="idempotencykey",
+            name="locked_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

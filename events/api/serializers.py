@@ -112,7 +112,7 @@ class EventTypesField(serializers.Field):
         except ValueError as exc:
             known = ", ".join(EventType.values)
             raise ValidationError(
-                ErrorDetail(f"{exc}. Known types: {known}, or \"*\" for all.", code="events_invalid")
+                ErrorDetail(f'{exc}. Known types: {known}, or "*" for all.', code="events_invalid")
             ) from exc
 
     def to_representation(self, value):

@@ -27,9 +27,11 @@ EVENT_ID = OpenApiParameter("event_id", OpenApiTypes.STR, location=OpenApiParame
 ENDPOINT_ID = OpenApiParameter("endpoint_id", OpenApiTypes.STR, location=OpenApiParameter.PATH)
 _PREFIXES = sorted({value.split(".", 1)[0] for value in EventType.values})
 TYPE_FILTER = OpenApiParameter(
-    "type", str, enum=[*EventType.values, *(f"{prefix}.*" for prefix in _PREFIXES)],
+    "type",
+    str,
+    enum=[*EventType.values, *(f"{prefix}.*" for prefix in _PREFIXES)],
     description=f"Only events of this type; `<prefix>.*` for a family ({', '.join(_PREFIXES)}).",
-)  # fmt: skip
+)
 
 
 READ_ERRORS = READ_ERROR_RESPONSES
@@ -71,18 +73,21 @@ class EventListView(APIView):
 
 class EventDetailView(APIView):
     @extend_schema(
-        operation_id="events_retrieve", parameters=[EVENT_ID], responses={200: EventSerializer, **READ_ERRORS},
+        operation_id="events_retrieve",
+        parameters=[EVENT_ID],
+        responses={200: EventSerializer, **READ_ERRORS},
         tags=["events"],
-    )  # fmt: skip
+    )
     def get(self, request, event_id: str):
         return Response(EventSerializer(selectors.event_get(merchant=request.user, event_id=event_id)).data)
 
 
 class WebhookEndpointListCreateView(APIView):
     @extend_schema(
-        operation_id="webhook_endpoints_list", responses={200: WebhookEndpointListSerializer, **READ_ERRORS},
+        operation_id="webhook_endpoints_list",
+        responses={200: WebhookEndpointListSerializer, **READ_ERRORS},
         tags=["webhook_endpoints"],
-    )  # fmt: skip
+    )
     def get(self, request):
         paginator = CursorListPagination()
         page = paginator.paginate_queryset(selectors.webhook_endpoints_of(merchant=request.user), request, self)
@@ -107,9 +112,11 @@ class WebhookEndpointListCreateView(APIView):
                 endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=progress.resource_id)
                 return 201, {**WebhookEndpointSerializer(endpoint).data, "secret": endpoint.secret}
             created = services.webhook_endpoint_create(
-                merchant=request.user, url=data["url"], events=data["events"],
+                merchant=request.user,
+                url=data["url"],
+                events=data["events"],
                 checkpoint=progress.recorder(RecoveryPoint.INTENT_RECORDED),
-            )  # fmt: skip
+            )
             body = WebhookEndpointSerializer(created.endpoint).data
             return 201, {**body, "secret": created.secret}
 
@@ -118,18 +125,22 @@ class WebhookEndpointListCreateView(APIView):
 
 class WebhookEndpointDetailView(APIView):
     @extend_schema(
-        operation_id="webhook_endpoints_retrieve", parameters=[ENDPOINT_ID],
-        responses={200: WebhookEndpointSerializer, **READ_ERRORS}, tags=["webhook_endpoints"],
-    )  # fmt: skip
+        operation_id="webhook_endpoints_retrieve",
+        parameters=[ENDPOINT_ID],
+        responses={200: WebhookEndpointSerializer, **READ_ERRORS},
+        tags=["webhook_endpoints"],
+    )
     def get(self, request, endpoint_id: str):
         endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=endpoint_id)
         return Response(WebhookEndpointSerializer(endpoint).data)
 
     @extend_schema(
-        operation_id="webhook_endpoints_delete", parameters=[ENDPOINT_ID],
-        responses={200: WebhookEndpointDeletedSerializer, **READ_ERRORS}, tags=["webhook_endpoints"],
+        operation_id="webhook_endpoints_delete",
+        parameters=[ENDPOINT_ID],
+        responses={200: WebhookEndpointDeletedSerializer, **READ_ERRORS},
+        tags=["webhook_endpoints"],
         description="Delete an endpoint: nothing more is sent to it, including retries already scheduled.",
-    )  # fmt: skip
+    )
     def delete(self, request, endpoint_id: str):
         endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=endpoint_id)
         services.webhook_endpoint_delete(endpoint=endpoint)

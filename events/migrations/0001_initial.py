@@ -6,125 +6,203 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('merchants', '0001_initial'),
+        ("merchants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.CharField(default=events.models.new_event_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('type', models.CharField(max_length=64)),
-                ('payload', models.TextField(editable=False)),
-                ('created', models.DateTimeField(editable=False)),
-                ('published_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='merchants.merchant')),
+                (
+                    "id",
+                    models.CharField(
+                        default=events.models.new_event_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("type", models.CharField(max_length=64)),
+                ("payload", models.TextField(editable=False)),
+                ("created", models.DateTimeField(editable=False)),
+                ("published_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="events", to="merchants.merchant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.CharField(default=events.models.new_webhook_delivery_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('canceled', 'Canceled')], default='pending', max_length=16)),
-                ('attempt_count', models.PositiveIntegerField(default=0)),
-                ('retry_step', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('locked_until', models.DateTimeField(blank=True, null=True)),
-                ('lease_token', models.CharField(blank=True, default='', max_length=32)),
-                ('last_status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, default='', max_length=500)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deliveries', to='events.event')),
+                (
+                    "id",
+                    models.CharField(
+                        default=events.models.new_webhook_delivery_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempt_count", models.PositiveIntegerField(default=0)),
+                ("retry_step", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("locked_until", models.DateTimeField(blank=True, null=True)),
+                ("lease_token", models.CharField(blank=True, default="", max_length=32)),
+                ("last_status_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, default="", max_length=500)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="deliveries", to="events.event"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-id'],
-                'permissions': [('resend_webhookdelivery', 'Can re-send a webhook delivery')],
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-id"],
+                "permissions": [("resend_webhookdelivery", "Can re-send a webhook delivery")],
             },
         ),
         migrations.CreateModel(
-            name='WebhookAttempt',
+            name="WebhookAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
-                ('response_body', models.TextField(blank=True, default='')),
-                ('error', models.CharField(blank=True, default='', max_length=500)),
-                ('succeeded', models.BooleanField(default=False)),
-                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='events.webhookdelivery')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("status_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
+                ("response_body", models.TextField(blank=True, default="")),
+                ("error", models.CharField(blank=True, default="", max_length=500)),
+                ("succeeded", models.BooleanField(default=False)),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempts",
+                        to="events.webhookdelivery",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookEndpoint',
+            name="WebhookEndpoint",
             fields=[
-                ('id', models.CharField(default=events.models.new_webhook_endpoint_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('url', models.CharField(max_length=2048)),
-                ('events', models.JSONField(default=list)),
-                ('secret', models.CharField(editable=False, max_length=128)),
-                ('status', models.CharField(choices=[('enabled', 'Enabled'), ('disabled', 'Disabled')], default='enabled', max_length=16)),
-                ('disabled_reason', models.CharField(blank=True, default='', max_length=200)),
-                ('disabled_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='webhook_endpoints', to='merchants.merchant')),
+                (
+                    "id",
+                    models.CharField(
+                        default=events.models.new_webhook_endpoint_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("url", models.CharField(max_length=2048)),
+                ("events", models.JSONField(default=list)),
+                ("secret", models.CharField(editable=False, max_length=128)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("enabled", "Enabled"), ("disabled", "Disabled")], default="enabled", max_length=16
+                    ),
+                ),
+                ("disabled_reason", models.CharField(blank=True, default="", max_length=200)),
+                ("disabled_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="webhook_endpoints",
+                        to="merchants.merchant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'permissions': [('enable_webhookendpoint', 'Can re-enable a disabled webhook endpoint')],
+                "ordering": ["-id"],
+                "permissions": [("enable_webhookendpoint", "Can re-enable a disabled webhook endpoint")],
             },
         ),
         migrations.AddField(
-            model_name='webhookdelivery',
-            name='endpoint',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deliveries', to='events.webhookendpoint'),
+            model_name="webhookdelivery",
+            name="endpoint",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="deliveries", to="events.webhookendpoint"
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['merchant', '-id'], name='event_merchant_newest'),
+            model_name="event",
+            index=models.Index(fields=["merchant", "-id"], name="event_merchant_newest"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['merchant', 'type', '-id'], name='event_merchant_type'),
+            model_name="event",
+            index=models.Index(fields=["merchant", "type", "-id"], name="event_merchant_type"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('published_at__isnull', True)), fields=['id'], name='event_unpublished'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("published_at__isnull", True)), fields=["id"], name="event_unpublished"
+            ),
         ),
         migrations.AddIndex(
-            model_name='webhookendpoint',
-            index=models.Index(fields=['merchant', 'status'], name='endpoint_merchant_status'),
+            model_name="webhookendpoint",
+            index=models.Index(fields=["merchant", "status"], name="endpoint_merchant_status"),
         ),
         migrations.AddConstraint(
-            model_name='webhookendpoint',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['enabled', 'disabled'])), name='endpoint_status_valid'),
+            model_name="webhookendpoint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["enabled", "disabled"])), name="endpoint_status_valid"
+            ),
         ),
         migrations.AddIndex(
-            model_name='webhookdelivery',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at'], name='delivery_due'),
+            model_name="webhookdelivery",
+            index=models.Index(
+                condition=models.Q(("status", "pending")), fields=["next_attempt_at"], name="delivery_due"
+            ),
         ),
         migrations.AddIndex(
-            model_name='webhookdelivery',
-            index=models.Index(fields=['endpoint', '-id'], name='delivery_endpoint_newest'),
+            model_name="webhookdelivery",
+            index=models.Index(fields=["endpoint", "-id"], name="delivery_endpoint_newest"),
         ),
         migrations.AddConstraint(
-            model_name='webhookdelivery',
-            constraint=models.UniqueConstraint(fields=('event', 'endpoint'), name='delivery_unique_event_endpoint'),
+            model_name="webhookdelivery",
+            constraint=models.UniqueConstraint(fields=("event", "endpoint"), name="delivery_unique_event_endpoint"),
         ),
         migrations.AddConstraint(
-            model_name='webhookdelivery',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'succeeded', 'failed', 'canceled'])), name='delivery_status_valid'),
+            model_name="webhookdelivery",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "succeeded", "failed", "canceled"])),
+                name="delivery_status_valid",
+            ),
         ),
     ]

@@ -11,21 +11,55 @@ from django.utils import timezone
 
 INTERVALS = [
     # name, task, every, period, expire_seconds, description
-    ("events: drain the outbox", "events.drain_outbox", 5, "seconds", 30,
-     "Create webhook deliveries for newly recorded events (also queued right after each commit)."),
-    ("events: deliver due webhooks", "events.deliver_due", 10, "seconds", 60,
-     "Re-queue webhook retries that are due and deliveries whose worker died."),
-    ("payments: resolve processing", "payments.resolve_processing", 30, "seconds", 120,
-     "Ask the processor about payments whose outcome is unknown."),
-    ("payments: expire authorizations", "payments.expire_authorizations", 1, "hours", None,
-     "Release authorisations not captured within 7 days."),
-    ("payments: prune idempotency keys", "payments.prune_idempotency_keys", 1, "hours", None,
-     "Delete idempotency keys older than 24 hours."),
+    (
+        "events: drain the outbox",
+        "events.drain_outbox",
+        5,
+        "seconds",
+        30,
+        "Create webhook deliveries for newly recorded events (also queued right after each commit).",
+    ),
+    (
+        "events: deliver due webhooks",
+        "events.deliver_due",
+        10,
+        "seconds",
+        60,
+        "Re-queue webhook retries that are due and deliveries whose worker died.",
+    ),
+    (
+        "payments: resolve processing",
+        "payments.resolve_processing",
+        30,
+        "seconds",
+        120,
+        "Ask the processor about payments whose outcome is unknown.",
+    ),
+    (
+        "payments: expire authorizations",
+        "payments.expire_authorizations",
+        1,
+        "hours",
+        None,
+        "Release authorisations not captured within 7 days.",
+    ),
+    (
+        "payments: prune idempotency keys",
+        "payments.prune_idempotency_keys",
+        1,
+        "hours",
+        None,
+        "Delete idempotency keys older than 24 hours.",
+    ),
 ]
 CRONTABS = [
     # name, task, (minute, hour), description
-    ("ledger: nightly check", "ledger.tasks.ledger_check", ("30", "2"),
-     "Prove the ledger invariants every night at 02:30 UTC; a failure is logged at ERROR."),
+    (
+        "ledger: nightly check",
+        "ledger.tasks.ledger_check",
+        ("30", "2"),
+        "Prove the ledger invariants every night at 02:30 UTC; a failure is logged at ERROR.",
+    ),
 ]
 
 
@@ -35,8 +69,14 @@ def _interval(IntervalSchedule, every, period):
 
 
 def _crontab(CrontabSchedule, minute, hour):
-    values = {"minute": minute, "hour": hour, "day_of_month": "*", "month_of_year": "*", "day_of_week": "*",
-              "timezone": "UTC"}
+    values = {
+        "minute": minute,
+        "hour": hour,
+        "day_of_month": "*",
+        "month_of_year": "*",
+        "day_of_week": "*",
+        "timezone": "UTC",
+    }
     schedule = CrontabSchedule.objects.filter(**values).order_by("id").first()
     return schedule or CrontabSchedule.objects.create(**values)
 
@@ -49,14 +89,25 @@ def create_schedules(apps, schema_editor):
     for name, task, every, period, expire_seconds, description in INTERVALS:
         PeriodicTask.objects.update_or_create(
             name=name,
-            defaults={"task": task, "interval": _interval(IntervalSchedule, every, period), "crontab": None,
-                      "expire_seconds": expire_seconds, "enabled": True, "description": description},
+            defaults={
+                "task": task,
+                "interval": _interval(IntervalSchedule, every, period),
+                "crontab": None,
+                "expire_seconds": expire_seconds,
+                "enabled": True,
+                "description": description,
+            },
         )
     for name, task, (minute, hour), description in CRONTABS:
         PeriodicTask.objects.update_or_create(
             name=name,
-            defaults={"task": task, "crontab": _crontab(CrontabSchedule, minute, hour), "interval": None,
-                      "enabled": True, "description": description},
+            defaults={
+                "task": task,
+                "crontab": _crontab(CrontabSchedule, minute, hour),
+                "interval": None,
+                "enabled": True,
+                "description": description,
+            },
         )
     # Tell a running beat (DatabaseScheduler) that its schedule changed.
     PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})

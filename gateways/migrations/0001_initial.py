@@ -4,30 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ProcessorWebhookEvent',
+            name="ProcessorWebhookEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('processor', models.CharField(max_length=32)),
-                ('event_id', models.CharField(max_length=128)),
-                ('type', models.CharField(max_length=64)),
-                ('payload', models.JSONField()),
-                ('status', models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('ignored', 'Ignored'), ('failed', 'Failed')], default='received', max_length=16)),
-                ('deliveries', models.PositiveIntegerField(default=1)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("processor", models.CharField(max_length=32)),
+                ("event_id", models.CharField(max_length=128)),
+                ("type", models.CharField(max_length=64)),
+                ("payload", models.JSONField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("processed", "Processed"),
+                            ("ignored", "Ignored"),
+                            ("failed", "Failed"),
+                        ],
+                        default="received",
+                        max_length=16,
+                    ),
+                ),
+                ("deliveries", models.PositiveIntegerField(default=1)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-received_at'],
-                'constraints': [models.UniqueConstraint(fields=('processor', 'event_id'), name='processor_event_unique')],
+                "ordering": ["-received_at"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("processor", "event_id"), name="processor_event_unique")
+                ],
             },
         ),
     ]

@@ -28,9 +28,9 @@ class BalanceTransactionSerializer(serializers.Serializer):
     fee = serializers.IntegerField(help_text="The platform's fee in this transaction, minor units.")
     net = serializers.IntegerField(help_text="amount − fee: what the balance moved by.")
     currency = serializers.CharField(
-        source="balance_currency", help_text="The currency the balance moved in (a converted payment's settlement "
-        "currency)."
-    )  # fmt: skip
+        source="balance_currency",
+        help_text="The currency the balance moved in (a converted payment's settlement currency).",
+    )
     source = serializers.CharField(help_text="The payment, refund, dispute or adjustment id.")
     status = serializers.SerializerMethodField()
     created = serializers.DateTimeField()
@@ -48,4 +48,3 @@ class BalanceTransactionListSerializer(serializers.Serializer):
     url = serializers.CharField()
     has_more = serializers.BooleanField()
     data = BalanceTransactionSerializer(many=True)
-

@@ -18,35 +18,45 @@ from ledger.api.serializers import (
 from ledger.models import JournalEntry
 
 LIST_PARAMETERS = [
-    OpenApiParameter("type", OpenApiTypes.STR, enum=JournalEntry.Type.values,
-                     description="Only balance transactions of this type."),
+    OpenApiParameter(
+        "type", OpenApiTypes.STR, enum=JournalEntry.Type.values, description="Only balance transactions of this type."
+    ),
     OpenApiParameter("source", OpenApiTypes.STR, description="Only those of this payment, refund or dispute id."),
     *(
-        OpenApiParameter(f"created[{op}]", OpenApiTypes.STR,
-                         description="Unix seconds or ISO 8601: created " + {"gt": ">", "gte": "≥", "lt": "<",
-                                                                             "lte": "≤"}[op] + " this time.")
+        OpenApiParameter(
+            f"created[{op}]",
+            OpenApiTypes.STR,
+            description="Unix seconds or ISO 8601: created "
+            + {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}[op]
+            + " this time.",
+        )
         for op in ("gt", "gte", "lt", "lte")
     ),
-]  # fmt: skip
-TRANSACTION_ID = OpenApiParameter("transaction_id", OpenApiTypes.STR, location=OpenApiParameter.PATH,
-                                  description="txn_…")
+]
+TRANSACTION_ID = OpenApiParameter(
+    "transaction_id", OpenApiTypes.STR, location=OpenApiParameter.PATH, description="txn_…"
+)
 
 
 class BalanceView(APIView):
     @extend_schema(
-        operation_id="balance_retrieve", responses={200: BalanceSerializer, **ERROR_RESPONSES}, tags=["balance"],
+        operation_id="balance_retrieve",
+        responses={200: BalanceSerializer, **ERROR_RESPONSES},
+        tags=["balance"],
         description="The merchant's available and pending funds per currency, computed from the ledger.",
-    )  # fmt: skip
+    )
     def get(self, request):
         return Response(BalanceSerializer(selectors.balance_get(merchant=request.user)).data)
 
 
 class BalanceTransactionListView(APIView):
     @extend_schema(
-        operation_id="balance_transactions_list", parameters=LIST_PARAMETERS,
-        responses={200: BalanceTransactionListSerializer, **ERROR_RESPONSES}, tags=["balance"],
+        operation_id="balance_transactions_list",
+        parameters=LIST_PARAMETERS,
+        responses={200: BalanceTransactionListSerializer, **ERROR_RESPONSES},
+        tags=["balance"],
         description="The ledger entries that moved the merchant's balance, newest first.",
-    )  # fmt: skip
+    )
     def get(self, request):
         params = request.query_params
         queryset = selectors.balance_transactions_of(merchant=request.user)
@@ -62,9 +72,11 @@ class BalanceTransactionListView(APIView):
 
 class BalanceTransactionDetailView(APIView):
     @extend_schema(
-        operation_id="balance_transactions_retrieve", parameters=[TRANSACTION_ID],
-        responses={200: BalanceTransactionSerializer, **ERROR_RESPONSES}, tags=["balance"],
-    )  # fmt: skip
+        operation_id="balance_transactions_retrieve",
+        parameters=[TRANSACTION_ID],
+        responses={200: BalanceTransactionSerializer, **ERROR_RESPONSES},
+        tags=["balance"],
+    )
     def get(self, request, transaction_id: str):
         entry = selectors.balance_transaction_get(merchant=request.user, transaction_id=transaction_id)
         if entry is None:

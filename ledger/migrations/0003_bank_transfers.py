@@ -4,15 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0002_immutability_triggers'),
+        ("ledger", "0002_immutability_triggers"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='journalentry',
-            name='type',
-            field=models.CharField(choices=[('charge', 'Charge'), ('refund', 'Refund'), ('refund_release', 'Refund Release'), ('refund_failure', 'Refund Failure'), ('dispute', 'Dispute'), ('dispute_reversal', 'Dispute Reversal'), ('adjustment', 'Adjustment'), ('authorization', 'Authorization'), ('authorization_release', 'Authorization Release'), ('payment_return', 'Payment Return')], max_length=32),
+            model_name="journalentry",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("charge", "Charge"),
+                    ("refund", "Refund"),
+                    ("refund_release", "Refund Release"),
+                    ("refund_failure", "Refund Failure"),
+                    ("dispute", "Dispute"),
+                    ("dispute_reversal", "Dispute Reversal"),
+                    ("adjustment", "Adjustment"),
+                    ("authorization", "Authorization"),
+                    ("authorization_release", "Authorization Release"),
+                    ("payment_return", "Payment Return"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

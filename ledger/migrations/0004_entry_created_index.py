@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0003_bank_transfers'),
-        ('merchants', '0001_initial'),
+        ("ledger", "0003_bank_transfers"),
+        ("merchants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='journalentry',
-            index=models.Index(fields=['created'], name='ledger_entry_created'),
+            model_name="journalentry",
+            index=models.Index(fields=["created"], name="ledger_entry_created"),
         ),
     ]

@@ -56,9 +56,10 @@ class PaymentMethodSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=PaymentMethodType.choices)
     card = CardSerializer(required=False, help_text="Present when `type` is `card`.")
     bank_transfer = BankTransferSerializer(
-        required=False, help_text="Present when `type` is `bank_transfer`: the account as the processor described "
-        "it, never its number or IBAN."
-    )  # fmt: skip
+        required=False,
+        help_text="Present when `type` is `bank_transfer`: the account as the processor described "
+        "it, never its number or IBAN.",
+    )
     wallet = WalletSerializer(required=False, help_text="Present when `type` is `wallet`.")
 
 
@@ -68,18 +69,24 @@ class PaymentSerializer(serializers.ModelSerializer):
     payment_method = serializers.SerializerMethodField()
     next_action = serializers.SerializerMethodField()
     settlement_currency = serializers.CharField(
-        read_only=True, allow_null=True,
+        read_only=True,
+        allow_null=True,
         help_text="The merchant's settlement currency, locked at confirmation (null before).",
-    )  # fmt: skip
+    )
     settlement_amount = serializers.IntegerField(
-        read_only=True, allow_null=True,
+        read_only=True,
+        allow_null=True,
         help_text="`amount` in `settlement_currency` (minor units) at `fx_rate`, before fees; null until confirmed.",
-    )  # fmt: skip
+    )
     fx_rate = serializers.DecimalField(
-        max_digits=30, decimal_places=12, read_only=True, allow_null=True, coerce_to_string=True,
+        max_digits=30,
+        decimal_places=12,
+        read_only=True,
+        allow_null=True,
+        coerce_to_string=True,
         help_text="Units of `settlement_currency` per unit of `currency`, margin included, locked at confirmation; "
         "null when no conversion is needed.",
-    )  # fmt: skip
+    )
     returned = serializers.BooleanField(
         read_only=True, help_text="A settled bank transfer that the bank returned afterwards (see amount_returned)."
     )
@@ -88,12 +95,32 @@ class PaymentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Payment
         fields = [
-            "id", "object", "amount", "currency", "status", "capture_method", "amount_capturable",
-            "amount_captured", "amount_refunded", "payment_method", "failure_code", "failure_message",
-            "decline_code", "cancellation_reason", "next_action", "disputed", "amount_returned", "returned",
-            "return_code", "settlement_currency", "settlement_amount", "fx_rate", "description", "metadata",
+            "id",
+            "object",
+            "amount",
+            "currency",
+            "status",
+            "capture_method",
+            "amount_capturable",
+            "amount_captured",
+            "amount_refunded",
+            "payment_method",
+            "failure_code",
+            "failure_message",
+            "decline_code",
+            "cancellation_reason",
+            "next_action",
+            "disputed",
+            "amount_returned",
+            "returned",
+            "return_code",
+            "settlement_currency",
+            "settlement_amount",
+            "fx_rate",
+            "description",
+            "metadata",
             "created",
-        ]  # fmt: skip
+        ]
 
     def get_object(self, payment) -> str:
         return "payment"
@@ -121,7 +148,6 @@ class PaymentSerializer(serializers.ModelSerializer):
                 "exp_year": payment.card_exp_year,
             },
         }
-
 
     @extend_schema_field(NextActionSerializer(allow_null=True))
     def get_next_action(self, payment) -> dict | None:
@@ -212,9 +238,11 @@ class PaymentCaptureInput(StrictInputSerializer):
 
 class PaymentCancelInput(StrictInputSerializer):
     reason = serializers.ChoiceField(
-        choices=[c for c in CancellationReason.values if c != CancellationReason.EXPIRED], required=False, default=None,
+        choices=[c for c in CancellationReason.values if c != CancellationReason.EXPIRED],
+        required=False,
+        default=None,
         allow_null=True,
-    )  # fmt: skip
+    )
 
 
 # --- Refunds --------------------------------------------------------------------------------
@@ -273,8 +301,19 @@ class DisputeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Dispute
-        fields = ["id", "object", "payment", "amount", "currency", "status", "reason", "fee", "evidence",
-                  "evidence_due_by", "created"]  # fmt: skip
+        fields = [
+            "id",
+            "object",
+            "payment",
+            "amount",
+            "currency",
+            "status",
+            "reason",
+            "fee",
+            "evidence",
+            "evidence_due_by",
+            "created",
+        ]
 
     def get_object(self, dispute) -> str:
         return "dispute"

@@ -140,9 +140,11 @@ class PaymentListCreateView(APIView):
 
 class PaymentDetailView(APIView):
     @extend_schema(
-        operation_id="payments_retrieve", parameters=[PAYMENT_ID],
-        responses={200: PaymentSerializer, **ERROR_RESPONSES}, tags=["payments"],
-    )  # fmt: skip
+        operation_id="payments_retrieve",
+        parameters=[PAYMENT_ID],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+        tags=["payments"],
+    )
     def get(self, request, payment_id: str):
         payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
         return Response(PaymentSerializer(payment).data)
@@ -150,49 +152,80 @@ class PaymentDetailView(APIView):
 
 class PaymentConfirmView(APIView):
     @extend_schema(
-        operation_id="payments_confirm", request=PaymentConfirmInput, parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
-        responses={200: PaymentSerializer, **ERROR_RESPONSES}, tags=["payments"],
+        operation_id="payments_confirm",
+        request=PaymentConfirmInput,
+        parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+        tags=["payments"],
         description="Charge the card (or authorise it, for manual capture). A decline is a 402 carrying the "
         "failed payment; a lost processor answer leaves the payment `processing` (200).",
-    )  # fmt: skip
+    )
     def post(self, request, payment_id: str):
         parse_input(PaymentConfirmInput, request)
         payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
+
         def execute(progress: Progress):
             if progress.resumed:
                 # This request's intent is recorded: learn its outcome, never confirm twice.
                 return _answer(services.payment_confirm_resume(payment_id=payment.id, actor=_actor(request)))
-            return _answer(services.payment_confirm(
-                payment=payment, actor=_actor(request), checkpoint=_intent(progress), answered=_answered(progress),
-            ))  # fmt: skip
+            return _answer(
+                services.payment_confirm(
+                    payment=payment,
+                    actor=_actor(request),
+                    checkpoint=_intent(progress),
+                    answered=_answered(progress),
+                )
+            )
 
         return run_idempotent(request, execute)
 
 
 class PaymentCaptureView(APIView):
     @extend_schema(
-        operation_id="payments_capture", request=PaymentCaptureInput, parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
-        responses={200: PaymentSerializer, **ERROR_RESPONSES}, tags=["payments"],
-    )  # fmt: skip
+        operation_id="payments_capture",
+        request=PaymentCaptureInput,
+        parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+        tags=["payments"],
+    )
     def post(self, request, payment_id: str):
         data = parse_input(PaymentCaptureInput, request)
         payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
         # The claim is the key's: a retry carries on this capture, and a rival's is refused.
-        return run_idempotent(request, lambda progress: _answer(services.payment_capture(
-            payment=payment, amount=data.get("amount"), actor=_actor(request), claim=progress.claim,
-            checkpoint=_intent(progress),
-        )))  # fmt: skip
+        return run_idempotent(
+            request,
+            lambda progress: _answer(
+                services.payment_capture(
+                    payment=payment,
+                    amount=data.get("amount"),
+                    actor=_actor(request),
+                    claim=progress.claim,
+                    checkpoint=_intent(progress),
+                )
+            ),
+        )
 
 
 class PaymentCancelView(APIView):
     @extend_schema(
-        operation_id="payments_cancel", request=PaymentCancelInput, parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
-        responses={200: PaymentSerializer, **ERROR_RESPONSES}, tags=["payments"],
-    )  # fmt: skip
+        operation_id="payments_cancel",
+        request=PaymentCancelInput,
+        parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+        tags=["payments"],
+    )
     def post(self, request, payment_id: str):
         data = parse_input(PaymentCancelInput, request)
         payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
-        return run_idempotent(request, lambda progress: _answer(services.payment_cancel(
-            payment=payment, reason=data.get("reason"), actor=_actor(request), claim=progress.claim,
-            checkpoint=_intent(progress),
-        )))  # fmt: skip
+        return run_idempotent(
+            request,
+            lambda progress: _answer(
+                services.payment_cancel(
+                    payment=payment,
+                    reason=data.get("reason"),
+                    actor=_actor(request),
+                    claim=progress.claim,
+                    checkpoint=_intent(progress),
+                )
+            ),
+        )

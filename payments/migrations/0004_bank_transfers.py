@@ -4,50 +4,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('merchants', '0001_initial'),
-        ('payments', '0003_transitions_append_only'),
+        ("merchants", "0001_initial"),
+        ("payments", "0003_transitions_append_only"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='payment',
-            name='amount_returned',
+            model_name="payment",
+            name="amount_returned",
             field=models.BigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='bank_country',
-            field=models.CharField(blank=True, default='', max_length=2),
+            model_name="payment",
+            name="bank_country",
+            field=models.CharField(blank=True, default="", max_length=2),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='bank_fingerprint',
-            field=models.CharField(blank=True, db_index=True, default='', max_length=64),
+            model_name="payment",
+            name="bank_fingerprint",
+            field=models.CharField(blank=True, db_index=True, default="", max_length=64),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='bank_last4',
-            field=models.CharField(blank=True, default='', max_length=4),
+            model_name="payment",
+            name="bank_last4",
+            field=models.CharField(blank=True, default="", max_length=4),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='bank_name',
+            model_name="payment",
+            name="bank_name",
             field=models.CharField(blank=True, max_length=255, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='return_code',
+            model_name="payment",
+            name="return_code",
             field=models.CharField(blank=True, max_length=8, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='returned_at',
+            model_name="payment",
+            name="returned_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_returned__gte', 0), ('amount_returned__lte', models.F('amount_captured'))), name='payment_returned_range'),
+            model_name="payment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_returned__gte", 0), ("amount_returned__lte", models.F("amount_captured"))),
+                name="payment_returned_range",
+            ),
         ),
     ]

@@ -5,43 +5,75 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('merchants', '0001_initial'),
-        ('payments', '0004_bank_transfers'),
+        ("merchants", "0001_initial"),
+        ("payments", "0004_bank_transfers"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='payment',
-            name='payment_status_valid',
+            model_name="payment",
+            name="payment_status_valid",
         ),
         migrations.AddField(
-            model_name='payment',
-            name='next_action_url',
+            model_name="payment",
+            name="next_action_url",
             field=models.CharField(blank=True, max_length=2000, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='requires_action_since',
+            model_name="payment",
+            name="requires_action_since",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='wallet_provider',
-            field=models.CharField(blank=True, default='', max_length=32),
+            model_name="payment",
+            name="wallet_provider",
+            field=models.CharField(blank=True, default="", max_length=32),
         ),
         migrations.AlterField(
-            model_name='payment',
-            name='status',
-            field=django_fsm.FSMField(choices=[('requires_confirmation', 'Requires Confirmation'), ('processing', 'Processing'), ('requires_action', 'Requires Action'), ('requires_capture', 'Requires Capture'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('canceled', 'Canceled')], default='requires_confirmation', max_length=32, protected=True),
+            model_name="payment",
+            name="status",
+            field=django_fsm.FSMField(
+                choices=[
+                    ("requires_confirmation", "Requires Confirmation"),
+                    ("processing", "Processing"),
+                    ("requires_action", "Requires Action"),
+                    ("requires_capture", "Requires Capture"),
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("canceled", "Canceled"),
+                ],
+                default="requires_confirmation",
+                max_length=32,
+                protected=True,
+            ),
         ),
         migrations.AddIndex(
-            model_name='payment',
-            index=models.Index(condition=models.Q(('status', 'requires_action')), fields=['requires_action_since'], name='payment_awaiting_action'),
+            model_name="payment",
+            index=models.Index(
+                condition=models.Q(("status", "requires_action")),
+                fields=["requires_action_since"],
+                name="payment_awaiting_action",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['requires_confirmation', 'processing', 'requires_action', 'requires_capture', 'succeeded', 'failed', 'canceled'])), name='payment_status_valid'),
+            model_name="payment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "requires_confirmation",
+                            "processing",
+                            "requires_action",
+                            "requires_capture",
+                            "succeeded",
+                            "failed",
+                            "canceled",
+                        ],
+                    )
+                ),
+                name="payment_status_valid",
+            ),
         ),
     ]

@@ -20,8 +20,9 @@ def grant(apps, schema_editor):
     finance, _ = Group.objects.get_or_create(name="Finance")
     content_type, _ = ContentType.objects.get_or_create(app_label="payments", model="fxrate")
     for codename, name in PERMISSIONS:
-        permission, _ = Permission.objects.get_or_create(content_type=content_type, codename=codename,
-                                                         defaults={"name": name})  # fmt: skip
+        permission, _ = Permission.objects.get_or_create(
+            content_type=content_type, codename=codename, defaults={"name": name}
+        )
         finance.permissions.add(permission)
 
 
@@ -30,8 +31,11 @@ def revoke(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
     finance = Group.objects.filter(name="Finance").first()
     if finance is not None:
-        finance.permissions.remove(*Permission.objects.filter(
-            content_type__app_label="payments", codename__in=[codename for codename, _ in PERMISSIONS]))
+        finance.permissions.remove(
+            *Permission.objects.filter(
+                content_type__app_label="payments", codename__in=[codename for codename, _ in PERMISSIONS]
+            )
+        )
 
 
 class Migration(migrations.Migration):

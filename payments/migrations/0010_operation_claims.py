@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0009_finance_edits_fx_rates'),
+        ("payments", "0009_finance_edits_fx_rates"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='payment',
-            name='operation',
+            model_name="payment",
+            name="operation",
             field=models.CharField(blank=True, max_length=16, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='operation_amount',
+            model_name="payment",
+            name="operation_amount",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='operation_claim',
+            model_name="payment",
+            name="operation_claim",
             field=models.CharField(blank=True, max_length=64, null=True),
         ),
     ]

@@ -10,13 +10,21 @@ from django.utils import timezone
 
 NAME = "reconciliation: reconcile the previous day"
 TASK = "reconciliation.reconcile_previous_day"
-DESCRIPTION = ("Fetch the processor's settlement report of the previous UTC day, match it against the ledger and "
-               "record every difference as a reconciliation exception (02:00 UTC).")
+DESCRIPTION = (
+    "Fetch the processor's settlement report of the previous UTC day, match it against the ledger and "
+    "record every difference as a reconciliation exception (02:00 UTC)."
+)
 
 
 def _crontab(CrontabSchedule, minute, hour):
-    values = {"minute": minute, "hour": hour, "day_of_month": "*", "month_of_year": "*", "day_of_week": "*",
-              "timezone": "UTC"}
+    values = {
+        "minute": minute,
+        "hour": hour,
+        "day_of_month": "*",
+        "month_of_year": "*",
+        "day_of_week": "*",
+        "timezone": "UTC",
+    }
     schedule = CrontabSchedule.objects.filter(**values).order_by("id").first()
     return schedule or CrontabSchedule.objects.create(**values)
 
@@ -27,8 +35,13 @@ def create_schedule(apps, schema_editor):
     PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
     PeriodicTask.objects.update_or_create(
         name=NAME,
-        defaults={"task": TASK, "crontab": _crontab(CrontabSchedule, "0", "2"), "interval": None, "enabled": True,
-                  "description": DESCRIPTION},
+        defaults={
+            "task": TASK,
+            "crontab": _crontab(CrontabSchedule, "0", "2"),
+            "interval": None,
+            "enabled": True,
+            "description": DESCRIPTION,
+        },
     )
     # Tell a running beat (DatabaseScheduler) that its schedule changed.
     PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})

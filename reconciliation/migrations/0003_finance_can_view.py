@@ -21,8 +21,9 @@ def grant(apps, schema_editor):
     finance, _ = Group.objects.get_or_create(name="Finance")
     for model, name in VIEW:
         content_type, _ = ContentType.objects.get_or_create(app_label="reconciliation", model=model)
-        permission, _ = Permission.objects.get_or_create(content_type=content_type, codename=f"view_{model}",
-                                                         defaults={"name": name})
+        permission, _ = Permission.objects.get_or_create(
+            content_type=content_type, codename=f"view_{model}", defaults={"name": name}
+        )
         finance.permissions.add(permission)
 
 
@@ -31,8 +32,11 @@ def revoke(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
     finance = Group.objects.filter(name="Finance").first()
     if finance is not None:
-        finance.permissions.remove(*Permission.objects.filter(
-            content_type__app_label="reconciliation", codename__in=[f"view_{model}" for model, _ in VIEW]))
+        finance.permissions.remove(
+            *Permission.objects.filter(
+                content_type__app_label="reconciliation", codename__in=[f"view_{model}" for model, _ in VIEW]
+            )
+        )
 
 
 class Migration(migrations.Migration):

@@ -4,20 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reconciliation', '0003_finance_can_view'),
+        ("reconciliation", "0003_finance_can_view"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='reconciliationexception',
-            name='line_type',
-            field=models.CharField(choices=[('charge', 'Charge'), ('refund', 'Refund'), ('dispute', 'Dispute'), ('dispute_reversal', 'Dispute Reversal'), ('return', 'Return')], max_length=32),
+            model_name="reconciliationexception",
+            name="line_type",
+            field=models.CharField(
+                choices=[
+                    ("charge", "Charge"),
+                    ("refund", "Refund"),
+                    ("dispute", "Dispute"),
+                    ("dispute_reversal", "Dispute Reversal"),
+                    ("return", "Return"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AlterField(
-            model_name='settlementline',
-            name='type',
-            field=models.CharField(choices=[('charge', 'Charge'), ('refund', 'Refund'), ('dispute', 'Dispute'), ('dispute_reversal', 'Dispute Reversal'), ('return', 'Return')], max_length=32),
+            model_name="settlementline",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("charge", "Charge"),
+                    ("refund", "Refund"),
+                    ("dispute", "Dispute"),
+                    ("dispute_reversal", "Dispute Reversal"),
+                    ("return", "Return"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

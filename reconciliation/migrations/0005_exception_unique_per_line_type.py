@@ -6,18 +6,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reconciliation', '0004_return_lines'),
+        ("reconciliation", "0004_return_lines"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='reconciliationexception',
-            name='recon_exc_unique_finding',
+            model_name="reconciliationexception",
+            name="recon_exc_unique_finding",
         ),
         migrations.AddConstraint(
-            model_name='reconciliationexception',
-            constraint=models.UniqueConstraint(fields=('settlement_date', 'type', 'line_type', 'match_key'), name='recon_exc_unique_finding'),
+            model_name="reconciliationexception",
+            constraint=models.UniqueConstraint(
+                fields=("settlement_date", "type", "line_type", "match_key"), name="recon_exc_unique_finding"
+            ),
         ),
     ]

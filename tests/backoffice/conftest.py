@@ -49,19 +49,31 @@ def payment_row(merchant, **fields) -> Payment:
     """A payment written straight to the database in any state, with its ledger entry (no processor involved)."""
     number = next(_numbers)
     values = {
-        "amount": 10_000, "currency": "USD", "status": "succeeded", "amount_captured": fields.get("amount", 10_000),
-        "card_token": f"tok_secret_{number:06d}", "card_brand": "visa", "card_last4": "4242", "card_exp_month": 12,
-        "card_exp_year": 2030, "processor_charge_id": f"ch_fake_{number:06d}",
-    }  # fmt: skip
+        "amount": 10_000,
+        "currency": "USD",
+        "status": "succeeded",
+        "amount_captured": fields.get("amount", 10_000),
+        "card_token": f"tok_secret_{number:06d}",
+        "card_brand": "visa",
+        "card_last4": "4242",
+        "card_exp_month": 12,
+        "card_exp_year": 2030,
+        "processor_charge_id": f"ch_fake_{number:06d}",
+    }
     values.update(fields)
     with transaction.atomic():
         payment = Payment.objects.create(merchant=merchant, **values)
         if payment.status == "succeeded" and payment.amount_captured:
-            posting_rules.payment_captured(payment_id=payment.id, merchant=merchant,
-                                           amount_captured=payment.amount_captured, currency=payment.currency)
+            posting_rules.payment_captured(
+                payment_id=payment.id,
+                merchant=merchant,
+                amount_captured=payment.amount_captured,
+                currency=payment.currency,
+            )
         elif payment.status == "requires_capture":
-            posting_rules.payment_authorized(payment_id=payment.id, merchant=merchant, amount=payment.amount,
-                                             currency=payment.currency)
+            posting_rules.payment_authorized(
+                payment_id=payment.id, merchant=merchant, amount=payment.amount, currency=payment.currency
+            )
     return payment
 
 

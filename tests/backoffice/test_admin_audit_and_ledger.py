@@ -20,11 +20,16 @@ def entries(merchant):
     payment = payment_row(merchant)
     other = payment_row(merchant)
     return [
-        audit_record(actor="staff:sam.support", action="staff.refund", obj=payment, after={"refund": "re_1"},
-                     reason="customer called"),
+        audit_record(
+            actor="staff:sam.support",
+            action="staff.refund",
+            obj=payment,
+            after={"refund": "re_1"},
+            reason="customer called",
+        ),
         audit_record(actor="api:key_1", action="refund.create", obj=other, after={"status": "pending"}),
         audit_record(actor="system:resolver", action="refund.succeed", obj=other),
-    ]  # fmt: skip
+    ]
 
 
 def shown(response) -> list[int]:
@@ -64,8 +69,13 @@ def test_operations_cannot_read_the_audit_trail(entries, operations):
 def test_support_cannot_touch_the_ledger(merchant, support):
     client = client_for(support)
     assert client.get(f"{ADJUSTMENTS}add/").status_code == 403
-    assert client.post(f"{ADJUSTMENTS}add/", {"merchant": merchant.pk, "amount": "500", "currency": "USD",
-                                              "memo": "x", "token": "t"}).status_code == 403  # fmt: skip
+    assert (
+        client.post(
+            f"{ADJUSTMENTS}add/",
+            {"merchant": merchant.pk, "amount": "500", "currency": "USD", "memo": "x", "token": "t"},
+        ).status_code
+        == 403
+    )
     assert client.get("/admin/ledger/journalentry/").status_code == 403
     assert client.get("/admin/ledger/account/").status_code == 403
     assert LedgerAdjustment.objects.count() == 0
@@ -75,16 +85,24 @@ def test_finance_makes_an_adjustment_through_the_admin(merchant, finance):
     client = client_for(finance)
     form = client.get(f"{ADJUSTMENTS}add/")
     assert form.status_code == 200
-    response = client.post(f"{ADJUSTMENTS}add/", {
-        "merchant": merchant.pk, "amount": "-750", "currency": "USD", "memo": "duplicate payout correction",
-        "token": form.context["form"].initial["token"],
-    }, follow=True)  # fmt: skip
+    response = client.post(
+        f"{ADJUSTMENTS}add/",
+        {
+            "merchant": merchant.pk,
+            "amount": "-750",
+            "currency": "USD",
+            "memo": "duplicate payout correction",
+            "token": form.context["form"].initial["token"],
+        },
+        follow=True,
+    )
     adjustment = LedgerAdjustment.objects.get()
     assert (adjustment.amount, adjustment.made_by, adjustment.memo) == (-750, finance, "duplicate payout correction")
     assert JournalEntry.objects.get(pk=adjustment.journal_entry_id).type == "adjustment"
     assert any("posted as" in m for m in messages_of(response))
-    assert AuditEntry.objects.filter(object_type="ledgeradjustment", object_id=adjustment.pk,
-                                     actor="staff:fay.finance").exists()  # fmt: skip
+    assert AuditEntry.objects.filter(
+        object_type="ledgeradjustment", object_id=adjustment.pk, actor="staff:fay.finance"
+    ).exists()
     # and it can be neither changed nor deleted
     assert client.post(f"{ADJUSTMENTS}{quote(adjustment.pk)}/change/", {"amount": "1"}).status_code == 403
     assert client.get(f"{ADJUSTMENTS}{quote(adjustment.pk)}/delete/").status_code == 403
@@ -92,7 +110,8 @@ def test_finance_makes_an_adjustment_through_the_admin(merchant, finance):
 
 
 def test_a_zero_adjustment_is_refused_by_the_form(merchant, finance):
-    response = client_for(finance).post(f"{ADJUSTMENTS}add/", {"merchant": merchant.pk, "amount": "0",
-                                                                "currency": "USD", "memo": "x", "token": "t"})
+    response = client_for(finance).post(
+        f"{ADJUSTMENTS}add/", {"merchant": merchant.pk, "amount": "0", "currency": "USD", "memo": "x", "token": "t"}
+    )
     assert response.status_code == 200 and "changes nothing" in response.content.decode()
     assert LedgerAdjustment.objects.count() == 0

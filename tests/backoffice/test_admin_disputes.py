@@ -32,10 +32,16 @@ EVIDENCE = {
 def dispute_row(payment, status="needs_response", due_in_days=7, number=[0]) -> Dispute:  # noqa: B006 - a counter
     number[0] += 1
     return Dispute.objects.create(
-        payment=payment, merchant_id=payment.merchant_id, processor_dispute_id=f"dsp_row_{number[0]}",
-        amount=payment.amount, currency=payment.currency, fee=1500, status=status, reason="fraudulent",
+        payment=payment,
+        merchant_id=payment.merchant_id,
+        processor_dispute_id=f"dsp_row_{number[0]}",
+        amount=payment.amount,
+        currency=payment.currency,
+        fee=1500,
+        status=status,
+        reason="fraudulent",
         evidence_due_by=timezone.now() + timedelta(days=due_in_days),
-    )  # fmt: skip
+    )
 
 
 def opened_dispute(api_client) -> Dispute:
@@ -56,7 +62,8 @@ def test_the_queue_lists_open_disputes_nearest_deadline_first(merchant, support)
     assert [d.pk for d in client.get(LIST, {"state": "closed"}).context["cl"].result_list] == [won.pk]
     assert len(client.get(LIST, {"state": "all"}).context["cl"].result_list) == 4
     assert [d.pk for d in client.get(LIST, {"state": "needs_response"}).context["cl"].result_list] == [
-        sooner.pk, later.pk
+        sooner.pk,
+        later.pk,
     ]
 
 
@@ -94,7 +101,9 @@ def test_support_submits_evidence_through_the_admin(api_client, sandbox, support
     assert any("is now under_review" in m for m in messages_of(response))
     entry = AuditEntry.objects.get(object_type="dispute", object_id=dispute.pk, action="dispute.submit_evidence")
     assert (entry.actor, entry.before, entry.after) == (
-        "staff:sam.support", {"status": "needs_response"}, {"status": "under_review"}
+        "staff:sam.support",
+        {"status": "needs_response"},
+        {"status": "under_review"},
     )
     # the evidence is shown on the dispute's page, and the buttons are gone
     page = client.get(f"{LIST}{quote(dispute.pk)}/change/").content.decode()
@@ -104,8 +113,9 @@ def test_support_submits_evidence_through_the_admin(api_client, sandbox, support
 @requires_processor_disputes
 def test_support_accepts_a_dispute_through_the_admin(api_client, sandbox, support):
     dispute = opened_dispute(api_client)
-    response = client_for(support).post(f"{LIST}{quote(dispute.pk)}/accept/", {"reason": "customer is right"},
-                                        follow=True)
+    response = client_for(support).post(
+        f"{LIST}{quote(dispute.pk)}/accept/", {"reason": "customer is right"}, follow=True
+    )
     dispute.refresh_from_db()
     assert dispute.status == "lost"
     assert any("accepted: it is now lost" in m for m in messages_of(response))
@@ -121,8 +131,16 @@ def test_the_accept_action_confirms_first_then_accepts(api_client, sandbox, supp
     assert confirm.status_code == 200 and "Accepting concedes each dispute" in confirm.content.decode()
     dispute.refresh_from_db()
     assert dispute.status == "needs_response"
-    done = client.post(LIST, {"action": "accept_selected", "_selected_action": [dispute.pk], "_confirm": "1",
-                              "reason": "not worth fighting"}, follow=True)  # fmt: skip
+    done = client.post(
+        LIST,
+        {
+            "action": "accept_selected",
+            "_selected_action": [dispute.pk],
+            "_confirm": "1",
+            "reason": "not worth fighting",
+        },
+        follow=True,
+    )
     dispute.refresh_from_db()
     assert dispute.status == "lost"
     assert any("Accepted 1 dispute(s)" in m for m in messages_of(done))

@@ -97,8 +97,15 @@ def test_the_list_shows_brand_and_last4_never_the_token(merchant, support):
 
 
 def test_the_page_shows_status_next_transitions_and_card_but_not_the_token(merchant, support):
-    payment = payment_row(merchant, status="requires_capture", amount_captured=0, amount_capturable=10_000,
-                          card_token="tok_never_show_me", card_exp_month=3, card_exp_year=2031)
+    payment = payment_row(
+        merchant,
+        status="requires_capture",
+        amount_captured=0,
+        amount_capturable=10_000,
+        card_token="tok_never_show_me",
+        card_exp_month=3,
+        card_exp_year=2031,
+    )
     response = client_for(support).get(page(payment))
     assert response.status_code == 200
     body = response.content.decode()
@@ -166,10 +173,16 @@ def test_support_refunds_part_of_a_payment_through_the_admin(api_client, sandbox
     payment = sandbox_payment(api_client, amount=3_000)
     client = client_for(support)
     form = client.get(f"/admin/payments/payment/{quote(payment.pk)}/refund/").context["form"]
-    response = client.post(f"/admin/payments/payment/{quote(payment.pk)}/refund/", {
-        "amount": "1200", "reason": "requested_by_customer", "note": "one item returned",
-        "token": form.initial["token"],
-    }, follow=True)  # fmt: skip
+    response = client.post(
+        f"/admin/payments/payment/{quote(payment.pk)}/refund/",
+        {
+            "amount": "1200",
+            "reason": "requested_by_customer",
+            "note": "one item returned",
+            "token": form.initial["token"],
+        },
+        follow=True,
+    )
     refund = Refund.objects.get(payment=payment)
     assert (refund.amount, refund.status, refund.requested_by) == (1_200, "succeeded", "staff:sam.support")
     assert any(f"Refund {refund.id} of 12.00 USD created: succeeded" in m for m in messages_of(response))
@@ -185,9 +198,16 @@ def test_support_refunds_part_of_a_payment_through_the_admin(api_client, sandbox
 def test_support_above_the_threshold_makes_a_request_through_the_admin(api_client, sandbox, support):
     payment = sandbox_payment(api_client, amount=90_000)
     client = client_for(support)
-    response = client.post(f"/admin/payments/payment/{quote(payment.pk)}/refund/", {
-        "amount": "80000", "reason": "fraudulent", "note": "card reported stolen", "token": "t-1",
-    }, follow=True)  # fmt: skip
+    response = client.post(
+        f"/admin/payments/payment/{quote(payment.pk)}/refund/",
+        {
+            "amount": "80000",
+            "reason": "fraudulent",
+            "note": "card reported stolen",
+            "token": "t-1",
+        },
+        follow=True,
+    )
     request = RefundRequest.objects.get(payment=payment)
     assert (request.status, request.amount, request.requested_by) == ("pending", 80_000, support)
     assert Refund.objects.filter(payment=payment).count() == 0
@@ -196,9 +216,16 @@ def test_support_above_the_threshold_makes_a_request_through_the_admin(api_clien
 
 def test_a_refused_refund_is_a_message_not_a_crash(merchant, support):
     payment = payment_row(merchant, status="failed", amount_captured=0)
-    response = client_for(support).post(f"/admin/payments/payment/{quote(payment.pk)}/refund/", {
-        "amount": "100", "reason": "duplicate", "note": "", "token": "t-2",
-    }, follow=True)  # fmt: skip
+    response = client_for(support).post(
+        f"/admin/payments/payment/{quote(payment.pk)}/refund/",
+        {
+            "amount": "100",
+            "reason": "duplicate",
+            "note": "",
+            "token": "t-2",
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     assert any("only a succeeded payment can be refunded" in m for m in messages_of(response))
 
@@ -206,22 +233,27 @@ def test_a_refused_refund_is_a_message_not_a_crash(merchant, support):
 def test_finance_captures_an_authorised_payment_through_the_admin(api_client, sandbox, finance):
     payment = sandbox_payment(api_client, amount=4_000, capture_method="manual")
     assert payment.status == "requires_capture"
-    response = client_for(finance).post(f"/admin/payments/payment/{quote(payment.pk)}/capture/", {"amount": "2500"},
-                                        follow=True)  # fmt: skip
+    response = client_for(finance).post(
+        f"/admin/payments/payment/{quote(payment.pk)}/capture/", {"amount": "2500"}, follow=True
+    )
     payment.refresh_from_db()
     assert (payment.status, payment.amount_captured) == ("succeeded", 2_500)
     assert payment.transitions.filter(transition="capture", actor="staff:fay.finance").exists()
     assert any("is now succeeded" in m for m in messages_of(response))
     entry = AuditEntry.objects.get(object_type="payment", object_id=payment.pk, action="staff.capture")
     assert (entry.actor, entry.before["status"], entry.after["status"], entry.after["amount_captured"]) == (
-        "staff:fay.finance", "requires_capture", "succeeded", 2_500
+        "staff:fay.finance",
+        "requires_capture",
+        "succeeded",
+        2_500,
     )
 
 
 def test_finance_cancels_an_authorised_payment_through_the_admin(api_client, sandbox, finance):
     payment = sandbox_payment(api_client, amount=4_000, capture_method="manual")
-    client_for(finance).post(f"/admin/payments/payment/{quote(payment.pk)}/cancel/",
-                             {"reason": "requested_by_customer"})
+    client_for(finance).post(
+        f"/admin/payments/payment/{quote(payment.pk)}/cancel/", {"reason": "requested_by_customer"}
+    )
     payment.refresh_from_db()
     assert (payment.status, payment.cancellation_reason) == ("canceled", "requested_by_customer")
     assert payment.transitions.filter(transition="cancel", actor="staff:fay.finance").exists()
@@ -235,8 +267,9 @@ def test_finance_cancels_an_authorised_payment_through_the_admin(api_client, san
 
 def test_refunds_list_is_read_only_and_searchable_by_payment(merchant, support):
     payment = payment_row(merchant)
-    refund = Refund.objects.create(payment=payment, merchant=merchant, amount=100, currency="USD",
-                                   requested_by="api:key_1")  # fmt: skip
+    refund = Refund.objects.create(
+        payment=payment, merchant=merchant, amount=100, currency="USD", requested_by="api:key_1"
+    )
     client = client_for(support)
     response = client.get("/admin/payments/refund/", {"q": payment.pk})
     assert [r.pk for r in response.context["cl"].result_list] == [refund.pk]

@@ -18,8 +18,9 @@ def page(request) -> str:
 
 
 def request_for(payment, user, amount=60_000) -> RefundRequest:
-    return services.staff_refund(payment=payment, amount=amount, reason="requested_by_customer", note="please",
-                                 user=user).request  # fmt: skip
+    return services.staff_refund(
+        payment=payment, amount=amount, reason="requested_by_customer", note="please", user=user
+    ).request
 
 
 def test_the_list_is_the_pending_queue_by_default(merchant, support, finance):
@@ -84,7 +85,10 @@ def test_finance_approves_a_large_refund_requested_by_another_user(api_client, s
     request.refresh_from_db()
     refund = request.refund
     assert (request.status, request.decided_by, refund.amount, refund.status) == (
-        "approved", finance, 100_000, "succeeded"
+        "approved",
+        finance,
+        100_000,
+        "succeeded",
     )
     assert refund.requested_by == "staff:fay.finance"
     assert any(f"Approved: refund {refund.id} of 1,000.00 USD created: succeeded" in m for m in messages_of(response))

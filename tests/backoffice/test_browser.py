@@ -189,8 +189,9 @@ def test_finance_approves_a_large_refund_requested_by_another_user(browser_page,
     support = staff_user("sam.support", "Support")
     staff_user("fay.finance", "Finance")
     payment = sandbox_payment(api_client, amount=150_000)
-    request = services.staff_refund(payment=payment, amount=120_000, reason="fraudulent",
-                                    note="Card reported stolen", user=support).request  # fmt: skip
+    request = services.staff_refund(
+        payment=payment, amount=120_000, reason="fraudulent", note="Card reported stolen", user=support
+    ).request
 
     log_in(page, steps, "fay.finance")
     page.goto("/admin/backoffice/refundrequest/")
@@ -217,8 +218,9 @@ def test_support_submits_evidence_for_a_dispute(browser_page, api_client, sandbo
     steps = Steps(page, "dispute-evidence")
     staff_user("sam.support", "Support")
     payment = sandbox_payment(api_client, amount=6_000)
-    answer = get_processor().open_dispute(processor_charge_id=payment.processor_charge_id,
-                                          reason="product_not_received")
+    answer = get_processor().open_dispute(
+        processor_charge_id=payment.processor_charge_id, reason="product_not_received"
+    )
     dispute = dispute_apply_processor_dispute(answer=answer, actor="processor:test")
 
     log_in(page, steps, "sam.support")

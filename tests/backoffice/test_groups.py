@@ -17,15 +17,21 @@ def codenames(group_name: str) -> set[str]:
 
 
 def test_the_three_groups_exist_once_each():
-    assert sorted(Group.objects.filter(name__in=["Support", "Finance", "Operations"]).values_list("name", flat=True)) \
-        == ["Finance", "Operations", "Support"]
+    assert sorted(
+        Group.objects.filter(name__in=["Support", "Finance", "Operations"]).values_list("name", flat=True)
+    ) == ["Finance", "Operations", "Support"]
 
 
 def test_support_views_refunds_up_to_the_threshold_and_answers_disputes():
     perms = codenames("Support")
     assert {
-        "merchants.view_merchant", "payments.view_payment", "payments.view_refund", "payments.view_dispute",
-        "core.view_auditentry", "backoffice.refund_within_threshold", "backoffice.submit_dispute_evidence",
+        "merchants.view_merchant",
+        "payments.view_payment",
+        "payments.view_refund",
+        "payments.view_dispute",
+        "core.view_auditentry",
+        "backoffice.refund_within_threshold",
+        "backoffice.submit_dispute_evidence",
     } <= perms
     assert "backoffice.approve_refund_request" not in perms
     assert "backoffice.make_ledger_adjustment" not in perms
@@ -37,8 +43,11 @@ def test_finance_has_everything_support_has_and_approves_adjusts_and_reconciles(
     support, finance = codenames("Support"), codenames("Finance")
     assert support < finance
     assert {
-        "backoffice.approve_refund_request", "backoffice.make_ledger_adjustment",
-        "backoffice.resolve_reconciliation_exception", "ledger.view_journalentry", "ledger.view_account",
+        "backoffice.approve_refund_request",
+        "backoffice.make_ledger_adjustment",
+        "backoffice.resolve_reconciliation_exception",
+        "ledger.view_journalentry",
+        "ledger.view_account",
         "ledger.view_posting",
     } <= finance
 
@@ -46,10 +55,16 @@ def test_finance_has_everything_support_has_and_approves_adjusts_and_reconciles(
 def test_operations_keeps_what_events_gave_it_and_gets_schedules_nothing_about_money():
     perms = codenames("Operations")
     assert {
-        "events.view_event", "events.view_webhookendpoint", "events.change_webhookendpoint",
-        "events.enable_webhookendpoint", "events.view_webhookdelivery", "events.resend_webhookdelivery",
-        "django_celery_beat.view_periodictask", "django_celery_beat.change_periodictask",
-        "django_celery_beat.change_intervalschedule", "django_celery_beat.change_crontabschedule",
+        "events.view_event",
+        "events.view_webhookendpoint",
+        "events.change_webhookendpoint",
+        "events.enable_webhookendpoint",
+        "events.view_webhookdelivery",
+        "events.resend_webhookdelivery",
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
+        "django_celery_beat.change_intervalschedule",
+        "django_celery_beat.change_crontabschedule",
     } <= perms
     money_apps = ("payments.", "ledger.", "backoffice.", "merchants.", "core.")
     assert not [p for p in perms if p.startswith(money_apps)]

@@ -51,23 +51,42 @@ def change_page(payment) -> str:
 def disputed_row(merchant, status: str = "needs_response", **fields) -> Payment:
     """A succeeded card payment with a dispute, applied as the processor's webhook would be."""
     payment = payment_row(merchant, **fields)
-    dispute_apply_processor_dispute(answer=ProcessorDispute(
-        processor_id=f"dsp_{payment.id}", charge_id=payment.processor_charge_id, payment_reference=payment.id,
-        amount=payment.amount_captured, currency=payment.currency, reason="fraudulent", status=status,
-        evidence_due_by=int(time.time()) + 3600, evidence={},
-    ), actor="test")  # fmt: skip
+    dispute_apply_processor_dispute(
+        answer=ProcessorDispute(
+            processor_id=f"dsp_{payment.id}",
+            charge_id=payment.processor_charge_id,
+            payment_reference=payment.id,
+            amount=payment.amount_captured,
+            currency=payment.currency,
+            reason="fraudulent",
+            status=status,
+            evidence_due_by=int(time.time()) + 3600,
+            evidence={},
+        ),
+        actor="test",
+    )
     payment.refresh_from_db()
     return payment
 
 
 def returned_row(merchant, amount: int = 80_000) -> Payment:
     """A settled bank transfer its bank returned (R01), with its ledger entries."""
-    payment = payment_row(merchant, amount=amount, amount_captured=amount, payment_method_type="bank_transfer",
-                          card_brand="", card_last4="", card_exp_month=None, card_exp_year=None, bank_country="US",
-                          bank_last4="1116")  # fmt: skip
+    payment = payment_row(
+        merchant,
+        amount=amount,
+        amount_captured=amount,
+        payment_method_type="bank_transfer",
+        card_brand="",
+        card_last4="",
+        card_exp_month=None,
+        card_exp_year=None,
+        bank_country="US",
+        bank_last4="1116",
+    )
     with transaction.atomic():
-        Payment.objects.filter(pk=payment.pk).update(amount_returned=amount, return_code="R01",
-                                                     returned_at=timezone.now())  # fmt: skip
+        Payment.objects.filter(pk=payment.pk).update(
+            amount_returned=amount, return_code="R01", returned_at=timezone.now()
+        )
         posting_rules.payment_returned(payment_id=payment.id, return_code="R01")
     payment.refresh_from_db()
     return payment
@@ -75,11 +94,14 @@ def returned_row(merchant, amount: int = 80_000) -> Payment:
 
 def nothing_written(payment) -> bool:
     payment.refresh_from_db()
-    return (not Refund.objects.filter(payment=payment).exists()
-            and not RefundRequest.objects.filter(payment=payment).exists()
-            and payment.amount_refunded == 0
-            and not AuditEntry.objects.filter(action__in=["staff.refund", "refund.create",
-                                                          "refund_request.create"]).exists())  # fmt: skip
+    return (
+        not Refund.objects.filter(payment=payment).exists()
+        and not RefundRequest.objects.filter(payment=payment).exists()
+        and payment.amount_refunded == 0
+        and not AuditEntry.objects.filter(
+            action__in=["staff.refund", "refund.create", "refund_request.create"]
+        ).exists()
+    )
 
 
 # --- The service refuses, below and above the threshold -------------------------------------------
@@ -106,13 +128,23 @@ def test_support_cannot_refund_a_returned_transfer(merchant, support, amount):
 def test_approving_a_request_on_a_payment_disputed_since_fails_it(merchant, support, finance, monkeypatch):
     payment = payment_row(merchant, amount=80_000, amount_captured=80_000)
     request = services.staff_refund(payment=payment, amount=60_000, reason="fraudulent", note="", user=support).request
-    dispute_apply_processor_dispute(answer=ProcessorDispute(
-        processor_id="dsp_after_request", charge_id=payment.processor_charge_id, payment_reference=payment.id,
-        amount=80_000, currency="USD", reason="fraudulent", status="needs_response",
-        evidence_due_by=int(time.time()) + 3600, evidence={},
-    ), actor="test")  # fmt: skip
-    monkeypatch.setattr(refund_services, "processor_outside_transaction",
-                        lambda: pytest.fail("the processor must not be called"))  # fmt: skip
+    dispute_apply_processor_dispute(
+        answer=ProcessorDispute(
+            processor_id="dsp_after_request",
+            charge_id=payment.processor_charge_id,
+            payment_reference=payment.id,
+            amount=80_000,
+            currency="USD",
+            reason="fraudulent",
+            status="needs_response",
+            evidence_due_by=int(time.time()) + 3600,
+            evidence={},
+        ),
+        actor="test",
+    )
+    monkeypatch.setattr(
+        refund_services, "processor_outside_transaction", lambda: pytest.fail("the processor must not be called")
+    )
 
     failed = services.refund_request_approve(request=request, user=finance, note="ok")
 
@@ -133,14 +165,18 @@ def test_the_admin_does_not_offer_refund_on_a_payment_that_cannot_be_refunded(me
     assert 'data-action="refund"' in client.get(change_page(payment_row(merchant))).content.decode()
 
 
-@pytest.mark.parametrize(("make", "says"), [(disputed_row, "dispute"), (returned_row, "returned")],
-                         ids=["disputed", "returned"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("make", "says"), [(disputed_row, "dispute"), (returned_row, "returned")], ids=["disputed", "returned"]
+)
 def test_a_refund_posted_anyway_is_an_error_message_and_writes_nothing(merchant, support, make, says):
     payment = make(merchant)
     client = client_for(support)
     for amount in ("100", "60000"):
-        response = client.post(refund_page(payment), {"amount": amount, "reason": "duplicate", "note": "",
-                                                      "token": f"t-{amount}"}, follow=True)  # fmt: skip
+        response = client.post(
+            refund_page(payment),
+            {"amount": amount, "reason": "duplicate", "note": "", "token": f"t-{amount}"},
+            follow=True,
+        )
         assert response.status_code == 200
         errors = [str(m) for m in response.context["messages"] if m.level_tag == "error"]
         assert errors and says in errors[0], messages_of(response)
@@ -174,8 +210,13 @@ def test_two_support_users_refunding_at_once_never_both_skip_approval(api_client
             try:
                 payment = Payment.objects.select_related("merchant").get(pk=payment_id)
                 barrier.wait()
-                outcome = services.staff_refund(payment=payment, amount=40_000, reason="requested_by_customer",
-                                                note=f"round {round_number}", user=user)  # fmt: skip
+                outcome = services.staff_refund(
+                    payment=payment,
+                    amount=40_000,
+                    reason="requested_by_customer",
+                    note=f"round {round_number}",
+                    user=user,
+                )
                 outcomes.append("refund" if outcome.refund is not None else "request")
             except Exception as error:  # noqa: BLE001 - reported below
                 outcomes.append(repr(error))

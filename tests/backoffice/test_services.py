@@ -37,13 +37,18 @@ def test_support_above_the_threshold_gets_a_request_not_a_refund(merchant, suppo
     # Given a succeeded payment larger than the threshold
     payment = payment_row(merchant, amount=80_000, amount_captured=80_000)
     # When Support refunds more than the threshold
-    outcome = services.staff_refund(payment=payment, amount=THRESHOLD + 1, reason="requested_by_customer",
-                                    note="customer called", user=support)
+    outcome = services.staff_refund(
+        payment=payment, amount=THRESHOLD + 1, reason="requested_by_customer", note="customer called", user=support
+    )
     # Then no refund exists, a pending request does, with its audit row
     assert outcome.refund is None and Refund.objects.count() == 0
     request = outcome.request
-    assert (request.status, request.amount, request.currency, request.requested_by) == \
-        ("pending", THRESHOLD + 1, "USD", support)
+    assert (request.status, request.amount, request.currency, request.requested_by) == (
+        "pending",
+        THRESHOLD + 1,
+        "USD",
+        support,
+    )
     [entry] = audit_of(request)
     assert (entry.actor, entry.action) == ("staff:sam.support", "refund_request.create")
     assert entry.reason == "customer called"
@@ -69,10 +74,12 @@ def test_a_request_is_refused_for_a_payment_that_did_not_succeed(merchant, suppo
 
 def test_a_double_submitted_form_makes_one_request(merchant, support):
     payment = payment_row(merchant, amount=80_000, amount_captured=80_000)
-    first = services.staff_refund(payment=payment, amount=60_000, reason="duplicate", note="", user=support,
-                                  creation_key="form-token-1").request
-    again = services.staff_refund(payment=payment, amount=60_000, reason="duplicate", note="", user=support,
-                                  creation_key="form-token-1").request
+    first = services.staff_refund(
+        payment=payment, amount=60_000, reason="duplicate", note="", user=support, creation_key="form-token-1"
+    ).request
+    again = services.staff_refund(
+        payment=payment, amount=60_000, reason="duplicate", note="", user=support, creation_key="form-token-1"
+    ).request
     assert first.pk == again.pk and RefundRequest.objects.count() == 1
     assert len(audit_of(first)) == 1
 
@@ -90,8 +97,9 @@ def test_without_the_refund_permission_nothing_happens(merchant, operations):
 @pytest.fixture
 def pending_request(merchant, support):
     payment = payment_row(merchant, amount=80_000, amount_captured=80_000)
-    return services.staff_refund(payment=payment, amount=60_000, reason="fraudulent", note="stolen card",
-                                 user=support).request
+    return services.staff_refund(
+        payment=payment, amount=60_000, reason="fraudulent", note="stolen card", user=support
+    ).request
 
 
 def test_support_cannot_approve(pending_request, support2):
@@ -126,7 +134,10 @@ def test_finance_rejects_another_users_request(pending_request, finance):
     assert rejected.refund is None and Refund.objects.count() == 0
     entry = audit_of(rejected)[-1]
     assert (entry.actor, entry.action, entry.before, entry.after, entry.reason) == (
-        "staff:fay.finance", "refund_request.reject", {"status": "pending"}, {"status": "rejected"},
+        "staff:fay.finance",
+        "refund_request.reject",
+        {"status": "pending"},
+        {"status": "rejected"},
         "not our customer",
     )
 
@@ -149,8 +160,9 @@ def test_a_decided_request_cannot_be_decided_again(pending_request, finance, fin
 def test_finance_approves_another_users_request_and_the_refund_is_made(api_client, sandbox, support, finance):
     # Given Support asked for a refund above the threshold
     payment = sandbox_payment(api_client, amount=90_000)
-    request = services.staff_refund(payment=payment, amount=70_000, reason="requested_by_customer",
-                                    note="goods returned", user=support).request
+    request = services.staff_refund(
+        payment=payment, amount=70_000, reason="requested_by_customer", note="goods returned", user=support
+    ).request
     # When another (Finance) user approves it
     approved = services.refund_request_approve(request=request, user=finance, note="checked the return")
     # Then the refund was made through refund_create, as the approver, and linked to the request
@@ -161,7 +173,9 @@ def test_finance_approves_another_users_request_and_the_refund_is_made(api_clien
     payment.refresh_from_db()
     assert payment.amount_refunded == 70_000
     assert [e.action for e in audit_of(request)] == [
-        "refund_request.create", "refund_request.approve", "refund_request.refund"
+        "refund_request.create",
+        "refund_request.approve",
+        "refund_request.refund",
     ]
     assert {e.actor for e in audit_of(refund)} == {"staff:fay.finance"}
     assert JournalEntry.objects.filter(source=refund.id).exists()
@@ -187,14 +201,26 @@ def test_an_approval_whose_refund_is_refused_marks_the_request_failed(api_client
 @requires_processor_refunds
 def test_support_refunds_at_the_threshold_at_once(api_client, sandbox, support):
     payment = sandbox_payment(api_client, amount=90_000)
-    outcome = services.staff_refund(payment=payment, amount=THRESHOLD, reason="requested_by_customer",
-                                    note="late delivery", user=support, creation_key="tok-1")
+    outcome = services.staff_refund(
+        payment=payment,
+        amount=THRESHOLD,
+        reason="requested_by_customer",
+        note="late delivery",
+        user=support,
+        creation_key="tok-1",
+    )
     refund = outcome.refund
     assert outcome.request is None
     assert (refund.amount, refund.status, refund.requested_by) == (THRESHOLD, "succeeded", "staff:sam.support")
     # the same form submitted again finds the same refund
-    again = services.staff_refund(payment=payment, amount=THRESHOLD, reason="requested_by_customer",
-                                  note="late delivery", user=support, creation_key="tok-1")
+    again = services.staff_refund(
+        payment=payment,
+        amount=THRESHOLD,
+        reason="requested_by_customer",
+        note="late delivery",
+        user=support,
+        creation_key="tok-1",
+    )
     assert again.refund.pk == refund.pk and Refund.objects.count() == 1
     staff_entries = AuditEntry.objects.filter(action="staff.refund", object_id=payment.id)
     assert [(e.actor, e.reason, e.after["refund"]) for e in staff_entries] == [
@@ -229,21 +255,38 @@ def test_support_cannot_adjust_the_ledger(merchant, support):
 
 
 def test_finance_adjusts_the_ledger_with_an_entry_and_an_audit_row(merchant, finance):
-    adjustment = services.ledger_adjustment_make(merchant=merchant, amount=-1_250, currency="USD",
-                                                 memo="chargeback fee waived twice", user=finance,
-                                                 creation_key="adj-form-1")
+    adjustment = services.ledger_adjustment_make(
+        merchant=merchant,
+        amount=-1_250,
+        currency="USD",
+        memo="chargeback fee waived twice",
+        user=finance,
+        creation_key="adj-form-1",
+    )
     entry = adjustment.journal_entry
     assert (entry.type, entry.source, entry.status, entry.memo) == (
-        "adjustment", adjustment.id, "posted", "chargeback fee waived twice"
+        "adjustment",
+        adjustment.id,
+        "posted",
+        "chargeback fee waived twice",
     )
     assert sorted(p.amount for p in entry.postings.all()) == [-1_250, 1_250]
     [audit] = audit_of(adjustment)
     assert (audit.actor, audit.action, audit.after["amount"], audit.after["journal_entry"]) == (
-        "staff:fay.finance", "ledger_adjustment.make", -1_250, entry.id
+        "staff:fay.finance",
+        "ledger_adjustment.make",
+        -1_250,
+        entry.id,
     )
     # a double-submitted form posts once
-    again = services.ledger_adjustment_make(merchant=merchant, amount=-1_250, currency="USD",
-                                            memo="chargeback fee waived twice", user=finance, creation_key="adj-form-1")
+    again = services.ledger_adjustment_make(
+        merchant=merchant,
+        amount=-1_250,
+        currency="USD",
+        memo="chargeback fee waived twice",
+        user=finance,
+        creation_key="adj-form-1",
+    )
     assert again.pk == adjustment.pk and JournalEntry.objects.filter(type="adjustment").count() == 1
 
 

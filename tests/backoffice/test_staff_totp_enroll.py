@@ -49,8 +49,9 @@ def test_the_printed_secret_logs_in(db):
     user = staff_user("sam.support", "Support")
     secret = parse_qs(urlsplit(uri_in(enrol("sam.support", "--no-qr"))).query)["secret"][0]
     client = Client()
-    response = client.post(LOGIN_URL, {"username": user.username, "password": PASSWORD,
-                                       "otp_token": code_from_secret(secret)})  # fmt: skip
+    response = client.post(
+        LOGIN_URL, {"username": user.username, "password": PASSWORD, "otp_token": code_from_secret(secret)}
+    )
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
 

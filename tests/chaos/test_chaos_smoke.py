@@ -25,9 +25,25 @@ pytestmark = [
 
 def test_the_simulator_without_faults_reports_ok(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-m", "chaos", "--seconds", "20", "--seed", "9001", "--no-faults", "--clients", "4",
-         "--run-dir", str(tmp_path / "run"), "--drop-database"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "chaos",
+            "--seconds",
+            "20",
+            "--seed",
+            "9001",
+            "--no-faults",
+            "--clients",
+            "4",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--drop-database",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     lines = completed.stdout.strip().splitlines()
     assert lines, completed.stderr[-3000:]

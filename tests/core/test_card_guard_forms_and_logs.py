@@ -18,8 +18,13 @@ from tests.backoffice.test_admin_disputes import dispute_row
 from tests.staff import client_for
 
 PAN = "4242424242424242"
-FORMS_OF_PAN = ["4242 4242 4242 4242", "4242.4242.4242.4242", "4242\u00a04242\u00a04242\u00a04242",
-                "４２４２４２４２４２４２４２４２", f"card{PAN}exp"]  # fmt: skip
+FORMS_OF_PAN = [
+    "4242 4242 4242 4242",
+    "4242.4242.4242.4242",
+    "4242\u00a04242\u00a04242\u00a04242",
+    "４２４２４２４２４２４２４２４２",
+    f"card{PAN}exp",
+]
 
 
 def _logged(caplog) -> str:
@@ -33,8 +38,12 @@ def test_dispute_evidence_with_a_card_number_is_refused_in_the_admin(merchant, s
     dispute = dispute_row(payment_row(merchant))
     before, audit = model_to_dict(dispute), AuditEntry.objects.count()
     client = client_for(support)
-    evidence = {"customer_communication": f"The customer paid with {written}, see attached.",
-                "shipping_documentation": "Delivered.", "refund_policy": "", "uncategorized_text": ""}  # fmt: skip
+    evidence = {
+        "customer_communication": f"The customer paid with {written}, see attached.",
+        "shipping_documentation": "Delivered.",
+        "refund_policy": "",
+        "uncategorized_text": "",
+    }
     response = client.post(f"/admin/payments/dispute/{quote(dispute.pk)}/evidence/", evidence, follow=True)
     assert response.status_code == 200 and FORM_MESSAGE in messages_of(response)
     assert model_to_dict(Dispute.objects.get(pk=dispute.pk)) == before and AuditEntry.objects.count() == audit
@@ -47,8 +56,12 @@ def test_a_refund_note_with_a_card_number_is_refused_in_the_admin(merchant, supp
     payment = payment_row(merchant)
     client = client_for(support)
     page = f"/admin/payments/payment/{quote(payment.pk)}/refund/"
-    form = {"amount": 100, "reason": "requested_by_customer", "token": "once-1",
-            "note": "customer card 4242-4242-4242-4242 was charged twice"}  # fmt: skip
+    form = {
+        "amount": 100,
+        "reason": "requested_by_customer",
+        "token": "once-1",
+        "note": "customer card 4242-4242-4242-4242 was charged twice",
+    }
     response = client.post(page, form, follow=True)
     assert FORM_MESSAGE in messages_of(response)
     assert Refund.objects.count() == 0 and AuditEntry.objects.filter(action__startswith="refund").count() == 0

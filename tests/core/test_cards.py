@@ -136,8 +136,12 @@ def test_every_written_form_is_masked(text, encoded):
 
 def test_no_false_positive_on_100_000_uuid4_keys():
     rng = random.Random(12)
-    for keys in (corpora.uuid4_keys(rng, 100_000), corpora.uuid4_upper_keys(rng, 20_000),
-                 corpora.uuid4_hex_keys(rng, 20_000), [str(uuid.uuid4()) for _ in range(20_000)]):  # fmt: skip
+    for keys in (
+        corpora.uuid4_keys(rng, 100_000),
+        corpora.uuid4_upper_keys(rng, 20_000),
+        corpora.uuid4_hex_keys(rng, 20_000),
+        [str(uuid.uuid4()) for _ in range(20_000)],
+    ):
         assert corpora.false_positives(keys) == []
 
 
@@ -149,8 +153,12 @@ def test_no_false_positive_on_100_000_of_our_ids():
 
 def test_no_false_positive_on_timestamps_ibans_digests_and_processor_ids():
     rng = random.Random(12)
-    for corpus in (corpora.iso_timestamps(rng, 20_000), corpora.ibans(rng, 20_000),
-                   corpora.hex_tokens(rng, 20_000, 64), corpora.base62_tokens(rng, 20_000)):  # fmt: skip
+    for corpus in (
+        corpora.iso_timestamps(rng, 20_000),
+        corpora.ibans(rng, 20_000),
+        corpora.hex_tokens(rng, 20_000, 64),
+        corpora.base62_tokens(rng, 20_000),
+    ):
         assert corpora.false_positives(corpus) == []
 
 

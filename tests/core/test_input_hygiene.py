@@ -61,14 +61,16 @@ def test_a_nul_byte_in_a_path_id_is_404_resource_missing(api_client, method, tem
     "bad_id", ["pay_" + "x" * 4000, "pay_01jd2w7q3xk8y2m4v9r5t6b7cz", "pay_01JD2W7Q3XK8Y2M4V9R5T6B7CZ0"]
 )
 def test_an_id_not_of_the_id_shape_is_404_and_not_echoed(api_client, bad_id):
-    error = assert_error_shape(api_client.get(f"/api/v1/payments/{bad_id}"), 404, "invalid_request_error",
-                               "resource_missing")  # fmt: skip
+    error = assert_error_shape(
+        api_client.get(f"/api/v1/payments/{bad_id}"), 404, "invalid_request_error", "resource_missing"
+    )
     assert bad_id not in error["message"] and error["param"] == "id"
 
 
 def test_a_well_formed_unknown_id_is_still_404(api_client):
-    assert_error_shape(api_client.get(f"/api/v1/payments/{PAYMENT_ID}"), 404, "invalid_request_error",
-                       "resource_missing")  # fmt: skip
+    assert_error_shape(
+        api_client.get(f"/api/v1/payments/{PAYMENT_ID}"), 404, "invalid_request_error", "resource_missing"
+    )
 
 
 def test_a_malformed_id_without_a_key_is_401_first(client):
@@ -110,13 +112,23 @@ def test_too_many_query_parameters_is_400_in_shape(api_client):
 @pytest.mark.parametrize(
     "raw",
     [
-        "²", "%C2%B2", "%D9%A3", "１７００００００００",  # superscript, Arabic-Indic and full-width digits
-        "99999999999999999999", "253402300800", "-1", "1e9", " 1700000000",
+        "²",
+        "%C2%B2",
+        "%D9%A3",
+        "１７００００００００",  # superscript, Arabic-Indic and full-width digits
+        "99999999999999999999",
+        "253402300800",
+        "-1",
+        "1e9",
+        " 1700000000",
         "9999-12-31T23:59:59-14:00",  # after year 9999 once in UTC
         "0001-01-01T00:00:00%2B14:00",  # before year 1 once in UTC
-        "2024-13-01T00:00:00Z", "2024-01-01T24:00:00Z", "2024-06-30T23:59:60Z", "yesterday",
+        "2024-13-01T00:00:00Z",
+        "2024-01-01T24:00:00Z",
+        "2024-06-30T23:59:60Z",
+        "yesterday",
     ],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("operator", ["gt", "gte", "lt", "lte"])
 def test_a_bad_created_filter_is_400_parameter_invalid(api_client, raw, operator):
     response = api_client.get(f"/api/v1/payments?created[{operator}]={raw}")
@@ -125,9 +137,18 @@ def test_a_bad_created_filter_is_400_parameter_invalid(api_client, raw, operator
 
 
 @pytest.mark.parametrize(
-    "raw", ["0", "1700000000", "253402300799", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00%2B05:30",
-            "2024-01-01T00:00:00", "2024-01-01T00:00:00.123456Z", "9999-12-31T23:59:59Z"],
-)  # fmt: skip
+    "raw",
+    [
+        "0",
+        "1700000000",
+        "253402300799",
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:00%2B05:30",
+        "2024-01-01T00:00:00",
+        "2024-01-01T00:00:00.123456Z",
+        "9999-12-31T23:59:59Z",
+    ],
+)
 def test_good_created_filters_still_work(api_client, raw):
     for path in ("payments", "refunds", "disputes", "events", "balance_transactions"):
         response = api_client.get(f"/api/v1/{path}?created[gte]={raw}&created[lt]={raw}")
@@ -142,20 +163,32 @@ CARD = '"payment_method": {"type": "card", "token": "tok_visa"}'
 @pytest.mark.parametrize(
     "path,body,param",
     [
-        ("/api/v1/payments", '{"amount": 100, "currency": "USD", "description": "a\\u0000b", ' + CARD + "}",
-         "description"),
-        ("/api/v1/payments", '{"amount": 100, "currency": "USD", "metadata": {"k": "\\u0000"}, ' + CARD + "}",
-         "metadata[k]"),
-        ("/api/v1/payments", '{"amount": 100, "currency": "USD", "metadata": {"\\u0000": "v"}, ' + CARD + "}",
-         "metadata"),
+        (
+            "/api/v1/payments",
+            '{"amount": 100, "currency": "USD", "description": "a\\u0000b", ' + CARD + "}",
+            "description",
+        ),
+        (
+            "/api/v1/payments",
+            '{"amount": 100, "currency": "USD", "metadata": {"k": "\\u0000"}, ' + CARD + "}",
+            "metadata[k]",
+        ),
+        (
+            "/api/v1/payments",
+            '{"amount": 100, "currency": "USD", "metadata": {"\\u0000": "v"}, ' + CARD + "}",
+            "metadata",
+        ),
         ("/api/v1/payments", '{"amount": 100, "currency": "U\\u0000SD", ' + CARD + "}", "currency"),
-        ("/api/v1/payments", '{"amount": 100, "currency": "USD", "payment_method": {"type": "card", '
-         '"token": "tok_\\u0000"}}', "payment_method[token]"),
+        (
+            "/api/v1/payments",
+            '{"amount": 100, "currency": "USD", "payment_method": {"type": "card", "token": "tok_\\u0000"}}',
+            "payment_method[token]",
+        ),
         ("/api/v1/refunds", '{"payment": "pay_\\u0000"}', "payment"),
         ("/api/v1/webhook_endpoints", '{"url": "https://example.com/\\u0000"}', "url"),
         ("/api/v1/webhook_endpoints", '{"url": "https://example.com/", "events": ["\\u0000"]}', "events[0]"),
     ],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("bad", ["\\u0000", "\\ud800", "\\udfff", "\\ud83d"])
 def test_nul_and_lone_surrogates_in_a_body_are_400_parameter_invalid(api_client, path, body, param, bad):
     response = post_json(api_client, path, body.replace("\\u0000", bad))
@@ -189,8 +222,9 @@ def test_a_number_of_more_digits_than_python_converts_is_body_invalid():
 @pytest.mark.parametrize("levels", [2000, 990, 500, 33])
 def test_json_nested_2000_levels_is_400_body_invalid(api_client, opening, closing, levels):
     body = opening * levels + "1" + closing * levels  # about 12 KB for 2 000
-    error = assert_error_shape(post_json(api_client, "/api/v1/payments", body), 400, "invalid_request_error",
-                               "body_invalid")  # fmt: skip
+    error = assert_error_shape(
+        post_json(api_client, "/api/v1/payments", body), 400, "invalid_request_error", "body_invalid"
+    )
     assert str(MAX_JSON_DEPTH) in error["message"]
 
 
@@ -214,25 +248,32 @@ def test_nesting_up_to_the_limit_is_parsed(api_client):
 @pytest.mark.parametrize("charset", ["latin-1", "utf-16", "cp1252", "no-such-charset"])
 def test_a_body_in_another_charset_is_415(api_client, charset):
     response = api_client.generic(
-        "POST", "/api/v1/payments", b'{"amount": 100}', content_type=f"application/json; charset={charset}",
+        "POST",
+        "/api/v1/payments",
+        b'{"amount": 100}',
+        content_type=f"application/json; charset={charset}",
         HTTP_IDEMPOTENCY_KEY="hygiene-2",
-    )  # fmt: skip
+    )
     assert_error_shape(response, 415, "invalid_request_error", "content_type_invalid")
 
 
 @pytest.mark.parametrize("charset", ["utf-8", "UTF-8", "utf8"])
 def test_a_utf8_charset_is_accepted(api_client, charset):
     response = api_client.generic(
-        "POST", "/api/v1/payments", b"{}", content_type=f"application/json; charset={charset}",
+        "POST",
+        "/api/v1/payments",
+        b"{}",
+        content_type=f"application/json; charset={charset}",
         HTTP_IDEMPOTENCY_KEY="hygiene-3",
-    )  # fmt: skip
+    )
     assert_error_shape(response, 400, "invalid_request_error", "parameter_missing")
 
 
 def test_an_unknown_body_field_is_400_parameter_unknown(api_client):
     body = '{"amount": 100, "currency": "USD", "surprise": 1, ' + CARD + "}"
-    error = assert_error_shape(post_json(api_client, "/api/v1/payments", body), 400, "invalid_request_error",
-                               "parameter_unknown")  # fmt: skip
+    error = assert_error_shape(
+        post_json(api_client, "/api/v1/payments", body), 400, "invalid_request_error", "parameter_unknown"
+    )
     assert error["param"] == "surprise"
 
 
@@ -247,8 +288,13 @@ def test_invalid_bytes_in_the_authorization_header_are_401(client, value):
 
 @pytest.mark.parametrize("value", ["key-\xff", "key-\x00", "key\x7f", "ключ"])
 def test_invalid_bytes_in_the_idempotency_key_are_400(api_client, value):
-    response = api_client.generic("POST", "/api/v1/webhook_endpoints", b'{"url": "https://example.com/hooks"}',
-                                  content_type="application/json", HTTP_IDEMPOTENCY_KEY=value)  # fmt: skip
+    response = api_client.generic(
+        "POST",
+        "/api/v1/webhook_endpoints",
+        b'{"url": "https://example.com/hooks"}',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=value,
+    )
     assert_error_shape(response, 400, "invalid_request_error", "idempotency_key_invalid")
 
 

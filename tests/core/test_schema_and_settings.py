@@ -138,8 +138,14 @@ def test_every_environment_variable_is_listed_in_the_readme_table():
     import re
 
     names = set(re.findall(r"\benv_[a-z_]+\(\s*\"([A-Z][A-Z0-9_]*)\"", (ROOT / "config" / "settings.py").read_text()))
-    assert {"PROCESSOR_API_KEY", "PROCESSOR_ADAPTER", "PROCESSOR_FEE_BPS", "RECONCILIATION_WORK_MEM",
-            "WEBHOOK_SWEEP_GRACE_SECONDS", "IDEMPOTENCY_LOCK_TIMEOUT_SECONDS"} <= names  # fmt: skip
+    assert {
+        "PROCESSOR_API_KEY",
+        "PROCESSOR_ADAPTER",
+        "PROCESSOR_FEE_BPS",
+        "RECONCILIATION_WORK_MEM",
+        "WEBHOOK_SWEEP_GRACE_SECONDS",
+        "IDEMPOTENCY_LOCK_TIMEOUT_SECONDS",
+    } <= names
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("## Configuration") : readme.index("### Deployment checks")]
     rows = "\n".join(line for line in table.splitlines() if line.startswith("| `"))
@@ -184,8 +190,12 @@ def test_a_second_shell_runs_with_the_configuration_make_run_wrote(tmp_path):
     make_run = {**MAKE_RUN_ENV, "VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
     write = subprocess.run(
         [sys.executable, "-m", "config.env", "write", str(env_file), "PORT", "SANDBOX_PORT"],
-        cwd=ROOT, env=clean_env(**make_run, PLATFORM_ENV_FILE=""), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=clean_env(**make_run, PLATFORM_ENV_FILE=""),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert write.returncode == 0, write.stderr
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     text = env_file.read_text()
@@ -198,14 +208,22 @@ def test_a_second_shell_runs_with_the_configuration_make_run_wrote(tmp_path):
     assert second_shell["RECONCILIATION_WORK_MEM"] == "'64MB'" and second_shell["PROCESSOR_FEE_BPS"] == "275"
 
     check = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=clean_env(PLATFORM_ENV_FILE=str(env_file)),
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=clean_env(PLATFORM_ENV_FILE=str(env_file)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert check.returncode == 0, check.stderr
     without = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=clean_env(VAR_DIR=str(tmp_path), PLATFORM_ENV_FILE=""),
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=clean_env(VAR_DIR=str(tmp_path), PLATFORM_ENV_FILE=""),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert without.returncode != 0 and "DJANGO_SECRET_KEY is required" in without.stderr  # what used to happen
 
     # A variable set in the shell wins over the file.
@@ -216,9 +234,18 @@ def test_a_second_shell_runs_with_the_configuration_make_run_wrote(tmp_path):
 def test_the_env_file_round_trips_any_value_and_stays_private(tmp_path):
     from config.env import read_env_file, write_env_file
 
-    values = {"PLAIN": "postgres://u@h:5432/db", "EMPTY": "", "SPACES": "  a b  ", "QUOTES": "'\"", "HASH": "#x",
-              "DOLLAR": "$HOME ${X}", "BACKSLASH": "a\\nb\\\\", "NEWLINE": "a\nb", "UNICODE": "é€",
-              "EQUALS": "a=b"}  # fmt: skip
+    values = {
+        "PLAIN": "postgres://u@h:5432/db",
+        "EMPTY": "",
+        "SPACES": "  a b  ",
+        "QUOTES": "'\"",
+        "HASH": "#x",
+        "DOLLAR": "$HOME ${X}",
+        "BACKSLASH": "a\\nb\\\\",
+        "NEWLINE": "a\nb",
+        "UNICODE": "é€",
+        "EQUALS": "a=b",
+    }
     path = tmp_path / ".env"
     path.write_text("OLD=1\n")
     path.chmod(0o644)

@@ -58,8 +58,14 @@ def test_402_and_503_where_they_occur(schema):
 
 
 def test_path_ids_have_their_objects_shape(schema):
-    prefixes = {"payment_id": "pay", "refund_id": "re", "dispute_id": "dp", "event_id": "evt",
-                "endpoint_id": "we", "transaction_id": "txn"}  # fmt: skip
+    prefixes = {
+        "payment_id": "pay",
+        "refund_id": "re",
+        "dispute_id": "dp",
+        "event_id": "evt",
+        "endpoint_id": "we",
+        "transaction_id": "txn",
+    }
     seen = set()
     for path, _method, operation in operations(schema):
         for p in operation["parameters"]:
@@ -81,8 +87,12 @@ def test_list_filters_have_enums_and_formats(schema):
     for operation_id in ("payments_list", "refunds_list", "disputes_list", "events_list", "balance_transactions_list"):
         for operator in ("gt", "gte", "lt", "lte"):
             created = parameter(lists[operation_id], f"created[{operator}]")["schema"]
-            assert created == {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_TIMESTAMP},
-                                         {"type": "string", "format": "date-time"}]}  # fmt: skip
+            assert created == {
+                "anyOf": [
+                    {"type": "integer", "minimum": 0, "maximum": MAX_TIMESTAMP},
+                    {"type": "string", "format": "date-time"},
+                ]
+            }
     for operation_id, operation in lists.items():
         if operation_id.endswith("_list"):
             assert parameter(operation, "limit")["schema"] == {"type": "integer", "minimum": 1, "maximum": 100}
@@ -100,7 +110,11 @@ def test_request_bodies_refuse_unknown_fields(schema):
 def test_the_error_type_is_an_enum(schema):
     error = schema["components"]["schemas"]["ErrorDetail"]
     assert set(error["properties"]["type"]["enum"]) == {
-        "invalid_request_error", "authentication_error", "card_error", "idempotency_error", "rate_limit_error",
+        "invalid_request_error",
+        "authentication_error",
+        "card_error",
+        "idempotency_error",
+        "rate_limit_error",
         "api_error",
-    }  # fmt: skip
+    }
     assert "Input limits" in schema["info"]["description"]

@@ -35,8 +35,9 @@ def exchange(port: int, request: bytes) -> tuple[int, str, bytes]:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    content_type = next((line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("content-type")),
-                        "")  # fmt: skip
+    content_type = next(
+        (line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("content-type")), ""
+    )
     return int(lines[0].split()[1]), content_type, body
 
 

@@ -30,8 +30,11 @@ def queued(request, monkeypatch, settings):
     """Tasks are recorded here instead of reaching a broker, unless the test is marked ``real_broker``."""
     recorder = Queued()
     if request.node.get_closest_marker("real_broker") is None:
-        monkeypatch.setattr(services, "deliveries_enqueue",
-                            lambda ids, countdown=None: recorder.deliveries.append((list(ids), countdown)))
+        monkeypatch.setattr(
+            services,
+            "deliveries_enqueue",
+            lambda ids, countdown=None: recorder.deliveries.append((list(ids), countdown)),
+        )
         monkeypatch.setattr(services, "_enqueue_drain", lambda: setattr(recorder, "drains", recorder.drains + 1))
     settings.WEBHOOK_TIMEOUT_SECONDS = 2
     cache.delete(services.KICK_KEY)  # a drain "already queued" by an earlier test
@@ -52,5 +55,6 @@ def endpoint(merchant, receiver) -> WebhookEndpoint:
 
 def record(merchant, type: str = "payment.succeeded", **fields) -> Event:
     with transaction.atomic():
-        return services.event_record(merchant=merchant, type=type, data_object={"id": "pay_x", "object": "payment",
-                                                                                **fields})
+        return services.event_record(
+            merchant=merchant, type=type, data_object={"id": "pay_x", "object": "payment", **fields}
+        )

@@ -35,10 +35,13 @@ def failed_delivery(merchant, receiver):
 def test_operations_see_events_endpoints_deliveries_and_attempts(operations_client, failed_delivery):
     delivery, secret = failed_delivery
     pages = [
-        "/admin/events/event/", f"/admin/events/event/{delivery.event_id}/change/",
-        "/admin/events/webhookendpoint/", f"/admin/events/webhookendpoint/{delivery.endpoint_id}/change/",
-        "/admin/events/webhookdelivery/", f"/admin/events/webhookdelivery/{delivery.pk}/change/",
-    ]  # fmt: skip
+        "/admin/events/event/",
+        f"/admin/events/event/{delivery.event_id}/change/",
+        "/admin/events/webhookendpoint/",
+        f"/admin/events/webhookendpoint/{delivery.endpoint_id}/change/",
+        "/admin/events/webhookdelivery/",
+        f"/admin/events/webhookdelivery/{delivery.pk}/change/",
+    ]
     for page in pages:
         response = operations_client.get(page)
         assert response.status_code == 200, page
@@ -50,8 +53,9 @@ def test_operations_see_events_endpoints_deliveries_and_attempts(operations_clie
 
 def test_nothing_is_editable(operations_client, failed_delivery):
     delivery, _ = failed_delivery
-    response = operations_client.post(f"/admin/events/webhookendpoint/{delivery.endpoint_id}/change/",
-                                      {"url": "http://evil.example/"})  # fmt: skip
+    response = operations_client.post(
+        f"/admin/events/webhookendpoint/{delivery.endpoint_id}/change/", {"url": "http://evil.example/"}
+    )
     assert response.status_code == 403
     assert operations_client.get("/admin/events/webhookendpoint/add/").status_code == 403
 
@@ -60,8 +64,9 @@ def test_resend_action(operations_client, failed_delivery, receiver, queued, dja
     delivery, _ = failed_delivery
     receiver.answer = Answer(200)
     with django_capture_on_commit_callbacks(execute=True):
-        response = operations_client.post("/admin/events/webhookdelivery/",
-                                          {"action": "resend", "_selected_action": [delivery.pk]}, follow=True)
+        response = operations_client.post(
+            "/admin/events/webhookdelivery/", {"action": "resend", "_selected_action": [delivery.pk]}, follow=True
+        )
     assert response.status_code == 200 and "Queued 1" in response.content.decode()
     assert queued.delivery_ids[-1] == delivery.pk
     services.deliveries_send(delivery_ids=[delivery.pk])
@@ -72,8 +77,9 @@ def test_resend_action(operations_client, failed_delivery, receiver, queued, dja
 def test_reenable_action(operations_client, merchant, receiver):
     endpoint = services.webhook_endpoint_create(merchant=merchant, url=receiver.url).endpoint
     services.webhook_endpoint_disable(endpoint_id=endpoint.pk, reason="the endpoint answered 410 Gone")
-    response = operations_client.post("/admin/events/webhookendpoint/",
-                                      {"action": "enable", "_selected_action": [endpoint.pk]}, follow=True)
+    response = operations_client.post(
+        "/admin/events/webhookendpoint/", {"action": "enable", "_selected_action": [endpoint.pk]}, follow=True
+    )
     assert response.status_code == 200
     endpoint.refresh_from_db()
     assert (endpoint.status, endpoint.disabled_reason) == ("enabled", "")
@@ -82,8 +88,9 @@ def test_reenable_action(operations_client, merchant, receiver):
 def test_staff_without_the_permission_cannot_act(support_client, failed_delivery):
     delivery, _ = failed_delivery
     assert support_client.get("/admin/events/webhookdelivery/").status_code == 403
-    response = support_client.post("/admin/events/webhookdelivery/",
-                                   {"action": "resend", "_selected_action": [delivery.pk]})
+    response = support_client.post(
+        "/admin/events/webhookdelivery/", {"action": "resend", "_selected_action": [delivery.pk]}
+    )
     assert response.status_code == 403
     assert WebhookDelivery.objects.get(pk=delivery.pk).attempt_count == 1
 

@@ -92,9 +92,12 @@ def test_a_create_that_died_after_committing_resumes_with_the_same_endpoint(api_
     first = post(api_client, "/api/v1/webhook_endpoints", {"url": receiver.url}, key="wh-crash")
     assert first.status_code == 201
     IdempotencyKey.objects.filter(key="wh-crash").update(
-        status="in_progress", recovery_point="intent_recorded", response_status=None, response_body=None,
+        status="in_progress",
+        recovery_point="intent_recorded",
+        response_status=None,
+        response_body=None,
         locked_at=timezone.now() - timedelta(hours=1),
-    )  # fmt: skip
+    )
     retry = post(api_client, "/api/v1/webhook_endpoints", {"url": receiver.url}, key="wh-crash")
     assert retry.status_code == 201
     assert (retry.json()["id"], retry.json()["secret"]) == (first.json()["id"], first.json()["secret"])
@@ -122,8 +125,10 @@ def test_delete(api_client, receiver):
 
 def test_another_merchants_endpoint_is_missing(api_client, other_api_client, receiver):
     endpoint_id = create(api_client, receiver).json()["id"]
-    for response in (other_api_client.get(f"{ENDPOINTS}/{endpoint_id}"),
-                     other_api_client.delete(f"{ENDPOINTS}/{endpoint_id}")):  # fmt: skip
+    for response in (
+        other_api_client.get(f"{ENDPOINTS}/{endpoint_id}"),
+        other_api_client.delete(f"{ENDPOINTS}/{endpoint_id}"),
+    ):
         assert response.status_code == 404
         error = error_of(response)
         assert (error["type"], error["code"]) == ("invalid_request_error", "resource_missing")
@@ -181,9 +186,14 @@ def test_events_filters(api_client, merchant):
 
 @pytest.mark.parametrize(
     ("query", "param"),
-    [("type=payment.teleported", "type"), ("type=*", "type"), ("limit=0", "limit"),
-     ("created[gte]=soon", "created[gte]"), ("starting_after=evt_nope", "starting_after")],
-)  # fmt: skip
+    [
+        ("type=payment.teleported", "type"),
+        ("type=*", "type"),
+        ("limit=0", "limit"),
+        ("created[gte]=soon", "created[gte]"),
+        ("starting_after=evt_nope", "starting_after"),
+    ],
+)
 def test_events_bad_queries_are_400(api_client, merchant, query, param):
     response = api_client.get(f"/api/v1/events?{query}")
     assert response.status_code == 400 and error_of(response)["param"] == param

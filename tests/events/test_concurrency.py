@@ -90,7 +90,8 @@ def test_drains_and_senders_and_sweeps_together(merchant, receiver):
 
     run_together(work, count=9)
     services.outbox_drain()
-    services.deliveries_send(delivery_ids=list(WebhookDelivery.objects.filter(status="pending").values_list(
-        "pk", flat=True)))  # fmt: skip
+    services.deliveries_send(
+        delivery_ids=list(WebhookDelivery.objects.filter(status="pending").values_list("pk", flat=True))
+    )
     assert WebhookDelivery.objects.filter(status="succeeded").count() == 60
     assert sorted(receiver.event_ids()) == sorted(Event.objects.values_list("pk", flat=True))

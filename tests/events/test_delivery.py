@@ -182,13 +182,15 @@ def test_a_duplicate_task_message_does_not_send_again(merchant, receiver, endpoi
 
 def test_a_leased_delivery_is_not_sent_by_another_worker(merchant, receiver, endpoint):
     delivery = drained(merchant)
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(locked_until=timezone.now() + timedelta(seconds=30),
-                                                           lease_token="someone-else")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        locked_until=timezone.now() + timedelta(seconds=30), lease_token="someone-else"
+    )
     assert send(delivery).claimed == 0
     assert services.deliveries_sweep() == 0
     # The lease expires: its worker died. The sweep queues it and it is sent.
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(locked_until=timezone.now() - timedelta(seconds=1),
-                                                           next_attempt_at=timezone.now() - timedelta(minutes=1))
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        locked_until=timezone.now() - timedelta(seconds=1), next_attempt_at=timezone.now() - timedelta(minutes=1)
+    )
     assert services.deliveries_sweep() == 1
     assert send(delivery).succeeded == 1
 
@@ -213,8 +215,9 @@ def test_a_deleted_endpoint_receives_nothing_more(merchant, receiver, endpoint):
     assert receiver.received == [] and WebhookEndpoint.objects.get(pk=endpoint.pk).secret == ""
 
 
-def test_resend_sends_again_with_a_fresh_schedule(merchant, receiver, endpoint, queued,
-                                                 django_capture_on_commit_callbacks):
+def test_resend_sends_again_with_a_fresh_schedule(
+    merchant, receiver, endpoint, queued, django_capture_on_commit_callbacks
+):
     delivery = drained(merchant)
     send(delivery)
     with django_capture_on_commit_callbacks(execute=True):

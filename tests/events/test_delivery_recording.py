@@ -65,8 +65,7 @@ def wait_until(condition, timeout: float) -> bool:
     return condition()
 
 
-def test_an_answered_delivery_is_committed_while_a_later_one_is_still_in_flight(merchant, receiver, endpoint,
-                                                                                 settings):  # fmt: skip
+def test_an_answered_delivery_is_committed_while_a_later_one_is_still_in_flight(merchant, receiver, endpoint, settings):
     settings.WEBHOOK_SEND_CONCURRENCY = 4
     settings.WEBHOOK_TIMEOUT_SECONDS = 30  # the held request must not time out
     first, second = drained(merchant, 2)
@@ -114,6 +113,7 @@ def test_a_failed_attempt_is_committed_while_a_later_one_is_still_in_flight(merc
         return Answer(503, b"busy")
 
     receiver.answer = answer
+
     def first_retry_scheduled() -> bool:
         row = WebhookDelivery.objects.get(pk=first.pk)
         return row.attempt_count == 1 and row.retry_step == 1 and row.locked_until is None
@@ -161,8 +161,9 @@ def in_sending_thread(query):
         connection.close()
 
 
-def test_the_lease_is_taken_before_sending_is_short_and_released_after(merchant, receiver, endpoint, settings,
-                                                                       monkeypatch):  # fmt: skip
+def test_the_lease_is_taken_before_sending_is_short_and_released_after(
+    merchant, receiver, endpoint, settings, monkeypatch
+):
     settings.WEBHOOK_LEASE_SECONDS = 10
     settings.WEBHOOK_TIMEOUT_SECONDS = 10
     deliveries = drained(merchant, 30)
@@ -199,8 +200,9 @@ def test_a_worker_that_lost_its_lease_does_not_overwrite_the_new_owner(merchant,
     assert delivery.attempts.count() == 1  # the attempt happened, and is on record
 
 
-def test_a_worker_that_cannot_renew_its_lease_stops_starting_requests(merchant, receiver, endpoint, settings,
-                                                                      monkeypatch):  # fmt: skip
+def test_a_worker_that_cannot_renew_its_lease_stops_starting_requests(
+    merchant, receiver, endpoint, settings, monkeypatch
+):
     settings.WEBHOOK_LEASE_SECONDS = 1.2
     settings.WEBHOOK_SEND_CONCURRENCY = 1
     deliveries = drained(merchant, 6)
@@ -225,19 +227,31 @@ def test_answers_recorded_in_one_statement_move_each_delivery_on(merchant, recei
     monkeypatch.setattr(services, "_record_in_a_transaction", not_expected)
     ok, retried, last = drained(merchant, 3)
     WebhookDelivery.objects.filter(pk=last.pk).update(retry_step=len(services.RETRY_SCHEDULE), attempt_count=12)
-    answers = {ok.event_id: Answer(200, b"fine"), retried.event_id: Answer(503, b"busy"),
-               last.event_id: Answer(500, b"\xff broken")}  # fmt: skip
+    answers = {
+        ok.event_id: Answer(200, b"fine"),
+        retried.event_id: Answer(503, b"busy"),
+        last.event_id: Answer(500, b"\xff broken"),
+    }
     receiver.answer = lambda request: answers[request.event_id]
     before = timezone.now()
     summary = services.deliveries_send(delivery_ids=[ok.pk, retried.pk, last.pk])
 
     assert (summary.claimed, summary.succeeded, summary.failed) == (3, 1, 2)
     ok, retried, last = (WebhookDelivery.objects.get(pk=d.pk) for d in (ok, retried, last))
-    assert (ok.status, ok.attempt_count, ok.retry_step, ok.last_status_code, ok.last_error) == ("succeeded", 1, 0,
-                                                                                                200, "")  # fmt: skip
+    assert (ok.status, ok.attempt_count, ok.retry_step, ok.last_status_code, ok.last_error) == (
+        "succeeded",
+        1,
+        0,
+        200,
+        "",
+    )
     assert before <= ok.completed_at <= timezone.now()
-    assert (retried.status, retried.attempt_count, retried.retry_step, retried.last_status_code) == ("pending", 1, 1,
-                                                                                                      503)  # fmt: skip
+    assert (retried.status, retried.attempt_count, retried.retry_step, retried.last_status_code) == (
+        "pending",
+        1,
+        1,
+        503,
+    )
     assert retried.last_error == "HTTP 503" and retried.completed_at is None
     assert timedelta(seconds=4) <= retried.next_attempt_at - before <= timedelta(seconds=6.5)
     assert (last.status, last.attempt_count, last.retry_step, last.last_error) == ("failed", 13, 12, "HTTP 500")

@@ -35,10 +35,26 @@ def dns(monkeypatch, settings):
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-     "224.0.0.1", "240.0.0.1", "255.255.255.255", "::1", "fe80::1", "fc00::1", "::ffff:10.0.0.1", "::",
-     "ff02::1", "2001:db8::1"],
-)  # fmt: skip
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:10.0.0.1",
+        "::",
+        "ff02::1",
+        "2001:db8::1",
+    ],
+)
 def test_non_public_addresses_are_refused(address):
     assert not netguard.is_public_address(address)
 
@@ -50,9 +66,14 @@ def test_public_addresses_are_accepted(address):
 
 @pytest.mark.parametrize(
     ("addresses", "allowed"),
-    [([PUBLIC], True), (["10.0.0.5"], False), ([PUBLIC, "127.0.0.1"], False), (["::1"], False),
-     (["169.254.169.254"], False)],
-)  # fmt: skip
+    [
+        ([PUBLIC], True),
+        (["10.0.0.5"], False),
+        ([PUBLIC, "127.0.0.1"], False),
+        (["::1"], False),
+        (["169.254.169.254"], False),
+    ],
+)
 def test_every_resolved_address_must_be_public(api_client, dns, addresses, allowed):
     dns["hooks.example.test"] = addresses
     response = post(api_client, "/api/v1/webhook_endpoints", {"url": "https://hooks.example.test/in"})
@@ -65,9 +86,15 @@ def test_every_resolved_address_must_be_public(api_client, dns, addresses, allow
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8000/hooks", "http://[::1]/hooks", "http://10.0.0.1/", "http://169.254.169.254/latest",
-     "http://unresolvable.example.test/", "http://localhost/"],
-)  # fmt: skip
+    [
+        "http://127.0.0.1:8000/hooks",
+        "http://[::1]/hooks",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest",
+        "http://unresolvable.example.test/",
+        "http://localhost/",
+    ],
+)
 def test_private_or_unresolvable_urls_are_refused_at_creation(api_client, dns, url):
     dns["localhost"] = ["127.0.0.1", "::1"]
     response = post(api_client, "/api/v1/webhook_endpoints", {"url": url})
@@ -84,9 +111,18 @@ def test_a_refused_url_does_not_use_up_the_idempotency_key(api_client, dns):
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.com/x", "example.com/hooks", "https://", "javascript:alert(1)", "https://user:pw@example.com/",
-     "http://exa mple.com/", "https://example.com:99999/", "", "x" * 3000],
-)  # fmt: skip
+    [
+        "ftp://example.com/x",
+        "example.com/hooks",
+        "https://",
+        "javascript:alert(1)",
+        "https://user:pw@example.com/",
+        "http://exa mple.com/",
+        "https://example.com:99999/",
+        "",
+        "x" * 3000,
+    ],
+)
 def test_only_absolute_http_urls(api_client, url):
     response = post(api_client, "/api/v1/webhook_endpoints", {"url": url})
     assert response.status_code == 400 and error_of(response)["code"] == "url_invalid"
@@ -156,8 +192,10 @@ def test_ipv6_forms_embedding_a_public_ipv4_stay_allowed(address):
 
 
 def test_embedded_ipv4_is_found_in_every_form():
-    found = {name: [str(ip) for ip in netguard.embedded_ipv4(netguard.ipaddress.ip_address(address))]
-             for name, address in EMBEDDED_PRIVATE.items()}  # fmt: skip
+    found = {
+        name: [str(ip) for ip in netguard.embedded_ipv4(netguard.ipaddress.ip_address(address))]
+        for name, address in EMBEDDED_PRIVATE.items()
+    }
     assert found["6to4 of loopback"] == ["127.0.0.1"]
     assert found["IPv4-compatible metadata address"] == ["169.254.169.254"]
     assert found["NAT64 of the metadata address"] == ["169.254.169.254"]
@@ -168,10 +206,17 @@ def test_embedded_ipv4_is_found_in_every_form():
 
 @pytest.mark.parametrize(
     "url",
-    ["http://[2002:7f00:1::]/", "http://[2002:a9fe:a9fe::]/latest/meta-data/", "http://[::ffff:127.0.0.1]/",
-     "http://[::127.0.0.1]:8000/", "http://[64:ff9b::a9fe:a9fe]/", "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
-     "http://[::ffff:0:7f00:1]/", "https://[64:ff9b:1::a9fe:a9fe]/"],
-)  # fmt: skip
+    [
+        "http://[2002:7f00:1::]/",
+        "http://[2002:a9fe:a9fe::]/latest/meta-data/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::127.0.0.1]:8000/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+        "http://[::ffff:0:7f00:1]/",
+        "https://[64:ff9b:1::a9fe:a9fe]/",
+    ],
+)
 def test_embedded_private_ipv4_urls_are_refused_at_registration(api_client, dns, url):
     response = post(api_client, "/api/v1/webhook_endpoints", {"url": url})
     assert response.status_code == 400, response.content

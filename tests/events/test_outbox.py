@@ -43,8 +43,9 @@ def test_a_rolled_back_change_leaves_no_event(merchant):
     assert not Event.objects.exists()
 
 
-def test_the_drain_is_queued_once_the_transaction_commits(merchant, queued, settings,
-                                                          django_capture_on_commit_callbacks):
+def test_the_drain_is_queued_once_the_transaction_commits(
+    merchant, queued, settings, django_capture_on_commit_callbacks
+):
     settings.EVENTS_DRAIN_ON_COMMIT = True
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         record(merchant)
@@ -56,8 +57,9 @@ def test_the_drain_is_queued_once_the_transaction_commits(merchant, queued, sett
 
 def test_the_drain_creates_one_delivery_per_subscribed_enabled_endpoint(merchant, receiver, queued):
     everything = services.webhook_endpoint_create(merchant=merchant, url=receiver.url).endpoint
-    only_failed = services.webhook_endpoint_create(merchant=merchant, url=receiver.url,
-                                                   events=["payment.failed"]).endpoint
+    only_failed = services.webhook_endpoint_create(
+        merchant=merchant, url=receiver.url, events=["payment.failed"]
+    ).endpoint
     disabled = services.webhook_endpoint_create(merchant=merchant, url=receiver.url).endpoint
     services.webhook_endpoint_disable(endpoint_id=disabled.pk, reason="test")
     deleted = services.webhook_endpoint_create(merchant=merchant, url=receiver.url).endpoint
@@ -74,8 +76,9 @@ def test_the_drain_creates_one_delivery_per_subscribed_enabled_endpoint(merchant
     assert not Event.objects.filter(published_at__isnull=True).exists()
 
 
-def test_the_deliveries_are_queued_after_the_drain_commits(merchant, endpoint, queued,
-                                                            django_capture_on_commit_callbacks):
+def test_the_deliveries_are_queued_after_the_drain_commits(
+    merchant, endpoint, queued, django_capture_on_commit_callbacks
+):
     record(merchant)
     with django_capture_on_commit_callbacks(execute=True):
         services.outbox_drain()
@@ -127,8 +130,9 @@ def test_a_long_outbox_is_drained_in_batches_and_continued(merchant, endpoint, q
 
 def test_with_a_shared_cache_one_drain_is_queued_until_it_starts(merchant, endpoint, queued, settings, monkeypatch):
     settings.EVENTS_DRAIN_ON_COMMIT = True
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://unused"}}  # fmt: skip
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://unused"}
+    }
     flags = set()
 
     class SharedCache:

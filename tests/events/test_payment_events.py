@@ -32,8 +32,11 @@ def test_manual_capture(api_client, sandbox):
     payment = create_payment(api_client, capture_method="manual", confirm=True).json()
     captured = post(api_client, f"/api/v1/payments/{payment['id']}/capture", {"amount": 500}).json()
     events = events_of(payment["id"])
-    assert [event["type"] for event in events] == ["payment.processing", "payment.requires_capture",
-                                                   "payment.succeeded"]  # fmt: skip
+    assert [event["type"] for event in events] == [
+        "payment.processing",
+        "payment.requires_capture",
+        "payment.succeeded",
+    ]
     assert events[1]["data"]["object"]["amount_capturable"] == 1999
     assert events[2]["data"]["object"] == captured
 
@@ -48,8 +51,7 @@ def test_decline(api_client, sandbox):
 
 @pytest.mark.parametrize("capture_method", ["automatic", "manual"])
 def test_cancel(api_client, sandbox, capture_method):
-    payment = create_payment(api_client, capture_method=capture_method,
-                             confirm=capture_method == "manual").json()  # fmt: skip
+    payment = create_payment(api_client, capture_method=capture_method, confirm=capture_method == "manual").json()
     canceled = post(api_client, f"/api/v1/payments/{payment['id']}/cancel", {"reason": "duplicate"}).json()
     events = events_of(payment["id"])
     assert events[-1]["type"] == "payment.canceled" and events[-1]["data"]["object"] == canceled

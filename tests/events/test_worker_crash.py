@@ -42,8 +42,20 @@ pytestmark = [
 
 
 def start_worker(env: dict, log_path, *, beat: bool) -> subprocess.Popen:
-    command = [str(VENV_BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1",
-               "--without-gossip", "--without-mingle", "-n", f"crash-test-{time.monotonic_ns()}@%h"]  # fmt: skip
+    command = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "config",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        "1",
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        f"crash-test-{time.monotonic_ns()}@%h",
+    ]
     if beat:
         command += ["--beat", "--schedule", str(log_path.with_suffix(".schedule"))]
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
@@ -73,8 +85,9 @@ def wait_until(condition, timeout: float) -> bool:
     return condition()
 
 
-def test_a_worker_killed_mid_batch_resends_only_what_was_in_flight(merchant, receiver, tmp_path, settings,
-                                                                    record_property):  # fmt: skip
+def test_a_worker_killed_mid_batch_resends_only_what_was_in_flight(
+    merchant, receiver, tmp_path, settings, record_property
+):
     settings.EVENTS_DRAIN_ON_COMMIT = True  # each commit below queues a drain through Redis, as the API does
     # The transactional tests before this one flushed the tables that the data migration filled.
     importlib.import_module("events.migrations.0002_beat_schedules").create_schedules(apps, None)
@@ -102,8 +115,8 @@ def test_a_worker_killed_mid_batch_resends_only_what_was_in_flight(merchant, rec
     try:
         in_flight_target = ANSWERED_BEFORE_THE_KILL + concurrency
         assert receiver.wait_for(lambda r: len(r.received) >= in_flight_target, timeout=60), (
-            (tmp_path / "worker-1.log").read_text()[-3000:]
-        )
+            tmp_path / "worker-1.log"
+        ).read_text()[-3000:]
         time.sleep(0.3)  # anything else the worker would do, it does now
         killed_at = time.time()
         kill_group(first)
@@ -146,9 +159,11 @@ def test_a_worker_killed_mid_batch_resends_only_what_was_in_flight(merchant, rec
     duplicated = {event_id for event_id, count in per_event.items() if count > 1}
     record_property("duplicates", len(duplicated))
     record_property("recovery_seconds", round(recovery_seconds, 1))
-    sys.stdout.write(f"\nworker SIGKILL mid-batch: {len(duplicated)} of {len(everything)} events sent twice "
-                     f"({len(in_flight)} in flight at the kill); all delivered {recovery_seconds:.1f} s after the "
-                     "restart\n")
+    sys.stdout.write(
+        f"\nworker SIGKILL mid-batch: {len(duplicated)} of {len(everything)} events sent twice "
+        f"({len(in_flight)} in flight at the kill); all delivered {recovery_seconds:.1f} s after the "
+        "restart\n"
+    )
     # Only what was in flight at the kill is sent again, and only once more.
     assert duplicated <= in_flight, "an event answered before the kill was sent again"
     assert len(duplicated) <= concurrency

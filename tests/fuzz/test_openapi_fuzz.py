@@ -70,8 +70,14 @@ def test_the_api_answers_every_generated_request_as_its_document_says(wsgi_app, 
                 continue
 
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
+            @settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit, Phase.generate, Phase.shrink],
+            )
             def call(case):
                 response = case.call_and_validate(headers=auth, checks=CHECKS)
                 statuses[response.status_code] += 1

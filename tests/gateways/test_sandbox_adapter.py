@@ -75,10 +75,17 @@ def client(scripted):
 
 
 CHARGE = {
-    "id": "ch_1", "object": "charge", "reference": "pay_1", "amount": 100, "currency": "USD", "status": "declined",
-    "amount_captured": 0, "decline_code": "insufficient_funds", "failure_message": "No money.",
+    "id": "ch_1",
+    "object": "charge",
+    "reference": "pay_1",
+    "amount": 100,
+    "currency": "USD",
+    "status": "declined",
+    "amount_captured": 0,
+    "decline_code": "insufficient_funds",
+    "failure_message": "No money.",
     "card": {"brand": "visa", "last4": "9995", "exp_month": 12, "exp_year": 2030},
-}  # fmt: skip
+}
 
 
 def authorize(client):
@@ -101,8 +108,12 @@ def test_a_charge_call_carries_the_key_the_api_key_and_the_json_body(scripted, c
     assert sent["headers"]["Authorization"] == "Bearer sk_test_key"
     assert sent["headers"]["Idempotency-Key"] == "key-1"
     assert json.loads(sent["body"]) == {
-        "amount": 100, "currency": "USD", "source": "tok_visa", "capture": False, "reference": "pay_1",
-    }  # fmt: skip
+        "amount": 100,
+        "currency": "USD",
+        "source": "tok_visa",
+        "capture": False,
+        "reference": "pay_1",
+    }
     assert charge.status == "authorized"
 
 
@@ -203,14 +214,30 @@ def test_the_registry_returns_one_cached_sandbox_adapter_that_follows_settings(s
 # --- refunds, disputes and settlement reports ------------------------------------------
 
 REFUND = {
-    "id": "rf_1", "object": "refund", "charge": "ch_1", "reference": "re_1", "amount": 40, "currency": "USD",
-    "status": "pending", "failure_reason": None, "idempotency_key": "key-r", "created": 1_700_000_000,
-}  # fmt: skip
+    "id": "rf_1",
+    "object": "refund",
+    "charge": "ch_1",
+    "reference": "re_1",
+    "amount": 40,
+    "currency": "USD",
+    "status": "pending",
+    "failure_reason": None,
+    "idempotency_key": "key-r",
+    "created": 1_700_000_000,
+}
 DISPUTE = {
-    "id": "dsp_1", "object": "dispute", "charge": "ch_1", "reference": "pay_1", "amount": 100, "currency": "USD",
-    "reason": "fraudulent", "status": "under_review", "evidence_due_by": 1_700_600_000,
-    "evidence": {"refund_policy": "30 days"}, "created": 1_700_000_000,
-}  # fmt: skip
+    "id": "dsp_1",
+    "object": "dispute",
+    "charge": "ch_1",
+    "reference": "pay_1",
+    "amount": 100,
+    "currency": "USD",
+    "reason": "fraudulent",
+    "status": "under_review",
+    "evidence_due_by": 1_700_600_000,
+    "evidence": {"refund_policy": "30 days"},
+    "created": 1_700_000_000,
+}
 
 
 def refund(client):
@@ -273,20 +300,24 @@ def test_lookup_refund_asks_by_key_and_says_none_for_an_empty_list(scripted, cli
 
 def test_dispute_calls_go_to_their_paths(scripted, client):
     scripted.answer = (200, json.dumps(DISPUTE).encode(), 0)
-    expected = Dispute("dsp_1", "ch_1", "pay_1", 100, "USD", "fraudulent", "under_review", 1_700_600_000,
-                       {"refund_policy": "30 days"})  # fmt: skip
+    expected = Dispute(
+        "dsp_1", "ch_1", "pay_1", 100, "USD", "fraudulent", "under_review", 1_700_600_000, {"refund_policy": "30 days"}
+    )
 
     assert client.retrieve_dispute(processor_dispute_id="dsp_1") == expected
     assert (scripted.requests[-1]["method"], scripted.requests[-1]["path"]) == ("GET", "/v1/disputes/dsp_1")
     client.submit_dispute_evidence(processor_dispute_id="dsp_1", evidence={"refund_policy": "x"}, idempotency_key="e")
     sent = scripted.requests[-1]
     assert (sent["path"], sent["headers"]["Idempotency-Key"], json.loads(sent["body"])) == (
-        "/v1/disputes/dsp_1/evidence", "e", {"refund_policy": "x"},
-    )  # fmt: skip
+        "/v1/disputes/dsp_1/evidence",
+        "e",
+        {"refund_policy": "x"},
+    )
     client.accept_dispute(processor_dispute_id="dsp_1", idempotency_key="a")
     assert (scripted.requests[-1]["path"], scripted.requests[-1]["headers"]["Idempotency-Key"]) == (
-        "/v1/disputes/dsp_1/close", "a",
-    )  # fmt: skip
+        "/v1/disputes/dsp_1/close",
+        "a",
+    )
     client.open_dispute(processor_charge_id="ch_1", amount=50)
     assert json.loads(scripted.requests[-1]["body"]) == {"charge": "ch_1", "reason": "general", "amount": 50}
 
@@ -327,9 +358,15 @@ def test_a_settlement_report_that_cannot_be_had_is_unavailable(scripted, client,
 # --- bank accounts, bank transfers, wallets and exchange rates ----------------------------
 
 BANK_ACCOUNT = {
-    "id": "ba_1", "object": "bank_account", "country": "DE", "last4": "3000", "fingerprint": "0123456789abcdef",
-    "bank_name": "Commerzbank", "behaviour": "settle", "created": 1_700_000_000,
-}  # fmt: skip
+    "id": "ba_1",
+    "object": "bank_account",
+    "country": "DE",
+    "last4": "3000",
+    "fingerprint": "0123456789abcdef",
+    "bank_name": "Commerzbank",
+    "behaviour": "settle",
+    "created": 1_700_000_000,
+}
 
 
 def test_tokenising_a_bank_account_posts_only_the_given_fields(scripted, client):
@@ -345,8 +382,14 @@ def test_tokenising_a_bank_account_posts_only_the_given_fields(scripted, client)
 
 
 def test_a_refused_bank_account_is_rejected_with_its_param(scripted, client):
-    refused = {"error": {"type": "invalid_request_error", "code": "bank_account_invalid", "message": "No.",
-                         "param": "routing_number"}}  # fmt: skip
+    refused = {
+        "error": {
+            "type": "invalid_request_error",
+            "code": "bank_account_invalid",
+            "message": "No.",
+            "param": "routing_number",
+        }
+    }
     scripted.answer = (400, json.dumps(refused).encode(), 0)
 
     with pytest.raises(ProcessorRequestRejected) as caught:
@@ -361,9 +404,14 @@ def test_a_refused_bank_account_is_rejected_with_its_param(scripted, client):
 
 @pytest.mark.parametrize(
     "answer",
-    [(500, error("internal_error"), 0), (201, b'{"id": "ba_1"}', 0), (201, b'{"id": "tok_1"}', 0),
-     (201, json.dumps(BANK_ACCOUNT).encode(), 1.0), (201, b"not json", 0)],
-)  # fmt: skip
+    [
+        (500, error("internal_error"), 0),
+        (201, b'{"id": "ba_1"}', 0),
+        (201, b'{"id": "tok_1"}', 0),
+        (201, json.dumps(BANK_ACCOUNT).encode(), 1.0),
+        (201, b"not json", 0),
+    ],
+)
 def test_a_bank_account_answer_that_is_not_a_token_is_unavailable(scripted, client, answer):
     scripted.answer = answer
 
@@ -372,15 +420,23 @@ def test_a_bank_account_answer_that_is_not_a_token_is_unavailable(scripted, clie
 
 
 def test_a_charge_carries_its_next_action_url_and_return_code(scripted, client):
-    wallet = {**CHARGE, "status": "requires_action", "card": None, "decline_code": None,
-              "next_action_url": "http://sandbox/wallet/ch_1"}  # fmt: skip
+    wallet = {
+        **CHARGE,
+        "status": "requires_action",
+        "card": None,
+        "decline_code": None,
+        "next_action_url": "http://sandbox/wallet/ch_1",
+    }
     scripted.answer = (201, json.dumps(wallet).encode(), 0)
 
     charge = authorize(client)
 
     assert (charge.status, charge.card, charge.next_action_url, charge.return_code) == (
-        "requires_action", None, "http://sandbox/wallet/ch_1", None,
-    )  # fmt: skip
+        "requires_action",
+        None,
+        "http://sandbox/wallet/ch_1",
+        None,
+    )
     failed = {**CHARGE, "status": "failed", "card": None, "decline_code": "no_account", "return_code": "R03"}
     scripted.answer = (402, error("card_declined", charge=failed).replace(b'"x"', b'"card_error"'), 0)
     with pytest.raises(CardDeclined) as caught:
@@ -398,10 +454,16 @@ def test_exchange_rates_are_read_as_strings(scripted, client):
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"base": "USD", "rates": {"EUR": 0.9213}}', b'{"base": "USD", "rates": {"EUR": "abc"}}',
-     b'{"base": "USD", "rates": {"EUR": "-1"}}', b'{"base": "USD", "rates": {"EUR": "NaN"}}',
-     b'{"base": "USD", "rates": ["EUR"]}', b'{"rates": {}}', b"[]"],
-)  # fmt: skip
+    [
+        b'{"base": "USD", "rates": {"EUR": 0.9213}}',
+        b'{"base": "USD", "rates": {"EUR": "abc"}}',
+        b'{"base": "USD", "rates": {"EUR": "-1"}}',
+        b'{"base": "USD", "rates": {"EUR": "NaN"}}',
+        b'{"base": "USD", "rates": ["EUR"]}',
+        b'{"rates": {}}',
+        b"[]",
+    ],
+)
 def test_unreadable_exchange_rates_are_unavailable(scripted, client, body):
     scripted.answer = (200, body, 0)
 
@@ -411,16 +473,23 @@ def test_unreadable_exchange_rates_are_unavailable(scripted, client, body):
 
 @pytest.mark.parametrize(
     ("event_type", "changes"),
-    [("charge.returned", {"status": "returned", "return_code": "R01", "amount_captured": 100}),
-     ("charge.expired", {"status": "expired"}),
-     ("charge.declined", {"status": "declined", "decline_code": "customer_declined"})],
-)  # fmt: skip
+    [
+        ("charge.returned", {"status": "returned", "return_code": "R01", "amount_captured": 100}),
+        ("charge.expired", {"status": "expired"}),
+        ("charge.declined", {"status": "declined", "decline_code": "customer_declined"}),
+    ],
+)
 def test_bank_and_wallet_webhooks_parse_to_their_charge(event_type, changes):
     secret = "whsec_test"
     verifier = SandboxProcessor(base_url="http://127.0.0.1:1", webhook_secret=secret)
     obj = {**CHARGE, "card": None, "decline_code": None, "next_action_url": None, "return_code": None, **changes}
-    payload = {"id": "evt_sbx_1", "object": "event", "type": event_type, "created": int(time.time()),
-               "data": {"object": obj}}  # fmt: skip
+    payload = {
+        "id": "evt_sbx_1",
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "data": {"object": obj},
+    }
     body = json.dumps(payload).encode()
 
     event = verifier.parse_webhook(

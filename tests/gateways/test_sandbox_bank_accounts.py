@@ -22,8 +22,11 @@ def test_a_us_account_tokenises_to_its_facts_only(live_sandbox):
     account = answer.json()
     assert account["id"].startswith("ba_") and account["object"] == "bank_account"
     assert (account["country"], account["last4"], account["bank_name"], account["behaviour"]) == (
-        "US", "6789", "Sandbox Test Bank", "settle",
-    )  # fmt: skip
+        "US",
+        "6789",
+        "Sandbox Test Bank",
+        "settle",
+    )
     assert len(account["fingerprint"]) == 16
     assert not {"account_number", "routing_number", "iban", "holder_name"} & set(account)
     assert live_sandbox.request("GET", f"/v1/bank_accounts/{account['id']}").json() == account
@@ -33,16 +36,23 @@ def test_an_iban_tokenises_to_its_facts_only(live_sandbox):
     account = tokenise(live_sandbox, {**DE, "iban": "DE89 3704 0044 0532 0130 00"}).json()
 
     assert (account["country"], account["last4"], account["bank_name"], account["behaviour"]) == (
-        "DE", "3000", "Commerzbank", "settle",
-    )  # fmt: skip
+        "DE",
+        "3000",
+        "Commerzbank",
+        "settle",
+    )
 
 
 @pytest.mark.parametrize(
     ("body", "behaviour"),
-    [({**US, "account_number": "000111111116"}, "return_r01"), ({**US, "account_number": "000111111113"}, "fail_r03"),
-     ({**DE, "iban": "DE28370400440111111116"}, "return_r01"), ({**DE, "iban": "DE12370400440111111113"}, "fail_r03"),
-     ({**DE, "country": "NL", "iban": "NL91ABNA0417164300"}, "settle")],
-)  # fmt: skip
+    [
+        ({**US, "account_number": "000111111116"}, "return_r01"),
+        ({**US, "account_number": "000111111113"}, "fail_r03"),
+        ({**DE, "iban": "DE28370400440111111116"}, "return_r01"),
+        ({**DE, "iban": "DE12370400440111111113"}, "fail_r03"),
+        ({**DE, "country": "NL", "iban": "NL91ABNA0417164300"}, "settle"),
+    ],
+)
 def test_test_accounts_carry_their_behaviour(live_sandbox, body, behaviour):
     answer = tokenise(live_sandbox, body)
 
@@ -116,9 +126,11 @@ def test_no_account_number_or_iban_is_ever_stored(live_sandbox, new_key):
     # Through the idempotency store too, and through a charge on the account.
     keyed = tokenise(live_sandbox, {**US, "account_number": "555566667777"}, idempotency_key=new_key()).json()
     charged = live_sandbox.request(
-        "POST", "/v1/charges", idempotency_key=new_key(),
+        "POST",
+        "/v1/charges",
+        idempotency_key=new_key(),
         json={"amount": 100, "currency": "USD", "source": keyed["id"], "reference": "pay_bank_secret"},
-    )  # fmt: skip
+    )
     assert charged.status_code == 201
     secrets = [*accounts, *ibans, "555566667777", "Jane Doe", "Erika Mustermann", "110000000"]
 

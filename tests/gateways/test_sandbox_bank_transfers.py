@@ -110,10 +110,17 @@ def test_a_missing_account_fails_at_once_r03_as_a_decline(adapter, live_sandbox,
     body = live_sandbox.request("GET", f"/v1/charges/{declined.charge.processor_id}").json()
     assert (body["status"], body["decline_code"], body["return_code"]) == ("failed", "no_account", "R03")
     replay = live_sandbox.request(
-        "POST", "/v1/charges", idempotency_key=key,
-        json={"amount": 10_000, "currency": "USD", "source": body["bank_account"]["id"], "capture": True,
-              "reference": reference},
-    )  # fmt: skip
+        "POST",
+        "/v1/charges",
+        idempotency_key=key,
+        json={
+            "amount": 10_000,
+            "currency": "USD",
+            "source": body["bank_account"]["id"],
+            "capture": True,
+            "reference": reference,
+        },
+    )
     assert replay.status_code == 402 and replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json()["error"]["type"] == "card_error"
 
@@ -131,9 +138,13 @@ def test_a_bank_transfer_cannot_be_authorised_for_later_capture(adapter, live_sa
     key = new_key()
     with pytest.raises(ProcessorRequestRejected) as caught:
         adapter.authorize(
-            reference=reference, amount=100, currency="USD", token=bank_account(adapter), capture=False,
+            reference=reference,
+            amount=100,
+            currency="USD",
+            token=bank_account(adapter),
+            capture=False,
             idempotency_key=key,
-        )  # fmt: skip
+        )
 
     assert (caught.value.code, caught.value.param) == ("capture_method_invalid", "capture")
     assert adapter.lookup(idempotency_key=key) is None

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from gateways.sandbox import banks, fx, wallets
-from gateways.sandbox.money import format_amount
+from sandbox import banks, fx, wallets
+from sandbox.money import format_amount
 
 KEY = "test-fingerprint-key"
 
@@ -75,9 +75,13 @@ def test_bad_ibans_are_refused_with_the_param(country, iban, why):
 
 @pytest.mark.parametrize(
     ("routing", "account", "param"),
-    [("110000001", "000123456789", "routing_number"), ("110000000", "123", "account_number"),
-     ("110000000", "123456789012345678", "account_number"), ("110000000", "0001234x", "account_number")],
-)  # fmt: skip
+    [
+        ("110000001", "000123456789", "routing_number"),
+        ("110000000", "123", "account_number"),
+        ("110000000", "123456789012345678", "account_number"),
+        ("110000000", "0001234x", "account_number"),
+    ],
+)
 def test_bad_us_accounts_are_refused_with_the_param(routing, account, param):
     with pytest.raises(banks.BankAccountInvalid) as caught:
         banks.us_bank_account(routing_number=routing, account_number=account, fingerprint_key=KEY)
@@ -111,19 +115,32 @@ def test_fx_rates_are_six_place_decimal_strings_nudged_by_the_drift():
 
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
-    [(1999, "USD", "USD 19.99"), (123456789, "EUR", "EUR 1,234,567.89"), (1999, "JPY", "JPY 1,999"),
-     (1999, "KWD", "KWD 1.999"), (5, "USD", "USD 0.05"), (0, "GBP", "GBP 0.00")],
-)  # fmt: skip
+    [
+        (1999, "USD", "USD 19.99"),
+        (123456789, "EUR", "EUR 1,234,567.89"),
+        (1999, "JPY", "JPY 1,999"),
+        (1999, "KWD", "KWD 1.999"),
+        (5, "USD", "USD 0.05"),
+        (0, "GBP", "GBP 0.00"),
+    ],
+)
 def test_amounts_are_shown_in_the_currencys_minor_units(amount, currency, shown):
     assert format_amount(amount, currency) == shown
 
 
 @pytest.mark.parametrize(
     ("url", "valid"),
-    [("https://shop.example/return", True), ("http://127.0.0.1:8000/pay/return?x=1", True),
-     ("javascript:alert(1)", False), ("data:text/html,hi", False), ("/relative", False), ("https://", False),
-     ('https://shop.example/"><script>', False), ("https://shop.example/" + "a" * 2000, False)],
-)  # fmt: skip
+    [
+        ("https://shop.example/return", True),
+        ("http://127.0.0.1:8000/pay/return?x=1", True),
+        ("javascript:alert(1)", False),
+        ("data:text/html,hi", False),
+        ("/relative", False),
+        ("https://", False),
+        ('https://shop.example/"><script>', False),
+        ("https://shop.example/" + "a" * 2000, False),
+    ],
+)
 def test_only_http_urls_are_return_urls(url, valid):
     assert wallets.return_url_valid(url) is valid
 

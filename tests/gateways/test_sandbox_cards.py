@@ -5,7 +5,7 @@ import dataclasses
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateways.sandbox.cards import FIXED_TOKENS, TEST_CARD_BEHAVIOURS, brand_for, card_from_number, luhn_valid
+from sandbox.cards import FIXED_TOKENS, TEST_CARD_BEHAVIOURS, brand_for, card_from_number, luhn_valid
 
 
 def with_check_digit(partial: str) -> str:

@@ -51,9 +51,18 @@ def test_a_create_dispute_charge_is_disputed_after_capture_with_a_signed_webhook
     assert adapter.charges_for(reference=reference)[0].disputed is True
     body = delivery.event["data"]["object"]
     assert set(body) == {
-        "id", "object", "charge", "reference", "amount", "currency", "reason", "status", "evidence_due_by",
-        "evidence", "created",
-    }  # fmt: skip
+        "id",
+        "object",
+        "charge",
+        "reference",
+        "amount",
+        "currency",
+        "reason",
+        "status",
+        "evidence_due_by",
+        "evidence",
+        "created",
+    }
 
 
 def test_a_manually_captured_create_dispute_charge_is_disputed_after_its_capture(
@@ -88,8 +97,11 @@ def test_a_dispute_opened_on_demand(adapter, live_sandbox, webhook_receiver, new
     )
 
     assert (dispute.status, dispute.reason, dispute.amount, dispute.payment_reference) == (
-        "needs_response", "product_not_received", 4000, reference,
-    )  # fmt: skip
+        "needs_response",
+        "product_not_received",
+        4000,
+        reference,
+    )
     [delivery] = webhook_receiver.wait_for_event("dispute.created", about=dispute.processor_id)
     event = adapter.parse_webhook(body=delivery.body, headers=delivery.headers, tolerance_seconds=300)
     assert event.dispute == dispute

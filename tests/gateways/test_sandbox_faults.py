@@ -81,22 +81,36 @@ def test_faults_are_shown_and_validated(adapter, live_sandbox):
     assert (shown["latency_ms"], shown["error_rate"], shown["seed"], shown["duplicate_webhooks"]) == (5, 0.25, 7, True)
     delays = live_sandbox.set_faults(refund_delay_seconds=0.5, dispute_delay_seconds=4, dispute_decision_seconds=0)
     assert (delays["refund_delay_seconds"], delays["dispute_delay_seconds"], delays["dispute_decision_seconds"]) == (
-        0.5, 4.0, 0.0,
-    )  # fmt: skip
+        0.5,
+        4.0,
+        0.0,
+    )
     rails = live_sandbox.set_faults(
         bank_settlement_seconds=2, bank_return_seconds=0.25, wallet_expiry_seconds=86_400, fx_drift_bps=-12
     )
-    assert {key: rails[key] for key in ("bank_settlement_seconds", "bank_return_seconds", "wallet_expiry_seconds",
-                                        "fx_drift_bps")} == {
-        "bank_settlement_seconds": 2.0, "bank_return_seconds": 0.25, "wallet_expiry_seconds": 86_400.0,
+    assert {
+        key: rails[key]
+        for key in ("bank_settlement_seconds", "bank_return_seconds", "wallet_expiry_seconds", "fx_drift_bps")
+    } == {
+        "bank_settlement_seconds": 2.0,
+        "bank_return_seconds": 0.25,
+        "wallet_expiry_seconds": 86_400.0,
         "fx_drift_bps": -12,
-    }  # fmt: skip
+    }
     bad_values = (
-        {"error_rate": 1.5}, {"latency_ms": -1}, {"shuffle_webhooks": "yes"}, {"nonsense": 1},
-        {"refund_delay_seconds": -1}, {"dispute_delay_seconds": "2"}, {"dispute_decision_seconds": 3601},
-        {"bank_settlement_seconds": -1}, {"bank_return_seconds": 3601}, {"wallet_expiry_seconds": 8 * 86_400},
-        {"fx_drift_bps": 0.5}, {"fx_drift_bps": 10_000},
-    )  # fmt: skip
+        {"error_rate": 1.5},
+        {"latency_ms": -1},
+        {"shuffle_webhooks": "yes"},
+        {"nonsense": 1},
+        {"refund_delay_seconds": -1},
+        {"dispute_delay_seconds": "2"},
+        {"dispute_decision_seconds": 3601},
+        {"bank_settlement_seconds": -1},
+        {"bank_return_seconds": 3601},
+        {"wallet_expiry_seconds": 8 * 86_400},
+        {"fx_drift_bps": 0.5},
+        {"fx_drift_bps": 10_000},
+    )
     for bad in bad_values:
         answer = live_sandbox.request("POST", "/v1/control/faults", json=bad)
         assert answer.status_code == 400, bad

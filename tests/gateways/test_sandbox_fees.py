@@ -5,7 +5,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateways.sandbox.fees import basis_points_of, charge_fee
+from sandbox.fees import basis_points_of, charge_fee
 
 
 def test_half_cents_round_to_the_even_neighbour():

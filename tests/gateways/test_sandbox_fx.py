@@ -22,8 +22,11 @@ def test_the_feed_is_a_table_of_decimal_strings_against_usd(live_sandbox):
     rates = body["rates"]
     assert MAJOR <= set(rates) and len(rates) >= 15 and "USD" not in rates
     assert {key: rates[key] for key in ("EUR", "GBP", "JPY", "KWD")} == {
-        "EUR": "0.921300", "GBP": "0.789500", "JPY": "151.230000", "KWD": "0.307400",
-    }  # fmt: skip
+        "EUR": "0.921300",
+        "GBP": "0.789500",
+        "JPY": "151.230000",
+        "KWD": "0.307400",
+    }
     for currency, rate in rates.items():
         assert isinstance(rate, str) and len(currency) == 3
         assert Decimal(rate) > 0 and Decimal(rate).as_tuple().exponent == -6

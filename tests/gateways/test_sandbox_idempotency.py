@@ -160,9 +160,13 @@ def test_racing_declines_record_one_declined_charge_per_key(adapter, new_key, re
     def attempt(_):
         try:
             adapter.authorize(
-                reference=reference, amount=1000, currency="USD", token="tok_chargeDeclined", capture=True,
+                reference=reference,
+                amount=1000,
+                currency="USD",
+                token="tok_chargeDeclined",
+                capture=True,
                 idempotency_key=key,
-            )  # fmt: skip
+            )
         except CardDeclined as declined:
             return declined.charge.processor_id
         except ProcessorUnavailable:

@@ -57,9 +57,11 @@ def test_the_environment_sets_the_runs_faults_and_keys():
             "fx_drift_bps": -30,
         }
         wallet = sandbox.request(
-            "POST", "/v1/charges", idempotency_key="wallet-key",
+            "POST",
+            "/v1/charges",
+            idempotency_key="wallet-key",
             json={"amount": 100, "currency": "EUR", "source": "wallet_sandboxpay", "reference": "pay_public"},
-        ).json()  # fmt: skip
+        ).json()
         assert wallet["next_action_url"] == f"https://sandbox.example:9443/wallet/{wallet['id']}"
         assert 119 <= wallet["expires_at"] - wallet["created"] <= 120
         assert sandbox.request("GET", "/v1/fx_rates").json()["rates"]["EUR"] == "0.918536"  # 0.9213 × 0.997

@@ -37,8 +37,11 @@ def test_a_full_refund_succeeds_at_once(adapter, live_sandbox, new_key, referenc
     assert isinstance(refund, Refund)
     assert refund.processor_id.startswith("rf_")
     assert (refund.charge_id, refund.reference, refund.amount, refund.currency) == (
-        charge.processor_id, our_id, 1999, "USD",
-    )  # fmt: skip
+        charge.processor_id,
+        our_id,
+        1999,
+        "USD",
+    )
     assert (refund.status, refund.failure_reason) == ("succeeded", None)
     assert charge_state(live_sandbox, charge.processor_id)["amount_refunded"] == 1999
     assert adapter.charges_for(reference=reference) == [replace(charge, amount_refunded=1999)]
@@ -69,9 +72,17 @@ def test_several_partial_refunds_up_to_the_captured_amount(adapter, live_sandbox
     assert [item["id"] for item in by_reference] == [refunds[1].processor_id]
     detail = live_sandbox.request("GET", f"/v1/refunds/{refunds[0].processor_id}").json()
     assert set(detail) == {
-        "id", "object", "charge", "reference", "amount", "currency", "status", "failure_reason", "idempotency_key",
+        "id",
+        "object",
+        "charge",
+        "reference",
+        "amount",
+        "currency",
+        "status",
+        "failure_reason",
+        "idempotency_key",
         "created",
-    }  # fmt: skip
+    }
     assert (detail["object"], detail["amount"]) == ("refund", 500)
 
 

@@ -39,9 +39,14 @@ class Report:
 
 def line(kind: str, processor_id: str, reference: str, amount: int, fee: int, currency: str = "USD") -> dict:
     return {
-        "type": kind, "processor_id": processor_id, "reference": reference, "currency": currency,
-        "amount": str(amount), "fee": str(fee), "net": str(amount - fee),
-    }  # fmt: skip
+        "type": kind,
+        "processor_id": processor_id,
+        "reference": reference,
+        "currency": currency,
+        "amount": str(amount),
+        "fee": str(fee),
+        "net": str(amount - fee),
+    }
 
 
 def without_date(found: list[dict]) -> list[dict]:
@@ -64,9 +69,10 @@ def test_a_days_report_lists_charges_refunds_disputes_and_reversals_with_signs_a
     )
     dispute = adapter.open_dispute(processor_charge_id=won.processor_id)
     adapter.submit_dispute_evidence(
-        processor_dispute_id=dispute.processor_id, evidence={"uncategorized_text": "winning_evidence"},
+        processor_dispute_id=dispute.processor_id,
+        evidence={"uncategorized_text": "winning_evidence"},
         idempotency_key=new_key(),
-    )  # fmt: skip
+    )
     webhook_receiver.wait_for_event("dispute.closed", about=dispute.processor_id)
 
     found = report.lines(about={reference, other_payment, "re_settle_1"})
@@ -100,8 +106,10 @@ def test_the_fee_is_rounded_half_to_even(adapter, new_key, reference):
     found = report.lines(about={reference})
 
     assert [(row["processor_id"], row["fee"]) for row in found] == [
-        (charges[0].processor_id, "51"), (charges[1].processor_id, "51"), (charges[2].processor_id, "52"),
-    ]  # fmt: skip
+        (charges[0].processor_id, "51"),
+        (charges[1].processor_id, "51"),
+        (charges[2].processor_id, "52"),
+    ]
 
 
 def test_only_what_moved_money_settles(adapter, live_sandbox, webhook_receiver, new_key, reference):
@@ -114,13 +122,19 @@ def test_only_what_moved_money_settles(adapter, live_sandbox, webhook_receiver, 
     )
     adapter.void(processor_id=voided.processor_id, idempotency_key=new_key())
     live_sandbox.request(
-        "POST", "/v1/charges", idempotency_key=new_key(),
-        json={"amount": 900, "currency": "GBP", "source": "tok_chargeDeclined", "reference": reference},
-    )  # fmt: skip
-    failing = adapter.authorize(
-        reference=reference, amount=300, currency="GBP", token="tok_refundFailure", capture=True,
+        "POST",
+        "/v1/charges",
         idempotency_key=new_key(),
-    )  # fmt: skip
+        json={"amount": 900, "currency": "GBP", "source": "tok_chargeDeclined", "reference": reference},
+    )
+    failing = adapter.authorize(
+        reference=reference,
+        amount=300,
+        currency="GBP",
+        token="tok_refundFailure",
+        capture=True,
+        idempotency_key=new_key(),
+    )
     failed = adapter.refund(
         processor_charge_id=failing.processor_id, amount=300, reference="re_f", idempotency_key=new_key()
     )
@@ -134,8 +148,9 @@ def test_only_what_moved_money_settles(adapter, live_sandbox, webhook_receiver, 
 
     settled_so_far = report.lines(about={reference, pending.processor_id})
     assert [(row["type"], row["processor_id"], row["amount"]) for row in settled_so_far] == [
-        ("charge", failing.processor_id, "300"), ("charge", authorized.processor_id, "3000"),
-    ]  # fmt: skip
+        ("charge", failing.processor_id, "300"),
+        ("charge", authorized.processor_id, "3000"),
+    ]
     webhook_receiver.wait_for_event("refund.succeeded", about=pending.processor_id)
     settled = report.lines(about={reference, pending.processor_id, failed.processor_id})
     assert [(row["type"], row["processor_id"], row["amount"]) for row in settled] == [
@@ -194,9 +209,16 @@ def test_a_line_injected_into_another_day_appears_only_there(adapter, live_sandb
     answer = live_sandbox.request(
         "POST",
         "/v1/control/settlements/inject",
-        json={"date": "2001-02-03", "type": "dispute", "processor_id": "dsp_old", "reference": reference,
-              "currency": "EUR", "amount": -500, "fee": 1500},
-    )  # fmt: skip
+        json={
+            "date": "2001-02-03",
+            "type": "dispute",
+            "processor_id": "dsp_old",
+            "reference": reference,
+            "currency": "EUR",
+            "amount": -500,
+            "fee": 1500,
+        },
+    )
     assert answer.status_code == 201
 
     old = [
@@ -244,8 +266,15 @@ def test_a_report_needs_the_api_key_and_the_csv_suffix(live_sandbox):
     ],
 )
 def test_bad_injections_are_refused(live_sandbox, fields, code):
-    body = {"date": "2001-02-04", "type": "charge", "processor_id": "ch_x", "reference": "pay_x", "currency": "USD",
-            "amount": 100, **fields}  # fmt: skip
+    body = {
+        "date": "2001-02-04",
+        "type": "charge",
+        "processor_id": "ch_x",
+        "reference": "pay_x",
+        "currency": "USD",
+        "amount": 100,
+        **fields,
+    }
 
     answer = live_sandbox.request("POST", "/v1/control/settlements/inject", json=body)
 

@@ -102,8 +102,10 @@ def test_declining_declines_with_a_webhook(adapter, live_sandbox, webhook_receiv
     [delivery] = webhook_receiver.wait_for_event("charge.declined", about=charge.processor_id)
     event = adapter.parse_webhook(body=delivery.body, headers=delivery.headers, tolerance_seconds=300)
     assert (event.charge.status, event.charge.decline_code, event.charge.amount_captured) == (
-        "declined", "customer_declined", 0,
-    )  # fmt: skip
+        "declined",
+        "customer_declined",
+        0,
+    )
 
 
 def test_deciding_again_shows_the_outcome_and_changes_nothing(
@@ -214,9 +216,13 @@ def test_a_charge_awaiting_approval_cannot_be_captured(adapter, new_key, referen
 def test_an_unknown_wallet_is_token_invalid(adapter, new_key, reference):
     with pytest.raises(TokenInvalid):
         adapter.authorize(
-            reference=reference, amount=100, currency="USD", token="wallet_nopay", capture=True,
+            reference=reference,
+            amount=100,
+            currency="USD",
+            token="wallet_nopay",
+            capture=True,
             idempotency_key=new_key(),
-        )  # fmt: skip
+        )
 
     assert adapter.charges_for(reference=reference) == []
 
@@ -234,9 +240,12 @@ def test_only_wallet_charges_have_a_page(adapter, live_sandbox, new_key, referen
 
 def test_the_approval_url_follows_the_address_the_client_used(live_sandbox, new_key, reference):
     answer = live_sandbox.request(
-        "POST", "/v1/charges", idempotency_key=new_key(), headers={"Host": "pay.example:8443"},
+        "POST",
+        "/v1/charges",
+        idempotency_key=new_key(),
+        headers={"Host": "pay.example:8443"},
         json={"amount": 100, "currency": "EUR", "source": WALLET, "reference": reference},
-    )  # fmt: skip
+    )
 
     assert answer.status_code == 201
     body = answer.json()

@@ -181,13 +181,23 @@ EVENT = {
     "created": 1_700_000_000,
     "data": {
         "object": {
-            "id": "ch_TEST", "object": "charge", "reference": "pay_1", "amount": 100, "currency": "USD",
-            "status": "captured", "amount_captured": 100, "amount_refunded": 0, "captured": True,
-            "decline_code": None, "failure_message": None, "idempotency_key": "k",
-            "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}, "created": 1_700_000_000,
+            "id": "ch_TEST",
+            "object": "charge",
+            "reference": "pay_1",
+            "amount": 100,
+            "currency": "USD",
+            "status": "captured",
+            "amount_captured": 100,
+            "amount_refunded": 0,
+            "captured": True,
+            "decline_code": None,
+            "failure_message": None,
+            "idempotency_key": "k",
+            "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030},
+            "created": 1_700_000_000,
         }
     },
-}  # fmt: skip
+}
 
 
 def test_parse_webhook_accepts_a_fresh_correct_signature(webhook_secret):
@@ -250,13 +260,38 @@ def test_parse_webhook_rejects_a_signed_body_that_is_not_an_event(webhook_secret
 @pytest.mark.parametrize(
     ("obj", "kind"),
     [
-        ({"id": "rf_T", "object": "refund", "charge": "ch_T", "reference": "re_T", "amount": 5, "currency": "USD",
-          "status": "failed", "failure_reason": "expired_or_canceled_card", "created": 1}, "refund"),
-        ({"id": "dsp_T", "object": "dispute", "charge": "ch_T", "reference": "pay_T", "amount": 5, "currency": "USD",
-          "reason": "fraudulent", "status": "won", "evidence_due_by": 9, "evidence": {"refund_policy": "p"},
-          "created": 1}, "dispute"),
+        (
+            {
+                "id": "rf_T",
+                "object": "refund",
+                "charge": "ch_T",
+                "reference": "re_T",
+                "amount": 5,
+                "currency": "USD",
+                "status": "failed",
+                "failure_reason": "expired_or_canceled_card",
+                "created": 1,
+            },
+            "refund",
+        ),
+        (
+            {
+                "id": "dsp_T",
+                "object": "dispute",
+                "charge": "ch_T",
+                "reference": "pay_T",
+                "amount": 5,
+                "currency": "USD",
+                "reason": "fraudulent",
+                "status": "won",
+                "evidence_due_by": 9,
+                "evidence": {"refund_policy": "p"},
+                "created": 1,
+            },
+            "dispute",
+        ),
     ],
-)  # fmt: skip
+)
 def test_parse_webhook_fills_the_refund_or_dispute_of_the_event(webhook_secret, obj, kind):
     body, headers = signed(webhook_secret, {**EVENT, "type": f"{kind}.updated", "data": {"object": obj}})
 
@@ -270,8 +305,10 @@ def test_parse_webhook_fills_the_refund_or_dispute_of_the_event(webhook_secret, 
     else:
         assert event.refund is None
         assert (event.dispute.processor_id, event.dispute.payment_reference, event.dispute.status) == (
-            "dsp_T", "pay_T", "won",
-        )  # fmt: skip
+            "dsp_T",
+            "pay_T",
+            "won",
+        )
         assert (event.dispute.evidence_due_by, event.dispute.evidence) == (9, {"refund_policy": "p"})
 
 

@@ -28,8 +28,9 @@ def ledger_rows(merchant):
     pay = new_payment_id()
     posting_rules.payment_authorized(payment_id=pay, merchant=merchant, amount=5_000, currency="USD")
     posting_rules.payment_captured(payment_id=pay, merchant=merchant, amount_captured=4_000, currency="USD")
-    posting_rules.manual_adjustment(adjustment_id=new_id("adj"), merchant=merchant, amount=100, currency="USD",
-                                    memo="goodwill")
+    posting_rules.manual_adjustment(
+        adjustment_id=new_id("adj"), merchant=merchant, amount=100, currency="USD", memo="goodwill"
+    )
     ledger_check_run_record()
     return {model: model.objects.first() for model in MODELS}
 
@@ -79,8 +80,9 @@ def test_journal_entries_show_their_postings(admin_client, ledger_rows):
 
 def test_staff_with_view_permission_can_read(client, ledger_rows):
     staff = User.objects.create_user("finance", password="pw", is_staff=True)
-    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="ledger",
-                                                         codename__startswith="view_"))
+    staff.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="ledger", codename__startswith="view_")
+    )
     verified_login(client, staff)
     assert client.get(url(JournalEntry, "")).status_code == 200
     assert client.get(url(JournalEntry, "add/")).status_code == 403

@@ -18,16 +18,17 @@ TRANSACTION_FIELDS = {"id", "object", "type", "amount", "fee", "net", "currency"
 
 def capture(merchant, amount=10_000, currency="USD"):
     pay = new_payment_id()
-    entry = posting_rules.payment_captured(payment_id=pay, merchant=merchant, amount_captured=amount,
-                                           currency=currency)
+    entry = posting_rules.payment_captured(payment_id=pay, merchant=merchant, amount_captured=amount, currency=currency)
     return pay, entry
 
 
 # --- Authentication --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/v1/balance", "/api/v1/balance_transactions",
-                                  "/api/v1/balance_transactions/txn_01JD2W7Q3XK8Y2M4V9R5T6B7CZ"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/balance", "/api/v1/balance_transactions", "/api/v1/balance_transactions/txn_01JD2W7Q3XK8Y2M4V9R5T6B7CZ"],
+)
 def test_a_key_is_required(path):
     response = APIClient().get(path)
     assert response.status_code == 401
@@ -40,8 +41,11 @@ def test_a_key_is_required(path):
 def test_a_new_merchant_has_a_zero_balance_in_its_settlement_currency(api_client, other_api_client):
     response = api_client.get("/api/v1/balance")
     assert response.status_code == 200
-    assert response.json() == {"object": "balance", "available": [{"currency": "USD", "amount": 0}],
-                               "pending": [{"currency": "USD", "amount": 0}]}
+    assert response.json() == {
+        "object": "balance",
+        "available": [{"currency": "USD", "amount": 0}],
+        "pending": [{"currency": "USD", "amount": 0}],
+    }
     assert other_api_client.get("/api/v1/balance").json()["available"] == [{"currency": "EUR", "amount": 0}]
 
 
@@ -52,8 +56,9 @@ def test_the_balance_is_computed_from_posted_postings_per_currency(api_client, m
     capture(other_merchant, 50_000, "USD")
     # Reservations do not move the balance.
     posting_rules.payment_authorized(payment_id=new_payment_id(), merchant=merchant, amount=7_000, currency="USD")
-    posting_rules.refund_created(refund_id=new_id("re"), payment_id="pay_x", merchant=merchant, amount=500,
-                                 currency="USD")
+    posting_rules.refund_created(
+        refund_id=new_id("re"), payment_id="pay_x", merchant=merchant, amount=500, currency="USD"
+    )
 
     body = api_client.get("/api/v1/balance").json()
     assert body["available"] == [
@@ -70,21 +75,23 @@ def test_balance_transactions_show_what_moved_the_balance(api_client, merchant):
     pay, charge = capture(merchant, 10_000)
     manual = new_payment_id()
     posting_rules.payment_authorized(payment_id=manual, merchant=merchant, amount=10_000, currency="USD")
-    partial = posting_rules.payment_captured(payment_id=manual, merchant=merchant, amount_captured=6_000,
-                                             currency="USD")
+    partial = posting_rules.payment_captured(
+        payment_id=manual, merchant=merchant, amount_captured=6_000, currency="USD"
+    )
     released = new_payment_id()
     posting_rules.payment_authorized(payment_id=released, merchant=merchant, amount=1_000, currency="USD")
     posting_rules.payment_authorization_released(payment_id=released, reason="canceled")
     refund_id = new_id("re")
-    posting_rules.refund_created(refund_id=refund_id, payment_id=pay, merchant=merchant, amount=1_000,
-                                 currency="USD")
+    posting_rules.refund_created(refund_id=refund_id, payment_id=pay, merchant=merchant, amount=1_000, currency="USD")
     refund = posting_rules.refund_succeeded(refund_id=refund_id)
     dispute_id = new_id("dp")
-    dispute = posting_rules.dispute_opened(dispute_id=dispute_id, payment_id=pay, merchant=merchant, amount=3_000,
-                                           fee=1_500, currency="USD")
+    dispute = posting_rules.dispute_opened(
+        dispute_id=dispute_id, payment_id=pay, merchant=merchant, amount=3_000, fee=1_500, currency="USD"
+    )
     reversal = posting_rules.dispute_won(dispute_id=dispute_id)
-    adjustment = posting_rules.manual_adjustment(adjustment_id=new_id("adj"), merchant=merchant, amount=-250,
-                                                 currency="USD", memo="correction")
+    adjustment = posting_rules.manual_adjustment(
+        adjustment_id=new_id("adj"), merchant=merchant, amount=-250, currency="USD", memo="correction"
+    )
 
     response = api_client.get("/api/v1/balance_transactions", {"limit": 100})
     assert response.status_code == 200
@@ -98,14 +105,21 @@ def test_balance_transactions_show_what_moved_the_balance(api_client, merchant):
 
     def brief(entry):
         row = rows[entry.id]
-        return (row["object"], row["type"], row["amount"], row["fee"], row["net"], row["currency"], row["source"],
-                row["status"])
+        return (
+            row["object"],
+            row["type"],
+            row["amount"],
+            row["fee"],
+            row["net"],
+            row["currency"],
+            row["source"],
+            row["status"],
+        )
 
     assert brief(charge) == ("balance_transaction", "charge", 10_000, 320, 9_680, "USD", pay, "available")
     assert brief(partial) == ("balance_transaction", "charge", 6_000, 204, 5_796, "USD", manual, "available")
     assert brief(refund) == ("balance_transaction", "refund", -1_000, 0, -1_000, "USD", refund_id, "available")
-    assert brief(dispute) == ("balance_transaction", "dispute", -3_000, 1_500, -4_500, "USD", dispute_id,
-                              "available")
+    assert brief(dispute) == ("balance_transaction", "dispute", -3_000, 1_500, -4_500, "USD", dispute_id, "available")
     assert brief(reversal)[1:5] == ("dispute_reversal", 3_000, 0, 3_000)
     assert brief(adjustment)[1:5] == ("adjustment", -250, 0, -250)
     assert rows[charge.id]["created"].endswith("Z")
@@ -123,8 +137,9 @@ def test_one_balance_transaction(api_client, merchant):
 
 
 def test_a_reservation_is_not_a_balance_transaction(api_client, merchant):
-    authorization = posting_rules.payment_authorized(payment_id=new_payment_id(), merchant=merchant, amount=100,
-                                                     currency="USD")
+    authorization = posting_rules.payment_authorized(
+        payment_id=new_payment_id(), merchant=merchant, amount=100, currency="USD"
+    )
     response = api_client.get(f"/api/v1/balance_transactions/{authorization.id}")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "resource_missing"
@@ -136,8 +151,12 @@ def test_another_merchants_transactions_are_missing(api_client, other_api_client
 
     response = api_client.get(f"/api/v1/balance_transactions/{theirs.id}")
     assert response.status_code == 404
-    assert response.json()["error"] == {"type": "invalid_request_error", "code": "resource_missing",
-                                        "message": f"No such balance transaction: '{theirs.id}'.", "param": "id"}
+    assert response.json()["error"] == {
+        "type": "invalid_request_error",
+        "code": "resource_missing",
+        "message": f"No such balance transaction: '{theirs.id}'.",
+        "param": "id",
+    }
     assert [row["id"] for row in api_client.get("/api/v1/balance_transactions").json()["data"]] == [mine.id]
     assert [row["id"] for row in other_api_client.get("/api/v1/balance_transactions").json()["data"]] == [theirs.id]
     # Another merchant's id is not a cursor either.

@@ -43,8 +43,9 @@ def test_concurrent_payments_leave_the_balance_exact(merchant):
         kind = i % 4
         if kind == 0:
             with transaction.atomic():
-                posting_rules.payment_captured(payment_id=payment_id, merchant=merchant, amount_captured=amount,
-                                               currency="USD")
+                posting_rules.payment_captured(
+                    payment_id=payment_id, merchant=merchant, amount_captured=amount, currency="USD"
+                )
             return amount - platform_fee(amount=amount, currency="USD")
         with transaction.atomic():
             posting_rules.payment_authorized(payment_id=payment_id, merchant=merchant, amount=amount, currency="USD")
@@ -54,8 +55,9 @@ def test_concurrent_payments_leave_the_balance_exact(merchant):
             return 0
         captured = amount if kind == 1 else amount // 2
         with transaction.atomic():
-            posting_rules.payment_captured(payment_id=payment_id, merchant=merchant, amount_captured=captured,
-                                           currency="USD")
+            posting_rules.payment_captured(
+                payment_id=payment_id, merchant=merchant, amount_captured=captured, currency="USD"
+            )
         return captured - platform_fee(amount=captured, currency="USD")
 
     # Given no accounts yet, so the first wave also races to create them,
@@ -81,6 +83,7 @@ def test_the_same_event_delivered_concurrently_is_posted_once(merchant):
     for payment_id in authorizations:
         with transaction.atomic():
             posting_rules.payment_authorized(payment_id=payment_id, merchant=merchant, amount=5_000, currency="USD")
+
     def capture_or_cancel(i: int) -> str:
         payment_id = authorizations[i % len(authorizations)]
         try:
@@ -88,8 +91,9 @@ def test_the_same_event_delivered_concurrently_is_posted_once(merchant):
                 if i % 3 == 2:
                     entry = posting_rules.payment_authorization_released(payment_id=payment_id, reason="expired")
                 else:
-                    entry = posting_rules.payment_captured(payment_id=payment_id, merchant=merchant,
-                                                           amount_captured=5_000, currency="USD")
+                    entry = posting_rules.payment_captured(
+                        payment_id=payment_id, merchant=merchant, amount_captured=5_000, currency="USD"
+                    )
                 return entry.id
         except Exception as error:  # noqa: BLE001 - the loser of capture-vs-expire is refused
             return type(error).__name__

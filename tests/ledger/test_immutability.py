@@ -26,8 +26,9 @@ def raw(sql: str, params) -> None:
 
 @pytest.fixture
 def authorization(merchant):
-    return posting_rules.payment_authorized(payment_id=new_payment_id(), merchant=merchant, amount=1_000,
-                                            currency="USD")
+    return posting_rules.payment_authorized(
+        payment_id=new_payment_id(), merchant=merchant, amount=1_000, currency="USD"
+    )
 
 
 def test_postings_cannot_be_updated_or_deleted(authorization):

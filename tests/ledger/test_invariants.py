@@ -42,14 +42,22 @@ def busy_ledger(merchant):
     posting_rules.refund_created(refund_id=refund, payment_id=pay, merchant=merchant, amount=1_000, currency="USD")
     posting_rules.refund_succeeded(refund_id=refund)
     dispute = new_id("dp")
-    posting_rules.dispute_opened(dispute_id=dispute, payment_id=pay, merchant=merchant, amount=3_000, fee=1_500,
-                                 currency="USD")
+    posting_rules.dispute_opened(
+        dispute_id=dispute, payment_id=pay, merchant=merchant, amount=3_000, fee=1_500, currency="USD"
+    )
     return merchant
 
 
 def _corrupt_entry(merchant, *, status="posted", **kwargs) -> JournalEntry:
-    return JournalEntry.objects.create(event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant,
-                                       currency="USD", status=status, **kwargs)
+    return JournalEntry.objects.create(
+        event_key=new_id("evt"),
+        type="adjustment",
+        source="x",
+        merchant=merchant,
+        currency="USD",
+        status=status,
+        **kwargs,
+    )
 
 
 def test_a_sound_ledger_passes(busy_ledger):
@@ -76,8 +84,12 @@ def test_the_command_speaks_json(busy_ledger):
     body = json.loads(out.getvalue())
     assert body["ok"] is True
     assert {check["name"] for check in body["checks"]} >= {
-        "entries_balance", "totals_zero", "balance_limits", "pending_resolved_once", "payments_captured_once",
-    }  # fmt: skip
+        "entries_balance",
+        "totals_zero",
+        "balance_limits",
+        "pending_resolved_once",
+        "payments_captured_once",
+    }
 
 
 def test_an_unbalanced_entry_is_found_and_the_command_fails(busy_ledger):
@@ -121,8 +133,9 @@ def test_a_pending_entry_resolved_without_a_resolver_is_found(busy_ledger):
 def test_a_resolver_that_does_not_reverse_the_reservation_is_found(merchant):
     pay = new_payment_id()
     auth = posting_rules.payment_authorized(payment_id=pay, merchant=merchant, amount=5_000, currency="USD")
-    accounts = accounts_get_or_create(merchant=merchant, currency="USD",
-                                      codes=["processor_receivable", "merchant_pending"])
+    accounts = accounts_get_or_create(
+        merchant=merchant, currency="USD", codes=["processor_receivable", "merchant_pending"]
+    )
     JournalEntry.objects.filter(pk=auth.pk).update(status="voided")
     resolver = _corrupt_entry(merchant, status="voided", pending_entry=auth)
     Posting.objects.create(entry=resolver, account=accounts["processor_receivable"], amount=-4_000, phase="pending")
@@ -144,8 +157,12 @@ def payments_table(monkeypatch):
             "CREATE TABLE ledger_test_payment (id varchar(40) PRIMARY KEY, merchant_id varchar(40), "
             "status varchar(32), amount_captured bigint, currency varchar(3))"
         )
-    columns = {"status": "status", "amount_captured": "amount_captured", "currency": "currency",
-               "merchant": "merchant_id"}  # fmt: skip
+    columns = {
+        "status": "status",
+        "amount_captured": "amount_captured",
+        "currency": "currency",
+        "merchant": "merchant_id",
+    }
     meta = SimpleNamespace(
         db_table="ledger_test_payment",
         pk=SimpleNamespace(column="id"),
@@ -162,8 +179,10 @@ def payments_table(monkeypatch):
 
     def add(pay_id, merchant, status, amount_captured, currency="USD"):
         with connection.cursor() as cursor:
-            cursor.execute("INSERT INTO ledger_test_payment VALUES (%s, %s, %s, %s, %s)",
-                           [pay_id, merchant.pk, status, amount_captured, currency])
+            cursor.execute(
+                "INSERT INTO ledger_test_payment VALUES (%s, %s, %s, %s, %s)",
+                [pay_id, merchant.pk, status, amount_captured, currency],
+            )
 
     yield add
     with connection.cursor() as cursor:
@@ -181,15 +200,15 @@ def test_succeeded_payments_are_captured_exactly_once(merchant, other_merchant, 
     assert statuses(invariants.run_checks())["payments_captured_once"] == "passed"
 
     missing, wrong_amount = new_payment_id(), new_payment_id()
-    payments_table(missing, merchant, "succeeded", 500)               # no charge entry at all
+    payments_table(missing, merchant, "succeeded", 500)  # no charge entry at all
     posting_rules.payment_captured(payment_id=wrong_amount, merchant=merchant, amount_captured=900, currency="USD")
-    payments_table(wrong_amount, merchant, "succeeded", 1_000)        # posted 900, captured 1 000
+    payments_table(wrong_amount, merchant, "succeeded", 1_000)  # posted 900, captured 1 000
     canceled = new_payment_id()
     posting_rules.payment_captured(payment_id=canceled, merchant=merchant, amount_captured=100, currency="USD")
-    payments_table(canceled, merchant, "canceled", 0)                 # a charge for a payment that did not succeed
+    payments_table(canceled, merchant, "canceled", 0)  # a charge for a payment that did not succeed
     other = new_payment_id()
     posting_rules.payment_captured(payment_id=other, merchant=other_merchant, amount_captured=100, currency="USD")
-    payments_table(other, merchant, "succeeded", 100)                 # posted for the wrong merchant
+    payments_table(other, merchant, "succeeded", 100)  # posted for the wrong merchant
 
     result = {r.name: r for r in invariants.run_checks().results}["payments_captured_once"]
     assert result.status == "failed" and result.failures == 4
@@ -219,10 +238,12 @@ def test_the_task_stores_a_run(busy_ledger):
 
 def test_the_task_logs_a_failure_at_error(busy_ledger, caplog):
     accounts = accounts_get_or_create(merchant=busy_ledger, currency="USD", codes=["merchant_available"])
-    Posting.objects.create(entry=_corrupt_entry(busy_ledger), account=accounts["merchant_available"], amount=-1,
-                           phase="posted")
+    Posting.objects.create(
+        entry=_corrupt_entry(busy_ledger), account=accounts["merchant_available"], amount=-1, phase="posted"
+    )
     with caplog.at_level(logging.ERROR, logger="ledger.services"):
         outcome = ledger_check.apply().get()
     assert outcome["ok"] is False and LedgerCheckRun.objects.get().ok is False
-    assert any(record.levelno == logging.ERROR and "entries_balance" in record.getMessage()
-               for record in caplog.records)
+    assert any(
+        record.levelno == logging.ERROR and "entries_balance" in record.getMessage() for record in caplog.records
+    )

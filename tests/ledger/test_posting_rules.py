@@ -174,8 +174,9 @@ def test_amounts_must_be_positive_integers(merchant, bad):
 
 def test_unknown_currency_is_refused(merchant):
     with pytest.raises(ValueError):
-        posting_rules.payment_captured(payment_id=new_payment_id(), merchant=merchant, amount_captured=1,
-                                       currency="XXX")
+        posting_rules.payment_captured(
+            payment_id=new_payment_id(), merchant=merchant, amount_captured=1, currency="XXX"
+        )
 
 
 # --- Idempotency ---------------------------------------------------------------------------
@@ -204,17 +205,21 @@ def test_every_rule_is_idempotent(merchant):
     pay, _ = capture(merchant, 10_000)
     refund_id, dispute_id, adjustment_id = new_id("re"), new_id("dp"), new_id("adj")
     calls = [
-        lambda: posting_rules.payment_captured(payment_id=pay, merchant=merchant, amount_captured=10_000,
-                                               currency="USD"),
-        lambda: posting_rules.refund_created(refund_id=refund_id, payment_id=pay, merchant=merchant, amount=1_000,
-                                             currency="USD"),
+        lambda: posting_rules.payment_captured(
+            payment_id=pay, merchant=merchant, amount_captured=10_000, currency="USD"
+        ),
+        lambda: posting_rules.refund_created(
+            refund_id=refund_id, payment_id=pay, merchant=merchant, amount=1_000, currency="USD"
+        ),
         lambda: posting_rules.refund_succeeded(refund_id=refund_id),
-        lambda: posting_rules.dispute_opened(dispute_id=dispute_id, payment_id=pay, merchant=merchant, amount=2_000,
-                                             fee=1_500, currency="USD"),
+        lambda: posting_rules.dispute_opened(
+            dispute_id=dispute_id, payment_id=pay, merchant=merchant, amount=2_000, fee=1_500, currency="USD"
+        ),
         lambda: posting_rules.dispute_won(dispute_id=dispute_id),
-        lambda: posting_rules.manual_adjustment(adjustment_id=adjustment_id, merchant=merchant, amount=-700,
-                                                currency="USD", memo="correction"),
-    ]  # fmt: skip
+        lambda: posting_rules.manual_adjustment(
+            adjustment_id=adjustment_id, merchant=merchant, amount=-700, currency="USD", memo="correction"
+        ),
+    ]
     for call in calls:
         with transaction.atomic():
             first = call()
@@ -234,8 +239,9 @@ def test_refund_reserves_then_posts(merchant):
     pay, _ = capture(merchant, 10_000)
     refund_id = new_id("re")
     with transaction.atomic():
-        created = posting_rules.refund_created(refund_id=refund_id, payment_id=pay, merchant=merchant, amount=4_000,
-                                               currency="USD")
+        created = posting_rules.refund_created(
+            refund_id=refund_id, payment_id=pay, merchant=merchant, amount=4_000, currency="USD"
+        )
     assert created.status == "pending" and created.type == "refund" and created.source == refund_id
     assert lines(created) == [("merchant_available", 4_000, PENDING), ("processor_receivable", -4_000, PENDING)]
     assert available(merchant) == 9_680  # a refund in flight does not move the posted balance
@@ -259,8 +265,9 @@ def test_refund_failure_before_success_releases_it(merchant):
     pay, _ = capture(merchant, 10_000)
     refund_id = new_id("re")
     with transaction.atomic():
-        created = posting_rules.refund_created(refund_id=refund_id, payment_id=pay, merchant=merchant,
-                                               amount=10_000, currency="USD")
+        created = posting_rules.refund_created(
+            refund_id=refund_id, payment_id=pay, merchant=merchant, amount=10_000, currency="USD"
+        )
         failed = posting_rules.refund_failed(refund_id=refund_id)
     created.refresh_from_db()
     assert created.status == "voided" and failed.status == "voided" and failed.type == "refund_release"
@@ -275,8 +282,9 @@ def test_refund_failure_after_success_returns_the_money(merchant):
     pay, _ = capture(merchant, 10_000)
     refund_id = new_id("re")
     with transaction.atomic():
-        posting_rules.refund_created(refund_id=refund_id, payment_id=pay, merchant=merchant, amount=10_000,
-                                     currency="USD")
+        posting_rules.refund_created(
+            refund_id=refund_id, payment_id=pay, merchant=merchant, amount=10_000, currency="USD"
+        )
         posting_rules.refund_succeeded(refund_id=refund_id)
     assert available(merchant) == -320  # the fee is not returned with a refund
     with transaction.atomic():
@@ -301,8 +309,9 @@ def test_dispute_opened_takes_amount_and_fee(merchant):
     pay, _ = capture(merchant, 10_000)
     dispute_id = new_id("dp")
     with transaction.atomic():
-        entry = posting_rules.dispute_opened(dispute_id=dispute_id, payment_id=pay, merchant=merchant,
-                                             amount=10_000, fee=1_500, currency="USD")
+        entry = posting_rules.dispute_opened(
+            dispute_id=dispute_id, payment_id=pay, merchant=merchant, amount=10_000, fee=1_500, currency="USD"
+        )
     assert entry.type == "dispute" and entry.status == "posted" and entry.source == dispute_id
     assert lines(entry) == [
         ("fee_revenue", -1_500, POSTED),
@@ -316,8 +325,9 @@ def test_dispute_won_returns_the_amount_not_the_fee(merchant):
     pay, _ = capture(merchant, 10_000)
     dispute_id = new_id("dp")
     with transaction.atomic():
-        posting_rules.dispute_opened(dispute_id=dispute_id, payment_id=pay, merchant=merchant, amount=10_000,
-                                     fee=1_500, currency="USD")
+        posting_rules.dispute_opened(
+            dispute_id=dispute_id, payment_id=pay, merchant=merchant, amount=10_000, fee=1_500, currency="USD"
+        )
         won = posting_rules.dispute_won(dispute_id=dispute_id)
     assert won.type == "dispute_reversal" and won.source == dispute_id
     assert lines(won) == [("merchant_available", -10_000, POSTED), ("processor_receivable", 10_000, POSTED)]
@@ -330,8 +340,9 @@ def test_dispute_lost_moves_nothing_more(merchant):
     pay, _ = capture(merchant, 10_000)
     dispute_id = new_id("dp")
     with transaction.atomic():
-        posting_rules.dispute_opened(dispute_id=dispute_id, payment_id=pay, merchant=merchant, amount=10_000,
-                                     fee=0, currency="USD")
+        posting_rules.dispute_opened(
+            dispute_id=dispute_id, payment_id=pay, merchant=merchant, amount=10_000, fee=0, currency="USD"
+        )
         count = JournalEntry.objects.count()
         assert posting_rules.dispute_lost(dispute_id=dispute_id) is None
     assert JournalEntry.objects.count() == count
@@ -349,8 +360,9 @@ def test_dispute_lost_moves_nothing_more(merchant):
 def test_manual_adjustment_moves_the_available_balance(merchant, amount):
     adjustment_id = new_id("adj")
     with transaction.atomic():
-        entry = posting_rules.manual_adjustment(adjustment_id=adjustment_id, merchant=merchant, amount=amount,
-                                                currency="USD", memo="goodwill")
+        entry = posting_rules.manual_adjustment(
+            adjustment_id=adjustment_id, merchant=merchant, amount=amount, currency="USD", memo="goodwill"
+        )
     assert entry.type == "adjustment" and entry.memo == "goodwill" and entry.source == adjustment_id
     assert lines(entry) == sorted([("adjustments", amount, POSTED), ("merchant_available", -amount, POSTED)])
     assert available(merchant) == amount
@@ -358,8 +370,9 @@ def test_manual_adjustment_moves_the_available_balance(merchant, amount):
 
 def test_manual_adjustment_of_zero_is_refused(merchant):
     with pytest.raises(ValueError):
-        posting_rules.manual_adjustment(adjustment_id=new_id("adj"), merchant=merchant, amount=0, currency="USD",
-                                        memo="")
+        posting_rules.manual_adjustment(
+            adjustment_id=new_id("adj"), merchant=merchant, amount=0, currency="USD", memo=""
+        )
 
 
 def test_accounts_are_per_merchant_and_currency(merchant, other_merchant):

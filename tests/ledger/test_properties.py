@@ -83,8 +83,12 @@ def apply(kind: str, payment: PaymentModel, number: int, merchant, expected: Led
     """Apply one operation to the ledger and to the model (or check that the ledger refuses it)."""
     pay = payment.id
     if kind == "authorize" and payment.status == "new":
-        call = lambda: posting_rules.payment_authorized(payment_id=pay, merchant=merchant, amount=number,  # noqa: E731
-                                                        currency="USD")
+        call = lambda: posting_rules.payment_authorized(
+            payment_id=pay,
+            merchant=merchant,
+            amount=number,
+            currency="USD",
+        )
         run(call)
         history.append(call)
         payment.status, payment.authorized = "authorized", number
@@ -96,13 +100,20 @@ def apply(kind: str, payment: PaymentModel, number: int, merchant, expected: Led
             amount = payment.authorized if kind == "capture" else 1 + number % payment.authorized
         elif payment.status == "released":
             with pytest.raises(PendingEntryResolved):
-                run(lambda: posting_rules.payment_captured(payment_id=pay, merchant=merchant,
-                                                           amount_captured=payment.authorized, currency="USD"))
+                run(
+                    lambda: posting_rules.payment_captured(
+                        payment_id=pay, merchant=merchant, amount_captured=payment.authorized, currency="USD"
+                    )
+                )
             return
         else:
             return
-        call = lambda: posting_rules.payment_captured(payment_id=pay, merchant=merchant,  # noqa: E731
-                                                      amount_captured=amount, currency="USD")
+        call = lambda: posting_rules.payment_captured(
+            payment_id=pay,
+            merchant=merchant,
+            amount_captured=amount,
+            currency="USD",
+        )
         run(call)
         history.append(call)
         fee = platform_fee(amount=amount, currency="USD")
@@ -114,7 +125,7 @@ def apply(kind: str, payment: PaymentModel, number: int, merchant, expected: Led
         expected.fees += fee
     elif kind in ("cancel", "expire"):
         reason = "canceled" if kind == "cancel" else "expired"
-        call = lambda: posting_rules.payment_authorization_released(payment_id=pay, reason=reason)  # noqa: E731
+        call = lambda: posting_rules.payment_authorization_released(payment_id=pay, reason=reason)
         if payment.status == "authorized":
             run(call)
             history.append(call)
@@ -131,8 +142,13 @@ def apply(kind: str, payment: PaymentModel, number: int, merchant, expected: Led
             return
         amount = 1 + number % left
         refund_id = new_id("re")
-        call = lambda: posting_rules.refund_created(refund_id=refund_id, payment_id=pay,  # noqa: E731
-                                                    merchant=merchant, amount=amount, currency="USD")
+        call = lambda: posting_rules.refund_created(
+            refund_id=refund_id,
+            payment_id=pay,
+            merchant=merchant,
+            amount=amount,
+            currency="USD",
+        )
         run(call)
         history.append(call)
         payment.refunds.append([refund_id, amount, "pending"])
@@ -145,7 +161,7 @@ def apply(kind: str, payment: PaymentModel, number: int, merchant, expected: Led
             refund = next((r for r in payment.refunds if r[2] != "succeeded"), refund)
         refund_id, amount, status = refund
         rule = posting_rules.refund_succeeded if kind == "refund_succeed" else posting_rules.refund_failed
-        call = lambda: rule(refund_id=refund_id)  # noqa: E731
+        call = lambda: rule(refund_id=refund_id)
         if status == "pending":
             run(call)
             history.append(call)
@@ -175,8 +191,14 @@ def apply(kind: str, payment: PaymentModel, number: int, merchant, expected: Led
     elif kind == "dispute_open" and payment.status == "captured" and payment.dispute is None:
         amount, fee = payment.captured, number % 2_000
         dispute_id = new_id("dp")
-        call = lambda: posting_rules.dispute_opened(dispute_id=dispute_id, payment_id=pay,  # noqa: E731
-                                                    merchant=merchant, amount=amount, fee=fee, currency="USD")
+        call = lambda: posting_rules.dispute_opened(
+            dispute_id=dispute_id,
+            payment_id=pay,
+            merchant=merchant,
+            amount=amount,
+            fee=fee,
+            currency="USD",
+        )
         run(call)
         history.append(call)
         payment.dispute = [dispute_id, amount, fee, "open"]

@@ -24,27 +24,27 @@ PENDING, POSTED = "pending", "posted"
 
 def _accounts(merchant, currency="USD"):
     return accounts_get_or_create(
-        merchant=merchant, currency=currency,
+        merchant=merchant,
+        currency=currency,
         codes=["processor_receivable", "merchant_available", "merchant_pending", "fee_revenue", "adjustments"],
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "amounts",
     [
-        (100, -99),          # does not sum to zero
-        (100, -100, 0),      # a zero posting
-        (),                  # nothing at all
+        (100, -99),  # does not sum to zero
+        (100, -100, 0),  # a zero posting
+        (),  # nothing at all
     ],
-)  # fmt: skip
+)
 def test_unbalanced_entries_are_refused(merchant, amounts):
     accounts = _accounts(merchant)
     codes = ["processor_receivable", "merchant_available", "fee_revenue"]
     legs = [Leg(accounts[code], amount) for code, amount in zip(codes, amounts, strict=False)]
     with pytest.raises(UnbalancedEntry):
-        entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant, currency="USD",
-                   legs=legs)
+        entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant, currency="USD", legs=legs)
     assert not JournalEntry.objects.exists() and not Posting.objects.exists()
 
 
@@ -54,13 +54,17 @@ def test_entries_balance_per_currency(merchant):
     # 100 USD in and 100 EUR out sums to zero numerically but not per currency.
     legs = [Leg(usd["processor_receivable"], 100), Leg(eur["merchant_available"], -100)]
     with pytest.raises(UnbalancedEntry):
-        entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant, currency="USD",
-                   legs=legs)
+        entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant, currency="USD", legs=legs)
     # An FX-style entry balanced in each currency is fine.
-    legs = [Leg(usd["processor_receivable"], 100), Leg(usd["merchant_available"], -100),
-            Leg(eur["merchant_available"], 90), Leg(eur["processor_receivable"], -90)]  # fmt: skip
-    entry = entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant, currency="USD",
-                       legs=legs)
+    legs = [
+        Leg(usd["processor_receivable"], 100),
+        Leg(usd["merchant_available"], -100),
+        Leg(eur["merchant_available"], 90),
+        Leg(eur["processor_receivable"], -90),
+    ]
+    entry = entry_post(
+        event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant, currency="USD", legs=legs
+    )
     assert len(lines(entry)) == 4
     assert run_checks().ok
 
@@ -78,8 +82,9 @@ def test_the_engine_refuses_to_run_outside_a_transaction(merchant):
 def test_entries_roll_back_with_the_callers_transaction(merchant):
     with pytest.raises(RuntimeError):
         with transaction.atomic():
-            posting_rules.payment_captured(payment_id=new_payment_id(), merchant=merchant, amount_captured=100,
-                                           currency="USD")
+            posting_rules.payment_captured(
+                payment_id=new_payment_id(), merchant=merchant, amount_captured=100, currency="USD"
+            )
             raise RuntimeError("the payment's own write failed")
     assert not JournalEntry.objects.exists() and not Posting.objects.exists()
 
@@ -88,14 +93,22 @@ def test_entries_roll_back_with_the_callers_transaction(merchant):
 def test_a_replay_with_other_facts_is_a_conflict(merchant, other_merchant):
     accounts = _accounts(merchant)
     legs = [Leg(accounts["adjustments"], 5), Leg(accounts["merchant_available"], -5)]
-    entry_post(event_key="adjustment:adj_1", type="adjustment", source="adj_1", merchant=merchant, currency="USD",
-               legs=legs)
+    entry_post(
+        event_key="adjustment:adj_1", type="adjustment", source="adj_1", merchant=merchant, currency="USD", legs=legs
+    )
     with pytest.raises(LedgerEventConflict):
-        entry_post(event_key="adjustment:adj_1", type="charge", source="adj_1", merchant=merchant, currency="USD",
-                   legs=legs)
+        entry_post(
+            event_key="adjustment:adj_1", type="charge", source="adj_1", merchant=merchant, currency="USD", legs=legs
+        )
     with pytest.raises(LedgerEventConflict):
-        entry_post(event_key="adjustment:adj_1", type="adjustment", source="adj_1", merchant=other_merchant,
-                   currency="USD", legs=legs)
+        entry_post(
+            event_key="adjustment:adj_1",
+            type="adjustment",
+            source="adj_1",
+            merchant=other_merchant,
+            currency="USD",
+            legs=legs,
+        )
     assert JournalEntry.objects.count() == 1
 
 
@@ -103,14 +116,23 @@ def test_a_replay_with_other_facts_is_a_conflict(merchant, other_merchant):
 def test_resolve_needs_the_right_legs(merchant):
     accounts = _accounts(merchant)
     pending = entry_post_pending(
-        event_key=new_id("evt"), type="authorization", source="pay_x", merchant=merchant, currency="USD",
+        event_key=new_id("evt"),
+        type="authorization",
+        source="pay_x",
+        merchant=merchant,
+        currency="USD",
         legs=[Leg(accounts["processor_receivable"], 50), Leg(accounts["merchant_pending"], -50)],
     )
     with pytest.raises(LedgerError):
         entry_resolve_pending(pending_entry=pending, action="post", event_key=new_id("evt"), type="charge")
     with pytest.raises(LedgerError):
-        entry_resolve_pending(pending_entry=pending, action="void", event_key=new_id("evt"),
-                              type="authorization_release", legs=[Leg(accounts["merchant_available"], 1)])
+        entry_resolve_pending(
+            pending_entry=pending,
+            action="void",
+            event_key=new_id("evt"),
+            type="authorization_release",
+            legs=[Leg(accounts["merchant_available"], 1)],
+        )
     with pytest.raises(ValueError):
         entry_resolve_pending(pending_entry=pending, action="capture", event_key=new_id("evt"), type="charge")
     pending.refresh_from_db()
@@ -119,8 +141,9 @@ def test_resolve_needs_the_right_legs(merchant):
 
 @pytest.mark.django_db
 def test_entry_reverse_negates_the_posted_postings(merchant):
-    charge = posting_rules.payment_captured(payment_id=new_payment_id(), merchant=merchant, amount_captured=1_000,
-                                            currency="USD")
+    charge = posting_rules.payment_captured(
+        payment_id=new_payment_id(), merchant=merchant, amount_captured=1_000, currency="USD"
+    )
     reversal = entry_reverse(entry=charge, event_key=f"reverse:{charge.pk}", type="adjustment", memo="mistake")
     assert sorted((code, -amount, phase) for code, amount, phase in lines(charge)) == lines(reversal)
     assert signed_sum(code="merchant_available", merchant=merchant) == 0
@@ -138,25 +161,32 @@ def test_a_debit_beyond_the_credits_of_a_limited_account_is_refused(merchant):
 
     def move(amount, *, pending=False, key=None):
         post = entry_post_pending if pending else entry_post
-        return post(event_key=key or new_id("evt"), type="adjustment", source="x", merchant=merchant,
-                    currency="USD", legs=[Leg(limited, amount), Leg(accounts["adjustments"], -amount)])
+        return post(
+            event_key=key or new_id("evt"),
+            type="adjustment",
+            source="x",
+            merchant=merchant,
+            currency="USD",
+            legs=[Leg(limited, amount), Leg(accounts["adjustments"], -amount)],
+        )
 
     with pytest.raises(InsufficientBalance) as refused:
         move(1)  # nothing credited yet
     assert refused.value.code == "balance_insufficient" and refused.value.status_code == 400
 
-    move(-1_000)                        # credit 1 000 (posted)
-    move(600)                           # debit 600 of it
+    move(-1_000)  # credit 1 000 (posted)
+    move(600)  # debit 600 of it
     reservation = move(300, pending=True)  # reserve 300 more: 100 left
     with pytest.raises(InsufficientBalance):
         move(101)
     with pytest.raises(InsufficientBalance):
         move(101, pending=True)
-    move(100)                           # exactly the rest
+    move(100)  # exactly the rest
 
     # Voiding the reservation frees its 300 again.
-    entry_resolve_pending(pending_entry=reservation, action="void", event_key=new_id("evt"),
-                          type="authorization_release")
+    entry_resolve_pending(
+        pending_entry=reservation, action="void", event_key=new_id("evt"), type="authorization_release"
+    )
     move(300)
     with pytest.raises(InsufficientBalance):
         move(1)
@@ -168,34 +198,74 @@ def test_a_debit_beyond_the_credits_of_a_limited_account_is_refused(merchant):
 def test_posting_a_reservation_counts_once(merchant):
     accounts = _accounts(merchant)
     limited = accounts["merchant_pending"]
-    entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant, currency="USD",
-               legs=[Leg(limited, -500), Leg(accounts["adjustments"], 500)])
+    entry_post(
+        event_key=new_id("evt"),
+        type="adjustment",
+        source="x",
+        merchant=merchant,
+        currency="USD",
+        legs=[Leg(limited, -500), Leg(accounts["adjustments"], 500)],
+    )
     reservation = entry_post_pending(
-        event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant, currency="USD",
+        event_key=new_id("evt"),
+        type="adjustment",
+        source="x",
+        merchant=merchant,
+        currency="USD",
         legs=[Leg(limited, 500), Leg(accounts["adjustments"], -500)],
     )
     # Posting the whole reservation: its pending debit is reversed as its posted debit lands.
-    entry_resolve_pending(pending_entry=reservation, action="post", event_key=new_id("evt"), type="adjustment",
-                          legs=[Leg(limited, 500), Leg(accounts["adjustments"], -500)])
+    entry_resolve_pending(
+        pending_entry=reservation,
+        action="post",
+        event_key=new_id("evt"),
+        type="adjustment",
+        legs=[Leg(limited, 500), Leg(accounts["adjustments"], -500)],
+    )
     assert signed_sum(code="merchant_pending", merchant=merchant) == 0  # credited 500, debited 500
     with pytest.raises(InsufficientBalance):
-        entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=merchant, currency="USD",
-                   legs=[Leg(limited, 1), Leg(accounts["adjustments"], -1)])
+        entry_post(
+            event_key=new_id("evt"),
+            type="adjustment",
+            source="x",
+            merchant=merchant,
+            currency="USD",
+            legs=[Leg(limited, 1), Leg(accounts["adjustments"], -1)],
+        )
     assert run_checks().ok
 
 
 @pytest.mark.django_db
 def test_credits_must_not_exceed_debits(merchant):
-    account = Account.objects.create(code="fx_clearing", type="asset", currency="USD",
-                                     credits_must_not_exceed_debits=True)
+    account = Account.objects.create(
+        code="fx_clearing", type="asset", currency="USD", credits_must_not_exceed_debits=True
+    )
     other = _accounts(merchant)["adjustments"]
     with pytest.raises(InsufficientBalance):
-        entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=None, currency="USD",
-                   legs=[Leg(account, -1), Leg(other, 1)])
-    entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=None, currency="USD",
-               legs=[Leg(account, 10), Leg(other, -10)])
-    entry_post(event_key=new_id("evt"), type="adjustment", source="x", merchant=None, currency="USD",
-               legs=[Leg(account, -10), Leg(other, 10)])
+        entry_post(
+            event_key=new_id("evt"),
+            type="adjustment",
+            source="x",
+            merchant=None,
+            currency="USD",
+            legs=[Leg(account, -1), Leg(other, 1)],
+        )
+    entry_post(
+        event_key=new_id("evt"),
+        type="adjustment",
+        source="x",
+        merchant=None,
+        currency="USD",
+        legs=[Leg(account, 10), Leg(other, -10)],
+    )
+    entry_post(
+        event_key=new_id("evt"),
+        type="adjustment",
+        source="x",
+        merchant=None,
+        currency="USD",
+        legs=[Leg(account, -10), Leg(other, 10)],
+    )
     assert run_checks().ok
 
 

@@ -49,7 +49,6 @@ def refused(statement: str) -> str:
     return str(error.value)
 
 
-
 def counts() -> dict[str, int]:
     return {
         "postings": Posting.objects.count(),

@@ -41,8 +41,11 @@ CASES = [
     (with_(payment_method={"type": "cash", "token": "tok_visa"}), "parameter_invalid", "payment_method[type]"),
     (with_(payment_method={"type": "card"}), "parameter_missing", "payment_method[token]"),
     (with_(payment_method={"type": "card", "token": 42}), "parameter_invalid", "payment_method[token]"),
-    (with_(payment_method={"type": "card", "token": "tok_visa", "cvc": "1"}), "parameter_unknown",
-     "payment_method[cvc]"),
+    (
+        with_(payment_method={"type": "card", "token": "tok_visa", "cvc": "1"}),
+        "parameter_unknown",
+        "payment_method[cvc]",
+    ),
     (with_(capture_method="later"), "parameter_invalid", "capture_method"),
     (with_(confirm="true"), "parameter_invalid", "confirm"),
     (with_(confirm=1), "parameter_invalid", "confirm"),
@@ -55,7 +58,7 @@ CASES = [
     (with_(description=5), "parameter_invalid", "description"),
     (with_(description="d" * 1001), "parameter_invalid", "description"),
     (with_(surprise="yes"), "parameter_unknown", "surprise"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("body", "code", "param"), CASES)

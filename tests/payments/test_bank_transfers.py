@@ -1,7 +1,6 @@
 """Bank transfers (ACH/SEPA-like) through the API and the real sandbox: tokenised, pending, settled by
 webhook, returned after settling (R01) or refused at once (R03). The ledger check runs after each test."""
 
-
 import pytest
 
 from events.models import Event
@@ -11,16 +10,24 @@ from payments.models import Payment
 from payments.services import payment_resolve
 from tests.payments.helpers import balance_of, error_of, post, sandbox_sending_webhooks_to, wait_for
 
-US_SETTLES = {"country": "US", "routing_number": "110000000", "account_number": "000123456789",
-              "holder_name": "Jane Doe"}  # fmt: skip
+US_SETTLES = {
+    "country": "US",
+    "routing_number": "110000000",
+    "account_number": "000123456789",
+    "holder_name": "Jane Doe",
+}
 US_RETURNED = {**US_SETTLES, "account_number": "000111111116"}
 US_NO_ACCOUNT = {**US_SETTLES, "account_number": "000111111113"}
 DE_SETTLES = {"country": "DE", "iban": "de89 3704 0044 0532 0130 00", "holder_name": "Erika Mustermann"}
 
 
 def create_bank_payment(client, account: dict, amount: int = 5000, currency: str = "USD", **fields):
-    body = {"amount": amount, "currency": currency,
-            "payment_method": {"type": "bank_transfer", "bank_account": account}, **fields}  # fmt: skip
+    body = {
+        "amount": amount,
+        "currency": currency,
+        "payment_method": {"type": "bank_transfer", "bank_account": account},
+        **fields,
+    }
     return post(client, "/api/v1/payments", body)
 
 
@@ -54,10 +61,12 @@ def test_aba_and_iban_checksums():
         ({**US_SETTLES, "account_number": "12ab"}, "payment_method[bank_account][account_number]"),
         ({**DE_SETTLES, "iban": "DE89370400440532013001"}, "payment_method[bank_account][iban]"),
         ({**DE_SETTLES, "country": "JP"}, "payment_method[bank_account][country]"),
-        ({"country": "US", "routing_number": "110000000", "account_number": "000123456789"},
-         "payment_method[bank_account][holder_name]"),
+        (
+            {"country": "US", "routing_number": "110000000", "account_number": "000123456789"},
+            "payment_method[bank_account][holder_name]",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_bank_accounts_are_400_with_the_param(api_client, account, param):
     response = create_bank_payment(api_client, account)
     assert response.status_code == 400, response.content
@@ -148,8 +157,11 @@ def test_a_settled_transfer_returned_by_the_bank_is_reversed(api_client, merchan
     assert returned.status == "succeeded" and returned.return_code == "R01"
     shown = api_client.get(f"/api/v1/payments/{body['id']}").json()
     assert (shown["status"], shown["amount_returned"], shown["returned"], shown["return_code"]) == (
-        "succeeded", 4000, True, "R01",
-    )  # fmt: skip
+        "succeeded",
+        4000,
+        True,
+        "R01",
+    )
     assert balance_of(merchant) == (0, 0)
     assert JournalEntry.objects.filter(source=body["id"], type="payment_return").count() == 1
     assert Event.objects.filter(type="payment.returned").count() == 1
@@ -175,16 +187,24 @@ def test_a_return_that_overtakes_the_settlement_is_applied_in_order_and_once(api
 
     body = create_bank_payment(api_client, US_RETURNED, amount=3000, confirm=True).json()
     pending = Payment.objects.get(pk=body["id"])
-    template = dict(processor_id=pending.processor_charge_id, reference=pending.id, amount=3000, currency="USD",
-                    decline_code=None, failure_message=None, card=None)  # fmt: skip
+    template = dict(
+        processor_id=pending.processor_charge_id,
+        reference=pending.id,
+        amount=3000,
+        currency="USD",
+        decline_code=None,
+        failure_message=None,
+        card=None,
+    )
     from gateways.base import Charge
 
     returned = Charge(**template, status="returned", amount_captured=3000, return_code="R01")
     payment = payment_apply_charge(payment_id=pending.id, charge=returned, actor="test")
     assert (payment.status, payment.amount_captured, payment.amount_returned) == ("succeeded", 3000, 3000)
     # The late settlement and a duplicate return change nothing.
-    payment_apply_charge(payment_id=pending.id, charge=dataclasses.replace(returned, status="captured",
-                                                                           return_code=None), actor="test")
+    payment_apply_charge(
+        payment_id=pending.id, charge=dataclasses.replace(returned, status="captured", return_code=None), actor="test"
+    )
     payment_apply_charge(payment_id=pending.id, charge=returned, actor="test")
     assert JournalEntry.objects.filter(source=pending.id, type="charge").count() == 1
     assert JournalEntry.objects.filter(source=pending.id, type="payment_return").count() == 1

@@ -18,14 +18,26 @@ PAN = "4242424242424242"
     [
         {"amount": 1999, "currency": "USD", "payment_method": {"type": "card", "token": PAN}},
         {"amount": 1999, "currency": "USD", "payment_method": {"type": "card", "number": PAN}},
-        {"amount": 1999, "currency": "USD", "payment_method": {"type": "card", "token": "tok_visa"},
-         "description": "card 4242 4242 4242 4242 exp 12/30"},
-        {"amount": 1999, "currency": "USD", "payment_method": {"type": "card", "token": "tok_visa"},
-         "metadata": {"note": "4000-0000-0000-0002"}},
-        {"amount": 1999, "currency": "USD", "payment_method": {"type": "card", "token": "tok_visa"},
-         "metadata": {"n": 4242424242424242}},
+        {
+            "amount": 1999,
+            "currency": "USD",
+            "payment_method": {"type": "card", "token": "tok_visa"},
+            "description": "card 4242 4242 4242 4242 exp 12/30",
+        },
+        {
+            "amount": 1999,
+            "currency": "USD",
+            "payment_method": {"type": "card", "token": "tok_visa"},
+            "metadata": {"note": "4000-0000-0000-0002"},
+        },
+        {
+            "amount": 1999,
+            "currency": "USD",
+            "payment_method": {"type": "card", "token": "tok_visa"},
+            "metadata": {"n": 4242424242424242},
+        },
     ],
-)  # fmt: skip
+)
 def test_card_numbers_are_refused_and_leave_no_trace(api_client, body, caplog):
     caplog.set_level(logging.DEBUG)
     response = api_client.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="pan-key")
@@ -51,8 +63,12 @@ def test_card_numbers_are_refused_even_without_a_key(client):
 
 
 def test_numbers_that_are_not_card_numbers_pass(api_client, sandbox):
-    body = {"amount": 99_999_999_999, "currency": "USD", "payment_method": {"type": "card", "token": "tok_visa"},
-            "metadata": {"order": "4242424242424241", "phone": "+1 415 555 0100"}}  # fmt: skip
+    body = {
+        "amount": 99_999_999_999,
+        "currency": "USD",
+        "payment_method": {"type": "card", "token": "tok_visa"},
+        "metadata": {"order": "4242424242424241", "phone": "+1 415 555 0100"},
+    }
     response = api_client.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="ok")
     assert response.status_code == 201, response.content
 
@@ -124,8 +140,9 @@ def test_escaped_separators_and_surrogate_pair_digits_inside_json_strings(api_cl
     bold = "".join(f"\\ud835\\u{0xDFCE + int(c):04x}" for c in PAN)  # 𝟒𝟐… (mathematical bold) as surrogate pairs
     for value in ["4242\\t4242\\t4242\\t4242", "4242\\/4242\\/4242\\/4242", bold]:
         raw = '{"amount": 1999, "currency": "USD", "description": "' + value + '"}'
-        response = api_client.post("/api/v1/payments", raw, content_type="application/json",
-                                   HTTP_IDEMPOTENCY_KEY="pan-key")  # fmt: skip
+        response = api_client.post(
+            "/api/v1/payments", raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="pan-key"
+        )
         _assert_refused_without_trace(response, caplog)
 
 
@@ -134,8 +151,9 @@ def test_a_body_in_another_charset_is_decoded_with_it(api_client, caplog, charse
     caplog.set_level(logging.DEBUG)
     text = '{"amount": 1999, "currency": "USD", "description": "' + NBSP.join(["4242"] * 4) + '"}'
     content_type = f"application/json; charset={charset}"
-    response = api_client.post("/api/v1/payments", text.encode(charset), content_type=content_type,
-                               HTTP_IDEMPOTENCY_KEY="pan-key")  # fmt: skip
+    response = api_client.post(
+        "/api/v1/payments", text.encode(charset), content_type=content_type, HTTP_IDEMPOTENCY_KEY="pan-key"
+    )
     _assert_refused_without_trace(response, caplog)
 
 
@@ -143,12 +161,14 @@ def test_a_body_in_another_charset_is_decoded_with_it(api_client, caplog, charse
     ("raw", "content_type"),
     [
         ('{"amount": 1999, "currency": "USD", "description": "café"}'.encode("latin-1"), "application/json"),
-        ('{"amount": 1999, "currency": "USD", "description": "café"}'.encode("latin-1"),
-         "application/json; charset=latin-1"),
+        (
+            '{"amount": 1999, "currency": "USD", "description": "café"}'.encode("latin-1"),
+            "application/json; charset=latin-1",
+        ),
         (b'{"amount": 1999}', "application/json; charset=no-such-charset"),
     ],
     ids=["undeclared latin-1", "declared latin-1", "unknown charset"],
-)  # fmt: skip
+)
 def test_a_body_that_is_not_utf8_is_refused_in_the_error_shape(api_client, raw, content_type):
     response = api_client.post("/api/v1/payments", raw, content_type=content_type, HTTP_IDEMPOTENCY_KEY="k")
     assert response.status_code in (400, 415)
@@ -183,8 +203,9 @@ def test_a_card_number_in_the_url_path_is_refused_and_never_logged(api_client, c
 
     caplog.set_level(logging.DEBUG)
     path = f"/api/v1/payments/{quote(written)}"
-    response = getattr(api_client, method)(path, **({"format": "json", "HTTP_IDEMPOTENCY_KEY": "k"}
-                                                  if method == "post" else {}))  # fmt: skip
+    response = getattr(api_client, method)(
+        path, **({"format": "json", "HTTP_IDEMPOTENCY_KEY": "k"} if method == "post" else {})
+    )
     _assert_refused_without_trace(response, caplog)
 
 
@@ -199,9 +220,12 @@ def test_a_card_number_in_a_path_outside_the_api_is_refused_and_never_logged(cli
 def test_a_card_number_in_a_webhook_url_is_refused(api_client, caplog):
     caplog.set_level(logging.DEBUG)
     for written in ("4242424242424242", "4242.4242.4242.4242", FULL_WIDTH):
-        response = api_client.post("/api/v1/webhook_endpoints",
-                                   {"url": f"https://example.com/hooks/{written}", "enabled_events": ["*"]},
-                                   format="json", HTTP_IDEMPOTENCY_KEY="we-key")  # fmt: skip
+        response = api_client.post(
+            "/api/v1/webhook_endpoints",
+            {"url": f"https://example.com/hooks/{written}", "enabled_events": ["*"]},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="we-key",
+        )
         _assert_refused_without_trace(response, caplog)
 
 
@@ -209,8 +233,12 @@ def test_a_card_number_in_dispute_evidence_is_refused(api_client, caplog):
     caplog.set_level(logging.DEBUG)
     for written in ("4242 4242-4242.4242", f"card{PAN}", ESCAPED):
         raw = '{"uncategorized_text": "the customer paid with ' + written + '"}'
-        response = api_client.post("/api/v1/disputes/dp_01K00000000000000000000000/evidence", raw,
-                                   content_type="application/json", HTTP_IDEMPOTENCY_KEY="dp-key")  # fmt: skip
+        response = api_client.post(
+            "/api/v1/disputes/dp_01K00000000000000000000000/evidence",
+            raw,
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY="dp-key",
+        )
         _assert_refused_without_trace(response, caplog)
 
 
@@ -218,8 +246,12 @@ def test_our_ids_and_uuid_keys_in_paths_queries_and_keys_pass(api_client, sandbo
     import uuid
 
     for _ in range(20):
-        response = api_client.post("/api/v1/payments", _body(metadata={"ref": str(uuid.uuid4())}), format="json",
-                                   HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))  # fmt: skip
+        response = api_client.post(
+            "/api/v1/payments",
+            _body(metadata={"ref": str(uuid.uuid4())}),
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        )
         assert response.status_code == 201, response.content
         payment_id = response.json()["id"]
         assert api_client.get(f"/api/v1/payments/{payment_id}").status_code == 200
@@ -238,8 +270,12 @@ ENCODED_MORE_THAN_ONCE = {
 @pytest.mark.parametrize("written", ENCODED_MORE_THAN_ONCE.values(), ids=ENCODED_MORE_THAN_ONCE.keys())
 def test_a_card_number_percent_encoded_more_than_once_in_a_body_field_is_refused(api_client, caplog, written):
     caplog.set_level(logging.DEBUG)
-    response = api_client.post("/api/v1/payments", _body(description=f"card {written}", metadata={"ref": written}),
-                               format="json", HTTP_IDEMPOTENCY_KEY="pan-key")  # fmt: skip
+    response = api_client.post(
+        "/api/v1/payments",
+        _body(description=f"card {written}", metadata={"ref": written}),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="pan-key",
+    )
     _assert_refused_without_trace(response, caplog)
 
 
@@ -259,8 +295,11 @@ def test_a_card_number_percent_encoded_more_than_once_in_a_webhook_url_is_refuse
     from events.models import WebhookEndpoint
 
     caplog.set_level(logging.DEBUG)
-    response = api_client.post("/api/v1/webhook_endpoints",
-                               {"url": f"https://example.com/hooks/{written}", "enabled_events": ["*"]},
-                               format="json", HTTP_IDEMPOTENCY_KEY="we-key")  # fmt: skip
+    response = api_client.post(
+        "/api/v1/webhook_endpoints",
+        {"url": f"https://example.com/hooks/{written}", "enabled_events": ["*"]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="we-key",
+    )
     _assert_refused_without_trace(response, caplog)
     assert WebhookEndpoint.objects.count() == 0

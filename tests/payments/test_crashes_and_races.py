@@ -95,8 +95,12 @@ def test_100_concurrent_requests_over_10_keys_make_10_payments_and_10_charges(ap
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/healthz", process=web)
         keys = [f"race-{uuid.uuid4()}" for _ in range(10)]
-        body = {"amount": 2500, "currency": "USD", "confirm": True,
-                "payment_method": {"type": "card", "token": "tok_visa"}}  # fmt: skip
+        body = {
+            "amount": 2500,
+            "currency": "USD",
+            "confirm": True,
+            "payment_method": {"type": "card", "token": "tok_visa"},
+        }
         jobs = [key for key in keys for _ in range(10)]
         with ThreadPoolExecutor(max_workers=50) as pool:
             answers = list(pool.map(lambda key: (key, *_post_until_settled(base, api_key, key, body)), jobs))

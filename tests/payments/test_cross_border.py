@@ -71,9 +71,12 @@ def test_a_eur_payment_to_a_usd_merchant_is_converted_at_the_locked_rate(api_cli
     assert entry.currency == "EUR"
     by_account = {(p.account.code, p.account.currency): p.amount for p in entry.postings.select_related("account")}
     assert by_account == {
-        ("processor_receivable", "EUR"): 10000, ("fx_clearing", "EUR"): -10000,
-        ("fx_clearing", "USD"): settled, ("merchant_available", "USD"): -(settled - fee), ("fee_revenue", "USD"): -fee,
-    }  # fmt: skip
+        ("processor_receivable", "EUR"): 10000,
+        ("fx_clearing", "EUR"): -10000,
+        ("fx_clearing", "USD"): settled,
+        ("merchant_available", "USD"): -(settled - fee),
+        ("fee_revenue", "USD"): -fee,
+    }
     txn = api_client.get("/api/v1/balance_transactions").json()["data"][0]
     assert (txn["currency"], txn["amount"], txn["fee"], txn["net"]) == ("USD", settled, fee, settled - fee)
 
@@ -128,8 +131,10 @@ def assert_refused_for_want_of_a_rate(response, currency: str, settlement_curren
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert (error["type"], error["code"], error["param"]) == (
-        "invalid_request_error", "currency_conversion_unavailable", "currency",
-    )  # fmt: skip
+        "invalid_request_error",
+        "currency_conversion_unavailable",
+        "currency",
+    )
     assert f"{currency} to {settlement_currency}" in error["message"]
 
 
@@ -197,8 +202,11 @@ def test_a_payment_in_the_settlement_currency_needs_no_rate(other_api_client, ot
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["status"], body["settlement_currency"], body["settlement_amount"], body["fx_rate"]) == (
-        "succeeded", "EUR", 2000, None,
-    )  # fmt: skip
+        "succeeded",
+        "EUR",
+        2000,
+        None,
+    )
     assert set(balances(other_merchant)) == {"EUR"}
 
 
@@ -216,8 +224,10 @@ def test_the_conversion_service_never_settles_unconverted(db):
         with pytest.raises(CurrencyConversionUnavailable) as raised:
             check()
         assert (raised.value.status_code, raised.value.code, raised.value.param) == (
-            400, "currency_conversion_unavailable", "currency",
-        )  # fmt: skip
+            400,
+            "currency_conversion_unavailable",
+            "currency",
+        )
     FxRate.objects.create(base_currency="USD", quote_currency="EUR", rate=EUR_PER_USD)
     fx_require_rate(currency="EUR", settlement_currency="USD")
     fx_require_rate(currency="USD", settlement_currency="EUR")  # the inverse of a known rate
@@ -247,8 +257,16 @@ def test_a_dispute_on_a_converted_payment_moves_the_settlement_balance(api_clien
 
     body = pay(api_client, 10000, "EUR", confirm=True).json()
     after_capture = balances(merchant)["USD"]
-    base = dict(processor_id="dsp_fx_1", charge_id="ch_x", payment_reference=body["id"], amount=10000,
-                currency="EUR", reason="fraudulent", evidence_due_by=int(time.time()) + 3600, evidence={})  # fmt: skip
+    base = dict(
+        processor_id="dsp_fx_1",
+        charge_id="ch_x",
+        payment_reference=body["id"],
+        amount=10000,
+        currency="EUR",
+        reason="fraudulent",
+        evidence_due_by=int(time.time()) + 3600,
+        evidence={},
+    )
     dispute = dispute_apply_processor_dispute(answer=ProcessorDispute(**base, status="needs_response"), actor="test")
     rate = locked(EUR_PER_USD)
     amount_usd, fee_usd = convert(10000, "EUR", "USD", rate), convert(dispute.fee, "EUR", "USD", rate)
@@ -265,8 +283,9 @@ def test_finance_edits_rates_in_the_admin(rates):
     eur = FxRate.objects.get(quote_currency="EUR")
     page = client.get(f"/admin/payments/fxrate/{eur.pk}/change/")
     assert page.status_code == 200
-    saved = client.post(f"/admin/payments/fxrate/{eur.pk}/change/",
-                        {"base_currency": "USD", "quote_currency": "EUR", "rate": "0.95"})  # fmt: skip
+    saved = client.post(
+        f"/admin/payments/fxrate/{eur.pk}/change/", {"base_currency": "USD", "quote_currency": "EUR", "rate": "0.95"}
+    )
     assert saved.status_code == 302, saved.content[:2000]
     eur.refresh_from_db()
     assert (eur.rate, eur.source) == (Decimal("0.95"), "manual")

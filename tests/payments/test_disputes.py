@@ -69,8 +69,16 @@ def test_duplicate_and_out_of_order_dispute_webhooks(api_client, sandbox, proces
     from gateways.base import Dispute as ProcessorDispute
 
     payment = create_payment(api_client, amount=2000, confirm=True).json()
-    base = dict(processor_id="dsp_test_1", charge_id="ch_x", payment_reference=payment["id"], amount=2000,
-                currency="USD", reason="fraudulent", evidence_due_by=int(time.time()) + 3600, evidence={})  # fmt: skip
+    base = dict(
+        processor_id="dsp_test_1",
+        charge_id="ch_x",
+        payment_reference=payment["id"],
+        amount=2000,
+        currency="USD",
+        reason="fraudulent",
+        evidence_due_by=int(time.time()) + 3600,
+        evidence={},
+    )
     # The decision arrives before the opening: the dispute is created and closed at once.
     closed = dispute_apply_processor_dispute(answer=ProcessorDispute(**base, status="lost"), actor="test")
     assert closed.status == "lost"

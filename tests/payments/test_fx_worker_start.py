@@ -122,11 +122,24 @@ def test_a_real_worker_started_before_the_processor_has_rates_within_a_minute(tm
         PROCESSOR_BASE_URL=f"http://127.0.0.1:{port}",  # nothing there yet
     )
     log_path = tmp_path / "worker.log"
-    command = [str(VENV_BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1",
-               "--without-gossip", "--without-mingle", "-n", f"fx-start-{time.monotonic_ns()}@%h"]  # fmt: skip
+    command = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "config",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        "1",
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        f"fx-start-{time.monotonic_ns()}@%h",
+    ]
     with open(log_path, "ab") as log:
-        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)  # fmt: skip
+        worker = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     sandbox = None
     try:
         deadline = time.monotonic() + 30

@@ -35,13 +35,19 @@ def test_malformed_keys_are_refused(api_client, key):
 
 
 def test_replay_returns_the_stored_answer_byte_for_byte_and_executes_nothing(api_client, sandbox, processor):
-    first = raw_post(api_client, '{"amount": 1999, "currency": "USD", "confirm": true, '
-                     '"payment_method": {"type": "card", "token": "tok_visa"}}', "order-1")  # fmt: skip
+    first = raw_post(
+        api_client,
+        '{"amount": 1999, "currency": "USD", "confirm": true, "payment_method": {"type": "card", "token": "tok_visa"}}',
+        "order-1",
+    )
     assert first.status_code == 201
     assert "Idempotent-Replayed" not in first.headers
     # Same request, other key order and whitespace: the same fingerprint.
-    again = raw_post(api_client, '{"payment_method":{"token":"tok_visa","type":"card"},"confirm":true,'
-                     '"currency":"USD","amount":1999}', "order-1")  # fmt: skip
+    again = raw_post(
+        api_client,
+        '{"payment_method":{"token":"tok_visa","type":"card"},"confirm":true,"currency":"USD","amount":1999}',
+        "order-1",
+    )
     assert again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.content == first.content
@@ -64,9 +70,13 @@ def test_same_key_different_request_is_422(api_client, sandbox):
 def test_key_still_executing_is_409(api_client, merchant):
     fingerprint = request_fingerprint("POST", "/api/v1/payments", BODY)
     IdempotencyKey.objects.create(
-        merchant=merchant, key="busy", method="POST", path="/api/v1/payments", fingerprint=fingerprint,
+        merchant=merchant,
+        key="busy",
+        method="POST",
+        path="/api/v1/payments",
+        fingerprint=fingerprint,
         locked_at=timezone.now(),
-    )  # fmt: skip
+    )
     response = api_client.post("/api/v1/payments", BODY, format="json", HTTP_IDEMPOTENCY_KEY="busy")
     assert response.status_code == 409
     assert (error_of(response)["type"], error_of(response)["code"]) == ("idempotency_error", "idempotency_key_in_use")
@@ -91,8 +101,9 @@ def test_a_key_whose_request_died_is_taken_over_and_finds_the_payment_it_made(ap
 def test_keys_are_scoped_to_the_merchant(api_client, other_api_client, sandbox):
     mine = api_client.post("/api/v1/payments", BODY, format="json", HTTP_IDEMPOTENCY_KEY="shared")
     # The other merchant settles in EUR (a USD payment would need an exchange rate).
-    theirs = other_api_client.post("/api/v1/payments", {**BODY, "currency": "EUR"}, format="json",
-                                   HTTP_IDEMPOTENCY_KEY="shared")  # fmt: skip
+    theirs = other_api_client.post(
+        "/api/v1/payments", {**BODY, "currency": "EUR"}, format="json", HTTP_IDEMPOTENCY_KEY="shared"
+    )
     assert mine.status_code == theirs.status_code == 201
     assert mine.json()["id"] != theirs.json()["id"]
 

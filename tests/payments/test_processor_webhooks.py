@@ -22,13 +22,22 @@ def charge_event(event_id: str, payment_id: str, status: str, amount: int = 1999
         "created": int(time.time()),
         "data": {
             "object": {
-                "id": f"ch_for_{payment_id}", "object": "charge", "reference": payment_id, "amount": amount,
-                "currency": "USD", "status": status, "amount_captured": amount if status == "captured" else 0,
-                "amount_refunded": 0, "captured": status == "captured", "decline_code": None,
-                "failure_message": None, "card": None, "created": int(time.time()),
+                "id": f"ch_for_{payment_id}",
+                "object": "charge",
+                "reference": payment_id,
+                "amount": amount,
+                "currency": "USD",
+                "status": status,
+                "amount_captured": amount if status == "captured" else 0,
+                "amount_refunded": 0,
+                "captured": status == "captured",
+                "decline_code": None,
+                "failure_message": None,
+                "card": None,
+                "created": int(time.time()),
             }
         },
-    }  # fmt: skip
+    }
 
 
 def deliver(client, settings, event: dict, *, secret: str | None = None, timestamp: int | None = None):

@@ -23,8 +23,12 @@ from tests.payments.helpers import create_payment, error_of, post
 pytestmark = pytest.mark.django_db
 
 # The sandbox's account that settles and is then returned (R01), as in test_bank_transfers.
-US_RETURNED = {"country": "US", "routing_number": "110000000", "account_number": "000111111116",
-               "holder_name": "Jane Doe"}  # fmt: skip
+US_RETURNED = {
+    "country": "US",
+    "routing_number": "110000000",
+    "account_number": "000111111116",
+    "holder_name": "Jane Doe",
+}
 
 
 @pytest.fixture
@@ -66,12 +70,29 @@ def disputed_payment(api_client, processor, amount: int = 6000) -> Payment:
 
 def returned_transfer(api_client, amount: int = 3000) -> Payment:
     """A bank transfer that settled and was then returned by the customer's bank (R01)."""
-    body = post(api_client, "/api/v1/payments", {"amount": amount, "currency": "USD", "confirm": True,
-                "payment_method": {"type": "bank_transfer", "bank_account": US_RETURNED}}).json()  # fmt: skip
+    body = post(
+        api_client,
+        "/api/v1/payments",
+        {
+            "amount": amount,
+            "currency": "USD",
+            "confirm": True,
+            "payment_method": {"type": "bank_transfer", "bank_account": US_RETURNED},
+        },
+    ).json()
     pending = Payment.objects.get(pk=body["id"])
-    returned = Charge(processor_id=pending.processor_charge_id, reference=pending.id, amount=amount, currency="USD",
-                      decline_code=None, failure_message=None, card=None, status="returned", amount_captured=amount,
-                      return_code="R01")  # fmt: skip
+    returned = Charge(
+        processor_id=pending.processor_charge_id,
+        reference=pending.id,
+        amount=amount,
+        currency="USD",
+        decline_code=None,
+        failure_message=None,
+        card=None,
+        status="returned",
+        amount_captured=amount,
+        return_code="R01",
+    )
     payment = payment_apply_charge(payment_id=pending.id, charge=returned, actor="test")
     assert (payment.status, payment.amount_returned, payment.returned) == ("succeeded", amount, True)
     return payment
@@ -80,8 +101,9 @@ def returned_transfer(api_client, amount: int = 3000) -> Payment:
 # --- Through the API, against the sandbox ---------------------------------------------------------
 
 
-def test_a_refund_of_a_disputed_payment_is_refused_before_the_processor(api_client, sandbox, processor,
-                                                                        processor_refunds):  # fmt: skip
+def test_a_refund_of_a_disputed_payment_is_refused_before_the_processor(
+    api_client, sandbox, processor, processor_refunds
+):
     payment = disputed_payment(api_client, processor)
     entries_before = JournalEntry.objects.count()
 
@@ -129,18 +151,26 @@ def test_a_refund_of_a_returned_bank_transfer_is_refused(api_client, sandbox, pr
 
 
 def _dispute_answer(payment: Payment, status: str) -> ProcessorDispute:
-    return ProcessorDispute(processor_id=f"dsp_{payment.id}", charge_id=payment.processor_charge_id or "ch_x",
-                            payment_reference=payment.id, amount=payment.amount_captured, currency=payment.currency,
-                            reason="fraudulent", evidence_due_by=int(time.time()) + 3600, evidence={},
-                            status=status)  # fmt: skip
+    return ProcessorDispute(
+        processor_id=f"dsp_{payment.id}",
+        charge_id=payment.processor_charge_id or "ch_x",
+        payment_reference=payment.id,
+        amount=payment.amount_captured,
+        currency=payment.currency,
+        reason="fraudulent",
+        evidence_due_by=int(time.time()) + 3600,
+        evidence={},
+        status=status,
+    )
 
 
 def _succeeded(api_client, amount: int = 4000) -> Payment:
     return Payment.objects.get(pk=create_payment(api_client, amount=amount, confirm=True).json()["id"])
 
 
-@pytest.mark.parametrize(("status", "blocks"), [("needs_response", True), ("under_review", True), ("lost", True),
-                                                ("won", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "blocks"), [("needs_response", True), ("under_review", True), ("lost", True), ("won", False)]
+)
 def test_open_and_lost_disputes_block_a_refund_a_won_one_does_not(api_client, sandbox, status, blocks):
     payment = _succeeded(api_client)
     answer = _dispute_answer(payment, "needs_response")
@@ -154,8 +184,9 @@ def test_open_and_lost_disputes_block_a_refund_a_won_one_does_not(api_client, sa
     if blocks:
         assert isinstance(refusal, InvalidRequestError) and refusal.code == "payment_disputed"
         with pytest.raises(InvalidRequestError) as error:
-            refund_services.refund_create(merchant=payment.merchant, payment=payment, amount=100, reason=None,
-                                          actor="test")  # fmt: skip
+            refund_services.refund_create(
+                merchant=payment.merchant, payment=payment, amount=100, reason=None, actor="test"
+            )
         assert error.value.code == "payment_disputed"
         assert not Refund.objects.exists()
     else:

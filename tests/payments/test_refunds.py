@@ -98,9 +98,12 @@ def test_isolation(api_client, other_api_client, paid):
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [({}, "parameter_missing"), ({"payment": "pay_x", "amount": 0}, "amount_invalid"),
-     ({"payment": "pay_x", "reason": "bored"}, "parameter_invalid")],
-)  # fmt: skip
+    [
+        ({}, "parameter_missing"),
+        ({"payment": "pay_x", "amount": 0}, "amount_invalid"),
+        ({"payment": "pay_x", "reason": "bored"}, "parameter_invalid"),
+    ],
+)
 def test_bad_refund_requests(api_client, body, code):
     response = post(api_client, "/api/v1/refunds", body)
     assert response.status_code == 400 and error_of(response)["code"] == code
@@ -118,8 +121,11 @@ def test_ten_concurrent_full_refunds_exactly_one_succeeds(api_client, merchant, 
 
         barrier.wait()
         try:
-            outcomes.append(refund_create(merchant=merchant, payment=payment, amount=None, reason=None,
-                                          actor=f"test:{number}").status)  # fmt: skip
+            outcomes.append(
+                refund_create(
+                    merchant=merchant, payment=payment, amount=None, reason=None, actor=f"test:{number}"
+                ).status
+            )
         except Exception as error:  # noqa: BLE001
             outcomes.append(getattr(error, "code", repr(error)))
         finally:

@@ -13,15 +13,25 @@ ALL = set(S.values)
 TRANSITIONS = {
     "confirm": ({S.REQUIRES_CONFIRMATION}, S.PROCESSING, {"now": timezone.now()}),
     "mark_requires_action": (
-        {S.PROCESSING}, S.REQUIRES_ACTION,
+        {S.PROCESSING},
+        S.REQUIRES_ACTION,
         {"processor_charge_id": "ch_1", "next_action_url": "http://sandbox/wallet/ch_1", "now": timezone.now()},
     ),
-    "mark_authorized": ({S.PROCESSING, S.REQUIRES_ACTION}, S.REQUIRES_CAPTURE,
-                        {"processor_charge_id": "ch_1", "now": timezone.now()}),
-    "mark_succeeded": ({S.PROCESSING, S.REQUIRES_ACTION}, S.SUCCEEDED,
-                       {"processor_charge_id": "ch_1", "amount_captured": 1000}),
-    "mark_failed": ({S.PROCESSING, S.REQUIRES_ACTION}, S.FAILED,
-                    {"failure_code": "card_declined", "failure_message": "no"}),
+    "mark_authorized": (
+        {S.PROCESSING, S.REQUIRES_ACTION},
+        S.REQUIRES_CAPTURE,
+        {"processor_charge_id": "ch_1", "now": timezone.now()},
+    ),
+    "mark_succeeded": (
+        {S.PROCESSING, S.REQUIRES_ACTION},
+        S.SUCCEEDED,
+        {"processor_charge_id": "ch_1", "amount_captured": 1000},
+    ),
+    "mark_failed": (
+        {S.PROCESSING, S.REQUIRES_ACTION},
+        S.FAILED,
+        {"failure_code": "card_declined", "failure_message": "no"},
+    ),
     "capture": ({S.REQUIRES_CAPTURE}, S.SUCCEEDED, {"amount_captured": 600}),
     "cancel": ({S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION, S.REQUIRES_CAPTURE}, S.CANCELED, {"reason_code": None}),
     "expire": ({S.REQUIRES_CAPTURE, S.REQUIRES_ACTION}, S.CANCELED, {}),

@@ -97,8 +97,9 @@ def test_a_lost_database_connection_after_the_charge_is_never_a_stored_500(live_
     payment_id = create_payment(api_client).json()["id"]
     sandbox.set_faults(latency_ms=1500)
     answers = {}
-    confirm = threading.Thread(target=lambda: answers.setdefault(
-        "first", api.post(f"/payments/{payment_id}/confirm", key="confirm-dropped")))  # fmt: skip
+    confirm = threading.Thread(
+        target=lambda: answers.setdefault("first", api.post(f"/payments/{payment_id}/confirm", key="confirm-dropped"))
+    )
     confirm.start()
     time.sleep(0.8)  # the intent is committed; the processor is charging
     assert terminate_other_backends() >= 1

@@ -1,7 +1,6 @@
 """Wallet payments (SandboxPay) through the API and the real sandbox: requires_action with a redirect, then
 approved, declined, canceled or expired. The ledger check runs after each test."""
 
-
 import pytest
 
 from events.models import Event

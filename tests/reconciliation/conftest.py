@@ -20,8 +20,11 @@ def fresh_sandbox(settings):
     """A sandbox processor of this test's own, so its settlement report holds only this test's lines."""
     from tests.sandbox_process import SandboxProcess
 
-    env = {"SANDBOX_TIMEOUT_DELAY_SECONDS": "3", "SANDBOX_DISPUTE_DECISION_SECONDS": "1",
-           "SANDBOX_DISPUTE_DELAY_SECONDS": "3600"}  # fmt: skip
+    env = {
+        "SANDBOX_TIMEOUT_DELAY_SECONDS": "3",
+        "SANDBOX_DISPUTE_DECISION_SECONDS": "1",
+        "SANDBOX_DISPUTE_DELAY_SECONDS": "3600",
+    }
     with SandboxProcess(env=env) as process:
         settings.PROCESSOR_BASE_URL = process.base_url
         settings.PROCESSOR_READ_TIMEOUT = 1.5

@@ -41,8 +41,16 @@ class Line:
         fee = self.fee
         if fee is None:
             fee = {"charge": charge_fee(self.amount), "dispute": 1500}.get(self.type, 0)
-        return [day.isoformat(), self.type, self.processor_id, self.reference, self.currency, self.amount, fee,
-                self.amount - fee]
+        return [
+            day.isoformat(),
+            self.type,
+            self.processor_id,
+            self.reference,
+            self.currency,
+            self.amount,
+            fee,
+            self.amount - fee,
+        ]
 
 
 def write_report(tmp_path: Path, day: datetime.date, lines, name: str = "report.csv") -> Path:
@@ -67,30 +75,49 @@ def write_raw(tmp_path: Path, text: str | bytes, name: str = "report.csv") -> Pa
 
 def payment(merchant, amount: int = 10_000, currency: str = "USD", status: str = "succeeded", **fields) -> Payment:
     """A payment row in ``status``; a succeeded one has its capture posted to the ledger."""
-    values = {"amount": amount, "currency": currency, "status": status, "card_token": "tok_visa",
-              "card_brand": "visa", "card_last4": "4242", "card_exp_month": 12, "card_exp_year": 2030,
-              "processor_charge_id": new_id("ch") if status not in ("processing", "requires_confirmation") else None,
-              "amount_captured": amount if status == "succeeded" else 0}  # fmt: skip
+    values = {
+        "amount": amount,
+        "currency": currency,
+        "status": status,
+        "card_token": "tok_visa",
+        "card_brand": "visa",
+        "card_last4": "4242",
+        "card_exp_month": 12,
+        "card_exp_year": 2030,
+        "processor_charge_id": new_id("ch") if status not in ("processing", "requires_confirmation") else None,
+        "amount_captured": amount if status == "succeeded" else 0,
+    }
     values.update(fields)
     with transaction.atomic():
         created = Payment.objects.create(merchant=merchant, **values)
         if status == "succeeded":
             conversion = {name: fields[name] for name in ("settlement_currency", "fx_rate") if name in fields}
-            posting_rules.payment_captured(payment_id=created.id, merchant=merchant,
-                                           amount_captured=created.amount_captured, currency=currency,
-                                           **conversion)  # fmt: skip
+            posting_rules.payment_captured(
+                payment_id=created.id,
+                merchant=merchant,
+                amount_captured=created.amount_captured,
+                currency=currency,
+                **conversion,
+            )
     return created
 
 
 def refund(paid: Payment, amount: int, status: str = "succeeded") -> Refund:
     with transaction.atomic():
         processor_refund_id = new_id("rf") if status == "succeeded" else None
-        created = Refund.objects.create(payment=paid, merchant=paid.merchant, amount=amount, currency=paid.currency,
-                                        status=status, requested_by="api:test",
-                                        processor_refund_id=processor_refund_id)  # fmt: skip
+        created = Refund.objects.create(
+            payment=paid,
+            merchant=paid.merchant,
+            amount=amount,
+            currency=paid.currency,
+            status=status,
+            requested_by="api:test",
+            processor_refund_id=processor_refund_id,
+        )
         Payment.objects.filter(pk=paid.pk).update(amount_refunded=amount)
-        posting_rules.refund_created(refund_id=created.id, payment_id=paid.id, merchant=paid.merchant,
-                                     amount=amount, currency=paid.currency)  # fmt: skip
+        posting_rules.refund_created(
+            refund_id=created.id, payment_id=paid.id, merchant=paid.merchant, amount=amount, currency=paid.currency
+        )
         if status == "succeeded":
             posting_rules.refund_succeeded(refund_id=created.id)
     return created
@@ -99,35 +126,61 @@ def refund(paid: Payment, amount: int, status: str = "succeeded") -> Refund:
 def dispute(paid: Payment, amount: int | None = None, won: bool = False, status: str | None = None) -> Dispute:
     amount = amount or paid.amount_captured
     with transaction.atomic():
-        created = Dispute.objects.create(payment=paid, merchant=paid.merchant, processor_dispute_id=new_id("dsp"),
-                                         amount=amount, currency=paid.currency, fee=1500,
-                                         status=status or ("won" if won else "needs_response"),
-                                         evidence_due_by=timezone.now() + timedelta(days=7))  # fmt: skip
-        posting_rules.dispute_opened(dispute_id=created.id, payment_id=paid.id, merchant=paid.merchant,
-                                     amount=amount, fee=1500, currency=paid.currency)  # fmt: skip
+        created = Dispute.objects.create(
+            payment=paid,
+            merchant=paid.merchant,
+            processor_dispute_id=new_id("dsp"),
+            amount=amount,
+            currency=paid.currency,
+            fee=1500,
+            status=status or ("won" if won else "needs_response"),
+            evidence_due_by=timezone.now() + timedelta(days=7),
+        )
+        posting_rules.dispute_opened(
+            dispute_id=created.id,
+            payment_id=paid.id,
+            merchant=paid.merchant,
+            amount=amount,
+            fee=1500,
+            currency=paid.currency,
+        )
         if won:
             posting_rules.dispute_won(dispute_id=created.id)
     return created
 
 
 def charge_line(paid: Payment, **changes) -> Line:
-    values = {"type": "charge", "processor_id": paid.processor_charge_id or new_id("ch"), "reference": paid.id,
-              "currency": paid.currency, "amount": paid.amount_captured or paid.amount}  # fmt: skip
+    values = {
+        "type": "charge",
+        "processor_id": paid.processor_charge_id or new_id("ch"),
+        "reference": paid.id,
+        "currency": paid.currency,
+        "amount": paid.amount_captured or paid.amount,
+    }
     values.update(changes)
     return Line(**values)
 
 
 def refund_line(made: Refund, **changes) -> Line:
-    values = {"type": "refund", "processor_id": made.processor_refund_id or new_id("rf"), "reference": made.id,
-              "currency": made.currency, "amount": -made.amount}  # fmt: skip
+    values = {
+        "type": "refund",
+        "processor_id": made.processor_refund_id or new_id("rf"),
+        "reference": made.id,
+        "currency": made.currency,
+        "amount": -made.amount,
+    }
     values.update(changes)
     return Line(**values)
 
 
 def dispute_line(made: Dispute, reversal: bool = False, **changes) -> Line:
-    values = {"type": "dispute_reversal" if reversal else "dispute", "processor_id": made.processor_dispute_id,
-              "reference": made.payment_id, "currency": made.currency,
-              "amount": made.amount if reversal else -made.amount}  # fmt: skip
+    values = {
+        "type": "dispute_reversal" if reversal else "dispute",
+        "processor_id": made.processor_dispute_id,
+        "reference": made.payment_id,
+        "currency": made.currency,
+        "amount": made.amount if reversal else -made.amount,
+    }
     values.update(changes)
     return Line(**values)
 

@@ -66,7 +66,8 @@ def test_the_queue_filters_and_searches(finance, day_with_differences, merchant,
     assert len(rows(client.get(QUEUE, {"age": "1d"}))) == 3  # all found just now
     assert len(rows(client.get(QUEUE, {"age": "1-7d"}))) == 0
     ReconciliationException.objects.filter(type="missing_external").update(
-        created=timezone.now() - datetime.timedelta(days=3))
+        created=timezone.now() - datetime.timedelta(days=3)
+    )
     assert [e.type for e in rows(client.get(QUEUE, {"age": "1-7d"}))] == ["missing_external"]
     assert len(rows(client.get(QUEUE, {"status": "resolved"}))) == 0
     assert client.get(page(day_with_differences["amount_mismatch"])).status_code == 200
@@ -83,15 +84,19 @@ def test_write_off_asks_for_a_note_then_resolves_and_audits(finance, day_with_di
     exception.refresh_from_db()
     assert exception.status == "open"
 
-    response = client.post(page(exception, "write-off"), {"note": "processor short-paid 10.00; not recoverable"},
-                           follow=True)  # fmt: skip
+    response = client.post(
+        page(exception, "write-off"), {"note": "processor short-paid 10.00; not recoverable"}, follow=True
+    )
     assert any("resolved" in message for message in messages_of(response))
     exception.refresh_from_db()
     assert (exception.status, exception.resolution, exception.resolved_by) == ("resolved", "written_off", finance)
     assert exception.note == "processor short-paid 10.00; not recoverable"
     audit = AuditEntry.objects.get(action="reconciliation_exception.written_off")
-    assert (audit.actor, audit.object_type, audit.object_id) == ("staff:fay.finance", "reconciliationexception",
-                                                                 str(exception.pk))
+    assert (audit.actor, audit.object_type, audit.object_id) == (
+        "staff:fay.finance",
+        "reconciliationexception",
+        str(exception.pk),
+    )
     assert audit.reason == exception.note and audit.before["status"] == "open"
 
     # Resolved once: a second attempt is refused with a message, and writes nothing.
@@ -112,13 +117,16 @@ def test_adjust_posts_a_ledger_adjustment_with_the_resolution(finance, merchant,
     exception.refresh_from_db()
     assert (exception.status, exception.resolution) == ("resolved", "adjusted")
     entry = exception.ledger_entry
-    assert (entry.type, entry.merchant_id, entry.currency, entry.source) == ("adjustment", merchant.id, "USD",
-                                                                             f"recon_{exception.pk}")
+    assert (entry.type, entry.merchant_id, entry.currency, entry.source) == (
+        "adjustment",
+        merchant.id,
+        "USD",
+        f"recon_{exception.pk}",
+    )
     after = {amount.currency: amount.amount for amount in balance_get(merchant=merchant).available}["USD"]
     assert after == before - 1_000
     audit = AuditEntry.objects.get(action="reconciliation_exception.adjusted")
-    assert (audit.actor, audit.after["ledger_entry"], audit.after["amount"]) == ("staff:fay.finance", entry.pk,
-                                                                               -1_000)
+    assert (audit.actor, audit.after["ledger_entry"], audit.after["amount"]) == ("staff:fay.finance", entry.pk, -1_000)
     call_command("ledger_check")
 
 
@@ -148,24 +156,32 @@ def test_list_actions_ask_for_the_note_on_a_page_first(finance, day_with_differe
 
 def test_adjusting_several_at_once_is_refused(finance, day_with_differences):
     chosen = [e.pk for e in day_with_differences.values()]
-    response = client_for(finance).post(QUEUE, {"action": "adjust_selected", "_selected_action": chosen},
-                                        follow=True)  # fmt: skip
+    response = client_for(finance).post(QUEUE, {"action": "adjust_selected", "_selected_action": chosen}, follow=True)
     assert any("one exception at a time" in message for message in messages_of(response))
     assert ReconciliationException.objects.filter(status="open").count() == 3
 
 
 def test_the_adjust_action_on_one_exception(finance, day_with_differences):
     exception = day_with_differences["missing_external"]
-    client_for(finance).post(QUEUE, {"action": "adjust_selected", "_selected_action": [exception.pk],
-                                     "_confirm": "1", "note": "never settled", "amount": "-3000"})  # fmt: skip
+    client_for(finance).post(
+        QUEUE,
+        {
+            "action": "adjust_selected",
+            "_selected_action": [exception.pk],
+            "_confirm": "1",
+            "note": "never settled",
+            "amount": "-3000",
+        },
+    )
     exception.refresh_from_db()
     assert (exception.resolution, exception.ledger_entry.currency) == ("adjusted", "EUR")
 
 
 def test_only_the_resolve_permission_may_resolve(db, day_with_differences):
     viewer = staff_user("vic.viewer")
-    viewer.user_permissions.add(*Permission.objects.filter(content_type__app_label="reconciliation",
-                                                           codename__startswith="view_"))  # fmt: skip
+    viewer.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="reconciliation", codename__startswith="view_")
+    )
     client = client_for(viewer)
     exception = day_with_differences["amount_mismatch"]
     assert client.get(QUEUE).status_code == 200
@@ -174,8 +190,9 @@ def test_only_the_resolve_permission_may_resolve(db, day_with_differences):
         assert client.get(page(exception, action)).status_code == 403
         assert client.post(page(exception, action), {"note": "x", "amount": "1"}).status_code == 403
     assert client.get(QUEUE).context["action_form"] is None  # no action is offered
-    client.post(QUEUE, {"action": "write_off_selected", "_selected_action": [exception.pk], "_confirm": "1",
-                        "note": "x"})  # fmt: skip
+    client.post(
+        QUEUE, {"action": "write_off_selected", "_selected_action": [exception.pk], "_confirm": "1", "note": "x"}
+    )
     exception.refresh_from_db()
     assert exception.status == "open"
     assert not AuditEntry.objects.filter(action__startswith="reconciliation_exception.").exists()
@@ -204,4 +221,3 @@ def test_services_refuse_without_the_permission(support, day_with_differences):
 
     with pytest.raises(StaffPermissionDenied):
         exception_explain(exception=day_with_differences["amount_mismatch"], user=support, note="x")
-

@@ -23,18 +23,26 @@ def test_a_processing_payment_settled_as_captured_succeeds_with_its_ledger_entri
     assert (lost.status, lost.amount_captured, lost.processor_charge_id) == ("succeeded", 2_500, line.processor_id)
     exception = ReconciliationException.objects.get()
     assert (exception.status, exception.resolution, exception.details["object_status"]) == (
-        "resolved", "auto_resolved", "processing")
+        "resolved",
+        "auto_resolved",
+        "processing",
+    )
     assert "moved from processing to succeeded" in exception.note
-    assert AuditEntry.objects.filter(action="reconciliation_exception.auto_resolve",
-                                     actor="system:reconciliation").count() == 1  # fmt: skip
+    assert (
+        AuditEntry.objects.filter(action="reconciliation_exception.auto_resolve", actor="system:reconciliation").count()
+        == 1
+    )
     assert ReconciliationRun.objects.get().auto_resolved == 1
     call_command("ledger_check")
 
 
-@pytest.mark.parametrize(("changes", "reason"), [
-    ({"amount": 2_000}, "the line settles 2000, the payment is for 2500"),
-    ({"currency": "EUR"}, "the line is in EUR, the payment in USD"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"amount": 2_000}, "the line settles 2000, the payment is for 2500"),
+        ({"currency": "EUR"}, "the line is in EUR, the payment in USD"),
+    ],
+)
 def test_no_guess_when_the_line_does_not_fit_the_payment(merchant, tmp_path, changes, reason):
     lost = payment(merchant, 2_500, status="processing")
     line = charge_line(lost, processor_id=new_id("ch"), **{"amount": 2_500, **changes})

@@ -45,37 +45,51 @@ def with_line(tmp_path, bad: list, position: int = 5):
     return write_report(tmp_path, today(), rows)
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    (["charge", "ch_x", "pay_x", "USD", "abc", "0", "0"], "line 7: amount 'abc' is not an integer"),
-    (["charge", "ch_x", "pay_x", "USD", "1000", "2.75", "997"], "line 7: fee '2.75' is not an integer"),
-    (["charge", "ch_x", "pay_x", "USD", "1000", "25", "1e3"], "line 7: net '1e3' is not an integer"),
-    (["charge", "ch_x", "pay_x", "USD", " 1000", "25", "975"], "line 7: amount ' 1000' is not an integer"),
-    (["charge", "ch_x", "pay_x", "USD", "", "25", "-25"], "line 7: amount '' is not an integer"),
-    (["charge", "ch_x", "pay_x", "USD", "99999999999999999999", "0", "0"],
-     "line 7: amount '99999999999999999999' is out of range"),
-    (["charge", "ch_x", "pay_x", "USD", "1000", "25", "1000"],
-     "line 7: net 1000 is not amount − fee (1000 − 25 = 975)"),
-    (["charge", "ch_x", "pay_x", "XYZ", "1000", "25", "975"], "line 7: unknown currency 'XYZ'"),
-    (["charge", "ch_x", "pay_x", "usd", "1000", "25", "975"], "line 7: unknown currency 'usd'"),
-    (["payout", "po_x", "pay_x", "USD", "1000", "0", "1000"],
-     "line 7: unknown type 'payout' (expected charge, dispute, dispute_reversal, refund, return)"),
-    (["charge", "", "pay_x", "USD", "1000", "25", "975"], "line 7: processor_id is empty"),
-    (["charge", "ch_x", "pay_x", "USD", "1000", "25"], "line 7: 7 fields, the header has 8"),
-    (["charge", "ch_x", "pay_x", "USD", "1000", "25", "975", "extra"], "line 7: 9 fields, the header has 8"),
-    (["charge", "ch_x", "pay_" + "x" * 300, "USD", "1000", "25", "975"],
-     "line 7: an id is longer than 255 characters"),
-    (["charge", "ch_\x00", "pay_x", "USD", "1000", "25", "975"], "line 7: an id contains a NUL character"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["charge", "ch_x", "pay_x", "USD", "abc", "0", "0"], "line 7: amount 'abc' is not an integer"),
+        (["charge", "ch_x", "pay_x", "USD", "1000", "2.75", "997"], "line 7: fee '2.75' is not an integer"),
+        (["charge", "ch_x", "pay_x", "USD", "1000", "25", "1e3"], "line 7: net '1e3' is not an integer"),
+        (["charge", "ch_x", "pay_x", "USD", " 1000", "25", "975"], "line 7: amount ' 1000' is not an integer"),
+        (["charge", "ch_x", "pay_x", "USD", "", "25", "-25"], "line 7: amount '' is not an integer"),
+        (
+            ["charge", "ch_x", "pay_x", "USD", "99999999999999999999", "0", "0"],
+            "line 7: amount '99999999999999999999' is out of range",
+        ),
+        (
+            ["charge", "ch_x", "pay_x", "USD", "1000", "25", "1000"],
+            "line 7: net 1000 is not amount − fee (1000 − 25 = 975)",
+        ),
+        (["charge", "ch_x", "pay_x", "XYZ", "1000", "25", "975"], "line 7: unknown currency 'XYZ'"),
+        (["charge", "ch_x", "pay_x", "usd", "1000", "25", "975"], "line 7: unknown currency 'usd'"),
+        (
+            ["payout", "po_x", "pay_x", "USD", "1000", "0", "1000"],
+            "line 7: unknown type 'payout' (expected charge, dispute, dispute_reversal, refund, return)",
+        ),
+        (["charge", "", "pay_x", "USD", "1000", "25", "975"], "line 7: processor_id is empty"),
+        (["charge", "ch_x", "pay_x", "USD", "1000", "25"], "line 7: 7 fields, the header has 8"),
+        (["charge", "ch_x", "pay_x", "USD", "1000", "25", "975", "extra"], "line 7: 9 fields, the header has 8"),
+        (
+            ["charge", "ch_x", "pay_" + "x" * 300, "USD", "1000", "25", "975"],
+            "line 7: an id is longer than 255 characters",
+        ),
+        (["charge", "ch_\x00", "pay_x", "USD", "1000", "25", "975"], "line 7: an id contains a NUL character"),
+    ],
+)
 def test_a_bad_line_names_itself_and_nothing_is_imported(merchant, tmp_path, bad, message):
     payment(merchant)  # a ledger event of the day, which would be missing_external if matching ever ran
     assert fail(with_line(tmp_path, bad)) == message
 
 
-@pytest.mark.parametrize(("date", "message"), [
-    ("2026-13-01", "line 7: settlement_date '2026-13-01' is not a date (YYYY-MM-DD)"),
-    ("24/11/2026", "line 7: settlement_date '24/11/2026' is not a date (YYYY-MM-DD)"),
-    ("", "line 7: settlement_date '' is not a date (YYYY-MM-DD)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("date", "message"),
+    [
+        ("2026-13-01", "line 7: settlement_date '2026-13-01' is not a date (YYYY-MM-DD)"),
+        ("24/11/2026", "line 7: settlement_date '24/11/2026' is not a date (YYYY-MM-DD)"),
+        ("", "line 7: settlement_date '' is not a date (YYYY-MM-DD)"),
+    ],
+)
 def test_a_bad_date(tmp_path, date, message):
     rows = [line.row(today()) for line in good(5)] + [[date, "charge", "ch_x", "pay_x", "USD", 100, 27, 73]]
     assert fail(write_report(tmp_path, today(), rows)) == message
@@ -85,7 +99,8 @@ def test_a_date_other_than_the_requested_day(tmp_path):
     other = today() - datetime.timedelta(days=1)
     rows = [line.row(today()) for line in good(2)] + [line.row(other) for line in good(1)]
     assert fail(write_report(tmp_path, today(), rows)) == (
-        f"line 4: settlement_date {other.isoformat()} is not the requested day {today().isoformat()}")
+        f"line 4: settlement_date {other.isoformat()} is not the requested day {today().isoformat()}"
+    )
 
 
 def test_a_report_of_another_day_is_refused_from_its_first_line(tmp_path):
@@ -126,8 +141,9 @@ def test_a_file_that_does_not_exist(tmp_path):
 
 
 def test_a_bad_last_line_after_many_batches_imports_nothing(tmp_path):
-    rows = [line.row(today()) for line in good(25_000)] + [[today().isoformat(), "charge", "ch", "pay", "USD", "x",
-                                                            "0", "0"]]  # fmt: skip
+    rows = [line.row(today()) for line in good(25_000)] + [
+        [today().isoformat(), "charge", "ch", "pay", "USD", "x", "0", "0"]
+    ]
     assert fail(write_report(tmp_path, today(), rows)) == "line 25002: amount 'x' is not an integer"
 
 

@@ -16,8 +16,15 @@ from tests.reconciliation.helpers import Line, charge_line, payment, today, writ
 
 pytestmark = pytest.mark.django_db
 
-TYPES = ["duplicate_external", "missing_internal", "status_mismatch", "missing_external", "currency_mismatch",
-         "amount_mismatch", "fee_mismatch"]
+TYPES = [
+    "duplicate_external",
+    "missing_internal",
+    "status_mismatch",
+    "missing_external",
+    "currency_mismatch",
+    "amount_mismatch",
+    "fee_mismatch",
+]
 
 
 def test_json_is_exactly_the_last_line(merchant, tmp_path):
@@ -36,24 +43,28 @@ def test_json_is_exactly_the_last_line(merchant, tmp_path):
 
 def test_without_json_a_readable_summary(merchant, tmp_path):
     out = io.StringIO()
-    call_command("reconcile", "--date", today().isoformat(), "--file", str(write_report(tmp_path, today(), [])),
-                 stdout=out)  # fmt: skip
+    call_command(
+        "reconcile", "--date", today().isoformat(), "--file", str(write_report(tmp_path, today(), [])), stdout=out
+    )
     text = out.getvalue()
     assert "0 lines" in text and "missing_external" in text and not text.strip().endswith("}")
 
 
 def test_named_days(tmp_path):
     yesterday = today() - datetime.timedelta(days=1)
-    call_command("reconcile", "--date", "yesterday", "--file", str(write_report(tmp_path, yesterday, [])),
-                 stdout=io.StringIO())  # fmt: skip
+    call_command(
+        "reconcile", "--date", "yesterday", "--file", str(write_report(tmp_path, yesterday, [])), stdout=io.StringIO()
+    )
     assert ReconciliationRun.objects.get().settlement_date == yesterday
 
 
 def test_the_task_reconciles_the_previous_utc_day(merchant):
     yesterday = today() - datetime.timedelta(days=1)
     fake = mock.Mock()
-    fake.settlement_report.return_value = (f"settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
-                                           f"{yesterday},charge,ch_1,pay_1,USD,1000,50,950\n").encode()  # fmt: skip
+    fake.settlement_report.return_value = (
+        f"settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
+        f"{yesterday},charge,ch_1,pay_1,USD,1000,50,950\n"
+    ).encode()
     with mock.patch("gateways.registry.get_processor", return_value=fake):
         result = tasks.reconcile_previous_day.apply().get()
     fake.settlement_report.assert_called_once_with(day=yesterday)
@@ -65,8 +76,9 @@ def test_the_task_reconciles_the_previous_utc_day(merchant):
 
 
 def test_the_task_retries_when_the_processor_cannot_be_reached():
-    with mock.patch("reconciliation.tasks.reconciliation_run",
-                    side_effect=ReconciliationFailed("unreachable", retryable=True)):  # fmt: skip
+    with mock.patch(
+        "reconciliation.tasks.reconciliation_run", side_effect=ReconciliationFailed("unreachable", retryable=True)
+    ):
         with mock.patch.object(tasks.reconcile_previous_day, "retry", side_effect=RuntimeError("retry")) as retry:
             with pytest.raises(RuntimeError, match="retry"):
                 tasks.reconcile_previous_day.run()
@@ -75,8 +87,11 @@ def test_the_task_retries_when_the_processor_cannot_be_reached():
 
 def test_the_task_does_not_retry_a_bad_report():
     with mock.patch("reconciliation.tasks.reconciliation_run", side_effect=ReconciliationFailed("line 2: bad")):
-        assert tasks.reconcile_previous_day.run(day="2026-01-02") == {"day": "2026-01-02", "status": "failed",
-                                                                       "error": "line 2: bad"}
+        assert tasks.reconcile_previous_day.run(day="2026-01-02") == {
+            "day": "2026-01-02",
+            "status": "failed",
+            "error": "line 2: bad",
+        }
 
 
 def test_the_beat_schedule_runs_it_at_two_utc():
@@ -84,7 +99,12 @@ def test_the_beat_schedule_runs_it_at_two_utc():
     assert task.enabled and task.interval is None
     crontab = task.crontab
     assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week) == (
-        "0", "2", "*", "*", "*")
+        "0",
+        "2",
+        "*",
+        "*",
+        "*",
+    )
     assert str(crontab.timezone) == "UTC"
 
 

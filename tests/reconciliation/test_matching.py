@@ -26,8 +26,15 @@ from tests.reconciliation.helpers import (
 
 pytestmark = pytest.mark.django_db
 
-TYPES = {"missing_internal", "missing_external", "amount_mismatch", "currency_mismatch", "status_mismatch",
-         "duplicate_external", "fee_mismatch"}
+TYPES = {
+    "missing_internal",
+    "missing_external",
+    "amount_mismatch",
+    "currency_mismatch",
+    "status_mismatch",
+    "duplicate_external",
+    "fee_mismatch",
+}
 
 
 def only(kind: str) -> ReconciliationException:
@@ -42,8 +49,16 @@ def test_a_day_that_agrees_matches_every_line_and_reports_every_type_at_zero(mer
     disputed = payment(merchant, 4_000)
     won = dispute(disputed, won=True)
     lost = dispute(payment(merchant, 3_000), status="lost")
-    lines = [charge_line(paid), charge_line(other), refund_line(refunded), charge_line(disputed),
-             dispute_line(won), dispute_line(won, reversal=True), charge_line(lost.payment), dispute_line(lost)]
+    lines = [
+        charge_line(paid),
+        charge_line(other),
+        refund_line(refunded),
+        charge_line(disputed),
+        dispute_line(won),
+        dispute_line(won, reversal=True),
+        charge_line(lost.payment),
+        dispute_line(lost),
+    ]
     result = reconcile(today(), write_report(tmp_path, today(), lines))
     assert result["matched"] == 8
     assert set(result["exceptions"]) == TYPES and nonzero(result) == {}
@@ -78,8 +93,11 @@ def test_missing_external_is_a_ledger_event_the_report_lacks(merchant, tmp_path)
     result = reconcile(today(), write_report(tmp_path, today(), [charge_line(paid)]))
     assert (result["matched"], nonzero(result)) == (1, {"missing_external": 2})
     charge = ReconciliationException.objects.get(type="missing_external", line_type="charge")
-    assert (charge.match_key, charge.reference, charge.processor_id) == (forgotten.id, forgotten.id,
-                                                                         forgotten.processor_charge_id)
+    assert (charge.match_key, charge.reference, charge.processor_id) == (
+        forgotten.id,
+        forgotten.id,
+        forgotten.processor_charge_id,
+    )
     assert (charge.internal_amount, charge.external_amount, charge.merchant_id) == (7_000, None, merchant.id)
     assert charge.details["ledger_entry"].startswith("txn_") and charge.details["object_status"] == "succeeded"
     missing_refund = ReconciliationException.objects.get(type="missing_external", line_type="refund")
@@ -93,7 +111,11 @@ def test_a_missing_dispute_line_names_the_payment_as_reference(merchant, tmp_pat
     assert nonzero(result) == {"missing_external": 1}
     exception = only("missing_external")
     assert (exception.line_type, exception.match_key, exception.reference, exception.processor_id) == (
-        "dispute", opened.processor_dispute_id, paid.id, opened.processor_dispute_id)
+        "dispute",
+        opened.processor_dispute_id,
+        paid.id,
+        opened.processor_dispute_id,
+    )
     assert exception.internal_amount == -paid.amount
 
 
@@ -103,16 +125,16 @@ def test_amount_mismatch(merchant, tmp_path):
     result = reconcile(today(), write_report(tmp_path, today(), [line]))
     assert (result["matched"], nonzero(result)) == (0, {"amount_mismatch": 1})
     exception = only("amount_mismatch")
-    assert (exception.internal_amount, exception.external_amount, exception.merchant_id) == (10_000, 9_000,
-                                                                                           merchant.id)
+    assert (exception.internal_amount, exception.external_amount, exception.merchant_id) == (10_000, 9_000, merchant.id)
     assert (exception.reference, exception.processor_id) == (paid.id, paid.processor_charge_id)
 
 
 def test_a_refund_of_another_amount_is_an_amount_mismatch(merchant, tmp_path):
     paid = payment(merchant)
     refunded = refund(paid, 2_500)
-    result = reconcile(today(), write_report(tmp_path, today(), [charge_line(paid), refund_line(refunded,
-                                                                                                amount=-2_000)]))
+    result = reconcile(
+        today(), write_report(tmp_path, today(), [charge_line(paid), refund_line(refunded, amount=-2_000)])
+    )
     assert (result["matched"], nonzero(result)) == (1, {"amount_mismatch": 1})
     assert only("amount_mismatch").internal_amount == -2_500
 
@@ -148,8 +170,11 @@ def test_expected_fees_come_from_settings(merchant, tmp_path, settings):
     paid = payment(merchant, 1_050)
     opened = dispute(payment(merchant, 2_000))
     # 1 050 × 3 % = 31.5, rounded half to even: 32; + 30.
-    lines = [charge_line(paid, fee=62), charge_line(opened.payment, fee=charge_fee(2_000, 300, 30)),
-             dispute_line(opened, fee=1_000)]
+    lines = [
+        charge_line(paid, fee=62),
+        charge_line(opened.payment, fee=charge_fee(2_000, 300, 30)),
+        dispute_line(opened, fee=1_000),
+    ]
     result = reconcile(today(), write_report(tmp_path, today(), lines))
     assert (result["matched"], nonzero(result)) == (3, {})
     result = reconcile(today(), write_report(tmp_path, today(), [*lines[:2], dispute_line(opened)]))
@@ -165,15 +190,17 @@ def test_a_refund_is_expected_to_cost_nothing(merchant, tmp_path):
 
 
 @pytest.mark.parametrize("status", ["processing", "failed", "canceled", "requires_capture"])
-def test_a_settled_charge_of_a_payment_we_do_not_hold_as_succeeded_is_a_status_mismatch(merchant, tmp_path,
-                                                                                        status):
+def test_a_settled_charge_of_a_payment_we_do_not_hold_as_succeeded_is_a_status_mismatch(merchant, tmp_path, status):
     held = payment(merchant, 5_000, status=status, capture_method="manual" if status == "processing" else "automatic")
     line = charge_line(held, processor_id=held.processor_charge_id or new_id("ch"), amount=5_000)
     result = reconcile(today(), write_report(tmp_path, today(), [line]))
     assert nonzero(result) == {"status_mismatch": 1}
     exception = only("status_mismatch")
-    assert (exception.details["object_status"], exception.merchant_id, exception.status) == (status, merchant.id,
-                                                                                            "open")
+    assert (exception.details["object_status"], exception.merchant_id, exception.status) == (
+        status,
+        merchant.id,
+        "open",
+    )
     if status == "processing":  # manual capture: the processor should not have captured it, so no guess is made
         assert "captured manually" in exception.details["not_auto_resolved"]
 
@@ -201,10 +228,12 @@ def test_a_line_twice_is_one_duplicate_and_nothing_else(merchant, tmp_path):
     result = reconcile(today(), write_report(tmp_path, today(), lines))
     assert (result["matched"], nonzero(result)) == (1, {"duplicate_external": 1})
     exception = only("duplicate_external")
-    assert (exception.match_key, exception.details["lines"], exception.details["line_count"]) == (twice.id,
-                                                                                                 [3, 4, 5], 3)
-    assert (exception.internal_amount, exception.external_amount, exception.merchant_id) == (3_000, 6_001,
-                                                                                           merchant.id)
+    assert (exception.match_key, exception.details["lines"], exception.details["line_count"]) == (
+        twice.id,
+        [3, 4, 5],
+        3,
+    )
+    assert (exception.internal_amount, exception.external_amount, exception.merchant_id) == (3_000, 6_001, merchant.id)
 
 
 def test_an_unknown_line_twice_is_a_duplicate(merchant, tmp_path):
@@ -262,9 +291,13 @@ def test_a_returned_bank_transfer_matches_its_return_line(merchant, tmp_path):
     with transaction.atomic():
         posting_rules.payment_returned(payment_id=returned.id, return_code="R01")
         posting_rules.payment_returned(payment_id=unreported.id, return_code="R01")
-    lines = [charge_line(returned), charge_line(not_returned), charge_line(unreported),
-             Line("return", returned.processor_charge_id, returned.id, "USD", -5_000),
-             Line("return", not_returned.processor_charge_id, not_returned.id, "USD", -6_000)]
+    lines = [
+        charge_line(returned),
+        charge_line(not_returned),
+        charge_line(unreported),
+        Line("return", returned.processor_charge_id, returned.id, "USD", -5_000),
+        Line("return", not_returned.processor_charge_id, not_returned.id, "USD", -6_000),
+    ]
     result = reconcile(today(), write_report(tmp_path, today(), lines))
     assert (result["matched"], nonzero(result)) == (4, {"missing_internal": 1, "missing_external": 1})
     missing = only("missing_internal")
@@ -272,7 +305,11 @@ def test_a_returned_bank_transfer_matches_its_return_line(merchant, tmp_path):
     assert missing.details["object_status"] == "succeeded"
     unmatched = only("missing_external")
     assert (unmatched.line_type, unmatched.match_key, unmatched.processor_id, unmatched.internal_amount) == (
-        "return", unreported.id, unreported.processor_charge_id, -7_000)
+        "return",
+        unreported.id,
+        unreported.processor_charge_id,
+        -7_000,
+    )
 
 
 def test_a_converted_payment_is_matched_in_the_currency_the_processor_settled(merchant, tmp_path):
@@ -283,8 +320,14 @@ def test_a_converted_payment_is_matched_in_the_currency_the_processor_settled(me
 
     if "fx_rate" not in inspect.signature(posting_rules.payment_captured).parameters:
         pytest.skip("the ledger does not convert currencies yet")
-    converted = payment(merchant, 10_000, currency="EUR", processor_charge_id="ch_fx", settlement_currency="USD",
-                        fx_rate=Decimal("1.08"))
+    converted = payment(
+        merchant,
+        10_000,
+        currency="EUR",
+        processor_charge_id="ch_fx",
+        settlement_currency="USD",
+        fx_rate=Decimal("1.08"),
+    )
     line = Line("charge", "ch_fx", converted.id, "EUR", 10_000)
     result = reconcile(today(), write_report(tmp_path, today(), [line]))
     assert (result["matched"], nonzero(result)) == (1, {})

@@ -18,13 +18,16 @@ def read(text: str, **kwargs) -> list:
 
 
 def test_the_documented_example():
-    rows = read(HEADER + (
-        "2026-11-24,charge,ch_1,pay_A,USD,10000,275,9725\n"
-        "2026-11-24,refund,rf_2,re_B,USD,-2500,0,-2500\n"
-        "2026-11-24,charge,ch_3,pay_C,USD,4000,125,3875\n"
-        "2026-11-24,dispute,dsp_4,pay_C,USD,-4000,1500,-5500\n"
-        "2026-11-24,dispute_reversal,dsp_4,pay_C,USD,4000,0,4000\n"
-    ))  # fmt: skip
+    rows = read(
+        HEADER
+        + (
+            "2026-11-24,charge,ch_1,pay_A,USD,10000,275,9725\n"
+            "2026-11-24,refund,rf_2,re_B,USD,-2500,0,-2500\n"
+            "2026-11-24,charge,ch_3,pay_C,USD,4000,125,3875\n"
+            "2026-11-24,dispute,dsp_4,pay_C,USD,-4000,1500,-5500\n"
+            "2026-11-24,dispute_reversal,dsp_4,pay_C,USD,4000,0,4000\n"
+        )
+    )
     assert rows == [
         (2, "charge", "ch_1", "pay_A", "pay_A", "USD", 10000, 275, 9725, 275),
         (3, "refund", "rf_2", "re_B", "re_B", "USD", -2500, 0, -2500, 0),
@@ -40,8 +43,10 @@ def test_charge_fees_round_half_to_even_as_the_sandbox_does(amount, fee):
 
 
 def test_columns_in_another_order_and_extra_columns_are_read_by_name():
-    rows = read("net,fee,amount,currency,reference,processor_id,type,settlement_date,batch\n"
-                "975,25,1000,EUR,pay_1,ch_1,charge,2026-11-24,7\n")  # fmt: skip
+    rows = read(
+        "net,fee,amount,currency,reference,processor_id,type,settlement_date,batch\n"
+        "975,25,1000,EUR,pay_1,ch_1,charge,2026-11-24,7\n"
+    )
     assert rows == [(2, "charge", "ch_1", "pay_1", "pay_1", "EUR", 1000, 25, 975, 50)]
 
 

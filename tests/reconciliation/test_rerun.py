@@ -25,8 +25,10 @@ def test_running_a_day_twice_changes_nothing(merchant, tmp_path):
     stranger = Line("charge", new_id("ch"), "pay_stranger", "USD", 100)
     path = write_report(tmp_path, today(), [charge_line(ok), charge_line(wrong, amount=1_999), stranger, stranger])
     first = reconcile(today(), path)
-    assert (first["matched"], nonzero(first)) == (1, {"amount_mismatch": 1, "missing_external": 1,
-                                                      "duplicate_external": 1})
+    assert (first["matched"], nonzero(first)) == (
+        1,
+        {"amount_mismatch": 1, "missing_external": 1, "duplicate_external": 1},
+    )
     before, entries = snapshot(), JournalEntry.objects.count()
     assert reconcile(today(), path) == first
     assert snapshot() == before  # the same rows: same ids, nothing duplicated
@@ -38,16 +40,19 @@ def test_running_a_day_twice_changes_nothing(merchant, tmp_path):
 
 def test_open_exceptions_are_replaced_and_resolved_ones_stay_resolved(merchant, finance, tmp_path):
     a, b, c = payment(merchant, 1_000), payment(merchant, 2_000), payment(merchant, 3_000)
-    first = reconcile(today(), write_report(tmp_path, today(), [charge_line(a, amount=1), charge_line(b, amount=2),
-                                                                 charge_line(c, amount=3)]))  # fmt: skip
+    first = reconcile(
+        today(),
+        write_report(tmp_path, today(), [charge_line(a, amount=1), charge_line(b, amount=2), charge_line(c, amount=3)]),
+    )
     assert nonzero(first) == {"amount_mismatch": 3}
     of = {e.match_key: e for e in ReconciliationException.objects.all()}
     services.exception_write_off(exception=of[a.id], user=finance, note="processor error, credited next week")
     created_b = of[b.id].created
 
     # The processor corrects b, c is still wrong with another amount, a is as before.
-    second = reconcile(today(), write_report(tmp_path, today(), [charge_line(a, amount=1), charge_line(b),
-                                                                  charge_line(c, amount=4)]))  # fmt: skip
+    second = reconcile(
+        today(), write_report(tmp_path, today(), [charge_line(a, amount=1), charge_line(b), charge_line(c, amount=4)])
+    )
     assert (second["matched"], nonzero(second)) == (1, {"amount_mismatch": 2})  # a is still a difference…
     now = {e.match_key: e for e in ReconciliationException.objects.all()}
     assert set(now) == {a.id, c.id}  # b's open exception is gone: it matches now

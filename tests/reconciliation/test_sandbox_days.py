@@ -42,8 +42,9 @@ def test_a_full_day_through_the_sandbox_matches_with_no_exception(api_client, me
     paid(api_client, 10_000)
     paid(api_client, 1_060)
     refunded = paid(api_client, 8_000)
-    refund = refund_services.refund_create(merchant=merchant, payment=refunded, amount=2_500, reason=None,
-                                           actor="api:test")  # fmt: skip
+    refund = refund_services.refund_create(
+        merchant=merchant, payment=refunded, amount=2_500, reason=None, actor="api:test"
+    )
     assert refund.status == "succeeded"
     manual = paid(api_client, 5_000, capture_method="manual")
     assert payment_capture(payment=manual, amount=3_000, actor="api:test").status == "succeeded"
@@ -83,15 +84,19 @@ def test_a_lost_answer_is_settled_by_the_report(api_client, merchant, fresh_sand
     assert (lost.status, lost.amount_captured) == ("succeeded", 4_200)
     assert lost.processor_charge_id == processor.charges_for(reference=lost.id)[0].processor_id
     exception = ReconciliationException.objects.get()
-    assert (exception.type, exception.status, exception.resolution) == ("status_mismatch", "resolved",
-                                                                        "auto_resolved")
+    assert (exception.type, exception.status, exception.resolution) == ("status_mismatch", "resolved", "auto_resolved")
     assert exception.ledger_entry == JournalEntry.objects.get(source=lost.id, type="charge")
     assert exception.resolved_at is not None and exception.resolved_by is None
     audit = AuditEntry.objects.get(action="reconciliation_exception.auto_resolve")
-    assert (audit.actor, audit.object_id, audit.after["payment_status"]) == ("system:reconciliation",
-                                                                             str(exception.pk), "succeeded")
-    assert PaymentTransition.objects.filter(payment=lost, to_status="succeeded",
-                                            actor="system:reconciliation").count() == 1  # fmt: skip
+    assert (audit.actor, audit.object_id, audit.after["payment_status"]) == (
+        "system:reconciliation",
+        str(exception.pk),
+        "succeeded",
+    )
+    assert (
+        PaymentTransition.objects.filter(payment=lost, to_status="succeeded", actor="system:reconciliation").count()
+        == 1
+    )
     assert ReconciliationRun.objects.get().auto_resolved == 1
     call_command("ledger_check")
 
@@ -105,8 +110,15 @@ def test_a_lost_answer_is_settled_by_the_report(api_client, merchant, fresh_sand
 
 def test_injected_differences_from_the_sandbox(api_client, merchant, fresh_sandbox, processor):
     good = paid(api_client, 2_000)
-    line = {"date": today().isoformat(), "type": "charge", "processor_id": good.processor_charge_id,
-            "reference": good.id, "currency": "USD", "amount": 2_000, "fee": 75}  # fmt: skip
+    line = {
+        "date": today().isoformat(),
+        "type": "charge",
+        "processor_id": good.processor_charge_id,
+        "reference": good.id,
+        "currency": "USD",
+        "amount": 2_000,
+        "fee": 75,
+    }
     assert fresh_sandbox.request("POST", "/v1/control/settlements/inject", json=line).status_code == 201
     stranger = {**line, "processor_id": "ch_unknown", "reference": "pay_unknown", "fee": 75}
     assert fresh_sandbox.request("POST", "/v1/control/settlements/inject", json=stranger).status_code == 201

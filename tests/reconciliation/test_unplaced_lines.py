@@ -50,61 +50,109 @@ def found() -> dict[tuple[str, str, str], ReconciliationException]:
 
 
 def described(exception: ReconciliationException) -> tuple:
-    return (exception.line_type, exception.reference, exception.processor_id, exception.currency,
-            exception.external_amount, exception.external_fee, exception.details["lines"])  # fmt: skip
+    return (
+        exception.line_type,
+        exception.reference,
+        exception.processor_id,
+        exception.currency,
+        exception.external_amount,
+        exception.external_fee,
+        exception.details["lines"],
+    )
 
 
 def test_a_charge_and_its_return_for_an_unknown_payment_are_two_exceptions(tmp_path):
     charge_id = new_id("ch")
-    lines = [Line("charge", charge_id, "pay_unknown", "USD", 5_000),
-             Line("return", charge_id, "pay_unknown", "USD", -5_000)]  # fmt: skip
+    lines = [
+        Line("charge", charge_id, "pay_unknown", "USD", 5_000),
+        Line("return", charge_id, "pay_unknown", "USD", -5_000),
+    ]
     result = reconciled(tmp_path, lines)
     assert (result["matched"], nonzero(result)) == (0, {"missing_internal": 2})
     exceptions = found()
     assert described(exceptions["missing_internal", "charge", "pay_unknown"]) == (
-        "charge", "pay_unknown", charge_id, "USD", 5_000, 150, [2])
+        "charge",
+        "pay_unknown",
+        charge_id,
+        "USD",
+        5_000,
+        150,
+        [2],
+    )
     assert described(exceptions["missing_internal", "return", "pay_unknown"]) == (
-        "return", "pay_unknown", charge_id, "USD", -5_000, 0, [3])
+        "return",
+        "pay_unknown",
+        charge_id,
+        "USD",
+        -5_000,
+        0,
+        [3],
+    )
     assert {e.status for e in exceptions.values()} == {"open"}
     assert {e.merchant_id for e in exceptions.values()} == {None}
 
 
 def test_a_dispute_and_its_reversal_for_an_unknown_dispute_are_two_exceptions(tmp_path):
     dispute_id = new_id("dsp")
-    lines = [Line("dispute", dispute_id, "pay_unknown", "EUR", -4_000),
-             Line("dispute_reversal", dispute_id, "pay_unknown", "EUR", 4_000)]  # fmt: skip
+    lines = [
+        Line("dispute", dispute_id, "pay_unknown", "EUR", -4_000),
+        Line("dispute_reversal", dispute_id, "pay_unknown", "EUR", 4_000),
+    ]
     result = reconciled(tmp_path, lines)
     assert (result["matched"], nonzero(result)) == (0, {"missing_internal": 2})
     exceptions = found()
     assert described(exceptions["missing_internal", "dispute", dispute_id]) == (
-        "dispute", "pay_unknown", dispute_id, "EUR", -4_000, 1_500, [2])
+        "dispute",
+        "pay_unknown",
+        dispute_id,
+        "EUR",
+        -4_000,
+        1_500,
+        [2],
+    )
     assert described(exceptions["missing_internal", "dispute_reversal", dispute_id]) == (
-        "dispute_reversal", "pay_unknown", dispute_id, "EUR", 4_000, 0, [3])
+        "dispute_reversal",
+        "pay_unknown",
+        dispute_id,
+        "EUR",
+        4_000,
+        0,
+        [3],
+    )
 
 
 def test_every_line_type_for_one_unknown_reference(tmp_path):
     charge_id, dispute_id = new_id("ch"), new_id("dsp")
-    lines = [Line("charge", charge_id, "pay_gone", "USD", 9_000),
-             Line("refund", new_id("rf"), "pay_gone", "USD", -1_000),  # a refund line naming the payment
-             Line("dispute", dispute_id, "pay_gone", "USD", -8_000),
-             Line("dispute_reversal", dispute_id, "pay_gone", "USD", 8_000),
-             Line("return", charge_id, "pay_gone", "USD", -9_000)]  # fmt: skip
+    lines = [
+        Line("charge", charge_id, "pay_gone", "USD", 9_000),
+        Line("refund", new_id("rf"), "pay_gone", "USD", -1_000),  # a refund line naming the payment
+        Line("dispute", dispute_id, "pay_gone", "USD", -8_000),
+        Line("dispute_reversal", dispute_id, "pay_gone", "USD", 8_000),
+        Line("return", charge_id, "pay_gone", "USD", -9_000),
+    ]
     result = reconciled(tmp_path, lines)
     assert (result["matched"], nonzero(result)) == (0, {"missing_internal": 5})
     exceptions = found()
     assert {(line_type, key) for _, line_type, key in exceptions} == {
-        ("charge", "pay_gone"), ("refund", "pay_gone"), ("return", "pay_gone"), ("dispute", dispute_id),
-        ("dispute_reversal", dispute_id)}
+        ("charge", "pay_gone"),
+        ("refund", "pay_gone"),
+        ("return", "pay_gone"),
+        ("dispute", dispute_id),
+        ("dispute_reversal", dispute_id),
+    }
     assert sorted(e.details["lines"][0] for e in exceptions.values()) == [2, 3, 4, 5, 6]
     assert sorted(e.external_amount for e in exceptions.values()) == [-9_000, -8_000, -1_000, 8_000, 9_000]
 
 
-@pytest.mark.parametrize(("types", "expected"), [
-    (["return", "return"], {"duplicate_external": 1}),
-    (["charge", "return", "return"], {"duplicate_external": 1, "missing_internal": 1}),
-    (["charge", "charge", "return", "return"], {"duplicate_external": 2}),
-    (["charge", "return", "charge", "return", "return"], {"duplicate_external": 2}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [
+        (["return", "return"], {"duplicate_external": 1}),
+        (["charge", "return", "return"], {"duplicate_external": 1, "missing_internal": 1}),
+        (["charge", "charge", "return", "return"], {"duplicate_external": 2}),
+        (["charge", "return", "charge", "return", "return"], {"duplicate_external": 2}),
+    ],
+)
 def test_duplicated_lines_of_several_types_for_one_unknown_reference(tmp_path, types, expected):
     charge_id = new_id("ch")
     lines = [Line(kind, charge_id, "pay_unknown", "USD", 5_000 if kind == "charge" else -5_000) for kind in types]
@@ -120,29 +168,38 @@ def test_duplicated_lines_of_several_types_for_one_unknown_reference(tmp_path, t
 
 def test_a_refund_for_an_unknown_payment(tmp_path):
     charge_id = new_id("ch")
-    lines = [Line("charge", charge_id, "pay_unknown", "USD", 5_000),
-             Line("refund", new_id("rf"), "re_unknown", "USD", -2_000),
-             Line("return", charge_id, "pay_unknown", "USD", -5_000),
-             Line("charge", new_id("ch"), "re_unknown", "USD", 2_000)]  # fmt: skip
+    lines = [
+        Line("charge", charge_id, "pay_unknown", "USD", 5_000),
+        Line("refund", new_id("rf"), "re_unknown", "USD", -2_000),
+        Line("return", charge_id, "pay_unknown", "USD", -5_000),
+        Line("charge", new_id("ch"), "re_unknown", "USD", 2_000),
+    ]
     result = reconciled(tmp_path, lines)
     assert (result["matched"], nonzero(result)) == (0, {"missing_internal": 4})
-    assert set(found()) == {("missing_internal", "charge", "pay_unknown"),
-                            ("missing_internal", "return", "pay_unknown"),
-                            ("missing_internal", "refund", "re_unknown"),
-                            ("missing_internal", "charge", "re_unknown")}  # fmt: skip
+    assert set(found()) == {
+        ("missing_internal", "charge", "pay_unknown"),
+        ("missing_internal", "return", "pay_unknown"),
+        ("missing_internal", "refund", "re_unknown"),
+        ("missing_internal", "charge", "re_unknown"),
+    }
 
 
 def test_lines_of_another_type_for_a_known_payment(merchant, tmp_path):
     paid = payment(merchant, 6_000)
-    lines = [charge_line(paid),
-             Line("return", paid.processor_charge_id, paid.id, "USD", -6_000),  # not returned in our ledger
-             Line("refund", new_id("rf"), paid.id, "USD", -1_000)]  # a refund line naming the payment
+    lines = [
+        charge_line(paid),
+        Line("return", paid.processor_charge_id, paid.id, "USD", -6_000),  # not returned in our ledger
+        Line("refund", new_id("rf"), paid.id, "USD", -1_000),
+    ]  # a refund line naming the payment
     result = reconciled(tmp_path, lines)
     assert (result["matched"], nonzero(result)) == (1, {"missing_internal": 2})
     exceptions = found()
     returned = exceptions["missing_internal", "return", paid.id]
     assert (returned.merchant_id, returned.details["object_status"], returned.external_amount) == (
-        merchant.id, "succeeded", -6_000)
+        merchant.id,
+        "succeeded",
+        -6_000,
+    )
     refunded = exceptions["missing_internal", "refund", paid.id]
     assert (refunded.merchant_id, refunded.details["object_status"], refunded.external_amount) == (None, None, -1_000)
 
@@ -192,42 +249,65 @@ def test_a_charge_and_a_return_missing_from_the_report(merchant, tmp_path):
 def test_a_charge_and_a_return_both_with_other_amounts_and_fees(merchant, tmp_path):
     returned = _charged_and_returned(merchant, 7_000)
     charge_id = returned.processor_charge_id
-    result = reconciled(tmp_path, [Line("charge", charge_id, returned.id, "USD", 7_001),
-                                   Line("return", charge_id, returned.id, "USD", -7_001)])
+    result = reconciled(
+        tmp_path,
+        [Line("charge", charge_id, returned.id, "USD", 7_001), Line("return", charge_id, returned.id, "USD", -7_001)],
+    )
     assert nonzero(result) == {"amount_mismatch": 2}
-    result = reconciled(tmp_path, [Line("charge", charge_id, returned.id, "USD", 7_000, fee=1),
-                                   Line("return", charge_id, returned.id, "USD", -7_000, fee=1)])
+    result = reconciled(
+        tmp_path,
+        [
+            Line("charge", charge_id, returned.id, "USD", 7_000, fee=1),
+            Line("return", charge_id, returned.id, "USD", -7_000, fee=1),
+        ],
+    )
     assert nonzero(result) == {"fee_mismatch": 2}
     assert {(line_type, e.expected_fee) for (_, line_type, _), e in found().items()} == {
-        ("charge", charge_fee(7_000)), ("return", 0)}
+        ("charge", charge_fee(7_000)),
+        ("return", 0),
+    }
 
 
 def test_lines_whose_reference_is_a_refund_id(merchant, tmp_path):
     paid = payment(merchant)
     made = refund(paid, 1_000)
-    lines = [charge_line(paid), refund_line(made),
-             Line("charge", new_id("ch"), made.id, "USD", 1_000),
-             Line("return", new_id("ch"), made.id, "USD", -1_000),
-             Line("refund", new_id("rf"), "re_unknown", "USD", -300),
-             Line("charge", new_id("ch"), "re_unknown", "USD", 300)]  # fmt: skip
+    lines = [
+        charge_line(paid),
+        refund_line(made),
+        Line("charge", new_id("ch"), made.id, "USD", 1_000),
+        Line("return", new_id("ch"), made.id, "USD", -1_000),
+        Line("refund", new_id("rf"), "re_unknown", "USD", -300),
+        Line("charge", new_id("ch"), "re_unknown", "USD", 300),
+    ]
     result = reconciled(tmp_path, lines)
     assert (result["matched"], nonzero(result)) == (2, {"missing_internal": 4})
-    assert set(found()) == {("missing_internal", "charge", made.id), ("missing_internal", "return", made.id),
-                            ("missing_internal", "refund", "re_unknown"), ("missing_internal", "charge", "re_unknown")}
+    assert set(found()) == {
+        ("missing_internal", "charge", made.id),
+        ("missing_internal", "return", made.id),
+        ("missing_internal", "refund", "re_unknown"),
+        ("missing_internal", "charge", "re_unknown"),
+    }
 
 
 def test_a_known_dispute_and_an_unknown_reversal_line_of_another_dispute_id(merchant, tmp_path):
     paid = payment(merchant, 4_000)
     opened = dispute(paid)
-    lines = [charge_line(paid), dispute_line(opened, amount=-3_999),
-             Line("dispute_reversal", opened.processor_dispute_id, paid.id, "USD", 3_999),
-             Line("dispute", paid.id, paid.id, "USD", -4_000)]  # a dispute line whose processor id is the payment's
+    lines = [
+        charge_line(paid),
+        dispute_line(opened, amount=-3_999),
+        Line("dispute_reversal", opened.processor_dispute_id, paid.id, "USD", 3_999),
+        Line("dispute", paid.id, paid.id, "USD", -4_000),
+    ]  # a dispute line whose processor id is the payment's
     result = reconciled(tmp_path, lines)
-    assert (result["matched"], nonzero(result)) == (1, {"amount_mismatch": 1, "status_mismatch": 1,
-                                                        "missing_internal": 1})
-    assert set(found()) == {("amount_mismatch", "dispute", opened.processor_dispute_id),
-                            ("status_mismatch", "dispute_reversal", opened.processor_dispute_id),
-                            ("missing_internal", "dispute", paid.id)}
+    assert (result["matched"], nonzero(result)) == (
+        1,
+        {"amount_mismatch": 1, "status_mismatch": 1, "missing_internal": 1},
+    )
+    assert set(found()) == {
+        ("amount_mismatch", "dispute", opened.processor_dispute_id),
+        ("status_mismatch", "dispute_reversal", opened.processor_dispute_id),
+        ("missing_internal", "dispute", paid.id),
+    }
 
 
 def test_a_rerun_keeps_each_line_types_exception_and_a_resolved_one_does_not_hide_another(finance, tmp_path):
@@ -262,8 +342,7 @@ def test_duplicated_lines_whose_sum_does_not_fit_64_bits(tmp_path):
     assert nonzero(result) == {"duplicate_external": 2}
     exceptions = found()
     too_large = exceptions["duplicate_external", "refund", "re_huge"]
-    assert (too_large.external_amount, too_large.external_fee, too_large.details["line_count"]) == (None, None,
-                                                                                                  1_000)
+    assert (too_large.external_amount, too_large.external_fee, too_large.details["line_count"]) == (None, None, 1_000)
     assert too_large.details["lines"] == list(range(2, 1_002))
     small = exceptions["duplicate_external", "refund", "re_small"]
     assert (small.external_amount, small.external_fee) == (-2 * huge, 0)

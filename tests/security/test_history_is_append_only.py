@@ -47,6 +47,7 @@ def test_a_payments_transitions_refuse_update_and_delete(merchant):
     rows = PaymentTransition.objects.filter(pk=transition.pk)
     assert "append-only" in refused(lambda: rows.update(to_status="succeeded"))
     assert "append-only" in refused(lambda: rows.delete())
-    assert "append-only" in refused(lambda: raw("DELETE FROM payments_paymenttransition WHERE payment_id = %s",
-                                                [payment.pk]))  # fmt: skip
+    assert "append-only" in refused(
+        lambda: raw("DELETE FROM payments_paymenttransition WHERE payment_id = %s", [payment.pk])
+    )
     assert PaymentTransition.objects.get(pk=transition.pk).to_status == "processing"

@@ -138,8 +138,11 @@ def leaks_in_dump(dump: str) -> list[str]:
 def pg_dump() -> str:
     result = subprocess.run(
         ["pg_dump", "--no-owner", "--no-privileges", f"--dbname={test_database_url()}"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -164,8 +167,17 @@ class Web:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {api_key}"
 
-    def call(self, method: str, path: str, *, body=None, raw: bytes | None = None, key=None, headers=None,
-             content_type: str = "application/json") -> requests.Response:  # fmt: skip
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body=None,
+        raw: bytes | None = None,
+        key=None,
+        headers=None,
+        content_type: str = "application/json",
+    ) -> requests.Response:
         headers = dict(headers or {})
         if method == "POST":
             headers["Idempotency-Key"] = key if key is not None else str(uuid.uuid4())
@@ -183,12 +195,29 @@ def payment_body(**fields) -> dict:
 def charge_event(event_id: str, payment: Payment, **card) -> dict:
     """A processor ``charge.succeeded`` event for ``payment``, as the sandbox sends it."""
     now = int(time.time())
-    return {"id": event_id, "object": "event", "type": "charge.succeeded", "created": now, "data": {"object": {
-        "id": payment.processor_charge_id, "object": "charge", "reference": payment.id, "amount": payment.amount,
-        "currency": payment.currency, "status": "captured", "amount_captured": payment.amount, "amount_refunded": 0,
-        "captured": True, "decline_code": None, "failure_message": None,
-        "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030, **card}, "created": now,
-    }}}  # fmt: skip
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": "charge.succeeded",
+        "created": now,
+        "data": {
+            "object": {
+                "id": payment.processor_charge_id,
+                "object": "charge",
+                "reference": payment.id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "status": "captured",
+                "amount_captured": payment.amount,
+                "amount_refunded": 0,
+                "captured": True,
+                "decline_code": None,
+                "failure_message": None,
+                "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030, **card},
+                "created": now,
+            }
+        },
+    }
 
 
 class Admin:
@@ -204,12 +233,22 @@ class Admin:
         return self.session.cookies["csrftoken"]
 
     def post(self, path: str, data: dict, **kwargs) -> requests.Response:
-        return self.session.post(self.base + path, data={"csrfmiddlewaretoken": self.csrf(), **data},
-                                 allow_redirects=False, timeout=30, **kwargs)  # fmt: skip
+        return self.session.post(
+            self.base + path,
+            data={"csrfmiddlewaretoken": self.csrf(), **data},
+            allow_redirects=False,
+            timeout=30,
+            **kwargs,
+        )
 
     def login(self, user, **fields) -> requests.Response:
-        form = {"username": user.get_username(), "password": PASSWORD, "next": "/admin/",
-                "otp_token": totp_code(totp_device(user)), **fields}  # fmt: skip
+        form = {
+            "username": user.get_username(),
+            "password": PASSWORD,
+            "next": "/admin/",
+            "otp_token": totp_code(totp_device(user)),
+            **fields,
+        }
         return self.post("/admin/login/", form)
 
 
@@ -227,10 +266,13 @@ def test_no_card_number_is_kept_in_the_database_or_any_log(api_key, merchant, sa
     port, folder = free_port(), tmp_path / "web"
     folder.mkdir()
     env = clean_env(
-        DJANGO_SETTINGS_MODULE="tests.security.web_settings", DATABASE_URL=test_database_url(),
-        PROCESSOR_BASE_URL=sandbox.base_url, VAR_DIR=str(folder / "var"), DJANGO_SECURE_COOKIES="0",
+        DJANGO_SETTINGS_MODULE="tests.security.web_settings",
+        DATABASE_URL=test_database_url(),
+        PROCESSOR_BASE_URL=sandbox.base_url,
+        VAR_DIR=str(folder / "var"),
+        DJANGO_SECURE_COOKIES="0",
         PYTHONUNBUFFERED="1",
-    )  # fmt: skip
+    )
     extra = [*procfile_web_args(), "--access-logfile", str(folder / "access.log")]
     web = start_gunicorn(port, env, folder / "web.log", workers=2, threads=4, extra_args=extra)
     not_refused: list[str] = []
@@ -251,8 +293,11 @@ def test_no_card_number_is_kept_in_the_database_or_any_log(api_key, merchant, sa
     for session in Session.objects.all():
         leaks += leaks_in_text(f"session {session.pk[:8]}", json.dumps(session.get_decoded(), ensure_ascii=False))
     captured = capsys.readouterr()
-    logs = {str(path.relative_to(tmp_path)): path.read_text(errors="replace")
-            for path in sorted(folder.rglob("*")) if path.is_file()}  # fmt: skip
+    logs = {
+        str(path.relative_to(tmp_path)): path.read_text(errors="replace")
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
     logs["caplog"] = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     logs["stdout"], logs["stderr"] = captured.out, captured.err
     for source, text in {**logs, "sandbox.log": sandbox.log_text()[sandbox_log_offset:]}.items():
@@ -261,11 +306,16 @@ def test_no_card_number_is_kept_in_the_database_or_any_log(api_key, merchant, sa
 
     # Nor is any secret logged; the API key is not stored either (only its HMAC; a webhook signing secret is,
     # as signing needs it: docs/security.md).
-    secrets = {"the merchant's API key": api_key, "a webhook signing secret": ordinary["webhook_secret"],
-               "the staff password": PASSWORD, "the processor's API key": sandbox.api_key,
-               "the processor's webhook secret": PROCESSOR_WEBHOOK_SECRET}  # fmt: skip
-    logged = [f"{name} in {source}" for name, secret in secrets.items() for source, text in logs.items()
-              if secret in text]  # fmt: skip
+    secrets = {
+        "the merchant's API key": api_key,
+        "a webhook signing secret": ordinary["webhook_secret"],
+        "the staff password": PASSWORD,
+        "the processor's API key": sandbox.api_key,
+        "the processor's webhook secret": PROCESSOR_WEBHOOK_SECRET,
+    }
+    logged = [
+        f"{name} in {source}" for name, secret in secrets.items() for source, text in logs.items() if secret in text
+    ]
     assert not logged and api_key not in dump, logged
 
     # The scan read something real: the traffic was stored and logged.
@@ -279,8 +329,9 @@ def test_no_card_number_is_kept_in_the_database_or_any_log(api_key, merchant, sa
 
 def make_ordinary_traffic(api: Web, base: str, support, sandbox) -> dict:
     """Successful requests of every kind, so that every table the card numbers could reach holds rows."""
-    created = api.call("POST", "/api/v1/payments", body=payment_body(description="order 1042, blue mug",
-                                                                     metadata={"order": "1042"}))  # fmt: skip
+    created = api.call(
+        "POST", "/api/v1/payments", body=payment_body(description="order 1042, blue mug", metadata={"order": "1042"})
+    )
     assert created.status_code == 201, created.text
     payment_id = created.json()["id"]
     confirmed = api.call("POST", f"/api/v1/payments/{payment_id}/confirm")
@@ -288,32 +339,49 @@ def make_ordinary_traffic(api: Web, base: str, support, sandbox) -> dict:
     for amount in (500, 1499):
         refunded = api.call("POST", "/api/v1/refunds", body={"payment": payment_id, "amount": amount})
         assert refunded.status_code == 201 and refunded.json()["status"] == "succeeded", refunded.text
-    manual = api.call("POST", "/api/v1/payments", body=payment_body(amount=7000, confirm=True,
-                                                                    capture_method="manual"))  # fmt: skip
+    manual = api.call("POST", "/api/v1/payments", body=payment_body(amount=7000, confirm=True, capture_method="manual"))
     assert manual.json()["status"] == "requires_capture", manual.text
     assert api.call("POST", f"/api/v1/payments/{manual.json()['id']}/capture").json()["status"] == "succeeded"
-    account = {"country": "US", "routing_number": "110000000", "account_number": BANK_ACCOUNT_NUMBER,
-               "holder_name": "Jane Doe"}  # fmt: skip
-    transfer = api.call("POST", "/api/v1/payments", body={"amount": 5000, "currency": "USD", "payment_method": {
-        "type": "bank_transfer", "bank_account": account}})  # fmt: skip
+    account = {
+        "country": "US",
+        "routing_number": "110000000",
+        "account_number": BANK_ACCOUNT_NUMBER,
+        "holder_name": "Jane Doe",
+    }
+    transfer = api.call(
+        "POST",
+        "/api/v1/payments",
+        body={"amount": 5000, "currency": "USD", "payment_method": {"type": "bank_transfer", "bank_account": account}},
+    )
     assert transfer.status_code == 201 and transfer.json()["payment_method"]["bank_transfer"]["last4"] == "1111"
-    endpoint = api.call("POST", "/api/v1/webhook_endpoints", body={"url": "http://127.0.0.1:9/hooks/orders",
-                                                                   "events": ["*"]})  # fmt: skip
+    endpoint = api.call(
+        "POST", "/api/v1/webhook_endpoints", body={"url": "http://127.0.0.1:9/hooks/orders", "events": ["*"]}
+    )
     assert endpoint.status_code == 201, endpoint.text
-    for path in ("/api/v1/payments?limit=5", f"/api/v1/payments/{payment_id}", "/api/v1/refunds", "/api/v1/events",
-                 "/api/v1/balance", "/api/v1/balance_transactions", "/api/v1/disputes", "/api/v1/account"):  # fmt: skip
+    for path in (
+        "/api/v1/payments?limit=5",
+        f"/api/v1/payments/{payment_id}",
+        "/api/v1/refunds",
+        "/api/v1/events",
+        "/api/v1/balance",
+        "/api/v1/balance_transactions",
+        "/api/v1/disputes",
+        "/api/v1/account",
+    ):
         assert api.call("GET", path).status_code == 200, path
 
     # A dispute the sandbox opens on a real charge, applied as its webhook would be; evidence through the API.
-    disputed = Payment.objects.get(pk=api.call("POST", "/api/v1/payments", body=payment_body(
-        amount=6000, confirm=True)).json()["id"])  # fmt: skip
+    disputed = Payment.objects.get(
+        pk=api.call("POST", "/api/v1/payments", body=payment_body(amount=6000, confirm=True)).json()["id"]
+    )
     answer = get_processor().open_dispute(processor_charge_id=disputed.processor_charge_id, reason="fraudulent")
     dispute = dispute_apply_processor_dispute(answer=answer, actor="test:security")
     text = "Delivered on 2026-03-02, signed for by the customer."
     evidence = api.call("POST", f"/api/v1/disputes/{dispute.id}/evidence", body={"uncategorized_text": text})
     assert evidence.status_code == 200, evidence.text
-    second = Payment.objects.get(pk=api.call("POST", "/api/v1/payments", body=payment_body(
-        amount=6500, confirm=True)).json()["id"])  # fmt: skip
+    second = Payment.objects.get(
+        pk=api.call("POST", "/api/v1/payments", body=payment_body(amount=6500, confirm=True)).json()["id"]
+    )
     admin_dispute = dispute_apply_processor_dispute(
         answer=get_processor().open_dispute(processor_charge_id=second.processor_charge_id, reason="general"),
         actor="test:security",
@@ -322,19 +390,34 @@ def make_ordinary_traffic(api: Web, base: str, support, sandbox) -> dict:
     # A signed processor webhook, stored under its event id.
     event = json.dumps(charge_event(f"evt_ok_{uuid.uuid4().hex[:8]}", Payment.objects.get(pk=payment_id))).encode()
     header = signature_header(PROCESSOR_WEBHOOK_SECRET, int(time.time()), event)
-    delivered = requests.post(f"{base}/webhooks/processor/sandbox/", data=event, timeout=30,
-                              headers={"Content-Type": "application/json", SIGNATURE_HEADER: header})  # fmt: skip
+    delivered = requests.post(
+        f"{base}/webhooks/processor/sandbox/",
+        data=event,
+        timeout=30,
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: header},
+    )
     assert delivered.status_code == 200, delivered.text
 
     # A staff refund in the admin, its note kept in the audit trail.
     admin = Admin(base)
     assert admin.login(support).status_code == 302
     page = f"/admin/payments/payment/{admin_quote(manual.json()['id'])}/refund/"
-    refunded = admin.post(page, {"amount": 100, "reason": "requested_by_customer", "token": uuid.uuid4().hex,
-                                 "note": "Customer called on 2026-03-02 about order 1042."})  # fmt: skip
+    refunded = admin.post(
+        page,
+        {
+            "amount": 100,
+            "reason": "requested_by_customer",
+            "token": uuid.uuid4().hex,
+            "note": "Customer called on 2026-03-02 about order 1042.",
+        },
+    )
     assert refunded.status_code == 302 and Refund.objects.filter(payment_id=manual.json()["id"]).exists()
-    return {"payment": Payment.objects.get(pk=payment_id), "dispute": dispute, "admin_dispute": admin_dispute,
-            "webhook_secret": endpoint.json()["secret"]}  # fmt: skip
+    return {
+        "payment": Payment.objects.get(pk=payment_id),
+        "dispute": dispute,
+        "admin_dispute": admin_dispute,
+        "webhook_secret": endpoint.json()["secret"],
+    }
 
 
 def send_everywhere(api: Web, name: str, written: str, ordinary: dict) -> list[str]:
@@ -348,7 +431,7 @@ def send_everywhere(api: Web, name: str, written: str, ordinary: dict) -> list[s
         "metadata key": dict(body=payment_body(metadata={written: "x"})),
         "nested key": dict(
             body=payment_body(payment_method={"type": "card", "token": "tok_visa", "extra": {"a": [{written: 1}]}})
-        ),  # fmt: skip
+        ),
         "token": dict(body=payment_body(payment_method={"type": "card", "token": written})),
         "utf-8 body": dict(raw=raw_json(payment_body(description=written))),
         "utf-16 body": dict(
@@ -371,7 +454,7 @@ def send_everywhere(api: Web, name: str, written: str, ordinary: dict) -> list[s
         else dict(
             path="/api/v1/webhook_endpoints",
             body={"url": f"https://example.com/hooks/{quote(written)}", "events": ["*"]},
-        ),  # fmt: skip
+        ),
         "webhook events": dict(
             path="/api/v1/webhook_endpoints", body={"url": "http://127.0.0.1:9/h", "events": [written]}
         ),
@@ -396,24 +479,37 @@ def send_everywhere(api: Web, name: str, written: str, ordinary: dict) -> list[s
             missed.append(f"{name} in the {where}: {response.status_code} {response.text[:200]}")
 
     # Headers other than the Idempotency-Key are neither stored nor logged, so they are not refused: only kept.
-    headers = {"User-Agent": f"shop/1.0 ({written})".encode(), "Referer": f"https://shop.example/{quote(written)}",
-               "X-Request-Id": utf8}  # fmt: skip
+    headers = {
+        "User-Agent": f"shop/1.0 ({written})".encode(),
+        "Referer": f"https://shop.example/{quote(written)}",
+        "X-Request-Id": utf8,
+    }
     api.call("GET", f"/api/v1/payments/{payment.id}", headers=headers)
 
     # The processor's webhook route: a correctly signed event that carries the number.
     event = charge_event(f"evt_{uuid.uuid4().hex[:12]}", payment, number=written, name=f"J DOE {written}")
     body = json.dumps(event, ensure_ascii=False).encode()
     header = signature_header(PROCESSOR_WEBHOOK_SECRET, int(time.time()), body)
-    response = requests.post(f"{api.base}/webhooks/processor/sandbox/", data=body, timeout=30,
-                             headers={"Content-Type": "application/json", SIGNATURE_HEADER: header})  # fmt: skip
+    response = requests.post(
+        f"{api.base}/webhooks/processor/sandbox/",
+        data=body,
+        timeout=30,
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: header},
+    )
     if response.status_code != 400 or '"pan_not_allowed"' not in response.text:
         missed.append(f"{name} in a processor webhook: {response.status_code} {response.text[:200]}")
     return missed
 
 
-ADMIN_FORMS = ["4242 4242 4242 4242", "4242.4242.4242.4242", "4242\u00a04242\u00a04242\u00a04242",
-               "４２４２４２４２４２４２４２４２", "card4242424242424242exp", "3782 822463 10005",
-               "5555-5555-5555-4444"]  # fmt: skip
+ADMIN_FORMS = [
+    "4242 4242 4242 4242",
+    "4242.4242.4242.4242",
+    "4242\u00a04242\u00a04242\u00a04242",
+    "４２４２４２４２４２４２４２４２",
+    "card4242424242424242exp",
+    "3782 822463 10005",
+    "5555-5555-5555-4444",
+]
 
 
 def send_to_the_admin(admin: Admin, support, ordinary: dict) -> list[str]:
@@ -442,7 +538,7 @@ def send_to_the_admin(admin: Admin, support, ordinary: dict) -> list[str]:
                     "refund_policy": "",
                     "uncategorized_text": "",
                 },
-            ),  # fmt: skip
+            ),
             "refund note": (
                 refund_page,
                 {
@@ -451,7 +547,7 @@ def send_to_the_admin(admin: Admin, support, ordinary: dict) -> list[str]:
                     "token": uuid.uuid4().hex,
                     "note": f"customer card {written} was charged twice",
                 },
-            ),  # fmt: skip
+            ),
         }
         for where, (page, form) in forms.items():
             response = admin.post(page, form)

@@ -22,8 +22,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--reset", action="store_true",
-                            help="Replace the user's existing device (the old one stops working).")  # fmt: skip
+        parser.add_argument(
+            "--reset", action="store_true", help="Replace the user's existing device (the old one stops working)."
+        )
         parser.add_argument("--name", default="authenticator", help="The device's name (default: authenticator).")
         parser.add_argument("--no-qr", action="store_true", help="Do not print the QR code.")
 

@@ -2,8 +2,8 @@
 
 The sandbox is a separate service with its own settings and database, so this
 command (which runs under the platform's settings) touches no ORM: it replaces
-itself with ``python -m gateways.sandbox.server`` under
-``DJANGO_SETTINGS_MODULE=gateways.sandbox.settings``. The process keeps its id,
+itself with ``python -m sandbox.server`` under
+``DJANGO_SETTINGS_MODULE=sandbox.settings``. The process keeps its id,
 so whoever started the command can signal the server directly.
 """
 
@@ -28,10 +28,10 @@ class Command(BaseCommand):
         if not 0 <= port <= 65535:
             raise CommandError(f"--port must be 0 to 65535, not {port}")
         env = dict(os.environ)
-        env["DJANGO_SETTINGS_MODULE"] = "gateways.sandbox.settings"
+        env["DJANGO_SETTINGS_MODULE"] = "sandbox.settings"
         # The module must be importable wherever the command was started from.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        argv = [sys.executable, "-m", "gateways.sandbox.server", "--port", str(port), "--host", host]
+        argv = [sys.executable, "-m", "sandbox.server", "--port", str(port), "--host", host]
         self.stdout.flush()
         sys.stdout.flush()
         sys.stderr.flush()

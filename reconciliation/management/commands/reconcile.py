@@ -25,7 +25,7 @@ class Command(BaseCommand):
     help = (
         "Reconcile one UTC day: fetch the processor's settlement report (or read --file), import it, match it "
         "against the ledger and the payments, and record every difference as an exception. Re-running a day "
-        "replaces its run. With --json the last line of output is {\"matched\": N, \"exceptions\": {type: N}}."
+        'replaces its run. With --json the last line of output is {"matched": N, "exceptions": {type: N}}.'
     )
 
     def add_arguments(self, parser):
@@ -41,10 +41,12 @@ class Command(BaseCommand):
             raise CommandError(f"reconciliation of {day} failed: {error.message}") from error
         run = outcome.run
         seconds = run.duration.total_seconds() if run.duration else 0.0
-        self.stdout.write(f"reconciliation of {day} ({run.source}): {outcome.lines} lines, "
-                          f"{run.internal_items} ledger events, {outcome.matched} matched, "
-                          f"{sum(outcome.counts.values())} exceptions, {outcome.auto_resolved} resolved "
-                          f"automatically, in {seconds:.2f} s")  # fmt: skip
+        self.stdout.write(
+            f"reconciliation of {day} ({run.source}): {outcome.lines} lines, "
+            f"{run.internal_items} ledger events, {outcome.matched} matched, "
+            f"{sum(outcome.counts.values())} exceptions, {outcome.auto_resolved} resolved "
+            f"automatically, in {seconds:.2f} s"
+        )
         for kind in ExceptionType.values:
             self.stdout.write(f"  {kind:<20} {outcome.counts.get(kind, 0)}")
         if options["json"]:

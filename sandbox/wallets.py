@@ -36,7 +36,10 @@ def return_url_valid(url: str) -> bool:
 def return_redirect(url: str, *, charge_id: str, status: str) -> str:
     """``url`` with ``charge`` and ``status`` added to its query, as the customer is sent back to the merchant."""
     parts = urlsplit(url)
-    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
-             if name not in ("charge", "status")]  # fmt: skip
+    query = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if name not in ("charge", "status")
+    ]
     query += [("charge", charge_id), ("status", status)]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))

@@ -31,11 +31,44 @@ DECLINE_CODES = {"R03": "no_account"}
 
 # IBAN lengths of the SEPA scheme's countries (ISO 13616 registry).
 SEPA_IBAN_LENGTHS = {
-    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20,
-    "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26,
-    "IT": 27, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28,
-    "PT": 25, "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "VA": 22,
-}  # fmt: skip
+    "AD": 24,
+    "AT": 20,
+    "BE": 16,
+    "BG": 22,
+    "CH": 21,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "EE": 20,
+    "ES": 24,
+    "FI": 18,
+    "FR": 27,
+    "GB": 22,
+    "GI": 23,
+    "GR": 27,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IS": 26,
+    "IT": 27,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MT": 31,
+    "NL": 18,
+    "NO": 15,
+    "PL": 28,
+    "PT": 25,
+    "RO": 24,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "VA": 22,
+}
 
 # Banks the sandbox can name: US routing numbers, and the start of a SEPA country's BBAN (its bank code).
 US_BANK_NAMES = {
@@ -131,8 +164,14 @@ def sepa_bank_account(*, country: str, iban: str, fingerprint_key: str) -> BankA
     if not iban_checksum_valid(iban):
         raise BankAccountInvalid("The IBAN's check digits are wrong.", param="iban")
     bban = iban[4:]
-    bank_name = next((name for (code_country, code), name in SEPA_BANK_NAMES.items()
-                      if code_country == country and bban.startswith(code)), None)  # fmt: skip
+    bank_name = next(
+        (
+            name
+            for (code_country, code), name in SEPA_BANK_NAMES.items()
+            if code_country == country and bban.startswith(code)
+        ),
+        None,
+    )
     return BankAccount(
         country=country,
         last4=iban[-4:],

@@ -19,7 +19,7 @@ def pause(seconds: float) -> None:
 def start_dispatcher() -> None:
     """Start this process's dispatcher thread (once)."""
     global _dispatcher
-    from gateways.sandbox.dispatcher import Dispatcher
+    from sandbox.dispatcher import Dispatcher
 
     with _dispatcher_lock:
         if _dispatcher is None or not _dispatcher.is_alive():

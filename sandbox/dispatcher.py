@@ -17,10 +17,10 @@ import requests
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from gateways.sandbox import services
-from gateways.sandbox.config import sandbox_config
-from gateways.sandbox.models import ScheduledAction, WebhookEvent
-from gateways.sandbox.selectors import faults_current
+from sandbox import services
+from sandbox.config import sandbox_config
+from sandbox.models import ScheduledAction, WebhookEvent
+from sandbox.selectors import faults_current
 
 logger = logging.getLogger(__name__)
 

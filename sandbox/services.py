@@ -16,20 +16,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from gateways.sandbox import banks, cards, wallets
-from gateways.sandbox.banks import BankAccount as BankAccountFacts
-from gateways.sandbox.cards import Card
-from gateways.sandbox.config import SandboxConfig, sandbox_config
-from gateways.sandbox.draws import nth_draw
-from gateways.sandbox.errors import (
+from sandbox import banks, cards, wallets
+from sandbox.banks import BankAccount as BankAccountFacts
+from sandbox.cards import Card
+from sandbox.config import SandboxConfig, sandbox_config
+from sandbox.draws import nth_draw
+from sandbox.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidRequest,
     ProcessingError,
     ResourceMissing,
 )
-from gateways.sandbox.fees import charge_fee
-from gateways.sandbox.models import (
+from sandbox.fees import charge_fee
+from sandbox.models import (
     BankAccount,
     Charge,
     Dispute,
@@ -43,8 +43,8 @@ from gateways.sandbox.models import (
     new_charge_id,
     new_id,
 )
-from gateways.sandbox.representations import charge_json, dispute_json, refund_json, unix
-from gateways.sandbox.selectors import charge_get, dispute_get, event_get, faults_current, refund_get
+from sandbox.representations import charge_json, dispute_json, refund_json, unix
+from sandbox.selectors import charge_get, dispute_get, event_get, faults_current, refund_get
 
 logger = logging.getLogger(__name__)
 

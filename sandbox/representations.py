@@ -4,9 +4,9 @@ import csv
 import io
 from collections.abc import Iterable
 
-from gateways.sandbox import wallets
-from gateways.sandbox.cards import Card
-from gateways.sandbox.models import (
+from sandbox import wallets
+from sandbox.cards import Card
+from sandbox.models import (
     BankAccount,
     Charge,
     Dispute,

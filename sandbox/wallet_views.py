@@ -10,9 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from gateways.sandbox import selectors, services, wallets
-from gateways.sandbox.models import Charge
-from gateways.sandbox.money import format_amount
+from sandbox import selectors, services, wallets
+from sandbox.models import Charge
+from sandbox.money import format_amount
 
 # A page that moves money: never cached, never framed (clickjacking), no scripts, nothing leaked in referrers.
 SECURITY_HEADERS = {

@@ -4,10 +4,10 @@ import datetime
 
 from django.db import connection
 
-from gateways.sandbox.cards import FIXED_TOKENS, Card
-from gateways.sandbox.config import sandbox_config
-from gateways.sandbox.errors import ResourceMissing
-from gateways.sandbox.models import (
+from sandbox.cards import FIXED_TOKENS, Card
+from sandbox.config import sandbox_config
+from sandbox.errors import ResourceMissing
+from sandbox.models import (
     BankAccount,
     Charge,
     Dispute,

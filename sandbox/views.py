@@ -7,9 +7,9 @@ from functools import wraps
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from gateways.sandbox import fx, idempotency, selectors, services, wallets
-from gateways.sandbox.config import sandbox_config
-from gateways.sandbox.errors import (
+from sandbox import fx, idempotency, selectors, services, wallets
+from sandbox.config import sandbox_config
+from sandbox.errors import (
     AuthenticationFailed,
     CardDeclinedError,
     InvalidRequest,
@@ -17,9 +17,9 @@ from gateways.sandbox.errors import (
     ResourceMissing,
     SandboxError,
 )
-from gateways.sandbox.idempotency import Answer, Result
-from gateways.sandbox.models import Charge
-from gateways.sandbox.representations import (
+from sandbox.idempotency import Answer, Result
+from sandbox.models import Charge
+from sandbox.representations import (
     bank_account_json,
     charge_json,
     dispute_json,
@@ -32,7 +32,7 @@ from gateways.sandbox.representations import (
     token_json,
     unix,
 )
-from gateways.sandbox.validation import (
+from sandbox.validation import (
     bank_account_params,
     capture_params,
     card_params,

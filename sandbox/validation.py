@@ -6,11 +6,11 @@ from datetime import date
 
 from django.http import HttpRequest
 
-from gateways.sandbox import banks
-from gateways.sandbox.banks import BankAccount, BankAccountInvalid
-from gateways.sandbox.cards import Card, card_from_number, luhn_valid
-from gateways.sandbox.errors import InvalidRequest
-from gateways.sandbox.fx import MAX_DRIFT_BPS
+from sandbox import banks
+from sandbox.banks import BankAccount, BankAccountInvalid
+from sandbox.cards import Card, card_from_number, luhn_valid
+from sandbox.errors import InvalidRequest
+from sandbox.fx import MAX_DRIFT_BPS
 
 MAX_AMOUNT = 99_999_999_999
 MAX_EVIDENCE_LENGTH = 20_000

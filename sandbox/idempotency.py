@@ -18,9 +18,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gateways.sandbox import runtime, services
-from gateways.sandbox.errors import InvalidRequest, ProcessingError, SandboxError
-from gateways.sandbox.models import FaultSettings
+from sandbox import runtime, services
+from sandbox.errors import InvalidRequest, ProcessingError, SandboxError
+from sandbox.models import FaultSettings
 
 MAX_KEY_LENGTH = 255
 

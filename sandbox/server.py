@@ -1,7 +1,7 @@
-"""Run the sandbox processor: ``python -m gateways.sandbox.server --port 8089 [--host 127.0.0.1]``.
+"""Run the sandbox processor: ``python -m sandbox.server --port 8089 [--host 127.0.0.1]``.
 
 Normally started by ``python manage.py sandbox_processor``, which execs this
-module with ``DJANGO_SETTINGS_MODULE=gateways.sandbox.settings``. It migrates
+module with ``DJANGO_SETTINGS_MODULE=sandbox.settings``. It migrates
 its own database, sets the run's faults from the environment, and serves the
 API with gunicorn (gthread: slow answers, such as tok_timeout's, occupy one
 thread, not the process). Each worker runs a dispatcher thread for webhooks
@@ -22,7 +22,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gateways.sandbox.server", description="The sandbox card processor.")
+    parser = argparse.ArgumentParser(prog="sandbox.server", description="The sandbox card processor.")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (printed at start-up)")
     parser.add_argument("--host", default="127.0.0.1")
     return parser.parse_args(argv)
@@ -33,8 +33,8 @@ def prepare_database() -> None:
     from django.core.management import call_command
     from django.db import connections
 
-    from gateways.sandbox import services
-    from gateways.sandbox.config import sandbox_config
+    from sandbox import services
+    from sandbox.config import sandbox_config
 
     call_command("migrate", interactive=False, verbosity=0)
     services.faults_reset(config=sandbox_config())
@@ -50,7 +50,7 @@ def _when_ready(server) -> None:
 
 
 def _post_worker_init(worker) -> None:
-    from gateways.sandbox import runtime
+    from sandbox import runtime
 
     # Wake deliberate waits (latency, tok_timeout's delayed answer) as soon as the worker is asked to stop,
     # so that a graceful shutdown does not sit out every delay in progress.
@@ -66,7 +66,7 @@ def _post_worker_init(worker) -> None:
 
 
 def _worker_exit(server, worker) -> None:
-    from gateways.sandbox import runtime
+    from sandbox import runtime
 
     runtime.stop_dispatcher()
 
@@ -110,7 +110,7 @@ def serve(*, host: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # Never the platform's settings, even if the shell exported them: this is another service.
-    os.environ["DJANGO_SETTINGS_MODULE"] = "gateways.sandbox.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "sandbox.settings"
     import django
 
     django.setup()

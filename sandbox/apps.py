@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class SandboxConfig(AppConfig):
-    name = "gateways.sandbox"
+    name = "sandbox"
     label = "sandbox"
     verbose_name = "Sandbox processor"
     default_auto_field = "django.db.models.BigAutoField"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from gateways.sandbox import views, wallet_views
+from sandbox import views, wallet_views
 
 urlpatterns = [
     path("healthz", views.healthz),
@@ -32,5 +32,5 @@ urlpatterns = [
     path("wallet/<str:charge_id>/decline", wallet_views.decline),
 ]
 
-handler404 = "gateways.sandbox.views.not_found"
-handler500 = "gateways.sandbox.views.server_error"
+handler404 = "sandbox.views.not_found"
+handler500 = "sandbox.views.server_error"

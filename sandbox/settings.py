@@ -2,7 +2,7 @@
 
 Only what the service needs: its own app and its own database, by default a
 SQLite file beside the platform's under var/. Everything else is configured at
-run time through the environment (see ``gateways/sandbox/config.py``).
+run time through the environment (see ``sandbox/config.py``).
 """
 
 import os
@@ -10,19 +10,19 @@ from pathlib import Path
 
 import dj_database_url
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+BASE_DIR = Path(__file__).resolve().parents[1]
 
 # A sandbox holds no secrets worth protecting; a fixed key keeps it zero-configuration.
 SECRET_KEY = "sandbox-processor-fixed-key-it-signs-nothing-of-value"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 
-INSTALLED_APPS = ["gateways.sandbox"]
+INSTALLED_APPS = ["sandbox"]
 MIDDLEWARE: list[str] = []
-ROOT_URLCONF = "gateways.sandbox.urls"
-# Only for the wallet's approval page (gateways/sandbox/templates/); autoescaping on, as by default.
+ROOT_URLCONF = "sandbox.urls"
+# Only for the wallet's approval page (sandbox/templates/); autoescaping on, as by default.
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
-WSGI_APPLICATION = "gateways.sandbox.wsgi.application"
+WSGI_APPLICATION = "sandbox.wsgi.application"
 
 _DEFAULT_DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'sandbox.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(os.environ.get("SANDBOX_DATABASE_URL") or _DEFAULT_DATABASE_URL)}
