@@ -231,25 +231,25 @@ SPECTACULAR_SETTINGS = {
 # --- Celery --------------------------------------------------------------------
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
-# --- The processor -------------------------------------------------------------
-PROCESSOR_BASE_URL = env_str("PROCESSOR_BASE_URL", "http://127.0.0.1:8089")
-PROCESSOR_WEBHOOK_SECRET = env_str("PROCESSOR_WEBHOOK_SECRET", "whsec_sandbox_development_only")
-PROCESSOR_CONNECT_TIMEOUT = env_float("PROCESSOR_CONNECT_TIMEOUT", 2.0)
-PROCESSOR_READ_TIMEOUT = env_float("PROCESSOR_READ_TIMEOUT", 5.0)
+# --- The processors (acquirers) ------------------------------------------------
+# PROCESSOR_NAMES lists the acquirers the platform talks to, each by a name of lower-case letters, digits and
+# underscores. The first is configured by the PROCESSOR_* variables (as when there was only one), every other one
+# by PROCESSOR_<NAME>_* (PROCESSOR_SANDBOX_EU_BASE_URL…). The default is the two sandbox acquirers `make run` and
+# the tests start: "sandbox" (port 8089) and "sandbox_eu" (port 8090). config/processors.py builds the mapping.
+from config.processors import processors_from_environment  # noqa: E402
+
+PROCESSOR_DEVELOPMENT_API_KEY = "sk_sandbox_development"
+PROCESSORS = processors_from_environment(
+    names=env_list("PROCESSOR_NAMES", "sandbox,sandbox_eu"),
+    development_api_key=PROCESSOR_DEVELOPMENT_API_KEY,
+    default_ports={"sandbox": 8089, "sandbox_eu": 8090},
+)
+# Payments no routing rule matches go to this processor (payments.routing); the first one by default.
+PROCESSOR_DEFAULT = env_str("PROCESSOR_DEFAULT") or next(iter(PROCESSORS))
+if PROCESSOR_DEFAULT not in PROCESSORS:
+    raise ImproperlyConfigured(f"PROCESSOR_DEFAULT {PROCESSOR_DEFAULT!r} is not one of PROCESSOR_NAMES")
 # How far a processor webhook's timestamp may drift from our clock.
 PROCESSOR_WEBHOOK_TOLERANCE_SECONDS = env_int("PROCESSOR_WEBHOOK_TOLERANCE_SECONDS", 300)
-# The key the platform authenticates to the processor with. The default is the sandbox's development key
-# (its SANDBOX_API_KEY); `check --deploy` refuses it when DJANGO_DEBUG=0 (config/checks.py).
-PROCESSOR_DEVELOPMENT_API_KEY = "sk_sandbox_development"
-PROCESSOR_API_KEY = env_str("PROCESSOR_API_KEY") or PROCESSOR_DEVELOPMENT_API_KEY
-# The processor adapter (a dotted path to a gateways.base.Processor class).
-PROCESSOR_ADAPTER = env_str("PROCESSOR_ADAPTER") or "gateways.sandbox_adapter.SandboxProcessor"
-# The fees the processor deducts in its settlement reports, as reconciliation expects them (the sandbox's
-# defaults): basis points of a charge (rounded half to even) plus a fixed amount, and a fee per dispute, in
-# minor units.
-PROCESSOR_FEE_BPS = env_int("PROCESSOR_FEE_BPS", 250)
-PROCESSOR_FEE_FIXED = env_int("PROCESSOR_FEE_FIXED", 25)
-PROCESSOR_DISPUTE_FEE = env_int("PROCESSOR_DISPUTE_FEE", 1500)
 
 # --- Payments ----------------------------------------------------------------------
 # A payment whose outcome is unknown is asked about after this long: longer than

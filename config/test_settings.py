@@ -12,6 +12,10 @@ os.environ["PLATFORM_ENV_FILE"] = ""
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_URLS", "1")
 os.environ.setdefault("PROCESSOR_WEBHOOK_SECRET", "whsec_test_processor_secret")
+os.environ.setdefault("PROCESSOR_SANDBOX_EU_WEBHOOK_SECRET", "whsec_test_sandbox_eu_secret")
+# Nothing listens on the discard port: a test that forgets to start the second sandbox is refused at once, and never
+# reaches a developer's `make run` on 8090.
+os.environ.setdefault("PROCESSOR_SANDBOX_EU_BASE_URL", "http://127.0.0.1:9")
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import LOGGING, REST_FRAMEWORK  # noqa: E402

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from core import views as core_views
-from gateways import views as gateway_views
+from payments.api.processor_webhook_views import processor_webhook
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -12,7 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/v1/", include("config.api_urls")),
-    path("webhooks/processor/sandbox/", gateway_views.sandbox_webhook, name="processor-webhook-sandbox"),
+    path("webhooks/processor/<str:name>/", processor_webhook, name="processor-webhook"),
     # Anything else under /api/ is a 404 in the contract's error shape, in DEBUG too.
     re_path(r"^api/", core_views.api_not_found),
 ]

@@ -10,28 +10,50 @@ alone whether money may have moved:
 - ``ProcessorUnavailable``: the outcome is UNKNOWN. The call may or may not have
   charged; the caller must find out (``lookup`` by the same idempotency key, or
   a webhook), never guess, and may retry only with the same idempotency key.
+- ``ProcessorNotReached`` (a ``ProcessorUnavailable``): definite, the request never left: the
+  connection was refused or never established, so nothing was sent and nothing charged.
+
+Two of these say that this processor did not process the request and another one may be asked
+instead (failover): ``ProcessorNotReached``, and a ``ProcessorRequestRejected`` whose
+``retry_elsewhere`` is true (e.g. ``currency_not_supported``). Nothing else does.
 """
 
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
-CHARGE_STATUSES = (
-    "authorized",
-    "captured",
-    "declined",
-    "voided",
+
+class ChargeStatus(StrEnum):
+    """A charge's status at the processor, whatever the processor calls it."""
+
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    DECLINED = "declined"
+    VOIDED = "voided"
     # Bank transfers: submitted but not settled; settled then returned by the bank; refused by the bank at once.
-    "pending",
-    "returned",
-    "failed",
+    PENDING = "pending"
+    RETURNED = "returned"
+    FAILED = "failed"
     # Wallets: waiting for the customer to approve (``next_action_url``); not approved in time.
-    "requires_action",
-    "expired",
-)
-REFUND_STATUSES = ("pending", "succeeded", "failed")
-DISPUTE_STATUSES = ("needs_response", "under_review", "won", "lost")
+    REQUIRES_ACTION = "requires_action"
+    EXPIRED = "expired"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class DisputeStatus(StrEnum):
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    WON = "won"
+    LOST = "lost"
+
+
 # The text fields a dispute's evidence may carry.
 DISPUTE_EVIDENCE_FIELDS = ("customer_communication", "shipping_documentation", "refund_policy", "uncategorized_text")
 
@@ -61,7 +83,7 @@ class BankAccountDetails:
 class Charge:
     processor_id: str
     reference: str
-    status: str  # one of CHARGE_STATUSES
+    status: ChargeStatus
     amount: int
     amount_captured: int
     currency: str
@@ -84,7 +106,7 @@ class Refund:
     reference: str  # the platform's refund id ("re_…")
     amount: int
     currency: str
-    status: str  # "pending" | "succeeded" | "failed"
+    status: RefundStatus
     failure_reason: str | None
 
 
@@ -96,7 +118,7 @@ class Dispute:
     amount: int
     currency: str
     reason: str  # "fraudulent" | "product_not_received" | "duplicate" | "general" | …
-    status: str  # "needs_response" | "under_review" | "won" | "lost"
+    status: DisputeStatus
     evidence_due_by: int  # unix seconds
     evidence: dict = field(hash=False)  # field -> text, as submitted
 
@@ -133,11 +155,29 @@ class ProcessorUnavailable(ProcessorError):
     """The outcome is unknown: timeout, connection error, 5xx, or the same key still in flight (409)."""
 
 
-class ProcessorRequestRejected(ProcessorError):
-    """A definite 4xx: the processor refused the request and charged nothing. ``code`` says why."""
+class ProcessorNotReached(ProcessorUnavailable):
+    """The request never reached the processor (connection refused, or not established in time): nothing was
+    sent, so nothing was charged by this call. Still a ProcessorUnavailable for every caller that does not care
+    why; only failover tells the two apart."""
 
-    def __init__(self, message: str = "", *, code: str, status_code: int | None = None, param: str | None = None):
+
+class ProcessorRequestRejected(ProcessorError):
+    """A definite 4xx: the processor refused the request and charged nothing. ``code`` says why.
+
+    ``retry_elsewhere``: the adapter knows the refusal is about this processor, not the payment (a currency it
+    does not take, say), so another processor may be asked instead."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str,
+        status_code: int | None = None,
+        param: str | None = None,
+        retry_elsewhere: bool = False,
+    ):
         super().__init__(message, code=code, status_code=status_code, param=param)
+        self.retry_elsewhere = retry_elsewhere
 
 
 class TokenInvalid(ProcessorRequestRejected):
@@ -242,11 +282,6 @@ class Processor(Protocol):
 
     def accept_dispute(self, *, processor_dispute_id: str, idempotency_key: str) -> Dispute:
         """Concede a ``needs_response`` dispute: it is ``lost`` at once."""
-        ...
-
-    def open_dispute(self, *, processor_charge_id: str, reason: str = "general", amount: int | None = None) -> Dispute:
-        """Sandbox control: make the processor open a dispute on a captured charge now (``dispute.created``
-        follows by webhook). A real processor raises NotImplementedError: only cardholders open disputes."""
         ...
 
     def tokenize_bank_account(

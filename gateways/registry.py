@@ -1,4 +1,4 @@
-"""Which processor the platform talks to."""
+"""Which processor (acquirer) the platform talks to, by name: ``settings.PROCESSORS``."""
 
 from functools import cache
 
@@ -8,26 +8,41 @@ from django.utils.module_loading import import_string
 from gateways.base import Processor
 
 
+class UnknownProcessor(LookupError):
+    """A name that ``settings.PROCESSORS`` does not configure."""
+
+
 @cache
-def _processor(path: str) -> Processor:
-    return import_string(path)()
+def _adapter(name: str, path: str) -> Processor:
+    return import_string(path)(name)
 
 
-def get_processor() -> Processor:
-    """The processor adapter, one cached instance per process (it holds a pooled HTTP session).
-
-    ``settings.PROCESSOR_ADAPTER`` (a dotted path) replaces the sandbox with another adapter.
-    """
-    return _processor(settings.PROCESSOR_ADAPTER)
+def processor_names() -> list[str]:
+    """Every configured processor, the first (the default's fallback of last resort) first."""
+    return list(settings.PROCESSORS)
 
 
-def processor_outside_transaction(what: str = "calling the processor") -> Processor:
-    """The processor adapter for a network call, refused while a database transaction holds locks.
+def processor_exists(name: str) -> bool:
+    return name in settings.PROCESSORS
+
+
+def processor(name: str) -> Processor:
+    """The adapter of processor ``name``, one cached instance per (name, adapter) and process (it holds a pooled
+    HTTP session). Raises UnknownProcessor for a name that is not configured."""
+    try:
+        config = settings.PROCESSORS[name]
+    except KeyError:
+        raise UnknownProcessor(f"no processor is configured under the name {name!r}") from None
+    return _adapter(name, config["adapter"])
+
+
+def processor_outside_transaction(name: str, what: str = "calling the processor") -> Processor:
+    """The adapter of processor ``name`` for a network call, refused while a database transaction holds locks.
 
     Design rule: no transaction or row lock is ever held across a processor call.
-    Every platform service that talks to the processor gets the adapter here.
+    Every platform service that talks to a processor gets its adapter here.
     """
     from core.db import assert_no_transaction
 
     assert_no_transaction(what)
-    return get_processor()
+    return processor(name)

@@ -12,9 +12,11 @@ indexed columns, and search is by exact id (``field__exact``, which uses the
 index; the ``=field`` prefix would be a case-insensitive match that cannot).
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
 from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -42,7 +44,8 @@ from backoffice.models import perm
 from core.errors import ApiError
 from payments import refund_services
 from payments.dispute_services import EVIDENCE_FIELDS
-from payments.models import Dispute, FxRate, Payment, PaymentTransition, Refund
+from payments.models import Dispute, DisputeStatus, FxRate, Payment, PaymentTransition, Refund, RoutingRule
+from payments.routing import routing_rule_delete, routing_rule_save, routing_rule_validate
 
 # Transitions staff may trigger from a payment's page; the others are the processor's.
 STAFF_TRANSITIONS = ("capture", "cancel")
@@ -492,7 +495,7 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         dispute = self.get_object(request, unquote(object_id))
         buttons = []
-        if dispute is not None and dispute.status == "needs_response":
+        if dispute is not None and dispute.status == DisputeStatus.NEEDS_RESPONSE:
             for name, label, codename in (
                 ("evidence", "Submit evidence", "submit_dispute_evidence"),
                 ("accept", "Accept (concede)", "accept_dispute"),
@@ -621,3 +624,63 @@ class FxRateAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class RoutingRuleForm(forms.ModelForm):
+    """A routing rule; a processor name that is not configured is refused with a form error."""
+
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "priority",
+            "currency",
+            "payment_method_type",
+            "merchant",
+            "processor",
+            "fallback_processor",
+            "enabled",
+            "description",
+        ]
+
+    def _post_clean(self):
+        super()._post_clean()
+        try:
+            routing_rule_validate(self.instance)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """Which acquirer takes which payments: operations edit the rules here, each change audited
+    (``payments.routing``). The first enabled matching rule decides; none matches, PROCESSOR_DEFAULT."""
+
+    form = RoutingRuleForm
+    list_display = [
+        "priority",
+        "currency",
+        "payment_method_type",
+        "merchant",
+        "processor",
+        "fallback_processor",
+        "enabled",
+        "description",
+    ]
+    list_filter = ["enabled", "processor"]
+    raw_id_fields = ["merchant"]
+
+    def save_model(self, request, obj, form, change):
+        routing_rule_save(rule=obj, actor=_staff_actor(request.user), reason="edited in the admin")
+
+    def delete_model(self, request, obj):
+        routing_rule_delete(rule=obj, actor=_staff_actor(request.user), reason="deleted in the admin")
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            self.delete_model(request, rule)
+
+
+def _staff_actor(user) -> str:
+    from backoffice.services import staff_actor
+
+    return staff_actor(user)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from core.audit import audit_record
 from core.errors import InvalidRequestError
 from gateways.base import Dispute as ProcessorDispute
+from gateways.base import DisputeStatus as ProcessorDisputeStatus
 from gateways.base import ProcessorRequestRejected, ProcessorUnavailable
 from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
@@ -111,18 +112,18 @@ def dispute_apply_processor_dispute(*, answer: ProcessorDispute, actor: str) -> 
     with transaction.atomic():
         dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
         now = timezone.now()
-        if answer.status == DisputeStatus.UNDER_REVIEW and dispute.status == DisputeStatus.NEEDS_RESPONSE:
+        if answer.status == ProcessorDisputeStatus.UNDER_REVIEW and dispute.status == DisputeStatus.NEEDS_RESPONSE:
             _transition(dispute, "submit_evidence", actor=actor, evidence=answer.evidence or dispute.evidence, now=now)
-        elif answer.status == DisputeStatus.WON and dispute.is_open:
+        elif answer.status == ProcessorDisputeStatus.WON and dispute.is_open:
             _transition(dispute, "win", actor=actor, now=now)
-        elif answer.status == DisputeStatus.LOST and dispute.is_open:
+        elif answer.status == ProcessorDisputeStatus.LOST and dispute.is_open:
             _transition(dispute, "lose", actor=actor, now=now)
         return dispute
 
 
 def _call_processor(operation: str, dispute: Dispute, **kwargs) -> ProcessorDispute:
     """Run the processor's ``operation`` on the dispute (no transaction open), translating its refusals."""
-    processor = processor_outside_transaction()
+    processor = processor_outside_transaction(dispute.payment.processor)
     try:
         return getattr(processor, operation)(processor_dispute_id=dispute.processor_dispute_id, **kwargs)
     except ProcessorUnavailable as exc:

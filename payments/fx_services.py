@@ -43,13 +43,14 @@ def payment_fx(payment: Payment) -> dict:
 
 
 def fx_rates_import(*, raise_unavailable: bool = False) -> int:
-    """Import the processor's rate feed into ``FxRate`` (source "processor"). Returns how many rates it set.
+    """Import the default processor's rate feed into ``FxRate`` (source "processor"). Returns how many rates it
+    set. The rates are the platform's, one table whichever acquirer takes a payment.
 
     A rate finance set by hand (source "manual") is left alone. The processor not answering changes nothing
     (a later run tries again); with ``raise_unavailable`` it raises ProcessorUnavailable instead of returning
     0, so that a caller can tell "not answering" from "nothing to import" and retry."""
     try:
-        base, rates = processor_outside_transaction("fetching exchange rates").fx_rates()
+        base, rates = processor_outside_transaction(settings.PROCESSOR_DEFAULT, "fetching exchange rates").fx_rates()
     except ProcessorUnavailable:
         logger.warning("exchange rates: the processor did not answer; kept the current rates")
         if raise_unavailable:

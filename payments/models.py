@@ -108,6 +108,13 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     # instead of making a second one.
     creation_idempotency_key = models.CharField(max_length=255, null=True, blank=True, editable=False)
 
+    # The acquirer the payment is with (a name of ``settings.PROCESSORS``), chosen by the routing rules when it
+    # is created; every call about the payment goes there. ``fallback_processor``: where its authorisation may
+    # go instead while ``processor`` provably holds no charge for it (payments.routing); emptied once used,
+    # when ``failed_over_from`` records the processor it left.
+    processor = models.CharField(max_length=40)
+    fallback_processor = models.CharField(max_length=40, blank=True, default="")
+    failed_over_from = models.CharField(max_length=40, blank=True, default="")
     processor_charge_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
     # How many times the authorisation was sent to the processor (always with the same key).
     processor_attempts = models.PositiveIntegerField(default=0)
@@ -263,7 +270,7 @@ class PaymentTransition(models.Model):
     from_status = models.CharField(max_length=32)
     to_status = models.CharField(max_length=32)
     transition = models.CharField(max_length=32)
-    # "api:<key id>", "staff:<user>", "system:resolver", "processor:webhook:<event id>"…
+    # "api:<key id>", "staff:<user>", "system:resolver", "processor:<name>:webhook:<event id>"…
     actor = models.CharField(max_length=128)
     reason = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
@@ -459,3 +466,49 @@ class Dispute(ConcurrentTransitionMixin, models.Model):
     def lose(self, *, now) -> None:
         """Decided for the customer, accepted by the merchant, or no evidence in time."""
         self.closed_at = now
+
+
+class RoutingRule(models.Model):
+    """Which acquirer takes a payment: the first enabled rule (lowest ``priority``) whose every set condition
+    matches the payment's currency, method type and merchant. No rule matches: ``settings.PROCESSOR_DEFAULT``.
+
+    Edited by operations in the admin (every change audited); ``payments.routing`` reads them."""
+
+    priority = models.PositiveIntegerField(help_text="Lower runs first; the first matching rule decides.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, blank=True, default="")
+    payment_method_type = models.CharField(max_length=32, choices=PaymentMethodType.choices, blank=True, default="")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    processor = models.CharField(max_length=40, help_text="The acquirer that takes the matching payments.")
+    fallback_processor = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        help_text="Where a payment goes instead when the acquirer provably did not process it (down, or refusing "
+        "what it does not take). Never after a timeout.",
+    )
+    enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=255, blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["priority"], name="routing_rule_priority_unique"),
+            models.CheckConstraint(
+                condition=~Q(fallback_processor=F("processor")), name="routing_rule_fallback_is_another_processor"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        conditions = [
+            f"{name}={value}"
+            for name, value in (
+                ("currency", self.currency),
+                ("method", self.payment_method_type),
+                ("merchant", self.merchant_id or ""),
+            )
+            if value
+        ]
+        target = self.processor + (f" (fallback {self.fallback_processor})" if self.fallback_processor else "")
+        return f"#{self.priority} {' '.join(conditions) or 'any payment'} → {target}"

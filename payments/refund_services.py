@@ -26,6 +26,7 @@ from core.errors import InvalidRequestError
 from core.money import MAX_AMOUNT
 from gateways.base import ProcessorRequestRejected, ProcessorUnavailable
 from gateways.base import Refund as ProcessorRefund
+from gateways.base import RefundStatus as ProcessorRefundStatus
 from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from merchants.models import Merchant
@@ -253,9 +254,9 @@ def refund_send(refund: Refund, *, actor: str) -> Refund:
 
 def _refund_send(refund: Refund, *, actor: str) -> Refund:
     """Step 2 and 3: send with the refund's own key, then record what the processor said."""
-    processor = processor_outside_transaction()
-    Refund.objects.filter(pk=refund.pk).update(processor_attempts=F("processor_attempts") + 1)
     payment = refund.payment
+    processor = processor_outside_transaction(payment.processor)
+    Refund.objects.filter(pk=refund.pk).update(processor_attempts=F("processor_attempts") + 1)
     try:
         answer = processor.refund(
             processor_charge_id=payment.processor_charge_id,
@@ -275,7 +276,7 @@ def _refund_send(refund: Refund, *, actor: str) -> Refund:
 
 def refund_apply_processor_refund(*, refund_id: str, answer: ProcessorRefund, actor: str) -> Refund:
     """Bring a refund in line with the processor's record. Idempotent, safe in any order."""
-    if answer.status == "failed":
+    if answer.status == ProcessorRefundStatus.FAILED:
         return refund_apply_failure(
             refund_id=refund_id,
             failure_reason=answer.failure_reason or "failed",
@@ -284,10 +285,10 @@ def refund_apply_processor_refund(*, refund_id: str, answer: ProcessorRefund, ac
         )
     with transaction.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund_id)
-        if answer.status == "succeeded" and refund.status == RefundStatus.PENDING:
+        if answer.status == ProcessorRefundStatus.SUCCEEDED and refund.status == RefundStatus.PENDING:
             _transition(refund, "succeed", actor=actor, processor_refund_id=answer.processor_id)
             posting_rules.refund_succeeded(refund_id=refund.id)
-        elif answer.status == "pending" and not refund.processor_refund_id:
+        elif answer.status == ProcessorRefundStatus.PENDING and not refund.processor_refund_id:
             Refund.objects.filter(pk=refund.pk).update(processor_refund_id=answer.processor_id)
             refund.processor_refund_id = answer.processor_id
         return refund
@@ -320,11 +321,13 @@ def refund_resolve(*, refund_id: str, actor: str = "system:resolver") -> Refund:
     if refund.status != RefundStatus.PENDING:
         return refund
     try:
-        answer = processor_outside_transaction().lookup_refund(idempotency_key=refund_key(refund))
+        answer = processor_outside_transaction(refund.payment.processor).lookup_refund(
+            idempotency_key=refund_key(refund)
+        )
     except ProcessorUnavailable:
         return refund
     if answer is not None:
-        if answer.status == "pending":
+        if answer.status == ProcessorRefundStatus.PENDING:
             return refund  # the processor has it and will tell us by webhook
         return refund_apply_processor_refund(refund_id=refund.id, answer=answer, actor=actor)
     if refund.processor_attempts >= settings.PAYMENT_MAX_PROCESSOR_ATTEMPTS:

@@ -39,6 +39,8 @@ from gateways.base import (
     CardDeclined,
     CardDetails,
     Charge,
+    ChargeStatus,
+    ProcessorNotReached,
     ProcessorRequestRejected,
     ProcessorUnavailable,
     TokenInvalid,
@@ -49,6 +51,7 @@ from merchants.models import Merchant
 from payments.errors import PaymentOperationInProgress, PaymentUnexpectedState, ProcessorUnavailableError
 from payments.fx_services import fx_lock_conversion, fx_require_rate, payment_fx
 from payments.models import CaptureMethod, Payment, PaymentStatus, PaymentTransition
+from payments.routing import Route, payment_fail_over, route_choose
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,9 @@ S = PaymentStatus
 
 
 def authorization_key(payment: Payment) -> str:
+    # Distinct per processor once a payment failed over: the fallback never sees the first processor's key.
+    if payment.failed_over_from:
+        return f"{payment.id}:authorize@{payment.processor}"
     return f"{payment.id}:authorize"
 
 
@@ -85,8 +91,9 @@ def _new_claim(actor: str) -> str:
 # --- Helpers -----------------------------------------------------------------------
 
 
-def _processor():
-    return processor_outside_transaction()
+def _processor(name: str):
+    """The adapter of processor ``name`` (a payment's ``processor``), for a call made holding no transaction."""
+    return processor_outside_transaction(name)
 
 
 def _locked(payment_id: str) -> Payment:
@@ -140,8 +147,30 @@ def _past_tense(name: str) -> str:
 TOKEN_CACHE_SECONDS = 300
 
 
-def payment_method_resolve(*, token: str) -> CardDetails:
-    """The card behind a processor token, asked of the processor (no transaction is open).
+@dataclass(frozen=True)
+class Tokenized:
+    """A payment method as a processor knows it, and the route of the payment that will use it: the processor
+    that answered (the route's fallback when its processor could not be reached)."""
+
+    details: CardDetails | BankAccountDetails
+    route: Route
+
+
+def _at_route(route: Route, call: Callable) -> Tokenized:
+    """``call(adapter)`` at the route's processor; when that processor cannot be reached at all and the route
+    has a fallback, at the fallback instead (nothing about the payment was ever sent to the first: it does not
+    exist yet), which then takes the payment, with no further fallback."""
+    try:
+        return Tokenized(details=call(_processor(route.processor)), route=route)
+    except ProcessorNotReached:
+        if not route.fallback:
+            raise
+        logger.warning("%s not reached: the payment method is asked of %s", route.processor, route.fallback)
+        return Tokenized(details=call(_processor(route.fallback)), route=Route(processor=route.fallback))
+
+
+def payment_method_resolve(*, token: str, route: Route) -> Tokenized:
+    """The card behind a processor token, asked of the route's processor (no transaction is open).
 
     A token's card never changes, so a known token is cached for a few minutes
     (an unknown one is not: it may be created a moment later). Raises
@@ -151,19 +180,21 @@ def payment_method_resolve(*, token: str) -> CardDetails:
     """
     from core.failsoft import CACHE
 
-    cache_key = f"card-token:{hashlib.sha256(token.encode()).hexdigest()}"
+    # A token belongs to one processor: cached per processor and token.
+    cache_key = f"card-token:{route.processor}:{hashlib.sha256(token.encode()).hexdigest()}"
     without_cache = "card tokens are asked of the processor on every request"
     cached = CACHE.call(lambda: cache.get(cache_key), otherwise=None, degraded=without_cache)
     if cached is not None:
-        return CardDetails(**cached)
+        return Tokenized(details=CardDetails(**cached), route=route)
     try:
-        card = _processor().retrieve_token(token)
-        CACHE.call(
-            lambda: cache.set(cache_key, dataclasses.asdict(card), TOKEN_CACHE_SECONDS),
-            otherwise=None,
-            degraded=without_cache,
-        )
-        return card
+        tokenized = _at_route(route, lambda adapter: adapter.retrieve_token(token))
+        if tokenized.route == route:
+            CACHE.call(
+                lambda: cache.set(cache_key, dataclasses.asdict(tokenized.details), TOKEN_CACHE_SECONDS),
+                otherwise=None,
+                degraded=without_cache,
+            )
+        return tokenized
     except TokenInvalid as exc:
         raise InvalidRequestError(
             f"No such card token: '{token}'. Tokenise the card with the processor first.",
@@ -174,8 +205,8 @@ def payment_method_resolve(*, token: str) -> CardDetails:
         raise ProcessorUnavailableError("The processor could not be reached. Retry the request.") from exc
 
 
-def bank_account_tokenize(*, account: dict) -> BankAccountDetails:
-    """Tokenise a bank account with the processor (no transaction is open); only the token and the
+def bank_account_tokenize(*, account: dict, route: Route) -> Tokenized:
+    """Tokenise a bank account with the route's processor (no transaction is open); only the token and the
     processor's description of the account are kept, never the number or the IBAN.
 
     ``account`` has ``country``, ``holder_name`` and ``routing_number`` + ``account_number`` (US) or ``iban``
@@ -183,12 +214,15 @@ def bank_account_tokenize(*, account: dict) -> BankAccountDetails:
     ``param`` at fault) when the processor refuses it, ProcessorUnavailableError when it cannot be asked.
     """
     try:
-        return _processor().tokenize_bank_account(
-            country=account["country"],
-            holder_name=account["holder_name"],
-            account_number=account.get("account_number"),
-            routing_number=account.get("routing_number"),
-            iban=account.get("iban"),
+        return _at_route(
+            route,
+            lambda adapter: adapter.tokenize_bank_account(
+                country=account["country"],
+                holder_name=account["holder_name"],
+                account_number=account.get("account_number"),
+                routing_number=account.get("routing_number"),
+                iban=account.get("iban"),
+            ),
         )
     except ProcessorRequestRejected as exc:
         param = f"payment_method[bank_account][{exc.param}]" if exc.param else "payment_method[bank_account]"
@@ -221,6 +255,7 @@ def payment_create(
     confirm: bool = False,
     actor: str = "api",
     checkpoint: Checkpoint | None = None,
+    route: Route | None = None,
 ) -> CreatedPayment:
     """Create a payment in ``requires_confirmation``. Moves no money.
 
@@ -231,6 +266,9 @@ def payment_create(
     The payment method is a card (``card``, behind ``token``), a bank account (``bank_account``,
     tokenised by ``bank_account_tokenize``; ``token`` is its ``ba_…`` token) or a wallet
     (``wallet_provider``; ``token`` is the processor's wallet source): exactly one of them.
+
+    ``route`` (the processor that tokenised the method, and its fallback) is recorded on the payment; without
+    it the routing rules choose (``payments.routing``). Every later call about the payment goes there.
 
     With ``idempotency_key``, at most one payment is ever created per (merchant, key):
     a unique constraint refuses the second, and the first is returned instead (``created``
@@ -259,9 +297,13 @@ def payment_create(
             "bank_fingerprint": bank_account.fingerprint,
             "bank_name": bank_account.bank_name,
         }
+    if route is None:
+        route = route_choose(merchant=merchant, currency=currency, payment_method_type=method["payment_method_type"])
     try:
         with transaction.atomic():
             payment = Payment.objects.create(
+                processor=route.processor,
+                fallback_processor=route.fallback,
                 merchant=merchant,
                 amount=amount,
                 currency=currency,
@@ -305,10 +347,37 @@ class AuthorizationOutcome:
         return any((self.charge, self.declined, self.rejected))
 
 
+@dataclass(frozen=True)
+class NotProcessed:
+    """Proof that the processor did not process an authorisation: it was never received, or refused as
+    something this processor does not take (``retry_elsewhere``)."""
+
+    why: str
+
+
 def _send_authorization(payment: Payment) -> AuthorizationOutcome:
-    """Step 2: call the processor. No transaction may be open here."""
+    """Step 2: call the payment's processor. No transaction may be open here.
+
+    When that processor provably did not process it (``NotProcessed``) and the payment may fail over
+    (``payments.routing.payment_fail_over``), the payment moves to its fallback in a committed transaction and
+    the authorisation is sent there, with that processor's own key. Otherwise the outcome stands: a timeout or
+    an unknown answer never moves a payment."""
+    outcome, not_processed = _authorize_at(payment)
+    if not_processed is None or not payment.fallback_processor:
+        return outcome
+    moved = payment_fail_over(
+        payment_id=payment.id, failed_processor=payment.processor, why=not_processed.why, actor="system:failover"
+    )
+    if moved is None:
+        return outcome
+    logger.warning("authorisation of %s: %s; failed over to %s", payment.id, not_processed.why, moved.processor)
+    outcome, _ = _authorize_at(moved)
+    return outcome
+
+
+def _authorize_at(payment: Payment) -> tuple[AuthorizationOutcome, NotProcessed | None]:
     try:
-        charge = _processor().authorize(
+        charge = _processor(payment.processor).authorize(
             reference=payment.id,
             amount=payment.amount,
             currency=payment.currency,
@@ -317,13 +386,17 @@ def _send_authorization(payment: Payment) -> AuthorizationOutcome:
             idempotency_key=authorization_key(payment),
         )
     except CardDeclined as declined:
-        return AuthorizationOutcome(declined=declined)
+        return AuthorizationOutcome(declined=declined), None
     except ProcessorRequestRejected as rejected:
-        return AuthorizationOutcome(rejected=rejected)
+        not_processed = NotProcessed(f"refused: {rejected.code}") if rejected.retry_elsewhere else None
+        return AuthorizationOutcome(rejected=rejected), not_processed
+    except ProcessorNotReached as error:
+        logger.warning("authorisation of %s: %s not reached, left processing", payment.id, payment.processor)
+        return AuthorizationOutcome(), NotProcessed(f"not reached: {error.message or error}")
     except ProcessorUnavailable:
         logger.warning("authorisation of %s: outcome unknown, left processing", payment.id)
-        return AuthorizationOutcome()
-    return AuthorizationOutcome(charge=charge)
+        return AuthorizationOutcome(), None
+    return AuthorizationOutcome(charge=charge), None
 
 
 def _record_authorization_outcome(
@@ -430,21 +503,21 @@ def payment_apply_charge(
         elif (
             payment.status == S.SUCCEEDED
             and payment.processor_charge_id == charge.processor_id
-            and charge.status == "returned"
+            and charge.status == ChargeStatus.RETURNED
         ):
             _apply_return(payment, charge, actor=actor)
         return payment
 
 
 def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> None:
-    if charge.status == "pending":
+    if charge.status == ChargeStatus.PENDING:
         # A bank transfer submitted but not settled: keep waiting (the ``charge.succeeded`` webhook, or a
         # later status check, settles it). Remember the charge; the status does not move.
         if payment.processor_charge_id != charge.processor_id:
             payment.processor_charge_id = charge.processor_id
             payment.save(update_fields=["processor_charge_id", "updated"])
         return
-    if charge.status in ("captured", "returned"):
+    if charge.status in (ChargeStatus.CAPTURED, ChargeStatus.RETURNED):
         # "returned": the settlement's news was overtaken by the return's; both are applied, in order.
         _transition(
             payment,
@@ -460,16 +533,16 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
             currency=payment.currency,
             **payment_fx(payment),
         )
-        if charge.status == "returned":
+        if charge.status == ChargeStatus.RETURNED:
             _apply_return(payment, charge, actor=actor)
-    elif charge.status == "authorized":
+    elif charge.status == ChargeStatus.AUTHORIZED:
         _transition(
             payment, "mark_authorized", actor=actor, processor_charge_id=charge.processor_id, now=timezone.now()
         )
         posting_rules.payment_authorized(
             payment_id=payment.id, merchant=payment.merchant_id, amount=payment.amount, currency=payment.currency
         )
-    elif charge.status == "declined":
+    elif charge.status == ChargeStatus.DECLINED:
         _transition(
             payment,
             "mark_failed",
@@ -480,7 +553,7 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
             decline_code=charge.decline_code,
         )
         posting_rules.payment_failed(payment_id=payment.id)
-    elif charge.status == "requires_action":
+    elif charge.status == ChargeStatus.REQUIRES_ACTION:
         # A wallet: the customer approves or declines on the wallet's page; a webhook tells us which.
         _transition(
             payment,
@@ -490,7 +563,7 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
             next_action_url=charge.next_action_url or "",
             now=timezone.now(),
         )
-    elif charge.status == "failed":
+    elif charge.status == ChargeStatus.FAILED:
         # A bank transfer that the customer's bank refused at once (e.g. R03, no account): nothing moved.
         _transition(
             payment,
@@ -513,7 +586,7 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
 
 def _apply_to_authorized(payment: Payment, charge: Charge, *, actor: str) -> None:
     """A capture or void whose answer we lost: the processor's record decides."""
-    if charge.status == "captured":
+    if charge.status == ChargeStatus.CAPTURED:
         _transition(
             payment,
             "capture",
@@ -528,16 +601,16 @@ def _apply_to_authorized(payment: Payment, charge: Charge, *, actor: str) -> Non
             currency=payment.currency,
             **payment_fx(payment),
         )
-    elif charge.status == "voided":
+    elif charge.status == ChargeStatus.VOIDED:
         _transition(payment, "cancel", actor=actor, reason="void confirmed by the processor", reason_code=None)
         posting_rules.payment_authorization_released(payment_id=payment.id, reason="canceled")
 
 
 def _apply_to_awaiting_action(payment: Payment, charge: Charge, *, actor: str) -> None:
     """A wallet charge the customer approved, declined or let expire (or that was voided)."""
-    if charge.status in ("captured", "authorized", "declined"):
+    if charge.status in (ChargeStatus.CAPTURED, ChargeStatus.AUTHORIZED, ChargeStatus.DECLINED):
         _apply_to_processing(payment, charge, actor=actor)
-    elif charge.status in ("expired", "voided"):
+    elif charge.status in (ChargeStatus.EXPIRED, ChargeStatus.VOIDED):
         _transition(payment, "expire", actor=actor, reason=f"wallet charge {charge.status} at the processor")
         posting_rules.payment_authorization_released(payment_id=payment.id, reason="expired")
 
@@ -582,9 +655,8 @@ def payment_resolve(*, payment_id: str, actor: str = "system:resolver") -> Payme
     payment = Payment.objects.get(pk=payment_id)
     if payment.status != S.PROCESSING:
         return payment
-    processor = _processor()
     try:
-        charge = processor.lookup(idempotency_key=authorization_key(payment))
+        charge = _processor(payment.processor).lookup(idempotency_key=authorization_key(payment))
     except ProcessorUnavailable:
         return payment
     if charge is not None:
@@ -605,10 +677,17 @@ def payment_resolve(*, payment_id: str, actor: str = "system:resolver") -> Payme
                 posting_rules.payment_failed(payment_id=locked.id)
             return locked
 
-    # Count the attempt before sending it, so a crash here still counts.
-    sent = Payment.objects.filter(pk=payment.pk, status=S.PROCESSING, processor_attempts=payment.processor_attempts)
+    # Count the attempt before sending it, so a crash here still counts. The processor is part of the
+    # condition: a payment that failed over meanwhile is never sent to the processor it left.
+    sent = Payment.objects.filter(
+        pk=payment.pk,
+        status=S.PROCESSING,
+        processor=payment.processor,
+        processor_attempts=payment.processor_attempts,
+    )
     if not sent.update(processor_attempts=payment.processor_attempts + 1):
         return Payment.objects.get(pk=payment.pk)  # someone else is resolving it right now
+    payment.processor_attempts += 1
     outcome = _send_authorization(payment)
     return _record_authorization_outcome(payment.pk, outcome, actor=actor)
 
@@ -619,11 +698,11 @@ def payment_sync_operation(*, payment_id: str, actor: str = "system:resolver") -
     if payment.status != S.REQUIRES_CAPTURE or not payment.processor_charge_id:
         return payment
     try:
-        charges = _processor().charges_for(reference=payment.id)
+        charges = _processor(payment.processor).charges_for(reference=payment.id)
     except ProcessorUnavailable:
         return payment
     charge = next((c for c in charges if c.processor_id == payment.processor_charge_id), None)
-    if charge is None or charge.status == "authorized":
+    if charge is None or charge.status == ChargeStatus.AUTHORIZED:
         # The processor holds no capture or void: the claim lapses (its request, if it retries,
         # claims again with the same key), and rivals may go ahead.
         Payment.objects.filter(pk=payment.pk, status=S.REQUIRES_CAPTURE).update(processor_operation_pending_since=None)
@@ -756,7 +835,7 @@ def payment_capture(
     if claimed is None:
         return _operation_outcome(payment.pk, operation="capture", claim=claim)
     try:
-        charge = _processor().capture(
+        charge = _processor(claimed.processor).capture(
             processor_id=claimed.processor_charge_id,
             amount=claimed.operation_amount,
             idempotency_key=capture_key(claimed, claim),
@@ -827,7 +906,9 @@ def payment_expire(*, payment_id: str, actor: str = "system:authorization_expiry
 def _void_authorization(payment: Payment, *, transition_name: str, reason: str | None, actor: str) -> Payment:
     """Void a claimed authorisation at the processor, then cancel (or expire) the payment."""
     try:
-        charge = _processor().void(processor_id=payment.processor_charge_id, idempotency_key=void_key(payment))
+        charge = _processor(payment.processor).void(
+            processor_id=payment.processor_charge_id, idempotency_key=void_key(payment)
+        )
     except ProcessorUnavailable as exc:
         raise ProcessorUnavailableError("The processor did not answer. Retry the cancellation; it is safe.") from exc
     except ProcessorRequestRejected as rejected:
@@ -837,7 +918,7 @@ def _void_authorization(payment: Payment, *, transition_name: str, reason: str |
                 f"The processor refused the void ({rejected.code}).", code=rejected.code
             ) from None
         return synced
-    if charge.status != "voided":
+    if charge.status != ChargeStatus.VOIDED:
         return payment_sync_operation(payment_id=payment.id, actor=actor)
     with transaction.atomic():
         locked = _locked(payment.pk)
@@ -873,11 +954,11 @@ def payment_sync_awaiting_action(*, payment_id: str, actor: str = "system:resolv
     if payment.status != S.REQUIRES_ACTION:
         return payment
     try:
-        charges = _processor().charges_for(reference=payment.id)
+        charges = _processor(payment.processor).charges_for(reference=payment.id)
     except ProcessorUnavailable:
         return payment
     charge = next((c for c in charges if c.processor_id == payment.processor_charge_id), None)
-    if charge is None or charge.status == "requires_action":
+    if charge is None or charge.status == ChargeStatus.REQUIRES_ACTION:
         # Still awaiting the customer: a cancel whose void never arrived no longer blocks others.
         Payment.objects.filter(pk=payment.pk, status=S.REQUIRES_ACTION).update(processor_operation_pending_since=None)
         return payment
@@ -890,7 +971,9 @@ def _void_awaiting_action(payment: Payment, *, transition_name: str, reason: str
     If the customer decided first (the void is refused), the processor's record decides instead: the payment
     follows the approval or the decline, and a cancel answers ``payment_unexpected_state``."""
     try:
-        charge = _processor().void(processor_id=payment.processor_charge_id, idempotency_key=void_key(payment))
+        charge = _processor(payment.processor).void(
+            processor_id=payment.processor_charge_id, idempotency_key=void_key(payment)
+        )
     except ProcessorUnavailable as exc:
         raise ProcessorUnavailableError("The processor did not answer. Retry the cancellation; it is safe.") from exc
     except ProcessorRequestRejected:
@@ -900,7 +983,7 @@ def _void_awaiting_action(payment: Payment, *, transition_name: str, reason: str
                 f"The customer already decided: this payment's status is {synced.status}."
             ) from None
         return synced
-    if charge.status not in ("voided", "expired"):
+    if charge.status not in (ChargeStatus.VOIDED, ChargeStatus.EXPIRED):
         return payment_sync_awaiting_action(payment_id=payment.id, actor=actor)
     with transaction.atomic():
         locked = _locked(payment.pk)

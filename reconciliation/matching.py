@@ -193,8 +193,13 @@ def _create_temporary_tables() -> None:
     )
 
 
-def internal_build(*, settlement_date: datetime.date, start: datetime.datetime, cutoff: datetime.datetime) -> int:
-    """Stage what our ledger says moved through the processor on the day: one row per (type, match key).
+def internal_build(
+    *, processor: str, settlement_date: datetime.date, start: datetime.datetime, cutoff: datetime.datetime
+) -> int:
+    """Stage what our ledger says moved through ``processor`` on the day: one row per (type, match key).
+
+    Only entries about payments that processor holds count (a refund's or dispute's payment's processor): each
+    acquirer's report is reconciled against its own share of the ledger.
 
     Posted entries of type charge/refund/dispute/dispute_reversal/payment_return created in
     [start, cutoff), amount = their posted postings on the platform's
@@ -213,6 +218,7 @@ def internal_build(*, settlement_date: datetime.date, start: datetime.datetime, 
         "auto": ReconciliationException.Resolution.AUTO_RESOLVED,
         "receivable": AccountCode.PROCESSOR_RECEIVABLE,
         "phase": Posting.Phase.POSTED,
+        "processor": processor,
     }
     return _execute(
         "INSERT INTO {internal} (type, match_key, merchant_id, currency, amount, entry_id, source) "
@@ -227,12 +233,18 @@ def internal_build(*, settlement_date: datetime.date, start: datetime.datetime, 
         "  UNION ALL "
         "  SELECT je.id, je.type, je.source, je.merchant_id, je.currency FROM {exc} x "
         "  JOIN {entry} je ON je.id = x.ledger_entry_id "
-        "  WHERE x.settlement_date = %(day)s AND x.resolution = %(auto)s AND je.status = %(posted)s "
+        "  WHERE x.processor = %(processor)s AND x.settlement_date = %(day)s AND x.resolution = %(auto)s "
+        "  AND je.status = %(posted)s "
         "  AND je.type IN ({entry_types}) AND NOT (je.created >= %(start)s AND je.created < %(cutoff)s)"
         ") e "
         "JOIN {posting} p ON p.entry_id = e.id AND p.phase = %(phase)s "
         "JOIN {account} a ON a.id = p.account_id AND a.code = %(receivable)s AND a.merchant_id IS NULL "
         "LEFT JOIN {dispute} d ON e.type IN ({by_pid}) AND d.id = e.source "
+        "WHERE CASE WHEN e.type = 'refund' "
+        "  THEN (SELECT pp.processor FROM {refund} r JOIN {payment} pp ON pp.id = r.payment_id WHERE r.id = e.source) "
+        "  WHEN e.type IN ({by_pid}) "
+        "  THEN (SELECT pp.processor FROM {payment} pp WHERE pp.id = d.payment_id) "
+        "  ELSE (SELECT pp.processor FROM {payment} pp WHERE pp.id = e.source) END = %(processor)s "
         "GROUP BY 1, 2",
         params,
     )
@@ -413,8 +425,8 @@ def findings_tally(*, lines: int, internal_items: int) -> Tally:
     )
 
 
-def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: datetime.datetime) -> None:
-    """Make the day's open exceptions exactly the findings, leaving resolved ones alone.
+def exceptions_replace(*, run_id: int, processor: str, settlement_date: datetime.date, now: datetime.datetime) -> None:
+    """Make the processor's day's open exceptions exactly the findings, leaving resolved ones alone.
 
     A finding is identified by (type, line type, match key): a match key is only
     unique within a line type (a charge and its return share the payment id, a
@@ -427,7 +439,12 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
     resolved.
     """
     _require_transaction()
-    params = {"run": run_id, "day": connection.ops.adapt_datefield_value(settlement_date), "now": _adapt_datetime(now)}
+    params = {
+        "run": run_id,
+        "processor": processor,
+        "day": connection.ops.adapt_datefield_value(settlement_date),
+        "now": _adapt_datetime(now),
+    }
     details = _json_object(
         ("lines", _json_text("f.lines")),
         ("line_count", "f.line_count"),
@@ -436,7 +453,8 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
         ("internal_currency", "f.internal_currency"),
     )
     _execute(
-        "DELETE FROM {exc} WHERE settlement_date = %(day)s AND status = 'open' AND NOT EXISTS ("
+        "DELETE FROM {exc} WHERE processor = %(processor)s AND settlement_date = %(day)s AND status = 'open' "
+        "AND NOT EXISTS ("
         "SELECT 1 FROM {findings} f WHERE f.kind = {exc}.type AND f.line_type = {exc}.line_type "
         "AND f.match_key = {exc}.match_key)",
         params,
@@ -447,18 +465,21 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
         "currency = COALESCE(f.currency, ''), internal_amount = f.internal_amount, "
         "external_amount = f.external_amount, expected_fee = f.expected_fee, external_fee = f.external_fee, "
         f"details = {details}, updated = %(now)s "
-        "FROM {findings} f WHERE {exc}.settlement_date = %(day)s AND {exc}.status = 'open' "
+        "FROM {findings} f WHERE {exc}.processor = %(processor)s AND {exc}.settlement_date = %(day)s "
+        "AND {exc}.status = 'open' "
         "AND f.kind = {exc}.type AND f.line_type = {exc}.line_type AND f.match_key = {exc}.match_key",
         params,
     )
     _execute(
-        "INSERT INTO {exc} (run_id, settlement_date, type, line_type, match_key, merchant_id, reference, "
+        "INSERT INTO {exc} (run_id, processor, settlement_date, type, line_type, match_key, merchant_id, reference, "
         "processor_id, currency, internal_amount, external_amount, expected_fee, external_fee, details, status, "
         "resolution, note, resolved_by_id, resolved_at, ledger_entry_id, created, updated) "
-        "SELECT %(run)s, %(day)s, f.kind, f.line_type, f.match_key, f.merchant_id, COALESCE(f.reference, ''), "
-        "COALESCE(f.processor_id, ''), COALESCE(f.currency, ''), f.internal_amount, f.external_amount, "
+        "SELECT %(run)s, %(processor)s, %(day)s, f.kind, f.line_type, f.match_key, f.merchant_id, "
+        "COALESCE(f.reference, ''), COALESCE(f.processor_id, ''), COALESCE(f.currency, ''), f.internal_amount, "
+        "f.external_amount, "
         f"f.expected_fee, f.external_fee, {details}, 'open', '', '', NULL, NULL, NULL, %(now)s, %(now)s "
-        "FROM {findings} f WHERE NOT EXISTS (SELECT 1 FROM {exc} x WHERE x.settlement_date = %(day)s "
+        "FROM {findings} f WHERE NOT EXISTS (SELECT 1 FROM {exc} x WHERE x.processor = %(processor)s "
+        "AND x.settlement_date = %(day)s "
         "AND x.type = f.kind AND x.line_type = f.line_type AND x.match_key = f.match_key)",
         params,
     )
@@ -467,6 +488,7 @@ def exceptions_replace(*, run_id: int, settlement_date: datetime.date, now: date
 def match(
     *,
     run_id: int,
+    processor: str,
     settlement_date: datetime.date,
     start: datetime.datetime,
     cutoff: datetime.datetime,
@@ -480,7 +502,7 @@ def match(
     """
     _require_transaction()
     _create_temporary_tables()
-    internal_items = internal_build(settlement_date=settlement_date, start=start, cutoff=cutoff)
+    internal_items = internal_build(processor=processor, settlement_date=settlement_date, start=start, cutoff=cutoff)
     if _postgres():
         # Temporary tables are never analysed automatically: give the planner the real size of our side.
         _execute("ANALYZE {internal}")
@@ -496,7 +518,7 @@ def match(
     duplicates_collect(run_id=run_id, suspects=suspects)
     findings_collect(run_id=run_id)
     tally = findings_tally(lines=lines, internal_items=internal_items)
-    exceptions_replace(run_id=run_id, settlement_date=settlement_date, now=now)
+    exceptions_replace(run_id=run_id, processor=processor, settlement_date=settlement_date, now=now)
     for name in (INTERNAL, SUSPECTS, DUPLICATES, FINDINGS) + (() if _postgres() else (LINE_KEYS,)):
         _execute(f"DROP TABLE {name}")
     return tally

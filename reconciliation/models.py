@@ -61,7 +61,7 @@ class ExceptionType(models.TextChoices):
 
 
 class ReconciliationRun(models.Model):
-    """The reconciliation of one settlement date: what was imported, how much matched, what did not."""
+    """The reconciliation of one processor's settlement date: what was imported, how much matched, what did not."""
 
     class Status(models.TextChoices):
         RUNNING = "running"
@@ -69,7 +69,9 @@ class ReconciliationRun(models.Model):
         FAILED = "failed"
 
     id = models.BigAutoField(primary_key=True)
-    settlement_date = models.DateField(unique=True)
+    # The acquirer whose report this run reconciles (a name of settings.PROCESSORS): one run per processor and day.
+    processor = models.CharField(max_length=40)
+    settlement_date = models.DateField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     # "processor" or "file:<path>".
     source = models.CharField(max_length=500, blank=True, default="")
@@ -85,15 +87,16 @@ class ReconciliationRun(models.Model):
     report_sha256 = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
-        ordering = ["-settlement_date"]
+        ordering = ["-settlement_date", "processor"]
         constraints = [
+            models.UniqueConstraint(fields=["processor", "settlement_date"], name="recon_run_one_per_processor_day"),
             models.CheckConstraint(
                 condition=Q(status__in=["running", "succeeded", "failed"]), name="recon_run_status_valid"
             ),
         ]
 
     def __str__(self) -> str:
-        return f"reconciliation {self.settlement_date:%Y-%m-%d} ({self.status})"
+        return f"reconciliation {self.processor} {self.settlement_date:%Y-%m-%d} ({self.status})"
 
     @property
     def duration(self):
@@ -126,7 +129,8 @@ class SettlementLine(models.Model):
     amount = models.BigIntegerField()
     fee = models.BigIntegerField()
     net = models.BigIntegerField()
-    # The processor's fee our settings expect (PROCESSOR_FEE_BPS, PROCESSOR_FEE_FIXED, PROCESSOR_DISPUTE_FEE).
+    # The fee the processor's configuration says it deducts (settings.PROCESSORS[name]: fee_bps, fee_fixed,
+    # dispute_fee).
     expected_fee = models.BigIntegerField()
 
     class Meta:
@@ -160,6 +164,7 @@ class ReconciliationException(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="exceptions")
+    processor = models.CharField(max_length=40)
     settlement_date = models.DateField()
     type = models.CharField(max_length=32, choices=ExceptionType.choices)
     line_type = models.CharField(max_length=32, choices=LineType.choices)
@@ -199,7 +204,8 @@ class ReconciliationException(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["settlement_date", "type", "line_type", "match_key"], name="recon_exc_unique_finding"
+                fields=["processor", "settlement_date", "type", "line_type", "match_key"],
+                name="recon_exc_unique_finding_per_processor",
             ),
             models.CheckConstraint(condition=Q(type__in=ExceptionType.values), name="recon_exc_type_valid"),
             models.CheckConstraint(

@@ -44,12 +44,10 @@ class ProcessorFees:
     dispute: int
 
     @classmethod
-    def from_settings(cls) -> "ProcessorFees":
-        return cls(
-            bps=int(settings.PROCESSOR_FEE_BPS),
-            fixed=int(settings.PROCESSOR_FEE_FIXED),
-            dispute=int(settings.PROCESSOR_DISPUTE_FEE),
-        )
+    def from_settings(cls, processor: str) -> "ProcessorFees":
+        """The fees ``settings.PROCESSORS[processor]`` says that processor deducts."""
+        config = settings.PROCESSORS[processor]
+        return cls(bps=int(config["fee_bps"]), fixed=int(config["fee_fixed"]), dispute=int(config["dispute_fee"]))
 
     def expected(self, line_type: str, amount: int) -> int:
         """The fee of one line: refunds, reversals and returns cost nothing."""

@@ -33,7 +33,7 @@ from core.db import assert_no_transaction
 from core.errors import InvalidRequestError
 from core.money import MAX_AMOUNT, format_amount
 from gateways.base import Charge, ProcessorError
-from gateways.registry import processor_outside_transaction
+from gateways.registry import processor_exists, processor_outside_transaction
 from ledger import posting_rules
 from ledger.models import JournalEntry
 from payments.models import CaptureMethod, Payment, PaymentStatus
@@ -68,9 +68,13 @@ def _day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetim
     return start, start + datetime.timedelta(days=1)
 
 
-def _run_begin(*, settlement_date: datetime.date, source: str, started: datetime.datetime) -> ReconciliationRun:
-    """The day's run row (created the first time), marked running. Committed at once, so a failure can be recorded."""
+def _run_begin(
+    *, processor: str, settlement_date: datetime.date, source: str, started: datetime.datetime
+) -> ReconciliationRun:
+    """The processor's day's run row (created the first time), marked running. Committed at once, so a failure can
+    be recorded."""
     run, _ = ReconciliationRun.objects.update_or_create(
+        processor=processor,
         settlement_date=settlement_date,
         defaults={
             "status": ReconciliationRun.Status.RUNNING,
@@ -87,10 +91,12 @@ def _run_fail(run: ReconciliationRun, message: str) -> None:
     ReconciliationRun.objects.filter(pk=run.pk).update(
         status=ReconciliationRun.Status.FAILED, error=message, finished=timezone.now()
     )
-    logger.error("reconciliation of %s failed: %s", run.settlement_date, message)
+    logger.error("reconciliation of %s %s failed: %s", run.processor, run.settlement_date, message)
 
 
-def _report_stream(*, settlement_date: datetime.date, path: str | Path | None) -> tuple[io.BufferedIOBase, str]:
+def _report_stream(
+    *, processor: str, settlement_date: datetime.date, path: str | Path | None
+) -> tuple[io.BufferedIOBase, str]:
     """The report as a binary stream, and its SHA-256. The processor is asked holding no transaction."""
     if path is not None:
         digest = hashlib.sha256()
@@ -102,7 +108,9 @@ def _report_stream(*, settlement_date: datetime.date, path: str | Path | None) -
         except OSError as error:
             raise ReconciliationFailed(f"cannot read {path}: {error.strerror or error}") from error
     try:
-        data = processor_outside_transaction("fetching the settlement report").settlement_report(day=settlement_date)
+        data = processor_outside_transaction(processor, "fetching the settlement report").settlement_report(
+            day=settlement_date
+        )
     except ProcessorError as error:
         raise ReconciliationFailed(
             f"the processor's report of {settlement_date} could not be fetched: {error}", retryable=True
@@ -110,10 +118,11 @@ def _report_stream(*, settlement_date: datetime.date, path: str | Path | None) -
     return io.BytesIO(data), hashlib.sha256(data).hexdigest()
 
 
-def reconciliation_run(*, settlement_date: datetime.date, path: str | Path | None = None) -> RunOutcome:
-    """Reconcile ``settlement_date`` (a UTC day) against the processor's report, or the file at ``path``.
+def reconciliation_run(*, processor: str, settlement_date: datetime.date, path: str | Path | None = None) -> RunOutcome:
+    """Reconcile ``processor``'s ``settlement_date`` (a UTC day) against its report, or the file at ``path``.
 
-    Guarantees: one run per day, replaced by a re-run; the report is imported
+    Only the ledger entries of payments that processor holds count, with the fees its configuration states.
+    Guarantees: one run per processor and day, replaced by a re-run; the report is imported
     entirely or not at all (a bad file raises ``ReconciliationFailed`` naming the
     line, and the run row records it as failed); exceptions are never
     duplicated, resolved ones stay resolved, open ones become exactly the new
@@ -124,9 +133,11 @@ def reconciliation_run(*, settlement_date: datetime.date, path: str | Path | Non
     assert_no_transaction("reconciling a day")
     started = timezone.now()
     source = (f"file:{path}" if path is not None else "processor")[:500]
-    run = _run_begin(settlement_date=settlement_date, source=source, started=started)
+    if not processor_exists(processor):
+        raise ReconciliationFailed(f"no processor is configured under the name {processor!r}")
+    run = _run_begin(processor=processor, settlement_date=settlement_date, source=source, started=started)
     try:
-        stream, sha256 = _report_stream(settlement_date=settlement_date, path=path)
+        stream, sha256 = _report_stream(processor=processor, settlement_date=settlement_date, path=path)
         with stream:
             run, tally = _import_and_match(run=run, stream=stream, sha256=sha256, started=started)
     except ReportInvalid as error:
@@ -138,11 +149,12 @@ def reconciliation_run(*, settlement_date: datetime.date, path: str | Path | Non
     except Exception as error:
         _run_fail(run, f"unexpected error: {error!r}")
         raise
-    auto_resolved = exceptions_auto_resolve(settlement_date=settlement_date)
+    auto_resolved = exceptions_auto_resolve(processor=processor, settlement_date=settlement_date)
     ReconciliationRun.objects.filter(pk=run.pk).update(auto_resolved=auto_resolved, finished=timezone.now())
     run.refresh_from_db()
     logger.info(
-        "reconciliation of %s: %s lines, %s matched, exceptions %s, %s resolved automatically",
+        "reconciliation of %s %s: %s lines, %s matched, exceptions %s, %s resolved automatically",
+        processor,
         settlement_date,
         tally.lines,
         tally.matched,
@@ -161,10 +173,11 @@ def _import_and_match(*, run: ReconciliationRun, stream, sha256: str, started: d
         # Serialises runs of the same day: a second one waits here, then replaces the first one's work.
         run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
         matching.tune_transaction()
-        reader = ReportReader(stream, day=day, fees=ProcessorFees.from_settings())
+        reader = ReportReader(stream, day=day, fees=ProcessorFees.from_settings(run.processor))
         lines = matching.lines_replace(run_id=run.pk, batches=reader.batches())
         tally = matching.match(
             run_id=run.pk,
+            processor=run.processor,
             settlement_date=day,
             start=start,
             cutoff=min(end, started),
@@ -193,6 +206,8 @@ def _auto_resolution_doubt(exception: ReconciliationException, payment: Payment 
     """Why settling the payment from this line would be a guess ("" when it would not be)."""
     if payment is None:
         return "the payment does not exist"
+    if payment.processor != exception.processor:
+        return f"the payment is with {payment.processor}, the line is in {exception.processor}'s report"
     if payment.capture_method != CaptureMethod.AUTOMATIC:
         return "the payment is captured manually, so the processor should not have captured it yet"
     if exception.currency != payment.currency:
@@ -278,10 +293,11 @@ def exception_auto_resolve(*, exception_id: int) -> bool:
     return True
 
 
-def exceptions_auto_resolve(*, settlement_date: datetime.date) -> int:
-    """Try every open exception of the day that may be certain; returns how many were resolved."""
+def exceptions_auto_resolve(*, processor: str, settlement_date: datetime.date) -> int:
+    """Try every open exception of the processor's day that may be certain; returns how many were resolved."""
     candidates = (
         ReconciliationException.objects.filter(
+            processor=processor,
             settlement_date=settlement_date,
             status=Status.OPEN,
             type=ExceptionType.STATUS_MISMATCH,

@@ -6,6 +6,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from gateways.registry import processor_names
 from reconciliation.errors import ReconciliationFailed
 from reconciliation.services import reconciliation_run
 
@@ -16,9 +17,18 @@ RETRY_SECONDS = 15 * 60
 MAX_RETRIES = 8
 
 
-@shared_task(name="reconciliation.reconcile_previous_day", bind=True, max_retries=MAX_RETRIES)
-def reconcile_previous_day(self, day: str | None = None) -> dict:
-    """Reconcile the previous UTC day (or ``day``, YYYY-MM-DD) against the processor's report (beat: 02:00 UTC).
+@shared_task(name="reconciliation.reconcile_previous_day")
+def reconcile_previous_day(day: str | None = None) -> list[dict]:
+    """Reconcile the previous UTC day (or ``day``, YYYY-MM-DD) of every processor (beat: 02:00 UTC): one task
+    per processor, so that one acquirer's missing report neither blocks nor retries the others."""
+    for name in processor_names():
+        reconcile_processor_day.delay(name, day)
+    return [{"processor": name, "status": "queued"} for name in processor_names()]
+
+
+@shared_task(name="reconciliation.reconcile_processor_day", bind=True, max_retries=MAX_RETRIES)
+def reconcile_processor_day(self, processor: str, day: str | None = None) -> dict:
+    """Reconcile one processor's previous UTC day (or ``day``) against its report.
 
     A report that cannot be fetched is retried later; a bad report fails the run
     (recorded on it, logged at ERROR) and is not retried: staff look at it.
@@ -29,12 +39,13 @@ def reconcile_previous_day(self, day: str | None = None) -> dict:
         else timezone.now().astimezone(datetime.UTC).date() - datetime.timedelta(days=1)
     )
     try:
-        outcome = reconciliation_run(settlement_date=settlement_date)
+        outcome = reconciliation_run(processor=processor, settlement_date=settlement_date)
     except ReconciliationFailed as error:
         if error.retryable and self.request.retries < MAX_RETRIES:
             raise self.retry(countdown=RETRY_SECONDS, exc=error) from error
-        return {"day": settlement_date.isoformat(), "status": "failed", "error": error.message}
+        return {"processor": processor, "day": settlement_date.isoformat(), "status": "failed", "error": error.message}
     return {
+        "processor": processor,
         "day": settlement_date.isoformat(),
         "status": "succeeded",
         **outcome.as_json(),

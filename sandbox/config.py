@@ -25,6 +25,10 @@ def _env_int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class SandboxConfig:
+    # Which acquirer this sandbox plays ("sandbox", "sandbox_eu"…): shown by /healthz.
+    name: str
+    # The currencies it charges in (empty: every one); a charge in another is 400 currency_not_supported.
+    currencies: frozenset[str]
     api_key: str
     webhook_url: str
     webhook_secret: str
@@ -65,6 +69,10 @@ class SandboxConfig:
 @cache
 def sandbox_config() -> SandboxConfig:
     return SandboxConfig(
+        name=os.environ.get("SANDBOX_NAME") or "sandbox",
+        currencies=frozenset(
+            code.strip().upper() for code in (os.environ.get("SANDBOX_CURRENCIES") or "").split(",") if code.strip()
+        ),
         api_key=os.environ.get("SANDBOX_API_KEY") or "sk_sandbox_development",
         webhook_url=os.environ.get("SANDBOX_WEBHOOK_URL") or "http://127.0.0.1:8000/webhooks/processor/sandbox/",
         webhook_secret=os.environ.get("SANDBOX_WEBHOOK_SECRET") or "whsec_sandbox_development_only",

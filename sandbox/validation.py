@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from sandbox import banks
 from sandbox.banks import BankAccount, BankAccountInvalid
 from sandbox.cards import Card, card_from_number, luhn_valid
+from sandbox.config import sandbox_config
 from sandbox.errors import InvalidRequest
 from sandbox.fx import MAX_DRIFT_BPS
 
@@ -126,6 +127,13 @@ def charge_params(data: dict) -> dict:
     _only(data, {"amount", "currency", "source", "capture", "reference"})
     amount = amount_param(data.get("amount"))
     currency = _currency(data.get("currency"))
+    accepted = sandbox_config().currencies
+    if accepted and currency not in accepted:
+        raise InvalidRequest(
+            f"This acquirer does not charge in {currency} (it takes {', '.join(sorted(accepted))}).",
+            code="currency_not_supported",
+            param="currency",
+        )
     source = data.get("source")
     if not isinstance(source, str) or not source.startswith(SOURCE_PREFIXES) or len(source) > 40:
         raise InvalidRequest(

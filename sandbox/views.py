@@ -122,7 +122,7 @@ def _with_key(handler: Callable) -> Callable:
 
 
 def _healthz(request: HttpRequest) -> JsonResponse:
-    return json_response({"status": "ok"})
+    return json_response({"status": "ok", "name": sandbox_config().name})
 
 
 healthz = endpoint(auth=False, get=_healthz)

@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from merchants.services import api_key_issue, merchant_create
+from tests.processors import configure_processor
 
 
 def database_is_postgres() -> bool:
@@ -97,19 +98,55 @@ def sandbox_server(tmp_path_factory):
 @pytest.fixture
 def sandbox(sandbox_server, settings):
     """The platform pointed at the session's sandbox, with short timeouts and no faults."""
-    settings.PROCESSOR_BASE_URL = sandbox_server.base_url
-    settings.PROCESSOR_READ_TIMEOUT = 1.5
-    settings.PROCESSOR_CONNECT_TIMEOUT = 1.0
+    configure_processor(settings, base_url=sandbox_server.base_url, read_timeout=1.5, connect_timeout=1.0)
     sandbox_server.set_faults(latency_ms=0, error_rate=0, seed=0, timeout_delay_seconds=3)
     yield sandbox_server
     sandbox_server.set_faults(latency_ms=0, error_rate=0, seed=0, timeout_delay_seconds=3)
 
 
+# The second acquirer: its own process, database, name, fees (180 bps + 20) and currencies (no JPY).
+SANDBOX_EU_ENV = {
+    "SANDBOX_NAME": "sandbox_eu",
+    "SANDBOX_TIMEOUT_DELAY_SECONDS": "3",
+    "SANDBOX_FEE_BPS": "180",
+    "SANDBOX_FEE_FIXED": "20",
+    "SANDBOX_DISPUTE_FEE": "1000",
+    "SANDBOX_CURRENCIES": "EUR,GBP,USD,CHF,SEK,DKK,NOK,PLN",
+}
+
+
+@pytest.fixture(scope="session")
+def sandbox_eu_server():
+    """The second sandbox acquirer, ``sandbox_eu``, for the whole session (started by the first test that asks)."""
+    from tests.sandbox_process import SandboxProcess
+
+    with SandboxProcess(env=SANDBOX_EU_ENV, webhook_secret="whsec_test_sandbox_eu_secret") as process:
+        yield process
+
+
+@pytest.fixture
+def sandbox_eu(sandbox_eu_server, settings):
+    """The platform's ``sandbox_eu`` pointed at the session's second sandbox, with short timeouts and no faults."""
+    configure_processor(
+        settings,
+        "sandbox_eu",
+        base_url=sandbox_eu_server.base_url,
+        read_timeout=1.5,
+        connect_timeout=1.0,
+        fee_bps=180,
+        fee_fixed=20,
+        dispute_fee=1000,
+    )
+    sandbox_eu_server.set_faults(latency_ms=0, error_rate=0, seed=0, timeout_delay_seconds=3)
+    yield sandbox_eu_server
+    sandbox_eu_server.set_faults(latency_ms=0, error_rate=0, seed=0, timeout_delay_seconds=3)
+
+
 @pytest.fixture
 def processor():
-    from gateways.registry import get_processor
+    from gateways.registry import processor as processor_named
 
-    return get_processor()
+    return processor_named("sandbox")
 
 
 def test_database_url() -> str:

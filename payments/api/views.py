@@ -20,6 +20,7 @@ from payments.api.serializers import (
     PaymentSerializer,
 )
 from payments.models import PaymentStatus
+from payments.routing import route_choose
 
 STATUS_FILTER = OpenApiParameter("status", str, enum=PaymentStatus.values, description="Only payments in this status.")
 
@@ -86,14 +87,17 @@ class PaymentListCreateView(APIView):
         idempotency_key = request.headers.get("Idempotency-Key")
 
         def prepare():
-            # Outside any transaction, once the idempotency key is ours: ask the processor about the method.
+            # Outside any transaction, once the idempotency key is ours: route the payment, then ask its
+            # processor about the method (the route's fallback takes it when that processor is not reached).
+            route = route_choose(merchant=request.user, currency=data["currency"], payment_method_type=method["type"])
             if method["type"] == "wallet":
                 provider = method["wallet"]["provider"]
-                return {"token": f"wallet_{provider}", "wallet_provider": provider}
+                return {"token": f"wallet_{provider}", "wallet_provider": provider, "route": route}
             if method["type"] == "bank_transfer":
-                account = services.bank_account_tokenize(account=method["bank_account"])
-                return {"token": account.processor_id, "bank_account": account}
-            return {"token": method["token"], "card": services.payment_method_resolve(token=method["token"])}
+                account = services.bank_account_tokenize(account=method["bank_account"], route=route)
+                return {"token": account.details.processor_id, "bank_account": account.details, "route": account.route}
+            card = services.payment_method_resolve(token=method["token"], route=route)
+            return {"token": method["token"], "card": card.details, "route": card.route}
 
         def execute(progress: Progress, resolved):
             if progress.resumed:

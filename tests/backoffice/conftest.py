@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from gateways.registry import get_processor
+from gateways.registry import processor as processor_named
 from ledger import posting_rules
 from payments.models import Payment
 from tests.payments.helpers import create_payment
@@ -62,7 +62,7 @@ def payment_row(merchant, **fields) -> Payment:
     }
     values.update(fields)
     with transaction.atomic():
-        payment = Payment.objects.create(merchant=merchant, **values)
+        payment = Payment.objects.create(merchant=merchant, processor="sandbox", **values)
         if payment.status == "succeeded" and payment.amount_captured:
             posting_rules.payment_captured(
                 payment_id=payment.id,
@@ -85,7 +85,7 @@ def sandbox_payment(api_client, amount: int, token: str = "tok_visa", **fields) 
 
 
 def processor_has(*operations: str) -> bool:
-    return all(hasattr(get_processor(), name) for name in operations)
+    return all(hasattr(processor_named("sandbox"), name) for name in operations)
 
 
 requires_processor_refunds = pytest.mark.skipif(

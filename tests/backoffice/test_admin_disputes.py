@@ -7,7 +7,7 @@ from django.contrib.admin.utils import quote
 from django.utils import timezone
 
 from core.models import AuditEntry
-from gateways.registry import get_processor
+from gateways.registry import processor as processor_named
 from payments.dispute_services import dispute_apply_processor_dispute
 from payments.models import Dispute
 from tests.backoffice.conftest import (
@@ -47,7 +47,9 @@ def dispute_row(payment, status="needs_response", due_in_days=7, number=[0]) -> 
 def opened_dispute(api_client) -> Dispute:
     """A dispute the sandbox opened on a real charge, applied as its webhook would."""
     payment = sandbox_payment(api_client, amount=5_000)
-    answer = get_processor().open_dispute(processor_charge_id=payment.processor_charge_id, reason="fraudulent")
+    answer = processor_named("sandbox").open_dispute(
+        processor_charge_id=payment.processor_charge_id, reason="fraudulent"
+    )
     return dispute_apply_processor_dispute(answer=answer, actor="processor:test")
 
 

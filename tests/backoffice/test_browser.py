@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 
 from backoffice import services
 from backoffice.models import RefundRequest
-from gateways.registry import get_processor
+from gateways.registry import processor as processor_named
 from payments.dispute_services import dispute_apply_processor_dispute
 from payments.models import Dispute, Refund
 from tests.backoffice.conftest import (
@@ -218,7 +218,7 @@ def test_support_submits_evidence_for_a_dispute(browser_page, api_client, sandbo
     steps = Steps(page, "dispute-evidence")
     staff_user("sam.support", "Support")
     payment = sandbox_payment(api_client, amount=6_000)
-    answer = get_processor().open_dispute(
+    answer = processor_named("sandbox").open_dispute(
         processor_charge_id=payment.processor_charge_id, reason="product_not_received"
     )
     dispute = dispute_apply_processor_dispute(answer=answer, actor="processor:test")

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.processes import clean_env
+from tests.processors import configure_processor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ SHOW = (
     "import django, json; from django.conf import settings; django.setup();"
     "print(json.dumps({'debug': settings.DEBUG, 'hosts': settings.ALLOWED_HOSTS,"
     " 'engine': settings.DATABASES['default']['ENGINE'], 'broker': settings.CELERY_BROKER_URL,"
-    " 'private': settings.WEBHOOK_ALLOW_PRIVATE_URLS, 'processor': settings.PROCESSOR_BASE_URL}))"
+    " 'private': settings.WEBHOOK_ALLOW_PRIVATE_URLS, 'processor': settings.PROCESSORS['sandbox']['base_url']}))"
 )
 
 
@@ -138,7 +139,12 @@ def test_every_environment_variable_is_listed_in_the_readme_table():
     import re
 
     names = set(re.findall(r"\benv_[a-z_]+\(\s*\"([A-Z][A-Z0-9_]*)\"", (ROOT / "config" / "settings.py").read_text()))
+    # Each processor's settings (config/processors.py): PROCESSOR_<SETTING> for the first.
+    processor_settings = re.findall(r"\{prefix\}([A-Z][A-Z0-9_]*)", (ROOT / "config" / "processors.py").read_text())
+    names |= {f"PROCESSOR_{setting}" for setting in processor_settings}
     assert {
+        "PROCESSOR_NAMES",
+        "PROCESSOR_DEFAULT",
         "PROCESSOR_API_KEY",
         "PROCESSOR_ADAPTER",
         "PROCESSOR_FEE_BPS",
@@ -258,22 +264,28 @@ def test_the_env_file_round_trips_any_value_and_stays_private(tmp_path):
     assert read_env_file(path) == {"A": "1", "B": "x y", "C": "é"}
 
 
-def test_check_deploy_refuses_the_processors_development_credentials(settings):
+def test_check_deploy_refuses_each_processors_development_credentials(settings):
     from config.checks import processor_credentials_check
 
     settings.DEBUG = False
-    settings.PROCESSOR_API_KEY = settings.PROCESSOR_DEVELOPMENT_API_KEY
-    settings.PROCESSOR_WEBHOOK_SECRET = "whsec_sandbox_development_only"
-    assert [error.id for error in processor_credentials_check()] == ["platform.E001", "platform.E002"]
-
-    settings.PROCESSOR_API_KEY, settings.PROCESSOR_WEBHOOK_SECRET = "sk_live_issued", "whsec_issued"
+    configure_processor(settings, "sandbox", api_key="sk_live_issued", webhook_secret="whsec_issued")
+    configure_processor(settings, "sandbox_eu", api_key="sk_live_issued_eu", webhook_secret="whsec_issued_eu")
     assert processor_credentials_check() == []
-    settings.DEBUG, settings.PROCESSOR_API_KEY = True, settings.PROCESSOR_DEVELOPMENT_API_KEY
+
+    configure_processor(settings, "sandbox", api_key=settings.PROCESSOR_DEVELOPMENT_API_KEY)
+    configure_processor(settings, "sandbox_eu", webhook_secret="whsec_sandbox_eu_development_only")
+    errors = processor_credentials_check()
+    assert [error.id for error in errors] == ["platform.E001", "platform.E002"]
+    assert "'sandbox'" in errors[0].msg and "PROCESSOR_API_KEY" in errors[0].msg
+    assert "'sandbox_eu'" in errors[1].msg and "PROCESSOR_SANDBOX_EU_WEBHOOK_SECRET" in errors[1].msg
+
+    settings.DEBUG = True
     assert processor_credentials_check() == []  # development
 
 
 def test_the_processor_api_key_is_what_the_adapter_sends(settings):
-    from gateways.sandbox_adapter import SandboxProcessor
+    from gateways.sandbox_acquirer.client import SandboxProcessor
 
-    settings.PROCESSOR_API_KEY = "sk_live_from_the_environment"
-    assert SandboxProcessor().api_key == "sk_live_from_the_environment"
+    configure_processor(settings, "sandbox_eu", api_key="sk_live_from_the_environment")
+    assert SandboxProcessor("sandbox_eu").api_key == "sk_live_from_the_environment"
+    assert SandboxProcessor("sandbox").api_key != "sk_live_from_the_environment"

@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gateways.registry import get_processor
+from gateways.registry import processor as processor_named
+from tests.processors import configure_processor
 from tests.sandbox_process import SandboxProcess
 
 # The faults every test starts from (the session sandbox's own defaults).
@@ -161,7 +162,7 @@ def webhook_receiver():
 def webhook_secret() -> str:
     from django.conf import settings
 
-    return settings.PROCESSOR_WEBHOOK_SECRET
+    return settings.PROCESSORS["sandbox"]["webhook_secret"]
 
 
 @pytest.fixture(scope="session")
@@ -188,10 +189,10 @@ def adapter(live_sandbox, settings):
 
     The sandbox's faults are put back to the defaults after each test.
     """
-    settings.PROCESSOR_BASE_URL = live_sandbox.base_url
-    settings.PROCESSOR_CONNECT_TIMEOUT = 2.0
-    settings.PROCESSOR_READ_TIMEOUT = 5.0
-    yield get_processor()
+    configure_processor(settings, base_url=live_sandbox.base_url)
+    configure_processor(settings, connect_timeout=2.0)
+    configure_processor(settings, read_timeout=5.0)
+    yield processor_named("sandbox")
     live_sandbox.set_faults(**DEFAULT_FAULTS)
 
 

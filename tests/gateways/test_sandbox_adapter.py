@@ -18,8 +18,10 @@ from gateways.base import (
     Refund,
     TokenInvalid,
 )
-from gateways.registry import get_processor
-from gateways.sandbox_adapter import SandboxProcessor, signature_header
+from gateways.registry import processor as processor_named
+from gateways.sandbox_acquirer.client import SandboxProcessor
+from gateways.sandbox_acquirer.webhooks import signature_header
+from tests.processors import configure_processor
 
 
 class ScriptedServer:
@@ -201,11 +203,11 @@ def test_the_exceptions_form_one_hierarchy():
 
 
 def test_the_registry_returns_one_cached_sandbox_adapter_that_follows_settings(settings):
-    settings.PROCESSOR_BASE_URL = "http://127.0.0.1:1/"
+    configure_processor(settings, base_url="http://127.0.0.1:1/")
 
-    adapter = get_processor()
+    adapter = processor_named("sandbox")
 
-    assert adapter is get_processor()
+    assert adapter is processor_named("sandbox")
     assert isinstance(adapter, SandboxProcessor)
     assert adapter.base_url == "http://127.0.0.1:1"
     assert adapter.api_key == getattr(settings, "PROCESSOR_API_KEY", "sk_sandbox_development")

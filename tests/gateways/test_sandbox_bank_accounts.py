@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from gateways.base import BankAccountDetails, ProcessorRequestRejected, ProcessorUnavailable
-from gateways.sandbox_adapter import SandboxProcessor
+from gateways.sandbox_acquirer.client import SandboxProcessor
 
 US = {"country": "US", "routing_number": "110000000", "account_number": "000123456789", "holder_name": "Jane Doe"}
 DE = {"country": "DE", "iban": "DE89370400440532013000", "holder_name": "Erika Mustermann"}

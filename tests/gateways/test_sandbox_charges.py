@@ -12,7 +12,8 @@ from gateways.base import (
     ProcessorUnavailable,
     TokenInvalid,
 )
-from gateways.sandbox_adapter import SandboxProcessor
+from gateways.sandbox_acquirer.client import SandboxProcessor
+from tests.processors import configure_processor
 
 
 def authorize(adapter, key, reference, token="tok_visa", capture=True, amount=1999, currency="USD"):
@@ -202,7 +203,7 @@ def test_lookup_finds_a_timed_out_charge_while_its_answer_is_still_delayed(
     adapter, live_sandbox, settings, new_key, reference
 ):
     live_sandbox.set_faults(timeout_delay_seconds=3)
-    settings.PROCESSOR_READ_TIMEOUT = 1.0
+    configure_processor(settings, read_timeout=1.0)
     key = new_key()
 
     started = time.monotonic()

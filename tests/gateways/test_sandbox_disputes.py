@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from gateways.base import Dispute, ProcessorRequestRejected
-from gateways.sandbox_adapter import signature_header
+from gateways.sandbox_acquirer.webhooks import signature_header
 
 
 def charge(adapter, new_key, reference, *, amount=5000, token="tok_visa", capture=True):

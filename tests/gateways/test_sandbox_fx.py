@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from gateways.base import ProcessorUnavailable
-from gateways.sandbox_adapter import SandboxProcessor
+from gateways.sandbox_acquirer.client import SandboxProcessor
 
 MAJOR = {"EUR", "GBP", "JPY", "KWD", "CHF", "CAD", "AUD", "CNY"}
 

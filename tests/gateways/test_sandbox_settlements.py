@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from gateways.base import ProcessorUnavailable
+from tests.processors import configure_processor
 
 HEADER = ["settlement_date", "type", "processor_id", "reference", "currency", "amount", "fee", "net"]
 
@@ -284,7 +285,7 @@ def test_bad_injections_are_refused(live_sandbox, fields, code):
 
 
 def test_the_adapter_reports_an_unreachable_processor_as_unavailable(settings, adapter):
-    settings.PROCESSOR_BASE_URL = "http://127.0.0.1:9"
+    configure_processor(settings, base_url="http://127.0.0.1:9")
     started = time.monotonic()
 
     with pytest.raises(ProcessorUnavailable):

@@ -6,7 +6,9 @@ import time
 import pytest
 
 from gateways.base import ProcessorEvent, ProcessorUnavailable, WebhookSignatureInvalid
-from gateways.sandbox_adapter import SandboxProcessor, signature_header
+from gateways.sandbox_acquirer.client import SandboxProcessor
+from gateways.sandbox_acquirer.webhooks import signature_header
+from tests.processors import configure_processor
 
 
 def timed_out_charge(adapter, new_key, reference, *, capture=True):
@@ -35,7 +37,7 @@ def wait_for_event(live_sandbox, event_id: str, *, status: str, timeout: float =
 @pytest.fixture
 def short_timeouts(live_sandbox, settings):
     live_sandbox.set_faults(timeout_delay_seconds=1)
-    settings.PROCESSOR_READ_TIMEOUT = 0.5
+    configure_processor(settings, read_timeout=0.5)
 
 
 def test_a_timed_out_charge_is_reported_by_a_signed_charge_succeeded(
@@ -78,7 +80,7 @@ def test_the_webhook_is_sent_only_after_the_delay(
     adapter, live_sandbox, settings, webhook_receiver, new_key, reference
 ):
     live_sandbox.set_faults(timeout_delay_seconds=2)
-    settings.PROCESSOR_READ_TIMEOUT = 0.5
+    configure_processor(settings, read_timeout=0.5)
     started = time.monotonic()
 
     charge = timed_out_charge(adapter, new_key, reference)

@@ -2,6 +2,8 @@
 
 import uuid
 
+from tests.processors import configure_processor
+
 
 def post(client, path: str, body: dict | None = None, *, key: str | None = None, **extra):
     """POST JSON with a fresh Idempotency-Key unless ``key`` is given."""
@@ -48,9 +50,9 @@ def sandbox_sending_webhooks_to(live_server, settings, **env):
 
     process = SandboxProcess(
         webhook_url=f"{live_server.url}/webhooks/processor/sandbox/",
-        webhook_secret=settings.PROCESSOR_WEBHOOK_SECRET,
+        webhook_secret=settings.PROCESSORS["sandbox"]["webhook_secret"],
         env={key: str(value) for key, value in env.items()},
     )
     process.start()
-    settings.PROCESSOR_BASE_URL = process.base_url
+    configure_processor(settings, base_url=process.base_url)
     return process

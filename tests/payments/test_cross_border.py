@@ -11,6 +11,7 @@ from ledger.selectors import balance_get
 from payments.fx_services import fx_locked_rate, fx_rate_set, fx_rates_import
 from payments.models import FxRate, Payment
 from tests.payments.helpers import post
+from tests.processors import configure_processor
 
 pytestmark = pytest.mark.django_db
 
@@ -303,6 +304,6 @@ def test_import_fx_rates_command(sandbox, db, capsys):
 def test_import_fx_rates_command_fails_when_the_processor_is_down(settings, db):
     from django.core.management import CommandError, call_command
 
-    settings.PROCESSOR_BASE_URL = "http://127.0.0.1:9"
+    configure_processor(settings, base_url="http://127.0.0.1:9")
     with pytest.raises(CommandError, match="did not answer"):
         call_command("import_fx_rates")

@@ -17,6 +17,7 @@ from payments import fx_services, tasks
 from payments.models import FxRate
 from tests.conftest import requires_postgres, requires_redis, test_database_url
 from tests.processes import ROOT, VENV_BIN, clean_env, free_port
+from tests.processors import configure_processor
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,7 @@ def test_the_worker_ready_signal_imports_the_rates(sandbox, eager, import_calls)
 
 
 def test_a_processor_that_is_down_is_retried_then_given_up_quietly(settings, eager, import_calls):
-    settings.PROCESSOR_BASE_URL = DEAD_PROCESSOR
+    configure_processor(settings, base_url=DEAD_PROCESSOR)
     import_fx_rates_when_ready(sender=None)  # does not raise
     assert len(import_calls) == 1 + tasks.FX_START_IMPORT_RETRIES
     assert not FxRate.objects.exists()
@@ -68,7 +69,7 @@ def test_the_rates_arrive_once_the_processor_answers(sandbox, settings, eager, m
 
     def starting_processor(**kwargs):
         attempts.append(kwargs)
-        settings.PROCESSOR_BASE_URL = DEAD_PROCESSOR if len(attempts) <= 2 else sandbox.base_url
+        configure_processor(settings, base_url=DEAD_PROCESSOR if len(attempts) <= 2 else sandbox.base_url)
         return real(**kwargs)
 
     monkeypatch.setattr(fx_services, "fx_rates_import", starting_processor)

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from gateways.models import ProcessorWebhookEvent
-from gateways.sandbox_adapter import SIGNATURE_HEADER, signature_header
+from gateways.sandbox_acquirer.webhooks import SIGNATURE_HEADER, signature_header
 from payments.models import Payment, PaymentTransition
 from tests.payments.helpers import create_payment, post
 
@@ -42,7 +42,9 @@ def charge_event(event_id: str, payment_id: str, status: str, amount: int = 1999
 
 def deliver(client, settings, event: dict, *, secret: str | None = None, timestamp: int | None = None):
     body = json.dumps(event).encode()
-    header = signature_header(secret or settings.PROCESSOR_WEBHOOK_SECRET, timestamp or int(time.time()), body)
+    header = signature_header(
+        secret or settings.PROCESSORS["sandbox"]["webhook_secret"], timestamp or int(time.time()), body
+    )
     return client.post(URL, body, content_type="application/json", headers={SIGNATURE_HEADER: header})
 
 
@@ -58,7 +60,7 @@ def test_a_webhook_settles_a_processing_payment(client, settings, processing_pay
     assert response.status_code == 200 and response.json()["status"] == "processed"
     assert Payment.objects.get(pk=processing_payment).status == "succeeded"
     transition = PaymentTransition.objects.filter(payment_id=processing_payment).last()
-    assert transition.actor == "processor:webhook:evt_1"
+    assert transition.actor == "processor:sandbox:webhook:evt_1"
 
 
 def test_a_duplicate_is_a_no_op(client, settings, processing_payment):
@@ -90,8 +92,10 @@ def test_unverifiable_webhooks_are_refused_and_not_stored(client, settings, proc
     now = int(time.time())
     header = {
         "wrong_secret": signature_header("whsec_wrong", now, body),
-        "old": signature_header(settings.PROCESSOR_WEBHOOK_SECRET, now - 3600, body),
-        "tampered": signature_header(settings.PROCESSOR_WEBHOOK_SECRET, now, body.replace(b"1999", b"9999")),
+        "old": signature_header(settings.PROCESSORS["sandbox"]["webhook_secret"], now - 3600, body),
+        "tampered": signature_header(
+            settings.PROCESSORS["sandbox"]["webhook_secret"], now, body.replace(b"1999", b"9999")
+        ),
         "missing": None,
     }[problem]
     headers = {SIGNATURE_HEADER: header} if header else {}

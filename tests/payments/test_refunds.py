@@ -11,6 +11,7 @@ from payments.models import Payment, Refund
 from payments.refund_services import refund_create, refund_resolve
 from tests.conftest import requires_postgres
 from tests.payments.helpers import create_payment, error_of, post
+from tests.processors import configure_processor
 
 pytestmark = pytest.mark.django_db
 
@@ -78,11 +79,11 @@ def test_refunds_are_idempotent(api_client, paid, processor):
 
 
 def test_a_lost_answer_is_resolved_by_the_same_key(api_client, paid, sandbox, settings, processor):
-    settings.PROCESSOR_BASE_URL = "http://127.0.0.1:9"
+    configure_processor(settings, base_url="http://127.0.0.1:9")
     pending = refund(api_client, paid["id"], amount=700).json()
     assert pending["status"] == "pending"
     assert Payment.objects.get(pk=paid["id"]).amount_refunded == 700  # reserved while unknown
-    settings.PROCESSOR_BASE_URL = sandbox.base_url
+    configure_processor(settings, base_url=sandbox.base_url)
     resolved = refund_resolve(refund_id=pending["id"])
     assert resolved.status == "succeeded"
     assert refund_resolve(refund_id=pending["id"]).status == "succeeded"

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from payments.models import Payment
 from payments.services import payment_resolve, payments_expire_authorizations, payments_resolve_processing
 from tests.payments.helpers import create_payment, post
+from tests.processors import configure_processor
 
 pytestmark = pytest.mark.django_db
 
@@ -44,11 +45,11 @@ def test_a_request_the_processor_never_received_is_sent_again_with_the_same_key(
     api_client, sandbox, processor, settings
 ):
     payment = create_payment(api_client).json()
-    settings.PROCESSOR_BASE_URL = "http://127.0.0.1:9"  # nothing listens: connection refused
+    configure_processor(settings, base_url="http://127.0.0.1:9")  # nothing listens: connection refused
     confirmed = confirm(api_client, payment["id"])
     assert confirmed["status"] == "processing"
     assert payment_resolve(payment_id=payment["id"]).status == "processing"  # still unreachable: unchanged
-    settings.PROCESSOR_BASE_URL = sandbox.base_url
+    configure_processor(settings, base_url=sandbox.base_url)
     assert processor.charges_for(reference=payment["id"]) == []
     resolved = payment_resolve(payment_id=payment["id"])
     assert resolved.status == "succeeded"

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.processors import configure_processor
 from tests.staff import PASSWORD, client_for, staff_user  # noqa: F401 - re-exported to the tests
 
 
@@ -26,7 +27,7 @@ def fresh_sandbox(settings):
         "SANDBOX_DISPUTE_DELAY_SECONDS": "3600",
     }
     with SandboxProcess(env=env) as process:
-        settings.PROCESSOR_BASE_URL = process.base_url
-        settings.PROCESSOR_READ_TIMEOUT = 1.5
-        settings.PROCESSOR_CONNECT_TIMEOUT = 1.0
+        configure_processor(settings, base_url=process.base_url)
+        configure_processor(settings, read_timeout=1.5)
+        configure_processor(settings, connect_timeout=1.0)
         yield process

@@ -89,7 +89,7 @@ def payment(merchant, amount: int = 10_000, currency: str = "USD", status: str =
     }
     values.update(fields)
     with transaction.atomic():
-        created = Payment.objects.create(merchant=merchant, **values)
+        created = Payment.objects.create(merchant=merchant, processor="sandbox", **values)
         if status == "succeeded":
             conversion = {name: fields[name] for name in ("settlement_currency", "fx_rate") if name in fields}
             posting_rules.payment_captured(

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from core.ids import new_id
 from reconciliation.models import ReconciliationException, ReconciliationRun, SettlementLine
+from tests.processors import configure_processor
 from tests.reconciliation.helpers import (
     Line,
     charge_fee,
@@ -166,7 +167,7 @@ def test_fee_mismatch(merchant, tmp_path):
 
 
 def test_expected_fees_come_from_settings(merchant, tmp_path, settings):
-    settings.PROCESSOR_FEE_BPS, settings.PROCESSOR_FEE_FIXED, settings.PROCESSOR_DISPUTE_FEE = 300, 30, 1_000
+    configure_processor(settings, fee_bps=300, fee_fixed=30, dispute_fee=1_000)
     paid = payment(merchant, 1_050)
     opened = dispute(payment(merchant, 2_000))
     # 1 050 × 3 % = 31.5, rounded half to even: 32; + 30.

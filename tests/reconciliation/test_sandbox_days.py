@@ -12,6 +12,7 @@ from payments.models import Payment, PaymentTransition
 from payments.services import payment_capture
 from reconciliation.models import ReconciliationException, ReconciliationRun
 from tests.payments.helpers import create_payment
+from tests.processors import configure_processor
 from tests.reconciliation.helpers import nonzero, reconcile, today
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -127,8 +128,8 @@ def test_injected_differences_from_the_sandbox(api_client, merchant, fresh_sandb
 
 
 def test_the_processor_unreachable_fails_the_run(settings, db):
-    settings.PROCESSOR_BASE_URL = "http://127.0.0.1:9"
-    settings.PROCESSOR_CONNECT_TIMEOUT = 0.5
+    configure_processor(settings, base_url="http://127.0.0.1:9")
+    configure_processor(settings, connect_timeout=0.5)
     with pytest.raises(CommandError, match="could not be fetched"):
         call_command("reconcile", "--date", today().isoformat())
     run = ReconciliationRun.objects.get()

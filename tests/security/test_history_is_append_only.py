@@ -40,7 +40,7 @@ def test_the_audit_trail_refuses_update_and_delete(merchant):
 
 
 def test_a_payments_transitions_refuse_update_and_delete(merchant):
-    payment = Payment.objects.create(merchant=merchant, amount=1_000, currency="USD")
+    payment = Payment.objects.create(merchant=merchant, processor="sandbox", amount=1_000, currency="USD")
     transition = PaymentTransition.objects.create(
         payment=payment, from_status="requires_confirmation", to_status="processing", transition="confirm", actor="t"
     )

@@ -35,8 +35,8 @@ from django.contrib.sessions.models import Session
 
 from core.cards import contains_card_number, normalise
 from core.middleware import text_holds_card_number
-from gateways.registry import get_processor
-from gateways.sandbox_adapter import SIGNATURE_HEADER, signature_header
+from gateways.registry import processor as processor_named
+from gateways.sandbox_acquirer.webhooks import SIGNATURE_HEADER, signature_header
 from payments.dispute_services import dispute_apply_processor_dispute
 from payments.models import Dispute, Payment, Refund
 from tests.conftest import requires_postgres, test_database_url
@@ -374,7 +374,9 @@ def make_ordinary_traffic(api: Web, base: str, support, sandbox) -> dict:
     disputed = Payment.objects.get(
         pk=api.call("POST", "/api/v1/payments", body=payment_body(amount=6000, confirm=True)).json()["id"]
     )
-    answer = get_processor().open_dispute(processor_charge_id=disputed.processor_charge_id, reason="fraudulent")
+    answer = processor_named("sandbox").open_dispute(
+        processor_charge_id=disputed.processor_charge_id, reason="fraudulent"
+    )
     dispute = dispute_apply_processor_dispute(answer=answer, actor="test:security")
     text = "Delivered on 2026-03-02, signed for by the customer."
     evidence = api.call("POST", f"/api/v1/disputes/{dispute.id}/evidence", body={"uncategorized_text": text})
@@ -383,7 +385,9 @@ def make_ordinary_traffic(api: Web, base: str, support, sandbox) -> dict:
         pk=api.call("POST", "/api/v1/payments", body=payment_body(amount=6500, confirm=True)).json()["id"]
     )
     admin_dispute = dispute_apply_processor_dispute(
-        answer=get_processor().open_dispute(processor_charge_id=second.processor_charge_id, reason="general"),
+        answer=processor_named("sandbox").open_dispute(
+            processor_charge_id=second.processor_charge_id, reason="general"
+        ),
         actor="test:security",
     )
 

@@ -1,8 +1,10 @@
-"""``manage.py reconcile --date YYYY-MM-DD [--file PATH] [--json]``: reconcile one day; non-zero exit on failure."""
+"""``manage.py reconcile --date YYYY-MM-DD [--processor NAME] [--file PATH] [--json]``: reconcile one processor's
+day (the default processor's unless named); non-zero exit on failure."""
 
 import datetime
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from reconciliation.errors import ReconciliationFailed
@@ -30,19 +32,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--date", required=True, help="The settlement day, YYYY-MM-DD (UTC), today or yesterday.")
+        parser.add_argument(
+            "--processor",
+            help="The processor whose report it is (a name of PROCESSOR_NAMES); the default one if unset.",
+        )
         parser.add_argument("--file", help="Read the report from this CSV file instead of asking the processor.")
         parser.add_argument("--json", action="store_true", help="End with the figures as one line of JSON.")
 
     def handle(self, *args, **options):
         day = parse_day(options["date"])
+        processor = options["processor"] or settings.PROCESSOR_DEFAULT
         try:
-            outcome = reconciliation_run(settlement_date=day, path=options["file"])
+            outcome = reconciliation_run(processor=processor, settlement_date=day, path=options["file"])
         except ReconciliationFailed as error:
             raise CommandError(f"reconciliation of {day} failed: {error.message}") from error
         run = outcome.run
         seconds = run.duration.total_seconds() if run.duration else 0.0
         self.stdout.write(
-            f"reconciliation of {day} ({run.source}): {outcome.lines} lines, "
+            f"reconciliation of {processor} {day} ({run.source}): {outcome.lines} lines, "
             f"{run.internal_items} ledger events, {outcome.matched} matched, "
             f"{sum(outcome.counts.values())} exceptions, {outcome.auto_resolved} resolved "
             f"automatically, in {seconds:.2f} s"

@@ -1,27 +1,29 @@
-"""The platform's client of the sandbox processor: HTTP calls in, ``gateways.base`` dataclasses out.
+"""The platform's client of a sandbox acquirer: HTTP calls in, ``gateways.base`` dataclasses out.
 
 Every failure is translated here, once, into the types of ``gateways.base``:
-402 is a definite decline (CardDeclined, with the declined charge); a timeout,
-a connection error, a 5xx, a 409 (the same key still in flight) or an
-unreadable answer means the outcome is unknown (ProcessorUnavailable); any
-other 4xx is a definite refusal that charged nothing (ProcessorRequestRejected,
-TokenInvalid for an unknown token). Refunds, disputes and bank account
-tokenisation follow the same rules; reads (look-ups, lists, the settlement
-report, exchange rates) turn every refusal into ProcessorUnavailable, because a
-refused read says nothing about money.
+402 is a definite decline (CardDeclined, with the declined charge); a connection
+refused or never established means the request never left (ProcessorNotReached);
+a timeout, any other connection error, a 5xx, a 409 (the same key still in
+flight) or an unreadable answer means the outcome is unknown
+(ProcessorUnavailable); any other 4xx is a definite refusal that charged nothing
+(ProcessorRequestRejected, TokenInvalid for an unknown token; marked
+``retry_elsewhere`` when it is about this acquirer, not the payment).
+Refunds, disputes and bank account tokenisation follow the same rules; reads
+(look-ups, lists, the settlement report, exchange rates) turn every refusal into
+ProcessorUnavailable, because a refused read says nothing about money.
+
+One instance per configured processor name: its base URL, key, secret, timeouts
+and fees are ``settings.PROCESSORS[name]``, read at each call, so that a test may
+point it at another sandbox by replacing ``settings.PROCESSORS``.
 """
 
 import datetime
-import decimal
-import hashlib
-import hmac
-import json
-import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
+import urllib3.exceptions
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -33,14 +35,24 @@ from gateways.base import (
     Charge,
     Dispute,
     ProcessorEvent,
+    ProcessorNotReached,
     ProcessorRequestRejected,
     ProcessorUnavailable,
     Refund,
     TokenInvalid,
-    WebhookSignatureInvalid,
 )
+from gateways.sandbox_acquirer.mapping import (
+    bank_account_from_json,
+    card_from_json,
+    charge_from_json,
+    dispute_from_json,
+    fx_rates_from_json,
+    refund_from_json,
+)
+from gateways.sandbox_acquirer.webhooks import parse_webhook
 
-SIGNATURE_HEADER = "Sandbox-Signature"
+# Refusals that say "not here" rather than "not this payment": another acquirer may take the request.
+RETRY_ELSEWHERE_CODES = frozenset({"currency_not_supported"})
 POOL_SIZE = 64
 
 
@@ -59,106 +71,24 @@ def _new_session() -> requests.Session:
 _session = _new_session()
 
 
-def _card(data: Mapping[str, Any] | None) -> CardDetails | None:
-    if not data:
-        return None
-    return CardDetails(
-        brand=data["brand"], last4=data["last4"], exp_month=int(data["exp_month"]), exp_year=int(data["exp_year"])
-    )
+class SandboxControls(Protocol):
+    """What only a sandbox can be asked: tests play the cardholder's bank with it. Not part of ``Processor``."""
 
-
-def charge_from_json(data: Mapping[str, Any]) -> Charge:
-    """A ``Charge`` from the sandbox's charge object."""
-    return Charge(
-        processor_id=data["id"],
-        reference=data.get("reference") or "",
-        status=data["status"],
-        amount=int(data["amount"]),
-        amount_captured=int(data.get("amount_captured") or 0),
-        currency=data["currency"],
-        decline_code=data.get("decline_code"),
-        failure_message=data.get("failure_message"),
-        card=_card(data.get("card")),
-        amount_refunded=int(data.get("amount_refunded") or 0),
-        disputed=bool(data.get("disputed")),
-        next_action_url=data.get("next_action_url"),
-        return_code=data.get("return_code"),
-    )
-
-
-def bank_account_from_json(data: Mapping[str, Any]) -> BankAccountDetails:
-    """A ``BankAccountDetails`` from the sandbox's bank account object."""
-    if not str(data["id"]).startswith("ba_"):
-        raise ValueError("not a bank account token")
-    return BankAccountDetails(
-        processor_id=data["id"],
-        country=data["country"],
-        last4=data["last4"],
-        fingerprint=data["fingerprint"],
-        bank_name=data.get("bank_name"),
-    )
-
-
-def fx_rates_from_json(data: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
-    """``(base, rates)`` from the sandbox's fx_rates object; every rate must be a positive decimal string."""
-    base, rates = data["base"], data["rates"]
-    if not isinstance(base, str) or not isinstance(rates, dict):
-        raise TypeError("fx_rates without a base or rates")
-    for currency, rate in rates.items():
-        if not isinstance(currency, str) or not isinstance(rate, str):
-            raise TypeError("a rate is not a decimal string")
-        value = decimal.Decimal(rate)  # decimal.InvalidOperation is a ValueError
-        if not value.is_finite() or value <= 0:
-            raise ValueError(f"the rate of {currency} is not a positive number")
-    return base, dict(rates)
-
-
-def refund_from_json(data: Mapping[str, Any]) -> Refund:
-    """A ``Refund`` from the sandbox's refund object."""
-    return Refund(
-        processor_id=data["id"],
-        charge_id=data["charge"],
-        reference=data.get("reference") or "",
-        amount=int(data["amount"]),
-        currency=data["currency"],
-        status=data["status"],
-        failure_reason=data.get("failure_reason"),
-    )
-
-
-def dispute_from_json(data: Mapping[str, Any]) -> Dispute:
-    """A ``Dispute`` from the sandbox's dispute object."""
-    evidence = data.get("evidence") or {}
-    if not isinstance(evidence, dict):
-        raise TypeError("evidence is not an object")
-    return Dispute(
-        processor_id=data["id"],
-        charge_id=data["charge"],
-        payment_reference=data.get("reference") or "",
-        amount=int(data["amount"]),
-        currency=data["currency"],
-        reason=data["reason"],
-        status=data["status"],
-        evidence_due_by=int(data["evidence_due_by"]),
-        evidence=dict(evidence),
-    )
-
-
-def signature_header(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``Sandbox-Signature`` value the sandbox sends: ``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+    def open_dispute(
+        self, *, processor_charge_id: str, reason: str = "general", amount: int | None = None
+    ) -> Dispute: ...
 
 
 class SandboxProcessor:
-    """``gateways.base.Processor`` over the sandbox's HTTP API.
+    """``gateways.base.Processor`` (and ``SandboxControls``) over one sandbox acquirer's HTTP API.
 
-    Settings are read at each call (unless given here), so that a test may
-    point the cached instance at another sandbox with ``override_settings``.
+    ``name`` is its key in ``settings.PROCESSORS``; the keyword arguments, when given, replace that
+    configuration (tests that talk to a sandbox directly).
     """
 
     def __init__(
         self,
+        name: str | None = None,
         *,
         base_url: str | None = None,
         api_key: str | None = None,
@@ -167,6 +97,7 @@ class SandboxProcessor:
         read_timeout: float | None = None,
         session: requests.Session | None = None,
     ):
+        self.name = name or settings.PROCESSOR_DEFAULT
         self._base_url = base_url
         self._api_key = api_key
         self._webhook_secret = webhook_secret
@@ -177,22 +108,26 @@ class SandboxProcessor:
     # --- configuration ---------------------------------------------------------
 
     @property
+    def config(self) -> Mapping[str, Any]:
+        return settings.PROCESSORS[self.name]
+
+    @property
     def base_url(self) -> str:
-        return (self._base_url or settings.PROCESSOR_BASE_URL).rstrip("/")
+        return (self._base_url or self.config["base_url"]).rstrip("/")
 
     @property
     def api_key(self) -> str:
-        return self._api_key or settings.PROCESSOR_API_KEY
+        return self._api_key or self.config["api_key"]
 
     @property
     def webhook_secret(self) -> str:
-        return self._webhook_secret or settings.PROCESSOR_WEBHOOK_SECRET
+        return self._webhook_secret or self.config["webhook_secret"]
 
     @property
     def timeout(self) -> tuple[float, float]:
         return (
-            self._connect_timeout if self._connect_timeout is not None else settings.PROCESSOR_CONNECT_TIMEOUT,
-            self._read_timeout if self._read_timeout is not None else settings.PROCESSOR_READ_TIMEOUT,
+            self._connect_timeout if self._connect_timeout is not None else self.config["connect_timeout"],
+            self._read_timeout if self._read_timeout is not None else self.config["read_timeout"],
         )
 
     # --- the Processor interface -----------------------------------------------
@@ -202,7 +137,7 @@ class SandboxProcessor:
         if status == 404:
             raise TokenInvalid(_message(body) or "No such token.", status_code=404)
         self._raise_for(status, body)
-        card = _card(body.get("card"))
+        card = self._parse(card_from_json, body.get("card"), status) if body.get("card") else None
         if card is None:
             raise ProcessorUnavailable("The processor answered a token without a card.", status_code=status)
         return card
@@ -239,38 +174,11 @@ class SandboxProcessor:
         return self._charge_list(body)
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str], tolerance_seconds: int) -> ProcessorEvent:
-        """Verify the ``Sandbox-Signature`` of ``body`` and decode the event.
-
-        Raises WebhookSignatureInvalid when the header is missing or malformed,
-        no ``v1`` signature matches (compared in constant time), the timestamp
-        is more than ``tolerance_seconds`` away from now, or the verified body
-        is not an event.
-        """
-        header = _header(headers, SIGNATURE_HEADER)
-        if not header:
-            raise WebhookSignatureInvalid(f"missing {SIGNATURE_HEADER} header")
-        timestamp, signatures = _parse_signature(header)
-        expected = signature_header(self.webhook_secret, timestamp, body).rsplit("v1=", 1)[1]
-        if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
-            raise WebhookSignatureInvalid("signature does not match")
-        if abs(time.time() - timestamp) > tolerance_seconds:
-            raise WebhookSignatureInvalid("timestamp outside the tolerance")
-        try:
-            payload = json.loads(body)
-            obj = payload["data"]["object"]
-            kind = obj.get("object")
-            event = ProcessorEvent(
-                event_id=str(payload["id"]),
-                type=str(payload["type"]),
-                created=int(payload["created"]),
-                charge=charge_from_json(obj) if kind == "charge" else None,
-                refund=refund_from_json(obj) if kind == "refund" else None,
-                dispute=dispute_from_json(obj) if kind == "dispute" else None,
-                payload=payload,
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise WebhookSignatureInvalid(f"the signed body is not an event: {error}") from error
-        return event
+        """Verify the ``Sandbox-Signature`` of ``body`` with this processor's secret and decode the event
+        (``gateways.sandbox_acquirer.webhooks``). Raises WebhookSignatureInvalid."""
+        return parse_webhook(
+            secret=self.webhook_secret, body=body, headers=headers, tolerance_seconds=tolerance_seconds
+        )
 
     def refund(self, *, processor_charge_id: str, amount: int, reference: str, idempotency_key: str) -> Refund:
         payload = {"charge": processor_charge_id, "amount": amount, "reference": reference}
@@ -387,6 +295,10 @@ class SandboxProcessor:
                 timeout=self.timeout,
                 allow_redirects=False,
             )
+        except requests.ConnectionError as error:
+            if _never_sent(error):
+                raise ProcessorNotReached(f"The processor could not be reached: {error}") from error
+            raise ProcessorUnavailable(f"The connection to the processor failed: {error}") from error
         except requests.Timeout as error:
             raise ProcessorUnavailable(f"The processor did not answer in time: {error}") from error
         except requests.RequestException as error:
@@ -431,7 +343,9 @@ class SandboxProcessor:
             raise ProcessorUnavailable(message, code=code, status_code=status)
         if code == "token_invalid":
             raise TokenInvalid(message, code=code, status_code=status, param=param)
-        raise ProcessorRequestRejected(message, code=code, status_code=status, param=param)
+        raise ProcessorRequestRejected(
+            message, code=code, status_code=status, param=param, retry_elsewhere=code in RETRY_ELSEWHERE_CODES
+        )
 
     def _charge_or_raise(self, status: int, body: dict) -> Charge:
         if status == 402:
@@ -471,6 +385,17 @@ class SandboxProcessor:
             raise ProcessorUnavailable(f"The processor answered {status} with an unreadable object.") from error
 
 
+def _never_sent(error: requests.ConnectionError) -> bool:
+    """True only when no byte of the request left: the connection was refused or never established (urllib3
+    gave up retrying the connect). A reset or a closed connection after sending is not proof: it is unknown."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = error.args[0] if error.args else None
+    if isinstance(reason, urllib3.exceptions.MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+
+
 def _quote(identifier: str) -> str:
     return quote(identifier, safe="")
 
@@ -478,28 +403,3 @@ def _quote(identifier: str) -> str:
 def _message(body: dict) -> str | None:
     error = body.get("error")
     return error.get("message") if isinstance(error, dict) else None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        wanted = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
-    return value
-
-
-def _parse_signature(header: str) -> tuple[int, list[str]]:
-    timestamp: int | None = None
-    signatures: list[str] = []
-    for part in header.split(","):
-        name, _, value = part.strip().partition("=")
-        if name == "t":
-            try:
-                timestamp = int(value)
-            except ValueError as error:
-                raise WebhookSignatureInvalid("malformed timestamp") from error
-        elif name == "v1" and value:
-            signatures.append(value)
-    if timestamp is None or not signatures:
-        raise WebhookSignatureInvalid(f"malformed {SIGNATURE_HEADER} header")
-    return timestamp, signatures

@@ -1,0 +1,140 @@
+"""Which acquirer takes a payment, and when a payment may move to another one.
+
+Routing: the first enabled ``RoutingRule`` (lowest priority) whose every set condition (currency, payment
+method type, merchant) matches chooses the processor and its fallback; no rule matches,
+``settings.PROCESSOR_DEFAULT`` takes the payment, without a fallback. The choice is recorded on the payment
+when it is created (``payment_create``), before anything is sent: its card or bank account is tokenised at that
+processor, and every later call about the payment goes there.
+
+Failover (``payment_fail_over``) moves a ``processing`` payment to its fallback only while its processor
+provably holds no charge for it: the one authorisation ever sent there was never received (connection refused)
+or was refused with a definite "not here" (``ProcessorRequestRejected.retry_elsewhere``). After a timeout, or
+any answer that leaves the outcome unknown, it never moves: the resolver asks the same processor, as for any
+other payment. The switch commits (with its history row) before the fallback is called, so a crash at any point
+leaves a payment that names the processor to ask.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.forms.models import model_to_dict
+
+from core.audit import audit_record
+from gateways.registry import processor_exists, processor_names
+from merchants.models import Merchant
+from payments.models import Payment, PaymentStatus, PaymentTransition, RoutingRule
+
+
+@dataclass(frozen=True)
+class Route:
+    processor: str
+    fallback: str = ""  # "" when the payment may not fail over
+
+
+def route_choose(*, merchant: Merchant, currency: str, payment_method_type: str) -> Route:
+    """The route of a new payment: the first matching enabled rule's, else the default processor's.
+
+    A rule naming a processor that is no longer configured is skipped (and its fallback with it), so a
+    removed acquirer never receives a payment."""
+    rules = RoutingRule.objects.filter(enabled=True).order_by("priority", "id")
+    for rule in rules:
+        if rule.currency and rule.currency != currency:
+            continue
+        if rule.payment_method_type and rule.payment_method_type != payment_method_type:
+            continue
+        if rule.merchant_id and rule.merchant_id != merchant.pk:
+            continue
+        if not processor_exists(rule.processor):
+            continue
+        fallback = rule.fallback_processor if processor_exists(rule.fallback_processor) else ""
+        return Route(processor=rule.processor, fallback=fallback)
+    return Route(processor=settings.PROCESSOR_DEFAULT)
+
+
+def routing_rule_validate(rule: RoutingRule) -> None:
+    """Raise ValidationError (per field) for a rule that names an unknown processor or falls back to itself."""
+    known = ", ".join(processor_names())
+    errors = {}
+    if not processor_exists(rule.processor):
+        errors["processor"] = f"Unknown processor '{rule.processor}'. Configured processors: {known}."
+    if rule.fallback_processor:
+        if not processor_exists(rule.fallback_processor):
+            errors["fallback_processor"] = (
+                f"Unknown processor '{rule.fallback_processor}'. Configured processors: {known}."
+            )
+        elif rule.fallback_processor == rule.processor:
+            errors["fallback_processor"] = "The fallback must be another processor."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _rule_state(rule: RoutingRule) -> dict:
+    state = model_to_dict(rule, exclude=["id"])
+    state["merchant"] = rule.merchant_id
+    return state
+
+
+def routing_rule_save(*, rule: RoutingRule, actor: str, reason: str = "") -> RoutingRule:
+    """Create or change a routing rule, validated, with its audit entry (before and after) in one transaction."""
+    routing_rule_validate(rule)
+    with transaction.atomic():
+        before = None
+        if rule.pk:
+            before = _rule_state(RoutingRule.objects.select_for_update().get(pk=rule.pk))
+        rule.save()
+        audit_record(
+            actor=actor,
+            action="routing_rule.change" if before else "routing_rule.create",
+            obj=rule,
+            before=before,
+            after=_rule_state(rule),
+            reason=reason,
+        )
+    return rule
+
+
+def routing_rule_delete(*, rule: RoutingRule, actor: str, reason: str = "") -> None:
+    """Delete a routing rule, with its audit entry (what it was) in the same transaction."""
+    with transaction.atomic():
+        locked = RoutingRule.objects.select_for_update().get(pk=rule.pk)
+        audit_record(actor=actor, action="routing_rule.delete", obj=locked, before=_rule_state(locked), reason=reason)
+        locked.delete()
+
+
+def payment_fail_over(*, payment_id: str, failed_processor: str, why: str, actor: str) -> Payment | None:
+    """Move a ``processing`` payment from ``failed_processor`` to its fallback, in one transaction with its
+    history row; returns the payment (now naming the fallback), or None when it may not move.
+
+    The caller has proof that ``failed_processor`` did not process the authorisation it sent (``why``). It may
+    move only if that send was the only one ever made there (``processor_attempts`` is 1: an earlier send
+    could still be charging), nothing was recorded from it (no charge id), and it has a fallback, used once.
+    The resolver counts a re-send under the same conditions (processor and attempts), so the two never race.
+    """
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if (
+            payment.status != PaymentStatus.PROCESSING
+            or payment.processor != failed_processor
+            or payment.processor_attempts != 1
+            or payment.processor_charge_id
+            or not payment.fallback_processor
+            or payment.failed_over_from
+            or not processor_exists(payment.fallback_processor)
+        ):
+            return None
+        fallback = payment.fallback_processor
+        payment.processor, payment.fallback_processor, payment.failed_over_from = fallback, "", failed_processor
+        Payment.objects.filter(pk=payment.pk).update(
+            processor=fallback, fallback_processor="", failed_over_from=failed_processor
+        )
+        PaymentTransition.objects.create(
+            payment=payment,
+            from_status=payment.status,
+            to_status=payment.status,
+            transition="fail_over",
+            actor=actor,
+            reason=f"{failed_processor} did not process the authorisation ({why}); sent to {fallback}",
+        )
+    return payment
