@@ -31,6 +31,8 @@ from payments.models import Payment, PaymentStatus, PaymentTransition, RoutingRu
 class Route:
     processor: str
     fallback: str = ""  # "" when the payment may not fail over
+    # Set when ``processor`` is the fallback of a route whose processor was not reached before the payment existed.
+    failed_over_from: str = ""
 
 
 def route_choose(*, merchant: Merchant, currency: str, payment_method_type: str) -> Route:

@@ -166,7 +166,10 @@ def _at_route(route: Route, call: Callable) -> Tokenized:
         if not route.fallback:
             raise
         logger.warning("%s not reached: the payment method is asked of %s", route.processor, route.fallback)
-        return Tokenized(details=call(_processor(route.fallback)), route=Route(processor=route.fallback))
+        return Tokenized(
+            details=call(_processor(route.fallback)),
+            route=Route(processor=route.fallback, failed_over_from=route.processor),
+        )
 
 
 def payment_method_resolve(*, token: str, route: Route) -> Tokenized:
@@ -304,6 +307,7 @@ def payment_create(
             payment = Payment.objects.create(
                 processor=route.processor,
                 fallback_processor=route.fallback,
+                failed_over_from=route.failed_over_from,
                 merchant=merchant,
                 amount=amount,
                 currency=currency,
@@ -315,7 +319,14 @@ def payment_create(
                 creation_idempotency_key=idempotency_key,
             )
             PaymentTransition.objects.create(
-                payment=payment, from_status="", to_status=payment.status, transition="create", actor=actor
+                payment=payment,
+                from_status="",
+                to_status=payment.status,
+                transition="create",
+                actor=actor,
+                reason=f"{route.failed_over_from} not reached: routed to {route.processor}"
+                if route.failed_over_from
+                else "",
             )
             if confirm:
                 payment.processor_attempts = 1

@@ -90,6 +90,11 @@ class PaymentSerializer(serializers.ModelSerializer):
     returned = serializers.BooleanField(
         read_only=True, help_text="A settled bank transfer that the bank returned afterwards (see amount_returned)."
     )
+    processor = serializers.CharField(
+        read_only=True,
+        help_text="The acquirer that takes the payment, chosen by the platform's routing rules (it changes only when "
+        "that acquirer provably did not process the payment and it failed over to another).",
+    )
     created = serializers.DateTimeField()
 
     class Meta:
@@ -100,6 +105,7 @@ class PaymentSerializer(serializers.ModelSerializer):
             "amount",
             "currency",
             "status",
+            "processor",
             "capture_method",
             "amount_capturable",
             "amount_captured",
