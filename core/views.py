@@ -13,6 +13,7 @@ from django.views.defaults import page_not_found
 from django.views.defaults import server_error as html_server_error
 
 from core.errors import ApiServerError, InvalidRequestError, ResourceMissingError
+from core.health import health_sections
 from core.responses import error_response
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ def healthz(request):
     the one Redis, so a load balancer acting on a 503 would take all of them out of
     rotation at once and turn a degradation into an outage. Monitoring alerts on
     ``"status": "degraded"``. Without the database nothing can be served: 503.
+
+    Apps add sections (``core.health``): ``processors`` has each acquirer's ``status`` (up or down) and
+    ``latency_ms``, reported without changing the status (an acquirer down is not the platform down).
     """
     checks = {"database": _check_database, "broker": _check_broker}
     if _cache_is_shared():
@@ -84,7 +88,7 @@ def healthz(request):
     else:
         status, code = "ok", 200
     broker = "redis" if settings.REDIS_URL else "filesystem"
-    return JsonResponse({"status": status, "checks": results, "broker": broker}, status=code)
+    return JsonResponse({"status": status, "checks": results, "broker": broker, **health_sections()}, status=code)
 
 
 # Paths whose every answer, errors included, is in the contract's shape.

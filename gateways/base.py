@@ -213,6 +213,10 @@ class WebhookSignatureInvalid(Exception):
 class Processor(Protocol):
     """What the platform may ask a card processor. Every mutating call carries an idempotency key."""
 
+    def health(self) -> None:
+        """Ask the processor whether it is up, within a short timeout. Raises ProcessorUnavailable when not."""
+        ...
+
     def retrieve_token(self, token: str) -> CardDetails:
         """The card behind ``token``. Raises TokenInvalid or ProcessorUnavailable."""
         ...

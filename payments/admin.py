@@ -75,6 +75,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "merchant_name",
         "amount_display",
         "status",
+        "processor",
         "card_brand",
         "card_last4",
         "disputed",

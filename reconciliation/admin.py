@@ -57,6 +57,7 @@ def _signed(amount, currency) -> str:
 class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "settlement_date",
+        "processor",
         "status",
         "lines",
         "internal_items",
@@ -67,12 +68,13 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "duration_display",
         "started",
     )
-    list_filter = ("status",)
+    list_filter = ("processor", "status")
     date_hierarchy = "settlement_date"
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
     fields = (
         "settlement_date",
+        "processor",
         "status",
         "source",
         "started",
@@ -104,9 +106,10 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         url = reverse("admin:reconciliation_reconciliationexception_changelist")
         count = getattr(obj, "open_exceptions", None)
         return format_html(
-            '<a href="{}?settlement_date={}&status=all">{} open</a>',
+            '<a href="{}?settlement_date={}&processor={}&status=all">{} open</a>',
             url,
             obj.settlement_date.isoformat(),
+            obj.processor,
             count if count is not None else "?",
         )
 
@@ -171,6 +174,7 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "settlement_date",
+        "processor",
         "type",
         "line_type",
         "status",
@@ -190,6 +194,7 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         MerchantIdFilter,
         "line_type",
         "resolution",
+        "processor",
         ("settlement_date", admin.DateFieldListFilter),
     )
     list_select_related = ("merchant",)

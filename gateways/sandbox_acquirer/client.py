@@ -51,6 +51,7 @@ from gateways.sandbox_acquirer.mapping import (
 )
 from gateways.sandbox_acquirer.webhooks import parse_webhook
 
+HEALTH_TIMEOUT = (0.5, 1.0)
 # Refusals that say "not here" rather than "not this payment": another acquirer may take the request.
 RETRY_ELSEWHERE_CODES = frozenset({"currency_not_supported"})
 POOL_SIZE = 64
@@ -131,6 +132,17 @@ class SandboxProcessor:
         )
 
     # --- the Processor interface -----------------------------------------------
+
+    def health(self) -> None:
+        """``GET /healthz`` with a short timeout (health is probed often: it must never wait long)."""
+        try:
+            response = self._session.get(self.base_url + "/healthz", timeout=HEALTH_TIMEOUT, allow_redirects=False)
+        except requests.RequestException as error:
+            raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
+        if response.status_code != 200:
+            raise ProcessorUnavailable(
+                f"The processor answered {response.status_code}.", status_code=response.status_code
+            )
 
     def retrieve_token(self, token: str) -> CardDetails:
         status, body = self._request("GET", f"/v1/tokens/{_quote(token)}")

@@ -5,10 +5,27 @@ import pytest
 from django.test import override_settings
 
 from tests.processes import free_port
+from tests.processors import configure_processor
 
 
 def cache_is_shared(settings) -> bool:
     return not settings.CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
+
+
+def without_processors(body: dict) -> dict:
+    return {key: value for key, value in body.items() if key != "processors"}
+
+
+@pytest.mark.django_db
+def test_healthz_reports_each_processor_up_or_down_without_judging_the_platform(client, sandbox, settings):
+    # Given sandbox up and sandbox_eu refusing connections
+    configure_processor(settings, "sandbox_eu", base_url=f"http://127.0.0.1:{free_port()}")
+    response = client.get("/healthz")
+    # Then each is reported, and the platform itself is still ok
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+    processors = response.json()["processors"]
+    assert processors["sandbox"]["status"] == "up" and processors["sandbox"]["latency_ms"] >= 0
+    assert processors["sandbox_eu"]["status"] == "down" and processors["sandbox_eu"]["latency_ms"] is None
 
 
 @pytest.mark.django_db
@@ -40,7 +57,7 @@ def test_healthz_is_200_degraded_when_the_broker_does_not_answer(client, setting
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {
+    assert without_processors(response.json()) == {
         "status": "degraded",
         "checks": {"database": "ok", "broker": "unavailable"},
         "broker": "filesystem",
@@ -58,7 +75,7 @@ def test_healthz_is_200_degraded_when_redis_refuses_and_answers_at_once(client, 
         response = client.get("/healthz")
     elapsed = time.monotonic() - started
     assert response.status_code == 200
-    assert response.json() == {
+    assert without_processors(response.json()) == {
         "status": "degraded",
         "checks": {"database": "ok", "broker": "unavailable", "cache": "unavailable"},
         "broker": "redis",

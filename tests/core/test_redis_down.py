@@ -88,13 +88,14 @@ def test_with_the_cache_down_the_limit_is_still_per_merchant(api_client, other_a
 
 @pytest.mark.django_db
 def test_with_the_cache_down_a_card_token_is_asked_of_the_processor(sandbox):
+    from payments.routing import Route
     from payments.services import payment_method_resolve
 
     with redis_cache_down():
-        first = payment_method_resolve(token="tok_visa")
-        second = payment_method_resolve(token="tok_visa")
+        first = payment_method_resolve(token="tok_visa", route=Route("sandbox"))
+        second = payment_method_resolve(token="tok_visa", route=Route("sandbox"))
     assert first == second
-    assert first.brand == "visa"
+    assert first.details.brand == "visa"
 
 
 # --- The outbox kick and the broker ---------------------------------------------------------
@@ -174,7 +175,7 @@ def test_with_redis_down_the_api_takes_payments_and_healthz_says_degraded(api_ke
         # Not 503: the platform still takes payments, and every web process shares this Redis,
         # so a load balancer acting on a 503 would take them all out of rotation at once.
         assert health.status_code == 200, log_path.read_text()
-        assert health.json() == {
+        assert {key: value for key, value in health.json().items() if key != "processors"} == {
             "status": "degraded",
             "checks": {"database": "ok", "broker": "unavailable", "cache": "unavailable"},
             "broker": "redis",

@@ -70,7 +70,7 @@ def test_the_environment_sets_the_runs_faults_and_keys():
         )
         assert default_key.status_code == 401
         health = requests.get(f"{sandbox.base_url}/healthz", timeout=5)
-        assert (health.status_code, health.json()) == (200, {"status": "ok"})
+        assert (health.status_code, health.json()) == (200, {"status": "ok", "name": "sandbox"})
         missing = sandbox.request("GET", "/v1/nothing")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "resource_missing"
         wrong_method = sandbox.request("DELETE", "/v1/charges")

@@ -33,7 +33,9 @@ def test_json_is_exactly_the_last_line(merchant, tmp_path):
     out = io.StringIO()
     call_command("reconcile", "--date", today().isoformat(), "--file", str(path), "--json", stdout=out)
     lines = out.getvalue().rstrip("\n").split("\n")
-    assert lines[0].startswith(f"reconciliation of {today()} (file:{path}): 2 lines, 1 ledger events, 1 matched")
+    assert lines[0].startswith(
+        f"reconciliation of sandbox {today()} (file:{path}): 2 lines, 1 ledger events, 1 matched"
+    )
     last = json.loads(lines[-1])
     assert list(last) == ["matched", "exceptions"] and last["matched"] == 1
     assert sorted(last["exceptions"]) == sorted(TYPES)
@@ -58,36 +60,40 @@ def test_named_days(tmp_path):
     assert ReconciliationRun.objects.get().settlement_date == yesterday
 
 
-def test_the_task_reconciles_the_previous_utc_day(merchant):
+def test_the_task_reconciles_the_previous_utc_day_of_every_processor(merchant, settings):
     yesterday = today() - datetime.timedelta(days=1)
     fake = mock.Mock()
     fake.settlement_report.return_value = (
         f"settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
         f"{yesterday},charge,ch_1,pay_1,USD,1000,50,950\n"
     ).encode()
-    with mock.patch("gateways.registry.get_processor", return_value=fake):
-        result = tasks.reconcile_previous_day.apply().get()
-    fake.settlement_report.assert_called_once_with(day=yesterday)
-    assert result["status"] == "succeeded" and result["day"] == yesterday.isoformat()
-    assert result["matched"] == 0 and result["exceptions"]["missing_internal"] == 1
-    run = ReconciliationRun.objects.get()
-    assert (run.settlement_date, run.source, run.status) == (yesterday, "processor", "succeeded")
-    assert len(run.report_sha256) == 64
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with mock.patch("reconciliation.services.processor_outside_transaction", return_value=fake) as named:
+        queued = tasks.reconcile_previous_day.apply().get()
+    assert queued == [{"processor": name, "status": "queued"} for name in settings.PROCESSORS]
+    assert sorted(call.args[0] for call in named.call_args_list) == sorted(settings.PROCESSORS)
+    fake.settlement_report.assert_called_with(day=yesterday)
+    runs = ReconciliationRun.objects.order_by("processor")
+    assert [(run.processor, run.settlement_date, run.source, run.status) for run in runs] == [
+        (name, yesterday, "processor", "succeeded") for name in sorted(settings.PROCESSORS)
+    ]
+    assert all(len(run.report_sha256) == 64 for run in runs)
 
 
 def test_the_task_retries_when_the_processor_cannot_be_reached():
     with mock.patch(
         "reconciliation.tasks.reconciliation_run", side_effect=ReconciliationFailed("unreachable", retryable=True)
     ):
-        with mock.patch.object(tasks.reconcile_previous_day, "retry", side_effect=RuntimeError("retry")) as retry:
+        with mock.patch.object(tasks.reconcile_processor_day, "retry", side_effect=RuntimeError("retry")) as retry:
             with pytest.raises(RuntimeError, match="retry"):
-                tasks.reconcile_previous_day.run()
+                tasks.reconcile_processor_day.run("sandbox")
     assert retry.call_args.kwargs["countdown"] == tasks.RETRY_SECONDS
 
 
 def test_the_task_does_not_retry_a_bad_report():
     with mock.patch("reconciliation.tasks.reconciliation_run", side_effect=ReconciliationFailed("line 2: bad")):
-        assert tasks.reconcile_previous_day.run(day="2026-01-02") == {
+        assert tasks.reconcile_processor_day.run("sandbox_eu", day="2026-01-02") == {
+            "processor": "sandbox_eu",
             "day": "2026-01-02",
             "status": "failed",
             "error": "line 2: bad",
