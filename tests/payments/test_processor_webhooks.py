@@ -11,7 +11,6 @@ from payments.models import Payment, PaymentTransition
 from tests.payments.helpers import create_payment, post
 
 pytestmark = pytest.mark.django_db
-URL = "/webhooks/processor/sandbox/"
 
 
 def charge_event(event_id: str, payment_id: str, status: str, amount: int = 1999, event_type: str | None = None):
@@ -40,12 +39,17 @@ def charge_event(event_id: str, payment_id: str, status: str, amount: int = 1999
     }
 
 
-def deliver(client, settings, event: dict, *, secret: str | None = None, timestamp: int | None = None):
+def deliver(
+    client, settings, event: dict, *, secret: str | None = None, timestamp: int | None = None, processor="sandbox"
+):
+    """POST ``event`` to ``processor``'s webhook URL, signed with ``secret`` (by default, that processor's)."""
     body = json.dumps(event).encode()
     header = signature_header(
-        secret or settings.PROCESSORS["sandbox"]["webhook_secret"], timestamp or int(time.time()), body
+        secret or settings.PROCESSORS[processor]["webhook_secret"], timestamp or int(time.time()), body
     )
-    return client.post(URL, body, content_type="application/json", headers={SIGNATURE_HEADER: header})
+    return client.post(
+        f"/webhooks/processor/{processor}/", body, content_type="application/json", headers={SIGNATURE_HEADER: header}
+    )
 
 
 @pytest.fixture
@@ -99,7 +103,39 @@ def test_unverifiable_webhooks_are_refused_and_not_stored(client, settings, proc
         "missing": None,
     }[problem]
     headers = {SIGNATURE_HEADER: header} if header else {}
-    response = client.post(URL, body, content_type="application/json", headers=headers)
+    response = client.post("/webhooks/processor/sandbox/", body, content_type="application/json", headers=headers)
     assert response.status_code == 400
     assert not ProcessorWebhookEvent.objects.exists()
     assert Payment.objects.get(pk=processing_payment).status == "processing"
+
+
+# --- One URL and one secret per processor -------------------------------------------------------------------
+
+
+def test_a_webhook_signed_by_one_processor_is_refused_on_another_processors_url(client, settings, processing_payment):
+    # sandbox's event, signed with sandbox's secret, sent to sandbox_eu's URL: sandbox_eu's secret does not verify it
+    event = charge_event("evt_wrong_door", processing_payment, "captured")
+    body = json.dumps(event).encode()
+    header = signature_header(settings.PROCESSORS["sandbox"]["webhook_secret"], int(time.time()), body)
+    response = client.post(
+        "/webhooks/processor/sandbox_eu/", body, content_type="application/json", headers={SIGNATURE_HEADER: header}
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "signature_invalid"
+    assert not ProcessorWebhookEvent.objects.exists()
+    assert Payment.objects.get(pk=processing_payment).status == "processing"
+
+
+def test_a_processor_cannot_move_another_processors_payment(client, settings, processing_payment):
+    # sandbox_eu, correctly signed, reports a charge for a payment that sandbox holds: stored, ignored
+    response = deliver(
+        client, settings, charge_event("evt_eu_1", processing_payment, "captured"), processor="sandbox_eu"
+    )
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert Payment.objects.get(pk=processing_payment).status == "processing"
+    assert ProcessorWebhookEvent.objects.get().processor == "sandbox_eu"
+
+
+def test_an_unknown_processors_url_is_404(client, settings):
+    body = json.dumps(charge_event("evt_x", "pay_x", "captured")).encode()
+    response = client.post("/webhooks/processor/nobody/", body, content_type="application/json")
+    assert response.status_code == 404 and response.json()["error"]["type"] == "invalid_request_error"

@@ -27,7 +27,25 @@ def fresh_sandbox(settings):
         "SANDBOX_DISPUTE_DELAY_SECONDS": "3600",
     }
     with SandboxProcess(env=env) as process:
-        configure_processor(settings, base_url=process.base_url)
-        configure_processor(settings, read_timeout=1.5)
-        configure_processor(settings, connect_timeout=1.0)
+        configure_processor(settings, base_url=process.base_url, read_timeout=1.5, connect_timeout=1.0)
+        yield process
+
+
+@pytest.fixture
+def fresh_sandbox_eu(settings):
+    """The second acquirer, of this test's own (its own fees and currencies, as tests/conftest.py's)."""
+    from tests.conftest import SANDBOX_EU_ENV
+    from tests.sandbox_process import SandboxProcess
+
+    with SandboxProcess(env=SANDBOX_EU_ENV, webhook_secret="whsec_test_sandbox_eu_secret") as process:
+        configure_processor(
+            settings,
+            "sandbox_eu",
+            base_url=process.base_url,
+            read_timeout=1.5,
+            connect_timeout=1.0,
+            fee_bps=180,
+            fee_fixed=20,
+            dispute_fee=1000,
+        )
         yield process

@@ -188,10 +188,11 @@ def dispute_line(made: Dispute, reversal: bool = False, **changes) -> Line:
 # --- Running the command ---------------------------------------------------------------------------------
 
 
-def reconcile(day: datetime.date, path: Path | None = None) -> dict:
-    """``reconcile --date day [--file path] --json``: the JSON of its last line."""
+def reconcile(day: datetime.date, path: Path | None = None, processor: str | None = None) -> dict:
+    """``reconcile --date day [--file path] [--processor name] --json``: the JSON of its last line."""
     out = io.StringIO()
     args = ["--date", day.isoformat(), "--json"] + (["--file", str(path)] if path is not None else [])
+    args += ["--processor", processor] if processor is not None else []
     call_command("reconcile", *args, stdout=out)
     return json.loads(out.getvalue().strip().splitlines()[-1])
 

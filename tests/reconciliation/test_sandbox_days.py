@@ -134,3 +134,26 @@ def test_the_processor_unreachable_fails_the_run(settings, db):
         call_command("reconcile", "--date", today().isoformat())
     run = ReconciliationRun.objects.get()
     assert run.status == "failed" and "could not be fetched" in run.error
+
+
+def test_each_processors_day_is_reconciled_against_its_own_report_and_fees(
+    api_client, other_api_client, merchant, fresh_sandbox, fresh_sandbox_eu
+):
+    # Given USD payments with sandbox (the default) and EUR payments routed to sandbox_eu (other fees: 180 bps + 20)
+    from payments.models import RoutingRule
+
+    RoutingRule.objects.create(priority=1, currency="EUR", processor="sandbox_eu")
+    on_sandbox = [paid(api_client, amount) for amount in (10_000, 1_060)]
+    on_eu = [paid(other_api_client, amount, currency="EUR") for amount in (7_000, 2_550, 999)]
+    assert {p.processor for p in on_sandbox} == {"sandbox"} and {p.processor for p in on_eu} == {"sandbox_eu"}
+    # When each processor's day is reconciled
+    sandbox_day = reconcile(today(), processor="sandbox")
+    eu_day = reconcile(today(), processor="sandbox_eu")
+    # Then each matches its own payments only, with no exception: the other's payments are not "missing"
+    assert (sandbox_day["matched"], nonzero(sandbox_day)) == (2, {})
+    assert (eu_day["matched"], nonzero(eu_day)) == (3, {})
+    runs = {run.processor: run for run in ReconciliationRun.objects.all()}
+    assert set(runs) == {"sandbox", "sandbox_eu"} and {run.settlement_date for run in runs.values()} == {today()}
+    # And a re-run of one processor's day replaces its own run only
+    assert nonzero(reconcile(today(), processor="sandbox_eu")) == {}
+    assert ReconciliationRun.objects.count() == 2
