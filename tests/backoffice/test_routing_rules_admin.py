@@ -32,7 +32,9 @@ def test_an_unknown_processor_is_a_form_error_and_nothing_is_saved(superuser):
     assert "Unknown processor 'adyen'" in errors["processor"][0] and "sandbox, sandbox_eu" in errors["processor"][0]
     same = client.post(ADD, rule_form(processor="sandbox", fallback_processor="sandbox"))
     assert "another processor" in same.context["adminform"].form.errors["fallback_processor"][0]
-    assert not RoutingRule.objects.exists() and not AuditEntry.objects.filter(action__startswith="routing_rule").exists()
+    assert (
+        not RoutingRule.objects.exists() and not AuditEntry.objects.filter(action__startswith="routing_rule").exists()
+    )
 
 
 def test_creating_changing_and_deleting_a_rule_is_audited(superuser):

@@ -60,24 +60,35 @@ def test_named_days(tmp_path):
     assert ReconciliationRun.objects.get().settlement_date == yesterday
 
 
-def test_the_task_reconciles_the_previous_utc_day_of_every_processor(merchant, settings):
+def test_the_beat_task_queues_one_reconciliation_per_processor(settings):
+    with mock.patch.object(tasks.reconcile_processor_day, "delay") as delay:
+        queued = tasks.reconcile_previous_day.run()
+    assert [call.args for call in delay.call_args_list] == [(name, None) for name in settings.PROCESSORS]
+    assert queued == [{"processor": name, "status": "queued"} for name in settings.PROCESSORS]
+
+
+def test_the_task_reconciles_a_processors_previous_utc_day(merchant):
     yesterday = today() - datetime.timedelta(days=1)
     fake = mock.Mock()
     fake.settlement_report.return_value = (
         f"settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
-        f"{yesterday},charge,ch_1,pay_1,USD,1000,50,950\n"
+        f"{yesterday},charge,ch_1,pay_1,EUR,1000,50,950\n"
     ).encode()
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     with mock.patch("reconciliation.services.processor_outside_transaction", return_value=fake) as named:
-        queued = tasks.reconcile_previous_day.apply().get()
-    assert queued == [{"processor": name, "status": "queued"} for name in settings.PROCESSORS]
-    assert sorted(call.args[0] for call in named.call_args_list) == sorted(settings.PROCESSORS)
-    fake.settlement_report.assert_called_with(day=yesterday)
-    runs = ReconciliationRun.objects.order_by("processor")
-    assert [(run.processor, run.settlement_date, run.source, run.status) for run in runs] == [
-        (name, yesterday, "processor", "succeeded") for name in sorted(settings.PROCESSORS)
-    ]
-    assert all(len(run.report_sha256) == 64 for run in runs)
+        result = tasks.reconcile_processor_day.apply(args=("sandbox_eu",)).get()
+    assert named.call_args.args[0] == "sandbox_eu"
+    fake.settlement_report.assert_called_once_with(day=yesterday)
+    assert result["status"] == "succeeded" and result["day"] == yesterday.isoformat()
+    assert result["processor"] == "sandbox_eu"
+    assert result["matched"] == 0 and result["exceptions"]["missing_internal"] == 1
+    run = ReconciliationRun.objects.get()
+    assert (run.processor, run.settlement_date, run.source, run.status) == (
+        "sandbox_eu",
+        yesterday,
+        "processor",
+        "succeeded",
+    )
+    assert len(run.report_sha256) == 64
 
 
 def test_the_task_retries_when_the_processor_cannot_be_reached():
