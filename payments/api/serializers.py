@@ -137,10 +137,11 @@ class PaymentMethodInput(StrictInputSerializer):
         needed = payment_method(attrs["type"]).input_name
         if needed not in attrs:
             raise serializers.ValidationError({needed: [ErrorDetail("This field is required.", code="required")]})
-        for name in set(attrs) - {"type", needed}:
-            raise serializers.ValidationError(
-                {name: [ErrorDetail(f"Not allowed with type {attrs['type']}.", code="parameter_unknown")]}
-            )
+        for name in attrs:
+            if name not in ("type", needed):
+                raise serializers.ValidationError(
+                    {name: [ErrorDetail(f"Not allowed with type {attrs['type']}.", code="parameter_unknown")]}
+                )
         return attrs
 
 

@@ -7,8 +7,8 @@ from django.db import transaction
 
 from events.models import Event
 from payments.api.serializers import PaymentSerializer
-from payments.models import Payment
 from payments.locks import payment_lock
+from payments.models import Payment
 from payments.transitions import PAYMENTS, transition
 from tests.payments.helpers import create_payment, post
 
