@@ -43,8 +43,17 @@ from backoffice.forms import CancelForm, CaptureForm, DisputeAcceptForm, Dispute
 from backoffice.models import perm
 from core.errors import ApiError
 from payments import refund_services
-from payments.dispute_services import EVIDENCE_FIELDS
-from payments.models import Dispute, DisputeStatus, FxRate, Payment, PaymentTransition, Refund, RoutingRule
+from payments.methods import PAYMENT_METHOD_TYPES
+from payments.models import (
+    EVIDENCE_FIELDS,
+    Dispute,
+    DisputeStatus,
+    FxRate,
+    Payment,
+    PaymentTransition,
+    Refund,
+    RoutingRule,
+)
 from payments.routing import routing_rule_delete, routing_rule_save, routing_rule_validate
 
 # Transitions staff may trigger from a payment's page; the others are the processor's.
@@ -629,6 +638,8 @@ class FxRateAdmin(admin.ModelAdmin):
 
 class RoutingRuleForm(forms.ModelForm):
     """A routing rule; a processor name that is not configured is refused with a form error."""
+
+    payment_method_type = forms.ChoiceField(choices=[("", "any")] + PAYMENT_METHOD_TYPES, required=False)
 
     class Meta:
         model = RoutingRule

@@ -30,12 +30,6 @@ class PaymentStatus(models.TextChoices):
     CANCELED = "canceled"
 
 
-class PaymentMethodType(models.TextChoices):
-    CARD = "card"
-    BANK_TRANSFER = "bank_transfer"
-    WALLET = "wallet"
-
-
 class CaptureMethod(models.TextChoices):
     AUTOMATIC = "automatic"
     MANUAL = "manual"
@@ -64,7 +58,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     amount_refunded = models.BigIntegerField(default=0)
 
     # The payment method as the processor tokenised it: never a card number, account number or IBAN.
-    # "card", "bank_transfer" or "wallet".
+    # One of ``payments.methods.PAYMENT_METHODS``, whose module says which of the columns below it fills.
     payment_method_type = models.CharField(max_length=32, default="card")
     # The processor's token for the payment method: a card token ("tok_…"), a bank account token ("ba_…") or a
     # wallet source ("wallet_sandboxpay").
@@ -407,6 +401,9 @@ class DisputeStatus(models.TextChoices):
 
 DISPUTE_OPEN_STATUSES = (DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW)
 
+# The merchant's evidence, as text: the keys of ``Dispute.evidence``, in the order the API shows them.
+EVIDENCE_FIELDS = ("customer_communication", "shipping_documentation", "refund_policy", "uncategorized_text")
+
 
 class Dispute(ConcurrentTransitionMixin, models.Model):
     """A chargeback, opened by the processor (never by the merchant) and decided by it."""
@@ -476,7 +473,8 @@ class RoutingRule(models.Model):
 
     priority = models.PositiveIntegerField(help_text="Lower runs first; the first matching rule decides.")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, blank=True, default="")
-    payment_method_type = models.CharField(max_length=32, choices=PaymentMethodType.choices, blank=True, default="")
+    # A type of the payment-method registry (payments.methods; checked by payments.routing), or "" for any.
+    payment_method_type = models.CharField(max_length=32, blank=True, default="")
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     processor = models.CharField(max_length=40, help_text="The acquirer that takes the matching payments.")
     fallback_processor = models.CharField(

@@ -14,7 +14,10 @@ other payment. The switch commits (with its history row) before the fallback is 
 leaves a payment that names the processor to ask.
 """
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,9 +25,14 @@ from django.db import transaction
 from django.forms.models import model_to_dict
 
 from core.audit import audit_record
-from gateways.registry import processor_exists, processor_names
+from gateways.base import Processor, ProcessorNotReached
+from gateways.registry import processor_exists, processor_names, processor_outside_transaction
 from merchants.models import Merchant
+from payments.locks import payment_lock, routing_rule_lock
 from payments.models import Payment, PaymentStatus, PaymentTransition, RoutingRule
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,12 +63,41 @@ def route_choose(*, merchant: Merchant, currency: str, payment_method_type: str)
     return Route(processor=settings.PROCESSOR_DEFAULT)
 
 
+@dataclass(frozen=True)
+class Tokenized(Generic[T]):
+    """What a processor said about a payment method, and the route of the payment that will use it: the route
+    asked, or its fallback when the route's processor could not be reached."""
+
+    details: T
+    route: Route
+
+
+def tokenize_at_route(route: Route, call: Callable[[Processor], T]) -> Tokenized[T]:
+    """``call(adapter)`` (a token look-up or tokenisation, before the payment exists) at the route's processor.
+    When that processor cannot be reached at all and the route has a fallback, at the fallback instead, which then
+    takes the payment with no further fallback: nothing about the payment was ever sent to the first."""
+    try:
+        return Tokenized(details=call(processor_outside_transaction(route.processor)), route=route)
+    except ProcessorNotReached:
+        if not route.fallback:
+            raise
+        logger.warning("%s not reached: the payment method is asked of %s", route.processor, route.fallback)
+        details = call(processor_outside_transaction(route.fallback))
+        return Tokenized(details=details, route=Route(processor=route.fallback, failed_over_from=route.processor))
+
+
 def routing_rule_validate(rule: RoutingRule) -> None:
     """Raise ValidationError (per field) for a rule that names an unknown processor or falls back to itself."""
     known = ", ".join(processor_names())
     errors = {}
     if not processor_exists(rule.processor):
         errors["processor"] = f"Unknown processor '{rule.processor}'. Configured processors: {known}."
+    from payments.methods import PAYMENT_METHODS  # the methods import this module (Route)
+
+    if rule.payment_method_type and rule.payment_method_type not in PAYMENT_METHODS:
+        errors["payment_method_type"] = (
+            f"Unknown payment method type '{rule.payment_method_type}'. Known: {', '.join(PAYMENT_METHODS)}."
+        )
     if rule.fallback_processor:
         if not processor_exists(rule.fallback_processor):
             errors["fallback_processor"] = (
@@ -84,7 +121,7 @@ def routing_rule_save(*, rule: RoutingRule, actor: str, reason: str = "") -> Rou
     with transaction.atomic():
         before = None
         if rule.pk:
-            before = _rule_state(RoutingRule.objects.select_for_update().get(pk=rule.pk))
+            before = _rule_state(routing_rule_lock(rule.pk))
         rule.save()
         audit_record(
             actor=actor,
@@ -100,7 +137,7 @@ def routing_rule_save(*, rule: RoutingRule, actor: str, reason: str = "") -> Rou
 def routing_rule_delete(*, rule: RoutingRule, actor: str, reason: str = "") -> None:
     """Delete a routing rule, with its audit entry (what it was) in the same transaction."""
     with transaction.atomic():
-        locked = RoutingRule.objects.select_for_update().get(pk=rule.pk)
+        locked = routing_rule_lock(rule.pk)
         audit_record(actor=actor, action="routing_rule.delete", obj=locked, before=_rule_state(locked), reason=reason)
         locked.delete()
 
@@ -115,7 +152,7 @@ def payment_fail_over(*, payment_id: str, failed_processor: str, why: str, actor
     The resolver counts a re-send under the same conditions (processor and attempts), so the two never race.
     """
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        payment = payment_lock(payment_id)
         if (
             payment.status != PaymentStatus.PROCESSING
             or payment.processor != failed_processor

@@ -19,6 +19,7 @@ from payments.api.serializers import (
     PaymentListSerializer,
     PaymentSerializer,
 )
+from payments.methods import ResolvedPaymentMethod, payment_method
 from payments.models import PaymentStatus
 from payments.routing import route_choose
 
@@ -83,23 +84,16 @@ class PaymentListCreateView(APIView):
     )
     def post(self, request):
         data = parse_input(PaymentCreateInput, request)
-        method = data["payment_method"]
+        method = payment_method(data["payment_method"]["type"])
         idempotency_key = request.headers.get("Idempotency-Key")
 
-        def prepare():
+        def prepare() -> ResolvedPaymentMethod:
             # Outside any transaction, once the idempotency key is ours: route the payment, then ask its
             # processor about the method (the route's fallback takes it when that processor is not reached).
-            route = route_choose(merchant=request.user, currency=data["currency"], payment_method_type=method["type"])
-            if method["type"] == "wallet":
-                provider = method["wallet"]["provider"]
-                return {"token": f"wallet_{provider}", "wallet_provider": provider, "route": route}
-            if method["type"] == "bank_transfer":
-                account = services.bank_account_tokenize(account=method["bank_account"], route=route)
-                return {"token": account.details.processor_id, "bank_account": account.details, "route": account.route}
-            card = services.payment_method_resolve(token=method["token"], route=route)
-            return {"token": method["token"], "card": card.details, "route": card.route}
+            route = route_choose(merchant=request.user, currency=data["currency"], payment_method_type=method.type)
+            return method.resolve(data["payment_method"][method.input_name], route=route)
 
-        def execute(progress: Progress, resolved):
+        def execute(progress: Progress, resolved: ResolvedPaymentMethod):
             if progress.resumed:
                 # An earlier execution of this request created the payment: carry on, never create again.
                 return _resume_creation(progress.resource_id)
@@ -107,7 +101,7 @@ class PaymentListCreateView(APIView):
                 merchant=request.user,
                 amount=data["amount"],
                 currency=data["currency"],
-                **resolved,
+                payment_method=resolved,
                 capture_method=data["capture_method"],
                 description=data["description"],
                 metadata=data["metadata"],

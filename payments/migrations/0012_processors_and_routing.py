@@ -42,12 +42,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "payment_method_type",
-                    models.CharField(
-                        blank=True,
-                        choices=[("card", "Card"), ("bank_transfer", "Bank Transfer"), ("wallet", "Wallet")],
-                        default="",
-                        max_length=32,
-                    ),
+                    models.CharField(blank=True, default="", max_length=32),
                 ),
                 (
                     "processor",

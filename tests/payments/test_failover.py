@@ -13,6 +13,7 @@ from django.db import transaction
 
 from merchants.services import api_key_issue, merchant_create
 from payments import services
+from payments.methods.card import Card
 from payments.models import Payment, PaymentStatus, PaymentTransition, RoutingRule
 from payments.routing import Route, payment_fail_over, route_choose
 from tests.payments.helpers import create_payment, post
@@ -125,15 +126,12 @@ def test_a_crash_after_the_switch_before_the_call_is_finished_by_the_resolver_on
     merchant, sandbox, sandbox_eu, settings
 ):
     # Given a payment whose intent is recorded with sandbox (fallback sandbox_eu), and whose one send was refused
-    card = services.payment_method_resolve(token="tok_visa", route=Route("sandbox", "sandbox_eu"))
     created = services.payment_create(
         merchant=merchant,
         amount=1500,
         currency="USD",
-        token="tok_visa",
-        card=card.details,
+        payment_method=Card().resolve("tok_visa", route=Route("sandbox", "sandbox_eu")),
         confirm=True,
-        route=card.route,
     )
     # When the switch commits and the process dies before calling sandbox_eu
     moved = payment_fail_over(
@@ -156,10 +154,8 @@ def test_a_payment_sent_more_than_once_never_fails_over(merchant, sandbox, sandb
         merchant=merchant,
         amount=1500,
         currency="USD",
-        token="tok_visa",
-        card=services.payment_method_resolve(token="tok_visa", route=Route("sandbox")).details,
+        payment_method=Card().resolve("tok_visa", route=Route("sandbox", "sandbox_eu")),
         confirm=True,
-        route=Route("sandbox", "sandbox_eu"),
     )
     Payment.objects.filter(pk=created.payment.id).update(processor_attempts=2)
     # When sandbox then refuses the connection, the resolver re-sends there
