@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from core.api import (
+from edge.api import (
     AmountField,
     CurrencyField,
     MetadataField,

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client, override_settings
 
 from core.errors import CardError, InvalidRequestError
+from edge.exception_handler import error_answer
 
 
 def assert_error_shape(response, status: int, error_type: str, code: str | None = None):
@@ -38,13 +39,13 @@ def test_unknown_api_route_is_json_404_in_debug(client):
     assert_error_shape(client.get("/api/v1/missing"), 404, "invalid_request_error", "resource_missing")
 
 
-@override_settings(ROOT_URLCONF="tests.core.boom_urls")
+@override_settings(ROOT_URLCONF="tests.edge.boom_urls")
 def test_unexpected_exception_in_api_view_is_500_api_error_with_nothing_internal(api_client):
     error = assert_error_shape(api_client.get("/api/v1/test-boom"), 500, "api_error")
     assert "hunter2" not in error["message"] and "RuntimeError" not in error["message"]
 
 
-@override_settings(ROOT_URLCONF="tests.core.boom_urls", DEBUG=False)
+@override_settings(ROOT_URLCONF="tests.edge.boom_urls", DEBUG=False)
 def test_unexpected_exception_in_plain_api_view_is_500_api_error(db):
     client = Client(raise_request_exception=False)
     error = assert_error_shape(client.get("/api/test-plain-boom"), 500, "api_error")
@@ -58,8 +59,9 @@ def test_non_api_404_stays_html(client, db):
 
 
 def test_api_error_bodies_carry_extra_members():
-    body = CardError("Your card was declined.", decline_code="insufficient_funds").as_body()
-    assert body == {
+    answer = error_answer(CardError("Your card was declined.", decline_code="insufficient_funds"))
+    assert answer.status == 402
+    assert answer.body == {
         "error": {
             "type": "card_error",
             "code": "card_declined",
@@ -68,7 +70,9 @@ def test_api_error_bodies_carry_extra_members():
             "decline_code": "insufficient_funds",
         }
     }
-    assert InvalidRequestError("x", code="amount_invalid", param="amount").as_body()["error"]["param"] == "amount"
+    assert (
+        error_answer(InvalidRequestError("x", code="amount_invalid", param="amount")).body["error"]["param"] == "amount"
+    )
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])
