@@ -11,8 +11,7 @@ from django import forms
 
 from core.money import CURRENCY_CHOICES, MAX_AMOUNT
 from merchants.models import Merchant
-from payments.dispute_services import EVIDENCE_FIELDS
-from payments.models import CancellationReason, RefundReason
+from payments.models import EVIDENCE_FIELDS, CancellationReason, RefundReason
 
 
 class OnceForm(forms.Form):

@@ -30,7 +30,7 @@ from core.staff import require_staff_permission, staff_actor
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments import dispute_services, refund_services, services
-from payments.models import Dispute, Payment, Refund, RefundReason, RefundStatus
+from payments.models import EVIDENCE_FIELDS, Dispute, Payment, Refund, RefundReason, RefundStatus
 
 Status = RefundRequest.Status
 
@@ -332,7 +332,7 @@ def staff_payment_cancel(*, payment: Payment, reason: str | None, user) -> Payme
 def staff_dispute_submit_evidence(*, dispute: Dispute, evidence: dict, user) -> Dispute:
     """Send evidence through ``dispute_submit_evidence``; its audit entry names the staff member."""
     require_staff_permission(user, "submit_dispute_evidence", "submit dispute evidence")
-    evidence = {field: evidence.get(field, "") for field in dispute_services.EVIDENCE_FIELDS}
+    evidence = {field: evidence.get(field, "") for field in EVIDENCE_FIELDS}
     if not any(text.strip() for text in evidence.values()):
         raise InvalidRequestError("Submit at least one evidence field with text.", code="evidence_missing")
     return dispute_services.dispute_submit_evidence(dispute=dispute, evidence=evidence, actor=staff_actor(user))

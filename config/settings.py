@@ -223,7 +223,7 @@ SPECTACULAR_SETTINGS = {
         "CurrencyEnum": "core.money.CURRENCY_CHOICES",
         "RefundReasonEnum": "payments.models.RefundReason",
         "CancellationReasonEnum": "payments.models.CancellationReason",
-        "PaymentMethodTypeEnum": "payments.models.PaymentMethodType",
+        "PaymentMethodTypeEnum": "payments.methods.PAYMENT_METHOD_TYPES",
     },
     # Filters' enums and formats, ids' shapes, every error status (edge.schema.postprocess_schema).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "edge.schema.postprocess_schema"],

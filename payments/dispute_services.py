@@ -15,50 +15,33 @@ from django.utils import timezone
 
 from core.audit import audit_record
 from core.errors import InvalidRequestError
+from events.services import event_record
 from gateways.base import Dispute as ProcessorDispute
 from gateways.base import ProcessorRequestRejected, ProcessorUnavailable
 from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from payments.errors import ProcessorUnavailableError
 from payments.fx_services import payment_fx
+from payments.locks import dispute_lock, payment_lock
 from payments.models import Dispute, DisputeStatus, Payment
+from payments.representations import dispute_representation
+from payments.transitions import DISPUTES, transition
 
 logger = logging.getLogger(__name__)
-
-EVIDENCE_FIELDS = ("customer_communication", "shipping_documentation", "refund_policy", "uncategorized_text")
 
 
 def dispute_fee(currency: str) -> int:
     return settings.DISPUTE_FEE.get(currency, settings.DISPUTE_FEE_DEFAULT)
 
 
-def _record_event(dispute: Dispute, event_type: str) -> None:
-    from events.services import event_record
-    from payments.api.serializers import DisputeSerializer
-
-    event_record(merchant=dispute.merchant_id, type=event_type, data_object=DisputeSerializer(dispute).data)
-
-
 def _transition(dispute: Dispute, name: str, *, actor: str, reason: str = "", **kwargs) -> None:
-    before = dispute.status
-    getattr(dispute, name)(**kwargs)
-    dispute.save()
-    audit_record(
-        actor=actor,
-        action=f"dispute.{name}",
-        obj=dispute,
-        before={"status": before},
-        after={"status": dispute.status},
-        reason=reason,
-    )
-    if dispute.is_open:
-        _record_event(dispute, "dispute.updated")
-    else:
-        if dispute.status == DisputeStatus.WON:
-            posting_rules.dispute_won(dispute_id=dispute.id, **payment_fx(dispute.payment))
-        else:
-            posting_rules.dispute_lost(dispute_id=dispute.id)
-        _record_event(dispute, "dispute.closed")
+    """Run a dispute's transition and record it (``payments.transitions``); a dispute it closes is settled in
+    the ledger in the same transaction: a win gives the disputed amount back to the merchant, a loss keeps it."""
+    transition(dispute, name, trail=DISPUTES, actor=actor, reason=reason, **kwargs)
+    if dispute.status == DisputeStatus.WON:
+        posting_rules.dispute_won(dispute_id=dispute.id, **payment_fx(dispute.payment))
+    elif dispute.status == DisputeStatus.LOST:
+        posting_rules.dispute_lost(dispute_id=dispute.id)
 
 
 def _open(answer: ProcessorDispute, *, actor: str) -> Dispute | None:
@@ -69,7 +52,7 @@ def _open(answer: ProcessorDispute, *, actor: str) -> Dispute | None:
         return None
     try:
         with transaction.atomic():
-            locked = Payment.objects.select_for_update().get(pk=payment.pk)
+            locked = payment_lock(payment.pk)
             dispute = Dispute.objects.create(
                 payment=locked,
                 merchant_id=locked.merchant_id,
@@ -97,7 +80,9 @@ def _open(answer: ProcessorDispute, *, actor: str) -> Dispute | None:
                 obj=dispute,
                 after={"status": dispute.status, "amount": dispute.amount, "fee": dispute.fee},
             )
-            _record_event(dispute, "dispute.created")
+            event_record(
+                merchant=dispute.merchant_id, type="dispute.created", data_object=dispute_representation(dispute)
+            )
             return dispute
     except IntegrityError:
         return Dispute.objects.get(processor_dispute_id=answer.processor_id)
@@ -109,7 +94,7 @@ def dispute_apply_processor_dispute(*, answer: ProcessorDispute, actor: str) -> 
     if dispute is None:
         return None
     with transaction.atomic():
-        dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
+        dispute = dispute_lock(dispute.pk)
         now = timezone.now()
         if answer.status == DisputeStatus.UNDER_REVIEW and dispute.status == DisputeStatus.NEEDS_RESPONSE:
             _transition(dispute, "submit_evidence", actor=actor, evidence=answer.evidence or dispute.evidence, now=now)
@@ -152,7 +137,7 @@ def dispute_submit_evidence(*, dispute: Dispute, evidence: dict, actor: str) -> 
         "submit_dispute_evidence", dispute, evidence=evidence, idempotency_key=f"{dispute.id}:evidence"
     )
     with transaction.atomic():
-        locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
+        locked = dispute_lock(dispute.pk)
         if locked.status == DisputeStatus.NEEDS_RESPONSE:
             _transition(locked, "submit_evidence", actor=actor, evidence=evidence, now=timezone.now())
     return dispute_apply_processor_dispute(answer=answer, actor=actor)
@@ -167,7 +152,7 @@ def dispute_accept(*, dispute: Dispute, actor: str, reason: str = "accepted") ->
         )
     answer = _call_processor("accept_dispute", dispute, idempotency_key=f"{dispute.id}:accept")
     with transaction.atomic():
-        locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
+        locked = dispute_lock(dispute.pk)
         if locked.is_open:
             _transition(locked, "lose", actor=actor, reason=reason, now=timezone.now())
     return dispute_apply_processor_dispute(answer=answer, actor=actor)

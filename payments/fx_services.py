@@ -20,6 +20,7 @@ from core.money import convert, is_known_currency
 from gateways.base import ProcessorUnavailable
 from gateways.registry import processor_outside_transaction
 from payments.errors import CurrencyConversionUnavailable
+from payments.locks import fx_rate_lock, fx_rate_lock_pair
 from payments.models import FxRate, Payment
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def fx_rates_import(*, raise_unavailable: bool = False) -> int:
             rate = Decimal(text)
             if not is_known_currency(quote) or not is_known_currency(base) or quote == base or rate <= 0:
                 continue
-            existing = FxRate.objects.select_for_update().filter(base_currency=base, quote_currency=quote).first()
+            existing = fx_rate_lock_pair(base_currency=base, quote_currency=quote)
             if existing is not None and existing.source == FxRate.Source.MANUAL:
                 continue
             FxRate.objects.update_or_create(
@@ -79,7 +80,7 @@ def fx_rate_set(*, rate: FxRate, actor: str, reason: str = "") -> FxRate:
     with transaction.atomic():
         before = None
         if rate.pk:
-            old = FxRate.objects.select_for_update().get(pk=rate.pk)
+            old = fx_rate_lock(rate.pk)
             before = {"rate": str(old.rate), "source": old.source}
         rate.source = FxRate.Source.MANUAL
         rate.as_of = timezone.now()

@@ -30,12 +30,6 @@ class PaymentStatus(models.TextChoices):
     CANCELED = "canceled"
 
 
-class PaymentMethodType(models.TextChoices):
-    CARD = "card"
-    BANK_TRANSFER = "bank_transfer"
-    WALLET = "wallet"
-
-
 class CaptureMethod(models.TextChoices):
     AUTOMATIC = "automatic"
     MANUAL = "manual"
@@ -64,7 +58,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     amount_refunded = models.BigIntegerField(default=0)
 
     # The payment method as the processor tokenised it: never a card number, account number or IBAN.
-    # "card", "bank_transfer" or "wallet".
+    # One of ``payments.methods.PAYMENT_METHODS``, whose module says which of the columns below it fills.
     payment_method_type = models.CharField(max_length=32, default="card")
     # The processor's token for the payment method: a card token ("tok_…"), a bank account token ("ba_…") or a
     # wallet source ("wallet_sandboxpay").
@@ -399,6 +393,9 @@ class DisputeStatus(models.TextChoices):
 
 
 DISPUTE_OPEN_STATUSES = (DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW)
+
+# The merchant's evidence, as text: the keys of ``Dispute.evidence``, in the order the API shows them.
+EVIDENCE_FIELDS = ("customer_communication", "shipping_documentation", "refund_policy", "uncategorized_text")
 
 
 class Dispute(ConcurrentTransitionMixin, models.Model):

@@ -31,36 +31,15 @@ from ledger import posting_rules
 from merchants.models import Merchant
 from payments.errors import PaymentUnexpectedState
 from payments.fx_services import payment_fx
+from payments.locks import payment_lock, refund_lock
 from payments.models import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
+from payments.transitions import REFUNDS, transition
 
 logger = logging.getLogger(__name__)
 
 
 def refund_key(refund: Refund) -> str:
     return f"{refund.id}:refund"
-
-
-def _record_event(refund: Refund) -> None:
-    from events.services import event_record
-    from payments.api.serializers import RefundSerializer
-
-    event_record(merchant=refund.merchant_id, type=f"refund.{refund.status}", data_object=RefundSerializer(refund).data)
-
-
-def _transition(refund: Refund, name: str, *, actor: str, reason: str = "", **kwargs) -> None:
-    """Run a refund transition, save, and record it in the audit trail and the event log."""
-    before = refund.status
-    getattr(refund, name)(**kwargs)
-    refund.save()
-    audit_record(
-        actor=actor,
-        action=f"refund.{name}",
-        obj=refund,
-        before={"status": before},
-        after={"status": refund.status},
-        reason=reason,
-    )
-    _record_event(refund)
 
 
 # The disputes that stop a refund. An open one (``needs_response``, ``under_review``): the money is held
@@ -193,7 +172,7 @@ def refund_reserve(
             return existing  # a re-executed request finds the refund it already made
     try:
         with transaction.atomic():
-            locked = Payment.objects.select_for_update().get(pk=payment.pk)
+            locked = payment_lock(payment.pk)
             if idempotency_key is not None:
                 # Again under the lock: a concurrent twin may have made it since, and ``divert`` must not
                 # decide a second time about a refund that exists.
@@ -283,9 +262,9 @@ def refund_apply_processor_refund(*, refund_id: str, answer: ProcessorRefund, ac
             processor_refund_id=answer.processor_id,
         )
     with transaction.atomic():
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        refund = refund_lock(refund_id)
         if answer.status == "succeeded" and refund.status == RefundStatus.PENDING:
-            _transition(refund, "succeed", actor=actor, processor_refund_id=answer.processor_id)
+            transition(refund, "succeed", trail=REFUNDS, actor=actor, processor_refund_id=answer.processor_id)
             posting_rules.refund_succeeded(refund_id=refund.id)
         elif answer.status == "pending" and not refund.processor_refund_id:
             Refund.objects.filter(pk=refund.pk).update(processor_refund_id=answer.processor_id)
@@ -295,16 +274,17 @@ def refund_apply_processor_refund(*, refund_id: str, answer: ProcessorRefund, ac
 
 def refund_apply_failure(*, refund_id: str, failure_reason: str, actor: str, processor_refund_id=None) -> Refund:
     """The refund failed: it releases its amount on the payment and in the ledger."""
+    payment_id = Refund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
     with transaction.atomic():
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        payment_lock(payment_id)  # the payment before its refund (payments.locks)
+        refund = refund_lock(refund_id)
         if refund.status == RefundStatus.FAILED:
             return refund
-        Payment.objects.select_for_update().filter(pk=refund.payment_id).update(
-            amount_refunded=F("amount_refunded") - refund.amount
-        )
-        _transition(
+        Payment.objects.filter(pk=payment_id).update(amount_refunded=F("amount_refunded") - refund.amount)
+        transition(
             refund,
             "fail",
+            trail=REFUNDS,
             actor=actor,
             reason=failure_reason,
             failure_reason=failure_reason,

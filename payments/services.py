@@ -19,8 +19,6 @@ Every transition is recorded in ``PaymentTransition`` and posted to the ledger i
 the transaction that makes it.
 """
 
-import dataclasses
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -28,27 +26,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed
 
 from core.errors import InvalidRequestError
 from gateways.base import (
-    BankAccountDetails,
     CardDeclined,
-    CardDetails,
     Charge,
     ProcessorRequestRejected,
     ProcessorUnavailable,
-    TokenInvalid,
 )
 from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments.errors import PaymentOperationInProgress, PaymentUnexpectedState, ProcessorUnavailableError
 from payments.fx_services import fx_lock_conversion, fx_require_rate, payment_fx
+from payments.locks import payment_lock
+from payments.methods import ResolvedPaymentMethod
 from payments.models import CaptureMethod, Payment, PaymentStatus, PaymentTransition
+from payments.transitions import PAST_TENSE, PAYMENTS, Change, transition
 
 logger = logging.getLogger(__name__)
 
@@ -89,34 +85,9 @@ def _processor():
     return processor_outside_transaction()
 
 
-def _locked(payment_id: str) -> Payment:
-    """The payment, locked FOR UPDATE until the caller's transaction ends."""
-    return Payment.objects.select_for_update().get(pk=payment_id)
-
-
 def _transition(payment: Payment, name: str, *, actor: str, reason: str = "", **kwargs) -> None:
-    """Run the FSM transition ``name``, save the payment and record the change.
-
-    Must run inside the caller's transaction, with the payment row locked.
-    """
-    before = payment.status
-    try:
-        getattr(payment, name)(**kwargs)
-    except TransitionNotAllowed as exc:
-        raise PaymentUnexpectedState(
-            f"This payment's status is {before}; it cannot be {_past_tense(name)}.", param=None
-        ) from exc
-    payment.save()
-    PaymentTransition.objects.create(
-        payment=payment, from_status=before, to_status=payment.status, transition=name, actor=actor, reason=reason
-    )
-    # The merchant's event, in this same transaction (the outbox): it exists if and only if the change committed.
-    from events.services import event_record
-    from payments.api.serializers import PaymentSerializer
-
-    event_record(
-        merchant=payment.merchant_id, type=f"payment.{payment.status}", data_object=PaymentSerializer(payment).data
-    )
+    """Run the FSM transition ``name`` and record it (``payments.transitions``), in the caller's transaction."""
+    transition(payment, name, trail=PAYMENTS, actor=actor, reason=reason, **kwargs)
 
 
 def _lock_settlement(payment: Payment) -> None:
@@ -131,72 +102,10 @@ def _lock_settlement(payment: Payment) -> None:
 
 
 def _past_tense(name: str) -> str:
-    return {"confirm": "confirmed", "capture": "captured", "cancel": "canceled", "expire": "expired"}.get(name, name)
+    return PAST_TENSE.get(name, name)
 
 
 # --- Create --------------------------------------------------------------------------
-
-
-TOKEN_CACHE_SECONDS = 300
-
-
-def payment_method_resolve(*, token: str) -> CardDetails:
-    """The card behind a processor token, asked of the processor (no transaction is open).
-
-    A token's card never changes, so a known token is cached for a few minutes
-    (an unknown one is not: it may be created a moment later). Raises
-    InvalidRequestError ``token_invalid`` for an unknown token and
-    ProcessorUnavailableError when the processor cannot be asked. With the cache
-    (Redis) down, every token is asked of the processor (``core.failsoft``).
-    """
-    from core.failsoft import CACHE
-
-    cache_key = f"card-token:{hashlib.sha256(token.encode()).hexdigest()}"
-    without_cache = "card tokens are asked of the processor on every request"
-    cached = CACHE.call(lambda: cache.get(cache_key), otherwise=None, degraded=without_cache)
-    if cached is not None:
-        return CardDetails(**cached)
-    try:
-        card = _processor().retrieve_token(token)
-        CACHE.call(
-            lambda: cache.set(cache_key, dataclasses.asdict(card), TOKEN_CACHE_SECONDS),
-            otherwise=None,
-            degraded=without_cache,
-        )
-        return card
-    except TokenInvalid as exc:
-        raise InvalidRequestError(
-            f"No such card token: '{token}'. Tokenise the card with the processor first.",
-            code="token_invalid",
-            param="payment_method[token]",
-        ) from exc
-    except ProcessorUnavailable as exc:
-        raise ProcessorUnavailableError("The processor could not be reached. Retry the request.") from exc
-
-
-def bank_account_tokenize(*, account: dict) -> BankAccountDetails:
-    """Tokenise a bank account with the processor (no transaction is open); only the token and the
-    processor's description of the account are kept, never the number or the IBAN.
-
-    ``account`` has ``country``, ``holder_name`` and ``routing_number`` + ``account_number`` (US) or ``iban``
-    (already checked by the input serializer). Raises InvalidRequestError ``bank_account_invalid`` (with the
-    ``param`` at fault) when the processor refuses it, ProcessorUnavailableError when it cannot be asked.
-    """
-    try:
-        return _processor().tokenize_bank_account(
-            country=account["country"],
-            holder_name=account["holder_name"],
-            account_number=account.get("account_number"),
-            routing_number=account.get("routing_number"),
-            iban=account.get("iban"),
-        )
-    except ProcessorRequestRejected as exc:
-        param = f"payment_method[bank_account][{exc.param}]" if exc.param else "payment_method[bank_account]"
-        raise InvalidRequestError(
-            "The bank account was refused by the processor.", code="bank_account_invalid", param=param
-        ) from exc
-    except ProcessorUnavailable as exc:
-        raise ProcessorUnavailableError("The processor could not be reached. Retry the request.") from exc
 
 
 @dataclass(frozen=True)
@@ -210,10 +119,7 @@ def payment_create(
     merchant: Merchant,
     amount: int,
     currency: str,
-    token: str,
-    card: CardDetails | None = None,
-    bank_account: BankAccountDetails | None = None,
-    wallet_provider: str | None = None,
+    payment_method: ResolvedPaymentMethod,
     capture_method: str = CaptureMethod.AUTOMATIC,
     description: str | None = None,
     metadata: dict | None = None,
@@ -228,37 +134,16 @@ def payment_create(
     created ``processing``: the intent to charge is recorded, step 1 of a
     confirmation); the caller then runs ``payment_confirm_execute``.
 
-    The payment method is a card (``card``, behind ``token``), a bank account (``bank_account``,
-    tokenised by ``bank_account_tokenize``; ``token`` is its ``ba_…`` token) or a wallet
-    (``wallet_provider``; ``token`` is the processor's wallet source): exactly one of them.
+    ``payment_method`` is what the method's ``resolve`` (``payments.methods``) got from the
+    processor, before this call: its token and the method's own columns.
 
     With ``idempotency_key``, at most one payment is ever created per (merchant, key):
     a unique constraint refuses the second, and the first is returned instead (``created``
     False). ``checkpoint`` runs inside the creating transaction.
     """
-    if sum(method is not None for method in (card, bank_account, wallet_provider)) != 1:
-        raise ValueError("payment_create takes exactly one of card, bank_account and wallet_provider")
     # Refused before anything is written: a payment in a currency that cannot be converted into the
     # merchant's settlement currency (no exchange rate) is 400 currency_conversion_unavailable.
     fx_require_rate(currency=currency, settlement_currency=merchant.settlement_currency)
-    if wallet_provider is not None:
-        method = {"payment_method_type": "wallet", "wallet_provider": wallet_provider}
-    elif card is not None:
-        method = {
-            "payment_method_type": "card",
-            "card_brand": card.brand,
-            "card_last4": card.last4,
-            "card_exp_month": card.exp_month,
-            "card_exp_year": card.exp_year,
-        }
-    else:
-        method = {
-            "payment_method_type": "bank_transfer",
-            "bank_country": bank_account.country,
-            "bank_last4": bank_account.last4,
-            "bank_fingerprint": bank_account.fingerprint,
-            "bank_name": bank_account.bank_name,
-        }
     try:
         with transaction.atomic():
             payment = Payment.objects.create(
@@ -266,8 +151,9 @@ def payment_create(
                 amount=amount,
                 currency=currency,
                 capture_method=capture_method,
-                card_token=token,
-                **method,
+                payment_method_type=payment_method.type,
+                card_token=payment_method.token,
+                **payment_method.columns,
                 description=description,
                 metadata=metadata or {},
                 creation_idempotency_key=idempotency_key,
@@ -340,7 +226,7 @@ def _record_authorization_outcome(
         )
     if outcome.rejected is not None:
         with transaction.atomic():
-            payment = _locked(payment_id)
+            payment = payment_lock(payment_id)
             if payment.status == S.PROCESSING:
                 _transition(
                     payment,
@@ -370,7 +256,7 @@ def payment_confirm(
     one that records the processor's answer.
     """
     with transaction.atomic():
-        locked = _locked(payment.pk)
+        locked = payment_lock(payment.pk)
         if locked.status == S.REQUIRES_CONFIRMATION:
             _lock_settlement(locked)
         locked.processor_attempts += 1
@@ -418,7 +304,7 @@ def payment_apply_charge(
     ``checkpoint`` runs inside the transaction, whatever it changed.
     """
     with transaction.atomic():
-        payment = _locked(payment_id)
+        payment = payment_lock(payment_id)
         if checkpoint is not None:
             checkpoint(payment)
         if payment.status == S.PROCESSING:
@@ -552,19 +438,11 @@ def _apply_return(payment: Payment, charge: Charge, *, actor: str) -> None:
         return
     payment.mark_returned(return_code=charge.return_code, now=timezone.now())
     payment.save(update_fields=["amount_returned", "return_code", "returned_at", "updated"])
-    PaymentTransition.objects.create(
-        payment=payment,
-        from_status=payment.status,
-        to_status=payment.status,
-        transition="return",
-        actor=actor,
-        reason=f"returned by the bank: {charge.return_code}",
-    )
     posting_rules.payment_returned(payment_id=payment.id, return_code=charge.return_code)
-    from events.services import event_record
-    from payments.api.serializers import PaymentSerializer
-
-    event_record(merchant=payment.merchant_id, type="payment.returned", data_object=PaymentSerializer(payment).data)
+    PAYMENTS.record(
+        Change(payment, "return", payment.status, actor, f"returned by the bank: {charge.return_code}"),
+        event_type="payment.returned",
+    )
 
 
 # --- Resolving payments whose outcome is unknown -------------------------------------
@@ -592,7 +470,7 @@ def payment_resolve(*, payment_id: str, actor: str = "system:resolver") -> Payme
 
     if payment.processor_attempts >= settings.PAYMENT_MAX_PROCESSOR_ATTEMPTS:
         with transaction.atomic():
-            locked = _locked(payment.id)
+            locked = payment_lock(payment.id)
             if locked.status == S.PROCESSING:
                 _transition(
                     locked,
@@ -699,7 +577,7 @@ def _begin_operation(
 ) -> Payment | None:
     """Claim the operation and commit. Returns None when this same claim already finished it."""
     with transaction.atomic():
-        locked = _locked(payment_id)
+        locked = payment_lock(payment_id)
         if locked.operation_claim == claim and locked.status not in (S.REQUIRES_CAPTURE, S.REQUIRES_ACTION):
             return None  # a retry of a request whose operation was applied: its outcome is the answer
         _claim_operation(locked, operation=operation, amount=amount, claim=claim)
@@ -787,7 +665,7 @@ def payment_cancel(
     request's own outcome, and rivals are refused."""
     claim = claim or _new_claim(actor)
     with transaction.atomic():
-        locked = _locked(payment.pk)
+        locked = payment_lock(payment.pk)
         if locked.status == S.REQUIRES_CONFIRMATION:
             _transition(locked, "cancel", actor=actor, reason=reason or "", reason_code=reason)
             Payment.objects.filter(pk=locked.pk).update(operation="cancel", operation_claim=claim)
@@ -840,7 +718,7 @@ def _void_authorization(payment: Payment, *, transition_name: str, reason: str |
     if charge.status != "voided":
         return payment_sync_operation(payment_id=payment.id, actor=actor)
     with transaction.atomic():
-        locked = _locked(payment.pk)
+        locked = payment_lock(payment.pk)
         if locked.status == S.REQUIRES_CAPTURE:
             if transition_name == "expire":
                 _transition(locked, "expire", actor=actor, reason="authorisation expired")
@@ -903,7 +781,7 @@ def _void_awaiting_action(payment: Payment, *, transition_name: str, reason: str
     if charge.status not in ("voided", "expired"):
         return payment_sync_awaiting_action(payment_id=payment.id, actor=actor)
     with transaction.atomic():
-        locked = _locked(payment.pk)
+        locked = payment_lock(payment.pk)
         if locked.status == S.REQUIRES_ACTION:
             if transition_name == "expire":
                 _transition(locked, "expire", actor=actor, reason="not approved in time")

@@ -41,8 +41,7 @@ from backoffice.forms import CancelForm, CaptureForm, DisputeAcceptForm, Dispute
 from core.errors import DomainError
 from core.staff import perm
 from payments import refund_services
-from payments.dispute_services import EVIDENCE_FIELDS
-from payments.models import Dispute, FxRate, Payment, PaymentTransition, Refund
+from payments.models import EVIDENCE_FIELDS, Dispute, FxRate, Payment, PaymentTransition, Refund
 
 # Transitions staff may trigger from a payment's page; the others are the processor's.
 STAFF_TRANSITIONS = ("capture", "cancel")

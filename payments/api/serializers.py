@@ -1,6 +1,5 @@
-"""The payment object as the API shows it, and the inputs of each payment operation."""
+"""The inputs of each payments API operation, and the description of its answers for the OpenAPI document."""
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
@@ -12,39 +11,25 @@ from edge.api import (
     StrictCharField,
     StrictInputSerializer,
 )
-from payments.bank_accounts import bank_account_error, normalize_iban
+from payments.methods import PAYMENT_METHOD_TYPES, PAYMENT_METHODS, payment_method
 from payments.models import (
     CancellationReason,
     CaptureMethod,
     Dispute,
     DisputeStatus,
     Payment,
-    PaymentMethodType,
     PaymentStatus,
     Refund,
     RefundReason,
     RefundStatus,
 )
+from payments.representations import dispute_representation, payment_representation, refund_representation
 
 # --- Output -----------------------------------------------------------------------------
-
-
-class CardSerializer(serializers.Serializer):
-    brand = serializers.CharField()
-    last4 = serializers.CharField()
-    exp_month = serializers.IntegerField()
-    exp_year = serializers.IntegerField()
-
-
-class BankTransferSerializer(serializers.Serializer):
-    country = serializers.CharField()
-    last4 = serializers.CharField()
-    fingerprint = serializers.CharField()
-    bank_name = serializers.CharField(allow_null=True)
-
-
-class WalletSerializer(serializers.Serializer):
-    provider = serializers.CharField()
+#
+# The output serializers describe the API's objects for the OpenAPI document; what they answer is the
+# object built by ``payments.representations`` (the events carry the same), so their fields must name
+# exactly its keys (tests/payments/test_representations.py holds them to it).
 
 
 class NextActionSerializer(serializers.Serializer):
@@ -52,22 +37,23 @@ class NextActionSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="Send the customer here to approve or decline the payment.")
 
 
+# ``{"type": …, <type>: <details>}``: one member per registered payment method (``payments.methods``).
 class PaymentMethodSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=PaymentMethodType.choices)
-    card = CardSerializer(required=False, help_text="Present when `type` is `card`.")
-    bank_transfer = BankTransferSerializer(
-        required=False,
-        help_text="Present when `type` is `bank_transfer`: the account as the processor described "
-        "it, never its number or IBAN.",
-    )
-    wallet = WalletSerializer(required=False, help_text="Present when `type` is `wallet`.")
+    type = serializers.ChoiceField(choices=PAYMENT_METHOD_TYPES)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for method in PAYMENT_METHODS.values():
+            fields[method.type] = method.details_serializer()
+        return fields
 
 
 class PaymentSerializer(serializers.ModelSerializer):
-    object = serializers.SerializerMethodField()
+    object = serializers.CharField(read_only=True)
     status = serializers.ChoiceField(choices=PaymentStatus.choices)
-    payment_method = serializers.SerializerMethodField()
-    next_action = serializers.SerializerMethodField()
+    payment_method = PaymentMethodSerializer(read_only=True)
+    # Where to send the customer while the payment is ``requires_action``; null otherwise.
+    next_action = NextActionSerializer(read_only=True, allow_null=True)
     settlement_currency = serializers.CharField(
         read_only=True,
         allow_null=True,
@@ -122,39 +108,8 @@ class PaymentSerializer(serializers.ModelSerializer):
             "created",
         ]
 
-    def get_object(self, payment) -> str:
-        return "payment"
-
-    @extend_schema_field(PaymentMethodSerializer)
-    def get_payment_method(self, payment) -> dict:
-        if payment.payment_method_type == "wallet":
-            return {"type": "wallet", "wallet": {"provider": payment.wallet_provider}}
-        if payment.payment_method_type == "bank_transfer":
-            return {
-                "type": "bank_transfer",
-                "bank_transfer": {
-                    "country": payment.bank_country,
-                    "last4": payment.bank_last4,
-                    "fingerprint": payment.bank_fingerprint,
-                    "bank_name": payment.bank_name,
-                },
-            }
-        return {
-            "type": payment.payment_method_type,
-            "card": {
-                "brand": payment.card_brand,
-                "last4": payment.card_last4,
-                "exp_month": payment.card_exp_month,
-                "exp_year": payment.card_exp_year,
-            },
-        }
-
-    @extend_schema_field(NextActionSerializer(allow_null=True))
-    def get_next_action(self, payment) -> dict | None:
-        """Where to send the customer while the payment is ``requires_action``; null otherwise."""
-        if payment.status == PaymentStatus.REQUIRES_ACTION and payment.next_action_url:
-            return {"type": "redirect", "url": payment.next_action_url}
-        return None
+    def to_representation(self, payment) -> dict:
+        return payment_representation(payment)
 
 
 class PaymentListSerializer(serializers.Serializer):
@@ -166,48 +121,27 @@ class PaymentListSerializer(serializers.Serializer):
 
 # --- Input -------------------------------------------------------------------------------
 
-# The wallets the processor offers (its source is "wallet_<provider>").
-WALLET_PROVIDERS = ["sandboxpay"]
 
-
-class BankAccountInput(StrictInputSerializer):
-    """A US account (``routing_number`` + ``account_number``) or a SEPA one (``iban``), checked here too."""
-
-    country = StrictCharField(min_length=2, max_length=2)
-    holder_name = StrictCharField(max_length=255)
-    routing_number = StrictCharField(max_length=9, required=False)
-    account_number = StrictCharField(max_length=17, required=False)
-    iban = StrictCharField(max_length=64, required=False)
-
-    def validate(self, attrs):
-        problem = bank_account_error(attrs)
-        if problem is not None:
-            param, message = problem
-            raise serializers.ValidationError({param: [ErrorDetail(message, code="bank_account_invalid")]})
-        if attrs.get("iban"):
-            attrs["iban"] = normalize_iban(attrs["iban"])
-        return attrs
-
-
-class WalletInput(StrictInputSerializer):
-    provider = serializers.ChoiceField(choices=WALLET_PROVIDERS)
-
-
+# ``{"type": …, <input_name>: <its data>}``: one member per registered payment method (``payments.methods``),
+# and only the one its type names.
 class PaymentMethodInput(StrictInputSerializer):
-    type = serializers.ChoiceField(choices=PaymentMethodType.choices)
-    token = StrictCharField(max_length=255, required=False, help_text="A card token (`tok_…`), for `type: card`.")
-    bank_account = BankAccountInput(required=False, help_text="For `type: bank_transfer`.")
-    wallet = WalletInput(required=False, help_text="For `type: wallet`.")
+    type = serializers.ChoiceField(choices=PAYMENT_METHOD_TYPES)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for method in PAYMENT_METHODS.values():
+            fields[method.input_name] = method.input_field()
+        return fields
 
     def validate(self, attrs):
-        needed = {"card": "token", "bank_transfer": "bank_account", "wallet": "wallet"}[attrs["type"]]
-        other = {"token", "bank_account", "wallet"} - {needed}
+        needed = payment_method(attrs["type"]).input_name
         if needed not in attrs:
             raise serializers.ValidationError({needed: [ErrorDetail("This field is required.", code="required")]})
-        for name in other & set(attrs):
-            raise serializers.ValidationError(
-                {name: [ErrorDetail(f"Not allowed with type {attrs['type']}.", code="parameter_unknown")]}
-            )
+        for name in attrs:
+            if name not in ("type", needed):
+                raise serializers.ValidationError(
+                    {name: [ErrorDetail(f"Not allowed with type {attrs['type']}.", code="parameter_unknown")]}
+                )
         return attrs
 
 
@@ -221,9 +155,10 @@ class PaymentCreateInput(StrictInputSerializer):
     metadata = MetadataField(required=False, default=dict)
 
     def validate(self, attrs):
-        if attrs["payment_method"]["type"] == "bank_transfer" and attrs["capture_method"] != CaptureMethod.AUTOMATIC:
+        method = payment_method(attrs["payment_method"]["type"])
+        if not method.manual_capture and attrs["capture_method"] != CaptureMethod.AUTOMATIC:
             raise serializers.ValidationError(
-                {"capture_method": [ErrorDetail("Bank transfers are captured automatically.", code="invalid")]}
+                {"capture_method": [ErrorDetail(f"{method.label} are captured automatically.", code="invalid")]}
             )
         return attrs
 
@@ -249,7 +184,7 @@ class PaymentCancelInput(StrictInputSerializer):
 
 
 class RefundSerializer(serializers.ModelSerializer):
-    object = serializers.SerializerMethodField()
+    object = serializers.CharField(read_only=True)
     payment = serializers.CharField(source="payment_id")
     status = serializers.ChoiceField(choices=RefundStatus.choices)
     created = serializers.DateTimeField()
@@ -258,8 +193,8 @@ class RefundSerializer(serializers.ModelSerializer):
         model = Refund
         fields = ["id", "object", "payment", "amount", "currency", "status", "reason", "failure_reason", "created"]
 
-    def get_object(self, refund) -> str:
-        return "refund"
+    def to_representation(self, refund) -> dict:
+        return refund_representation(refund)
 
 
 class RefundListSerializer(serializers.Serializer):
@@ -293,10 +228,10 @@ class DisputeEvidenceSerializer(StrictInputSerializer):
 
 
 class DisputeSerializer(serializers.ModelSerializer):
-    object = serializers.SerializerMethodField()
+    object = serializers.CharField(read_only=True)
     payment = serializers.CharField(source="payment_id")
     status = serializers.ChoiceField(choices=DisputeStatus.choices)
-    evidence = serializers.SerializerMethodField()
+    evidence = DisputeEvidenceSerializer(read_only=True)
     created = serializers.DateTimeField()
 
     class Meta:
@@ -315,12 +250,8 @@ class DisputeSerializer(serializers.ModelSerializer):
             "created",
         ]
 
-    def get_object(self, dispute) -> str:
-        return "dispute"
-
-    @extend_schema_field(DisputeEvidenceSerializer)
-    def get_evidence(self, dispute) -> dict:
-        return {field: dispute.evidence.get(field, "") for field in DisputeEvidenceSerializer().fields}
+    def to_representation(self, dispute) -> dict:
+        return dispute_representation(dispute)
 
 
 class DisputeListSerializer(serializers.Serializer):

@@ -20,6 +20,7 @@ from payments.api.serializers import (
     PaymentListSerializer,
     PaymentSerializer,
 )
+from payments.methods import ResolvedPaymentMethod, payment_method
 from payments.models import PaymentStatus
 
 STATUS_FILTER = OpenApiParameter("status", str, enum=PaymentStatus.values, description="Only payments in this status.")
@@ -83,20 +84,14 @@ class PaymentListCreateView(APIView):
     )
     def post(self, request):
         data = parse_input(PaymentCreateInput, request)
-        method = data["payment_method"]
+        method = payment_method(data["payment_method"]["type"])
         idempotency_key = request.headers.get("Idempotency-Key")
 
-        def prepare():
+        def prepare() -> ResolvedPaymentMethod:
             # Outside any transaction, once the idempotency key is ours: ask the processor about the method.
-            if method["type"] == "wallet":
-                provider = method["wallet"]["provider"]
-                return {"token": f"wallet_{provider}", "wallet_provider": provider}
-            if method["type"] == "bank_transfer":
-                account = services.bank_account_tokenize(account=method["bank_account"])
-                return {"token": account.processor_id, "bank_account": account}
-            return {"token": method["token"], "card": services.payment_method_resolve(token=method["token"])}
+            return method.resolve(data["payment_method"][method.input_name])
 
-        def execute(progress: Progress, resolved):
+        def execute(progress: Progress, resolved: ResolvedPaymentMethod):
             if progress.resumed:
                 # An earlier execution of this request created the payment: carry on, never create again.
                 return _resume_creation(progress.resource_id)
@@ -104,7 +99,7 @@ class PaymentListCreateView(APIView):
                 merchant=request.user,
                 amount=data["amount"],
                 currency=data["currency"],
-                **resolved,
+                payment_method=resolved,
                 capture_method=data["capture_method"],
                 description=data["description"],
                 metadata=data["metadata"],

@@ -88,11 +88,11 @@ def test_with_the_cache_down_the_limit_is_still_per_merchant(api_client, other_a
 
 @pytest.mark.django_db
 def test_with_the_cache_down_a_card_token_is_asked_of_the_processor(sandbox):
-    from payments.services import payment_method_resolve
+    from payments.methods.card import card_token_resolve
 
     with redis_cache_down():
-        first = payment_method_resolve(token="tok_visa")
-        second = payment_method_resolve(token="tok_visa")
+        first = card_token_resolve(token="tok_visa")
+        second = card_token_resolve(token="tok_visa")
     assert first == second
     assert first.brand == "visa"
 

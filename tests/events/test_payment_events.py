@@ -7,8 +7,9 @@ from django.db import transaction
 
 from events.models import Event
 from payments.api.serializers import PaymentSerializer
+from payments.locks import payment_lock
 from payments.models import Payment
-from payments.services import _locked, _transition
+from payments.transitions import PAYMENTS, transition
 from tests.payments.helpers import create_payment, post
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +73,7 @@ def test_creating_a_payment_is_not_an_event(api_client, sandbox):
 def test_a_transition_rolled_back_leaves_no_event_and_no_change(api_client, sandbox):
     payment_id = create_payment(api_client).json()["id"]
     with pytest.raises(RuntimeError), transaction.atomic():
-        _transition(_locked(payment_id), "cancel", actor="test", reason_code=None)
+        transition(payment_lock(payment_id), "cancel", trail=PAYMENTS, actor="test", reason_code=None)
         assert Event.objects.filter(type="payment.canceled").exists()  # written with the change…
         raise RuntimeError("…and the transaction fails after it")
     assert not Event.objects.exists()

@@ -59,7 +59,7 @@ def test_each_transition_is_allowed_from_exactly_its_sources(name, source):
 
 
 def test_the_graph_is_exactly_the_contracts():
-    """api.md's graph, plus the wallet's requires_action (docs/api-additions.md)."""
+    """api.md's graph, plus the wallet's requires_action (docs/api.md)."""
     edges = {(source, target) for sources, target, _ in TRANSITIONS.values() for source in sources}
     assert edges == {
         (S.REQUIRES_CONFIRMATION, S.PROCESSING),

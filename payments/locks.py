@@ -1,0 +1,49 @@
+"""Every row lock payments takes, in one place, so every transaction takes them in the same order.
+
+The order, for any transaction that holds more than one:
+
+1. the payment (``payment_lock``);
+2. then one of its refunds or disputes (``refund_lock``, ``dispute_lock``);
+3. then the ledger's accounts, which ``ledger.services`` locks itself, in primary-key order, when a
+   posting rule runs: postings always come after the rows they describe.
+
+A refund or a dispute is never locked before its payment: a service that starts from a refund reads the
+refund's ``payment_id`` (which never changes) without a lock, locks the payment, then the refund. Two
+transactions that follow this order can wait for each other but never deadlock.
+
+An exchange rate (``fx_rate_lock``, ``fx_rate_lock_pair``) is locked only by the rate import and the
+admin's edit, which take no other lock. The settlement conversion "locked" at confirmation
+(``services._lock_settlement``) is not a row lock: it fixes the payment's settlement amount and rate while
+the payment's row is locked.
+
+Every lock is held until the caller's transaction ends (Django refuses one outside a transaction), and no
+caller may call the processor while it holds one (design.md): the callers open short transactions around
+these calls.
+"""
+
+from payments.models import Dispute, FxRate, Payment, Refund
+
+
+def payment_lock(payment_id: str) -> Payment:
+    """The payment, locked FOR UPDATE until the caller's transaction ends. Lock it first."""
+    return Payment.objects.select_for_update().get(pk=payment_id)
+
+
+def refund_lock(refund_id: str) -> Refund:
+    """The refund, locked FOR UPDATE. Its payment, when the caller needs it too, must be locked before."""
+    return Refund.objects.select_for_update().get(pk=refund_id)
+
+
+def dispute_lock(dispute_id: str) -> Dispute:
+    """The dispute, locked FOR UPDATE. Its payment, when the caller needs it too, must be locked before."""
+    return Dispute.objects.select_for_update().get(pk=dispute_id)
+
+
+def fx_rate_lock(rate_id: int) -> FxRate:
+    """The exchange rate, locked FOR UPDATE."""
+    return FxRate.objects.select_for_update().get(pk=rate_id)
+
+
+def fx_rate_lock_pair(*, base_currency: str, quote_currency: str) -> FxRate | None:
+    """The rate of a currency pair, locked FOR UPDATE, or None when there is none yet."""
+    return FxRate.objects.select_for_update().filter(base_currency=base_currency, quote_currency=quote_currency).first()
