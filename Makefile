@@ -21,9 +21,11 @@ run: venv
 test: venv
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
+## ruff (lint and format) and the import contract (.importlinter).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 ## Confirmed card payments per second through the real API (PostgreSQL, gunicorn, the sandbox).
 bench: venv

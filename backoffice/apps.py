@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.core import checks
+from django.db.models.signals import post_migrate
 
 
 class BackofficeConfig(AppConfig):
@@ -8,7 +9,11 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Back office"
 
     def ready(self):
+        from backoffice.roles import roles_sync_after_migrate
+
         checks.register(staff_otp_check, checks.Tags.security)
+        # The staff roles are created and kept equal to backoffice.roles after every migrate (and flush).
+        post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="backoffice.roles_sync")
 
 
 class StaffAdminConfig(admin_apps.AdminConfig):

@@ -1,14 +1,9 @@
-"""The back office's typed errors. The admin shows their message to the staff member; none is a crash."""
+"""The back office's typed errors. The admin shows their message to the staff member; none is a crash.
 
-from core.errors import ApiError, InvalidRequestError
+A refusal for lack of permission is ``core.staff.StaffPermissionDenied``, raised by every app's services.
+"""
 
-
-class StaffPermissionDenied(ApiError):
-    """The staff member's groups do not allow this action."""
-
-    status_code = 403
-    error_type = "permission_error"
-    default_code = "staff_permission_denied"
+from core.errors import InvalidRequestError
 
 
 class RefundRequestSelfDecision(InvalidRequestError):

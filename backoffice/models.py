@@ -1,7 +1,8 @@
 """What staff do in the back office that the merchant API has no record for.
 
 - ``StaffPermission`` carries no data: it is the home of the back office's custom
-  permissions (``backoffice.<codename>``), which the groups of migration 0002 grant.
+  permissions (``backoffice.<codename>``, listed in ``core.staff``), which the roles of
+  ``backoffice.roles`` grant.
 - ``RefundRequest``: maker-checker for refunds above the approval threshold. A
   request is decided once (a conditional ``UPDATE … WHERE status = 'pending'``),
   and never by the user who made it (a database check constraint).
@@ -15,25 +16,8 @@ from django.db.models import F, Q
 
 from core.ids import new_id
 from core.money import CURRENCY_CHOICES, MAX_AMOUNT
+from core.staff import STAFF_PERMISSIONS
 from payments.models import RefundReason
-
-# codename -> description. The codenames are what the services and the admin check.
-STAFF_PERMISSIONS = {
-    "refund_within_threshold": "Can refund a payment up to the approval threshold (above it, request approval)",
-    "approve_refund_request": "Can approve or reject another user's refund request",
-    "capture_or_cancel_payment": "Can capture or cancel an authorised payment",
-    "submit_dispute_evidence": "Can submit evidence for a dispute",
-    "accept_dispute": "Can accept (concede) a dispute",
-    "make_ledger_adjustment": "Can make a manual ledger adjustment",
-    "resolve_reconciliation_exception": "Can resolve a reconciliation exception",
-}
-
-
-def perm(codename: str) -> str:
-    """The full permission name that ``user.has_perm`` expects."""
-    if codename not in STAFF_PERMISSIONS:
-        raise KeyError(codename)
-    return f"backoffice.{codename}"
 
 
 class StaffPermission(models.Model):

@@ -21,27 +21,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from backoffice.errors import RefundRequestAlreadyDecided, RefundRequestSelfDecision, StaffPermissionDenied
-from backoffice.models import LedgerAdjustment, RefundRequest, new_ledger_adjustment_id, perm
+from backoffice.errors import RefundRequestAlreadyDecided, RefundRequestSelfDecision
+from backoffice.models import LedgerAdjustment, RefundRequest, new_ledger_adjustment_id
 from core.audit import audit_record
 from core.errors import InvalidRequestError
 from core.money import MAX_AMOUNT, format_amount, is_known_currency
+from core.staff import require_staff_permission, staff_actor
 from ledger import posting_rules
 from merchants.models import Merchant
 from payments import dispute_services, refund_services, services
 from payments.models import EVIDENCE_FIELDS, Dispute, Payment, Refund, RefundReason, RefundStatus
 
 Status = RefundRequest.Status
-
-
-def staff_actor(user) -> str:
-    """How a staff member appears in transitions, refunds and the audit trail."""
-    return f"staff:{user.get_username()}"
-
-
-def _require(user, codename: str, what: str) -> None:
-    if not (user.is_active and user.has_perm(perm(codename))):
-        raise StaffPermissionDenied(f"You are not allowed to {what}.")
 
 
 def refund_approval_threshold(currency: str) -> int:
@@ -108,7 +99,7 @@ def staff_refund(
     find its first refund or request instead of making a second. Raises ``StaffPermissionDenied``
     without ``refund_within_threshold``, ``reason_invalid``, and ``refund_check``'s 400s.
     """
-    _require(user, "refund_within_threshold", "refund payments")
+    require_staff_permission(user, "refund_within_threshold", "refund payments")
     if reason not in RefundReason.values:
         raise InvalidRequestError(f"Unknown refund reason {reason!r}.", code="reason_invalid", param="reason")
     actor = staff_actor(user)
@@ -201,7 +192,7 @@ def _refund_request_create(*, payment, amount, reason, note, user, creation_key,
 
 def _decide(*, request: RefundRequest, user, status: str, note: str) -> RefundRequest:
     """Move a pending request to ``status`` once: the conditional update is the lock."""
-    _require(user, "approve_refund_request", "approve or reject refund requests")
+    require_staff_permission(user, "approve_refund_request", "approve or reject refund requests")
     if request.requested_by_id == user.pk:
         raise RefundRequestSelfDecision("You made this refund request; another Finance user must approve or reject it.")
     verb = "approve" if status == Status.APPROVED else "reject"
@@ -322,7 +313,7 @@ def _audit_payment_operation(*, user, action: str, before: dict, payment: Paymen
 
 def staff_payment_capture(*, payment: Payment, amount: int | None, user) -> Payment:
     """Capture an authorised payment (all of it, or ``amount``) through ``payment_capture``."""
-    _require(user, "capture_or_cancel_payment", "capture payments")
+    require_staff_permission(user, "capture_or_cancel_payment", "capture payments")
     before = _payment_state(payment)
     captured = services.payment_capture(payment=payment, amount=amount, actor=staff_actor(user))
     _audit_payment_operation(user=user, action="staff.capture", before=before, payment=captured)
@@ -331,7 +322,7 @@ def staff_payment_capture(*, payment: Payment, amount: int | None, user) -> Paym
 
 def staff_payment_cancel(*, payment: Payment, reason: str | None, user) -> Payment:
     """Cancel a payment or release its authorisation through ``payment_cancel``."""
-    _require(user, "capture_or_cancel_payment", "cancel payments")
+    require_staff_permission(user, "capture_or_cancel_payment", "cancel payments")
     before = _payment_state(payment)
     canceled = services.payment_cancel(payment=payment, reason=reason, actor=staff_actor(user))
     _audit_payment_operation(user=user, action="staff.cancel", before=before, payment=canceled, reason=reason or "")
@@ -340,7 +331,7 @@ def staff_payment_cancel(*, payment: Payment, reason: str | None, user) -> Payme
 
 def staff_dispute_submit_evidence(*, dispute: Dispute, evidence: dict, user) -> Dispute:
     """Send evidence through ``dispute_submit_evidence``; its audit entry names the staff member."""
-    _require(user, "submit_dispute_evidence", "submit dispute evidence")
+    require_staff_permission(user, "submit_dispute_evidence", "submit dispute evidence")
     evidence = {field: evidence.get(field, "") for field in EVIDENCE_FIELDS}
     if not any(text.strip() for text in evidence.values()):
         raise InvalidRequestError("Submit at least one evidence field with text.", code="evidence_missing")
@@ -349,7 +340,7 @@ def staff_dispute_submit_evidence(*, dispute: Dispute, evidence: dict, user) -> 
 
 def staff_dispute_accept(*, dispute: Dispute, reason: str, user) -> Dispute:
     """Concede a dispute through ``dispute_accept``: it is lost."""
-    _require(user, "accept_dispute", "accept disputes")
+    require_staff_permission(user, "accept_dispute", "accept disputes")
     return dispute_services.dispute_accept(dispute=dispute, actor=staff_actor(user), reason=reason or "accepted")
 
 
@@ -365,7 +356,7 @@ def ledger_adjustment_make(
     audit entry commit together or not at all. ``creation_key`` makes a
     double-submitted form return the first adjustment.
     """
-    _require(user, "make_ledger_adjustment", "make ledger adjustments")
+    require_staff_permission(user, "make_ledger_adjustment", "make ledger adjustments")
     if type(amount) is not int or amount == 0 or abs(amount) > MAX_AMOUNT:
         raise InvalidRequestError(
             "The amount is a non-zero integer in minor units.", code="amount_invalid", param="amount"

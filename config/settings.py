@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "axes",
     "config.apps.PlatformConfig",  # the platform's own system checks (config/checks.py)
     "core",
+    "edge",
     "merchants",
     "gateways",
     "payments",
@@ -65,7 +66,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "core.middleware.ApiRequestGuardMiddleware",
+    "edge.middleware.ApiRequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -198,14 +199,14 @@ if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["merchants.authentication.ApiKeyAuthentication"],
     # IsMerchant first (a request without a key is a 401), then ids in the path and the query's text.
-    "DEFAULT_PERMISSION_CLASSES": ["merchants.authentication.IsMerchant", "core.api.WellFormedRequest"],
+    "DEFAULT_PERMISSION_CLASSES": ["merchants.authentication.IsMerchant", "edge.api.WellFormedRequest"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Strict JSON: UTF-8, at most 1 MB, 32 levels deep, no NUL or lone surrogate in any string.
-    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["edge.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "core.exception_handler.api_exception_handler",
+    "EXCEPTION_HANDLER": "edge.exception_handler.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.MerchantRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["edge.throttling.MerchantRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"merchant": env_str("API_RATE_LIMIT", "10000/min")},
 }
 SPECTACULAR_SETTINGS = {
@@ -224,8 +225,8 @@ SPECTACULAR_SETTINGS = {
         "CancellationReasonEnum": "payments.models.CancellationReason",
         "PaymentMethodTypeEnum": "payments.methods.PAYMENT_METHOD_TYPES",
     },
-    # Filters' enums and formats, ids' shapes, every error status (core.schema.postprocess_schema).
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.postprocess_schema"],
+    # Filters' enums and formats, ids' shapes, every error status (edge.schema.postprocess_schema).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "edge.schema.postprocess_schema"],
 }
 
 # --- Celery --------------------------------------------------------------------

@@ -2,11 +2,11 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from core import views as core_views
+from edge import views as edge_views
 from payments.api.processor_webhook_views import processor_webhook
 
 urlpatterns = [
-    path("healthz", core_views.healthz, name="healthz"),
+    path("healthz", edge_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -14,9 +14,9 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("webhooks/processor/<str:name>/", processor_webhook, name="processor-webhook"),
     # Anything else under /api/ is a 404 in the contract's error shape, in DEBUG too.
-    re_path(r"^api/", core_views.api_not_found),
+    re_path(r"^api/", edge_views.api_not_found),
 ]
 
-handler400 = "core.views.bad_request"
-handler404 = "core.views.not_found"
-handler500 = "core.views.server_error"
+handler400 = "edge.views.bad_request"
+handler404 = "edge.views.not_found"
+handler500 = "edge.views.server_error"

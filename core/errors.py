@@ -1,15 +1,16 @@
-"""Typed errors with a stable ``code``, translated to the contract's error shape in one place.
+"""The platform's errors: a kind, a stable ``code``, a message and the parameter at fault. Nothing about HTTP.
 
-Services raise these; ``core.exception_handler`` renders every one as
-``{"error": {"type", "code", "message", "param"}}`` with its HTTP status.
+Services raise these. Each class below is one *kind* of refusal; an app's own errors subclass a kind and
+fix their ``default_code`` (``payments.errors``, ``ledger.errors``…). What a kind means to an API client,
+its status code and the ``type`` of the contract's error object, is decided in one place: the table of
+the HTTP edge's exception handler (``edge.exception_handler.ERROR_KINDS``). The back office shows the
+same errors' messages to staff.
 """
 
 
-class ApiError(Exception):
-    """Base of every error the API answers with. Subclasses fix status and type."""
+class DomainError(Exception):
+    """Base of every refusal the platform explains to its caller, with a ``code`` that never changes."""
 
-    status_code = 400
-    error_type = "invalid_request_error"
     default_code = "invalid_request"
 
     def __init__(self, message: str, *, code: str | None = None, param: str | None = None, **extra):
@@ -20,70 +21,36 @@ class ApiError(Exception):
         # Further members of the error object (``decline_code``, ``payment``).
         self.extra = extra
 
-    def as_body(self) -> dict:
-        error = {"type": self.error_type, "code": self.code, "message": self.message, "param": self.param}
-        error.update(self.extra)
-        return {"error": error}
 
-
-class InvalidRequestError(ApiError):
+class InvalidRequestError(DomainError):
     """Bad or missing parameter, or an operation the object's state does not allow."""
 
 
-class AuthenticationError(ApiError):
-    status_code = 401
-    error_type = "authentication_error"
-    default_code = "api_key_invalid"
+class CardError(DomainError):
+    """The card was declined (``decline_code`` says why)."""
 
-
-class CardError(ApiError):
-    status_code = 402
-    error_type = "card_error"
     default_code = "card_declined"
 
 
-class ResourceMissingError(ApiError):
-    status_code = 404
+class PermissionDeniedError(DomainError):
+    """The caller may not perform this action."""
+
+    default_code = "permission_denied"
+
+
+class ResourceMissingError(DomainError):
+    """No such object (for this caller)."""
+
     default_code = "resource_missing"
 
 
-class MethodNotAllowedError(ApiError):
-    status_code = 405
-    default_code = "method_not_allowed"
+class ConflictError(DomainError):
+    """Another operation on the same object is under way; retrying once it has finished is safe."""
+
+    default_code = "conflict"
 
 
-class IdempotencyKeyInUseError(ApiError):
-    status_code = 409
-    error_type = "idempotency_error"
-    default_code = "idempotency_key_in_use"
+class UnavailableError(DomainError):
+    """A service we depend on did not answer in time; nothing was changed on our side and a retry is safe."""
 
-
-class PayloadTooLargeError(ApiError):
-    status_code = 413
-    default_code = "body_too_large"
-
-
-class UnsupportedMediaTypeError(ApiError):
-    status_code = 415
-    default_code = "content_type_invalid"
-
-
-class IdempotencyKeyReusedError(ApiError):
-    status_code = 422
-    error_type = "idempotency_error"
-    default_code = "idempotency_key_reused"
-
-
-class RateLimitError(ApiError):
-    status_code = 429
-    error_type = "rate_limit_error"
-    default_code = "rate_limit"
-
-
-class ApiServerError(ApiError):
-    status_code = 500
-    error_type = "api_error"
-    default_code = "internal_error"
-
-    def __init__(self, message: str = "An unexpected error occurred on our side. It has been logged.", **kwargs):
-        super().__init__(message, **kwargs)
+    default_code = "service_unavailable"

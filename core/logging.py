@@ -1,6 +1,6 @@
 """Defence in depth: no log record leaves the process with a card number in it.
 
-The guards (core.middleware) refuse card numbers before anything is logged; this filter is the
+The guards (edge.middleware) refuse card numbers before anything is logged; this filter is the
 second line, for whatever a guard did not see (an exception message, a processor's answer, a path
 logged by a library). It masks every card-number-like run (core.cards, the same rule as the guards)
 in the record's message, its exception text and its stack, keeping the last four digits.

@@ -1,7 +1,7 @@
 """Errors of the ledger.
 
 ``InsufficientBalance`` and ``PendingEntryResolved`` are refusals a caller may
-meet in normal operation; they are ``ApiError``s so that, if they reach a view,
+meet in normal operation; they are ``core.errors`` kinds so that, if they reach a view,
 the exception handler renders them in the contract's shape. The others mean a
 caller broke the engine's contract (a bug): they are plain exceptions, which the
 API renders as a 500 and logs.

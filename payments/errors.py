@@ -1,16 +1,15 @@
 """The payment domain's typed errors, each with a stable code."""
 
-from core.errors import ApiError, InvalidRequestError, ResourceMissingError
+from core.errors import ConflictError, InvalidRequestError, ResourceMissingError, UnavailableError
 
 
 class PaymentUnexpectedState(InvalidRequestError):
     default_code = "payment_unexpected_state"
 
 
-class PaymentOperationInProgress(ApiError):
+class PaymentOperationInProgress(ConflictError):
     """Another request's capture or cancel of this payment is under way; retry once it has finished."""
 
-    status_code = 409
     default_code = "payment_operation_in_progress"
 
 
@@ -18,11 +17,9 @@ class PaymentNotFound(ResourceMissingError):
     pass
 
 
-class ProcessorUnavailableError(ApiError):
+class ProcessorUnavailableError(UnavailableError):
     """The processor did not answer in time; nothing was changed on our side and a retry is safe."""
 
-    status_code = 503
-    error_type = "api_error"
     default_code = "processor_unavailable"
 
 

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from core.idempotency import idempotency_keys_prune
+from edge.idempotency import idempotency_keys_prune
 from gateways.base import ProcessorUnavailable
 from payments import dispute_services, fx_services, refund_services, services
 

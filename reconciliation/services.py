@@ -25,13 +25,11 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from backoffice.errors import StaffPermissionDenied
-from backoffice.models import perm
-from backoffice.services import staff_actor
 from core.audit import audit_record
 from core.db import assert_no_transaction
 from core.errors import InvalidRequestError
 from core.money import MAX_AMOUNT, format_amount
+from core.staff import require_staff_permission, staff_actor
 from gateways.base import Charge, ProcessorError
 from gateways.registry import processor_exists, processor_outside_transaction
 from ledger import posting_rules
@@ -324,8 +322,7 @@ def exceptions_auto_resolve(*, processor: str, settlement_date: datetime.date) -
 
 
 def _require_resolver(user) -> None:
-    if not (user.is_active and user.has_perm(perm(RESOLVE_PERMISSION))):
-        raise StaffPermissionDenied("You are not allowed to resolve reconciliation exceptions.")
+    require_staff_permission(user, RESOLVE_PERMISSION, "resolve reconciliation exceptions")
 
 
 def _resolve(

@@ -13,6 +13,9 @@
 Idempotent: groups are found by name (update_or_create), content types and
 permissions are fetched or created (on a fresh database Django creates
 permissions only after all migrations), and permissions are only ever added.
+
+History only: the staff roles are kept equal to ``backoffice.roles`` after every migrate (post_migrate);
+this list is no longer their source of truth.
 """
 
 from django.db import migrations

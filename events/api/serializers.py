@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
-from core.api import StrictInputSerializer
+from edge.api import StrictInputSerializer
 from events.models import ALL_EVENTS, EventType, WebhookEndpoint
 from events.netguard import UrlRefused, parse_url
 from events.services import normalize_event_types

@@ -5,12 +5,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import parse_input
 from core.errors import InvalidRequestError
-from core.filters import filter_created
-from core.idempotency import Progress, RecoveryPoint, run_idempotent
-from core.pagination import CursorListPagination
-from core.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
+from edge.api import parse_input
+from edge.filters import filter_created
+from edge.idempotency import Progress, RecoveryPoint, run_idempotent
+from edge.pagination import CursorListPagination
+from edge.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
 from events import selectors, services
 from events.api.serializers import (
     EventListSerializer,

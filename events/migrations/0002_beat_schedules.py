@@ -4,6 +4,9 @@ Idempotent: each task is found by its name (update_or_create), each schedule is
 reused when one with the same values exists. ``expire_seconds`` drops a frequent
 task's message that no worker took in time, so a stopped worker does not come back
 to a pile of stale copies (the next run does the same work).
+
+History only: the beat schedules are kept equal to ``config.schedules`` after every migrate
+(post_migrate); this migration is no longer their source of truth.
 """
 
 from django.db import migrations

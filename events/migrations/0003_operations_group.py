@@ -4,6 +4,9 @@ View the event log, endpoints, deliveries and attempts; re-send a delivery;
 re-enable an endpoint; view and change the beat schedules. Idempotent: the group
 and the permissions are fetched or created (on a fresh database Django creates
 permissions only after all migrations, so they are created here when missing).
+
+History only: the staff roles are kept equal to ``backoffice.roles`` after every migrate (post_migrate);
+this list is no longer their source of truth.
 """
 
 from django.db import migrations

@@ -1,4 +1,8 @@
-"""Beat schedule: close disputes whose evidence deadline passed without evidence (every 15 minutes)."""
+"""Beat schedule: close disputes whose evidence deadline passed without evidence (every 15 minutes).
+
+History only: the beat schedules are kept equal to ``config.schedules`` after every migrate
+(post_migrate); this migration is no longer their source of truth.
+"""
 
 from django.db import migrations
 from django.utils import timezone

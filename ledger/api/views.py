@@ -6,9 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ResourceMissingError
-from core.filters import filter_choice, filter_created
-from core.pagination import CursorListPagination
-from core.schema import READ_ERROR_RESPONSES as ERROR_RESPONSES
+from edge.filters import filter_choice, filter_created
+from edge.pagination import CursorListPagination
+from edge.schema import READ_ERROR_RESPONSES as ERROR_RESPONSES
 from ledger import selectors
 from ledger.api.serializers import (
     BalanceSerializer,

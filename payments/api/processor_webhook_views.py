@@ -6,9 +6,10 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from core.errors import PayloadTooLargeError, ResourceMissingError
-from core.parsers import size_text
-from core.responses import error_response
+from core.errors import ResourceMissingError
+from edge.errors import PayloadTooLargeError
+from edge.parsers import size_text
+from edge.responses import error_response
 from gateways.base import WebhookSignatureInvalid
 from gateways.registry import processor, processor_exists
 from payments.processor_events import processor_event_receive

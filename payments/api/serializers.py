@@ -3,7 +3,7 @@
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from core.api import (
+from edge.api import (
     AmountField,
     CurrencyField,
     MetadataField,

@@ -4,12 +4,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import parse_input
-from core.errors import CardError, IdempotencyKeyReusedError
-from core.filters import filter_choice, filter_created
-from core.idempotency import Answer, Progress, RecoveryPoint, run_idempotent
-from core.pagination import CursorListPagination
-from core.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, PAYMENT_ID
+from core.errors import CardError
+from edge.api import parse_input
+from edge.errors import IdempotencyKeyReusedError
+from edge.filters import filter_choice, filter_created
+from edge.idempotency import Answer, Progress, RecoveryPoint, run_idempotent
+from edge.pagination import CursorListPagination
+from edge.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, PAYMENT_ID
 from payments import selectors, services
 from payments.api.serializers import (
     PaymentCancelInput,

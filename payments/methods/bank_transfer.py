@@ -5,8 +5,8 @@ the transfer settles (or is returned) days later, by webhook."""
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from core.api import StrictCharField, StrictInputSerializer
 from core.errors import InvalidRequestError
+from edge.api import StrictCharField, StrictInputSerializer
 from gateways.base import BankAccountDetails, ProcessorRequestRejected, ProcessorUnavailable
 from payments.bank_accounts import bank_account_error, normalize_iban
 from payments.errors import ProcessorUnavailableError

@@ -6,9 +6,9 @@ import hashlib
 from django.core.cache import cache
 from rest_framework import serializers
 
-from core.api import StrictCharField
 from core.errors import InvalidRequestError
 from core.failsoft import CACHE
+from edge.api import StrictCharField
 from gateways.base import CardDetails, ProcessorUnavailable, TokenInvalid
 from payments.errors import ProcessorUnavailableError
 from payments.methods.base import PaymentMethod, ResolvedPaymentMethod

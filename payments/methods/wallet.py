@@ -3,7 +3,7 @@ beforehand: the processor's source for a wallet is ``wallet_<provider>``."""
 
 from rest_framework import serializers
 
-from core.api import StrictInputSerializer
+from edge.api import StrictInputSerializer
 from payments.methods.base import PaymentMethod, ResolvedPaymentMethod
 from payments.models import Payment
 from payments.routing import Route

@@ -1,4 +1,8 @@
-"""Beat schedule: void and cancel wallet payments the customer did not approve in time (every minute)."""
+"""Beat schedule: void and cancel wallet payments the customer did not approve in time (every minute).
+
+History only: the beat schedules are kept equal to ``config.schedules`` after every migrate
+(post_migrate); this migration is no longer their source of truth.
+"""
 
 from django.db import migrations
 from django.utils import timezone

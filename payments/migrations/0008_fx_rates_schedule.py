@@ -1,4 +1,8 @@
-"""Beat schedule: import the processor's exchange rates into FxRate (hourly)."""
+"""Beat schedule: import the processor's exchange rates into FxRate (hourly).
+
+History only: the beat schedules are kept equal to ``config.schedules`` after every migrate
+(post_migrate); this migration is no longer their source of truth.
+"""
 
 from django.db import migrations
 from django.utils import timezone

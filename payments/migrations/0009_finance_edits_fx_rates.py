@@ -2,6 +2,9 @@
 
 Idempotent: the group is found by name, content types and permissions are fetched or created (on a fresh
 database Django creates permissions only after all migrations).
+
+History only: the staff roles are kept equal to ``backoffice.roles`` after every migrate (post_migrate);
+this list is no longer their source of truth.
 """
 
 from django.db import migrations

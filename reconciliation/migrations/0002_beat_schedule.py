@@ -3,6 +3,9 @@
 Idempotent, in the style of events 0002: the task is found by its name
 (update_or_create), and the crontab is reused when one with the same values exists.
 02:00 UTC: the previous UTC day's report is final by then.
+
+History only: the beat schedules are kept equal to ``config.schedules`` after every migrate
+(post_migrate); this migration is no longer their source of truth.
 """
 
 from django.db import migrations

@@ -4,6 +4,9 @@ Only ``view`` permissions are added: runs and exceptions are written by the
 reconciliation services, never edited in the admin. Idempotent: the group is
 found by name, content types and permissions are fetched or created (on a fresh
 database Django creates permissions only after all migrations).
+
+History only: the staff roles are kept equal to ``backoffice.roles`` after every migrate (post_migrate);
+this list is no longer their source of truth.
 """
 
 from django.db import migrations

@@ -1,14 +1,13 @@
-"""The staff groups (migration backoffice 0002): explicit permissions, idempotent, Operations extended."""
-
-import importlib
+"""The staff roles (backoffice.roles): explicit permissions, created after migrate from the one list, idempotent."""
 
 import pytest
 from django.apps import apps as global_apps
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+
+from backoffice.roles import ROLES, roles_sync
 
 pytestmark = pytest.mark.django_db
-
-groups_migration = importlib.import_module("backoffice.migrations.0002_staff_groups")
 
 
 def codenames(group_name: str) -> set[str]:
@@ -66,21 +65,41 @@ def test_operations_keeps_what_events_gave_it_and_gets_schedules_nothing_about_m
         "django_celery_beat.change_intervalschedule",
         "django_celery_beat.change_crontabschedule",
     } <= perms
+    # Routing rules choose the acquirer, not an amount: operations edit them (test_routing_rules_admin.py).
+    assert {"payments.change_routingrule", "gateways.view_processorwebhookevent"} <= perms
     money_apps = ("payments.", "ledger.", "backoffice.", "merchants.", "core.")
-    assert not [p for p in perms if p.startswith(money_apps)]
+    assert not [p for p in perms if p.startswith(money_apps) and not p.endswith("_routingrule")]
 
 
-def test_the_migration_is_idempotent():
-    before = {name: codenames(name) for name in ("Support", "Finance", "Operations")}
-    groups_migration.grant(global_apps, None)
-    groups_migration.grant(global_apps, None)
-    assert Group.objects.filter(name__in=before).count() == 3
-    assert {name: codenames(name) for name in before} == before
+def test_every_group_holds_exactly_the_permissions_of_its_role():
+    assert {name: codenames(name) for name in ROLES} == {name: set(names) for name, names in ROLES.items()}
+
+
+def test_the_sync_is_idempotent_and_the_list_wins_over_hand_edits():
+    before = {name: codenames(name) for name in ROLES}
+    support = Group.objects.get(name="Support")
+    support.permissions.remove(Permission.objects.get(codename="view_payment"))
+    support.permissions.add(Permission.objects.get(codename="make_ledger_adjustment"))
+    Group.objects.filter(name="Operations").delete()
+    roles_sync()
+    roles_sync()
+    assert Group.objects.filter(name__in=ROLES).count() == 3
+    assert {name: codenames(name) for name in ROLES} == before
+
+
+def test_migrate_keeps_the_roles(transactional_db):
+    Group.objects.get(name="Finance").permissions.clear()
+    call_command("migrate", verbosity=0)
+    assert codenames("Finance") == set(ROLES["Finance"])
+
+
+def test_a_role_naming_a_permission_that_does_not_exist_is_an_error(monkeypatch):
+    monkeypatch.setitem(ROLES, "Support", (*ROLES["Support"], "payments.fly_payment"))
+    with pytest.raises(LookupError, match="fly_payment"):
+        roles_sync()
 
 
 def test_every_granted_permission_exists_for_a_real_model():
-    from django.contrib.auth.models import Permission
-
     for permission in Permission.objects.filter(group__name__in=["Support", "Finance", "Operations"]).distinct():
         model = global_apps.get_model(permission.content_type.app_label, permission.content_type.model)
         assert model is not None, permission

@@ -20,6 +20,7 @@ from backoffice import services
 from backoffice.models import RefundRequest
 from core.errors import InvalidRequestError
 from core.models import AuditEntry
+from edge.exception_handler import error_answer
 from gateways.base import Dispute as ProcessorDispute
 from ledger import posting_rules
 from payments import refund_services
@@ -112,7 +113,7 @@ def test_support_cannot_refund_a_disputed_payment(merchant, support, amount):
     payment = disputed_row(merchant, amount=80_000, amount_captured=80_000)
     with pytest.raises(InvalidRequestError) as error:
         services.staff_refund(payment=payment, amount=amount, reason="duplicate", note="", user=support)
-    assert error.value.code == "payment_disputed" and error.value.status_code == 400
+    assert error.value.code == "payment_disputed" and error_answer(error.value).status == 400
     assert nothing_written(payment)
 
 
@@ -121,7 +122,7 @@ def test_support_cannot_refund_a_returned_transfer(merchant, support, amount):
     payment = returned_row(merchant)
     with pytest.raises(InvalidRequestError) as error:
         services.staff_refund(payment=payment, amount=amount, reason="duplicate", note="", user=support)
-    assert error.value.code == "payment_returned" and error.value.status_code == 400
+    assert error.value.code == "payment_returned" and error_answer(error.value).status == 400
     assert nothing_written(payment)
 
 

@@ -57,3 +57,9 @@ def test_creating_changing_and_deleting_a_rule_is_audited(superuser):
     assert all(entry.actor == "staff:root" for entry in entries)
     assert entries[1].before["fallback_processor"] == "sandbox" and entries[1].after["fallback_processor"] == ""
     assert entries[2].before["processor"] == "sandbox_eu"
+
+
+def test_operations_edit_routing_rules(operations):
+    client = client_for(operations)
+    assert client.post(ADD, rule_form()).status_code == 302
+    assert AuditEntry.objects.get(action="routing_rule.create").actor == "staff:olga.ops"

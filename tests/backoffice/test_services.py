@@ -5,10 +5,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backoffice import services
-from backoffice.errors import RefundRequestAlreadyDecided, RefundRequestSelfDecision, StaffPermissionDenied
+from backoffice.errors import RefundRequestAlreadyDecided, RefundRequestSelfDecision
 from backoffice.models import LedgerAdjustment, RefundRequest
 from core.errors import InvalidRequestError
 from core.models import AuditEntry
+from core.staff import StaffPermissionDenied
 from ledger.models import JournalEntry
 from payments.models import Refund
 from tests.backoffice.conftest import payment_row, requires_processor_refunds, sandbox_payment

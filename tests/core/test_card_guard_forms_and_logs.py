@@ -10,8 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.forms.models import model_to_dict
 
 from core.logging import CardNumberFilter, mask_record
-from core.middleware import FORM_MESSAGE
 from core.models import AuditEntry
+from edge.middleware import FORM_MESSAGE
 from payments.models import Dispute, Refund
 from tests.backoffice.conftest import messages_of, payment_row, support  # noqa: F401 - support is a fixture
 from tests.backoffice.test_admin_disputes import dispute_row
@@ -147,7 +147,7 @@ def test_gunicorns_access_log_masks_the_path():
 
 
 def test_json_and_csv_are_read_element_by_element():
-    from core.middleware import text_holds_card_number
+    from edge.middleware import text_holds_card_number
 
     assert text_holds_card_number('{"a": {"b": ["4242 4242 4242 4242"]}}')
     assert text_holds_card_number('{"a": "x", "a": "4242424242424242"}')  # a duplicate key is read too

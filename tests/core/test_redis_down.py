@@ -17,7 +17,7 @@ from django.test import override_settings
 
 from payments.models import Payment
 from tests.conftest import requires_postgres, requires_redis, test_database_url
-from tests.core.test_errors import assert_error_shape
+from tests.edge.test_errors import assert_error_shape
 from tests.processes import clean_env, free_port, start_gunicorn, stop, wait_for_http
 
 
@@ -41,7 +41,7 @@ def fresh_fail_soft_state():
             importlib.import_module("core.failsoft").reset()
         except ImportError:  # before the fix
             pass
-        window = getattr(importlib.import_module("core.throttling"), "process_window", None)
+        window = getattr(importlib.import_module("edge.throttling"), "process_window", None)
         if window is not None:
             window.reset()
 

@@ -87,7 +87,7 @@ def test_create_is_idempotent(api_client, receiver):
 def test_a_create_that_died_after_committing_resumes_with_the_same_endpoint(api_client, receiver):
     """The request died after the endpoint was committed and before its answer was stored (the key
     says ``intent_recorded``, its lock expired): the retry answers that endpoint, never a second one."""
-    from core.models import IdempotencyKey
+    from edge.models import IdempotencyKey
 
     first = post(api_client, "/api/v1/webhook_endpoints", {"url": receiver.url}, key="wh-crash")
     assert first.status_code == 201

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.db.transaction import TransactionManagementError
 
 from core.ids import new_id
+from edge.exception_handler import error_answer
 from ledger import posting_rules
 from ledger.errors import InsufficientBalance, LedgerError, LedgerEventConflict, UnbalancedEntry
 from ledger.invariants import run_checks
@@ -172,7 +173,7 @@ def test_a_debit_beyond_the_credits_of_a_limited_account_is_refused(merchant):
 
     with pytest.raises(InsufficientBalance) as refused:
         move(1)  # nothing credited yet
-    assert refused.value.code == "balance_insufficient" and refused.value.status_code == 400
+    assert refused.value.code == "balance_insufficient" and error_answer(refused.value).status == 400
 
     move(-1_000)  # credit 1 000 (posted)
     move(600)  # debit 600 of it

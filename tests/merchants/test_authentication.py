@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from merchants.keys import hash_key
 from merchants.models import ApiKey
 from merchants.services import api_key_issue, api_key_revoke, merchant_suspend
-from tests.core.test_errors import assert_error_shape
+from tests.edge.test_errors import assert_error_shape
 
 PROTECTED = "/api/v1/account"
 

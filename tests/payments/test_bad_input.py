@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from core.models import IdempotencyKey
+from edge.models import IdempotencyKey
 from payments.models import Payment
 from tests.payments.helpers import error_of, post
 

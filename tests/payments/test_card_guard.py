@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from core.models import IdempotencyKey
+from edge.models import IdempotencyKey
 from payments.models import Payment
 from tests.payments.helpers import error_of
 

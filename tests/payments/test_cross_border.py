@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pytest
 
 from core.money import convert
+from edge.exception_handler import error_answer
 from ledger.models import Account, JournalEntry, Posting
 from ledger.selectors import balance_get
 from payments.fx_services import fx_locked_rate, fx_rate_set, fx_rates_import
@@ -224,7 +225,7 @@ def test_the_conversion_service_never_settles_unconverted(db):
     ):
         with pytest.raises(CurrencyConversionUnavailable) as raised:
             check()
-        assert (raised.value.status_code, raised.value.code, raised.value.param) == (
+        assert (error_answer(raised.value).status, raised.value.code, raised.value.param) == (
             400,
             "currency_conversion_unavailable",
             "currency",

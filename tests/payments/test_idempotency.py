@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from core.idempotency import idempotency_keys_prune, request_fingerprint
-from core.models import IdempotencyKey
+from edge.idempotency import idempotency_keys_prune, request_fingerprint
+from edge.models import IdempotencyKey
 from payments.models import Payment
 from tests.payments.helpers import error_of
 

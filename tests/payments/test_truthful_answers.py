@@ -16,7 +16,7 @@ import pytest
 import requests
 from django.db import connection
 
-from core.models import IdempotencyKey
+from edge.models import IdempotencyKey
 from payments.models import Payment
 from tests.conftest import requires_postgres, test_database_url
 from tests.payments.helpers import create_payment, error_of

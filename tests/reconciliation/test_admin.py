@@ -216,7 +216,7 @@ def test_nothing_is_added_changed_or_deleted(finance, day_with_differences):
 
 
 def test_services_refuse_without_the_permission(support, day_with_differences):
-    from backoffice.errors import StaffPermissionDenied
+    from core.staff import StaffPermissionDenied
     from reconciliation.services import exception_explain
 
     with pytest.raises(StaffPermissionDenied):

@@ -34,7 +34,7 @@ from django.contrib.admin.utils import quote as admin_quote
 from django.contrib.sessions.models import Session
 
 from core.cards import contains_card_number, normalise
-from core.middleware import text_holds_card_number
+from edge.middleware import text_holds_card_number
 from gateways.registry import processor as processor_named
 from gateways.sandbox_acquirer.webhooks import SIGNATURE_HEADER, signature_header
 from payments.dispute_services import dispute_apply_processor_dispute

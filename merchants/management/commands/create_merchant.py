@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.errors import ApiError
+from core.errors import DomainError
 from merchants.services import api_key_issue, merchant_create
 
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args, name, currency, json: bool = False, **options):
         try:
             merchant = merchant_create(name=name, settlement_currency=currency)
-        except ApiError as error:
+        except DomainError as error:
             raise CommandError(error.message) from error
         issued = api_key_issue(merchant=merchant, name="created by create_merchant")
         if json:

@@ -17,10 +17,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from backoffice.admin_base import ActionPage, ReadOnlyAdminMixin, admin_link_by_id, money, report_error, require_perm
-from backoffice.admin_filters import MerchantIdFilter
-from backoffice.models import perm
-from core.errors import ApiError
+from backoffice.admin.base import ActionPage, ReadOnlyAdminMixin, admin_link_by_id, money, report_error, require_perm
+from backoffice.admin.filters import MerchantIdFilter
+from core.errors import DomainError
+from core.staff import perm
 from reconciliation import selectors, services
 from reconciliation.forms import AdjustForm, ResolveForm
 from reconciliation.models import ExceptionType, ReconciliationException, ReconciliationRun
@@ -346,7 +346,7 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             kwargs = {"amount": form.cleaned_data["amount"]} if name == "adjust" else {}
             try:
                 resolved = service(exception=exception, user=request.user, note=form.cleaned_data["note"], **kwargs)
-            except ApiError as error:
+            except DomainError as error:
                 report_error(self, request, error)
             else:
                 outcome = resolved.get_resolution_display()
@@ -387,7 +387,7 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 try:
                     service(exception=exception, user=request.user, note=form.cleaned_data["note"], **kwargs)
                     done += 1
-                except ApiError as error:
+                except DomainError as error:
                     self.message_user(request, f"#{exception.pk}: {error.message}", level=messages.ERROR)
             if done:
                 self.message_user(request, f"{title}: {done} exception(s) resolved.", level=messages.SUCCESS)

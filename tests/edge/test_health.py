@@ -41,7 +41,7 @@ def test_healthz_names_each_check(client, settings):
 
 @pytest.mark.django_db
 def test_healthz_is_503_when_the_database_does_not_answer(client):
-    with mock.patch("core.views._check_database", side_effect=OSError("down")):
+    with mock.patch("edge.views._check_database", side_effect=OSError("down")):
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"

@@ -2,7 +2,7 @@ import pytest
 from rest_framework.test import APIRequestFactory
 
 from core.errors import InvalidRequestError
-from core.pagination import CursorListPagination, parse_limit
+from edge.pagination import CursorListPagination, parse_limit
 from merchants.models import Merchant
 from merchants.services import merchant_create
 

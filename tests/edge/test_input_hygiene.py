@@ -11,9 +11,9 @@ import pytest
 from django.test import Client
 
 from core.errors import InvalidRequestError
-from core.parsers import MAX_JSON_DEPTH, loads_strict
+from edge.parsers import MAX_JSON_DEPTH, loads_strict
 from tests.conftest import requires_postgres
-from tests.core.test_errors import assert_error_shape
+from tests.edge.test_errors import assert_error_shape
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.contrib.admin import ShowFacets
 from django.utils.html import format_html
 
-from backoffice.admin_filters import InputFilter
+from backoffice.admin.filters import InputFilter
 from core.models import AuditEntry
 
 # An id's prefix says what it is, so a search by id uses the (object_type, object_id) index.

@@ -1,7 +1,7 @@
 import pytest
 from django.core.cache import cache
 
-from tests.core.test_errors import assert_error_shape
+from tests.edge.test_errors import assert_error_shape
 
 
 @pytest.fixture

@@ -26,15 +26,10 @@ from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from core.errors import (
-    ApiError,
-    ApiServerError,
-    IdempotencyKeyInUseError,
-    IdempotencyKeyReusedError,
-    InvalidRequestError,
-)
-from core.exception_handler import to_api_error
-from core.models import IdempotencyKey
+from core.errors import InvalidRequestError
+from edge.errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError, ServerError
+from edge.exception_handler import answer_for, error_answer
+from edge.models import IdempotencyKey
 
 RecoveryPoint = IdempotencyKey.RecoveryPoint
 
@@ -190,14 +185,14 @@ def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> I
     return existing
 
 
-def _is_final(error: ApiError) -> bool:
+def _is_final(status: int) -> bool:
     """Whether an error answer is the request's definite outcome, to be stored and replayed.
 
     A refusal based on the state the request found (400, 402, 404, 422) is. A 5xx is not: the
     outcome is unknown (the processor did not answer) or the failure is ours; neither is a 409, a
     conflict with a request still running. Those answer this client only, and a retry resumes.
     """
-    return error.status_code < 500 and error.status_code != 409
+    return status < 500 and status != 409
 
 
 def _reconnect_if_broken() -> None:
@@ -286,11 +281,11 @@ def run_idempotent(
         else:
             status, body = answer
     except Exception as exc:  # noqa: BLE001 - every outcome becomes an answer in the contract's shape
-        error = to_api_error(exc)
+        error = answer_for(exc)
         if error is None:
             logger.exception("Unhandled error while executing %s %s", request.method, request.path)
-            error = ApiServerError()
-        status, body, final = error.status_code, error.as_body(), _is_final(error)
+            error = error_answer(ServerError())
+        status, body, final = error.status, error.body, _is_final(error.status)
 
     content = JSONRenderer().render(body)
     if final:

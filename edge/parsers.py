@@ -21,7 +21,8 @@ from django.conf import settings
 from django.http.multipartparser import parse_header_parameters
 from rest_framework.parsers import JSONParser
 
-from core.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from core.errors import InvalidRequestError
+from edge.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 
 # Objects and arrays inside one another, the body itself being level 1. The deepest body the API
 # takes is 3 levels (payment_method[bank_account][iban]); 32 leaves room and stays far from Python's
@@ -111,7 +112,7 @@ def check_text(value, path: list | None = None) -> None:
 
 
 def loads_strict(raw: bytes):
-    """Decode a JSON body with every check above; raises ``ApiError`` subclasses (4xx)."""
+    """Decode a JSON body with every check above; raises ``DomainError`` subclasses (4xx)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

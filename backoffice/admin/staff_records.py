@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from backoffice import services
-from backoffice.admin_base import (
+from backoffice.admin.base import (
     ActionPage,
     ReadOnlyAdminMixin,
     admin_link_by_id,
@@ -26,10 +26,11 @@ from backoffice.admin_base import (
     report_error,
     require_perm,
 )
-from backoffice.admin_filters import AmountRangeFilter, PendingFirstStatusFilter
+from backoffice.admin.filters import AmountRangeFilter, PendingFirstStatusFilter
 from backoffice.forms import DecisionForm, LedgerAdjustmentForm
-from backoffice.models import LedgerAdjustment, RefundRequest, perm
-from core.errors import ApiError
+from backoffice.models import LedgerAdjustment, RefundRequest
+from core.errors import DomainError
+from core.staff import perm
 
 
 @admin.register(RefundRequest)
@@ -139,7 +140,7 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     decided = services.refund_request_approve(request=refund_request, user=request.user, note=note)
                 else:
                     decided = services.refund_request_reject(request=refund_request, user=request.user, note=note)
-            except ApiError as error:
+            except DomainError as error:
                 report_error(self, request, error)
             else:
                 self._report(request, decided)
@@ -223,7 +224,7 @@ class LedgerAdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     user=request.user,
                     creation_key=data["token"],
                 )
-            except ApiError as error:
+            except DomainError as error:
                 report_error(self, request, error)
             else:
                 self.message_user(

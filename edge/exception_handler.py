@@ -1,6 +1,13 @@
-"""The one place where exceptions become the contract's error shape."""
+"""The one place where exceptions become the contract's error shape and status code.
+
+Domain errors (``core.errors``) know their kind, code, message and parameter, never HTTP. ``ERROR_KINDS``
+says what each kind means to a client: its status code and the error object's ``type``. Django's and
+DRF's own refusals are translated into the same kinds first (``to_domain_error``); anything else is
+our fault, logged and answered 500 without details.
+"""
 
 import logging
+from dataclasses import dataclass
 
 from django.core.exceptions import (
     PermissionDenied,
@@ -15,18 +22,72 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from core.errors import (
-    ApiError,
-    ApiServerError,
-    AuthenticationError,
+    CardError,
+    ConflictError,
+    DomainError,
     InvalidRequestError,
+    PermissionDeniedError,
+    ResourceMissingError,
+    UnavailableError,
+)
+from edge.errors import (
+    AuthenticationError,
+    IdempotencyKeyInUseError,
+    IdempotencyKeyReusedError,
     MethodNotAllowedError,
+    NotAcceptableError,
     PayloadTooLargeError,
     RateLimitError,
-    ResourceMissingError,
+    ServerError,
     UnsupportedMediaTypeError,
 )
 
 logger = logging.getLogger(__name__)
+
+# Every kind of error: its status code and the ``type`` of the contract's error object. An error's kind is
+# the nearest of its classes listed here (an app's ``PaymentNotFound`` is a ``ResourceMissingError``).
+ERROR_KINDS: dict[type[DomainError], tuple[int, str]] = {
+    DomainError: (400, "invalid_request_error"),
+    InvalidRequestError: (400, "invalid_request_error"),
+    AuthenticationError: (401, "authentication_error"),
+    CardError: (402, "card_error"),
+    PermissionDeniedError: (403, "permission_error"),
+    ResourceMissingError: (404, "invalid_request_error"),
+    MethodNotAllowedError: (405, "invalid_request_error"),
+    NotAcceptableError: (406, "invalid_request_error"),
+    ConflictError: (409, "invalid_request_error"),
+    IdempotencyKeyInUseError: (409, "idempotency_error"),
+    PayloadTooLargeError: (413, "invalid_request_error"),
+    UnsupportedMediaTypeError: (415, "invalid_request_error"),
+    IdempotencyKeyReusedError: (422, "idempotency_error"),
+    RateLimitError: (429, "rate_limit_error"),
+    ServerError: (500, "api_error"),
+    UnavailableError: (503, "api_error"),
+}
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """What the API answers for an error: a status code and a body in the contract's error shape."""
+
+    status: int
+    body: dict
+
+
+def error_kind(error: DomainError) -> tuple[int, str]:
+    """The status code and error ``type`` of ``error``'s kind (``ERROR_KINDS``)."""
+    for cls in type(error).__mro__:
+        if cls in ERROR_KINDS:
+            return ERROR_KINDS[cls]
+    raise TypeError(f"{type(error).__name__} is not a DomainError")
+
+
+def error_answer(error: DomainError) -> ErrorAnswer:
+    status, error_type = error_kind(error)
+    body = {"type": error_type, "code": error.code, "message": error.message, "param": error.param}
+    body.update(error.extra)
+    return ErrorAnswer(status, {"error": body})
+
 
 # DRF's own validation codes that mean "this value is wrong", as opposed to the
 # specific codes our serializers raise (``amount_invalid``, ``currency_invalid``…).
@@ -54,7 +115,7 @@ _GENERIC_INVALID_CODES = {
     "no_match",
     "invalid_image",
     "not_a_json",
-    # CharField's own refusals of text PostgreSQL cannot store (core.parsers refuses them first).
+    # CharField's own refusals of text PostgreSQL cannot store (edge.parsers refuses them first).
     "null_characters_not_allowed",
     "surrogate_characters_not_allowed",
 }
@@ -83,7 +144,7 @@ def _param_name(path: tuple[str, ...]) -> str | None:
     return path[0] + "".join(f"[{part}]" for part in path[1:])
 
 
-def validation_error_to_api_error(exc: drf_exceptions.ValidationError) -> InvalidRequestError:
+def validation_error_to_domain_error(exc: drf_exceptions.ValidationError) -> InvalidRequestError:
     path, leaf = _first_error(exc.detail)
     param = _param_name(path)
     drf_code = getattr(leaf, "code", None) or "invalid"
@@ -99,12 +160,12 @@ def validation_error_to_api_error(exc: drf_exceptions.ValidationError) -> Invali
     return InvalidRequestError(message, code=code, param=param)
 
 
-def suspicious_operation_to_api_error(exc: SuspiciousOperation) -> ApiError:
+def suspicious_operation_to_domain_error(exc: SuspiciousOperation) -> DomainError:
     """Django's refusals of a request it will not read (its limits, a host it does not serve)."""
     from django.conf import settings
 
     if isinstance(exc, RequestDataTooBig):
-        from core.parsers import size_text
+        from edge.parsers import size_text
 
         limit = size_text(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return PayloadTooLargeError(f"The request body is larger than {limit}.")
@@ -116,16 +177,16 @@ def suspicious_operation_to_api_error(exc: SuspiciousOperation) -> ApiError:
     return InvalidRequestError("The request is malformed.", code="request_invalid")
 
 
-def to_api_error(exc: Exception) -> ApiError | None:
-    """Translate a known exception; None for one that is our fault."""
-    if isinstance(exc, ApiError):
+def to_domain_error(exc: Exception) -> DomainError | None:
+    """Translate a known exception into its kind; None for one that is our fault."""
+    if isinstance(exc, DomainError):
         return exc
     if isinstance(exc, SuspiciousOperation):
-        return suspicious_operation_to_api_error(exc)
+        return suspicious_operation_to_domain_error(exc)
     if isinstance(exc, Http404 | drf_exceptions.NotFound):
         return ResourceMissingError("No such object.")
     if isinstance(exc, drf_exceptions.ValidationError):
-        return validation_error_to_api_error(exc)
+        return validation_error_to_domain_error(exc)
     if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
         message = (
             str(exc.detail)
@@ -142,25 +203,35 @@ def to_api_error(exc: Exception) -> ApiError | None:
         return UnsupportedMediaTypeError("Send the body as application/json.")
     if isinstance(exc, drf_exceptions.MethodNotAllowed):
         return MethodNotAllowedError(str(exc.detail))
+    if isinstance(exc, drf_exceptions.NotAcceptable):
+        return NotAcceptableError(str(exc.detail), code=exc.default_code)
     if isinstance(exc, drf_exceptions.Throttled):
         return RateLimitError("Too many requests. Slow down and retry with backoff.")
+    return None
+
+
+def answer_for(exc: Exception) -> ErrorAnswer | None:
+    """The answer to a known exception; None for one that is our fault (the caller logs it and answers 500)."""
+    error = to_domain_error(exc)
+    if error is not None:
+        return error_answer(error)
     if isinstance(exc, drf_exceptions.APIException):
-        error = ApiError(str(exc.detail), code=exc.default_code)
-        error.status_code = exc.status_code
-        return error
+        # DRF's base class raised as is: its own status, the contract's shape.
+        body = error_answer(DomainError(str(exc.detail), code=exc.default_code)).body
+        return ErrorAnswer(exc.status_code, body)
     return None
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's EXCEPTION_HANDLER: every error in the contract's shape, a 500 for the rest."""
-    error = to_api_error(exc)
-    if error is None:
+    answer = answer_for(exc)
+    if answer is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
-        error = ApiServerError()
+        answer = error_answer(ServerError())
     set_rollback()
-    response = Response(error.as_body(), status=error.status_code)
+    response = Response(answer.body, status=answer.status)
     if isinstance(exc, drf_exceptions.Throttled) and exc.wait:
         response["Retry-After"] = str(int(exc.wait) + 1)
-    if error.status_code == 401:
+    if answer.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response

@@ -9,9 +9,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from backoffice.models import perm
-from core.errors import ApiError
+from core.errors import DomainError
 from core.money import format_amount
+from core.staff import perm
 
 
 class ReadOnlyAdminMixin:
@@ -57,7 +57,7 @@ def change_url(obj) -> str:
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
 
 
-def report_error(model_admin, request, error: ApiError) -> None:
+def report_error(model_admin, request, error: DomainError) -> None:
     """A refusal from a service, shown as the page's error message (never a crash page)."""
     model_admin.message_user(request, error.message, level=messages.ERROR)
 

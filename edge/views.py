@@ -12,9 +12,10 @@ from django.views.defaults import bad_request as html_bad_request
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as html_server_error
 
-from core.errors import ApiServerError, InvalidRequestError, ResourceMissingError
+from core.errors import InvalidRequestError, ResourceMissingError
 from core.health import health_sections
-from core.responses import error_response
+from edge.errors import ServerError
+from edge.responses import error_response
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def not_found(request, exception=None):
 
 def server_error(request):
     if request.path.startswith("/api/"):
-        return error_response(ApiServerError())
+        return error_response(ServerError())
     return html_server_error(request)
 
 
@@ -115,9 +116,9 @@ def bad_request(request, exception=None):
     """handler400: Django's own refusals (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many parameters,
     a host it does not serve) in the contract's shape under /api/ and the processor's webhook path."""
     if request.path.startswith(JSON_ERROR_PREFIXES):
-        from core.exception_handler import suspicious_operation_to_api_error
+        from edge.exception_handler import suspicious_operation_to_domain_error
 
         if isinstance(exception, SuspiciousOperation):
-            return error_response(suspicious_operation_to_api_error(exception))
+            return error_response(suspicious_operation_to_domain_error(exception))
         return error_response(InvalidRequestError("The request is malformed.", code="request_invalid"))
     return html_bad_request(request, exception)

@@ -25,10 +25,11 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
 
 from core.cards import contains_card_number, contains_card_number_in, mask_card_numbers
-from core.errors import ApiServerError, InvalidRequestError, PayloadTooLargeError
-from core.responses import error_response
+from core.errors import InvalidRequestError
+from edge.errors import PayloadTooLargeError, ServerError
+from edge.responses import error_response
 
-logger = logging.getLogger("core.api")
+logger = logging.getLogger("edge.api")
 guard_logger = logging.getLogger("core.cards")
 
 API_PREFIX = "/api/v1/"
@@ -168,7 +169,7 @@ class ApiRequestGuardMiddleware:
         if not request.path.startswith("/api/"):
             return None
         logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=exception)
-        return error_response(ApiServerError())
+        return error_response(ServerError())
 
     def _refusal(self, request):
         try:
@@ -181,7 +182,7 @@ class ApiRequestGuardMiddleware:
         if not body:
             return None
         # Decoded as its sender declared, so that a card number in UTF-16 or Latin-1 is found too. A body
-        # that is not UTF-8 is then refused by the parser (core.parsers: 415 or 400), never read otherwise.
+        # that is not UTF-8 is then refused by the parser (edge.parsers: 415 or 400), never read otherwise.
         text, _ = decode_body(body, request.content_params.get("charset"))
         if text_holds_card_number(text):
             return pan_refusal()

@@ -4,7 +4,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from core.filters import MAX_TIMESTAMP
+from edge.filters import MAX_TIMESTAMP
 from events.models import EventType
 from payments.models import DisputeStatus, PaymentStatus, RefundStatus
 

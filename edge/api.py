@@ -67,7 +67,7 @@ def query_text_error(query_params) -> InvalidRequestError | None:
 class WellFormedRequest(BasePermission):
     """Runs after authentication (``DEFAULT_PERMISSION_CLASSES``, after ``IsMerchant``), before any view:
     an id in the path of the wrong shape is ``404 resource_missing``; a NUL byte in the query string
-    is ``400 parameter_invalid``. Bodies are ``core.parsers.StrictJSONParser``'s."""
+    is ``400 parameter_invalid``. Bodies are ``edge.parsers.StrictJSONParser``'s."""
 
     def has_permission(self, request, view):
         for name, value in (getattr(view, "kwargs", None) or {}).items():

@@ -24,7 +24,7 @@ from django.utils.html import format_html, format_html_join
 
 from backoffice import selectors as backoffice_selectors
 from backoffice import services as backoffice_services
-from backoffice.admin_base import (
+from backoffice.admin.base import (
     ActionPage,
     ReadOnlyAdminMixin,
     admin_link_by_id,
@@ -32,7 +32,7 @@ from backoffice.admin_base import (
     report_error,
     require_perm,
 )
-from backoffice.admin_filters import (
+from backoffice.admin.filters import (
     AmountRangeFilter,
     CurrencyFilter,
     DisputeStateFilter,
@@ -40,8 +40,8 @@ from backoffice.admin_filters import (
     MerchantIdFilter,
 )
 from backoffice.forms import CancelForm, CaptureForm, DisputeAcceptForm, DisputeEvidenceForm, StaffRefundForm
-from backoffice.models import perm
-from core.errors import ApiError
+from core.errors import DomainError
+from core.staff import perm
 from payments import refund_services
 from payments.methods import PAYMENT_METHOD_TYPES
 from payments.models import (
@@ -263,7 +263,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     user=request.user,
                     creation_key=data["token"],
                 )
-            except ApiError as error:
+            except DomainError as error:
                 # The service's 400, as the page's error message; nothing was written. When the payment cannot
                 # be refunded at all (returned, disputed, not succeeded) there is no form to show again.
                 report_error(self, request, error)
@@ -326,7 +326,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 payment = backoffice_services.staff_payment_capture(
                     payment=payment, amount=form.cleaned_data["amount"], user=request.user
                 )
-            except ApiError as error:
+            except DomainError as error:
                 report_error(self, request, error)
             else:
                 self.message_user(request, f"Payment {payment.id} is now {payment.status}.", level=messages.SUCCESS)
@@ -348,7 +348,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 payment = backoffice_services.staff_payment_cancel(
                     payment=payment, reason=form.cleaned_data["reason"] or None, user=request.user
                 )
-            except ApiError as error:
+            except DomainError as error:
                 report_error(self, request, error)
             else:
                 self.message_user(request, f"Payment {payment.id} is now {payment.status}.", level=messages.SUCCESS)
@@ -527,7 +527,7 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 dispute = backoffice_services.staff_dispute_submit_evidence(
                     dispute=dispute, evidence=form.cleaned_data, user=request.user
                 )
-            except ApiError as error:
+            except DomainError as error:
                 report_error(self, request, error)
             else:
                 self.message_user(
@@ -554,7 +554,7 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 dispute = backoffice_services.staff_dispute_accept(
                     dispute=dispute, reason=form.cleaned_data["reason"], user=request.user
                 )
-            except ApiError as error:
+            except DomainError as error:
                 report_error(self, request, error)
             else:
                 self.message_user(
@@ -596,7 +596,7 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                         dispute=dispute, reason=form.cleaned_data["reason"], user=request.user
                     )
                     accepted += 1
-                except ApiError as error:
+                except DomainError as error:
                     self.message_user(request, f"{dispute.id}: {error.message}", level=messages.ERROR)
             if accepted:
                 self.message_user(request, f"Accepted {accepted} dispute(s).", level=messages.SUCCESS)
@@ -627,7 +627,7 @@ class FxRateAdmin(admin.ModelAdmin):
     readonly_fields = ["source", "as_of", "updated"]
 
     def save_model(self, request, obj, form, change):
-        from backoffice.services import staff_actor
+        from core.staff import staff_actor
         from payments.fx_services import fx_rate_set
 
         fx_rate_set(rate=obj, actor=staff_actor(request.user), reason="edited in the admin")

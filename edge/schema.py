@@ -52,7 +52,7 @@ READ_ERROR_RESPONSES = {status: ERROR_RESPONSES[status] for status in (400, 401,
 class StrictInputSerializerExtension(OpenApiSerializerExtension):
     """Every ``StrictInputSerializer`` refuses fields it does not know: ``additionalProperties: false``."""
 
-    target_class = "core.api.StrictInputSerializer"
+    target_class = "edge.api.StrictInputSerializer"
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):
@@ -72,7 +72,7 @@ ERROR_TYPES = [
     "api_error",
 ]
 
-# Lists that take created[gt|gte|lt|lte] (core.filters.filter_created).
+# Lists that take created[gt|gte|lt|lte] (edge.filters.filter_created).
 CREATED_FILTER_LISTS = {"payments_list", "refunds_list", "disputes_list", "events_list", "balance_transactions_list"}
 # Operations that call the processor and answer 503 processor_unavailable when it cannot be asked.
 PROCESSOR_OPERATIONS = {
@@ -102,7 +102,7 @@ _ERROR_DESCRIPTIONS = {
 
 
 def _created_parameter(operator: str) -> dict:
-    from core.filters import MAX_TIMESTAMP
+    from edge.filters import MAX_TIMESTAMP
 
     sign = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}[operator]
     return {
@@ -123,7 +123,7 @@ def _created_parameter(operator: str) -> dict:
 
 
 def _pagination_parameters() -> list[dict]:
-    from core.pagination import MAX_LIMIT
+    from edge.pagination import MAX_LIMIT
 
     cursor = "An id of one of your own objects in this list (`400 resource_missing` otherwise); not with {}."
     return [
@@ -160,8 +160,8 @@ def _error_response(status: str) -> dict:
 
 def postprocess_schema(result, generator, request, public):
     """Make the document say exactly what the API accepts and answers (issue 12, item 2)."""
-    from core.api import PATH_ID_PREFIXES, id_pattern_text
-    from core.parsers import MAX_JSON_DEPTH
+    from edge.api import PATH_ID_PREFIXES, id_pattern_text
+    from edge.parsers import MAX_JSON_DEPTH
 
     schemas = result.get("components", {}).get("schemas", {})
     if "ErrorDetail" in schemas:
