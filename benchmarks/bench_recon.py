@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_recon [--lines 1000000] [--runs 2]
 
-Set-up, in a fresh database ``recon_bench`` (``fresh_postgres_database``), all in
+Set-up, in a fresh database (``recon_bench`` unless ``--database``; ``fresh_postgres_database``), all in
 bulk SQL (``generate_series``) and ``COPY``, never the ORM row by row:
 
 - 1,000 merchants, the platform's processor_receivable and fee_revenue accounts, one
@@ -37,7 +37,6 @@ from pathlib import Path
 from benchmarks.common import DEFAULT_ADMIN_URL, ROOT, fresh_postgres_database, machine
 
 MERCHANTS = 1_000
-DATABASE = "recon_bench"
 
 
 def sql(statement: str, params=None) -> None:
@@ -203,8 +202,9 @@ def generate(n: int, day: datetime.date, report: Path) -> None:
     print(f"  report: {report} ({report.stat().st_size / 1e6:.1f} MB)")
 
 
-def reconcile(day: datetime.date, report: Path) -> tuple[float, dict, dict]:
-    """One run of ``reconcile``; returns its seconds, its JSON line and the time of each phase."""
+def reconcile(day: datetime.date, report: Path) -> tuple[float, float, dict, dict]:
+    """One run of ``reconcile``; returns its seconds, the CPU seconds of this process (not PostgreSQL's), its JSON
+    line and the time of each phase."""
     from django.core.management import call_command
 
     from reconciliation import matching
@@ -228,14 +228,14 @@ def reconcile(day: datetime.date, report: Path) -> tuple[float, dict, dict]:
     for name, function in originals.items():
         setattr(matching, name, clocked(name, function))
     out = io.StringIO()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         call_command("reconcile", "--date", day.isoformat(), "--file", str(report), "--json", stdout=out)
     finally:
         for name, function in originals.items():
             setattr(matching, name, function)
-    seconds = time.perf_counter() - started
-    return seconds, json.loads(out.getvalue().strip().splitlines()[-1]), phases
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return seconds, cpu, json.loads(out.getvalue().strip().splitlines()[-1]), phases
 
 
 def baseline(day: datetime.date, report: Path) -> tuple[float, tuple]:
@@ -277,12 +277,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="reconcile runs (each after the first replaces it)")
     parser.add_argument("--baseline-runs", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="keep the database a previous run generated")
+    parser.add_argument("--database", default="recon_bench", help="the database to (re)create and use")
     args = parser.parse_args()
 
     if args.reuse:
-        url = os.environ.get("BENCH_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL).rsplit("/", 1)[0] + f"/{DATABASE}"
+        url = os.environ.get("BENCH_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL).rsplit("/", 1)[0] + f"/{args.database}"
     else:
-        url = fresh_postgres_database(DATABASE)
+        url = fresh_postgres_database(args.database)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DJANGO_SECRET_KEY", "recon-benchmark-only-secret-key-0123456789abcdef")
@@ -298,7 +299,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
-        print(f"PostgreSQL {cursor.fetchone()[0]}, database {DATABASE}")
+        print(f"PostgreSQL {cursor.fetchone()[0]}, database {args.database}")
     day = datetime.datetime.now(tz=datetime.UTC).date() - datetime.timedelta(days=1)
     report = Path(os.environ["VAR_DIR"]) / f"settlement-{day}.csv"
     report.parent.mkdir(parents=True, exist_ok=True)
@@ -310,10 +311,11 @@ def main() -> None:
 
     runs = []
     for number in range(1, args.runs + 1):
-        seconds, result, phases = reconcile(day, report)
+        seconds, cpu, result, phases = reconcile(day, report)
         runs.append(seconds)
         kind = "first run" if number == 1 else "re-run (replaces the previous import)"
-        print(f"reconcile run {number} ({kind}): {seconds:.2f} s  ->  {json.dumps(result)}")
+        print(f"reconcile run {number} ({kind}): {seconds:.2f} s (CPU of this process {cpu:.2f} s)")
+        print(f"    -> {json.dumps(result)}")
         print("    " + ", ".join(f"{name} {value:.2f} s" for name, value in phases.items()))
     bases = []
     for number in range(1, args.baseline_runs + 1):
