@@ -123,6 +123,7 @@ def generate_report(n: int, day: datetime.date, report: Path) -> None:
 
 
 def generate(n: int, day: datetime.date, report: Path) -> None:
+    from django.conf import settings
     from django.db import connection, transaction
 
     from ledger.models import AccountCode, AccountType
@@ -173,11 +174,16 @@ def generate(n: int, day: datetime.date, report: Path) -> None:
                     "card_exp_year": "2030",
                     "processor_charge_id": "'ch_B' || lpad(i::text, 24, '0')",
                     "processor_attempts": "1",
+                    # The processor ``reconcile`` reconciles when none is named: its report is the one generated.
+                    "processor": "%(processor)s",
                     "created": "created",
                     "updated": "created",
                 }
             )
-            sql(f"INSERT INTO payments_payment ({columns}) SELECT {values} FROM ({series}) s", {**params, **defaults})
+            sql(
+                f"INSERT INTO payments_payment ({columns}) SELECT {values} FROM ({series}) s",
+                {**params, **defaults, "processor": settings.PROCESSOR_DEFAULT},
+            )
             sql(
                 "INSERT INTO ledger_journalentry (id, event_key, type, source, merchant_id, currency, status, "
                 "pending_entry_id, memo, created) "
