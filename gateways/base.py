@@ -19,10 +19,10 @@ instead (failover): ``ProcessorNotReached``, and a ``ProcessorRequestRejected`` 
 """
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 
 class ChargeStatus(StrEnum):
@@ -210,6 +210,51 @@ class WebhookSignatureInvalid(Exception):
     """A webhook with a missing or wrong signature, a timestamp outside the tolerance, or an unreadable body."""
 
 
+class SettlementLine(NamedTuple):
+    """One line of an acquirer's settlement report, whatever its file format.
+
+    A tuple (a report has a million of them): build one with ``SettlementLine(...)`` or, in a hot loop,
+    ``tuple.__new__(SettlementLine, (...))``. The adapter only reads the file: it does not judge what a line
+    says. ``type`` is in the boundary's words (``charge``, ``refund``, ``dispute``, ``dispute_reversal``,
+    ``return``), and a word it does not know is passed on as written, like ``currency``; reconciliation
+    decides what it accepts.
+    """
+
+    line: int  # its line number in the source file (1 is the first), for error messages
+    settlement_date: datetime.date
+    type: str
+    processor_id: str  # the acquirer's id of the object that moved money (charge, refund, dispute)
+    reference: str  # the platform's id that object belongs to (a payment "pay_…" or a refund "re_…")
+    currency: str  # as written: ISO 4217 upper case when the file is right
+    amount: int  # signed, minor units: positive is money to the merchant
+    fee: int  # the acquirer's fee on this line, minor units
+    net: int  # what the line adds to the payout: amount − fee when the file is right
+
+
+class SettlementReportInvalid(Exception):
+    """A settlement report the adapter cannot read (its syntax, not its meaning); ``str()`` names the line
+    (``line 7: amount 'abc' is not an integer``), ``line`` is None when no line is to blame (an empty file)."""
+
+    def __init__(self, message: str, *, line: int | None = None):
+        super().__init__(f"line {line}: {message}" if line is not None else message)
+        self.line = line
+
+
+class SettlementReport(Protocol):
+    """One settlement report of one acquirer, fetched or read from a file, parsed as it is read.
+
+    ``batches`` may be called more than once (each call reads the report from its start). It yields the lines
+    in file order, at most ``size`` a batch, and raises SettlementReportInvalid at the first line it cannot
+    read, after yielding every line before it: a reader that checks what the lines mean finds the first bad
+    line whichever side it is bad for.
+    """
+
+    # The SHA-256 (hex) of the report as the acquirer wrote it: which file a reconciliation run imported.
+    sha256: str
+
+    def batches(self, *, size: int) -> Iterator[list[SettlementLine]]: ...
+
+
 class Processor(Protocol):
     """What the platform may ask a card processor. Every mutating call carries an idempotency key."""
 
@@ -309,7 +354,14 @@ class Processor(Protocol):
         never ``float``). Raises ProcessorUnavailable when they cannot be had."""
         ...
 
-    def settlement_report(self, *, day: datetime.date) -> bytes:
-        """The processor's settlement report (CSV bytes) of the UTC ``day``, as far as it has settled it so far.
-        Raises ProcessorUnavailable when it cannot be fetched."""
+    def settlement_report(self, *, day: datetime.date) -> SettlementReport:
+        """The processor's settlement report of the UTC ``day``, as far as it has settled it so far, fetched
+        whole (its lines are parsed when read, holding no connection). Raises ProcessorUnavailable when it
+        cannot be fetched."""
+        ...
+
+    def read_settlement_report(self, *, file: BinaryIO) -> SettlementReport:
+        """A settlement report of this processor read from ``file`` (a seekable binary file in the
+        processor's own format: a report kept or handed over by staff). The caller keeps ``file`` open while
+        it reads the report, and closes it."""
         ...

@@ -139,8 +139,9 @@ def lines_replace(*, run_id: int, batches: Iterable[list[Row]]) -> int:
 
     PostgreSQL: ``COPY … FROM STDIN`` through psycopg's ``cursor.copy()`` on the
     raw connection, which is in the run's transaction. SQLite: ``executemany``
-    per batch. A ``ReportInvalid`` raised by ``batches`` mid-way propagates: the
-    caller's transaction rolls back everything loaded so far.
+    per batch. A ``ReportInvalid`` (or the adapter's ``SettlementReportInvalid``)
+    raised by ``batches`` mid-way propagates: the caller's transaction rolls back
+    everything loaded so far.
     """
     _require_transaction()
     _execute("DELETE FROM {line} WHERE run_id = %s", [run_id])

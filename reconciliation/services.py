@@ -1,9 +1,9 @@
 """Every write of reconciliation. Each service owns its transactions.
 
 ``reconciliation_run`` proves a day: it fetches the processor's settlement report
-(outside any transaction) or reads a file, imports it, matches it against the
-ledger and the payments, and turns every difference into a
-``ReconciliationException``, all in ONE transaction: a bad line anywhere imports
+(outside any transaction) or has the processor's adapter read a file, imports
+it, matches it against the ledger and the payments, and turns every difference
+into a ``ReconciliationException``, all in ONE transaction: a bad line anywhere imports
 nothing, and a re-run of the day replaces the run's lines and its open
 exceptions as a whole. Then, each in its own transaction, it resolves the
 exceptions whose answer is certain (a ``processing`` payment the processor
@@ -16,9 +16,9 @@ in the same transaction.
 """
 
 import datetime
-import hashlib
-import io
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,8 @@ from core.db import assert_no_transaction
 from core.errors import InvalidRequestError
 from core.money import MAX_AMOUNT, format_amount
 from core.staff import require_staff_permission, staff_actor
-from gateways.base import Charge, ProcessorError
+from gateways.base import Charge, ProcessorError, SettlementReport, SettlementReportInvalid
+from gateways.registry import processor as processor_adapter
 from gateways.registry import processor_exists, processor_outside_transaction
 from ledger import posting_rules
 from ledger.models import JournalEntry
@@ -92,28 +93,33 @@ def _run_fail(run: ReconciliationRun, message: str) -> None:
     logger.error("reconciliation of %s %s failed: %s", run.processor, run.settlement_date, message)
 
 
-def _report_stream(
+@contextmanager
+def _settlement_report(
     *, processor: str, settlement_date: datetime.date, path: str | Path | None
-) -> tuple[io.BufferedIOBase, str]:
-    """The report as a binary stream, and its SHA-256. The processor is asked holding no transaction."""
-    if path is not None:
-        digest = hashlib.sha256()
+) -> Iterator[SettlementReport]:
+    """The report of the processor's day: fetched from the processor (holding no transaction), or the file at
+    ``path`` read by that processor's adapter, in its format (the file stays open while the report is read)."""
+    if path is None:
         try:
-            with open(path, "rb") as file:
-                for chunk in iter(lambda: file.read(1 << 20), b""):
-                    digest.update(chunk)
-            return open(path, "rb"), digest.hexdigest()
+            report = processor_outside_transaction(processor, "fetching the settlement report").settlement_report(
+                day=settlement_date
+            )
+        except ProcessorError as error:
+            raise ReconciliationFailed(
+                f"the processor's report of {settlement_date} could not be fetched: {error}", retryable=True
+            ) from error
+        yield report
+        return
+    try:
+        file = open(path, "rb")  # closed by the with below, once the report has been read
+    except OSError as error:
+        raise ReconciliationFailed(f"cannot read {path}: {error.strerror or error}") from error
+    with file:
+        try:
+            report = processor_adapter(processor).read_settlement_report(file=file)
         except OSError as error:
             raise ReconciliationFailed(f"cannot read {path}: {error.strerror or error}") from error
-    try:
-        data = processor_outside_transaction(processor, "fetching the settlement report").settlement_report(
-            day=settlement_date
-        )
-    except ProcessorError as error:
-        raise ReconciliationFailed(
-            f"the processor's report of {settlement_date} could not be fetched: {error}", retryable=True
-        ) from error
-    return io.BytesIO(data), hashlib.sha256(data).hexdigest()
+        yield report
 
 
 def reconciliation_run(*, processor: str, settlement_date: datetime.date, path: str | Path | None = None) -> RunOutcome:
@@ -135,10 +141,9 @@ def reconciliation_run(*, processor: str, settlement_date: datetime.date, path: 
         raise ReconciliationFailed(f"no processor is configured under the name {processor!r}")
     run = _run_begin(processor=processor, settlement_date=settlement_date, source=source, started=started)
     try:
-        stream, sha256 = _report_stream(processor=processor, settlement_date=settlement_date, path=path)
-        with stream:
-            run, tally = _import_and_match(run=run, stream=stream, sha256=sha256, started=started)
-    except ReportInvalid as error:
+        with _settlement_report(processor=processor, settlement_date=settlement_date, path=path) as report:
+            run, tally = _import_and_match(run=run, report=report, started=started)
+    except (ReportInvalid, SettlementReportInvalid) as error:
         _run_fail(run, str(error))
         raise ReconciliationFailed(str(error)) from error
     except ReconciliationFailed as error:
@@ -164,14 +169,14 @@ def reconciliation_run(*, processor: str, settlement_date: datetime.date, path: 
     )
 
 
-def _import_and_match(*, run: ReconciliationRun, stream, sha256: str, started: datetime.datetime):
+def _import_and_match(*, run: ReconciliationRun, report: SettlementReport, started: datetime.datetime):
     day = run.settlement_date
     start, end = _day_bounds(day)
     with transaction.atomic():
         # Serialises runs of the same day: a second one waits here, then replaces the first one's work.
         run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
         matching.tune_transaction()
-        reader = ReportReader(stream, day=day, fees=ProcessorFees.from_settings(run.processor))
+        reader = ReportReader(report, day=day, fees=ProcessorFees.from_settings(run.processor))
         lines = matching.lines_replace(run_id=run.pk, batches=reader.batches())
         tally = matching.match(
             run_id=run.pk,
@@ -192,7 +197,7 @@ def _import_and_match(*, run: ReconciliationRun, stream, sha256: str, started: d
             exception_counts=tally.counts,
             auto_resolved=0,
             error="",
-            report_sha256=sha256,
+            report_sha256=report.sha256,
         )
     return run, tally
 

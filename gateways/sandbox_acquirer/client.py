@@ -19,7 +19,7 @@ point it at another sandbox by replacing ``settings.PROCESSORS``.
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote
 
 import requests
@@ -39,6 +39,7 @@ from gateways.base import (
     ProcessorRequestRejected,
     ProcessorUnavailable,
     Refund,
+    SettlementReport,
     TokenInvalid,
 )
 from gateways.sandbox_acquirer.mapping import (
@@ -49,6 +50,7 @@ from gateways.sandbox_acquirer.mapping import (
     fx_rates_from_json,
     refund_from_json,
 )
+from gateways.sandbox_acquirer.settlement import report_from_bytes, report_from_file
 from gateways.sandbox_acquirer.webhooks import parse_webhook
 
 HEALTH_TIMEOUT = (0.5, 1.0)
@@ -266,11 +268,13 @@ class SandboxProcessor:
         except (KeyError, TypeError, ValueError, ArithmeticError) as error:
             raise ProcessorUnavailable(f"The processor answered unreadable exchange rates: {error}") from error
 
-    def settlement_report(self, *, day: datetime.date) -> bytes:
+    def settlement_report(self, *, day: datetime.date) -> SettlementReport:
+        """``GET /v1/settlements/<day>.csv``, read by ``gateways.sandbox_acquirer.settlement``. Anything but a
+        CSV answer is ProcessorUnavailable."""
         response = self._send("GET", f"/v1/settlements/{day.isoformat()}.csv", accept="text/csv")
         content_type = response.headers.get("Content-Type", "")
         if response.status_code == 200 and content_type.startswith("text/csv"):
-            return response.content
+            return report_from_bytes(response.content)
         try:
             body = response.json()
         except ValueError:
@@ -281,6 +285,10 @@ class SandboxProcessor:
             f"The processor answered {response.status_code} {content_type or 'without a type'}, not a CSV report.",
             status_code=response.status_code,
         )
+
+    def read_settlement_report(self, *, file: BinaryIO) -> SettlementReport:
+        """A sandbox settlement report (its CSV) kept in ``file``."""
+        return report_from_file(file)
 
     # --- HTTP ------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """How the adapter turns every kind of answer into the types of gateways.base (against a scripted server)."""
 
 import datetime
+import hashlib
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ from gateways.base import (
     ProcessorRequestRejected,
     ProcessorUnavailable,
     Refund,
+    SettlementLine,
     TokenInvalid,
 )
 from gateways.registry import processor as processor_named
@@ -332,12 +334,20 @@ def test_dispute_calls_go_to_their_paths(scripted, client):
         client.retrieve_dispute(processor_dispute_id="dsp_1")
 
 
-def test_the_settlement_report_is_the_csv_bytes(scripted, client):
-    csv_bytes = b"settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
+def test_the_settlement_report_is_read_from_the_csv_answer(scripted, client):
+    csv_bytes = (
+        b"settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
+        b"2026-11-24,charge,ch_1,pay_1,USD,1000,50,950\n"
+    )
     scripted.answer = (200, csv_bytes, 0, {"Content-Type": "text/csv; charset=utf-8"})
 
-    assert client.settlement_report(day=datetime.date(2026, 11, 24)) == csv_bytes
+    report = client.settlement_report(day=datetime.date(2026, 11, 24))
+
     assert scripted.requests[-1]["path"] == "/v1/settlements/2026-11-24.csv"
+    assert report.sha256 == hashlib.sha256(csv_bytes).hexdigest()
+    assert list(report.batches(size=10)) == [
+        [SettlementLine(2, datetime.date(2026, 11, 24), "charge", "ch_1", "pay_1", "USD", 1000, 50, 950)]
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,6 @@
 """Bank transfers (ACH/SEPA-like): pending, settled by webhook, returned (R01) or refused at once (R03)."""
 
-import csv
 import datetime
-import io
 import time
 
 import pytest
@@ -17,12 +15,16 @@ def today() -> datetime.date:
 def report_lines(adapter, charge_id: str, since: datetime.date) -> list[dict]:
     days = sorted({since, today()})
     found = [
-        row
+        line
         for day in days
-        for row in csv.DictReader(io.StringIO(adapter.settlement_report(day=day).decode()))
-        if row["processor_id"] == charge_id
+        for batch in adapter.settlement_report(day=day).batches(size=1000)
+        for line in batch
+        if line.processor_id == charge_id
     ]
-    return [{key: row[key] for key in ("type", "reference", "currency", "amount", "fee", "net")} for row in found]
+    return [
+        {key: str(getattr(line, key)) for key in ("type", "reference", "currency", "amount", "fee", "net")}
+        for line in found
+    ]
 
 
 def bank_account(adapter, account_number: str = "000123456789") -> str:

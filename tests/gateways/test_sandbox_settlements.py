@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from gateways.base import ProcessorUnavailable
+from gateways.base import ProcessorUnavailable, SettlementReport
 from tests.processors import configure_processor
 
 HEADER = ["settlement_date", "type", "processor_id", "reference", "currency", "amount", "fee", "net"]
@@ -18,10 +18,18 @@ def today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
 
-def rows(report: bytes) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(report.decode()))
-    assert reader.fieldnames == HEADER
-    return list(reader)
+def rows(report: SettlementReport | bytes) -> list[dict]:
+    """The report's lines as the sandbox wrote them (strings by column): from the raw CSV, or as the adapter read
+    them (``gateways.sandbox_acquirer.settlement``)."""
+    if isinstance(report, bytes):
+        reader = csv.DictReader(io.StringIO(report.decode()))
+        assert reader.fieldnames == HEADER
+        return list(reader)
+    return [
+        {column: str(value) for column, value in line._asdict().items() if column != "line"}
+        for batch in report.batches(size=1000)
+        for line in batch
+    ]
 
 
 class Report:

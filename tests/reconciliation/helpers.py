@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.ids import new_id
+from gateways.base import SettlementLine
 from ledger import posting_rules
 from ledger.fees import round_half_even
 from payments.models import Dispute, Payment, Refund
@@ -53,6 +54,19 @@ class Line:
         ]
 
 
+class LinesReport:
+    """A settlement report as an adapter hands it over (``gateways.base.SettlementReport``), made of the boundary's
+    lines themselves: what reconciliation reads, whatever the acquirer's file looked like."""
+
+    def __init__(self, lines: list[SettlementLine], sha256: str = "0" * 64):
+        self.lines = lines
+        self.sha256 = sha256
+
+    def batches(self, *, size: int):
+        for start in range(0, len(self.lines), size):
+            yield self.lines[start : start + size]
+
+
 def write_report(tmp_path: Path, day: datetime.date, lines, name: str = "report.csv") -> Path:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -86,10 +100,11 @@ def payment(merchant, amount: int = 10_000, currency: str = "USD", status: str =
         "card_exp_year": 2030,
         "processor_charge_id": new_id("ch") if status not in ("processing", "requires_confirmation") else None,
         "amount_captured": amount if status == "succeeded" else 0,
+        "processor": "sandbox",
     }
     values.update(fields)
     with transaction.atomic():
-        created = Payment.objects.create(merchant=merchant, processor="sandbox", **values)
+        created = Payment.objects.create(merchant=merchant, **values)
         if status == "succeeded":
             conversion = {name: fields[name] for name in ("settlement_currency", "fx_rate") if name in fields}
             posting_rules.payment_captured(

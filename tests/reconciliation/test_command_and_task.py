@@ -9,10 +9,11 @@ import pytest
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
+from gateways.base import SettlementLine
 from reconciliation import tasks
 from reconciliation.errors import ReconciliationFailed
 from reconciliation.models import ReconciliationRun
-from tests.reconciliation.helpers import Line, charge_line, payment, today, write_report
+from tests.reconciliation.helpers import Line, LinesReport, charge_line, payment, today, write_report
 
 pytestmark = pytest.mark.django_db
 
@@ -70,10 +71,9 @@ def test_the_beat_task_queues_one_reconciliation_per_processor(settings):
 def test_the_task_reconciles_a_processors_previous_utc_day(merchant):
     yesterday = today() - datetime.timedelta(days=1)
     fake = mock.Mock()
-    fake.settlement_report.return_value = (
-        f"settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
-        f"{yesterday},charge,ch_1,pay_1,EUR,1000,50,950\n"
-    ).encode()
+    fake.settlement_report.return_value = LinesReport(
+        [SettlementLine(2, yesterday, "charge", "ch_1", "pay_1", "EUR", 1000, 50, 950)], sha256="ab" * 32
+    )
     with mock.patch("reconciliation.services.processor_outside_transaction", return_value=fake) as named:
         result = tasks.reconcile_processor_day.apply(args=("sandbox_eu",)).get()
     assert named.call_args.args[0] == "sandbox_eu"
@@ -82,11 +82,12 @@ def test_the_task_reconciles_a_processors_previous_utc_day(merchant):
     assert result["processor"] == "sandbox_eu"
     assert result["matched"] == 0 and result["exceptions"]["missing_internal"] == 1
     run = ReconciliationRun.objects.get()
-    assert (run.processor, run.settlement_date, run.source, run.status) == (
+    assert (run.processor, run.settlement_date, run.source, run.status, run.report_sha256) == (
         "sandbox_eu",
         yesterday,
         "processor",
         "succeeded",
+        "ab" * 32,
     )
     assert len(run.report_sha256) == 64
 

@@ -1,32 +1,47 @@
-"""Reading the report: what a line becomes, and the processor's expected fees (no database)."""
+"""Judging the report's lines: what a line becomes in the staging table, what is refused, and the expected fees.
+
+The lines come straight from the boundary (``gateways.base.SettlementLine``), as any acquirer's adapter hands
+them over: no file, no CSV (the sandbox's CSV is tests/gateways/test_sandbox_settlement_report.py). No database.
+"""
 
 import datetime
-import io
 
 import pytest
 
+from gateways.base import SettlementLine, SettlementReportInvalid
 from reconciliation.errors import ReportInvalid
-from reconciliation.report import ProcessorFees, read_batches
+from reconciliation.report import ProcessorFees, ReportReader
+from tests.reconciliation.helpers import LinesReport
 
 DAY = datetime.date(2026, 11, 24)
 FEES = ProcessorFees(bps=250, fixed=25, dispute=1500)
-HEADER = "settlement_date,type,processor_id,reference,currency,amount,fee,net\n"
 
 
-def read(text: str, **kwargs) -> list:
-    return [row for batch in read_batches(io.BytesIO(text.encode()), day=DAY, fees=FEES, **kwargs) for row in batch]
+def line(number: int, kind: str, processor_id: str, reference: str, amount: int, fee: int) -> SettlementLine:
+    return SettlementLine(number, DAY, kind, processor_id, reference, "USD", amount, fee, amount - fee)
 
 
-def test_the_documented_example():
+def read(lines, **kwargs) -> list:
+    reader = ReportReader(LinesReport(lines), day=DAY, fees=FEES, **kwargs)
+    return [row for batch in reader.batches() for row in batch]
+
+
+def refused(lines) -> tuple[str, int | None]:
+    with pytest.raises(ReportInvalid) as caught:
+        read(lines)
+    return str(caught.value), caught.value.line
+
+
+def test_the_documented_example_becomes_staging_rows_with_match_keys_and_expected_fees():
     rows = read(
-        HEADER
-        + (
-            "2026-11-24,charge,ch_1,pay_A,USD,10000,275,9725\n"
-            "2026-11-24,refund,rf_2,re_B,USD,-2500,0,-2500\n"
-            "2026-11-24,charge,ch_3,pay_C,USD,4000,125,3875\n"
-            "2026-11-24,dispute,dsp_4,pay_C,USD,-4000,1500,-5500\n"
-            "2026-11-24,dispute_reversal,dsp_4,pay_C,USD,4000,0,4000\n"
-        )
+        [
+            line(2, "charge", "ch_1", "pay_A", 10000, 275),
+            line(3, "refund", "rf_2", "re_B", -2500, 0),
+            line(4, "charge", "ch_3", "pay_C", 4000, 125),
+            line(5, "dispute", "dsp_4", "pay_C", -4000, 1500),
+            line(6, "dispute_reversal", "dsp_4", "pay_C", 4000, 0),
+            line(7, "return", "ch_3", "pay_C", -4000, 0),
+        ]
     )
     assert rows == [
         (2, "charge", "ch_1", "pay_A", "pay_A", "USD", 10000, 275, 9725, 275),
@@ -34,6 +49,7 @@ def test_the_documented_example():
         (4, "charge", "ch_3", "pay_C", "pay_C", "USD", 4000, 125, 3875, 125),
         (5, "dispute", "dsp_4", "pay_C", "dsp_4", "USD", -4000, 1500, -5500, 1500),
         (6, "dispute_reversal", "dsp_4", "pay_C", "dsp_4", "USD", 4000, 0, 4000, 0),
+        (7, "return", "ch_3", "pay_C", "pay_C", "USD", -4000, 0, -4000, 0),
     ]
 
 
@@ -42,35 +58,79 @@ def test_charge_fees_round_half_to_even_as_the_sandbox_does(amount, fee):
     assert FEES.expected("charge", amount) == fee
 
 
-def test_columns_in_another_order_and_extra_columns_are_read_by_name():
-    rows = read(
-        "net,fee,amount,currency,reference,processor_id,type,settlement_date,batch\n"
-        "975,25,1000,EUR,pay_1,ch_1,charge,2026-11-24,7\n"
+def test_the_expected_fee_is_the_processors_own_not_what_the_line_says():
+    rows = read([line(2, "charge", "ch_1", "pay_1", 1000, 999)])
+    assert rows[0][-2:] == (1, 50)  # net as stated, the fee it should have been
+
+
+def test_batches_follow_the_reports():
+    rows = [line(i + 2, "refund", f"rf_{i}", f"re_{i}", -1, 0) for i in range(25)]
+    reader = ReportReader(LinesReport(rows), day=DAY, fees=FEES, batch_size=10)
+    assert [len(batch) for batch in reader.batches()] == [10, 10, 5]
+
+
+def test_an_empty_report_has_no_rows():
+    assert read([]) == []
+
+
+def test_keys_seen_twice_are_suspects():
+    reader = ReportReader(
+        LinesReport(
+            [
+                line(2, "charge", "ch_1", "pay_1", 1000, 50),
+                line(3, "charge", "ch_2", "pay_1", 1000, 50),  # another charge line for the same payment
+                line(4, "dispute", "dsp_1", "pay_1", -1000, 1500),
+                line(5, "dispute", "dsp_2", "pay_1", -1000, 1500),  # disputes match by processor id: no suspect
+            ]
+        ),
+        day=DAY,
+        fees=FEES,
     )
-    assert rows == [(2, "charge", "ch_1", "pay_1", "pay_1", "EUR", 1000, 25, 975, 50)]
+    list(reader.batches())
+    assert reader.repeated_keys == {("charge", "pay_1")}
 
 
-def test_a_byte_order_mark_and_quoted_fields():
-    rows = read("\ufeff" + HEADER + '2026-11-24,charge,"ch,1","pay ""q""",USD,100,27,73\n')
-    assert rows[0][2:5] == ("ch,1", 'pay "q"', 'pay "q"')
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"settlement_date": datetime.date(2026, 11, 23)},
+            "settlement_date 2026-11-23 is not the requested day 2026-11-24",
+        ),
+        ({"type": "payout"}, "unknown type 'payout' (expected charge, dispute, dispute_reversal, refund, return)"),
+        ({"processor_id": ""}, "processor_id is empty"),
+        ({"reference": ""}, "reference is empty"),
+        ({"reference": "pay_" + "x" * 300}, "an id is longer than 255 characters"),
+        ({"processor_id": "ch_\x00"}, "an id contains a NUL character"),
+        ({"currency": "XYZ"}, "unknown currency 'XYZ'"),
+        ({"currency": "usd"}, "unknown currency 'usd'"),
+        ({"amount": 10**16, "net": 10**16 - 25}, "amount '10000000000000000' is out of range"),
+        ({"amount": 100, "fee": -(10**16), "net": 10**16 + 100}, "fee '-10000000000000000' is out of range"),
+        ({"net": 1000}, "net 1000 is not amount − fee (1000 − 25 = 975)"),
+    ],
+)
+def test_a_line_that_cannot_be_right_is_refused_by_its_number(changes, message):
+    lines = [
+        line(2, "charge", "ch_1", "pay_1", 1000, 25),
+        line(3, "charge", "ch_2", "pay_2", 1000, 25)._replace(**changes),
+    ]
+    assert refused(lines) == (f"line 3: {message}", 3)
 
 
-def test_batches():
-    text = HEADER + "".join(f"2026-11-24,refund,rf_{i},re_{i},USD,-1,0,-1\n" for i in range(25))
-    sizes = [len(batch) for batch in read_batches(io.BytesIO(text.encode()), day=DAY, fees=FEES, batch_size=10)]
-    assert sizes == [10, 10, 5]
+def test_the_first_bad_line_is_named_whichever_side_finds_it():
+    class BadFromLineFour(LinesReport):
+        """An adapter that cannot read line 4: it hands over the lines before it, then says so."""
 
+        def batches(self, *, size: int):
+            yield self.lines
+            raise SettlementReportInvalid("amount 'abc' is not an integer", line=4)
 
-def test_a_header_only_report_has_no_lines():
-    assert read(HEADER) == []
+    good = line(2, "charge", "ch_1", "pay_1", 1000, 25)
+    unknown_type = line(3, "payout", "po_1", "pay_1", 1000, 0)
+    reader = ReportReader(BadFromLineFour([good, unknown_type]), day=DAY, fees=FEES)
+    with pytest.raises(ReportInvalid, match="line 3: unknown type 'payout'"):
+        list(reader.batches())
 
-
-def test_the_error_names_the_line():
-    with pytest.raises(ReportInvalid) as caught:
-        read(HEADER + "2026-11-24,charge,ch_1,pay_1,USD,10,0,10\n2026-11-24,charge,ch_1,pay_1,USD,abc,0,0\n")
-    assert (str(caught.value), caught.value.line) == ("line 3: amount 'abc' is not an integer", 3)
-
-
-def test_an_unterminated_quote_is_unreadable():
-    with pytest.raises(ReportInvalid, match="line 2: unreadable CSV"):
-        read(HEADER + '2026-11-24,charge,"ch_1,pay_1,USD,10,0,10\n')
+    reader = ReportReader(BadFromLineFour([good]), day=DAY, fees=FEES)
+    with pytest.raises(SettlementReportInvalid, match="line 4: amount 'abc' is not an integer"):
+        list(reader.batches())

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from core.models import AuditEntry
+from gateways.base import SettlementLine
 from ledger.models import JournalEntry
 from payments import dispute_services, refund_services
 from payments.models import Payment, PaymentTransition
@@ -34,8 +35,8 @@ def wait_for(condition, timeout: float = 20.0):
     raise AssertionError("condition not met in time")
 
 
-def settlement_lines(processor) -> list[str]:
-    return processor.settlement_report(day=today()).decode().strip().splitlines()[1:]
+def settlement_lines(processor) -> list[SettlementLine]:
+    return [line for batch in processor.settlement_report(day=today()).batches(size=1000) for line in batch]
 
 
 def test_a_full_day_through_the_sandbox_matches_with_no_exception(api_client, merchant, fresh_sandbox, processor):
