@@ -3,5 +3,5 @@
 It runs as its own process (``python manage.py sandbox_processor``) with its own
 settings (``sandbox.settings``) and its own database. It is not one of
 the platform's INSTALLED_APPS: the platform learns what it did only through its
-HTTP API and its webhooks. See ``gateways/README.md``.
+HTTP API and its webhooks. See ``sandbox/README.md``.
 """
