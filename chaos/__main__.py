@@ -33,6 +33,13 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def database_name(value: str) -> str:
+    """A PostgreSQL database name the simulator may drop: lower-case letters, digits and underscores."""
+    if value and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise argparse.ArgumentTypeError(f"{value!r}: lower-case letters, digits and underscores, 63 at most")
+    return value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m chaos", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -52,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--database",
+        type=database_name,
         default=os.environ.get("CHAOS_DATABASE") or "",
         help="the run's PostgreSQL database, dropped and created again (default: chaos_<seed>)",
     )

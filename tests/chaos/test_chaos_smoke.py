@@ -30,7 +30,7 @@ def run_database() -> str:
     """A database name no other test run on this machine uses at the same time: the test database's name (each
     run of the suite has its own) and this process's id. The simulator drops and creates it, then drops it."""
     test_database = urlparse(os.environ.get("DATABASE_URL", "")).path.lstrip("/") or "sqlite"
-    return re.sub(r"\W", "_", f"chaos_smoke_{test_database}_{os.getpid()}")[:63]
+    return re.sub(r"[^a-z0-9_]", "_", f"chaos_smoke_{test_database}_{os.getpid()}".lower())[:63]
 
 
 def test_the_simulator_without_faults_reports_ok(tmp_path):
