@@ -21,7 +21,7 @@ from chaos import checks, report
 from chaos.clients import Api, Client, KeyLog
 from chaos.faults import KINDS, Injector, schedule
 from chaos.hooks import MerchantReceiver, ProcessorWebhookProxy
-from chaos.stack import PLATFORM_SETTINGS, PROCESSOR_WEBHOOK_SECRET, ROOT, Stack
+from chaos.stack import ACQUIRER_NAMES, ACQUIRERS, PLATFORM_SETTINGS, ROOT, Stack, routed_to
 
 
 def log(message: str) -> None:
@@ -31,6 +31,13 @@ def log(message: str) -> None:
 
 def _terminate(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def database_name(value: str) -> str:
+    """A PostgreSQL database name the simulator may drop: lower-case letters, digits and underscores."""
+    if value and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise argparse.ArgumentTypeError(f"{value!r}: lower-case letters, digits and underscores, 63 at most")
+    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,10 +58,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--run-dir", default=os.environ.get("CHAOS_RUN_DIR") or "", help="default: var/chaos/seed-<seed>"
     )
     parser.add_argument(
+        "--database",
+        type=database_name,
+        default=os.environ.get("CHAOS_DATABASE") or "",
+        help="the run's PostgreSQL database, dropped and created again (default: chaos_<seed>)",
+    )
+    parser.add_argument(
         "--drop-database",
         action="store_true",
         default=os.environ.get("CHAOS_DROP_DATABASE") == "1",
-        help="drop chaos_<seed> at the end (default: kept until the next run with the seed)",
+        help="drop the run's database at the end (default: kept until the next run with the seed)",
     )
     parser.add_argument("--print-schedule", action="store_true", help="print the fault schedule and exit")
     return parser.parse_args(argv)
@@ -91,8 +104,14 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     began = time.monotonic()
     receiver = MerchantReceiver()
-    proxy = ProcessorWebhookProxy(PROCESSOR_WEBHOOK_SECRET)
-    stack = Stack(seed=args.seed, run_dir=run_dir, proxy_url=proxy.url, log=log)
+    proxies = {acquirer.name: ProcessorWebhookProxy(acquirer.name, acquirer.webhook_secret) for acquirer in ACQUIRERS}
+    stack = Stack(
+        seed=args.seed,
+        run_dir=run_dir,
+        database=args.database,
+        proxy_urls={name: proxy.url for name, proxy in proxies.items()},
+        log=log,
+    )
     injector = None
     try:
         log(
@@ -104,7 +123,8 @@ def main(argv=None) -> int:
         except Exception:  # noqa: BLE001 - reported, exit 2
             log("chaos: the stack did not start:\n" + traceback.format_exc())
             return 2
-        proxy.target = f"{stack.base_url}/webhooks/processor/sandbox/"
+        for name, proxy in proxies.items():
+            proxy.target = f"{stack.base_url}/webhooks/processor/{name}/"
         keylog = KeyLog()
         setup_api = Api(stack.base_url, stack.api_key, keylog, hard_stop=float("inf"))
         status, body, _ = setup_api.post_once(
@@ -115,8 +135,9 @@ def main(argv=None) -> int:
             return 2
         receiver.secret = body["secret"]
         startup_seconds = time.monotonic() - began
+        acquirers = ", ".join(f"{name} {sandbox.base_url}" for name, sandbox in stack.sandboxes.items())
         log(
-            f"chaos: stack up in {startup_seconds:.0f}s (web {stack.base_url}, sandbox {stack.sandbox.base_url}, "
+            f"chaos: stack up in {startup_seconds:.0f}s (web {stack.base_url}, {acquirers}, "
             f"redis :{stack.redis_port}, database {stack.database})"
         )
 
@@ -124,9 +145,10 @@ def main(argv=None) -> int:
         start = time.monotonic()
         end_at = start + args.seconds
         hard_stop = end_at + 25
-        api = Api(stack.base_url, stack.api_key, keylog, hard_stop=hard_stop, sandbox_url=stack.sandbox.base_url)
+        sandbox_urls = {currency: stack.sandboxes[routed_to(currency)].base_url for currency in ("USD", "EUR")}
+        api = Api(stack.base_url, stack.api_key, keylog, hard_stop=hard_stop, sandbox_urls=sandbox_urls)
         clients = [Client(n, args.seed, api, keylog, end_at) for n in range(args.clients)]
-        injector = Injector(stack=stack, proxy=proxy, faults=faults, seed=args.seed, log=log)
+        injector = Injector(stack=stack, proxies=proxies, faults=faults, seed=args.seed, log=log)
         injector.started = start
         injector.start()
         for client in clients:
@@ -149,22 +171,23 @@ def main(argv=None) -> int:
         stack.wait_for_web()
         checks_began = time.monotonic()
         platform = checks.Platform(stack.database_url, stack.merchant_id)
-        sandbox = checks.Sandbox(stack.sandbox_database_path)
-        settled = checks.settle(stack, receiver, platform, sandbox, args.settle_seconds, log=log)
+        sandboxes = [checks.Sandbox(name, stack.sandbox_database_path(name)) for name in ACQUIRER_NAMES]
+        settled = checks.settle(stack, receiver, platform, sandboxes, args.settle_seconds, log=log)
         log(f"chaos: settled={settled['settled']} in {settled['seconds']}s; replaying {len(keylog.calls)} keys")
         replay_api = Api(stack.base_url, stack.api_key, KeyLog(), hard_stop=float("inf"))
         lock_timeout = float(PLATFORM_SETTINGS["IDEMPOTENCY_LOCK_TIMEOUT_SECONDS"])
         replays = checks.replay_all(replay_api, keylog.calls, lock_timeout)
-        settled_again = checks.settle(stack, receiver, platform, sandbox, min(45.0, args.settle_seconds), log=log)
+        settled_again = checks.settle(stack, receiver, platform, sandboxes, min(45.0, args.settle_seconds), log=log)
         payments = platform.payments()
         refunds = platform.refunds()
-        charges = sandbox.charges()
+        charges = [charge for sandbox in sandboxes for charge in sandbox.charges()]
         truth = checks.judge_all(keylog.calls, replays, payments, refunds)
         agreement = checks.processor_agreement(payments, charges)
+        acquirers = checks.per_acquirer(payments, charges, ACQUIRER_NAMES)
         ledger = checks.ledger_check(stack)
         events = checks.events_delivered(platform, receiver)
-        processor_webhooks = dict(platform.processor_webhooks())
-        sandbox_webhooks = dict(sandbox.webhook_statuses())
+        processor_webhooks = platform.processor_webhooks()
+        sandbox_webhooks = {sandbox.name: dict(sandbox.webhook_statuses()) for sandbox in sandboxes}
         check_seconds = time.monotonic() - checks_began
 
         findings = truth["findings"]
@@ -174,6 +197,7 @@ def main(argv=None) -> int:
         figures = {
             "double_charges": len(agreement["double_charges"]),
             "orphan_charges": len(agreement["orphan_charges"]),
+            "wrong_acquirer": len(agreement["wrong_acquirer"]),
             "untruthful_answers": len(findings),
             "keys_replayed": truth["keys"],
             "replays_5xx": replays_5xx,
@@ -193,6 +217,7 @@ def main(argv=None) -> int:
         ok = (
             figures["double_charges"] == 0
             and figures["orphan_charges"] == 0
+            and figures["wrong_acquirer"] == 0
             and figures["untruthful_answers"] == 0
             and figures["processor_disagreements"] == 0
             and figures["ledger_ok"]
@@ -224,9 +249,11 @@ def main(argv=None) -> int:
                 "code": code_state,
             },
             "checks": figures,
+            "acquirers": acquirers,
             "faults": {
                 "scheduled": len(faults),
                 "injected": dict(injector.injected),
+                "injected_on": {f"{kind}@{acquirer}": n for (kind, acquirer), n in injector.injected_on.items()},
                 "skipped": dict(injector.skipped),
                 "kinds": {kind.name: kind.what for kind in KINDS},
             },
@@ -240,15 +267,20 @@ def main(argv=None) -> int:
             "processor_webhooks": {
                 "platform_rows": processor_webhooks,
                 "sandbox_rows": sandbox_webhooks,
-                "proxy_forwarded": {str(k): v for k, v in proxy.forwarded.items()},
-                "replayed": proxy.replayed,
-                "replay_answers": {str(k): v for k, v in proxy.replay_answers.items()},
+                "proxy_forwarded": {
+                    name: {str(k): v for k, v in proxy.forwarded.items()} for name, proxy in proxies.items()
+                },
+                "replayed": {name: proxy.replayed for name, proxy in proxies.items()},
+                "replay_answers": {
+                    name: {str(k): v for k, v in proxy.replay_answers.items()} for name, proxy in proxies.items()
+                },
             },
             "unplanned_exits": stack.unplanned_exits(),
             "details": {
                 "untruthful_reasons": reasons,
                 "untruthful": findings[: checks.EXAMPLES],
                 "double_charges": agreement["double_charges"][: checks.EXAMPLES],
+                "wrong_acquirer": agreement["wrong_acquirer"][: checks.EXAMPLES],
                 "orphan_charges": agreement["orphan_charges"][: checks.EXAMPLES],
                 "disagreements": agreement["disagreements"][: checks.EXAMPLES],
                 "events_missing": events["missing"][: checks.EXAMPLES],
@@ -269,7 +301,8 @@ def main(argv=None) -> int:
             injector.halt()
         stack.stop()
         receiver.close()
-        proxy.close()
+        for proxy in proxies.values():
+            proxy.close()
         if args.drop_database:
             try:
                 stack.drop_database()
@@ -282,6 +315,7 @@ def _summary(result: dict) -> dict:
     return {
         "ok": result["ok"],
         **result["checks"],
+        "acquirers": result["acquirers"],
         "run": result["run"],
         "faults": result["faults"]["injected"],
         "operations": result["operations"],

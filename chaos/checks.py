@@ -1,14 +1,16 @@
 """Settling, then the checks of issue 11.
 
-- ``double_charges``: payments with more than one charge at the processor (the sandbox's own
-  database: ``sandbox_charge`` rows whose ``reference`` is the payment id); charges whose
-  reference is no payment of ours count too.
+- ``double_charges``: payments with more than one charge across BOTH acquirers (each sandbox's
+  own database: ``sandbox_charge`` rows whose ``reference`` is the payment id), so a charge on
+  each acquirer counts; charges whose reference is no payment of ours count too (orphans).
+- ``wrong_acquirer``: a payment whose charge is held by another acquirer than its
+  ``Payment.processor`` (a payment failed over must hold nothing at the one it left).
 - ``untruthful_answers``: every key used is sent again, same request, same key; the answer
   must not be 5xx, must be what the client was told if that was definite, and must agree
   with the object as it is now (``judge``).
 - ``processor_disagreements``: per payment, the platform's ``amount_captured`` and
-  ``amount_refunded`` against the processor charge's, and an authorisation held at the
-  processor only for a payment waiting for capture.
+  ``amount_refunded`` against its charges' (at whichever acquirer), and an authorisation held
+  at the processor only for a payment waiting for capture.
 - ``ledger_check``: ``manage.py ledger_check --json``, its exit code and failed checks.
 - ``events_missing``: every event in the platform's outbox reached our receiver with a valid
   signature; ``events_duplicate_deliveries`` counts the extra deliveries (allowed, reported).
@@ -89,7 +91,8 @@ class Platform:
     def payments(self) -> dict[str, dict]:
         rows = self._rows(
             "SELECT id, status, amount, amount_captured, amount_refunded, capture_method, creation_idempotency_key, "
-            "processor_charge_id, disputed, failure_code FROM payments_payment WHERE merchant_id = %s",
+            "processor_charge_id, disputed, failure_code, processor, failed_over_from, currency "
+            "FROM payments_payment WHERE merchant_id = %s",
             (self.merchant_id,),
         )
         names = (
@@ -103,6 +106,9 @@ class Platform:
             "processor_charge_id",
             "disputed",
             "failure_code",
+            "processor",
+            "failed_over_from",
+            "currency",
         )
         return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
 
@@ -114,17 +120,23 @@ class Platform:
         )
         return {r[0]: {"id": r[0], "payment_id": r[1], "amount": r[2], "status": r[3], "key": r[4]} for r in rows}
 
-    def processor_webhooks(self) -> Counter:
-        return Counter(dict(self._rows("SELECT status, count(*) FROM gateways_processorwebhookevent GROUP BY status")))
+    def processor_webhooks(self) -> dict[str, dict]:
+        """The processor webhooks the platform stored, by processor and status."""
+        rows = self._rows("SELECT processor, status, count(*) FROM gateways_processorwebhookevent GROUP BY 1, 2")
+        by_processor: dict[str, dict] = defaultdict(dict)
+        for processor, status, count in rows:
+            by_processor[processor][status] = count
+        return dict(by_processor)
 
     def keys_in_progress(self) -> int:
         return self._rows("SELECT count(*) FROM core_idempotencykey WHERE status = 'in_progress'")[0][0]
 
 
 class Sandbox:
-    """The sandbox's own SQLite database, opened read-only."""
+    """One acquirer's sandbox database (SQLite), opened read-only."""
 
-    def __init__(self, path):
+    def __init__(self, name: str, path):
+        self.name = name
         self.path = path
 
     def _rows(self, sql: str, params=()) -> list[tuple]:
@@ -140,12 +152,13 @@ class Sandbox:
         actions = self._rows(
             "SELECT count(*) FROM sandbox_scheduledaction WHERE status = 'pending' AND run_at <= ?", (soon,)
         )[0][0]
-        return {"processor_webhooks_pending": webhooks, "processor_actions_due": actions}
+        return {f"{self.name}_webhooks_pending": webhooks, f"{self.name}_actions_due": actions}
 
     def charges(self) -> list[dict]:
+        """Every charge this acquirer holds, each tagged with the acquirer's name."""
         rows = self._rows("SELECT id, reference, status, amount, amount_captured, amount_refunded FROM sandbox_charge")
         names = ("id", "reference", "status", "amount", "amount_captured", "amount_refunded")
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return [{**dict(zip(names, row, strict=True)), "acquirer": self.name} for row in rows]
 
     def webhook_statuses(self) -> Counter:
         return Counter(dict(self._rows("SELECT status, count(*) FROM sandbox_webhookevent GROUP BY status")))
@@ -154,8 +167,8 @@ class Sandbox:
 # --- settling ---------------------------------------------------------------------------------
 
 
-def settle(stack, receiver, platform: Platform, sandbox: Sandbox, seconds: float, log=print) -> dict:
-    """Let the resolver, the outbox and the processor's webhooks finish, for at most ``seconds``."""
+def settle(stack, receiver, platform: Platform, sandboxes: list[Sandbox], seconds: float, log=print) -> dict:
+    """Let the resolver, the outbox and both acquirers' webhooks finish, for at most ``seconds``."""
     started = time.monotonic()
     deadline = started + seconds
     resolver_runs, resolver_errors = 0, []
@@ -186,10 +199,11 @@ def settle(stack, receiver, platform: Platform, sandbox: Sandbox, seconds: float
             state.update(platform.pending())
         except psycopg.Error as error:
             state["platform_error"] = str(error)[:200]
-        try:
-            state.update(sandbox.pending())
-        except sqlite3.Error as error:
-            state["sandbox_error"] = str(error)[:200]
+        for sandbox in sandboxes:
+            try:
+                state.update(sandbox.pending())
+            except sqlite3.Error as error:
+                state[f"{sandbox.name}_error"] = str(error)[:200]
         try:
             received, _ = receiver.snapshot()
             state["events_not_received"] = sum(1 for event_id, _ in platform.event_ids() if event_id not in received)
@@ -534,18 +548,35 @@ def _short(body) -> str:
 
 
 def processor_agreement(payments: dict, charges: list[dict]) -> dict:
+    """Each payment against its charges at BOTH acquirers (``charges``: every acquirer's, tagged ``acquirer``).
+
+    A payment holds at most one charge in all, at the acquirer its ``processor`` names: a failover is safe
+    only when the acquirer it left holds nothing for it."""
     by_reference: dict[str, list[dict]] = defaultdict(list)
     for charge in charges:
         by_reference[charge["reference"] or ""].append(charge)
-    double, disagreements, orphans = [], [], []
+    double, disagreements, orphans, wrong_acquirer = [], [], [], []
     for reference, group in by_reference.items():
         if reference not in payments:
-            orphans.append({"reference": reference, "charges": [c["id"] for c in group]})
+            orphans.append({"reference": reference, "charges": [(c["acquirer"], c["id"]) for c in group]})
     for payment_id, payment in payments.items():
         group = by_reference.get(payment_id, [])
         if len(group) > 1:
             double.append(
-                {"payment": payment_id, "charges": [(c["id"], c["status"], c["amount_captured"]) for c in group]}
+                {
+                    "payment": payment_id,
+                    "charges": [(c["acquirer"], c["id"], c["status"], c["amount_captured"]) for c in group],
+                }
+            )
+        elsewhere = [c for c in group if c["acquirer"] != payment["processor"]]
+        if elsewhere:
+            wrong_acquirer.append(
+                {
+                    "payment": payment_id,
+                    "processor": payment["processor"],
+                    "failed_over_from": payment["failed_over_from"],
+                    "charges": [(c["acquirer"], c["id"], c["status"]) for c in group],
+                }
             )
         captured = sum(c["amount_captured"] for c in group)
         refunded = sum(c["amount_refunded"] for c in group)
@@ -570,15 +601,30 @@ def processor_agreement(payments: dict, charges: list[dict]) -> dict:
                     "payment": payment_id,
                     "status": payment["status"],
                     "problems": problems,
-                    "processor": [(c["id"], c["status"]) for c in group],
+                    "processor": [(c["acquirer"], c["id"], c["status"]) for c in group],
                 }
             )
     return {
         "double_charges": double,
+        "wrong_acquirer": wrong_acquirer,
         "disagreements": disagreements,
         "orphan_charges": orphans,
         "charges": len(charges),
     }
+
+
+def per_acquirer(payments: dict, charges: list[dict], names) -> dict[str, dict]:
+    """Per acquirer: the payments it carries (``Payment.processor``), the charges it holds, the payments that
+    failed over to it and away from it."""
+    table = {name: Counter(payments=0, charges=0, failovers_in=0, failovers_out=0) for name in names}
+    for payment in payments.values():
+        table.setdefault(payment["processor"], Counter())["payments"] += 1
+        if payment["failed_over_from"]:
+            table[payment["processor"]]["failovers_in"] += 1
+            table.setdefault(payment["failed_over_from"], Counter())["failovers_out"] += 1
+    for charge in charges:
+        table.setdefault(charge["acquirer"], Counter())["charges"] += 1
+    return {name: dict(counts) for name, counts in table.items()}
 
 
 def ledger_check(stack) -> dict:

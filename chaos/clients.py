@@ -8,6 +8,9 @@ connection, a 5xx (unless it is a replayed, stored 5xx: retrying cannot change i
 ``idempotency_key_in_use`` or a 429. Every key is logged with its request and the last
 answer the client was given, for the checks.
 
+A flow pays in USD or in EUR (drawn with the rest of its plan): the stack's routing rules send euros to
+the acquirer ``sandbox_eu`` and dollars to ``sandbox``, each with the other as fallback.
+
 Some flows race on purpose: the same request sent twice at once with one key, two or
 three captures of different amounts at once, a capture against a cancel, two refunds
 that together exceed what was captured.
@@ -38,6 +41,8 @@ TOKENS = [
 ]
 # A card tokenised through the sandbox's /v1/tokens (approved), so the platform resolves a token it did not know.
 TEST_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+# The currencies of the flows and how often each is drawn (the merchant settles in USD: euros are converted).
+CURRENCIES = [("USD", 55), ("EUR", 45)]
 READ_TIMEOUT = 12.0
 CONNECT_TIMEOUT = 3.0
 REQUEST_BUDGET_SECONDS = 45.0
@@ -110,11 +115,13 @@ class FlowPlan:
     capture_fractions: list[float]
     refund: str  # none, partial, full, two, race
     refund_fractions: list[float]
+    currency: str
 
 
 def plan_flow(rng: random.Random) -> FlowPlan:
     """Every random draw of a flow, made before it runs, so the plan depends only on the seed."""
     tokens, weights = zip(*TOKENS, strict=True)
+    currencies, currency_weights = zip(*CURRENCIES, strict=True)
     return FlowPlan(
         token=rng.choices(tokens, weights)[0],
         amount=rng.randrange(500, 20000),
@@ -125,6 +132,7 @@ def plan_flow(rng: random.Random) -> FlowPlan:
         capture_fractions=[rng.uniform(0.2, 0.95) for _ in range(3)],
         refund=rng.choices(["none", "partial", "full", "two", "race"], [45, 25, 10, 10, 10])[0],
         refund_fractions=[rng.uniform(0.1, 0.45), rng.uniform(0.1, 0.45)],
+        currency=rng.choices(currencies, currency_weights)[0],
     )
 
 
@@ -151,6 +159,7 @@ class KeyLog:
         with self._lock:
             self.flows += 1
             self.flow_plans[f"token:{plan.token}"] += 1
+            self.flow_plans[f"currency:{plan.currency}"] += 1
             if plan.manual:
                 self.flow_plans[f"capture:{plan.capture}"] += 1
             self.flow_plans[f"refund:{plan.refund}"] += 1
@@ -161,12 +170,14 @@ class KeyLog:
 class Api:
     """The merchant API over one ``requests.Session`` per thread."""
 
-    def __init__(self, base_url: str, api_key: str, log: KeyLog, hard_stop: float, sandbox_url: str = ""):
+    def __init__(
+        self, base_url: str, api_key: str, log: KeyLog, hard_stop: float, sandbox_urls: dict[str, str] | None = None
+    ):
         self.base_url = base_url
         self.api_key = api_key
         self.log = log
         self.hard_stop = hard_stop
-        self.sandbox_url = sandbox_url
+        self.sandbox_urls = sandbox_urls or {}  # the sandbox that tokenises a card, by the payment's currency
         self._local = threading.local()
 
     def session(self) -> requests.Session:
@@ -248,11 +259,12 @@ class Api:
             return None
         return response.json()
 
-    def sandbox_token(self) -> str | None:
-        """A fresh card token from the sandbox's /v1/tokens (the platform then resolves it)."""
+    def sandbox_token(self, currency: str) -> str | None:
+        """A fresh card token from the /v1/tokens of the sandbox the payment is routed to (a token belongs to
+        one acquirer); the platform then resolves it there."""
         try:
             response = requests.post(
-                f"{self.sandbox_url}/v1/tokens",
+                f"{self.sandbox_urls[currency]}/v1/tokens",
                 json=TEST_CARD,
                 timeout=(CONNECT_TIMEOUT, 5),
                 headers={"Authorization": "Bearer sk_sandbox_development"},
@@ -355,10 +367,10 @@ class Client(threading.Thread):
     def run_flow(self, flow: int, plan: FlowPlan) -> None:
         token = plan.token
         if token == "tok_visa_tokenized":
-            token = self.api.sandbox_token() or "tok_visa"
+            token = self.api.sandbox_token(plan.currency) or "tok_visa"
         body = {
             "amount": plan.amount,
-            "currency": "USD",
+            "currency": plan.currency,
             "payment_method": {"type": "card", "token": token},
             "capture_method": "manual" if plan.manual else "automatic",
             "confirm": plan.inline_confirm,

@@ -1,9 +1,10 @@
 """The fault schedule (drawn from the seed alone) and the thread that injects it.
 
-Each kind of fault acts on one resource (the database, the processor, the web server,
+Each kind of fault acts on one resource (the database, the processors, the web server,
 the Celery worker, Redis, the webhook path); faults on one resource never overlap, so
 each window's end undoes exactly what its start did. Instant faults (a kill, terminated
-connections, a burst of replayed webhooks) have no window.
+connections, a burst of replayed webhooks) have no window. A fault on a processor (or on
+its webhooks) hits one of the two acquirers, drawn with the schedule.
 """
 
 import os
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 import requests
 
-from chaos.stack import POSTGRES_ADMIN_URL, SANDBOX_API_KEY
+from chaos.stack import ACQUIRER_NAMES, POSTGRES_ADMIN_URL, SANDBOX_API_KEY
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Kind:
     window: tuple[float, float] | None  # seconds (low, high); None: instant
     what: str
     mid: float | None = None  # a second action this long after the start (compound faults)
+    on_acquirer: bool = False  # hits one acquirer, drawn with the schedule
 
 
 KINDS = [
@@ -44,6 +46,7 @@ KINDS = [
         1,
         (3, 10),
         "the sandbox adds 1.5, 4 or 6.5 s to every charge/refund POST (6.5 s outlasts the platform's 5 s timeout)",
+        on_acquirer=True,
     ),
     Kind(
         "processor_errors",
@@ -51,6 +54,7 @@ KINDS = [
         1,
         (3, 10),
         "the sandbox answers 500 to 30, 60 or 100 % of charge/refund POSTs, without acting (seeded error_rate)",
+        on_acquirer=True,
     ),
     Kind(
         "processor_stall",
@@ -58,6 +62,17 @@ KINDS = [
         1,
         (2, 8),
         "SIGSTOP of the sandbox's process group, SIGCONT at the end: connections open, nothing answers",
+        on_acquirer=True,
+    ),
+    Kind(
+        "acquirer_down",
+        "processor",
+        2,
+        (3, 10),
+        "SIGKILL of one acquirer's sandbox: its port refuses every connection, so new authorisations fail over "
+        "to the other acquirer (requests in flight are cut: their outcome is unknown, never failed over); "
+        "started again at the end, same port and database",
+        on_acquirer=True,
     ),
     Kind(
         "webhook_duplicates",
@@ -65,6 +80,7 @@ KINDS = [
         1,
         (5, 15),
         "the sandbox sends every webhook twice and shuffles their order (duplicate_webhooks, shuffle_webhooks)",
+        on_acquirer=True,
     ),
     Kind(
         "webhook_replay",
@@ -72,6 +88,7 @@ KINDS = [
         2,
         None,
         "5 to 20 processor webhooks already delivered are posted again, re-signed, in a shuffled order",
+        on_acquirer=True,
     ),
     Kind(
         "web_kill",
@@ -88,6 +105,7 @@ KINDS = [
         "the sandbox answers 3 s late; 1.5 s later one gunicorn worker is killed while its requests wait on "
         "the processor (charged, never answered)",
         mid=1.5,
+        on_acquirer=True,
     ),
     Kind(
         "db_terminate_in_flight",
@@ -97,6 +115,7 @@ KINDS = [
         "the sandbox answers 2 s late; 1 s later every connection to the database is terminated while requests "
         "wait on the processor (charged, then the outcome cannot be written)",
         mid=1.0,
+        on_acquirer=True,
     ),
     Kind(
         "worker_kill",
@@ -139,12 +158,14 @@ class Fault:
     pick: float  # which process/option, drawn with the schedule
     param: float | int | None = None
     mid: float | None = None  # the time of a compound fault's second action
+    acquirer: str | None = None  # the acquirer a processor fault hits
     result: str = ""
 
     def describe(self) -> str:
         window = f"{self.at:6.1f}s–{self.until:6.1f}s" if self.until is not None else f"{self.at:6.1f}s         "
         param = f" {self.param}" if self.param is not None else ""
-        return f"{window} {self.kind}{param}: {self.result}"
+        acquirer = f" [{self.acquirer}]" if self.acquirer else ""
+        return f"{window} {self.kind}{param}{acquirer}: {self.result}"
 
 
 def schedule(seed: int, seconds: float, *, warmup: float = 4.0, quiet_tail: float = 3.0) -> list[Fault]:
@@ -179,6 +200,7 @@ def schedule(seed: int, seconds: float, *, warmup: float = 4.0, quiet_tail: floa
             "processor_errors": rng.choice([0.3, 0.6, 1.0]),
             "webhook_replay": rng.randrange(5, 21),
         }.get(kind.name)
+        acquirer = rng.choice(ACQUIRER_NAMES) if kind.on_acquirer else None
         until = min(at + length, end) if kind.window else None
         busy_until[kind.resource] = (until or at) + 0.5
         mid = round(at + kind.mid, 2) if kind.mid is not None else None
@@ -191,6 +213,7 @@ def schedule(seed: int, seconds: float, *, warmup: float = 4.0, quiet_tail: floa
                 pick=pick,
                 param=param,
                 mid=mid,
+                acquirer=acquirer,
             )
         )
     return faults
@@ -199,14 +222,15 @@ def schedule(seed: int, seconds: float, *, warmup: float = 4.0, quiet_tail: floa
 class Injector(threading.Thread):
     """Runs the schedule against the stack, from ``started`` (a time.monotonic() value) on."""
 
-    def __init__(self, *, stack, proxy, faults: list[Fault], seed: int, log=print):
+    def __init__(self, *, stack, proxies: dict, faults: list[Fault], seed: int, log=print):
         super().__init__(name="chaos-faults", daemon=True)
         self.stack = stack
-        self.proxy = proxy
+        self.proxies = proxies  # acquirer name -> its ProcessorWebhookProxy
         self.faults = faults
         self.seed = seed
         self.log = log
         self.injected: Counter = Counter()
+        self.injected_on: Counter = Counter()  # (kind, acquirer) of the faults on an acquirer
         self.skipped: Counter = Counter()
         self.errors: list[str] = []
         self.started = 0.0
@@ -238,17 +262,19 @@ class Injector(threading.Thread):
                     self.skipped[fault.kind] += 1
                 else:
                     self.injected[fault.kind] += 1
+                    if fault.acquirer:
+                        self.injected_on[(fault.kind, fault.acquirer)] += 1
             if phase in ("start", "mid"):
                 self.log(
                     f"chaos: {time.monotonic() - self.started:6.1f}s {fault.kind} {fault.param or ''} "
-                    f"{fault.result}".rstrip()
+                    f"{fault.acquirer or ''} {fault.result}".rstrip()
                 )
 
     # --- the sandbox's fault settings ------------------------------------------------------
 
-    def _sandbox_faults(self, **faults) -> None:
+    def _sandbox_faults(self, acquirer: str, **faults) -> None:
         response = requests.post(
-            f"{self.stack.sandbox.base_url}/v1/control/faults",
+            f"{self.stack.sandboxes[acquirer].base_url}/v1/control/faults",
             json=faults,
             timeout=5,
             headers={"Authorization": f"Bearer {SANDBOX_API_KEY}"},
@@ -256,7 +282,8 @@ class Injector(threading.Thread):
         response.raise_for_status()
 
     def reset_sandbox_faults(self) -> None:
-        self._sandbox_faults(latency_ms=0, error_rate=0, duplicate_webhooks=False, shuffle_webhooks=False)
+        for acquirer in ACQUIRER_NAMES:
+            self._sandbox_faults(acquirer, latency_ms=0, error_rate=0, duplicate_webhooks=False, shuffle_webhooks=False)
 
     # --- one method per kind: (fault, "start" | "end") ----------------------------------------
 
@@ -270,48 +297,56 @@ class Injector(threading.Thread):
         fault.result = f"{row[0]} connections terminated"
 
     def _processor_latency(self, fault: Fault, phase: str) -> None:
-        self._sandbox_faults(latency_ms=int(fault.param) if phase == "start" else 0)
+        self._sandbox_faults(fault.acquirer, latency_ms=int(fault.param) if phase == "start" else 0)
         fault.result = f"latency {fault.param} ms"
 
     def _processor_errors(self, fault: Fault, phase: str) -> None:
         if phase == "start":
-            self._sandbox_faults(error_rate=float(fault.param), seed=self.seed * 1000 + fault.index)
+            self._sandbox_faults(fault.acquirer, error_rate=float(fault.param), seed=self.seed * 1000 + fault.index)
         else:
-            self._sandbox_faults(error_rate=0)
+            self._sandbox_faults(fault.acquirer, error_rate=0)
         fault.result = f"error rate {fault.param}"
 
     def _processor_stall(self, fault: Fault, phase: str) -> None:
-        self.stack.sandbox_signal(signal.SIGSTOP if phase == "start" else signal.SIGCONT)
+        self.stack.sandbox_signal(fault.acquirer, signal.SIGSTOP if phase == "start" else signal.SIGCONT)
         fault.result = "sandbox stopped" if phase == "start" else "sandbox stopped, then continued"
+
+    def _acquirer_down(self, fault: Fault, phase: str) -> None:
+        if phase == "start":
+            self.stack.sandbox_kill(fault.acquirer)
+            fault.result = "sandbox killed"
+        else:
+            self.stack.sandbox_restart(fault.acquirer)
+            fault.result = "sandbox killed, then started again"
 
     def _webhook_duplicates(self, fault: Fault, phase: str) -> None:
         on = phase == "start"
-        self._sandbox_faults(duplicate_webhooks=on, shuffle_webhooks=on)
+        self._sandbox_faults(fault.acquirer, duplicate_webhooks=on, shuffle_webhooks=on)
         fault.result = "duplicated and shuffled"
 
     def _webhook_replay(self, fault: Fault, phase: str) -> None:
-        sent = self.proxy.replay(random.Random(f"{self.seed}:replay:{fault.index}"), int(fault.param))
+        sent = self.proxies[fault.acquirer].replay(random.Random(f"{self.seed}:replay:{fault.index}"), int(fault.param))
         fault.result = f"{sent} webhooks posted again" if sent else "skipped: no webhook seen yet"
 
     def _web_kill_in_flight(self, fault: Fault, phase: str) -> None:
         if phase == "start":
-            self._sandbox_faults(latency_ms=3000)
+            self._sandbox_faults(fault.acquirer, latency_ms=3000)
             fault.result = "latency 3000 ms"
         elif phase == "mid":
             self._web_kill(fault, phase)
             fault.result = "latency 3000 ms, " + fault.result
         else:
-            self._sandbox_faults(latency_ms=0)
+            self._sandbox_faults(fault.acquirer, latency_ms=0)
 
     def _db_terminate_in_flight(self, fault: Fault, phase: str) -> None:
         if phase == "start":
-            self._sandbox_faults(latency_ms=2000)
+            self._sandbox_faults(fault.acquirer, latency_ms=2000)
             fault.result = "latency 2000 ms"
         elif phase == "mid":
             self._db_terminate(fault, phase)
             fault.result = "latency 2000 ms, " + fault.result
         else:
-            self._sandbox_faults(latency_ms=0)
+            self._sandbox_faults(fault.acquirer, latency_ms=0)
 
     def _web_kill(self, fault: Fault, phase: str) -> None:
         pids = self.stack.web_worker_pids()

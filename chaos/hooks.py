@@ -3,10 +3,10 @@
 - ``MerchantReceiver``: the merchant's webhook endpoint. It verifies each delivery's
   Standard Webhooks signature (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``)
   and counts deliveries per event id, so duplicates are counted and missing events found.
-- ``ProcessorWebhookProxy``: sits between the sandbox and the platform's
-  ``/webhooks/processor/sandbox/``. It forwards every webhook and keeps a copy, so the
-  ``webhook_replay`` fault can post old ones again, re-signed, in a shuffled order
-  (duplicates that arrive out of order, as a processor's retries do).
+- ``ProcessorWebhookProxy``: one per acquirer, between its sandbox and the platform's
+  ``/webhooks/processor/<name>/``. It forwards every webhook and keeps a copy, so the
+  ``webhook_replay`` fault can post old ones again, re-signed with that acquirer's secret, in a
+  shuffled order (duplicates that arrive out of order, as a processor's retries do).
 """
 
 import base64
@@ -126,9 +126,11 @@ class MerchantReceiver(_Server):
 
 
 class ProcessorWebhookProxy(_Server):
-    """Forwards the sandbox's webhooks to the platform and keeps them for the replay fault."""
+    """Forwards the webhooks of the acquirer ``name``'s sandbox to the platform and keeps them for the replay
+    fault."""
 
-    def __init__(self, secret: str):
+    def __init__(self, name: str, secret: str):
+        self.name = name
         self.secret = secret
         self.target = ""  # the platform's webhook URL, set once gunicorn's port is known
         self.kept: list[tuple[str, bytes]] = []  # (event id, raw body) of each distinct webhook, in arrival order
@@ -142,7 +144,7 @@ class ProcessorWebhookProxy(_Server):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/webhooks/processor/sandbox/"
+        return f"http://127.0.0.1:{self.port}/webhooks/processor/{self.name}/"
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)

@@ -49,9 +49,28 @@ def render(result: dict) -> str:
     lines.append("")
     lines.append("Faults injected")
     faults = result["faults"]
+    on = faults.get("injected_on", {})
+    acquirers = list(result.get("acquirers", {}))
     lines += _table(
-        ["fault", "injected", "skipped"],
-        [[k.name, faults["injected"].get(k.name, 0), faults["skipped"].get(k.name, 0)] for k in KINDS],
+        ["fault", "injected", *(f"on {name}" for name in acquirers), "skipped"],
+        [
+            [
+                k.name,
+                faults["injected"].get(k.name, 0),
+                *(on.get(f"{k.name}@{name}", "") if k.on_acquirer else "" for name in acquirers),
+                faults["skipped"].get(k.name, 0),
+            ]
+            for k in KINDS
+        ],
+    )
+    lines.append("")
+    lines.append("Acquirers (payments by Payment.processor, charges each sandbox holds, failovers to and from it)")
+    lines += _table(
+        ["acquirer", "payments", "charges", "failovers in", "failovers out"],
+        [
+            [name, row["payments"], row["charges"], row["failovers_in"], row["failovers_out"]]
+            for name, row in result.get("acquirers", {}).items()
+        ],
     )
     lines.append("")
     lines.append("Operations by final outcome (after retries with the same key)")
@@ -67,9 +86,14 @@ def render(result: dict) -> str:
         ["check", "value", "verdict"],
         [
             [
-                "double charges (payments with >1 processor charge)",
+                "double charges (payments with >1 charge across both acquirers)",
                 checks["double_charges"],
                 _ok(checks["double_charges"] == 0),
+            ],
+            [
+                "charges held by another acquirer than the payment's processor",
+                checks["wrong_acquirer"],
+                _ok(checks["wrong_acquirer"] == 0),
             ],
             ["processor charges for no payment", checks["orphan_charges"], _ok(checks["orphan_charges"] == 0)],
             [
@@ -108,6 +132,7 @@ def render(result: dict) -> str:
     for title, items in (
         ("Untruthful answers", details["untruthful"]),
         ("Double charges", details["double_charges"]),
+        ("Charges at another acquirer than the payment's", details["wrong_acquirer"]),
         ("Disagreements with the processor", details["disagreements"]),
         ("Events not delivered", details["events_missing"]),
     ):

@@ -3,8 +3,14 @@
 Each process leads its own process group (``start_new_session``), so a kill or a
 stop reaches its children (gunicorn's workers, Celery's pool) and nothing else.
 Nothing here touches the machine's own PostgreSQL server or Redis beyond the run's
-own database: PostgreSQL serves ``chaos_<seed>`` (dropped and created again), and
-Redis is a redis-server of our own on a free port, which the faults may stop or kill.
+own database: PostgreSQL serves ``chaos_<seed>`` (or the name given; dropped and created
+again), and Redis is a redis-server of our own on a free port, which the faults may stop or kill.
+
+Two sandbox acquirers run, as ``make run`` starts them (Procfile): ``sandbox`` (every currency, the
+sandbox's default fees) and ``sandbox_eu`` (its own fees and currencies), each in its own process
+with its own SQLite database and webhook secret. The platform knows both (``PROCESSOR_NAMES``), and
+routing rules created before the clients start send euro payments to ``sandbox_eu`` and the rest to
+``sandbox``, each with the other as fallback (``ROUTING_RULES``).
 """
 
 import json
@@ -31,8 +37,69 @@ from tests.sandbox_process import SandboxProcess, group_alive  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("CHAOS_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_DB = 9
-PROCESSOR_WEBHOOK_SECRET = "whsec_chaos_simulator_only"
 SANDBOX_API_KEY = "sk_sandbox_development"
+
+
+@dataclass(frozen=True)
+class Acquirer:
+    """One sandbox acquirer of the run: its name on the platform and the settings of its process."""
+
+    name: str
+    webhook_secret: str
+    fee_bps: int
+    fee_fixed: int
+    dispute_fee: int
+    currencies: str = ""  # "" takes every currency
+
+    def sandbox_env(self) -> dict[str, str]:
+        env = {
+            "SANDBOX_NAME": self.name,
+            "SANDBOX_FEE_BPS": str(self.fee_bps),
+            "SANDBOX_FEE_FIXED": str(self.fee_fixed),
+            "SANDBOX_DISPUTE_FEE": str(self.dispute_fee),
+        }
+        if self.currencies:
+            env["SANDBOX_CURRENCIES"] = self.currencies
+        return env
+
+    def platform_env(self, position: int, base_url: str) -> dict[str, str]:
+        """``PROCESSOR_*`` for the first processor, ``PROCESSOR_<NAME>_*`` for the others (config/processors.py)."""
+        prefix = "PROCESSOR_" if position == 0 else f"PROCESSOR_{self.name.upper()}_"
+        return {
+            f"{prefix}BASE_URL": base_url,
+            f"{prefix}WEBHOOK_SECRET": self.webhook_secret,
+            f"{prefix}FEE_BPS": str(self.fee_bps),
+            f"{prefix}FEE_FIXED": str(self.fee_fixed),
+            f"{prefix}DISPUTE_FEE": str(self.dispute_fee),
+        }
+
+
+# The two acquirers of scripts/run and the Procfile (fees and currencies), with secrets of the simulator's own.
+ACQUIRERS = (
+    Acquirer("sandbox", "whsec_chaos_sandbox_only", fee_bps=250, fee_fixed=25, dispute_fee=1500),
+    Acquirer(
+        "sandbox_eu",
+        "whsec_chaos_sandbox_eu_only",
+        fee_bps=180,
+        fee_fixed=20,
+        dispute_fee=1000,
+        currencies="EUR,GBP,USD,CHF,SEK,DKK,NOK,PLN",
+    ),
+)
+ACQUIRER_NAMES = tuple(acquirer.name for acquirer in ACQUIRERS)
+# Created through payments.routing before the clients start: euros to sandbox_eu, everything else to sandbox,
+# each with the other as its fallback, so both carry payments and either one down moves payments to the other.
+ROUTING_RULES = (
+    {"priority": 10, "currency": "EUR", "processor": "sandbox_eu", "fallback_processor": "sandbox"},
+    {"priority": 20, "currency": "", "processor": "sandbox", "fallback_processor": "sandbox_eu"},
+)
+
+
+def routed_to(currency: str) -> str:
+    """The acquirer ``ROUTING_RULES`` choose for a payment in ``currency`` (the clients tokenise cards there)."""
+    return next(rule["processor"] for rule in ROUTING_RULES if rule["currency"] in ("", currency))
+
+
 # Settings of the platform processes for the run (everything else is the platform's default).
 PLATFORM_SETTINGS = {
     # A payment whose answer was lost is asked about after 10 s instead of 30 (longer than the 2 + 5 s timeouts).
@@ -156,17 +223,19 @@ class Managed:
 
 
 class Stack:
-    """PostgreSQL database, own redis-server, sandbox, gunicorn, Celery worker and beat of one run."""
+    """PostgreSQL database, own redis-server, the two sandbox acquirers, gunicorn, Celery worker and beat of one
+    run. ``proxy_urls`` names, per acquirer, where its sandbox sends its webhooks (the simulator's proxy)."""
 
     def __init__(
         self,
         *,
         seed: int,
         run_dir: Path,
+        database: str = "",
         web_workers: int = 2,
         web_threads: int = 4,
         worker_concurrency: int = 2,
-        proxy_url: str = "",
+        proxy_urls: dict[str, str] | None = None,
         log=print,
     ):
         self.seed = seed
@@ -174,15 +243,15 @@ class Stack:
         self.web_workers = web_workers
         self.web_threads = web_threads
         self.worker_concurrency = worker_concurrency
-        self.proxy_url = proxy_url
+        self.proxy_urls = proxy_urls or {}
         self.log = log
-        self.database = f"chaos_{seed}"
+        self.database = database or f"chaos_{seed}"
         self.database_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.database}"
         self.redis_port = free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/{REDIS_DB}"
         self.web_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.web_port}"
-        self.sandbox: SandboxProcess | None = None
+        self.sandboxes: dict[str, SandboxProcess] = {}
         self.redis: Managed | None = None
         self.web: Managed | None = None
         self.worker: Managed | None = None
@@ -195,19 +264,22 @@ class Stack:
 
     # --- environment ---------------------------------------------------------------------
 
-    @property
-    def sandbox_database_path(self) -> Path:
-        return self.run_dir / "sandbox.sqlite3"
+    def sandbox_database_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.sqlite3"
 
     def platform_env(self, **extra: str) -> dict:
+        processors = {"PROCESSOR_NAMES": ",".join(ACQUIRER_NAMES)}
+        for position, acquirer in enumerate(ACQUIRERS):
+            sandbox = self.sandboxes.get(acquirer.name)
+            base_url = sandbox.base_url if sandbox is not None and sandbox.port else ""
+            processors.update(acquirer.platform_env(position, base_url))
         settings = {
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": f"chaos-simulator-secret-key-{self.seed}-0123456789abcdefghijklmnopqrstuvwxyz",
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
-            "PROCESSOR_BASE_URL": self.sandbox.base_url if self.sandbox and self.sandbox.port else "",
-            "PROCESSOR_WEBHOOK_SECRET": PROCESSOR_WEBHOOK_SECRET,
+            **processors,
             "VAR_DIR": str(self.run_dir / "var"),
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
@@ -242,12 +314,19 @@ class Stack:
         self._step("database")
         self._start_redis()
         self._step("redis")
-        self._start_sandbox()
-        self._step("sandbox")
+        for acquirer in ACQUIRERS:
+            self._start_sandbox(acquirer)
+        self._step("sandboxes")
         migrate = self.manage("migrate", "--noinput", "-v0")
         if migrate.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{migrate.stderr[-3000:]}")
         self._step("migrate")
+        self._create_routing_rules()
+        # Euro payments of the merchant (who settles in USD) need a rate: imported from the sandbox's feed.
+        rates = self.manage("import_fx_rates", "--wait", "30")
+        if rates.returncode != 0:
+            raise RuntimeError(f"import_fx_rates failed:\n{rates.stderr[-3000:]}")
+        self._step("routing")
         created = self.manage("create_merchant", f"Chaos {self.seed}", "--json")
         if created.returncode != 0:
             raise RuntimeError(f"create_merchant failed:\n{created.stderr[-3000:]}")
@@ -365,21 +444,44 @@ class Stack:
                 time.sleep(0.1)
         client.close()
 
-    def _start_sandbox(self) -> None:
-        self.sandbox = SandboxProcess(
+    def _start_sandbox(self, acquirer: Acquirer) -> None:
+        sandbox = SandboxProcess(
             env={
+                **acquirer.sandbox_env(),
                 "SANDBOX_THREADS": "16",
                 "SANDBOX_TIMEOUT_DELAY_SECONDS": "8",
                 "SANDBOX_LOG_LEVEL": "warning",
             },
-            webhook_url=self.proxy_url,
-            webhook_secret=PROCESSOR_WEBHOOK_SECRET,
+            webhook_url=self.proxy_urls.get(acquirer.name, ""),
+            webhook_secret=acquirer.webhook_secret,
             api_key=SANDBOX_API_KEY,
-            database_path=self.sandbox_database_path,
+            database_path=self.sandbox_database_path(acquirer.name),
             keep_files=True,
             startup_timeout=60,
         )
-        self.sandbox.start()
+        self.sandboxes[acquirer.name] = sandbox
+        sandbox.start()
+
+    def _create_routing_rules(self) -> None:
+        """``ROUTING_RULES``, through payments.routing (validated and audited) as operations would create them."""
+        code = (
+            "import json, sys\n"
+            "from payments.models import RoutingRule\n"
+            "from payments.routing import routing_rule_save\n"
+            "for fields in json.loads(sys.argv[-1]):\n"
+            "    routing_rule_save(rule=RoutingRule(**fields), actor='chaos', reason='the simulator routes traffic')\n"
+        )
+        created = subprocess.run(
+            [sys.executable, "-c", f"import django; django.setup()\n{code}", json.dumps(ROUTING_RULES)],
+            cwd=ROOT,
+            env=self.platform_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        if created.returncode != 0:
+            raise RuntimeError(f"routing rules could not be created:\n{created.stderr[-3000:]}")
 
     def wait_for_web(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -402,14 +504,27 @@ class Stack:
     def worker_pool_pids(self) -> list[int]:
         return children_of(self.worker.pid) if self.worker and self.worker.running else []
 
-    def sandbox_signal(self, sig: int) -> bool:
-        if self.sandbox is None or self.sandbox.process is None:
+    def sandbox_signal(self, name: str, sig: int) -> bool:
+        sandbox = self.sandboxes.get(name)
+        if sandbox is None or sandbox.process is None:
             return False
         try:
-            os.killpg(self.sandbox.process.pid, sig)
+            os.killpg(sandbox.process.pid, sig)
             return True
         except (ProcessLookupError, PermissionError):
             return False
+
+    def sandbox_kill(self, name: str) -> None:
+        """The acquirer down: SIGKILL of its whole group; its port then refuses every connection."""
+        with self._lock:
+            self.sandboxes[name].kill()
+
+    def sandbox_restart(self, name: str) -> None:
+        """Start a killed acquirer again, on its port, with its database (as a restarted processor would)."""
+        with self._lock:
+            sandbox = self.sandboxes[name]
+            if not sandbox.running:
+                sandbox.start()
 
     def redis_kill(self) -> None:
         with self._lock:
@@ -432,7 +547,10 @@ class Stack:
     def heal(self) -> None:
         """Undo every fault that may still hold: continue stopped processes, start what is down."""
         with self._lock:
-            self.sandbox_signal(signal.SIGCONT)
+            for name, sandbox in self.sandboxes.items():
+                self.sandbox_signal(name, signal.SIGCONT)
+                if not sandbox.running:
+                    sandbox.start()
             if self.redis:
                 self.redis.signal_group(signal.SIGCONT)
                 if not self.redis.running:
@@ -467,9 +585,9 @@ class Stack:
         for managed in (self.beat, self.worker, self.web):
             if managed is not None:
                 managed.stop()
-        if self.sandbox is not None:
-            self.sandbox_signal(signal.SIGCONT)
-            self.sandbox.stop()
+        for name, sandbox in self.sandboxes.items():
+            self.sandbox_signal(name, signal.SIGCONT)
+            sandbox.stop()
         if self.redis is not None:
             self.redis.stop()
 

@@ -167,6 +167,11 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     def returned(self) -> bool:
         return self.returned_at is not None
 
+    @property
+    def amount_refundable(self) -> int:
+        """What refunds may still add up to: the captured amount less what pending and succeeded refunds hold."""
+        return self.amount_captured - self.amount_refunded
+
     # --- Transitions. Each says what it guarantees; services record them. ------
 
     @transition(field=status, source=S.REQUIRES_CONFIRMATION, target=S.PROCESSING)

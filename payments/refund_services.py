@@ -99,7 +99,7 @@ def refund_check(payment: Payment, amount: int | None) -> int:
             f"This payment is disputed (dispute {dispute.id} is {dispute.status}) and cannot be refunded: {why}.",
             code="payment_disputed",
         )
-    remaining = payment.amount_captured - payment.amount_refunded
+    remaining = payment.amount_refundable
     amount = remaining if amount is None else amount
     if remaining <= 0 or amount > remaining:
         raise InvalidRequestError(

@@ -1,7 +1,6 @@
-"""Run the sandbox processor: ``python -m sandbox.server --port 8089 [--host 127.0.0.1]``.
+"""Run the sandbox processor: ``python -m sandbox --port 8089 [--host 127.0.0.1]``.
 
-Normally started by ``python manage.py sandbox_processor``, which execs this
-module with ``DJANGO_SETTINGS_MODULE=sandbox.settings``. It migrates
+It runs under its own settings (``sandbox.settings``, whatever the shell exported). It migrates
 its own database, sets the run's faults from the environment, and serves the
 API with gunicorn (gthread: slow answers, such as tok_timeout's, occupy one
 thread, not the process). Each worker runs a dispatcher thread for webhooks
@@ -21,9 +20,16 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, not {port}")
+    return port
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="sandbox.server", description="The sandbox card processor.")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (printed at start-up)")
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description="The sandbox card processor.")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="0 picks a free port (printed at start-up)")
     parser.add_argument("--host", default="127.0.0.1")
     return parser.parse_args(argv)
 

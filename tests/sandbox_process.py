@@ -1,6 +1,6 @@
 """Running the sandbox processor as a real process for tests: ``with SandboxProcess() as sandbox: ...``.
 
-Each instance starts ``python manage.py sandbox_processor`` with a fresh SQLite
+Each instance starts ``python -m sandbox`` with a fresh SQLite
 database in its own temporary folder, on a free port, waits until ``/healthz``
 answers, and writes the process's stdout and stderr to ``sandbox.log`` in that
 folder (the tail is shown when start-up fails). The process leads its own
@@ -95,7 +95,7 @@ class SandboxProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "sandbox_processor", "--port", str(port), "--host", "127.0.0.1"],
+                [sys.executable, "-m", "sandbox", "--port", str(port), "--host", "127.0.0.1"],
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

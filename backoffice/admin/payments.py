@@ -241,7 +241,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         require_perm(request, "refund_within_threshold")
         page = ActionPage(self, request, None, object_id)
         payment = page.obj
-        remaining = payment.amount_captured - payment.amount_refunded
+        remaining = payment.amount_refundable
         threshold = backoffice_services.refund_approval_threshold(payment.currency)
         already = backoffice_services.staff_refunded_without_approval(payment)
         form = StaffRefundForm(request.POST or None, initial={"amount": remaining or None})

@@ -145,11 +145,11 @@ def test_a_crash_and_restart_keep_the_processors_truth_and_free_unanswered_keys(
         assert keys == {"done-key", "lost-key"}
 
 
-def test_the_command_refuses_a_bad_port(tmp_path):
+def test_a_bad_port_is_refused(tmp_path):
     probe = SandboxProcess()
     probe.close()
     result = subprocess.run(
-        [sys.executable, "manage.py", "sandbox_processor", "--port", "70000"],
+        [sys.executable, "-m", "sandbox", "--port", "70000"],
         cwd=ROOT,
         env={**probe.env, "VAR_DIR": str(tmp_path)},
         capture_output=True,

@@ -9,7 +9,7 @@ from sandbox.money import format_amount
 
 KEY = "test-fingerprint-key"
 
-# The documented test accounts (gateways/README.md) and what each one does.
+# The documented test accounts (sandbox/README.md) and what each one does.
 US_TEST_ACCOUNTS = {"000123456789": "settle", "000111111116": "return_r01", "000111111113": "fail_r03"}
 TEST_IBANS = {
     "DE89370400440532013000": "settle",
