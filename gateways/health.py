@@ -3,7 +3,7 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from gateways.base import ProcessorUnavailable
+from gateways.base import ProcessorNotReached, ProcessorUnavailable
 from gateways.registry import processor, processor_names
 
 
@@ -11,8 +11,11 @@ def _probe(name: str) -> dict:
     started = time.monotonic()
     try:
         processor(name).health()
-    except ProcessorUnavailable as error:
-        return {"status": "down", "latency_ms": None, "error": (error.message or str(error))[:200]}
+    # A word, not the client library's message: /healthz is public and that message names hosts and ports.
+    except ProcessorNotReached:
+        return {"status": "down", "latency_ms": None, "error": "not_reached"}
+    except ProcessorUnavailable:
+        return {"status": "down", "latency_ms": None, "error": "unavailable"}
     return {"status": "up", "latency_ms": round((time.monotonic() - started) * 1000, 1)}
 
 

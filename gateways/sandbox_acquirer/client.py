@@ -139,6 +139,10 @@ class SandboxProcessor:
         """``GET /healthz`` with a short timeout (health is probed often: it must never wait long)."""
         try:
             response = self._session.get(self.base_url + "/healthz", timeout=HEALTH_TIMEOUT, allow_redirects=False)
+        except requests.ConnectionError as error:
+            if _never_sent(error):
+                raise ProcessorNotReached(f"The processor could not be reached: {error}") from error
+            raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
         except requests.RequestException as error:
             raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
         if response.status_code != 200:

@@ -26,6 +26,8 @@ def test_healthz_reports_each_processor_up_or_down_without_judging_the_platform(
     processors = response.json()["processors"]
     assert processors["sandbox"]["status"] == "up" and processors["sandbox"]["latency_ms"] >= 0
     assert processors["sandbox_eu"]["status"] == "down" and processors["sandbox_eu"]["latency_ms"] is None
+    # Refused at the connection, and said in a word: nothing about hosts or ports on a public endpoint
+    assert processors["sandbox_eu"]["error"] == "not_reached"
 
 
 @pytest.mark.django_db
