@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv bench bench-ledger bench-webhooks bench-recon chaos
+.PHONY: run test lint venv bench bench-inprocess bench-ledger bench-webhooks bench-recon chaos
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,3 +47,7 @@ bench-recon: venv
 ## CHAOS_SECONDS (default 120) and CHAOS_SEED (default 1) pick the run; CHAOS_ARGS adds options (--no-faults…).
 chaos: venv
 	$(BIN)/python -m chaos --seconds $${CHAOS_SECONDS:-120} --seed $${CHAOS_SEED:-1} $(CHAOS_ARGS)
+
+## What one create-and-confirm costs the web tier (CPU, SQL statements, commits), in one process.
+bench-inprocess: venv
+	$(BIN)/python -m benchmarks.bench_inprocess $(BENCH_ARGS)
