@@ -61,6 +61,9 @@ POOL_SIZE = 64
 
 def _new_session() -> requests.Session:
     session = requests.Session()
+    # The processor is configured by its URL (settings.PROCESSORS), never by HTTP(S)_PROXY, NO_PROXY or
+    # REQUESTS_CA_BUNDLE: without this, requests reads and parses those variables (and .netrc) on every call.
+    session.trust_env = False
     # Retry only failures to connect: the request never left, so a retry cannot
     # charge twice. Anything after sending is reported as unknown, never retried here.
     retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.05, allowed_methods=None)

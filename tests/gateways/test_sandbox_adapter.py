@@ -121,6 +121,18 @@ def test_a_charge_call_carries_the_key_the_api_key_and_the_json_body(scripted, c
     assert charge.status == "authorized"
 
 
+def test_the_processor_is_reached_at_its_url_whatever_proxy_the_environment_names(scripted, client, monkeypatch):
+    # Nothing listens on the discard port: a session that read HTTP_PROXY would fail to connect.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("no_proxy", "")
+    scripted.answer = (201, json.dumps({**CHARGE, "status": "authorized", "decline_code": None}).encode(), 0)
+
+    assert authorize(client).processor_id == "ch_1"
+    assert scripted.requests[-1]["path"] == "/v1/charges"
+
+
 def test_402_is_card_declined_with_the_charge(scripted, client):
     scripted.answer = (402, error("card_declined", charge=CHARGE).replace(b'"x"', b'"card_error"'), 0)
 
