@@ -153,10 +153,15 @@ def payment_captured(
     merchant,
     amount_captured: int,
     currency: str,
+    authorized: bool,
     settlement_currency: str | None = None,
     fx_rate: Decimal | None = None,
 ) -> JournalEntry:
     """The payment was captured: the funds are the merchant's, less the platform fee (type ``charge``).
+
+    ``authorized`` says whether the payment was authorised before (``payment_authorized``, manual capture):
+    the caller knows from the payment's status, so the ledger does not look for an authorisation that cannot
+    exist. Refused with ``LedgerEventMissing`` when ``authorized`` and no authorisation was posted.
 
     fee = round_half_even(amount_captured × LEDGER_FEE_PERCENT_BPS / 10 000) + LEDGER_FEE_FIXED[currency],
     at most ``amount_captured``.
@@ -164,10 +169,10 @@ def payment_captured(
     Posted phase: Dr processor_receivable ``amount_captured``; Cr merchant_available
     ``amount_captured − fee``; Cr fee_revenue ``fee``.
 
-    With an authorisation (manual capture) this entry also posts it: it reverses
+    With ``authorized`` (manual capture) this entry also posts the authorisation: it reverses
     the whole reservation in the pending phase (Dr merchant_pending, Cr
     processor_receivable, the authorised amount), so a partial capture releases
-    the rest. Without one (automatic capture) it is a plain posted entry.
+    the rest. Without (automatic capture) it is a plain posted entry.
 
     Converted (``fx_rate`` locked on a payment whose ``settlement_currency`` differs from ``currency``):
     S = convert(amount_captured, currency, settlement_currency, fx_rate) (half-even, ``core.money.convert``),
@@ -179,7 +184,7 @@ def payment_captured(
     _amount(amount_captured, "amount_captured")
     _currency(currency)
     event_key = f"payment.captured:{payment_id}"
-    authorization = _entry(f"payment.authorized:{payment_id}")
+    authorization = _required_entry(f"payment.authorized:{payment_id}") if authorized else None
     legs = _capture_legs(
         merchant=merchant,
         amount=amount_captured,

@@ -395,6 +395,8 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
             merchant=payment.merchant_id,
             amount_captured=charge.amount_captured,
             currency=payment.currency,
+            # Captured from processing or requires_action: never authorised (that would be requires_capture).
+            authorized=False,
             **payment_fx(payment),
         )
         if charge.status == ChargeStatus.RETURNED:
@@ -463,6 +465,7 @@ def _apply_to_authorized(payment: Payment, charge: Charge, *, actor: str) -> Non
             merchant=payment.merchant_id,
             amount_captured=charge.amount_captured,
             currency=payment.currency,
+            authorized=True,
             **payment_fx(payment),
         )
     elif charge.status == ChargeStatus.VOIDED:

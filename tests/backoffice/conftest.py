@@ -69,6 +69,7 @@ def payment_row(merchant, **fields) -> Payment:
                 merchant=merchant,
                 amount_captured=payment.amount_captured,
                 currency=payment.currency,
+                authorized=False,
             )
         elif payment.status == "requires_capture":
             posting_rules.payment_authorized(

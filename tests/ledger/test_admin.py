@@ -27,7 +27,9 @@ def admin_client(admin_user):
 def ledger_rows(merchant):
     pay = new_payment_id()
     posting_rules.payment_authorized(payment_id=pay, merchant=merchant, amount=5_000, currency="USD")
-    posting_rules.payment_captured(payment_id=pay, merchant=merchant, amount_captured=4_000, currency="USD")
+    posting_rules.payment_captured(
+        payment_id=pay, merchant=merchant, amount_captured=4_000, currency="USD", authorized=True
+    )
     posting_rules.manual_adjustment(
         adjustment_id=new_id("adj"), merchant=merchant, amount=100, currency="USD", memo="goodwill"
     )

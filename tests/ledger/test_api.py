@@ -18,7 +18,9 @@ TRANSACTION_FIELDS = {"id", "object", "type", "amount", "fee", "net", "currency"
 
 def capture(merchant, amount=10_000, currency="USD"):
     pay = new_payment_id()
-    entry = posting_rules.payment_captured(payment_id=pay, merchant=merchant, amount_captured=amount, currency=currency)
+    entry = posting_rules.payment_captured(
+        payment_id=pay, merchant=merchant, amount_captured=amount, currency=currency, authorized=False
+    )
     return pay, entry
 
 
@@ -76,7 +78,7 @@ def test_balance_transactions_show_what_moved_the_balance(api_client, merchant):
     manual = new_payment_id()
     posting_rules.payment_authorized(payment_id=manual, merchant=merchant, amount=10_000, currency="USD")
     partial = posting_rules.payment_captured(
-        payment_id=manual, merchant=merchant, amount_captured=6_000, currency="USD"
+        payment_id=manual, merchant=merchant, amount_captured=6_000, currency="USD", authorized=True
     )
     released = new_payment_id()
     posting_rules.payment_authorized(payment_id=released, merchant=merchant, amount=1_000, currency="USD")

@@ -44,7 +44,7 @@ def test_concurrent_payments_leave_the_balance_exact(merchant):
         if kind == 0:
             with transaction.atomic():
                 posting_rules.payment_captured(
-                    payment_id=payment_id, merchant=merchant, amount_captured=amount, currency="USD"
+                    payment_id=payment_id, merchant=merchant, amount_captured=amount, currency="USD", authorized=False
                 )
             return amount - platform_fee(amount=amount, currency="USD")
         with transaction.atomic():
@@ -56,7 +56,7 @@ def test_concurrent_payments_leave_the_balance_exact(merchant):
         captured = amount if kind == 1 else amount // 2
         with transaction.atomic():
             posting_rules.payment_captured(
-                payment_id=payment_id, merchant=merchant, amount_captured=captured, currency="USD"
+                payment_id=payment_id, merchant=merchant, amount_captured=captured, currency="USD", authorized=True
             )
         return captured - platform_fee(amount=captured, currency="USD")
 
@@ -92,7 +92,11 @@ def test_the_same_event_delivered_concurrently_is_posted_once(merchant):
                     entry = posting_rules.payment_authorization_released(payment_id=payment_id, reason="expired")
                 else:
                     entry = posting_rules.payment_captured(
-                        payment_id=payment_id, merchant=merchant, amount_captured=5_000, currency="USD"
+                        payment_id=payment_id,
+                        merchant=merchant,
+                        amount_captured=5_000,
+                        currency="USD",
+                        authorized=True,
                     )
                 return entry.id
         except Exception as error:  # noqa: BLE001 - the loser of capture-vs-expire is refused

@@ -29,10 +29,14 @@ def statuses(report) -> dict[str, str]:
 def busy_ledger(merchant):
     """A little of everything: captures, an authorisation captured in part, one voided, refunds, a dispute."""
     pay = new_payment_id()
-    posting_rules.payment_captured(payment_id=pay, merchant=merchant, amount_captured=10_000, currency="USD")
+    posting_rules.payment_captured(
+        payment_id=pay, merchant=merchant, amount_captured=10_000, currency="USD", authorized=False
+    )
     auth = new_payment_id()
     posting_rules.payment_authorized(payment_id=auth, merchant=merchant, amount=5_000, currency="USD")
-    posting_rules.payment_captured(payment_id=auth, merchant=merchant, amount_captured=2_000, currency="USD")
+    posting_rules.payment_captured(
+        payment_id=auth, merchant=merchant, amount_captured=2_000, currency="USD", authorized=True
+    )
     voided = new_payment_id()
     posting_rules.payment_authorized(payment_id=voided, merchant=merchant, amount=700, currency="USD")
     posting_rules.payment_authorization_released(payment_id=voided, reason="expired")
@@ -191,9 +195,13 @@ def payments_table(monkeypatch):
 
 def test_succeeded_payments_are_captured_exactly_once(merchant, other_merchant, payments_table):
     auto, manual, failed = new_payment_id(), new_payment_id(), new_payment_id()
-    posting_rules.payment_captured(payment_id=auto, merchant=merchant, amount_captured=1_000, currency="USD")
+    posting_rules.payment_captured(
+        payment_id=auto, merchant=merchant, amount_captured=1_000, currency="USD", authorized=False
+    )
     posting_rules.payment_authorized(payment_id=manual, merchant=merchant, amount=5_000, currency="USD")
-    posting_rules.payment_captured(payment_id=manual, merchant=merchant, amount_captured=3_000, currency="USD")
+    posting_rules.payment_captured(
+        payment_id=manual, merchant=merchant, amount_captured=3_000, currency="USD", authorized=True
+    )
     payments_table(auto, merchant, "succeeded", 1_000)
     payments_table(manual, merchant, "succeeded", 3_000)
     payments_table(failed, merchant, "failed", 0)
@@ -201,13 +209,19 @@ def test_succeeded_payments_are_captured_exactly_once(merchant, other_merchant, 
 
     missing, wrong_amount = new_payment_id(), new_payment_id()
     payments_table(missing, merchant, "succeeded", 500)  # no charge entry at all
-    posting_rules.payment_captured(payment_id=wrong_amount, merchant=merchant, amount_captured=900, currency="USD")
+    posting_rules.payment_captured(
+        payment_id=wrong_amount, merchant=merchant, amount_captured=900, currency="USD", authorized=False
+    )
     payments_table(wrong_amount, merchant, "succeeded", 1_000)  # posted 900, captured 1 000
     canceled = new_payment_id()
-    posting_rules.payment_captured(payment_id=canceled, merchant=merchant, amount_captured=100, currency="USD")
+    posting_rules.payment_captured(
+        payment_id=canceled, merchant=merchant, amount_captured=100, currency="USD", authorized=False
+    )
     payments_table(canceled, merchant, "canceled", 0)  # a charge for a payment that did not succeed
     other = new_payment_id()
-    posting_rules.payment_captured(payment_id=other, merchant=other_merchant, amount_captured=100, currency="USD")
+    posting_rules.payment_captured(
+        payment_id=other, merchant=other_merchant, amount_captured=100, currency="USD", authorized=False
+    )
     payments_table(other, merchant, "succeeded", 100)  # posted for the wrong merchant
 
     result = {r.name: r for r in invariants.run_checks().results}["payments_captured_once"]

@@ -28,10 +28,12 @@ def authorize(merchant, amount=10_000, currency="USD"):
 
 
 def capture(merchant, amount=10_000, currency="USD", pay=None):
+    """Capture ``pay`` (authorised before), or a new payment with automatic capture."""
+    authorized = pay is not None
     pay = pay or new_payment_id()
     with transaction.atomic():
         entry = posting_rules.payment_captured(
-            payment_id=pay, merchant=merchant, amount_captured=amount, currency=currency
+            payment_id=pay, merchant=merchant, amount_captured=amount, currency=currency, authorized=authorized
         )
     return pay, entry
 
@@ -60,6 +62,14 @@ def test_automatic_capture_posts_net_of_fee(merchant):
     ]
     assert available(merchant) == 9_680
     assert signed_sum(code="fee_revenue") == -320
+
+
+def test_capturing_an_authorization_that_was_never_posted_is_refused(merchant):
+    with transaction.atomic(), pytest.raises(LedgerEventMissing):
+        posting_rules.payment_captured(
+            payment_id=new_payment_id(), merchant=merchant, amount_captured=100, currency="USD", authorized=True
+        )
+    assert not JournalEntry.objects.exists()
 
 
 def test_full_capture_of_an_authorization_posts_it(merchant):
@@ -175,7 +185,7 @@ def test_amounts_must_be_positive_integers(merchant, bad):
 def test_unknown_currency_is_refused(merchant):
     with pytest.raises(ValueError):
         posting_rules.payment_captured(
-            payment_id=new_payment_id(), merchant=merchant, amount_captured=1, currency="XXX"
+            payment_id=new_payment_id(), merchant=merchant, amount_captured=1, currency="XXX", authorized=False
         )
 
 
@@ -206,7 +216,7 @@ def test_every_rule_is_idempotent(merchant):
     refund_id, dispute_id, adjustment_id = new_id("re"), new_id("dp"), new_id("adj")
     calls = [
         lambda: posting_rules.payment_captured(
-            payment_id=pay, merchant=merchant, amount_captured=10_000, currency="USD"
+            payment_id=pay, merchant=merchant, amount_captured=10_000, currency="USD", authorized=False
         ),
         lambda: posting_rules.refund_created(
             refund_id=refund_id, payment_id=pay, merchant=merchant, amount=1_000, currency="USD"

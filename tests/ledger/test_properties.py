@@ -102,17 +102,23 @@ def apply(kind: str, payment: PaymentModel, number: int, merchant, expected: Led
             with pytest.raises(PendingEntryResolved):
                 run(
                     lambda: posting_rules.payment_captured(
-                        payment_id=pay, merchant=merchant, amount_captured=payment.authorized, currency="USD"
+                        payment_id=pay,
+                        merchant=merchant,
+                        amount_captured=payment.authorized,
+                        currency="USD",
+                        authorized=True,
                     )
                 )
             return
         else:
             return
+        authorized = payment.status == "authorized"
         call = lambda: posting_rules.payment_captured(
             payment_id=pay,
             merchant=merchant,
             amount_captured=amount,
             currency="USD",
+            authorized=authorized,
         )
         run(call)
         history.append(call)

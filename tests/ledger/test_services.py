@@ -84,7 +84,7 @@ def test_entries_roll_back_with_the_callers_transaction(merchant):
     with pytest.raises(RuntimeError):
         with transaction.atomic():
             posting_rules.payment_captured(
-                payment_id=new_payment_id(), merchant=merchant, amount_captured=100, currency="USD"
+                payment_id=new_payment_id(), merchant=merchant, amount_captured=100, currency="USD", authorized=False
             )
             raise RuntimeError("the payment's own write failed")
     assert not JournalEntry.objects.exists() and not Posting.objects.exists()
@@ -143,7 +143,7 @@ def test_resolve_needs_the_right_legs(merchant):
 @pytest.mark.django_db
 def test_entry_reverse_negates_the_posted_postings(merchant):
     charge = posting_rules.payment_captured(
-        payment_id=new_payment_id(), merchant=merchant, amount_captured=1_000, currency="USD"
+        payment_id=new_payment_id(), merchant=merchant, amount_captured=1_000, currency="USD", authorized=False
     )
     reversal = entry_reverse(entry=charge, event_key=f"reverse:{charge.pk}", type="adjustment", memo="mistake")
     assert sorted((code, -amount, phase) for code, amount, phase in lines(charge)) == lines(reversal)

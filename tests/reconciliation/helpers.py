@@ -112,6 +112,7 @@ def payment(merchant, amount: int = 10_000, currency: str = "USD", status: str =
                 merchant=merchant,
                 amount_captured=created.amount_captured,
                 currency=currency,
+                authorized=False,
                 **conversion,
             )
     return created
