@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.db import SavesChangedFields
 from core.ids import new_id
 from core.money import CURRENCY_CHOICES
 from merchants.models import Merchant
@@ -46,7 +47,7 @@ class CancellationReason(models.TextChoices):
 S = PaymentStatus
 
 
-class Payment(ConcurrentTransitionMixin, models.Model):
+class Payment(ConcurrentTransitionMixin, SavesChangedFields):
     id = models.CharField(primary_key=True, max_length=40, default=new_payment_id, editable=False)
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payments")
     amount = models.BigIntegerField()
@@ -334,7 +335,7 @@ class RefundReason(models.TextChoices):
     REQUESTED_BY_CUSTOMER = "requested_by_customer"
 
 
-class Refund(ConcurrentTransitionMixin, models.Model):
+class Refund(ConcurrentTransitionMixin, SavesChangedFields):
     """Money returned to the customer from a succeeded payment.
 
     Created ``pending`` with its amount already counted in the payment's
@@ -410,7 +411,7 @@ DISPUTE_OPEN_STATUSES = (DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIE
 EVIDENCE_FIELDS = ("customer_communication", "shipping_documentation", "refund_policy", "uncategorized_text")
 
 
-class Dispute(ConcurrentTransitionMixin, models.Model):
+class Dispute(ConcurrentTransitionMixin, SavesChangedFields):
     """A chargeback, opened by the processor (never by the merchant) and decided by it."""
 
     id = models.CharField(primary_key=True, max_length=40, default=new_dispute_id, editable=False)

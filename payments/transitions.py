@@ -14,6 +14,7 @@ from django.db import models
 from django_fsm import TransitionNotAllowed
 
 from core.audit import audit_record
+from core.db import SavesChangedFields
 from events.services import event_record
 from payments.errors import PaymentUnexpectedState
 from payments.models import PaymentTransition
@@ -52,7 +53,7 @@ class Trail:
         )
 
 
-def transition(obj: models.Model, name: str, *, trail: Trail, actor: str, reason: str = "", **kwargs) -> None:
+def transition(obj: SavesChangedFields, name: str, *, trail: Trail, actor: str, reason: str = "", **kwargs) -> None:
     """Run the FSM transition ``name`` with ``kwargs``, save ``obj`` and record the change along ``trail``.
 
     Must run inside the caller's transaction, with ``obj`` locked (``payments.locks``). Raises the trail's
@@ -65,7 +66,8 @@ def transition(obj: models.Model, name: str, *, trail: Trail, actor: str, reason
         if trail.refused is None:
             raise
         raise trail.refused(Change(obj, name, before, actor, reason)) from exc
-    obj.save()
+    # Only the columns that differ from the row: what the transition set and what the caller set before it.
+    obj.save(update_fields=obj.changed_fields())
     trail.record(Change(obj, name, before, actor, reason))
 
 
