@@ -5,7 +5,8 @@ Guarantees:
 - ``event_record`` writes the event in the CALLER's transaction (it refuses to run
   outside one), so an event exists if and only if its state change committed.
   Nothing is sent to the broker or a merchant from inside a transaction: after
-  commit, ``outbox_kick`` asks a worker to drain the outbox.
+  commit, ``outbox_kick`` asks a worker to drain the outbox (once per API request,
+  at its end, however many transactions it committed: ``outbox_kicks_once``).
 - ``outbox_drain`` claims unpublished events with ``SELECT … FOR UPDATE SKIP
   LOCKED`` (on SQLite the IMMEDIATE transaction serialises drains), creates one
   delivery per subscribed, enabled endpoint (unique per event and endpoint, so a
@@ -43,6 +44,8 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -165,8 +168,33 @@ def _cache_is_shared() -> bool:
     return not backend.endswith(("LocMemCache", "DummyCache"))
 
 
+# The kicks held by ``outbox_kicks_once`` for the block running in this thread (None outside one).
+_held_kicks: ContextVar[list[bool] | None] = ContextVar("events_held_outbox_kicks", default=None)
+
+
+@contextmanager
+def outbox_kicks_once():
+    """Within this block (an API request: ``events.middleware``), the kicks asked for by the commits are held,
+    and one kick is made when the block ends, whatever it raised, if any commit asked for one.
+
+    A create-and-confirm commits two transactions with an event each: one publish instead of two. The events are
+    in the outbox from their commit on; only the hint to a worker waits for the end of the block (the response is
+    not sent before it), and the scheduled drain publishes them anyway if the process dies first.
+    """
+    held: list[bool] = []
+    token = _held_kicks.set(held)
+    try:
+        yield
+    finally:
+        _held_kicks.reset(token)
+        if held:
+            outbox_kick()
+
+
 def outbox_kick() -> None:
     """Ask a worker to drain the outbox now (run after a commit that recorded events). Never raises.
+
+    Inside ``outbox_kicks_once``, only remembers that a kick is due; the block makes it when it ends.
 
     With a shared cache, one drain is queued at a time: the flag is set here and
     cleared when a drain starts, so events committed after that start queue a new one.
@@ -178,6 +206,11 @@ def outbox_kick() -> None:
     from core.failsoft import CACHE
 
     if not settings.EVENTS_DRAIN_ON_COMMIT:
+        return
+    held = _held_kicks.get()
+    if held is not None:
+        if not held:
+            held.append(True)
         return
     try:
         if _cache_is_shared() and not CACHE.call(

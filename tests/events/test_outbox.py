@@ -55,6 +55,54 @@ def test_the_drain_is_queued_once_the_transaction_commits(
     assert queued.drains == len(callbacks) == 1
 
 
+@pytest.fixture
+def every_kick_publishes(monkeypatch, settings):
+    """Each kick reaches the broker (no shared flag saying a drain is queued already): counts the kicks."""
+    settings.EVENTS_DRAIN_ON_COMMIT = True
+    monkeypatch.setattr(services, "_cache_is_shared", lambda: False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_block_that_commits_several_times_kicks_once_at_its_end(merchant, queued, every_kick_publishes):
+    with services.outbox_kicks_once():
+        with transaction.atomic():
+            record(merchant)
+        with transaction.atomic():
+            record(merchant)
+        assert queued.drains == 0  # held until the block (the request) ends
+    assert queued.drains == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_held_kick_is_made_even_when_the_block_fails_after_a_commit(merchant, queued, every_kick_publishes):
+    with pytest.raises(RuntimeError), services.outbox_kicks_once():
+        with transaction.atomic():
+            record(merchant)
+        raise RuntimeError("the request failed after its first commit")
+    assert queued.drains == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_block_that_committed_no_event_kicks_nothing(merchant, queued, every_kick_publishes):
+    with pytest.raises(RuntimeError), services.outbox_kicks_once(), transaction.atomic():
+        record(merchant)
+        raise RuntimeError("rolled back: no event committed")
+    assert queued.drains == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_and_confirm_request_kicks_the_outbox_once(api_client, sandbox, queued, every_kick_publishes):
+    response = api_client.post(
+        "/api/v1/payments",
+        {"amount": 1999, "currency": "USD", "confirm": True, "payment_method": {"type": "card", "token": "tok_visa"}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="kick-once-1",
+    )
+    assert response.status_code == 201 and response.json()["status"] == "succeeded"
+    assert Event.objects.filter(type__in=["payment.processing", "payment.succeeded"]).count() == 2  # two commits
+    assert queued.drains == 1
+
+
 def test_the_drain_creates_one_delivery_per_subscribed_enabled_endpoint(merchant, receiver, queued):
     everything = services.webhook_endpoint_create(merchant=merchant, url=receiver.url).endpoint
     only_failed = services.webhook_endpoint_create(
