@@ -218,7 +218,8 @@ def main() -> None:
     if client == "wrk" and not shutil.which("wrk"):
         parser.error("wrk is not installed: scripts/setup-bench installs it")
     if client == "python":
-        print("load generator: Python client (wrk is missing): its own CPU is far above wrk's")
+        reason = "as asked" if args.client == "python" else "wrk is missing"
+        print(f"load generator: the Python client ({reason}): its own CPU is far above wrk's")
 
     database_url = fresh_postgres_database(args.database)
     with SandboxProcess(env={"SANDBOX_THREADS": "32"}) as sandbox:
