@@ -27,8 +27,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
-## Confirmed card payments per second through the real API (PostgreSQL, gunicorn, the sandbox).
+## Confirmed card payments per second through the real API (PostgreSQL, the web server, the sandbox), driven by
+## wrk (scripts/setup-bench installs it), and the CPU per payment of each process. BENCH_ARGS: --server granian…
 bench: venv
+	@./scripts/setup-bench
 	$(BIN)/python -m benchmarks.bench_payments $(BENCH_ARGS)
 
 ## ledger_check over one million postings on PostgreSQL.

@@ -1,113 +1,225 @@
-"""`make bench`: confirmed card payments per second through the real HTTP API.
+"""`make bench`: confirmed card payments per second through the real HTTP API, and where the CPU goes.
 
-Starts PostgreSQL-backed gunicorn, the sandbox processor as its own process, then
-drives concurrent clients that each create-and-confirm card payments with fresh
-idempotency keys (``POST /api/v1/payments`` with ``confirm: true``). Prints
-throughput, p50/p99 latency and errors, then the same for idempotent replays.
+Migrates a fresh PostgreSQL database, starts the web server as the Procfile does (gunicorn's gthread
+worker, or granian's WSGI interface with ``--server granian``; the same workers and threads, the access log
+masked) and the sandbox processor as its own process, then drives create-and-confirm requests
+(``POST /api/v1/payments`` with ``confirm: true``, a fresh ``Idempotency-Key`` each) with wrk and
+``benchmarks/create_and_confirm.lua``; then replays 2 000 of those keys.
 
-    .venv/bin/python benchmarks/bench_payments.py [--seconds 20] [--clients 32] [--web-workers 3]
+For each phase it prints throughput, p50/p99 latency, errors, and the CPU per payment of each part, read
+from /proc over the measured window only: web (every process of the server's tree), PostgreSQL (the
+server's auxiliary processes and the backends of the bench's database), the sandbox (its process tree),
+the load generator, their sum, and the whole machine (the difference is everything else that ran).
+
+wrk comes from Debian's package (``scripts/setup-bench``, which ``make bench`` runs first, installs it);
+only when it is missing and cannot be installed does a Python client (threads with ``requests``, which
+costs more CPU than the server it measures) stand in, and the output says so.
+
+    .venv/bin/python -m benchmarks.bench_payments [--server gunicorn|granian] [--seconds 20] [--connections 32]
 """
 
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 
+import psycopg
 import requests
 
 from benchmarks.common import (
+    ROOT,
+    CpuMeter,
     clean_env,
     free_port,
     fresh_postgres_database,
     machine,
     manage,
     percentile,
+    postgres_processes,
+    process_tree,
     start_gunicorn,
     stop,
     wait_for_http,
 )
+from tests.processes import VENV_BIN
 from tests.sandbox_process import SandboxProcess
 
+WRK_SCRIPT = ROOT / "benchmarks" / "create_and_confirm.lua"
+# The Procfile's access-log lines, one format per server (method, path without its query, status, time).
+GUNICORN_ACCESS_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+GRANIAN_ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).0fms'
+GRANIAN_LOG_CONFIG = ROOT / "config" / "granian_logging.json"
+REPLAYED_KEYS = 2000
 
-def machine_cpu_seconds() -> float:
-    """CPU time spent by the whole machine so far (Linux /proc/stat: every state but idle and iowait)."""
-    with open("/proc/stat") as stat:
-        fields = [int(value) for value in stat.readline().split()[1:]]
-    busy = sum(fields) - fields[3] - fields[4]
-    return busy / os.sysconf("SC_CLK_TCK")
+
+def start_web(server: str, port: int, env: dict, log_path: Path, workers: int, threads: int) -> subprocess.Popen:
+    """The web process as the Procfile starts it, with ``workers`` processes of ``threads`` threads each."""
+    if server == "gunicorn":
+        logs = ["--logger-class", "core.logging.MaskingGunicornLogger", "--access-logfile", "-"]
+        logs += ["--access-logformat", GUNICORN_ACCESS_FORMAT]
+        return start_gunicorn(port, env, log_path, workers=workers, threads=threads, extra_args=logs)
+    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [
+            str(VENV_BIN / "granian"),
+            "--interface",
+            "wsgi",
+            "config.wsgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--log-config",
+            str(GRANIAN_LOG_CONFIG),
+            "--access-log",
+            "--access-log-fmt",
+            GRANIAN_ACCESS_FORMAT,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
-def drive(base: str, api_key: str, seconds: float, clients: int, keys: list[str] | None) -> dict:
-    """Run ``clients`` threads for ``seconds``; with ``keys``, replay those instead of fresh keys."""
+def drive_wrk(base: str, api_key: str, seconds: float, connections: int, meter_groups: dict, keys_file=None) -> dict:
+    """wrk for ``seconds`` over ``connections`` connections (2 threads); with ``keys_file``, replays."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(WRK_SCRIPT), base]
+    command += ["--", api_key] + ([str(keys_file)] if keys_file else [])
+    load: list[int] = []
+    meter = CpuMeter({**meter_groups, "load generator": lambda: load}).start()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    load.append(process.pid)
+    output, _ = process.communicate()
+    cpu = meter.stop()
+    lines = [line for line in output.splitlines() if line.startswith("WRK_RESULT ")]
+    if process.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
+    result = json.loads(lines[-1].removeprefix("WRK_RESULT "))
+    socket_errors = sum(result["socket_errors"].values())
+    return {
+        "requests": result["requests"],
+        "succeeded": result["succeeded"],
+        "errors": result["requests"] - result["succeeded"] + socket_errors,
+        "statuses": {int(code): count for code, count in sorted(result["statuses"].items())},
+        "socket_errors": socket_errors,
+        "seconds": result["duration_us"] / 1e6,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "cpu": cpu,
+    }
+
+
+def drive_python(
+    base: str, api_key: str, seconds: float, connections: int, meter_groups: dict, keys: list[str] | None = None
+) -> dict:
+    """The stand-in for wrk: ``connections`` threads of this process, each a ``requests`` session."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    errors = 0
+    succeeded = 0
     lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-    used_keys: list[str] = []
     body = json.dumps(
         {"amount": 1999, "currency": "USD", "confirm": True, "payment_method": {"type": "card", "token": "tok_visa"}}
     )
 
-    def client(number: int) -> None:
-        nonlocal errors
+    def client(number: int, stop_at: float) -> None:
+        nonlocal succeeded
         session = requests.Session()
         headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         index = number
         while time.monotonic() < stop_at:
-            if keys:
-                key = keys[index % len(keys)]
-                index += clients
-            else:
-                key = str(uuid.uuid4())
+            key = keys[index % len(keys)] if keys else str(uuid.uuid4())
+            index += connections
             started = time.perf_counter()
             try:
                 response = session.post(
                     f"{base}/api/v1/payments", data=body, headers={**headers, "Idempotency-Key": key}, timeout=30
                 )
-                elapsed = time.perf_counter() - started
                 ok = response.status_code == 201 and response.json()["status"] == "succeeded"
+                status = response.status_code
             except requests.RequestException:
-                elapsed, ok, response = time.perf_counter() - started, False, None
+                ok, status = False, 0
+            elapsed = time.perf_counter() - started
             with lock:
                 latencies.append(elapsed)
-                if response is not None:
-                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                if ok:
-                    used_keys.append(key)
-                else:
-                    errors += 1
+                statuses[status] = statuses.get(status, 0) + 1
+                succeeded += ok
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    began, cpu_began = time.monotonic(), machine_cpu_seconds()
+    meter = CpuMeter({**meter_groups, "load generator": lambda: [os.getpid()]}).start()
+    stop_at = time.monotonic() + seconds
+    threads = [threading.Thread(target=client, args=(n, stop_at)) for n in range(connections)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed, cpu = time.monotonic() - began, machine_cpu_seconds() - cpu_began
+    cpu = meter.stop()
     return {
         "requests": len(latencies),
-        "per_second": (len(latencies) - errors) / elapsed,
-        # Every process on the machine (web, PostgreSQL, the sandbox, these clients, and whatever else runs).
-        "cpu_ms_per_request": cpu * 1000 / max(1, len(latencies)),
+        "succeeded": succeeded,
+        "errors": len(latencies) - succeeded,
+        "statuses": dict(sorted(statuses.items())),
+        "socket_errors": statuses.get(0, 0),
+        "seconds": meter.seconds,
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
-        "errors": errors,
-        "statuses": statuses,
-        "keys": used_keys,
+        "cpu": cpu,
     }
 
 
+def succeeded_keys(database_url: str, limit: int) -> list[str]:
+    """Idempotency keys whose first answer was a 201 (a confirmed payment), for the replay phase."""
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT key FROM core_idempotencykey WHERE response_status = 201 ORDER BY id LIMIT %s", [limit]
+        ).fetchall()
+    return [key for (key,) in rows]
+
+
+def report(name: str, result: dict) -> str:
+    per = max(1, result["succeeded"])
+    cpu = result["cpu"]
+    parts = ("web", "PostgreSQL", "sandbox", "load generator")
+    measured = sum(cpu[part] for part in parts)
+    lines = [
+        f"{name}: {result['succeeded'] / result['seconds']:.1f}/s ({result['succeeded']} of {result['requests']} "
+        f"requests in {result['seconds']:.1f} s), p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+        f"errors {result['errors']} (status codes {result['statuses']}, socket errors {result['socket_errors']})",
+        "  CPU per payment: "
+        + ", ".join(f"{part} {cpu[part] * 1000 / per:.2f} ms" for part in parts)
+        + f"; sum {measured * 1000 / per:.2f} ms; whole machine {cpu['machine'] * 1000 / per:.2f} ms "
+        f"(other processes {cpu['other'] * 1000 / per:.2f} ms)",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn")
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--connections", "--clients", type=int, default=32, dest="connections")
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto", help="the load generator")
     parser.add_argument("--database", default="payments_bench")
     args = parser.parse_args()
+
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    if client == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed: scripts/setup-bench installs it")
+    if client == "python":
+        reason = "as asked" if args.client == "python" else "wrk is missing"
+        print(f"load generator: the Python client ({reason}): its own CPU is far above wrk's")
 
     database_url = fresh_postgres_database(args.database)
     with SandboxProcess(env={"SANDBOX_THREADS": "32"}) as sandbox:
@@ -123,29 +235,36 @@ def main() -> None:
         created = manage("create_merchant", "Bench", "--json", env=env)
         api_key = json.loads(created.stdout.strip().splitlines()[-1])["api_key"]
         port = free_port()
-        log = sandbox.directory / "web.log"
-        web = start_gunicorn(port, env, log, workers=args.web_workers, threads=args.web_threads)
+        web = start_web(args.server, port, env, sandbox.directory / "web.log", args.web_workers, args.web_threads)
+        groups = {
+            "web": lambda: process_tree(web.pid),
+            "PostgreSQL": lambda: postgres_processes(args.database),
+            "sandbox": lambda: process_tree(sandbox.pid),
+        }
         try:
             base = f"http://127.0.0.1:{port}"
             wait_for_http(f"{base}/healthz", process=web)
-            drive(base, api_key, 2, args.clients, None)  # warm-up: connections, caches
-            first = drive(base, api_key, args.seconds, args.clients, None)
-            replay = drive(base, api_key, min(args.seconds, 10), args.clients, first["keys"][:2000])
+            if client == "wrk":
+                drive_wrk(base, api_key, 2, args.connections, groups)  # warm-up: connections, caches
+                first = drive_wrk(base, api_key, args.seconds, args.connections, groups)
+                keys_file = sandbox.directory / "replay-keys.txt"
+                keys_file.write_text("\n".join(succeeded_keys(database_url, REPLAYED_KEYS)) + "\n")
+                replay = drive_wrk(base, api_key, min(args.seconds, 10), args.connections, groups, keys_file)
+            else:
+                drive_python(base, api_key, 2, args.connections, groups)
+                first = drive_python(base, api_key, args.seconds, args.connections, groups)
+                keys = succeeded_keys(database_url, REPLAYED_KEYS)
+                replay = drive_python(base, api_key, min(args.seconds, 10), args.connections, groups, keys)
         finally:
             stop(web)
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end")
     print(
-        f"setup: gunicorn {args.web_workers} workers x {args.web_threads} threads, {args.clients} clients, "
-        f"PostgreSQL, sandbox processor as its own process"
+        f"setup: {args.server} {args.web_workers} workers x {args.web_threads} threads, load generator {client} "
+        f"with {args.connections} connections, PostgreSQL, the sandbox processor as its own process"
     )
-    for name, result in (("first requests (create+confirm)", first), ("idempotent replays", replay)):
-        print(
-            f"{name}: {result['per_second']:.1f}/s over {result['requests']} requests, "
-            f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-            f"machine CPU {result['cpu_ms_per_request']:.1f} ms per request, errors {result['errors']} "
-            f"{result['statuses']}"
-        )
+    print(report("create-and-confirm", first))
+    print(report("idempotent replays", replay))
     print(f"replay speed-up (p50): {first['p50_ms'] / replay['p50_ms']:.1f}x")
 
 
