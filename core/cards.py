@@ -43,6 +43,8 @@ import unicodedata
 from collections.abc import Iterator
 from urllib.parse import unquote
 
+from core.iban import IBAN_LENGTHS
+
 MIN_DIGITS = 12
 MAX_DIGITS = 19
 # How a card number is printed in groups: 4-4-4-4, 4-4-4-4-3, 4-6-5 (American Express), 4-6-4 (Diners),
@@ -131,53 +133,11 @@ _IBAN = re.compile(
 )
 
 
-# The IBAN length of each SEPA country (as payments.bank_accounts, which core does not import).
-_IBAN_LENGTHS = {
-    "AD": 24,
-    "AT": 20,
-    "BE": 16,
-    "BG": 22,
-    "CH": 21,
-    "CY": 28,
-    "CZ": 24,
-    "DE": 22,
-    "DK": 18,
-    "EE": 20,
-    "ES": 24,
-    "FI": 18,
-    "FR": 27,
-    "GB": 22,
-    "GI": 23,
-    "GR": 27,
-    "HR": 21,
-    "HU": 28,
-    "IE": 22,
-    "IS": 26,
-    "IT": 27,
-    "LI": 21,
-    "LT": 20,
-    "LU": 20,
-    "LV": 21,
-    "MC": 27,
-    "MT": 31,
-    "NL": 18,
-    "NO": 15,
-    "PL": 28,
-    "PT": 25,
-    "RO": 24,
-    "SE": 24,
-    "SI": 19,
-    "SK": 24,
-    "SM": 27,
-    "VA": 22,
-}
-
-
 def _iban_valid(candidate: str) -> bool:
     """An IBAN of a SEPA country and of its length (a mistyped one too: the bank-account check says what is
     wrong with it), or any IBAN whose mod-97 check holds."""
     compact = candidate.replace(" ", "").upper()
-    if _IBAN_LENGTHS.get(compact[:2]) == len(compact):
+    if IBAN_LENGTHS.get(compact[:2]) == len(compact):
         return True
     if not 15 <= len(compact) <= 34:
         return False
