@@ -224,7 +224,7 @@ def test_the_registry_returns_one_cached_sandbox_adapter_that_follows_settings(s
     assert adapter is processor_named("sandbox")
     assert isinstance(adapter, SandboxProcessor)
     assert adapter.base_url == "http://127.0.0.1:1"
-    assert adapter.api_key == getattr(settings, "PROCESSOR_API_KEY", "sk_sandbox_development")
+    assert adapter.api_key == settings.PROCESSORS["sandbox"]["api_key"]
 
 
 # --- refunds, disputes and settlement reports ------------------------------------------
