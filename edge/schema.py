@@ -16,6 +16,22 @@ IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
     pattern=r"^[\x20-\x7E]{1,255}$",
 )
 PAYMENT_ID = OpenApiParameter("payment_id", OpenApiTypes.STR, location=OpenApiParameter.PATH)
+# RFC 7240 (edge.prefer): the operations that can answer before their work is done take ``respond-async``.
+PREFER_HEADER = OpenApiParameter(
+    "Prefer",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="`respond-async` (RFC 7240): answer `202` with the payment `processing` as soon as the intent to "
+    "charge is recorded, and charge the card in a worker. Other preferences are ignored.",
+)
+PREFERENCE_APPLIED_HEADER = OpenApiParameter(
+    "Preference-Applied",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    response=[202],
+    description="`respond-async`: the request was answered before the processor was called.",
+)
 
 ErrorSerializer = inline_serializer(
     "Error",

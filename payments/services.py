@@ -295,7 +295,12 @@ def _record_authorization_outcome(
 
 
 def payment_confirm(
-    *, payment: Payment, actor: str, checkpoint: Checkpoint | None = None, answered: Checkpoint | None = None
+    *,
+    payment: Payment,
+    actor: str,
+    checkpoint: Checkpoint | None = None,
+    answered: Checkpoint | None = None,
+    intent_only: bool = False,
 ) -> Payment:
     """Confirm a payment: charge (or authorise, for manual capture) the card exactly once.
 
@@ -304,7 +309,9 @@ def payment_confirm(
     timeout, a connection error, a 5xx): then ``payment_resolve`` finds it later.
     Raises PaymentUnexpectedState unless the payment is ``requires_confirmation``.
     ``checkpoint`` runs in the transaction that records the intent, ``answered`` in the
-    one that records the processor's answer.
+    one that records the processor's answer. With ``intent_only``, returns the payment
+    ``processing`` once the intent (step 1) has committed, without calling the processor:
+    an asynchronous confirmation (``payments.async_confirmation``) leaves steps 2 and 3 to a worker.
     """
     with transaction.atomic():
         locked = payment_lock(payment.pk)
@@ -314,6 +321,8 @@ def payment_confirm(
         _transition(locked, "confirm", actor=actor, now=timezone.now())
         if checkpoint is not None:
             checkpoint(locked)
+    if intent_only:
+        return locked
     return payment_confirm_execute(payment=locked, actor=actor, answered=answered)
 
 

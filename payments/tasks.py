@@ -6,7 +6,7 @@ from celery import shared_task
 
 from edge.idempotency import idempotency_keys_prune
 from gateways.base import ProcessorUnavailable
-from payments import dispute_services, fx_services, refund_services, services
+from payments import async_confirmation, dispute_services, fx_services, refund_services, services
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,31 @@ def resolve_processing() -> dict:
         "still_processing": summary.still_processing,
         "refunds_settled": refunds_settled,
     }
+
+
+# An asynchronous confirmation whose outcome the worker could not learn (the processor was not reached or did not
+# answer) is tried again after 2, 4, 8, 16, 32, then every 60 s, 12 times (about 9 minutes); after that the resolver
+# (every 30 s) carries on alone. Every try is safe: it never charges twice (payments.async_confirmation).
+CONFIRM_ASYNC_RETRIES = 12
+
+
+def confirm_async_countdown(retries: int) -> int:
+    """Seconds before retry ``retries + 1`` of an asynchronous confirmation (doubling from 2 s, at most 60 s)."""
+    return min(2 * 2**retries, 60)
+
+
+@shared_task(name="payments.confirm_async", bind=True, max_retries=CONFIRM_ASYNC_RETRIES)
+def confirm_async(self, payment_id: str) -> str | None:
+    """Steps 2 and 3 of a confirmation the merchant asked for asynchronously (``Prefer: respond-async``):
+    call the processor and record its answer. Retried with backoff while the outcome stays unknown."""
+    retried = self.request.retries > 0
+    payment = async_confirmation.payment_confirm_carry_on(payment_id=payment_id, retried=retried)
+    if payment is None or services.payment_outcome_known(payment):
+        return payment.status if payment is not None else None
+    if self.request.retries >= CONFIRM_ASYNC_RETRIES:
+        logger.warning("asynchronous confirmation of %s: outcome still unknown; the resolver carries on", payment_id)
+        return payment.status
+    raise self.retry(countdown=confirm_async_countdown(self.request.retries))
 
 
 @shared_task(name="payments.expire_authorizations")

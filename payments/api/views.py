@@ -1,6 +1,6 @@
 """The payments API: thin views that parse, call one service and render."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -10,8 +10,15 @@ from edge.errors import IdempotencyKeyReusedError
 from edge.filters import filter_choice, filter_created
 from edge.idempotency import Answer, Progress, RecoveryPoint, run_idempotent
 from edge.pagination import CursorListPagination
-from edge.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, PAYMENT_ID
-from payments import selectors, services
+from edge.prefer import RESPOND_ASYNC, preference_applied, prefers_respond_async
+from edge.schema import (
+    ERROR_RESPONSES,
+    IDEMPOTENCY_KEY_HEADER,
+    PAYMENT_ID,
+    PREFER_HEADER,
+    PREFERENCE_APPLIED_HEADER,
+)
+from payments import async_confirmation, selectors, services
 from payments.api.serializers import (
     PaymentCancelInput,
     PaymentCaptureInput,
@@ -24,6 +31,13 @@ from payments.methods import ResolvedPaymentMethod, payment_method
 from payments.models import PaymentStatus
 from payments.routing import route_choose
 
+ACCEPTED_RESPONSE = OpenApiResponse(
+    PaymentSerializer,
+    description="With `Prefer: respond-async` (and `confirm: true` on creation): the intent to charge is recorded "
+    "and the payment is `processing`; a worker calls the processor. The outcome arrives as a webhook "
+    "(`payment.succeeded`, `payment.failed`, …) or from a GET. Not stored against the Idempotency-Key: a retry "
+    "with the key answers `202` while the payment is `processing`, then the final answer (stored from then on).",
+)
 STATUS_FILTER = OpenApiParameter("status", str, enum=PaymentStatus.values, description="Only payments in this status.")
 
 
@@ -52,6 +66,21 @@ def _answer(payment, status: int = 200) -> Answer:
     return Answer(status, body, final=services.payment_outcome_known(payment))
 
 
+def _accepted(payment, status: int) -> Answer:
+    """The answer to a confirmation asked for asynchronously (``Prefer: respond-async``): 202 with the payment
+    while its outcome is unknown, never stored (a retry with the key answers what is true then); once the outcome
+    is known, the answer a synchronous confirmation gives (``status``, or a 402), stored as the key's answer."""
+    if services.payment_outcome_known(payment):
+        return _answer(payment, status=status)
+    accepted, body = _render(payment, 202)
+    return Answer(accepted, body, final=False)
+
+
+def _respond_async(response):
+    """A 202 says that ``respond-async`` was honoured (RFC 7240); a definite answer needs no such header."""
+    return preference_applied(response, RESPOND_ASYNC) if response.status_code == 202 else response
+
+
 def _intent(progress: Progress):
     return progress.recorder(RecoveryPoint.INTENT_RECORDED)
 
@@ -78,15 +107,18 @@ class PaymentListCreateView(APIView):
     @extend_schema(
         operation_id="payments_create",
         request=PaymentCreateInput,
-        parameters=[IDEMPOTENCY_KEY_HEADER],
-        responses={201: PaymentSerializer, 200: PaymentSerializer, **ERROR_RESPONSES},
+        parameters=[IDEMPOTENCY_KEY_HEADER, PREFER_HEADER, PREFERENCE_APPLIED_HEADER],
+        responses={201: PaymentSerializer, 200: PaymentSerializer, 202: ACCEPTED_RESPONSE, **ERROR_RESPONSES},
         tags=["payments"],
-        description="Create a payment; with `confirm: true` it is confirmed in the same call.",
+        description="Create a payment; with `confirm: true` it is confirmed in the same call. With `confirm: true` "
+        "and `Prefer: respond-async`, the answer is `202` with the payment `processing` as soon as the intent "
+        "is recorded, and a worker charges the card (see the 202 answer).",
     )
     def post(self, request):
         data = parse_input(PaymentCreateInput, request)
         method = payment_method(data["payment_method"]["type"])
         idempotency_key = request.headers.get("Idempotency-Key")
+        respond_async = data["confirm"] and prefers_respond_async(request)
 
         def prepare() -> ResolvedPaymentMethod:
             # Outside any transaction, once the idempotency key is ours: route the payment, then ask its
@@ -122,6 +154,9 @@ class PaymentListCreateView(APIView):
                 # An execution of this same request whose lock had expired made it moments ago.
                 return _resume_creation(created.payment.id)
             payment = created.payment
+            if respond_async:
+                async_confirmation.payment_confirm_later(payment_id=payment.id)
+                return _accepted(payment, status=201)
             if data["confirm"]:
                 payment = services.payment_confirm_execute(
                     payment=payment, actor=_actor(request), answered=_answered(progress)
@@ -130,11 +165,14 @@ class PaymentListCreateView(APIView):
 
         def _resume_creation(payment_id: str) -> Answer:
             payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
+            if respond_async:
+                # Asked asynchronously: the state now; the worker or the resolver calls the processor, never this.
+                return _accepted(payment, status=201)
             if data["confirm"]:
                 payment = services.payment_confirm_resume(payment_id=payment.id, actor=_actor(request))
             return _answer(payment, status=201)
 
-        return run_idempotent(request, execute, prepare=prepare)
+        return _respond_async(run_idempotent(request, execute, prepare=prepare))
 
 
 class PaymentDetailView(APIView):
@@ -153,17 +191,22 @@ class PaymentConfirmView(APIView):
     @extend_schema(
         operation_id="payments_confirm",
         request=PaymentConfirmInput,
-        parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
-        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+        parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER, PREFER_HEADER, PREFERENCE_APPLIED_HEADER],
+        responses={200: PaymentSerializer, 202: ACCEPTED_RESPONSE, **ERROR_RESPONSES},
         tags=["payments"],
         description="Charge the card (or authorise it, for manual capture). A decline is a 402 carrying the "
-        "failed payment; a lost processor answer leaves the payment `processing` (200).",
+        "failed payment; a lost processor answer leaves the payment `processing` (200). With "
+        "`Prefer: respond-async`, the answer is `202` with the payment `processing` as soon as the intent is "
+        "recorded, and a worker charges the card.",
     )
     def post(self, request, payment_id: str):
         parse_input(PaymentConfirmInput, request)
         payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
+        respond_async = prefers_respond_async(request)
 
         def execute(progress: Progress):
+            if respond_async:
+                return _confirm_async(progress)
             if progress.resumed:
                 # This request's intent is recorded: learn its outcome, never confirm twice.
                 return _answer(services.payment_confirm_resume(payment_id=payment.id, actor=_actor(request)))
@@ -176,7 +219,17 @@ class PaymentConfirmView(APIView):
                 )
             )
 
-        return run_idempotent(request, execute)
+        def _confirm_async(progress: Progress) -> Answer:
+            if progress.resumed:
+                # The intent is recorded: the state now, never a call to the processor.
+                return _accepted(selectors.payment_get(merchant=request.user, payment_id=payment.id), status=200)
+            accepted = services.payment_confirm(
+                payment=payment, actor=_actor(request), checkpoint=_intent(progress), intent_only=True
+            )
+            async_confirmation.payment_confirm_later(payment_id=accepted.id)
+            return _accepted(accepted, status=200)
+
+        return _respond_async(run_idempotent(request, execute))
 
 
 class PaymentCaptureView(APIView):
