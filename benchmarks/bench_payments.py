@@ -15,7 +15,14 @@ wrk comes from Debian's package (``scripts/setup-bench``, which ``make bench`` r
 only when it is missing and cannot be installed does a Python client (threads with ``requests``, which
 costs more CPU than the server it measures) stand in, and the output says so.
 
+``--mode async`` (``both``, the default, runs it after the synchronous phases) measures asynchronous confirmation
+(``Prefer: respond-async``) with a Celery worker: accepted/s, settled/s, time to final status and the CPU per
+settled payment of web, worker, PostgreSQL and the sandbox; ``--outage SECONDS`` stalls the sandbox mid-run and
+checks that every accepted payment settled exactly once (``benchmarks/async_confirmation.py``). Redis is the
+broker and cache (``--redis-url``, default ``BENCH_REDIS_URL`` or database 14 of the local Redis, emptied first).
+
     .venv/bin/python -m benchmarks.bench_payments [--server gunicorn|granian] [--seconds 20] [--connections 32]
+        [--mode sync|async|both] [--outage SECONDS] [--worker-concurrency 2] [--redis-url redis://…]
 """
 
 import argparse
@@ -31,6 +38,7 @@ from pathlib import Path
 import psycopg
 import requests
 
+from benchmarks.async_confirmation import report_async, run_async_phase, start_worker, stop_worker
 from benchmarks.common import (
     ROOT,
     CpuMeter,
@@ -91,9 +99,11 @@ def start_web(server: str, port: int, env: dict, log_path: Path, workers: int, t
     )
 
 
-def drive_wrk(base: str, api_key: str, seconds: float, connections: int, meter_groups: dict, keys_file=None) -> dict:
+def drive_wrk(
+    base: str, api_key: str, seconds: float, connections: int, meter_groups: dict, keys_file=None, script=WRK_SCRIPT
+) -> dict:
     """wrk for ``seconds`` over ``connections`` connections (2 threads); with ``keys_file``, replays."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(WRK_SCRIPT), base]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script), base]
     command += ["--", api_key] + ([str(keys_file)] if keys_file else [])
     load: list[int] = []
     meter = CpuMeter({**meter_groups, "load generator": lambda: load}).start()
@@ -175,6 +185,13 @@ def drive_python(
     }
 
 
+def empty_redis_database(url: str) -> None:
+    """The bench's own Redis database starts empty: no queued task or cached flag of an earlier run."""
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
 def succeeded_keys(database_url: str, limit: int) -> list[str]:
     """Idempotency keys whose first answer was a 201 (a confirmed payment), for the replay phase."""
     with psycopg.connect(database_url) as connection:
@@ -210,7 +227,22 @@ def main() -> None:
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto", help="the load generator")
     parser.add_argument("--database", default="payments_bench")
+    parser.add_argument(
+        "--mode",
+        choices=("sync", "async", "both"),
+        default="both",
+        help="synchronous create-and-confirm, asynchronous (Prefer: respond-async, a worker settles), or both",
+    )
+    parser.add_argument("--outage", type=float, default=0, help="async: stop the sandbox this many seconds mid-run")
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="async: the worker's processes")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        help="the broker and cache (this Redis database is emptied first); empty: the filesystem broker (sync only)",
+    )
     args = parser.parse_args()
+    if args.mode != "sync" and not args.redis_url:
+        parser.error("the asynchronous mode needs Redis (--redis-url) for its worker's queue")
 
     client = args.client
     if client == "auto":
@@ -220,8 +252,13 @@ def main() -> None:
     if client == "python":
         reason = "as asked" if args.client == "python" else "wrk is missing"
         print(f"load generator: the Python client ({reason}): its own CPU is far above wrk's")
+        if args.mode != "sync":
+            parser.error("the asynchronous mode needs wrk")
 
     database_url = fresh_postgres_database(args.database)
+    if args.redis_url:
+        empty_redis_database(args.redis_url)
+    first = replay = asynchronous = None
     with SandboxProcess(env={"SANDBOX_THREADS": "32"}) as sandbox:
         env = clean_env(
             DJANGO_SECRET_KEY="bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
@@ -229,6 +266,7 @@ def main() -> None:
             PROCESSOR_BASE_URL=sandbox.base_url,
             API_RATE_LIMIT="1000000/s",
             LOG_LEVEL="WARNING",
+            **({"REDIS_URL": args.redis_url} if args.redis_url else {}),
         )
         migrate = manage("migrate", "--noinput", "-v0", env=env)
         assert migrate.returncode == 0, migrate.stderr
@@ -241,10 +279,13 @@ def main() -> None:
             "PostgreSQL": lambda: postgres_processes(args.database),
             "sandbox": lambda: process_tree(sandbox.pid),
         }
+        worker = None
         try:
             base = f"http://127.0.0.1:{port}"
             wait_for_http(f"{base}/healthz", process=web)
-            if client == "wrk":
+            if args.mode == "async":
+                pass  # no synchronous phase
+            elif client == "wrk":
                 drive_wrk(base, api_key, 2, args.connections, groups)  # warm-up: connections, caches
                 first = drive_wrk(base, api_key, args.seconds, args.connections, groups)
                 keys_file = sandbox.directory / "replay-keys.txt"
@@ -255,7 +296,23 @@ def main() -> None:
                 first = drive_python(base, api_key, args.seconds, args.connections, groups)
                 keys = succeeded_keys(database_url, REPLAYED_KEYS)
                 replay = drive_python(base, api_key, min(args.seconds, 10), args.connections, groups, keys)
+            if args.mode != "sync":
+                worker = start_worker(env, sandbox.directory / "worker.log", args.worker_concurrency)
+                asynchronous = run_async_phase(
+                    drive_wrk=drive_wrk,
+                    base=base,
+                    api_key=api_key,
+                    seconds=args.seconds,
+                    connections=args.connections,
+                    groups=groups,
+                    worker=worker,
+                    database_url=database_url,
+                    sandbox=sandbox,
+                    outage=args.outage,
+                )
         finally:
+            if worker is not None:
+                stop_worker(worker)
             stop(web)
 
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end")
@@ -263,9 +320,13 @@ def main() -> None:
         f"setup: {args.server} {args.web_workers} workers x {args.web_threads} threads, load generator {client} "
         f"with {args.connections} connections, PostgreSQL, the sandbox processor as its own process"
     )
-    print(report("create-and-confirm", first))
-    print(report("idempotent replays", replay))
-    print(f"replay speed-up (p50): {first['p50_ms'] / replay['p50_ms']:.1f}x")
+    if first is not None:
+        print(report("create-and-confirm", first))
+        print(report("idempotent replays", replay))
+        print(f"replay speed-up (p50): {first['p50_ms'] / replay['p50_ms']:.1f}x")
+    if asynchronous is not None:
+        print(f"asynchronous: a Celery worker of {args.worker_concurrency} processes, Redis ({args.redis_url})")
+        print(report_async("create-and-confirm, Prefer: respond-async", asynchronous))
 
 
 if __name__ == "__main__":
