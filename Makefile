@@ -28,7 +28,8 @@ lint: venv
 	$(BIN)/lint-imports --no-cache
 
 ## Confirmed card payments per second through the real API (PostgreSQL, the web server, the sandbox), driven by
-## wrk (scripts/setup-bench installs it), and the CPU per payment of each process. BENCH_ARGS: --server granian…
+## wrk (scripts/setup-bench installs it), and the CPU per payment of each process. BENCH_ARGS: --server granian,
+## --mode sync|async|both (async: Prefer: respond-async with a Celery worker), --outage SECONDS…
 bench: venv
 	@./scripts/setup-bench
 	$(BIN)/python -m benchmarks.bench_payments $(BENCH_ARGS)
