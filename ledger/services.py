@@ -33,7 +33,7 @@ from django.db.models.functions import Coalesce
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from core.db import insert_unless_taken
+from core.db import insert_statement, insert_unless_taken, write
 from ledger.errors import (
     InsufficientBalance,
     LedgerError,
@@ -254,9 +254,14 @@ def _write_entry(
                 raise PendingEntryResolved(f"Ledger entry {pending_entry.pk} was already posted or voided.")
         limited = list(Account.objects.select_for_update().filter(pk__in=limited_ids).order_by("pk"))
         now = timezone.now()
-        Posting.objects.bulk_create(
-            Posting(entry=entry, account=line.account, amount=line.amount, phase=line.phase, created=now)
-            for line in lines
+        # With the caller's other writes when it writes them together; a limit check's read sends it first.
+        write(
+            insert_statement(
+                [
+                    Posting(entry=entry, account=line.account, amount=line.amount, phase=line.phase, created=now)
+                    for line in lines
+                ]
+            )
         )
         _enforce_limits(limited)
     if pending_entry is not None:
