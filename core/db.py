@@ -39,27 +39,20 @@ def insert_unless_taken(obj: models.Model, *, synchronous_commit: bool = True) -
     wait for its WAL flush (``set_config`` in its RETURNING: no ``SET LOCAL`` round trip). A crash of the
     database can then lose the row; only for rows whose loss is safe."""
     meta = obj._meta
-    auto = meta.auto_field if obj.pk is None else None
-    fields = [field for field in meta.concrete_fields if field is not auto and not getattr(field, "generated", False)]
+    statement = insert_statement([obj])
     quote = connection.ops.quote_name
-    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
-    # Only quoted identifiers from the model's own metadata are formatted in; every value is a parameter.
-    columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"  # noqa: S608
-    sql += f" RETURNING {quote(meta.pk.column)}"
+    sql_text = f"{statement.sql} ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}"
     if not synchronous_commit and connection.vendor == "postgresql" and not connection.in_atomic_block:
         # Evaluated for the inserted row, inside the statement's own transaction, before its commit.
-        sql += ", set_config('synchronous_commit', 'off', true)"
+        sql_text += ", set_config('synchronous_commit', 'off', true)"
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql_text, statement.params)
         row = cursor.fetchone()
     if row is None:
+        obj._state.adding = True
         return False
-    if auto is not None:
-        setattr(obj, auto.attname, row[0])
-    obj._state.adding = False
-    obj._state.db = connection.alias
+    if meta.auto_field is not None and obj.pk is None:
+        setattr(obj, meta.auto_field.attname, row[0])
     return True
 
 
@@ -83,37 +76,54 @@ class Statement:
     new: tuple[models.Model, ...] = ()
 
 
-def insert_statement(objs: Sequence[models.Model]) -> Statement:
-    """The INSERT of new rows of one model, as ``bulk_create`` would write them (defaults, ``auto_now_add``
-    and the fields' own conversions applied by Django's compiler). An auto primary key is not read back."""
-    model = type(objs[0])
-    meta = model._meta
-    fields = [
+def _insertable(meta, obj: models.Model) -> list:
+    # An auto primary key is left to the database, unless the instance carries one.
+    return [
         field
         for field in meta.concrete_fields
-        if field is not meta.auto_field and not getattr(field, "generated", False)
+        if (field is not meta.auto_field or obj.pk is not None) and not getattr(field, "generated", False)
     ]
-    query = sql.InsertQuery(model)
-    query.insert_values(fields, objs, raw=False)
-    [(text, params)] = query.get_compiler(connection=connection).as_sql()
+
+
+def insert_statement(objs: Sequence[models.Model]) -> Statement:
+    """The INSERT of new rows of one model, with the values ``save`` would write (defaults, ``auto_now_add``
+    and each field's conversion for the database: ``pre_save`` then ``get_db_prep_save``, as Django's own
+    compiler does for plain values). An auto primary key is not read back."""
+    meta = objs[0]._meta
+    fields = _insertable(meta, objs[0])
+    params = []
     for obj in objs:
+        params.extend(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields)
         obj._state.adding = False
         obj._state.db = connection.alias
-    return Statement(text, tuple(params), rows=len(objs), new=tuple(objs))
+    quote = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(fields))})"
+    # Only quoted identifiers from the model's own metadata are formatted in; every value is a parameter.
+    text = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) VALUES "  # noqa: S608
+    return Statement(text + ", ".join([row] * len(objs)), tuple(params), rows=len(objs), new=tuple(objs))
 
 
 def update_statement(obj: models.Model, field_names: Iterable[str]) -> Statement:
-    """The UPDATE of ``field_names`` of ``obj``'s row, as ``obj.save(update_fields=…)`` would write it
-    (``auto_now`` refreshed), refused unless it finds the row. For a django-fsm model with the
+    """The UPDATE of ``field_names`` of ``obj``'s row, with the values ``obj.save(update_fields=…)`` would
+    write (``auto_now`` refreshed), refused unless it finds the row. For a django-fsm model with the
     ``ConcurrentTransitionMixin``, as that mixin writes it too: only where the state is still the one last
     read or written, refused with ``ConcurrentTransition`` otherwise."""
     meta = obj._meta
+    quote = connection.ops.quote_name
     fields = [meta.get_field(name) for name in field_names]
-    query = sql.UpdateQuery(type(obj))
-    query.add_update_fields([(field, None, field.pre_save(obj, False)) for field in fields])
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in fields]
+    conditions = [f"{quote(meta.pk.column)} = %s"]
+    params.append(meta.pk.get_db_prep_value(obj.pk, connection))
     state_guard = getattr(obj, "_ConcurrentTransitionMixin__initial_states", None) or {}
-    query.add_q(models.Q(pk=obj.pk, **state_guard))
-    text, params = query.get_compiler(connection=connection).as_sql()
+    for attname, value in state_guard.items():
+        field = meta.get_field(attname)
+        if value is None:
+            conditions.append(f"{quote(field.column)} IS NULL")
+        else:
+            conditions.append(f"{quote(field.column)} = %s")
+            params.append(field.get_db_prep_value(value, connection))
+    text = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}"  # noqa: S608
     if state_guard:
         refused = lambda: ConcurrentTransition(  # noqa: E731
             "Cannot save object! The state has been changed since fetched from the database!"
