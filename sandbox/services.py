@@ -774,15 +774,17 @@ def idempotency_key_claim(*, scope: str, key: str, fingerprint: str) -> Claim | 
     The INSERT commits on its own first: the unique constraint decides who
     executes, never a check in Python. Raises IdempotencyKeyReused when the key
     came with another request, IdempotencyKeyInUse while the first one executes.
+    Call it outside any transaction.
     """
     for _ in range(3):
         lock_id = secrets.token_hex(16)
         now = timezone.now()
         try:
-            with transaction.atomic():
-                row = rows.insert(
-                    IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint, lock_id=lock_id, locked_at=now)
-                )
+            # One statement in autocommit is its own transaction: no BEGIN and COMMIT around it. (SQLite takes the
+            # write lock as the statement starts, so it queues on the busy timeout as a BEGIN IMMEDIATE would.)
+            row = rows.insert(
+                IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint, lock_id=lock_id, locked_at=now)
+            )
             return Claim(row.pk, lock_id)
         except IntegrityError:
             pass
