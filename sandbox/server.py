@@ -3,10 +3,10 @@
 It runs under its own settings (``sandbox.settings``, whatever the shell exported). It migrates
 its own database, sets the run's faults from the environment, and serves the
 API with granian's WSGI server (Python threads in each worker process: slow
-answers, such as tok_timeout's, occupy one thread, not the process; granian
-costs a third of gunicorn's gthread worker per request, issue 14). Each worker
-runs a dispatcher thread for webhooks and delayed work. SIGTERM or SIGINT stops
-it gracefully, cutting deliberate waits short.
+answers, such as tok_timeout's, occupy one thread, not the process; it costs
+less CPU per request than gunicorn's gthread worker, docs/performance.md,
+issue 14). Each worker runs a dispatcher thread for webhooks and delayed work.
+SIGTERM or SIGINT stops it gracefully, cutting deliberate waits short.
 """
 
 import argparse
