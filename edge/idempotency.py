@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
+from core.db import insert_unless_taken, update_where_statement, write
 from core.errors import InvalidRequestError
 from edge.errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError, ServerError
 from edge.exception_handler import answer_for, error_answer
@@ -76,6 +77,33 @@ def _replay(record: IdempotencyKey) -> HttpResponse:
     return response
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An answer to a request. ``final`` False: it describes a state still moving (a payment left
+    ``processing`` by a processor that did not answer), so it is not stored; a retry with the key
+    resumes and answers what is true then."""
+
+    status: int
+    body: dict
+    final: bool = True
+
+
+def _answer_of(call: Callable[[], "tuple[int, dict] | Answer"]) -> Answer:
+    """What ``call`` answers, its errors included, in the contract's shape: one conversion for the answers
+    stored by ``run_idempotent`` and for those stored by a service's last transaction (``Progress.finisher``)."""
+    try:
+        answer = call()
+    except Exception as exc:  # noqa: BLE001 - every outcome becomes an answer in the contract's shape
+        error = answer_for(exc)
+        if error is None:
+            raise
+        return Answer(error.status, error.body, final=_is_final(error.status))
+    if isinstance(answer, Answer):
+        return answer
+    status, body = answer
+    return Answer(status, body)
+
+
 @dataclass
 class Progress:
     """What an executing request knows of its own key: how far an earlier execution of it got.
@@ -87,6 +115,8 @@ class Progress:
     """
 
     record: IdempotencyKey
+    # (status, bytes) of a final answer a service's transaction stored with the key and committed.
+    stored: tuple[int, bytes] | None = None
 
     @property
     def recovery_point(self) -> str:
@@ -110,7 +140,8 @@ class Progress:
         changes = {"recovery_point": point}
         if resource_id is not None:
             changes["resource_id"] = resource_id
-        IdempotencyKey.objects.filter(pk=self.record.pk).update(**changes)
+        # Sent with the service's other writes when it writes them together (core.db.writes_together).
+        write(update_where_statement(IdempotencyKey.objects.filter(pk=self.record.pk), **changes))
         self.record.recovery_point = point
         if resource_id is not None:
             self.record.resource_id = resource_id
@@ -120,39 +151,41 @@ class Progress:
         service's own transaction."""
         return lambda obj: self.reached(point, resource_id=obj.pk)
 
+    def finisher(self, answer_of: Callable[[object], "tuple[int, dict] | Answer"], *, otherwise: str):
+        """A checkpoint for a service's LAST transaction: the request's answer, computed from the object as
+        that transaction leaves it, is stored with the key in the same transaction when it is final, so the
+        outcome and its answer commit together (no separate write, no moment where the work is done and its
+        answer not stored). When it is not final, the recovery point ``otherwise`` is recorded instead.
+
+        ``run_idempotent`` answers with the stored bytes once the transaction has committed."""
+
+        def finish(obj) -> None:
+            answer = _answer_of(lambda: answer_of(obj))
+            if not answer.final:
+                self.reached(otherwise, resource_id=obj.pk)
+                return
+            content = JSONRenderer().render(answer.body)
+            _store(self.record, answer.status, content)
+            transaction.on_commit(lambda: setattr(self, "stored", (answer.status, content)))
+
+        return finish
+
     def resource_of_this_key(self) -> str | None:
         """The resource recorded on the key in the database now (another execution may have recorded it)."""
         return IdempotencyKey.objects.filter(pk=self.record.pk).values_list("resource_id", flat=True).first()
 
 
-@dataclass(frozen=True)
-class Answer:
-    """An answer to a request. ``final`` False: it describes a state still moving (a payment left
-    ``processing`` by a processor that did not answer), so it is not stored; a retry with the key
-    resumes and answers what is true then."""
-
-    status: int
-    body: dict
-    final: bool = True
-
-
 def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> IdempotencyKey | HttpResponse:
     """Insert the key, or explain why this request may not execute (raise) or was already answered (replay)."""
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # The claim need not wait for its own disk flush: any write the request
-                # goes on to make commits durably, and that flush carries this row too.
-                # A database crash can lose only a claim whose request wrote nothing,
-                # which is then safe to execute again.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            return IdempotencyKey.objects.create(
-                merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint, locked_at=now
-            )
-    except IntegrityError:
-        pass
+    record = IdempotencyKey(
+        merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint, locked_at=now
+    )
+    # The claim need not wait for its own disk flush: any write the request goes on to make commits
+    # durably, and that flush carries this row too. A database crash can lose only a claim whose request
+    # wrote nothing, which is then safe to execute again.
+    if insert_unless_taken(record, synchronous_commit=False):
+        return record
     existing = IdempotencyKey.objects.filter(merchant=merchant, key=key).first()
     if existing is None:  # deleted in between (its request let go of it having done nothing): try once more
         return _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
@@ -219,13 +252,16 @@ def _let_go(record: IdempotencyKey) -> None:
 
 
 def _store(record: IdempotencyKey, status: int, content: bytes) -> None:
-    IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS).update(
-        status=IdempotencyKey.Status.COMPLETED,
-        recovery_point=RecoveryPoint.FINISHED,
-        response_status=status,
-        response_body=content,
-        completed_at=timezone.now(),
-        locked_at=None,
+    write(
+        update_where_statement(
+            IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS),
+            status=IdempotencyKey.Status.COMPLETED,
+            recovery_point=RecoveryPoint.FINISHED,
+            response_status=status,
+            response_body=content,
+            completed_at=timezone.now(),
+            locked_at=None,
+        )
     )
 
 
@@ -273,21 +309,19 @@ def run_idempotent(
                 raise
         arguments = (progress, prepared)
 
-    final = True
     try:
-        answer = execute(*arguments)
-        if isinstance(answer, Answer):
-            status, body, final = answer.status, answer.body, answer.final
-        else:
-            status, body = answer
-    except Exception as exc:  # noqa: BLE001 - every outcome becomes an answer in the contract's shape
-        error = answer_for(exc)
-        if error is None:
-            logger.exception("Unhandled error while executing %s %s", request.method, request.path)
-            error = error_answer(ServerError())
-        status, body, final = error.status, error.body, _is_final(error.status)
+        answer = _answer_of(lambda: execute(*arguments))
+    except Exception:  # noqa: BLE001 - every outcome becomes an answer in the contract's shape
+        logger.exception("Unhandled error while executing %s %s", request.method, request.path)
+        error = error_answer(ServerError())
+        answer = Answer(error.status, error.body, final=False)
+    if progress.stored is not None:
+        # The service's last transaction stored the final answer with its work, and committed: those bytes.
+        status, content = progress.stored
+        return HttpResponse(content, status=status, content_type="application/json")
 
-    content = JSONRenderer().render(body)
+    status, final = answer.status, answer.final
+    content = JSONRenderer().render(answer.body)
     if final:
         try:
             _reconnect_if_broken()
