@@ -10,6 +10,8 @@ For each phase it prints throughput, p50/p99 latency, errors, and the CPU per pa
 from /proc over the measured window only: web (every process of the server's tree), PostgreSQL (the
 server's auxiliary processes and the backends of the bench's database), the sandbox (its process tree),
 the load generator, their sum, and the whole machine (the difference is everything else that ran).
+Last, pgbench runs the same write set at the same concurrency (``benchmarks/pgbench_write_set.py``): PostgreSQL's
+ceiling for these statements on this machine, and the ratio of the run above to it.
 
 wrk comes from Debian's package (``scripts/setup-bench``, which ``make bench`` runs first, installs it);
 only when it is missing and cannot be installed does a Python client (threads with ``requests``, which
@@ -31,6 +33,7 @@ from pathlib import Path
 import psycopg
 import requests
 
+from benchmarks import pgbench_write_set
 from benchmarks.common import (
     ROOT,
     CpuMeter,
@@ -257,6 +260,12 @@ def main() -> None:
                 replay = drive_python(base, api_key, min(args.seconds, 10), args.connections, groups, keys)
         finally:
             stop(web)
+        try:  # the same write set through pgbench: PostgreSQL's ceiling on this machine
+            pgbench = pgbench_write_set.compare_with_pgbench(
+                env, database_url, args.database, api_key, args.connections, min(args.seconds, 10), ROOT / "var"
+            )
+        except pgbench_write_set.DerivationError as error:
+            pgbench = error
 
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end")
     print(
@@ -266,6 +275,10 @@ def main() -> None:
     print(report("create-and-confirm", first))
     print(report("idempotent replays", replay))
     print(f"replay speed-up (p50): {first['p50_ms'] / replay['p50_ms']:.1f}x")
+    if isinstance(pgbench, Exception):
+        print(f"pgbench: not measured: {pgbench}")
+    else:
+        print(pgbench_write_set.report(first, pgbench))
 
 
 if __name__ == "__main__":
