@@ -78,12 +78,30 @@ def measure(client, keys: list[str], counter: StatementCounter, *, expect_status
     }
 
 
+def profile_loop(client, counter: StatementCounter, *, replay: bool, payments: int) -> None:
+    """cProfile over one more loop of first requests (or of their replays): where the web tier's CPU goes."""
+    import cProfile
+    import pstats
+
+    keys = [str(uuid.uuid4()) for _ in range(payments)]
+    if replay:
+        measure(client, keys, counter, expect_status=201)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    measure(client, keys, counter, expect_status=201)
+    profiler.disable()
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("tottime").print_stats(35)
+    stats.sort_stats("cumulative").print_stats(60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--payments", type=int, default=300)
     parser.add_argument("--warm-up", type=int, default=30)
     parser.add_argument("--database", default="payments_bench_inprocess")
     parser.add_argument("--show-statements", action="store_true", help="print the SQL of one payment and one replay")
+    parser.add_argument("--profile", choices=("first", "replay"), help="print cProfile's top functions of one loop")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
     args = parser.parse_args()
 
@@ -122,6 +140,8 @@ def main() -> None:
             keys = [str(uuid.uuid4()) for _ in range(args.payments)]
             first = measure(client, keys, counter, expect_status=201)
             replay = measure(client, keys, counter, expect_status=201)
+            if args.profile:
+                profile_loop(client, counter, replay=args.profile == "replay", payments=args.payments)
             if args.show_statements:
                 counter.show = True
                 key = str(uuid.uuid4())

@@ -76,6 +76,33 @@ def _replay(record: IdempotencyKey) -> HttpResponse:
     return response
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An answer to a request. ``final`` False: it describes a state still moving (a payment left
+    ``processing`` by a processor that did not answer), so it is not stored; a retry with the key
+    resumes and answers what is true then."""
+
+    status: int
+    body: dict
+    final: bool = True
+
+
+def _answer_of(call: Callable[[], "tuple[int, dict] | Answer"]) -> Answer:
+    """What ``call`` answers, its errors included, in the contract's shape: one conversion for the answers
+    stored by ``run_idempotent`` and for those stored by a service's last transaction (``Progress.finisher``)."""
+    try:
+        answer = call()
+    except Exception as exc:  # noqa: BLE001 - every outcome becomes an answer in the contract's shape
+        error = answer_for(exc)
+        if error is None:
+            raise
+        return Answer(error.status, error.body, final=_is_final(error.status))
+    if isinstance(answer, Answer):
+        return answer
+    status, body = answer
+    return Answer(status, body)
+
+
 @dataclass
 class Progress:
     """What an executing request knows of its own key: how far an earlier execution of it got.
@@ -87,6 +114,8 @@ class Progress:
     """
 
     record: IdempotencyKey
+    # (status, bytes) of a final answer a service's transaction stored with the key and committed.
+    stored: tuple[int, bytes] | None = None
 
     @property
     def recovery_point(self) -> str:
@@ -120,20 +149,28 @@ class Progress:
         service's own transaction."""
         return lambda obj: self.reached(point, resource_id=obj.pk)
 
+    def finisher(self, answer_of: Callable[[object], "tuple[int, dict] | Answer"], *, otherwise: str):
+        """A checkpoint for a service's LAST transaction: the request's answer, computed from the object as
+        that transaction leaves it, is stored with the key in the same transaction when it is final, so the
+        outcome and its answer commit together (no separate write, no moment where the work is done and its
+        answer not stored). When it is not final, the recovery point ``otherwise`` is recorded instead.
+
+        ``run_idempotent`` answers with the stored bytes once the transaction has committed."""
+
+        def finish(obj) -> None:
+            answer = _answer_of(lambda: answer_of(obj))
+            if not answer.final:
+                self.reached(otherwise, resource_id=obj.pk)
+                return
+            content = JSONRenderer().render(answer.body)
+            _store(self.record, answer.status, content)
+            transaction.on_commit(lambda: setattr(self, "stored", (answer.status, content)))
+
+        return finish
+
     def resource_of_this_key(self) -> str | None:
         """The resource recorded on the key in the database now (another execution may have recorded it)."""
         return IdempotencyKey.objects.filter(pk=self.record.pk).values_list("resource_id", flat=True).first()
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An answer to a request. ``final`` False: it describes a state still moving (a payment left
-    ``processing`` by a processor that did not answer), so it is not stored; a retry with the key
-    resumes and answers what is true then."""
-
-    status: int
-    body: dict
-    final: bool = True
 
 
 def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> IdempotencyKey | HttpResponse:
@@ -273,21 +310,19 @@ def run_idempotent(
                 raise
         arguments = (progress, prepared)
 
-    final = True
     try:
-        answer = execute(*arguments)
-        if isinstance(answer, Answer):
-            status, body, final = answer.status, answer.body, answer.final
-        else:
-            status, body = answer
-    except Exception as exc:  # noqa: BLE001 - every outcome becomes an answer in the contract's shape
-        error = answer_for(exc)
-        if error is None:
-            logger.exception("Unhandled error while executing %s %s", request.method, request.path)
-            error = error_answer(ServerError())
-        status, body, final = error.status, error.body, _is_final(error.status)
+        answer = _answer_of(lambda: execute(*arguments))
+    except Exception:  # noqa: BLE001 - every outcome becomes an answer in the contract's shape
+        logger.exception("Unhandled error while executing %s %s", request.method, request.path)
+        error = error_answer(ServerError())
+        answer = Answer(error.status, error.body, final=False)
+    if progress.stored is not None:
+        # The service's last transaction stored the final answer with its work, and committed: those bytes.
+        status, content = progress.stored
+        return HttpResponse(content, status=status, content_type="application/json")
 
-    content = JSONRenderer().render(body)
+    status, final = answer.status, answer.final
+    content = JSONRenderer().render(answer.body)
     if final:
         try:
             _reconnect_if_broken()

@@ -352,25 +352,31 @@ def payment_apply_charge(
     Idempotent and safe in any order: an answer, a webhook, a status check and
     reconciliation may all report the same charge, and only the first to arrive
     while the payment still waits for it changes anything. The others are no-ops.
-    ``checkpoint`` runs inside the transaction, whatever it changed.
+    ``checkpoint`` runs last inside the transaction, whatever it changed, so it sees the payment as the
+    transaction leaves it.
     """
     with transaction.atomic():
         payment = payment_lock(payment_id)
+        _apply_charge_to(payment, charge, actor=actor)
         if checkpoint is not None:
             checkpoint(payment)
-        if payment.status == S.PROCESSING:
-            _apply_to_processing(payment, charge, actor=actor)
-        elif payment.status == S.REQUIRES_CAPTURE and payment.processor_charge_id == charge.processor_id:
-            _apply_to_authorized(payment, charge, actor=actor)
-        elif payment.status == S.REQUIRES_ACTION and payment.processor_charge_id == charge.processor_id:
-            _apply_to_awaiting_action(payment, charge, actor=actor)
-        elif (
-            payment.status == S.SUCCEEDED
-            and payment.processor_charge_id == charge.processor_id
-            and charge.status == ChargeStatus.RETURNED
-        ):
-            _apply_return(payment, charge, actor=actor)
         return payment
+
+
+def _apply_charge_to(payment: Payment, charge: Charge, *, actor: str) -> None:
+    """``payment_apply_charge``'s rules, on the payment it locked."""
+    if payment.status == S.PROCESSING:
+        _apply_to_processing(payment, charge, actor=actor)
+    elif payment.status == S.REQUIRES_CAPTURE and payment.processor_charge_id == charge.processor_id:
+        _apply_to_authorized(payment, charge, actor=actor)
+    elif payment.status == S.REQUIRES_ACTION and payment.processor_charge_id == charge.processor_id:
+        _apply_to_awaiting_action(payment, charge, actor=actor)
+    elif (
+        payment.status == S.SUCCEEDED
+        and payment.processor_charge_id == charge.processor_id
+        and charge.status == ChargeStatus.RETURNED
+    ):
+        _apply_return(payment, charge, actor=actor)
 
 
 def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> None:

@@ -56,8 +56,10 @@ def _intent(progress: Progress):
     return progress.recorder(RecoveryPoint.INTENT_RECORDED)
 
 
-def _answered(progress: Progress):
-    return progress.recorder(RecoveryPoint.PROCESSOR_CALLED)
+def _answered(progress: Progress, status: int = 200):
+    """The checkpoint of the transaction that records the processor's answer: the request's final answer is
+    stored with it (``Progress.finisher``); while the outcome is unknown, only that the processor was called."""
+    return progress.finisher(lambda payment: _answer(payment, status), otherwise=RecoveryPoint.PROCESSOR_CALLED)
 
 
 class PaymentListCreateView(APIView):
@@ -124,7 +126,7 @@ class PaymentListCreateView(APIView):
             payment = created.payment
             if data["confirm"]:
                 payment = services.payment_confirm_execute(
-                    payment=payment, actor=_actor(request), answered=_answered(progress)
+                    payment=payment, actor=_actor(request), answered=_answered(progress, 201)
                 )
             return _answer(payment, status=201)
 
