@@ -417,18 +417,35 @@ def compare_with_pgbench(
         raise DerivationError(f"the capture failed ({captured.returncode}):\n{captured.stderr[-3000:]}")
     write_set = json.loads(summary[-1].removeprefix("WRITE_SET "))
     load: list[int] = []
+    wal_began = _wal_position(database_url)
     meter = CpuMeter({"PostgreSQL": lambda: postgres_processes(database), "pgbench": lambda: load}).start()
     command = pgbench_command(database_url, script_path, connections, seconds=seconds)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     load.append(process.pid)
     output, _ = process.communicate()
     cpu = meter.stop()
+    wal_bytes = _wal_position(database_url) - wal_began
     processed = re.search(r"number of transactions actually processed: (\d+)", output)
     failed = re.search(r"number of failed transactions: (\d+)", output)
     if process.returncode != 0 or processed is None or (failed and int(failed.group(1))):
         raise DerivationError(f"pgbench failed ({process.returncode}):\n{output[-3000:]}")
     payments = int(processed.group(1))
-    return {**write_set, "script": str(script_path), "payments": payments, "seconds": meter.seconds, "cpu": cpu}
+    return {
+        **write_set,
+        "script": str(script_path),
+        "payments": payments,
+        "seconds": meter.seconds,
+        "cpu": cpu,
+        "wal_bytes": wal_bytes,
+    }
+
+
+def _wal_position(database_url: str) -> int:
+    """The server's WAL insert position in bytes (the whole cluster's: other databases' writes count too)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        return connection.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint").fetchone()[0]
 
 
 def report(platform: dict, pgbench: dict) -> str:
@@ -445,7 +462,9 @@ def report(platform: dict, pgbench: dict) -> str:
             f"transactions, {pgbench['durable_commits']} durable commits per payment; script {pgbench['script']}): "
             f"{rate:.1f} payments/s ({pgbench['payments']} in {pgbench['seconds']:.1f} s)",
             f"  CPU per payment: PostgreSQL {postgres:.2f} ms, pgbench {pgbench['cpu']['pgbench'] * 1000 / per:.2f} ms;"
-            f" whole machine {pgbench['cpu']['machine'] * 1000 / per:.2f} ms",
+            f" whole machine {pgbench['cpu']['machine'] * 1000 / per:.2f} ms;"
+            f" WAL {pgbench['wal_bytes'] / per / 1024:.1f} KiB"
+            " (the whole server's, other databases' writes included)",
             f"  ratio to pgbench: our PostgreSQL CPU per payment {ours_postgres / postgres:.2f}x pgbench's; "
             f"our throughput {ours_rate / rate:.3f}x pgbench's",
         ]
