@@ -37,7 +37,7 @@ from tests.sandbox_process import SandboxProcess
 
 
 def drive(url: str, api_key: str, seconds: float, connections: int, groups: dict) -> dict:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"Authorization: Bearer {api_key}", url]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-H", f"Authorization: Bearer {api_key}", url]
     meter = CpuMeter(groups).start()
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     cpu = meter.stop()
