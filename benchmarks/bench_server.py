@@ -7,11 +7,14 @@ then, for each server in turn (alternated, ``--rounds`` times), starts the web p
 round it prints answers/s and the CPU per answer of the web (its process tree) and of PostgreSQL (the bench
 database's backends and the server's auxiliary processes), from /proc over the measured window; then the medians.
 
-Every answer goes through the whole middleware stack, DRF's authentication (one read of the key, cached by the
-platform's own rules) and one read of the payment: what is left of the web's CPU per request is mostly the
+Every answer goes through the whole middleware stack, DRF's authentication (one read of the key) and one read
+of the payment: what is left of the web's CPU per request is mostly the
 server's and Django's own.
 
-    .venv/bin/python -m benchmarks.bench_server [--rounds 3] [--seconds 8] [--connections 32]
+With ``--anonymous`` the request carries no key (a 401 from DRF, counted as an error by wrk): the cheapest answer
+through the middleware, closest to the server's own cost.
+
+    .venv/bin/python -m benchmarks.bench_server [--rounds 3] [--seconds 8] [--connections 32] [--anonymous]
 """
 
 import argparse
@@ -36,8 +39,9 @@ from benchmarks.common import (
 from tests.sandbox_process import SandboxProcess
 
 
-def drive(url: str, api_key: str, seconds: float, connections: int, groups: dict) -> dict:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-H", f"Authorization: Bearer {api_key}", url]
+def drive(url: str, api_key: str | None, seconds: float, connections: int, groups: dict) -> dict:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", url]
+    command += ["-H", f"Authorization: Bearer {api_key}"] if api_key else []
     meter = CpuMeter(groups).start()
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     cpu = meter.stop()
@@ -55,6 +59,11 @@ def main() -> None:
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--servers", default="gunicorn,granian")
     parser.add_argument("--database", default="payments_bench_server")
+    parser.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="GET /api/v1/payments without a key instead: DRF's 401, the cheapest answer through the middleware",
+    )
     args = parser.parse_args()
 
     database_url = fresh_postgres_database(args.database)
@@ -98,9 +107,10 @@ def main() -> None:
                         "web": lambda web=web: process_tree(web.pid),
                         "PostgreSQL": lambda: postgres_processes(args.database),
                     }
-                    url = f"{base}/api/v1/payments/{payment_id}"
-                    drive(url, api_key, 2, args.connections, groups)  # warm-up
-                    result = drive(url, api_key, args.seconds, args.connections, groups)
+                    url = f"{base}/api/v1/payments" if args.anonymous else f"{base}/api/v1/payments/{payment_id}"
+                    key = None if args.anonymous else api_key
+                    drive(url, key, 2, args.connections, groups)  # warm-up
+                    result = drive(url, key, args.seconds, args.connections, groups)
                 finally:
                     stop(web)
                 results[server].append(result)
