@@ -20,6 +20,32 @@ def assert_no_transaction(what: str) -> None:
         raise RuntimeError(f"{what} must never happen inside a database transaction")
 
 
+def insert_unless_taken(obj: models.Model) -> bool:
+    """INSERT ``obj`` (a new row, its primary key set) unless a unique constraint already holds its values:
+    True when inserted, False when the row was refused, with nothing written and the caller's transaction
+    intact (``ON CONFLICT DO NOTHING``, PostgreSQL and SQLite alike).
+
+    One statement where ``Model.objects.create`` inside a savepoint needs three (SAVEPOINT, INSERT, RELEASE),
+    for the callers whose answer to a taken key is to read the row that took it. Like an INSERT that waits on
+    the unique index, it waits for a concurrent transaction writing the same key, then decides."""
+    meta = obj._meta
+    fields = [field for field in meta.concrete_fields if not getattr(field, "generated", False)]
+    quote = connection.ops.quote_name
+    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    # Only quoted identifiers from the model's own metadata are formatted in; every value is a parameter.
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"  # noqa: S608
+    sql += f" RETURNING {quote(meta.pk.column)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        inserted = cursor.fetchone() is not None
+    if inserted:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return inserted
+
+
 class SavesChangedFields(models.Model):
     """A model that knows which of its fields changed since it was read from or written to the database.
 

@@ -6,9 +6,9 @@ Guarantees, for every function here:
   payment's state change and its ledger entries commit or roll back together.
 - An entry's postings sum to zero per currency and per phase, and none is zero;
   otherwise ``UnbalancedEntry`` is raised and nothing is written.
-- Idempotent per ``event_key``: the entry is inserted inside a savepoint; when
-  the unique ``event_key`` refuses it (the same business event posted before,
-  or concurrently by another transaction), the savepoint is rolled back and the
+- Idempotent per ``event_key``: the entry is inserted ``ON CONFLICT DO NOTHING``;
+  when the unique ``event_key`` refuses it (the same business event posted before,
+  or concurrently by another transaction), nothing is written and the
   existing entry is returned. A replay is checked for the same type, source,
   merchant and currency (``LedgerEventConflict`` otherwise); its amounts are
   not compared: the first posting of an event wins.
@@ -24,6 +24,7 @@ Guarantees, for every function here:
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -32,6 +33,7 @@ from django.db.models.functions import Coalesce
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
+from core.db import insert_unless_taken
 from ledger.errors import (
     InsufficientBalance,
     LedgerError,
@@ -225,46 +227,53 @@ def _write_entry(
     # is answered from there, as a concurrent duplicate's is (one path, one statement fewer per entry).
     lines = build_lines()
     _validate(lines)
-    try:
-        with transaction.atomic():
-            # The unique event_key is the idempotency authority, so it is taken first:
-            # a concurrent duplicate waits here, then fails, and replays below.
-            entry = JournalEntry.objects.create(
-                event_key=event_key,
-                type=type,
-                source=source,
-                merchant_id=merchant_id,
-                currency=currency,
-                status=status,
-                pending_entry=pending_entry,
-                memo=memo[:500],
+    limited_ids = _limited_account_ids(lines)
+    entry = JournalEntry(
+        event_key=event_key,
+        type=type,
+        source=source,
+        merchant_id=merchant_id,
+        currency=currency,
+        status=status,
+        pending_entry=pending_entry,
+        memo=memo[:500],
+    )
+    # A savepoint only when a check made after the INSERT can refuse the entry (a pending entry already
+    # resolved, a balance limit): then the entry must go, and the caller's transaction must not. Otherwise
+    # nothing after the INSERT refuses it, and the INSERT itself does not fail on a taken event key.
+    with transaction.atomic() if pending_entry is not None or limited_ids else nullcontext():
+        # The unique event_key is the idempotency authority, so it is taken first: a concurrent duplicate
+        # waits here, then finds it taken, and replays below. No look for an earlier entry before it.
+        if not insert_unless_taken(entry):
+            return _entry_taken(event_key, pending_entry=pending_entry, replay_of=replay_of)
+        if pending_entry is not None:
+            moved = JournalEntry.objects.filter(pk=pending_entry.pk, status=JournalEntry.Status.PENDING).update(
+                status=status
             )
-            if pending_entry is not None:
-                moved = JournalEntry.objects.filter(pk=pending_entry.pk, status=JournalEntry.Status.PENDING).update(
-                    status=status
-                )
-                if moved == 0:
-                    raise PendingEntryResolved(f"Ledger entry {pending_entry.pk} was already posted or voided.")
-            limited = list(
-                Account.objects.select_for_update().filter(pk__in=_limited_account_ids(lines)).order_by("pk")
-            )
-            now = timezone.now()
-            Posting.objects.bulk_create(
-                Posting(entry=entry, account=line.account, amount=line.amount, phase=line.phase, created=now)
-                for line in lines
-            )
-            _enforce_limits(limited)
-    except IntegrityError:
-        existing = JournalEntry.objects.filter(event_key=event_key).first()
-        if existing is not None:
-            return _replay(existing, **replay_of)
-        if pending_entry is not None and JournalEntry.objects.filter(pending_entry=pending_entry).exists():
-            # The unique pending_entry refused a second resolution (another event resolved it first).
-            raise PendingEntryResolved(f"Ledger entry {pending_entry.pk} was already posted or voided.") from None
-        raise
+            if moved == 0:
+                raise PendingEntryResolved(f"Ledger entry {pending_entry.pk} was already posted or voided.")
+        limited = list(Account.objects.select_for_update().filter(pk__in=limited_ids).order_by("pk"))
+        now = timezone.now()
+        Posting.objects.bulk_create(
+            Posting(entry=entry, account=line.account, amount=line.amount, phase=line.phase, created=now)
+            for line in lines
+        )
+        _enforce_limits(limited)
     if pending_entry is not None:
         pending_entry.status = status
     return entry
+
+
+def _entry_taken(event_key: str, *, pending_entry: JournalEntry | None, replay_of: dict) -> JournalEntry:
+    """The entry's INSERT was refused by a unique constraint: the event was posted before (a replay, checked
+    against what was asked), or the pending entry was resolved by another event."""
+    existing = JournalEntry.objects.filter(event_key=event_key).first()
+    if existing is not None:
+        return _replay(existing, **replay_of)
+    if pending_entry is not None and JournalEntry.objects.filter(pending_entry=pending_entry).exists():
+        raise PendingEntryResolved(f"Ledger entry {pending_entry.pk} was already posted or voided.")
+    # Refused by a constraint that names neither (cannot happen with today's constraints): say so loudly.
+    raise LedgerError(f"the entry of event {event_key} was refused by a unique constraint")
 
 
 def entry_post(
