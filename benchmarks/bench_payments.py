@@ -1,7 +1,7 @@
 """`make bench`: confirmed card payments per second through the real HTTP API, and where the CPU goes.
 
-Migrates a fresh PostgreSQL database, starts the web server as the Procfile does (gunicorn's gthread
-worker, or granian's WSGI interface with ``--server granian``; the same workers and threads, the access log
+Migrates a fresh PostgreSQL database, starts the web server as the Procfile does (granian's WSGI interface,
+or gunicorn's gthread worker with ``--server gunicorn``; the same workers and threads, the access log
 masked) and the sandbox processor as its own process, then drives create-and-confirm requests
 (``POST /api/v1/payments`` with ``confirm: true``, a fresh ``Idempotency-Key`` each) with wrk and
 ``benchmarks/create_and_confirm.lua``; then replays 2 000 of those keys.
@@ -206,7 +206,7 @@ def report(name: str, result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn")
+    parser.add_argument("--server", choices=("gunicorn", "granian"), default="granian")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", "--clients", type=int, default=32, dest="connections")
     parser.add_argument("--web-workers", type=int, default=3)
