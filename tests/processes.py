@@ -94,7 +94,8 @@ def start_gunicorn(
 
 def procfile_web_command(port: int, workers: int | None = None, threads: int | None = None) -> list[str]:
     """The ``web`` line of the Procfile as a command: ``$PORT`` and ``${NAME:-default}`` expanded (``workers`` for
-    ``WEB_CONCURRENCY``), the server from this interpreter's virtualenv, ``threads`` per worker when given."""
+    ``WEB_CONCURRENCY``), the server from this interpreter's virtualenv, ``threads`` per worker when given. The
+    ``scripts/supervise`` in front of it is left out: the caller watches the process (its pid is the server's)."""
     line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     values = {"PORT": str(port), "WEB_CONCURRENCY": str(workers) if workers else None}
 
@@ -106,6 +107,8 @@ def procfile_web_command(port: int, workers: int | None = None, threads: int | N
         return re.sub(r"\$\{(\w+):-([^}]*)\}|\$(\w+)", value, word)
 
     words = [expand(word) for word in shlex.split(line.removeprefix("web:"))]
+    if Path(words[0]).name == "supervise":
+        words = words[1:]
     words[0] = str(VENV_BIN / Path(words[0]).name)
     if threads is not None:
         words[words.index("--blocking-threads") + 1] = str(threads)
