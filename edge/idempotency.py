@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
+from core.db import insert_unless_taken, update_where_statement, write
 from core.errors import InvalidRequestError
 from edge.errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError, ServerError
 from edge.exception_handler import answer_for, error_answer
@@ -139,7 +140,8 @@ class Progress:
         changes = {"recovery_point": point}
         if resource_id is not None:
             changes["resource_id"] = resource_id
-        IdempotencyKey.objects.filter(pk=self.record.pk).update(**changes)
+        # Sent with the service's other writes when it writes them together (core.db.writes_together).
+        write(update_where_statement(IdempotencyKey.objects.filter(pk=self.record.pk), **changes))
         self.record.recovery_point = point
         if resource_id is not None:
             self.record.resource_id = resource_id
@@ -176,20 +178,14 @@ class Progress:
 def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> IdempotencyKey | HttpResponse:
     """Insert the key, or explain why this request may not execute (raise) or was already answered (replay)."""
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # The claim need not wait for its own disk flush: any write the request
-                # goes on to make commits durably, and that flush carries this row too.
-                # A database crash can lose only a claim whose request wrote nothing,
-                # which is then safe to execute again.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            return IdempotencyKey.objects.create(
-                merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint, locked_at=now
-            )
-    except IntegrityError:
-        pass
+    record = IdempotencyKey(
+        merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint, locked_at=now
+    )
+    # The claim need not wait for its own disk flush: any write the request goes on to make commits
+    # durably, and that flush carries this row too. A database crash can lose only a claim whose request
+    # wrote nothing, which is then safe to execute again.
+    if insert_unless_taken(record, synchronous_commit=False):
+        return record
     existing = IdempotencyKey.objects.filter(merchant=merchant, key=key).first()
     if existing is None:  # deleted in between (its request let go of it having done nothing): try once more
         return _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
@@ -256,13 +252,16 @@ def _let_go(record: IdempotencyKey) -> None:
 
 
 def _store(record: IdempotencyKey, status: int, content: bytes) -> None:
-    IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS).update(
-        status=IdempotencyKey.Status.COMPLETED,
-        recovery_point=RecoveryPoint.FINISHED,
-        response_status=status,
-        response_body=content,
-        completed_at=timezone.now(),
-        locked_at=None,
+    write(
+        update_where_statement(
+            IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS),
+            status=IdempotencyKey.Status.COMPLETED,
+            recovery_point=RecoveryPoint.FINISHED,
+            response_status=status,
+            response_body=content,
+            completed_at=timezone.now(),
+            locked_at=None,
+        )
     )
 
 

@@ -1,6 +1,6 @@
 """Per-merchant rate limiting: a fixed one-second window counted in the cache.
 
-One cache round trip per request (``incr``), so with Redis the limit holds across
+One cache round trip per request (INCR and EXPIRE, pipelined), so with Redis the limit holds across
 every web process; with the local-memory cache it holds per process.
 
 Redis is never in the payment path: when the cache cannot be reached, the window is
@@ -14,7 +14,8 @@ import time
 from functools import partial
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle
 
 from core.failsoft import CACHE
@@ -28,6 +29,19 @@ def _requests_per_second() -> int:
 
 
 def _count_in_cache(key: str) -> int:
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        # One round trip: INCR creates the window's counter at 1, EXPIRE lets it go once the window is over.
+        # (The cache API would take two to four: EXISTS then INCR, and ADD on the window's first request.)
+        full_key = backend.make_and_validate_key(key)
+        counted, _ = (
+            backend._cache.get_client(full_key, write=True)
+            .pipeline(transaction=False)
+            .incr(full_key)
+            .expire(full_key, 2)
+            .execute()
+        )
+        return counted
     try:
         return cache.incr(key)
     except ValueError:  # the window's first request

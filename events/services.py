@@ -60,7 +60,7 @@ from django.utils import timezone
 from requests.adapters import HTTPAdapter
 from rest_framework.fields import DateTimeField
 
-from core.db import assert_no_transaction, in_transaction
+from core.db import assert_no_transaction, in_transaction, insert_statement, write
 from events.errors import WebhookUrlInvalid
 from events.models import (
     ALL_EVENTS,
@@ -156,9 +156,9 @@ def event_record(*, merchant: Merchant | str, type: str, data_object: dict) -> E
         "data": {"object": data_object},
     }
     payload = json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
-    event = Event.objects.create(
-        id=event_id, merchant_id=_merchant_id(merchant), type=type, payload=payload, created=now
-    )
+    event = Event(id=event_id, merchant_id=_merchant_id(merchant), type=type, payload=payload, created=now)
+    # With the state change's other writes when its service writes them together (core.db.writes_together).
+    write(insert_statement([event]))
     transaction.on_commit(outbox_kick, robust=True)
     return event
 

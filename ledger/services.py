@@ -33,7 +33,7 @@ from django.db.models.functions import Coalesce
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from core.db import insert_unless_taken
+from core.db import insert_statement, insert_unless_taken, write
 from ledger.errors import (
     InsufficientBalance,
     LedgerError,
@@ -90,14 +90,41 @@ def accounts_get_or_create(*, merchant, currency: str, codes: Iterable[str]) -> 
         owners[code] = merchant_id if spec.merchant_owned else None
     if not owners:
         return {}
-    condition = Q()
+    found = {}
     for code, owner in owners.items():
-        condition |= Q(code=code, currency=currency, merchant_id=owner)
-    found = {account.code: account for account in Account.objects.filter(condition)}
-    for code, owner in owners.items():
-        if code not in found:
-            found[code] = _account_create(code=code, merchant_id=owner, currency=currency)
+        known = _known_accounts.get((code, currency, owner))
+        if known is not None:
+            found[code] = known
+    missing = {code: owner for code, owner in owners.items() if code not in found}
+    if missing:
+        condition = Q()
+        for code, owner in missing.items():
+            condition |= Q(code=code, currency=currency, merchant_id=owner)
+        read = {account.code: account for account in Account.objects.filter(condition)}
+        for code, owner in missing.items():
+            found[code] = read.get(code) or _account_create(code=code, merchant_id=owner, currency=currency)
+        _remember_accounts_when_committed([found[code] for code in missing])
     return found
+
+
+# Accounts never change once created (their code, currency, owner and limit flags come from the chart, and
+# nothing updates or deletes them: postings protect them), so each process remembers the ones it has seen.
+# Only once the transaction that saw them commits: an account created by a transaction that rolls back
+# does not exist. ``forget_known_accounts`` empties it (a test database that is flushed).
+_known_accounts: dict[tuple[str, str, str | None], Account] = {}
+
+
+def _remember_accounts_when_committed(accounts: list[Account]) -> None:
+    def remember() -> None:
+        for account in accounts:
+            _known_accounts[(account.code, account.currency, account.merchant_id)] = account
+
+    transaction.on_commit(remember)
+
+
+def forget_known_accounts() -> None:
+    """Forget the accounts this process has seen (for a database emptied under it: tests)."""
+    _known_accounts.clear()
 
 
 def _account_create(*, code: str, merchant_id: str | None, currency: str) -> Account:
@@ -254,9 +281,14 @@ def _write_entry(
                 raise PendingEntryResolved(f"Ledger entry {pending_entry.pk} was already posted or voided.")
         limited = list(Account.objects.select_for_update().filter(pk__in=limited_ids).order_by("pk"))
         now = timezone.now()
-        Posting.objects.bulk_create(
-            Posting(entry=entry, account=line.account, amount=line.amount, phase=line.phase, created=now)
-            for line in lines
+        # With the caller's other writes when it writes them together; a limit check's read sends it first.
+        write(
+            insert_statement(
+                [
+                    Posting(entry=entry, account=line.account, amount=line.amount, phase=line.phase, created=now)
+                    for line in lines
+                ]
+            )
         )
         _enforce_limits(limited)
     if pending_entry is not None:

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.db import writes_together
 from core.errors import InvalidRequestError
 from gateways.base import (
     CardDeclined,
@@ -45,7 +46,7 @@ from payments.errors import PaymentOperationInProgress, PaymentUnexpectedState, 
 from payments.fx_services import fx_lock_conversion, fx_require_rate, payment_fx
 from payments.locks import payment_lock
 from payments.methods import ResolvedPaymentMethod
-from payments.models import CaptureMethod, Payment, PaymentStatus, PaymentTransition
+from payments.models import CaptureMethod, Payment, PaymentStatus
 from payments.routing import payment_fail_over
 from payments.transitions import PAST_TENSE, PAYMENTS, Change, transition
 
@@ -154,37 +155,44 @@ def payment_create(
     # merchant's settlement currency (no exchange rate) is 400 currency_conversion_unavailable.
     fx_require_rate(currency=currency, settlement_currency=merchant.settlement_currency)
     route = payment_method.route
+    payment = Payment(
+        processor=route.processor,
+        fallback_processor=route.fallback,
+        failed_over_from=route.failed_over_from,
+        merchant=merchant,
+        amount=amount,
+        currency=currency,
+        capture_method=capture_method,
+        payment_method_type=payment_method.type,
+        card_token=payment_method.token,
+        **payment_method.columns,
+        description=description,
+        metadata=metadata or {},
+        creation_idempotency_key=idempotency_key,
+    )
+    if confirm:
+        payment.processor_attempts = 1
+        _lock_settlement(payment)
     try:
-        with transaction.atomic():
-            payment = Payment.objects.create(
-                processor=route.processor,
-                fallback_processor=route.fallback,
-                failed_over_from=route.failed_over_from,
-                merchant=merchant,
-                amount=amount,
-                currency=currency,
-                capture_method=capture_method,
-                payment_method_type=payment_method.type,
-                card_token=payment_method.token,
-                **payment_method.columns,
-                description=description,
-                metadata=metadata or {},
-                creation_idempotency_key=idempotency_key,
-            )
-            PaymentTransition.objects.create(
-                payment=payment,
-                from_status="",
-                to_status=payment.status,
-                transition="create",
-                actor=actor,
-                reason=f"{route.failed_over_from} not reached: routed to {route.processor}"
-                if route.failed_over_from
-                else "",
+        # One statement on PostgreSQL: the row (as the transitions leave it), its history, the event and the
+        # checkpoint's record go together; the unique (merchant, creation_idempotency_key) refuses a second.
+        with transaction.atomic(), writes_together():
+            PAYMENTS.append_history(
+                Change(
+                    payment,
+                    "create",
+                    "",
+                    actor,
+                    f"{route.failed_over_from} not reached: routed to {route.processor}"
+                    if route.failed_over_from
+                    else "",
+                )
             )
             if confirm:
-                payment.processor_attempts = 1
-                _lock_settlement(payment)
+                # Inserted already confirmed: the transition runs on the new row before its INSERT.
                 _transition(payment, "confirm", actor=actor, now=timezone.now())
+            else:
+                payment.save_changes()
             if checkpoint is not None:
                 checkpoint(payment)
     except IntegrityError:
@@ -357,9 +365,10 @@ def payment_apply_charge(
     """
     with transaction.atomic():
         payment = payment_lock(payment_id)
-        _apply_charge_to(payment, charge, actor=actor)
-        if checkpoint is not None:
-            checkpoint(payment)
+        with writes_together():
+            _apply_charge_to(payment, charge, actor=actor)
+            if checkpoint is not None:
+                checkpoint(payment)
         return payment
 
 
@@ -389,13 +398,8 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
         return
     if charge.status in (ChargeStatus.CAPTURED, ChargeStatus.RETURNED):
         # "returned": the settlement's news was overtaken by the return's; both are applied, in order.
-        _transition(
-            payment,
-            "mark_succeeded",
-            actor=actor,
-            processor_charge_id=charge.processor_id,
-            amount_captured=charge.amount_captured,
-        )
+        # Posted before the transition is written (one transaction: the order is not seen outside it), so the
+        # ledger's reads come first and every write after them goes in one statement (writes_together).
         posting_rules.payment_captured(
             payment_id=payment.id,
             merchant=payment.merchant_id,
@@ -404,6 +408,13 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
             # Captured from processing or requires_action: never authorised (that would be requires_capture).
             authorized=False,
             **payment_fx(payment),
+        )
+        _transition(
+            payment,
+            "mark_succeeded",
+            actor=actor,
+            processor_charge_id=charge.processor_id,
+            amount_captured=charge.amount_captured,
         )
         if charge.status == ChargeStatus.RETURNED:
             _apply_return(payment, charge, actor=actor)

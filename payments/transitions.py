@@ -14,7 +14,7 @@ from django.db import models
 from django_fsm import TransitionNotAllowed
 
 from core.audit import audit_record
-from core.db import SavesChangedFields
+from core.db import SavesChangedFields, insert_statement, write
 from events.services import event_record
 from payments.errors import PaymentUnexpectedState
 from payments.models import PaymentTransition
@@ -66,8 +66,10 @@ def transition(obj: SavesChangedFields, name: str, *, trail: Trail, actor: str, 
         if trail.refused is None:
             raise
         raise trail.refused(Change(obj, name, before, actor, reason)) from exc
-    # Only the columns that differ from the row: what the transition set and what the caller set before it.
-    obj.save(update_fields=obj.changed_fields())
+    # Only the columns that differ from the row: what the transition set and what the caller set before it
+    # (the whole row, for an object not inserted yet). Sent with the history and the event in one statement
+    # when the caller writes together (core.db.writes_together).
+    obj.save_changes()
     trail.record(Change(obj, name, before, actor, reason))
 
 
@@ -77,7 +79,7 @@ PAST_TENSE = {"confirm": "confirmed", "capture": "captured", "cancel": "canceled
 
 
 def _payment_history(change: Change) -> None:
-    PaymentTransition.objects.create(
+    row = PaymentTransition(
         payment=change.obj,
         from_status=change.before,
         to_status=change.obj.status,
@@ -85,6 +87,7 @@ def _payment_history(change: Change) -> None:
         actor=change.actor,
         reason=change.reason,
     )
+    write(insert_statement([row]))
 
 
 def _payment_refused(change: Change) -> PaymentUnexpectedState:

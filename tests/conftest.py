@@ -172,6 +172,16 @@ MONEY_MOVING_TEST_FOLDERS = ("payments", "reconciliation", "backoffice", "events
 
 
 @pytest.fixture(autouse=True)
+def ledger_accounts_forgotten():
+    """Each test's database is rolled back or flushed after it: the accounts a process remembers go with it."""
+    from ledger.services import forget_known_accounts
+
+    forget_known_accounts()
+    yield
+    forget_known_accounts()
+
+
+@pytest.fixture(autouse=True)
 def ledger_invariants_hold(request):
     """After each test in a money-moving folder, ``ledger_check``'s invariants must all pass.
 
