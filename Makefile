@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv bench bench-inprocess bench-ledger bench-webhooks bench-recon chaos
+.PHONY: run test lint venv bench bench-inprocess bench-ledger bench-webhooks bench-recon bench-sandbox chaos
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: venv
 bench: venv
 	@./scripts/setup-bench
 	$(BIN)/python -m benchmarks.bench_payments $(BENCH_ARGS)
+
+## The sandbox processor's own CPU per charge (tok_visa, automatic capture, sent by the platform's adapter).
+bench-sandbox: venv
+	$(BIN)/python -m benchmarks.bench_sandbox $(BENCH_ARGS)
 
 ## ledger_check over one million postings on PostgreSQL.
 bench-ledger: venv

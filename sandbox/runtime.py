@@ -1,10 +1,13 @@
 """Process-wide state of a running sandbox: the shutdown signal and the dispatcher thread."""
 
+import multiprocessing
 import threading
 
-# Set when the process is asked to stop: deliberate waits (latency, the delayed
-# answer of tok_timeout) end early so that a SIGTERM is honoured promptly.
-shutdown = threading.Event()
+# Set when the server is asked to stop: deliberate waits (latency, the delayed
+# answer of tok_timeout) end early so that a SIGTERM is honoured promptly. A
+# process-shared event, created before the server forks its workers: the main
+# process sets it for all of them (``server.serve``).
+shutdown = multiprocessing.get_context("fork").Event()
 
 _dispatcher_lock = threading.Lock()
 _dispatcher: threading.Thread | None = None

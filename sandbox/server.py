@@ -2,14 +2,16 @@
 
 It runs under its own settings (``sandbox.settings``, whatever the shell exported). It migrates
 its own database, sets the run's faults from the environment, and serves the
-API with gunicorn (gthread: slow answers, such as tok_timeout's, occupy one
-thread, not the process). Each worker runs a dispatcher thread for webhooks
-and delayed work. SIGTERM stops it gracefully, SIGINT at once.
+API with granian's WSGI server (Python threads in each worker process: slow
+answers, such as tok_timeout's, occupy one thread, not the process; it costs
+less CPU per request than gunicorn's gthread worker, docs/performance.md,
+issue 14). Each worker runs a dispatcher thread for webhooks and delayed work.
+SIGTERM or SIGINT stops it gracefully, cutting deliberate waits short.
 """
 
 import argparse
 import os
-import signal
+import socket
 import sys
 
 DEFAULT_PORT = 8089
@@ -49,68 +51,88 @@ def prepare_database() -> None:
     connections.close_all()
 
 
-def _when_ready(server) -> None:
-    host, port = server.LISTENERS[0].sock.getsockname()[:2]
-    sys.stdout.write(f"sandbox processor listening on http://{host}:{port}\n")
-    sys.stdout.flush()
+def bound_port(host: str, port: int) -> int:
+    """The port to serve on: ``port``, or a free one for 0. Raises OSError when something already listens there.
+
+    Granian binds each worker's listener with SO_REUSEPORT, which would let a second server share a port in use
+    and cannot choose one port for all workers; so the port is bound here first, as a plain listener would be.
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As gunicorn does: a port whose old connections linger in TIME_WAIT (a restart) is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        return probe.getsockname()[1]
 
 
-def _post_worker_init(worker) -> None:
+def _load_application(target: str):
+    """Run in each worker process before it serves: the WSGI application, and the worker's dispatcher thread."""
+    from django.core.wsgi import get_wsgi_application
+
     from sandbox import runtime
 
-    # Wake deliberate waits (latency, tok_timeout's delayed answer) as soon as the worker is asked to stop,
-    # so that a graceful shutdown does not sit out every delay in progress.
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum, frame):
-        runtime.shutdown.set()
-        if callable(previous):
-            previous(signum, frame)
-
-    signal.signal(signal.SIGTERM, on_term)
+    application = get_wsgi_application()
     runtime.start_dispatcher()
+    return application
 
 
-def _worker_exit(server, worker) -> None:
+def _serve_worker(*args, **kwargs) -> None:
+    """A granian WSGI worker process; once it has stopped serving, its dispatcher finishes the delivery in hand."""
+    from granian.server import Server
+
     from sandbox import runtime
 
-    runtime.stop_dispatcher()
+    try:
+        Server._spawn_wsgi_worker(*args, **kwargs)
+    finally:
+        runtime.stop_dispatcher()
 
 
 def serve(*, host: str, port: int) -> None:
-    from django.core.wsgi import get_wsgi_application
-    from gunicorn.app.base import BaseApplication
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
 
-    application = get_wsgi_application()
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": _env_int("SANDBOX_WORKERS", 1),
-        "worker_class": "gthread",
-        "threads": _env_int("SANDBOX_THREADS", 32),
-        "timeout": 120,
-        "graceful_timeout": _env_int("SANDBOX_GRACEFUL_TIMEOUT", 5),
+    from sandbox import runtime
+
+    port = bound_port(host, port)
+    threads = _env_int("SANDBOX_THREADS", 32)
+
+    class SandboxServer(Server):
+        def signal_handler_interrupt(self, *args, **kwargs) -> None:
+            # Wake deliberate waits (latency, tok_timeout's delayed answer) in every worker before the workers are
+            # asked to stop, so that a graceful shutdown does not sit out every delay in progress.
+            runtime.shutdown.set()
+            super().signal_handler_interrupt(*args, **kwargs)
+
+    server = SandboxServer(
+        "sandbox.wsgi:application",
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=_env_int("SANDBOX_WORKERS", 1),
+        # Python threads per worker: a slow answer (tok_timeout's, injected latency) holds one, not the process.
+        blocking_threads=threads,
+        # Granian's backpressure (left at its default, the backlog) counts open connections, not requests: set to
+        # the thread count, the platform's idle keep-alive connections beyond it would never be served.
+        backlog=2048,
         # Clients keep connections open between calls; a short keep-alive would make them reconnect.
-        "keepalive": _env_int("SANDBOX_KEEPALIVE", 75),
-        "backlog": 2048,
-        "accesslog": os.environ.get("SANDBOX_ACCESS_LOG") or None,
-        "errorlog": "-",
-        "loglevel": os.environ.get("SANDBOX_LOG_LEVEL", "info").lower(),
-        "proc_name": "sandbox-processor",
-        "control_socket_disable": True,
-        "when_ready": _when_ready,
-        "post_worker_init": _post_worker_init,
-        "worker_exit": _worker_exit,
-    }
+        http1_settings=HTTP1Settings(header_read_timeout=_env_int("SANDBOX_KEEPALIVE", 75) * 1000),
+        websockets=False,
+        log_level=LogLevels(os.environ.get("SANDBOX_LOG_LEVEL", "info").lower()),
+        log_access=bool(os.environ.get("SANDBOX_ACCESS_LOG")),
+        log_access_format='%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).0fms',
+        # A graceful stop waits this long for the requests in hand, then kills the worker.
+        workers_kill_timeout=_env_int("SANDBOX_GRACEFUL_TIMEOUT", 5),
+        respawn_failed_workers=True,
+    )
 
-    class SandboxServer(BaseApplication):
-        def load_config(self) -> None:
-            for name, value in options.items():
-                self.cfg.set(name, value)
+    @server.on_startup
+    def announce() -> None:
+        sys.stdout.write(f"sandbox processor listening on http://{host}:{port}\n")
+        sys.stdout.flush()
 
-        def load(self):
-            return application
-
-    SandboxServer().run()
+    server.serve(spawn_target=_serve_worker, target_loader=_load_application)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,11 +12,11 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sandbox import banks, cards, wallets
+from sandbox import banks, cards, rows, wallets
 from sandbox.banks import BankAccount as BankAccountFacts
 from sandbox.cards import Card
 from sandbox.config import SandboxConfig, sandbox_config
@@ -90,10 +90,13 @@ def bank_account_create(*, account: BankAccountFacts) -> BankAccount:
 
 
 def _charge_insert(**fields) -> Charge:
-    """Insert a charge inside the caller's transaction; the unique key on the idempotency key has the last word."""
+    """Insert a charge inside the caller's transaction; the unique key on the idempotency key has the last word.
+
+    No savepoint: the IdempotencyKeyInUse it raises is never stored, so it rolls the whole transaction back
+    (``idempotency.execute``), and nothing written before it in that transaction survives.
+    """
     try:
-        with transaction.atomic():
-            return Charge.objects.create(**fields)
+        return rows.insert(Charge(**fields))
     except IntegrityError as error:
         # Only reachable if a claim that looked abandoned was taken over while its owner still ran.
         raise IdempotencyKeyInUse("A charge for this idempotency key is being created.") from error
@@ -128,7 +131,9 @@ def charge_create(
         status, decline_code, failure_message = Charge.Status.CAPTURED, None, None
     else:
         status, decline_code, failure_message = Charge.Status.AUTHORIZED, None, None
-    with transaction.atomic():
+    # Within the caller's transaction (idempotency.execute's) without a savepoint of its own: nothing in this block
+    # raises an error that is stored as the answer, so any error here rolls back that whole transaction.
+    with transaction.atomic(savepoint=False):
         charge = _charge_insert(
             reference=reference,
             amount=amount,
@@ -713,16 +718,18 @@ def settlement_record(
 ) -> SettlementLine:
     """Write one line of the settlement report of ``at``'s UTC day (or ``day``). Use it inside the transaction of
     the change it settles; each real fact settles once (a partial unique constraint), injected lines are free."""
-    return SettlementLine.objects.create(
-        settlement_date=day or at.astimezone(UTC).date(),
-        type=line_type,
-        processor_id=processor_id,
-        reference=reference or "",
-        currency=currency,
-        amount=amount,
-        fee=fee,
-        injected=injected,
-        occurred_at=at,
+    return rows.insert(
+        SettlementLine(
+            settlement_date=day or at.astimezone(UTC).date(),
+            type=line_type,
+            processor_id=processor_id,
+            reference=reference or "",
+            currency=currency,
+            amount=amount,
+            fee=fee,
+            injected=injected,
+            occurred_at=at,
+        )
     )
 
 
@@ -767,15 +774,17 @@ def idempotency_key_claim(*, scope: str, key: str, fingerprint: str) -> Claim | 
     The INSERT commits on its own first: the unique constraint decides who
     executes, never a check in Python. Raises IdempotencyKeyReused when the key
     came with another request, IdempotencyKeyInUse while the first one executes.
+    Call it outside any transaction.
     """
     for _ in range(3):
         lock_id = secrets.token_hex(16)
         now = timezone.now()
         try:
-            with transaction.atomic():
-                row = IdempotencyKey.objects.create(
-                    scope=scope, key=key, fingerprint=fingerprint, lock_id=lock_id, locked_at=now
-                )
+            # One statement in autocommit is its own transaction: no BEGIN and COMMIT around it. (SQLite takes the
+            # write lock as the statement starts, so it queues on the busy timeout as a BEGIN IMMEDIATE would.)
+            row = rows.insert(
+                IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint, lock_id=lock_id, locked_at=now)
+            )
             return Claim(row.pk, lock_id)
         except IntegrityError:
             pass
@@ -798,11 +807,24 @@ def idempotency_key_claim(*, scope: str, key: str, fingerprint: str) -> Claim | 
     raise IdempotencyKeyInUse("A request with this idempotency key is still being processed.")
 
 
+_REPLAY_AFTER = IdempotencyKey._meta.get_field("replay_after")
+# Every charge runs it: plain SQL, because building the ORM's UPDATE cost more than running it. Built from the
+# model's own metadata, never from input; the values are parameters.
+_COMPLETE_KEY_SQL = (
+    f"UPDATE {IdempotencyKey._meta.db_table} SET response_status = %s, response_body = %s, replay_after = %s "  # noqa: S608
+    "WHERE id = %s AND lock_id = %s"
+)
+
+
 def idempotency_key_complete(*, claim: Claim, status: int, body: str, replay_after: datetime | None) -> None:
     """Store the answer under the claimed key. Call it in the transaction of the work, so both commit together."""
-    completed = IdempotencyKey.objects.filter(pk=claim.pk, lock_id=claim.lock_id).update(
-        response_status=status, response_body=body, replay_after=replay_after
-    )
+    connection = connections[IdempotencyKey.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _COMPLETE_KEY_SQL,
+            [status, body, _REPLAY_AFTER.get_db_prep_save(replay_after, connection), claim.pk, claim.lock_id],
+        )
+        completed = cursor.rowcount
     if not completed:
         raise IdempotencyKeyInUse("A request with this idempotency key is still being processed.")
 

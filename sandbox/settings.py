@@ -35,7 +35,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # One connection per gunicorn thread, kept for the thread's life: reopening
+    # One connection per server thread, kept for the thread's life: reopening
     # (and re-running the PRAGMAs) on every request would cost more than the request.
     DATABASES["default"]["CONN_MAX_AGE"] = None
 else:

@@ -1,4 +1,4 @@
-"""WSGI entry point of the sandbox processor (``server.py`` embeds it in gunicorn)."""
+"""WSGI entry point of the sandbox processor (``server.py`` serves it with granian)."""
 
 import os
 

@@ -4,7 +4,7 @@ Each instance starts ``python -m sandbox`` with a fresh SQLite
 database in its own temporary folder, on a free port, waits until ``/healthz``
 answers, and writes the process's stdout and stderr to ``sandbox.log`` in that
 folder (the tail is shown when start-up fails). The process leads its own
-process group, so ``kill()`` takes its gunicorn workers down with it; every
+process group, so ``kill()`` takes its server's workers down with it; every
 instance still running when the interpreter exits is killed.
 """
 
@@ -112,10 +112,10 @@ class SandboxProcess:
         return self
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM (graceful: gunicorn finishes the requests in hand), then wait; SIGKILL if it will not go."""
+        """SIGTERM (graceful: the server finishes the requests in hand), then wait; SIGKILL if it will not go."""
         if self.process is None:
             return None
-        # Our own kept-alive connection would make gunicorn linger before it exits.
+        # Our own kept-alive connection would make the server linger before it exits.
         self.session.close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -257,7 +257,7 @@ class SandboxProcess:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
     def _reap_group(self) -> None:
-        """Make sure no process of the group (a gunicorn worker) outlives the master."""
+        """Make sure no process of the group (a server worker) outlives the main process."""
         if self.process is None:
             return
         deadline = time.monotonic() + 5
