@@ -1,7 +1,7 @@
 """`make bench`: confirmed card payments per second through the real HTTP API, and where the CPU goes.
 
-Migrates a fresh PostgreSQL database, starts the web server as the Procfile does (gunicorn's gthread
-worker, or granian's WSGI interface with ``--server granian``; the same workers and threads, the access log
+Migrates a fresh PostgreSQL database, starts the web server as the Procfile does (granian's WSGI interface,
+or gunicorn's gthread worker with ``--server gunicorn``; the same workers and threads, the access log
 masked) and the sandbox processor as its own process, then drives create-and-confirm requests
 (``POST /api/v1/payments`` with ``confirm: true``, a fresh ``Idempotency-Key`` each) with wrk and
 ``benchmarks/create_and_confirm.lua``; then replays 2 000 of those keys.
@@ -10,6 +10,8 @@ For each phase it prints throughput, p50/p99 latency, errors, and the CPU per pa
 from /proc over the measured window only: web (every process of the server's tree), PostgreSQL (the
 server's auxiliary processes and the backends of the bench's database), the sandbox (its process tree),
 the load generator, their sum, and the whole machine (the difference is everything else that ran).
+Last, pgbench runs the same write set at the same concurrency (``benchmarks/pgbench_write_set.py``): PostgreSQL's
+ceiling for these statements on this machine, and the ratio of the run above to it.
 
 wrk comes from Debian's package (``scripts/setup-bench``, which ``make bench`` runs first, installs it);
 only when it is missing and cannot be installed does a Python client (threads with ``requests``, which
@@ -38,6 +40,7 @@ from pathlib import Path
 import psycopg
 import requests
 
+from benchmarks import pgbench_write_set
 from benchmarks.async_confirmation import report_async, run_async_phase, start_worker, stop_worker
 from benchmarks.common import (
     ROOT,
@@ -220,7 +223,7 @@ def report(name: str, result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn")
+    parser.add_argument("--server", choices=("gunicorn", "granian"), default="granian")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", "--clients", type=int, default=32, dest="connections")
     parser.add_argument("--web-workers", type=int, default=3)
@@ -314,6 +317,14 @@ def main() -> None:
             if worker is not None:
                 stop_worker(worker)
             stop(web)
+        pgbench = None
+        if first is not None:
+            try:  # the same write set through pgbench: PostgreSQL's ceiling on this machine
+                pgbench = pgbench_write_set.compare_with_pgbench(
+                    env, database_url, args.database, api_key, args.connections, min(args.seconds, 10), ROOT / "var"
+                )
+            except pgbench_write_set.DerivationError as error:
+                pgbench = error
 
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end")
     print(
@@ -324,6 +335,10 @@ def main() -> None:
         print(report("create-and-confirm", first))
         print(report("idempotent replays", replay))
         print(f"replay speed-up (p50): {first['p50_ms'] / replay['p50_ms']:.1f}x")
+        if isinstance(pgbench, Exception):
+            print(f"pgbench: not measured: {pgbench}")
+        elif pgbench is not None:
+            print(pgbench_write_set.report(first, pgbench))
     if asynchronous is not None:
         print(f"asynchronous: a Celery worker of {args.worker_concurrency} processes, Redis ({args.redis_url})")
         print(report_async("create-and-confirm, Prefer: respond-async", asynchronous))

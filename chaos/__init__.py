@@ -1,7 +1,7 @@
 """The fault simulator (issue 11): ``make chaos`` / ``python -m chaos``.
 
 It starts a whole stack of its own (a fresh PostgreSQL database, its own redis-server,
-the sandbox processor, gunicorn, a Celery worker and beat), drives seeded client
+the sandbox processor, the web (granian), a Celery worker and beat), drives seeded client
 threads through the merchant API while a seeded schedule injects faults, lets the
 system settle, then checks that no customer was charged twice and that every
 answer, amount, ledger entry and webhook tells the truth. See docs/reliability.md.

@@ -95,14 +95,14 @@ KINDS = [
         "web",
         2,
         None,
-        "SIGKILL of one gunicorn worker (requests in flight are cut; the master starts another)",
+        "SIGKILL of one web worker (requests in flight are cut; granian respawns it)",
     ),
     Kind(
         "web_kill_in_flight",
         "processor",
         1,
         (3, 5),
-        "the sandbox answers 3 s late; 1.5 s later one gunicorn worker is killed while its requests wait on "
+        "the sandbox answers 3 s late; 1.5 s later one web worker is killed while its requests wait on "
         "the processor (charged, never answered)",
         mid=1.5,
         on_acquirer=True,
@@ -351,11 +351,11 @@ class Injector(threading.Thread):
     def _web_kill(self, fault: Fault, phase: str) -> None:
         pids = self.stack.web_worker_pids()
         if not pids:
-            fault.result = "skipped: no gunicorn worker"
+            fault.result = "skipped: no web worker"
             return
         pid = pids[int(fault.pick * len(pids))]
-        os.kill(pid, signal.SIGKILL)  # only that worker: the gunicorn master starts another
-        fault.result = f"gunicorn worker {pid} killed"
+        os.kill(pid, signal.SIGKILL)  # only that worker: granian (--respawn-failed-workers) starts another
+        fault.result = f"web worker {pid} killed"
 
     def _worker_kill(self, fault: Fault, phase: str) -> None:
         if phase == "start":

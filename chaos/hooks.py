@@ -132,7 +132,7 @@ class ProcessorWebhookProxy(_Server):
     def __init__(self, name: str, secret: str):
         self.name = name
         self.secret = secret
-        self.target = ""  # the platform's webhook URL, set once gunicorn's port is known
+        self.target = ""  # the platform's webhook URL, set once the web's port is known
         self.kept: list[tuple[str, bytes]] = []  # (event id, raw body) of each distinct webhook, in arrival order
         self._seen: set[str] = set()
         self.forwarded: Counter = Counter()  # the platform's answers, by status ("error" when it did not answer)

@@ -1,7 +1,7 @@
 """The chaos stack: every process the simulator starts, and only those.
 
 Each process leads its own process group (``start_new_session``), so a kill or a
-stop reaches its children (gunicorn's workers, Celery's pool) and nothing else.
+stop reaches its children (granian's workers, Celery's pool) and nothing else.
 Nothing here touches the machine's own PostgreSQL server or Redis beyond the run's
 own database: PostgreSQL serves ``chaos_<seed>`` (or the name given; dropped and created
 again), and Redis is a redis-server of our own on a free port, which the faults may stop or kill.
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import clean_env, free_port  # noqa: E402
+from tests.processes import clean_env, free_port, procfile_web_command  # noqa: E402
 from tests.sandbox_process import SandboxProcess, group_alive  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("CHAOS_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -223,7 +223,7 @@ class Managed:
 
 
 class Stack:
-    """PostgreSQL database, own redis-server, the two sandbox acquirers, gunicorn, Celery worker and beat of one
+    """PostgreSQL database, own redis-server, the two sandbox acquirers, the web, Celery worker and beat of one
     run. ``proxy_urls`` names, per acquirer, where its sandbox sends its webhooks (the simulator's proxy)."""
 
     def __init__(
@@ -335,21 +335,12 @@ class Stack:
         env = self.platform_env()
         self.web = Managed(
             "web",
+            # As the Procfile starts it (granian, a failed worker respawned), but a worker refusing to stop is
+            # killed after 5 s, not 30: a stop must not outlast the run.
             [
-                str(VENV_BIN / "gunicorn"),
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.web_port}",
-                "--workers",
-                str(self.web_workers),
-                "--threads",
-                str(self.web_threads),
-                "--worker-class",
-                "gthread",
-                "--graceful-timeout",
+                *procfile_web_command(self.web_port, self.web_workers, self.web_threads),
+                "--workers-kill-timeout",
                 "5",
-                "--timeout",
-                "60",
             ],
             env,
             self.run_dir / "web.log",
@@ -487,14 +478,14 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.web.running:
-                raise RuntimeError(f"gunicorn exited during start-up:\n{self.web.log_tail()}")
+                raise RuntimeError(f"the web exited during start-up:\n{self.web.log_tail()}")
             try:
                 if requests.get(f"{self.base_url}/healthz", timeout=3).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer /healthz in {timeout}s:\n{self.web.log_tail()}")
+        raise RuntimeError(f"the web did not answer /healthz in {timeout}s:\n{self.web.log_tail()}")
 
     # --- faults' handles -----------------------------------------------------------------
 

@@ -4,7 +4,7 @@ The card-number guard (PCI DSS v4 3.3.1, 3.4.1: the platform never holds a card 
 rule, ``core.cards``, to every string the platform accepts:
 
 - every request: the URL path (``400 pan_not_allowed``; Django's request log is told the response is
-  already logged, so the path is never written; gunicorn's access log masks it, core.logging);
+  already logged, so the path is never written; the server's access log masks it: config/granian_logging.json);
 - the merchant API (/api/v1/): the body decoded with its declared charset, then as parsed JSON at any
   depth (keys, strings and numbers, ``\\u`` escapes decoded by the parse) or, when it is not JSON, as
   text; the query string and the stored ``Idempotency-Key`` header;

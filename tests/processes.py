@@ -1,6 +1,8 @@
 """Starting the platform's own processes (web, worker) for tests that need them real."""
 
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -83,6 +85,44 @@ def start_gunicorn(
             "5",
             *extra_args,
         ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def procfile_web_command(port: int, workers: int | None = None, threads: int | None = None) -> list[str]:
+    """The ``web`` line of the Procfile as a command: ``$PORT`` and ``${NAME:-default}`` expanded (``workers`` for
+    ``WEB_CONCURRENCY``), the server from this interpreter's virtualenv, ``threads`` per worker when given. The
+    ``scripts/supervise`` in front of it is left out: the caller watches the process (its pid is the server's)."""
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    values = {"PORT": str(port), "WEB_CONCURRENCY": str(workers) if workers else None}
+
+    def expand(word: str) -> str:
+        def value(match: re.Match) -> str:
+            name = match.group(1) or match.group(3)
+            return values.get(name) or match.group(2) or ""
+
+        return re.sub(r"\$\{(\w+):-([^}]*)\}|\$(\w+)", value, word)
+
+    words = [expand(word) for word in shlex.split(line.removeprefix("web:"))]
+    if Path(words[0]).name == "supervise":
+        words = words[1:]
+    words[0] = str(VENV_BIN / Path(words[0]).name)
+    if threads is not None:
+        words[words.index("--blocking-threads") + 1] = str(threads)
+    return words
+
+
+def start_procfile_web(
+    port: int, env: dict, log_path: Path, workers: int = 2, threads: int = 4, extra_args: Sequence[str] = ()
+) -> subprocess.Popen:
+    """The platform's web process exactly as the Procfile starts it (granian, its limits and its masked logs); its
+    output, the access log included, goes to ``log_path``."""
+    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [*procfile_web_command(port, workers, threads), *extra_args],
         cwd=ROOT,
         env=env,
         stdout=log,
