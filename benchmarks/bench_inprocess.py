@@ -18,7 +18,7 @@ import os
 import time
 import uuid
 
-from benchmarks.common import clean_env, fresh_postgres_database, machine, manage
+from benchmarks.common import fresh_postgres_database, machine, migrate_with_merchant, platform_env
 from tests.sandbox_process import SandboxProcess
 
 BODY = json.dumps(
@@ -107,21 +107,15 @@ def main() -> None:
 
     database_url = fresh_postgres_database(args.database)
     with SandboxProcess(env={"SANDBOX_THREADS": "4"}) as sandbox:
-        settings_env = clean_env(
+        settings_env = platform_env(
+            database_url=database_url,
+            processor_url=sandbox.base_url,
             DJANGO_SETTINGS_MODULE="config.settings",
-            DJANGO_SECRET_KEY="bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-            DATABASE_URL=database_url,
             REDIS_URL=args.redis_url,
             PROCESSOR_NAMES="sandbox",
-            PROCESSOR_BASE_URL=sandbox.base_url,
-            API_RATE_LIMIT="1000000/s",
-            LOG_LEVEL="WARNING",
             DJANGO_ALLOWED_HOSTS="testserver",
         )
-        migrate = manage("migrate", "--noinput", "-v0", env=settings_env)
-        assert migrate.returncode == 0, migrate.stderr
-        created = manage("create_merchant", "Bench", "--json", env=settings_env)
-        api_key = json.loads(created.stdout.strip().splitlines()[-1])["api_key"]
+        api_key = migrate_with_merchant(settings_env)
 
         os.environ.clear()
         os.environ.update(settings_env)

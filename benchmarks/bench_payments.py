@@ -45,12 +45,12 @@ from benchmarks.async_confirmation import report_async, run_async_phase, start_w
 from benchmarks.common import (
     ROOT,
     CpuMeter,
-    clean_env,
     free_port,
     fresh_postgres_database,
     machine,
-    manage,
+    migrate_with_merchant,
     percentile,
+    platform_env,
     postgres_processes,
     process_tree,
     start_gunicorn,
@@ -263,18 +263,12 @@ def main() -> None:
         empty_redis_database(args.redis_url)
     first = replay = asynchronous = None
     with SandboxProcess(env={"SANDBOX_THREADS": "32"}) as sandbox:
-        env = clean_env(
-            DJANGO_SECRET_KEY="bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-            DATABASE_URL=database_url,
-            PROCESSOR_BASE_URL=sandbox.base_url,
-            API_RATE_LIMIT="1000000/s",
-            LOG_LEVEL="WARNING",
+        env = platform_env(
+            database_url=database_url,
+            processor_url=sandbox.base_url,
             **({"REDIS_URL": args.redis_url} if args.redis_url else {}),
         )
-        migrate = manage("migrate", "--noinput", "-v0", env=env)
-        assert migrate.returncode == 0, migrate.stderr
-        created = manage("create_merchant", "Bench", "--json", env=env)
-        api_key = json.loads(created.stdout.strip().splitlines()[-1])["api_key"]
+        api_key = migrate_with_merchant(env)
         port = free_port()
         web = start_web(args.server, port, env, sandbox.directory / "web.log", args.web_workers, args.web_threads)
         groups = {

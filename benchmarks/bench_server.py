@@ -18,7 +18,6 @@ through the middleware, closest to the server's own cost.
 """
 
 import argparse
-import json
 import re
 import statistics
 import subprocess
@@ -26,11 +25,11 @@ import subprocess
 from benchmarks.bench_payments import start_web
 from benchmarks.common import (
     CpuMeter,
-    clean_env,
     free_port,
     fresh_postgres_database,
     machine,
-    manage,
+    migrate_with_merchant,
+    platform_env,
     postgres_processes,
     process_tree,
     stop,
@@ -69,17 +68,8 @@ def main() -> None:
     database_url = fresh_postgres_database(args.database)
     results: dict[str, list[dict]] = {server: [] for server in args.servers.split(",")}
     with SandboxProcess() as sandbox:
-        env = clean_env(
-            DJANGO_SECRET_KEY="bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-            DATABASE_URL=database_url,
-            PROCESSOR_BASE_URL=sandbox.base_url,
-            API_RATE_LIMIT="1000000/s",
-            LOG_LEVEL="WARNING",
-        )
-        migrate = manage("migrate", "--noinput", "-v0", env=env)
-        assert migrate.returncode == 0, migrate.stderr
-        created = manage("create_merchant", "Bench", "--json", env=env)
-        api_key = json.loads(created.stdout.strip().splitlines()[-1])["api_key"]
+        env = platform_env(database_url=database_url, processor_url=sandbox.base_url)
+        api_key = migrate_with_merchant(env)
         payment_id = None
         for _ in range(args.rounds):
             for server in results:

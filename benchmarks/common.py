@@ -1,6 +1,7 @@
 """Shared plumbing for the benchmarks: a PostgreSQL database, the platform's processes, percentiles, and the
 CPU time each process tree spends during a measured window (``CpuMeter``)."""
 
+import json
 import os
 import platform
 import re
@@ -32,6 +33,29 @@ def fresh_postgres_database(name: str) -> str:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+BENCH_SECRET_KEY = "bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def platform_env(*, database_url: str, processor_url: str, **extra: str) -> dict:
+    """The environment of a benchmark's platform: its database, the sandbox, no rate limit, quiet logs."""
+    return clean_env(
+        DJANGO_SECRET_KEY=BENCH_SECRET_KEY,
+        DATABASE_URL=database_url,
+        PROCESSOR_BASE_URL=processor_url,
+        API_RATE_LIMIT="1000000/s",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+
+
+def migrate_with_merchant(env: dict) -> str:
+    """Migrate the benchmark's database and create its merchant; the merchant's API key."""
+    migrate = manage("migrate", "--noinput", "-v0", env=env)
+    assert migrate.returncode == 0, migrate.stderr
+    created = manage("create_merchant", "Bench", "--json", env=env)
+    return json.loads(created.stdout.strip().splitlines()[-1])["api_key"]
 
 
 def percentile(values: list[float], fraction: float) -> float:
