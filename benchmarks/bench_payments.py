@@ -57,14 +57,12 @@ from benchmarks.common import (
     stop,
     wait_for_http,
 )
-from tests.processes import VENV_BIN
+from tests.processes import start_procfile_web
 from tests.sandbox_process import SandboxProcess
 
 WRK_SCRIPT = ROOT / "benchmarks" / "create_and_confirm.lua"
-# The Procfile's access-log lines, one format per server (method, path without its query, status, time).
+# gunicorn's access-log line as the Procfile had it (method, path without its query, status, time).
 GUNICORN_ACCESS_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
-GRANIAN_ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).0fms'
-GRANIAN_LOG_CONFIG = ROOT / "config" / "granian_logging.json"
 REPLAYED_KEYS = 2000
 
 
@@ -74,32 +72,8 @@ def start_web(server: str, port: int, env: dict, log_path: Path, workers: int, t
         logs = ["--logger-class", "core.logging.MaskingGunicornLogger", "--access-logfile", "-"]
         logs += ["--access-logformat", GUNICORN_ACCESS_FORMAT]
         return start_gunicorn(port, env, log_path, workers=workers, threads=threads, extra_args=logs)
-    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [
-            str(VENV_BIN / "granian"),
-            "--interface",
-            "wsgi",
-            "config.wsgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--blocking-threads",
-            str(threads),
-            "--log-config",
-            str(GRANIAN_LOG_CONFIG),
-            "--access-log",
-            "--access-log-fmt",
-            GRANIAN_ACCESS_FORMAT,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    # granian: the Procfile's own line (its limits, its masked access log), with these workers and threads.
+    return start_procfile_web(port, env, log_path, workers=workers, threads=threads)
 
 
 def drive_wrk(

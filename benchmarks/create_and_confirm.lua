@@ -53,10 +53,14 @@ function request()
   return wrk.format("POST", "/api/v1/payments", headers, body)
 end
 
+-- What counts as "succeeded": a 201 with the payment succeeded (create_and_confirm_async.lua changes both).
+expected_code = 201
+expected_pattern = '"status":%s*"succeeded"'
+
 function response(status, response_headers, response_body)
   local code = tostring(status)
   statuses[code] = (statuses[code] or 0) + 1
-  if status == 201 and response_body:find('"status":%s*"succeeded"') then
+  if status == expected_code and response_body:find(expected_pattern) then
     succeeded = succeeded + 1
   end
 end

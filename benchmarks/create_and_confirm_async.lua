@@ -15,12 +15,6 @@ local init_sync = init
 function init(args)
   init_sync(args)
   headers["Prefer"] = "respond-async"
-end
-
-function response(status, response_headers, response_body)
-  local code = tostring(status)
-  statuses[code] = (statuses[code] or 0) + 1
-  if status == 202 and response_body:find('"status":%s*"processing"') then
-    succeeded = succeeded + 1
-  end
+  expected_code = 202
+  expected_pattern = '"status":%s*"processing"'
 end

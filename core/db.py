@@ -1,7 +1,7 @@
 """Database helpers shared by the services."""
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -61,18 +61,18 @@ def insert_unless_taken(obj: models.Model, *, synchronous_commit: bool = True) -
 
 @dataclass(frozen=True)
 class Statement:
-    """One INSERT or UPDATE, compiled by Django, not yet sent.
+    """One INSERT or UPDATE, built from a model's fields, not yet sent.
 
     ``row`` names the one row an UPDATE of an instance writes (two writes of one row are never sent in one
-    statement); ``rows`` is the number of rows the statement must write, checked when it is sent (``refused``
-    makes the error otherwise); ``new`` holds an INSERT's instances, so that the waiting INSERTs of one model
+    statement); ``rows`` is the number of rows the statement must write, checked when it is sent (``refused`` is
+    raised otherwise); ``new`` holds an INSERT's instances, so that the waiting INSERTs of one model
     become one multi-row INSERT, whose rows take their serial ids in the order they were written."""
 
     sql: str
     params: tuple
     row: tuple[str, object] | None = None
     rows: int | None = None
-    refused: Callable[[], Exception] | None = None
+    refused: Exception | None = None
     new: tuple[models.Model, ...] = ()
 
 
@@ -125,11 +125,11 @@ def update_statement(obj: models.Model, field_names: Iterable[str]) -> Statement
             params.append(field.get_db_prep_value(value, connection))
     text = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}"  # noqa: S608
     if state_guard:
-        refused = lambda: ConcurrentTransition(  # noqa: E731
+        refused = ConcurrentTransition(
             "Cannot save object! The state has been changed since fetched from the database!"
         )
     else:
-        refused = lambda: DatabaseError(f"the UPDATE of {meta.label} {obj.pk} did not find its row")  # noqa: E731
+        refused = DatabaseError(f"the UPDATE of {meta.label} {obj.pk} did not find its row")
     return Statement(text, tuple(params), row=(meta.db_table, obj.pk), rows=1, refused=refused)
 
 
@@ -143,7 +143,7 @@ def update_where_statement(queryset: models.QuerySet, **values) -> Statement:
 
 def _check(statement: Statement, written: int) -> None:
     if statement.rows is not None and written != statement.rows:
-        raise (statement.refused or (lambda: DatabaseError(f"{written} rows written, not {statement.rows}")))()
+        raise statement.refused or DatabaseError(f"{written} rows written, not {statement.rows}")
 
 
 def _send_one(cursor, statement: Statement) -> None:
