@@ -26,7 +26,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from core.db import insert_unless_taken, update_where_statement, write
+from core.db import PreparedRead, insert_unless_taken, update_where_statement, write
 from core.errors import InvalidRequestError
 from edge.errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError, ServerError
 from edge.exception_handler import answer_for, error_answer
@@ -35,6 +35,11 @@ from edge.models import IdempotencyKey
 RecoveryPoint = IdempotencyKey.RecoveryPoint
 
 logger = logging.getLogger(__name__)
+
+# Every replay reads the key that refused its claim: compiled once (core.db.PreparedRead).
+_key_of_merchant = PreparedRead(
+    lambda merchant_id, key: IdempotencyKey.objects.filter(merchant_id=merchant_id, key=key)
+)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -186,7 +191,7 @@ def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> I
     # wrote nothing, which is then safe to execute again.
     if insert_unless_taken(record, synchronous_commit=False):
         return record
-    existing = IdempotencyKey.objects.filter(merchant=merchant, key=key).first()
+    existing = _key_of_merchant.first(merchant.pk, key)
     if existing is None:  # deleted in between (its request let go of it having done nothing): try once more
         return _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
     if (existing.method, existing.path, existing.fingerprint) != (method, path, fingerprint):
