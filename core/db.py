@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, models
-from django.db.transaction import TransactionManagementError
 from django.db.models import sql
 from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
 from django_fsm import ConcurrentTransition
 
 

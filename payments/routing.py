@@ -43,6 +43,7 @@ class Route:
     # Set when ``processor`` is the fallback of a route whose processor was not reached before the payment existed.
     failed_over_from: str = ""
 
+
 # Read by every new payment, in the order they are tried: compiled once (core.db.PreparedRead).
 _enabled_rules = PreparedRead(lambda: RoutingRule.objects.filter(enabled=True).order_by("priority", "id"))
 

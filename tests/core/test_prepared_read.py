@@ -77,8 +77,10 @@ def test_get_refuses_no_row_as_the_orm_does(merchant):
 def test_a_constant_equal_to_a_value_is_never_taken_for_it(merchant):
     payment = payment_row(merchant, "processing")
     by_currency_and_status = PreparedRead(
-        lambda status: Payment.objects.filter(currency="processing", status=status)
-        | Payment.objects.filter(currency="USD", status=status, description="")
+        lambda status: (
+            Payment.objects.filter(currency="processing", status=status)
+            | Payment.objects.filter(currency="USD", status=status, description="")
+        )
     )
     with pytest.raises(ImproperlyConfigured):  # the value is used twice: refused, not guessed
         by_currency_and_status.all("processing")
