@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, models
-from django.db.models import sql
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 from django_fsm import ConcurrentTransition
@@ -217,21 +216,10 @@ def update_statement(obj: models.Model, field_names: Iterable[str]) -> Statement
     ``ConcurrentTransitionMixin``, as that mixin writes it too: only where the state is still the one last
     read or written, refused with ``ConcurrentTransition`` otherwise."""
     meta = obj._meta
-    quote = connection.ops.quote_name
     fields = [meta.get_field(name) for name in field_names]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in fields]
-    conditions = [f"{quote(meta.pk.column)} = %s"]
-    params.append(meta.pk.get_db_prep_value(obj.pk, connection))
+    values = [field.pre_save(obj, False) for field in fields]
     state_guard = getattr(obj, "_ConcurrentTransitionMixin__initial_states", None) or {}
-    for attname, value in state_guard.items():
-        field = meta.get_field(attname)
-        if value is None:
-            conditions.append(f"{quote(field.column)} IS NULL")
-        else:
-            conditions.append(f"{quote(field.column)} = %s")
-            params.append(field.get_db_prep_value(value, connection))
-    text = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}"  # noqa: S608
+    text, params = _update_sql(meta, fields, values, obj.pk, state_guard)
     if state_guard:
         refused = ConcurrentTransition(
             "Cannot save object! The state has been changed since fetched from the database!"
@@ -241,12 +229,33 @@ def update_statement(obj: models.Model, field_names: Iterable[str]) -> Statement
     return Statement(text, tuple(params), row=(meta.db_table, obj.pk), rows=1, refused=refused)
 
 
-def update_where_statement(queryset: models.QuerySet, **values) -> Statement:
-    """The UPDATE that ``queryset.update(**values)`` would send; however many rows it finds."""
-    query = queryset.query.chain(sql.UpdateQuery)
-    query.add_update_values(values)
-    text, params = query.get_compiler(connection=connection).as_sql()
+def update_row_statement(model: type[models.Model], pk, values: dict, *, where: dict | None = None) -> Statement:
+    """The UPDATE of one row's fields to ``values`` (plain values, each converted as a save converts it) where
+    its primary key is ``pk`` and each field in ``where`` holds the value given (``None``: is null); whether it
+    finds the row or not. What ``model.objects.filter(pk=pk, **where).update(**values)`` sends, built from the
+    fields instead of compiling a queryset on every request."""
+    meta = model._meta
+    text, params = _update_sql(meta, [meta.get_field(name) for name in values], values.values(), pk, where or {})
     return Statement(text, tuple(params))
+
+
+def _update_sql(meta, fields: list, values: Iterable, pk, where: dict) -> tuple[str, list]:
+    """``UPDATE … SET`` the fields to the values (converted for the database) ``WHERE`` the primary key is ``pk``
+    and each field named in ``where`` holds its value (``None``: is null)."""
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
+    conditions = [f"{quote(meta.pk.column)} = %s"]
+    params.append(meta.pk.get_db_prep_value(pk, connection))
+    for name, value in where.items():
+        field = meta.get_field(name)
+        if value is None:
+            conditions.append(f"{quote(field.column)} IS NULL")
+        else:
+            conditions.append(f"{quote(field.column)} = %s")
+            params.append(field.get_db_prep_value(value, connection))
+    # Only quoted identifiers from the model's own metadata are formatted in; every value is a parameter.
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}", params  # noqa: S608
 
 
 def _check(statement: Statement, written: int) -> None:
@@ -273,8 +282,12 @@ class _Waiting:
         if statement.new:
             for index, waiting in enumerate(self.statements):
                 if waiting.new and type(waiting.new[0]) is type(statement.new[0]):
-                    self.statements[index] = insert_statement([*waiting.new, *statement.new])
-                    return
+                    merged = _merged_inserts(waiting, statement)
+                    if merged is not None:
+                        self.statements[index] = merged
+                        return
+                    self.send()  # other columns (a primary key given): the rows written so far go first
+                    break
         self.statements.append(statement)
         if statement.row is not None:
             self.rows.add(statement.row)
@@ -304,6 +317,20 @@ class _Waiting:
         if self.statements and not self.sending:
             self.send()
         return execute(sql_text, params, many, context)
+
+
+def _merged_inserts(first: Statement, then: Statement) -> Statement | None:
+    """One INSERT of both statements' rows, ``first``'s first, when they write the same columns of one table;
+    their values as already converted (the rows are not built again)."""
+    head = first.sql[: first.sql.index(" VALUES ") + len(" VALUES ")]
+    if not then.sql.startswith(head):
+        return None
+    return Statement(
+        f"{first.sql}, {then.sql[len(head) :]}",
+        first.params + then.params,
+        rows=first.rows + then.rows,
+        new=first.new + then.new,
+    )
 
 
 def _together_sql(statements: list[Statement]) -> str:

@@ -26,7 +26,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from core.db import PreparedRead, insert_unless_taken, update_where_statement, write
+from core.db import PreparedRead, insert_unless_taken, update_row_statement, write
 from core.errors import InvalidRequestError
 from edge.errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError, ServerError
 from edge.exception_handler import answer_for, error_answer
@@ -146,7 +146,7 @@ class Progress:
         if resource_id is not None:
             changes["resource_id"] = resource_id
         # Sent with the service's other writes when it writes them together (core.db.writes_together).
-        write(update_where_statement(IdempotencyKey.objects.filter(pk=self.record.pk), **changes))
+        write(update_row_statement(IdempotencyKey, self.record.pk, changes))
         self.record.recovery_point = point
         if resource_id is not None:
             self.record.resource_id = resource_id
@@ -258,14 +258,18 @@ def _let_go(record: IdempotencyKey) -> None:
 
 def _store(record: IdempotencyKey, status: int, content: bytes) -> None:
     write(
-        update_where_statement(
-            IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS),
-            status=IdempotencyKey.Status.COMPLETED,
-            recovery_point=RecoveryPoint.FINISHED,
-            response_status=status,
-            response_body=content,
-            completed_at=timezone.now(),
-            locked_at=None,
+        update_row_statement(
+            IdempotencyKey,
+            record.pk,
+            {
+                "status": IdempotencyKey.Status.COMPLETED,
+                "recovery_point": RecoveryPoint.FINISHED,
+                "response_status": status,
+                "response_body": content,
+                "completed_at": timezone.now(),
+                "locked_at": None,
+            },
+            where={"status": IdempotencyKey.Status.IN_PROGRESS},
         )
     )
 
