@@ -110,6 +110,14 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        # Values travel apart from the SQL (psycopg's server-side binding), so a statement sent five times on a
+        # connection is prepared once and then only executed: PostgreSQL stops parsing and planning the same
+        # statements on every payment (2.7 ms of its CPU per payment instead of 3.8: docs/performance.md).
+        # A statement sent once, such as a migration's script of several commands, is sent as it is.
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "server_side_binding": env_bool("DB_SERVER_SIDE_BINDING", True),
+        }
 else:
     DATABASES = {
         "default": {

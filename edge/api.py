@@ -1,6 +1,7 @@
 """Input parsing shared by the API's views: strict JSON types, money, metadata, unknown parameters,
 and the shape of the ids in the path and the text of the query string."""
 
+import copy
 import re
 
 from drf_spectacular.types import OpenApiTypes
@@ -86,6 +87,12 @@ class WellFormedRequest(BasePermission):
 
 class StrictInputSerializer(serializers.Serializer):
     """An input serializer that refuses parameters it does not know (``parameter_unknown``)."""
+
+    def get_fields(self):
+        # DRF deep-copies the declared fields for every instance, building each field anew (half of a
+        # create-and-confirm's validation). A shallow copy is enough: binding gives the copy its own name and
+        # parent, and validating reads a field's settings without changing them.
+        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

@@ -124,6 +124,9 @@ def _sweep_grace() -> timedelta:
 # --- Recording events (the outbox) ---------------------------------------------------------
 
 
+_EVENT_TYPES = frozenset(EventType.values)  # EventType.values builds its list anew on every call
+
+
 def _render_time(moment: datetime) -> str:
     return DateTimeField().to_representation(moment)
 
@@ -144,7 +147,7 @@ def event_record(*, merchant: Merchant | str, type: str, data_object: dict) -> E
         raise TransactionManagementError(
             "event_record writes in the caller's transaction, with the state change: wrap it in transaction.atomic()."
         )
-    if type not in EventType.values:
+    if type not in _EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     now = timezone.now()
     event_id = new_event_id()

@@ -475,7 +475,8 @@ def exceptions_replace(*, run_id: int, processor: str, settlement_date: datetime
         "INSERT INTO {exc} (run_id, processor, settlement_date, type, line_type, match_key, merchant_id, reference, "
         "processor_id, currency, internal_amount, external_amount, expected_fee, external_fee, details, status, "
         "resolution, note, resolved_by_id, resolved_at, ledger_entry_id, created, updated) "
-        "SELECT %(run)s, %(processor)s, %(day)s, f.kind, f.line_type, f.match_key, f.merchant_id, "
+        # The processor's name is also compared below: one type for both uses (the server binds the value once).
+        "SELECT %(run)s, CAST(%(processor)s AS varchar), %(day)s, f.kind, f.line_type, f.match_key, f.merchant_id, "
         "COALESCE(f.reference, ''), COALESCE(f.processor_id, ''), COALESCE(f.currency, ''), f.internal_amount, "
         "f.external_amount, "
         f"f.expected_fee, f.external_fee, {details}, 'open', '', '', NULL, NULL, NULL, %(now)s, %(now)s "
