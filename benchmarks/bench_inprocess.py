@@ -78,8 +78,9 @@ def measure(client, keys: list[str], counter: StatementCounter, *, expect_status
     }
 
 
-def profile_loop(client, counter: StatementCounter, *, replay: bool, payments: int) -> None:
-    """cProfile over one more loop of first requests (or of their replays): where the web tier's CPU goes."""
+def profile_loop(client, counter: StatementCounter, *, replay: bool, payments: int, save_to: str = "") -> None:
+    """cProfile over one more loop of first requests (or of their replays): where the web tier's CPU goes
+    (``save_to``: the profile kept in that file too, for ``python -m pstats``)."""
     import cProfile
     import pstats
 
@@ -90,6 +91,8 @@ def profile_loop(client, counter: StatementCounter, *, replay: bool, payments: i
     profiler.enable()
     measure(client, keys, counter, expect_status=201)
     profiler.disable()
+    if save_to:
+        profiler.dump_stats(save_to)
     stats = pstats.Stats(profiler).strip_dirs()
     stats.sort_stats("tottime").print_stats(35)
     stats.sort_stats("cumulative").print_stats(60)
@@ -102,6 +105,7 @@ def main() -> None:
     parser.add_argument("--database", default="payments_bench_inprocess")
     parser.add_argument("--show-statements", action="store_true", help="print the SQL of one payment and one replay")
     parser.add_argument("--profile", choices=("first", "replay"), help="print cProfile's top functions of one loop")
+    parser.add_argument("--profile-file", default="", help="with --profile: keep the profile in this file")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
     args = parser.parse_args()
 
@@ -135,7 +139,13 @@ def main() -> None:
             first = measure(client, keys, counter, expect_status=201)
             replay = measure(client, keys, counter, expect_status=201)
             if args.profile:
-                profile_loop(client, counter, replay=args.profile == "replay", payments=args.payments)
+                profile_loop(
+                    client,
+                    counter,
+                    replay=args.profile == "replay",
+                    payments=args.payments,
+                    save_to=args.profile_file,
+                )
             if args.show_statements:
                 counter.show = True
                 key = str(uuid.uuid4())

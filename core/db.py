@@ -1,13 +1,15 @@
 """Database helpers shared by the services."""
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, models
-from django.db.models import sql
+from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
 from django_fsm import ConcurrentTransition
 
 
@@ -54,6 +56,111 @@ def insert_unless_taken(obj: models.Model, *, synchronous_commit: bool = True) -
     if meta.auto_field is not None and obj.pk is None:
         setattr(obj, meta.auto_field.attname, row[0])
     return True
+
+
+# --- Reads compiled once ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _CompiledRead:
+    alias: str
+    sql: str
+    params: tuple
+    positions: tuple[int, ...]  # where each of the read's values goes in ``params``
+    for_update: bool
+    model: type[models.Model]
+    field_names: list[str]
+    model_columns: slice
+    related_populators: list
+    converters: dict
+
+
+class PreparedRead:
+    """A read that runs on every request, compiled to SQL once per process and database, then sent with each
+    call's values: the same SQL, instances and conversions as the queryset ``build(*values)`` evaluated by
+    the ORM (``select_related`` objects attached, ``select_for_update`` refused outside a transaction), without
+    compiling that queryset again each time, which costs more CPU than sending it.
+
+    ``build`` takes the read's values, all strings (an id, a key's prefix), and uses each exactly once as the
+    value of a lookup on a text column; a queryset with annotations, or a value the compiled SQL does not carry
+    unchanged (``icontains`` wraps it in ``%``), is refused at its first call (``ImproperlyConfigured``), never
+    answered wrongly."""
+
+    def __init__(self, build: Callable[..., models.QuerySet]):
+        self._build = build
+        self._compiled: dict[str, _CompiledRead] = {}
+
+    def all(self, *values: str) -> list[models.Model]:
+        compiled = self._compiled.get(connection.alias) or self._compile(len(values))
+        if compiled.for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = list(compiled.params)
+        for position, value in zip(compiled.positions, values, strict=True):
+            params[position] = value
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        return [self._instance(compiled, row) for row in rows]
+
+    def first(self, *values: str) -> models.Model | None:
+        found = self.all(*values)
+        return found[0] if found else None
+
+    def get(self, *values: str) -> models.Model:
+        """The one row, or the model's ``DoesNotExist`` (like ``QuerySet.get``: more than one is an error)."""
+        found = self.all(*values)
+        if len(found) == 1:
+            return found[0]
+        model = self._compiled[connection.alias].model
+        if not found:
+            raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+        raise model.MultipleObjectsReturned(f"get() returned more than one {model._meta.object_name}.")
+
+    def _instance(self, compiled: _CompiledRead, row: tuple) -> models.Model:
+        if compiled.converters:
+            row = list(row)
+            for position, (converters, expression) in compiled.converters.items():
+                value = row[position]
+                for converter in converters:
+                    value = converter(value, expression, connection)
+                row[position] = value
+        instance = compiled.model.from_db(compiled.alias, compiled.field_names, row[compiled.model_columns])
+        for populator in compiled.related_populators:
+            populator.populate(row, instance)
+        return instance
+
+    def _compile(self, count: int) -> _CompiledRead:
+        """The queryset's SQL, and where its values go in its parameters: it is built with placeholders that
+        no constant of the query can equal, found again among the compiled parameters."""
+        placeholders = [f"\x00prepared read value {n} {id(self)}\x00" for n in range(count)]
+        queryset = self._build(*placeholders)
+        compiler = queryset.query.get_compiler(connection=connection)
+        sql_text, params = compiler.as_sql()
+        positions = []
+        for placeholder in placeholders:
+            found = [index for index, param in enumerate(params) if param == placeholder]
+            if len(found) != 1:
+                raise ImproperlyConfigured(f"a prepared read must use each value once: {sql_text}")
+            positions.append(found[0])
+        if compiler.annotation_col_map or queryset.query.extra_select:
+            raise ImproperlyConfigured("a prepared read reads model rows only")
+        select, klass_info = compiler.select, compiler.klass_info
+        columns = klass_info["select_fields"]
+        model_columns = slice(columns[0], columns[-1] + 1)
+        compiled = _CompiledRead(
+            alias=connection.alias,
+            sql=sql_text,
+            params=tuple(params),
+            positions=tuple(positions),
+            for_update=queryset.query.select_for_update,
+            model=klass_info["model"],
+            field_names=[column[0].target.attname for column in select[model_columns]],
+            model_columns=model_columns,
+            related_populators=get_related_populators(klass_info, select, connection.alias),
+            converters=compiler.get_converters([column[0] for column in select]),
+        )
+        self._compiled[connection.alias] = compiled
+        return compiled
 
 
 # --- Writes sent together ------------------------------------------------------------------------------------
@@ -109,21 +216,10 @@ def update_statement(obj: models.Model, field_names: Iterable[str]) -> Statement
     ``ConcurrentTransitionMixin``, as that mixin writes it too: only where the state is still the one last
     read or written, refused with ``ConcurrentTransition`` otherwise."""
     meta = obj._meta
-    quote = connection.ops.quote_name
     fields = [meta.get_field(name) for name in field_names]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in fields]
-    conditions = [f"{quote(meta.pk.column)} = %s"]
-    params.append(meta.pk.get_db_prep_value(obj.pk, connection))
+    values = [field.pre_save(obj, False) for field in fields]
     state_guard = getattr(obj, "_ConcurrentTransitionMixin__initial_states", None) or {}
-    for attname, value in state_guard.items():
-        field = meta.get_field(attname)
-        if value is None:
-            conditions.append(f"{quote(field.column)} IS NULL")
-        else:
-            conditions.append(f"{quote(field.column)} = %s")
-            params.append(field.get_db_prep_value(value, connection))
-    text = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}"  # noqa: S608
+    text, params = _update_sql(meta, fields, values, obj.pk, state_guard)
     if state_guard:
         refused = ConcurrentTransition(
             "Cannot save object! The state has been changed since fetched from the database!"
@@ -133,12 +229,33 @@ def update_statement(obj: models.Model, field_names: Iterable[str]) -> Statement
     return Statement(text, tuple(params), row=(meta.db_table, obj.pk), rows=1, refused=refused)
 
 
-def update_where_statement(queryset: models.QuerySet, **values) -> Statement:
-    """The UPDATE that ``queryset.update(**values)`` would send; however many rows it finds."""
-    query = queryset.query.chain(sql.UpdateQuery)
-    query.add_update_values(values)
-    text, params = query.get_compiler(connection=connection).as_sql()
+def update_row_statement(model: type[models.Model], pk, values: dict, *, where: dict | None = None) -> Statement:
+    """The UPDATE of one row's fields to ``values`` (plain values, each converted as a save converts it) where
+    its primary key is ``pk`` and each field in ``where`` holds the value given (``None``: is null); whether it
+    finds the row or not. What ``model.objects.filter(pk=pk, **where).update(**values)`` sends, built from the
+    fields instead of compiling a queryset on every request."""
+    meta = model._meta
+    text, params = _update_sql(meta, [meta.get_field(name) for name in values], values.values(), pk, where or {})
     return Statement(text, tuple(params))
+
+
+def _update_sql(meta, fields: list, values: Iterable, pk, where: dict) -> tuple[str, list]:
+    """``UPDATE … SET`` the fields to the values (converted for the database) ``WHERE`` the primary key is ``pk``
+    and each field named in ``where`` holds its value (``None``: is null)."""
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
+    conditions = [f"{quote(meta.pk.column)} = %s"]
+    params.append(meta.pk.get_db_prep_value(pk, connection))
+    for name, value in where.items():
+        field = meta.get_field(name)
+        if value is None:
+            conditions.append(f"{quote(field.column)} IS NULL")
+        else:
+            conditions.append(f"{quote(field.column)} = %s")
+            params.append(field.get_db_prep_value(value, connection))
+    # Only quoted identifiers from the model's own metadata are formatted in; every value is a parameter.
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}", params  # noqa: S608
 
 
 def _check(statement: Statement, written: int) -> None:
@@ -165,8 +282,12 @@ class _Waiting:
         if statement.new:
             for index, waiting in enumerate(self.statements):
                 if waiting.new and type(waiting.new[0]) is type(statement.new[0]):
-                    self.statements[index] = insert_statement([*waiting.new, *statement.new])
-                    return
+                    merged = _merged_inserts(waiting, statement)
+                    if merged is not None:
+                        self.statements[index] = merged
+                        return
+                    self.send()  # other columns (a primary key given): the rows written so far go first
+                    break
         self.statements.append(statement)
         if statement.row is not None:
             self.rows.add(statement.row)
@@ -196,6 +317,20 @@ class _Waiting:
         if self.statements and not self.sending:
             self.send()
         return execute(sql_text, params, many, context)
+
+
+def _merged_inserts(first: Statement, then: Statement) -> Statement | None:
+    """One INSERT of both statements' rows, ``first``'s first, when they write the same columns of one table;
+    their values as already converted (the rows are not built again)."""
+    head = first.sql[: first.sql.index(" VALUES ") + len(" VALUES ")]
+    if not then.sql.startswith(head):
+        return None
+    return Statement(
+        f"{first.sql}, {then.sql[len(head) :]}",
+        first.params + then.params,
+        rows=first.rows + then.rows,
+        new=first.new + then.new,
+    )
 
 
 def _together_sql(statements: list[Statement]) -> str:

@@ -26,7 +26,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from core.db import insert_unless_taken, update_where_statement, write
+from core.db import PreparedRead, insert_unless_taken, update_row_statement, write
 from core.errors import InvalidRequestError
 from edge.errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError, ServerError
 from edge.exception_handler import answer_for, error_answer
@@ -35,6 +35,11 @@ from edge.models import IdempotencyKey
 RecoveryPoint = IdempotencyKey.RecoveryPoint
 
 logger = logging.getLogger(__name__)
+
+# Every replay reads the key that refused its claim: compiled once (core.db.PreparedRead).
+_key_of_merchant = PreparedRead(
+    lambda merchant_id, key: IdempotencyKey.objects.filter(merchant_id=merchant_id, key=key)
+)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -141,7 +146,7 @@ class Progress:
         if resource_id is not None:
             changes["resource_id"] = resource_id
         # Sent with the service's other writes when it writes them together (core.db.writes_together).
-        write(update_where_statement(IdempotencyKey.objects.filter(pk=self.record.pk), **changes))
+        write(update_row_statement(IdempotencyKey, self.record.pk, changes))
         self.record.recovery_point = point
         if resource_id is not None:
             self.record.resource_id = resource_id
@@ -186,7 +191,7 @@ def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> I
     # wrote nothing, which is then safe to execute again.
     if insert_unless_taken(record, synchronous_commit=False):
         return record
-    existing = IdempotencyKey.objects.filter(merchant=merchant, key=key).first()
+    existing = _key_of_merchant.first(merchant.pk, key)
     if existing is None:  # deleted in between (its request let go of it having done nothing): try once more
         return _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
     if (existing.method, existing.path, existing.fingerprint) != (method, path, fingerprint):
@@ -253,14 +258,18 @@ def _let_go(record: IdempotencyKey) -> None:
 
 def _store(record: IdempotencyKey, status: int, content: bytes) -> None:
     write(
-        update_where_statement(
-            IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS),
-            status=IdempotencyKey.Status.COMPLETED,
-            recovery_point=RecoveryPoint.FINISHED,
-            response_status=status,
-            response_body=content,
-            completed_at=timezone.now(),
-            locked_at=None,
+        update_row_statement(
+            IdempotencyKey,
+            record.pk,
+            {
+                "status": IdempotencyKey.Status.COMPLETED,
+                "recovery_point": RecoveryPoint.FINISHED,
+                "response_status": status,
+                "response_body": content,
+                "completed_at": timezone.now(),
+                "locked_at": None,
+            },
+            where={"status": IdempotencyKey.Status.IN_PROGRESS},
         )
     )
 

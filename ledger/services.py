@@ -279,7 +279,9 @@ def _write_entry(
             )
             if moved == 0:
                 raise PendingEntryResolved(f"Ledger entry {pending_entry.pk} was already posted or voided.")
-        limited = list(Account.objects.select_for_update().filter(pk__in=limited_ids).order_by("pk"))
+        limited = (
+            list(Account.objects.select_for_update().filter(pk__in=limited_ids).order_by("pk")) if limited_ids else []
+        )
         now = timezone.now()
         # With the caller's other writes when it writes them together; a limit check's read sends it first.
         write(

@@ -4,11 +4,15 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
+from core.db import PreparedRead
 from merchants.keys import key_matches, looks_like_key, lookup_prefix
 from merchants.models import ApiKey
 from merchants.services import api_key_touch
 
 _INVALID = "Invalid API key provided."
+
+# Every API request reads its key: compiled once (core.db.PreparedRead).
+_key_with_merchant = PreparedRead(lambda prefix: ApiKey.objects.select_related("merchant").filter(prefix=prefix))
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -30,7 +34,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise AuthenticationFailed("Send the API key as 'Authorization: Bearer sk_test_…'.")
         if not looks_like_key(secret):
             raise AuthenticationFailed(_INVALID)
-        api_key = ApiKey.objects.select_related("merchant").filter(prefix=lookup_prefix(secret)).first()
+        api_key = _key_with_merchant.first(lookup_prefix(secret))
         if api_key is None or not key_matches(secret, api_key.key_hash):
             raise AuthenticationFailed(_INVALID)
         if api_key.is_revoked or not api_key.merchant.is_active:

@@ -22,12 +22,16 @@ caller may call the processor while it holds one (design.md): the callers open s
 these calls.
 """
 
+from core.db import PreparedRead
 from payments.models import Dispute, FxRate, Payment, Refund, RoutingRule
+
+# Every confirmation, capture, refund and dispute locks its payment first: compiled once (core.db.PreparedRead).
+_payment_for_update = PreparedRead(lambda payment_id: Payment.objects.select_for_update().filter(pk=payment_id))
 
 
 def payment_lock(payment_id: str) -> Payment:
     """The payment, locked FOR UPDATE until the caller's transaction ends. Lock it first."""
-    return Payment.objects.select_for_update().get(pk=payment_id)
+    return _payment_for_update.get(payment_id)
 
 
 def refund_lock(refund_id: str) -> Refund:

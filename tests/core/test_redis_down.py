@@ -27,9 +27,7 @@ def closed_redis_url() -> str:
 
 
 def redis_cache_down():
-    return override_settings(
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed_redis_url()}}
-    )
+    return override_settings(CACHES={"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": closed_redis_url()}})
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,14 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_fsm import ConcurrentTransition
 
-from core.db import insert_statement, insert_unless_taken, update_statement, write, writes_together
+from core.db import (
+    insert_statement,
+    insert_unless_taken,
+    update_row_statement,
+    update_statement,
+    write,
+    writes_together,
+)
 from edge.models import IdempotencyKey
 from payments.models import Payment, PaymentTransition
 from tests.conftest import requires_postgres
@@ -128,3 +135,18 @@ def test_insert_unless_taken_can_skip_the_wait_for_the_disk(merchant):
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"  # only that statement's own transaction committed asynchronously
+
+
+@pytest.mark.django_db
+def test_an_update_of_a_row_writes_only_where_its_conditions_hold(merchant):
+    payment = payment_row(merchant, "processing")
+    write(update_row_statement(Payment, payment.pk, {"description": "moved"}, where={"status": "succeeded"}))
+    write(update_row_statement(Payment, payment.pk, {"description": "kept"}, where={"processor_charge_id": "ch_1"}))
+    assert Payment.objects.get(pk=payment.pk).description is None  # neither condition held: nothing written
+    write(
+        update_row_statement(
+            Payment, payment.pk, {"description": "moved", "metadata": {"a": 1}}, where={"processor_charge_id": None}
+        )
+    )
+    stored = Payment.objects.get(pk=payment.pk)
+    assert (stored.description, stored.metadata) == ("moved", {"a": 1})

@@ -178,9 +178,7 @@ def test_a_long_outbox_is_drained_in_batches_and_continued(merchant, endpoint, q
 
 def test_with_a_shared_cache_one_drain_is_queued_until_it_starts(merchant, endpoint, queued, settings, monkeypatch):
     settings.EVENTS_DRAIN_ON_COMMIT = True
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://unused"}
-    }
+    settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": "redis://unused"}}
     flags = set()
 
     class SharedCache:
