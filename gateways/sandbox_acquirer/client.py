@@ -15,17 +15,37 @@ ProcessorUnavailable, because a refused read says nothing about money.
 One instance per configured processor name: its base URL, key, secret, timeouts
 and fees are ``settings.PROCESSORS[name]``, read at each call, so that a test may
 point it at another sandbox by replacing ``settings.PROCESSORS``.
+
+HTTP goes through urllib3 directly: one ``PoolManager`` for the process (thread-safe,
+keep-alive connections per host), never through ``requests``, whose session machinery
+(environment, hooks, cookies, prepared requests) cost about a tenth of the web tier's
+CPU per payment for nothing this client uses (docs/performance.md, issue 14).
 """
 
 import datetime
+import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-import requests
-import urllib3.exceptions
+import certifi
+import urllib3
 from django.conf import settings
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    ResponseError,
+    SSLError,
+)
+from urllib3.util import make_headers
 from urllib3.util.retry import Retry
 
 from gateways.base import (
@@ -59,22 +79,68 @@ RETRY_ELSEWHERE_CODES = frozenset({"currency_not_supported"})
 POOL_SIZE = 64
 
 
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    # The processor is configured by its URL (settings.PROCESSORS), never by HTTP(S)_PROXY, NO_PROXY or
-    # REQUESTS_CA_BUNDLE: without this, requests reads and parses those variables (and .netrc) on every call.
-    session.trust_env = False
-    # Retry only failures to connect: the request never left, so a retry cannot
-    # charge twice. Anything after sending is reported as unknown, never retried here.
-    retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.05, allowed_methods=None)
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+# Retry only failures to connect: the request never left, so a retry cannot
+# charge twice. Anything after sending is reported as unknown, never retried here.
+# (A 413, 429 or 503 that carries Retry-After ends the call as a spent retry: unknown, too.)
+RETRY = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.05, allowed_methods=None)
+# What every call accepts, as requests said it: compressed answers are decoded by urllib3.
+ACCEPT_ENCODING = ", ".join(re.split(r",\s*", make_headers(accept_encoding=True)["accept-encoding"]))
 
 
-# One pooled session for the process: connections are reused across calls and threads.
-_session = _new_session()
+def _new_pool_manager() -> urllib3.PoolManager:
+    """The connection pools of one process: up to 4 hosts, ``POOL_SIZE`` kept-alive connections each. Not
+    blocking: a thread that finds every connection busy opens one more (and closes it after, beyond the size).
+    No proxy and nothing from the environment (HTTP(S)_PROXY, NO_PROXY, .netrc): the processor is configured by
+    its URL (settings.PROCESSORS) alone. HTTPS is verified against certifi's roots, as requests verified it."""
+    return urllib3.PoolManager(num_pools=4, maxsize=POOL_SIZE, block=False, ca_certs=certifi.where())
+
+
+# One pool manager for the process: connections are reused across calls and threads.
+_pool_manager = _new_pool_manager()
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """An answer of the processor, read whole."""
+
+    status: int
+    content_type: str
+    content: bytes
+
+    def json(self) -> Any:
+        """The body as JSON, decoded as requests' ``Response.json()`` decoded it: with the charset the
+        Content-Type names, else UTF-8 for ``application/json`` and ISO-8859-1 for a text type; without any of
+        these, as UTF-8, -16 or -32 (JSON's own detection). Bytes that do not decode are replaced (where
+        requests guessed another encoding, only the text inside strings can differ). Raises ValueError when the
+        body is not JSON."""
+        charset = _charset(self.content_type)
+        if charset is None:
+            try:
+                return json.loads(self.content)
+            except UnicodeDecodeError:
+                charset = "utf-8"
+        try:
+            text = self.content.decode(charset, errors="replace")
+        except LookupError:  # a charset Python does not know
+            text = self.content.decode(errors="replace")
+        return json.loads(text)
+
+
+def _charset(content_type: str) -> str | None:
+    """The encoding requests read a body of ``content_type`` with, or None when it would have guessed."""
+    media_type, _, parameters = content_type.partition(";")
+    charset = None
+    for parameter in parameters.split(";"):
+        name, equals, value = parameter.partition("=")
+        if equals and name.strip("\"' ").lower() == "charset":
+            charset = value.strip("\"' ")
+    if charset is not None:
+        return charset
+    if "text" in media_type:
+        return "ISO-8859-1"
+    if "application/json" in media_type:
+        return "utf-8"
+    return None
 
 
 class SandboxControls(Protocol):
@@ -101,7 +167,7 @@ class SandboxProcessor:
         webhook_secret: str | None = None,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
-        session: requests.Session | None = None,
+        pool_manager: urllib3.PoolManager | None = None,
     ):
         self.name = name or settings.PROCESSOR_DEFAULT
         self._base_url = base_url
@@ -109,7 +175,7 @@ class SandboxProcessor:
         self._webhook_secret = webhook_secret
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._session = session or _session
+        self._pool_manager = pool_manager or _pool_manager
 
     # --- configuration ---------------------------------------------------------
 
@@ -139,19 +205,12 @@ class SandboxProcessor:
     # --- the Processor interface -----------------------------------------------
 
     def health(self) -> None:
-        """``GET /healthz`` with a short timeout (health is probed often: it must never wait long)."""
-        try:
-            response = self._session.get(self.base_url + "/healthz", timeout=HEALTH_TIMEOUT, allow_redirects=False)
-        except requests.ConnectionError as error:
-            if _never_sent(error):
-                raise ProcessorNotReached(f"The processor could not be reached: {error}") from error
-            raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
-        except requests.RequestException as error:
-            raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
-        if response.status_code != 200:
-            raise ProcessorUnavailable(
-                f"The processor answered {response.status_code}.", status_code=response.status_code
-            )
+        """``GET /healthz`` with a short timeout (health is probed often: it must never wait long). Raises
+        ProcessorNotReached when nothing could be sent, ProcessorUnavailable for any other failure or answer
+        but 200."""
+        answer = self._exchange("GET", "/healthz", headers={"Accept": "*/*"}, timeout=HEALTH_TIMEOUT)
+        if answer.status != 200:
+            raise ProcessorUnavailable(f"The processor answered {answer.status}.", status_code=answer.status)
 
     def retrieve_token(self, token: str) -> CardDetails:
         status, body = self._request("GET", f"/v1/tokens/{_quote(token)}")
@@ -278,19 +337,18 @@ class SandboxProcessor:
     def settlement_report(self, *, day: datetime.date) -> SettlementReport:
         """``GET /v1/settlements/<day>.csv``, read by ``gateways.sandbox_acquirer.settlement``. Anything but a
         CSV answer is ProcessorUnavailable."""
-        response = self._send("GET", f"/v1/settlements/{day.isoformat()}.csv", accept="text/csv")
-        content_type = response.headers.get("Content-Type", "")
-        if response.status_code == 200 and content_type.startswith("text/csv"):
-            return report_from_bytes(response.content)
+        answer = self._send("GET", f"/v1/settlements/{day.isoformat()}.csv", accept="text/csv")
+        if answer.status == 200 and answer.content_type.startswith("text/csv"):
+            return report_from_bytes(answer.content)
         try:
-            body = response.json()
+            body = answer.json()
         except ValueError:
             body = None
         body = body if isinstance(body, dict) else {}
-        self._raise_for(response.status_code, body, rejected_is_unknown=True)
+        self._raise_for(answer.status, body, rejected_is_unknown=True)
         raise ProcessorUnavailable(
-            f"The processor answered {response.status_code} {content_type or 'without a type'}, not a CSV report.",
-            status_code=response.status_code,
+            f"The processor answered {answer.status} {answer.content_type or 'without a type'}, not a CSV report.",
+            status_code=answer.status,
         )
 
     def read_settlement_report(self, *, file: BinaryIO) -> SettlementReport:
@@ -308,28 +366,71 @@ class SandboxProcessor:
         params: dict | None = None,
         idempotency_key: str | None = None,
         accept: str = "application/json",
-    ) -> requests.Response:
+    ) -> _Answer:
+        """One API call: ``path`` (with ``params`` as its query) under the base URL, ``json_body`` as JSON, the
+        API key and ``idempotency_key`` in its headers, the configured timeouts. Raises as ``_exchange``."""
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": accept}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
+        body = None
+        if json_body is not None:
+            # As requests encoded it: ASCII JSON, ", " and ": " separators, never NaN or Infinity.
+            body = json.dumps(json_body, allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
+        if params:
+            path = f"{path}?{urlencode(params)}"
+        return self._exchange(method, path, headers=headers, body=body, timeout=self.timeout)
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        timeout: tuple[float, float],
+        body: bytes | None = None,
+    ) -> _Answer:
+        """The processor's answer to one request, read whole, redirects not followed, retried only where the
+        connection was never made (``RETRY``).
+
+        Raises ProcessorNotReached when the request provably never left (``_never_sent``), ProcessorUnavailable
+        for anything else that kept an answer from us: a timeout, a connection reset or closed after sending,
+        an answer cut short or undecodable.
+        """
+        # Each urllib3 error ends as requests' adapter made it end (the same class and message as before
+        # issue 14's change); with RETRY, a timeout or a reset arrives as a MaxRetryError.
+        headers["Accept-Encoding"] = ACCEPT_ENCODING
         try:
-            return self._session.request(
+            response = self._pool_manager.urlopen(
                 method,
                 self.base_url + path,
-                json=json_body,
-                params=params,
+                body=body,
                 headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                retries=RETRY,
+                redirect=False,
+                preload_content=False,
             )
-        except requests.ConnectionError as error:
+        except MaxRetryError as error:
             if _never_sent(error):
                 raise ProcessorNotReached(f"The processor could not be reached: {error}") from error
+            if isinstance(error.reason, ResponseError):  # a Retry-After answer (see RETRY)
+                raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
             raise ProcessorUnavailable(f"The connection to the processor failed: {error}") from error
-        except requests.Timeout as error:
+        except ReadTimeoutError as error:
             raise ProcessorUnavailable(f"The processor did not answer in time: {error}") from error
-        except requests.RequestException as error:
+        except (ProtocolError, ClosedPoolError, ProxyError, SSLError, OSError) as error:
+            raise ProcessorUnavailable(f"The connection to the processor failed: {error}") from error
+        except (HTTPError, ValueError) as error:  # a URL or a header that cannot be sent
             raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
+        try:
+            # Reading to the end puts the connection back in the pool; a failure closes it.
+            content = response.read()
+        except (ReadTimeoutError, SSLError) as error:
+            raise ProcessorUnavailable(f"The connection to the processor failed: {error}") from error
+        except HTTPError as error:  # cut short (ProtocolError) or undecodable (DecodeError)
+            raise ProcessorUnavailable(f"The processor could not be reached: {error}") from error
+        return _Answer(response.status, response.headers.get("Content-Type", ""), content)
 
     def _request(
         self,
@@ -340,20 +441,19 @@ class SandboxProcessor:
         params: dict | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[int, dict]:
-        response = self._send(method, path, json_body=json_body, params=params, idempotency_key=idempotency_key)
+        answer = self._send(method, path, json_body=json_body, params=params, idempotency_key=idempotency_key)
         try:
-            body = response.json()
+            body = answer.json()
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            if response.status_code < 500 and response.status_code != 409:
+            if answer.status < 500 and answer.status != 409:
                 # An answer we cannot read may still have charged: unknown, not rejected.
                 raise ProcessorUnavailable(
-                    f"The processor answered {response.status_code} without a JSON object.",
-                    status_code=response.status_code,
+                    f"The processor answered {answer.status} without a JSON object.", status_code=answer.status
                 )
             body = {}
-        return response.status_code, body
+        return answer.status, body
 
     def _raise_for(self, status: int, body: dict, *, rejected_is_unknown: bool = False) -> None:
         if 200 <= status < 300:
@@ -412,15 +512,11 @@ class SandboxProcessor:
             raise ProcessorUnavailable(f"The processor answered {status} with an unreadable object.") from error
 
 
-def _never_sent(error: requests.ConnectionError) -> bool:
+def _never_sent(error: MaxRetryError) -> bool:
     """True only when no byte of the request left: the connection was refused or never established (urllib3
-    gave up retrying the connect). A reset or a closed connection after sending is not proof: it is unknown."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    reason = error.args[0] if error.args else None
-    if isinstance(reason, urllib3.exceptions.MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+    gave up retrying the connect: a name that did not resolve is a NewConnectionError too). A reset or a
+    closed connection after sending is not proof: it is unknown."""
+    return isinstance(error.reason, (NewConnectionError, ConnectTimeoutError))
 
 
 def _quote(identifier: str) -> str:

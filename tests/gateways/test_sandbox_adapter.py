@@ -1,6 +1,7 @@
 """How the adapter turns every kind of answer into the types of gateways.base (against a scripted server)."""
 
 import datetime
+import gzip
 import hashlib
 import json
 import threading
@@ -14,6 +15,7 @@ from gateways.base import (
     CardDeclined,
     Dispute,
     ProcessorError,
+    ProcessorNotReached,
     ProcessorRequestRejected,
     ProcessorUnavailable,
     Refund,
@@ -23,12 +25,13 @@ from gateways.base import (
 from gateways.registry import processor as processor_named
 from gateways.sandbox_acquirer.client import SandboxProcessor
 from gateways.sandbox_acquirer.webhooks import signature_header
+from tests.processes import free_port
 from tests.processors import configure_processor
 
 
 class ScriptedServer:
     """Answers every request with ``self.answer`` = (status, body bytes, delay seconds[, headers]); records the
-    requests."""
+    requests. A status of None closes the connection without an answer, once the request has been read."""
 
     def __init__(self):
         self.answer = (200, b"{}", 0.0)
@@ -44,6 +47,9 @@ class ScriptedServer:
                 )
                 status, payload, delay, *extra = scripted.answer
                 time.sleep(delay)
+                if status is None:
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for name, value in (extra[0] if extra else {}).items():
                     self.send_header(name, value)
@@ -169,9 +175,112 @@ def test_answers_that_leave_the_outcome_unknown_are_unavailable(scripted, client
 
 def test_a_read_timeout_is_unavailable(scripted, client):
     scripted.answer = (201, json.dumps(CHARGE).encode(), 1.0)
+    sent_before = len(scripted.requests)
 
-    with pytest.raises(ProcessorUnavailable):
+    with pytest.raises(ProcessorUnavailable) as caught:
         authorize(client)
+
+    # The request left: the charge may exist, so it is neither "not reached" nor sent again.
+    assert not isinstance(caught.value, ProcessorNotReached)
+    assert len(scripted.requests) == sent_before + 1
+
+
+def test_a_refused_connection_is_not_reached():
+    nowhere = SandboxProcessor(base_url=f"http://127.0.0.1:{free_port()}", connect_timeout=0.5, read_timeout=0.5)
+
+    with pytest.raises(ProcessorNotReached, match="could not be reached"):
+        authorize(nowhere)
+    with pytest.raises(ProcessorNotReached):
+        nowhere.lookup(idempotency_key="k")
+    with pytest.raises(ProcessorNotReached):
+        nowhere.health()
+
+
+def test_a_connection_closed_after_the_request_left_is_unavailable_and_not_sent_again(scripted, client):
+    scripted.answer = (None, b"", 0)
+    sent_before = len(scripted.requests)
+
+    with pytest.raises(ProcessorUnavailable) as caught:
+        authorize(client)
+    with pytest.raises(ProcessorUnavailable) as caught_health:
+        client.health()
+
+    assert not isinstance(caught.value, ProcessorNotReached)
+    assert not isinstance(caught_health.value, ProcessorNotReached)
+    assert "connection to the processor failed" in caught.value.message
+    assert len(scripted.requests) == sent_before + 2
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_not_followed(scripted, client, status):
+    scripted.answer = (status, b"", 0, {"Location": "/v1/elsewhere"})
+    sent_before = len(scripted.requests)
+
+    with pytest.raises(ProcessorUnavailable) as caught:
+        authorize(client)
+
+    assert caught.value.status_code == status
+    assert [sent["path"] for sent in scripted.requests[sent_before:]] == ["/v1/charges"]
+
+
+def test_a_503_with_retry_after_is_unavailable_and_not_sent_again(scripted, client):
+    scripted.answer = (503, error("unavailable"), 0, {"Retry-After": "1"})
+    sent_before = len(scripted.requests)
+
+    with pytest.raises(ProcessorUnavailable) as caught:
+        authorize(client)
+
+    assert not isinstance(caught.value, ProcessorRequestRejected)
+    assert len(scripted.requests) == sent_before + 1
+
+
+def test_the_wire_form_of_a_call(scripted, client):
+    scripted.answer = (200, b'{"object": "list", "data": []}', 0)
+
+    assert client.lookup(idempotency_key="k 1&x=\u00fc/") is None
+    sent = scripted.requests[-1]
+    assert sent["path"] == "/v1/charges?idempotency_key=k+1%26x%3D%C3%BC%2F"
+    assert (sent["headers"]["Accept"], sent["headers"]["Authorization"]) == ("application/json", "Bearer sk_test_key")
+    assert "Idempotency-Key" not in sent["headers"] and "Content-Type" not in sent["headers"]
+
+    scripted.answer = (201, json.dumps({**CHARGE, "status": "authorized", "decline_code": None}).encode(), 0)
+    client.void(processor_id="ch_1/x", idempotency_key="key-v")
+    sent = scripted.requests[-1]
+    assert (sent["path"], sent["body"], sent["headers"]["Content-Type"]) == (
+        "/v1/charges/ch_1%2Fx/void",
+        b"{}",
+        "application/json",
+    )
+    authorize(client)
+    assert scripted.requests[-1]["body"] == (
+        b'{"amount": 100, "currency": "USD", "source": "tok_visa", "capture": false, "reference": "pay_1"}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "message"),
+    [
+        ("application/json", "caf\ufffd"),  # undecodable bytes are replaced, the refusal still read
+        ("application/json; charset=latin-1", "caf\u00e9"),
+        (None, "caf\ufffd"),
+    ],
+)
+def test_an_answer_is_decoded_with_its_charset(scripted, client, content_type, message):
+    body = json.dumps({"error": {"code": "amount_invalid", "message": "caf!"}}).encode().replace(b"!", b"\xe9")
+    scripted.answer = (400, body, 0, {"Content-Type": content_type} if content_type else {})
+
+    with pytest.raises(ProcessorRequestRejected) as caught:
+        authorize(client)
+
+    assert (caught.value.code, caught.value.message) == ("amount_invalid", message)
+
+
+def test_a_compressed_answer_is_read(scripted, client):
+    body = gzip.compress(json.dumps({**CHARGE, "status": "authorized", "decline_code": None}).encode())
+    scripted.answer = (201, body, 0, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+    assert authorize(client).status == "authorized"
+    assert "gzip" in scripted.requests[-1]["headers"]["Accept-Encoding"]
 
 
 @pytest.mark.parametrize(
@@ -356,6 +465,7 @@ def test_the_settlement_report_is_read_from_the_csv_answer(scripted, client):
     report = client.settlement_report(day=datetime.date(2026, 11, 24))
 
     assert scripted.requests[-1]["path"] == "/v1/settlements/2026-11-24.csv"
+    assert scripted.requests[-1]["headers"]["Accept"] == "text/csv"
     assert report.sha256 == hashlib.sha256(csv_bytes).hexdigest()
     assert list(report.batches(size=10)) == [
         [SettlementLine(2, datetime.date(2026, 11, 24), "charge", "ch_1", "pay_1", "USD", 1000, 50, 950)]
