@@ -200,8 +200,9 @@ def main() -> None:
     parser.add_argument("--server", choices=("gunicorn", "granian"), default="granian")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", "--clients", type=int, default=32, dest="connections")
-    parser.add_argument("--web-workers", type=int, default=3)
-    parser.add_argument("--web-threads", type=int, default=8)
+    # The Procfile's own: WEB_CONCURRENCY's default and --blocking-threads.
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto", help="the load generator")
     parser.add_argument("--database", default="payments_bench")
     parser.add_argument(
