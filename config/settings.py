@@ -110,13 +110,17 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-        # Values travel apart from the SQL (psycopg's server-side binding), so a statement sent five times on a
-        # connection is prepared once and then only executed: PostgreSQL stops parsing and planning the same
-        # statements on every payment (2.7 ms of its CPU per payment instead of 3.8: docs/performance.md).
-        # A statement sent once, such as a migration's script of several commands, is sent as it is.
+        # Values travel apart from the SQL (psycopg's server-side binding), and a statement sent
+        # DB_PREPARE_THRESHOLD times on a connection is prepared once and then only executed: PostgreSQL stops
+        # parsing and planning the same statements on every payment (docs/performance.md). A statement sent once,
+        # such as a migration's script of several commands, is sent as it is. Django leaves preparing off by
+        # default for connection poolers in transaction mode: PgBouncer 1.21+ needs max_prepared_statements set
+        # (docs/scaling.md); DB_PREPARE_THRESHOLD= (empty) turns it off.
+        prepare_threshold = env_str("DB_PREPARE_THRESHOLD", "5")
         DATABASES["default"]["OPTIONS"] = {
             **DATABASES["default"].get("OPTIONS", {}),
             "server_side_binding": env_bool("DB_SERVER_SIDE_BINDING", True),
+            "prepare_threshold": int(prepare_threshold) if prepare_threshold else None,
         }
 else:
     DATABASES = {
