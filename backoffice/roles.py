@@ -1,7 +1,8 @@
 """The staff roles, in one list: which group holds which permissions (docs/design.md, "Back office").
 
-- Support: view merchants, payments, refunds, disputes, refund requests and the audit trail; refund up
-  to the approval threshold (above it: a request); answer disputes (submit evidence, accept).
+- Support: view merchants, their external accounts (where payouts go), payments, refunds, disputes, refund
+  requests and the audit trail; refund up to the approval threshold (above it: a request); answer disputes
+  (submit evidence, accept).
 - Finance: everything Support has, plus approve or reject others' refund requests, capture or cancel
   payments, view the ledger and reconciliation, make ledger adjustments, resolve reconciliation
   exceptions, and view and edit exchange rates.
@@ -29,6 +30,7 @@ def _can(actions: str, app_label: str, *models: str) -> list[str]:
 
 SUPPORT = (
     *_can("view", "merchants", "merchant"),
+    *_can("view", "payouts", "externalaccount"),
     *_can("view", "payments", "payment", "paymenttransition", "refund", "dispute"),
     *_can("view", "core", "auditentry"),
     *_can("view", "backoffice", "refundrequest"),

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "merchants",
     "gateways",
     "payments",
+    "payouts",
     "ledger",
     "events",
     "reconciliation",

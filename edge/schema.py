@@ -98,6 +98,7 @@ PROCESSOR_OPERATIONS = {
     "payments_cancel",
     "disputes_submit_evidence",
     "disputes_accept",
+    "external_accounts_create",
 }
 # Operations that may decline (402 card_error carrying the failed payment).
 DECLINING_OPERATIONS = {"payments_create", "payments_confirm", "payments_capture", "payments_cancel"}

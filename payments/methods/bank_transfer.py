@@ -15,13 +15,16 @@ from payments.models import Payment
 from payments.routing import Route, Tokenized, tokenize_at_route
 
 
-def bank_account_tokenize(*, account: dict, route: Route) -> Tokenized[BankAccountDetails]:
+def bank_account_tokenize(
+    *, account: dict, route: Route, param: str = "payment_method[bank_account]"
+) -> Tokenized[BankAccountDetails]:
     """Tokenise a bank account with the route's processor, or its fallback when that one cannot be reached
     (``payments.routing.tokenize_at_route``; no transaction is open).
 
     ``account`` has ``country``, ``holder_name`` and ``routing_number`` + ``account_number`` (US) or ``iban``
     (already checked by ``BankAccountInput``). Raises InvalidRequestError ``bank_account_invalid`` (with the
-    ``param`` at fault) when the processor refuses it, ProcessorUnavailableError when it cannot be asked.
+    ``param`` at fault, under ``param``: the account's place in the request) when the processor refuses it,
+    ProcessorUnavailableError when it cannot be asked.
     """
     try:
         return tokenize_at_route(
@@ -35,9 +38,10 @@ def bank_account_tokenize(*, account: dict, route: Route) -> Tokenized[BankAccou
             ),
         )
     except ProcessorRequestRejected as exc:
-        param = f"payment_method[bank_account][{exc.param}]" if exc.param else "payment_method[bank_account]"
         raise InvalidRequestError(
-            "The bank account was refused by the processor.", code="bank_account_invalid", param=param
+            "The bank account was refused by the processor.",
+            code="bank_account_invalid",
+            param=f"{param}[{exc.param}]" if exc.param else param,
         ) from exc
     except ProcessorUnavailable as exc:
         raise ProcessorUnavailableError("The processor could not be reached. Retry the request.") from exc

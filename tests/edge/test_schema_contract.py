@@ -52,7 +52,7 @@ def test_402_and_503_where_they_occur(schema):
     by_id = {operation["operationId"]: operation for _path, _method, operation in operations(schema)}
     for operation_id in ("payments_create", "payments_confirm", "payments_capture", "payments_cancel"):
         assert {"402", "503"} <= set(by_id[operation_id]["responses"])
-    for operation_id in ("disputes_submit_evidence", "disputes_accept"):
+    for operation_id in ("disputes_submit_evidence", "disputes_accept", "external_accounts_create"):
         assert "503" in by_id[operation_id]["responses"]
     assert "404" in by_id["refunds_create"]["responses"]
 
@@ -65,6 +65,7 @@ def test_path_ids_have_their_objects_shape(schema):
         "event_id": "evt",
         "endpoint_id": "we",
         "transaction_id": "txn",
+        "external_account_id": "ea",
     }
     seen = set()
     for path, _method, operation in operations(schema):

@@ -4,9 +4,10 @@ process, a dump of the database and every log hold none (issue 12, "Done when"; 
 The suite's own databases are rolled back or flushed after each test, so this test makes its own traffic:
 the web started exactly as the Procfile starts it (granian, its masked logging configuration and access-log
 format, everything it prints to a file), the sandbox processor, ordinary successful traffic (payments created,
-confirmed, captured and refunded, a bank transfer, a dispute with evidence, a webhook endpoint, a signed processor
-webhook, a staff refund in the admin) and, for every written form of every card number of the corpus, a request to every
-entry point that takes a string. Then, before the database is flushed, it reads:
+confirmed, captured and refunded, a bank transfer and an external account for payouts, a dispute with evidence,
+a webhook endpoint, a signed processor webhook, a staff refund in the admin) and, for every written form of every
+card number of the corpus, a request to every entry point that takes a string. Then, before the database is
+flushed, it reads:
 
 - ``pg_dump`` of the test database: every cell of every table, JSON cells element by element, and every
   session decoded;
@@ -347,6 +348,9 @@ def make_ordinary_traffic(api: Web, base: str, support, sandbox) -> dict:
         body={"amount": 5000, "currency": "USD", "payment_method": {"type": "bank_transfer", "bank_account": account}},
     )
     assert transfer.status_code == 201 and transfer.json()["payment_method"]["bank_transfer"]["last4"] == "1111"
+    # The same account added for payouts (an external account) is kept as token, last four and fingerprint too.
+    payout_account = api.call("POST", "/api/v1/external_accounts", body={"currency": "USD", "bank_account": account})
+    assert payout_account.status_code == 201 and payout_account.json()["last4"] == "1111", payout_account.text
     endpoint = api.call(
         "POST", "/api/v1/webhook_endpoints", body={"url": "http://127.0.0.1:9/hooks/orders", "events": ["*"]}
     )

@@ -1,0 +1,26 @@
+"""Reads of external accounts. A deleted account is not listed and cannot be fetched."""
+
+from django.db.models import QuerySet
+
+from merchants.models import Merchant
+from payouts.errors import ExternalAccountNotFound
+from payouts.models import ExternalAccount
+
+
+def external_accounts_of(*, merchant: Merchant, currency: str | None = None) -> QuerySet[ExternalAccount]:
+    """The merchant's accounts not deleted, of ``currency`` when given."""
+    accounts = ExternalAccount.objects.filter(merchant=merchant, deleted_at__isnull=True)
+    return accounts.filter(currency=currency) if currency else accounts
+
+
+def external_account_get(*, merchant: Merchant, external_account_id: str) -> ExternalAccount:
+    """The merchant's account, not deleted; ExternalAccountNotFound (404) otherwise, another merchant's too."""
+    account = external_accounts_of(merchant=merchant).filter(pk=external_account_id).first()
+    if account is None:
+        raise ExternalAccountNotFound(f"No such external account: '{external_account_id}'.", param="id")
+    return account
+
+
+def external_account_default(*, merchant: Merchant, currency: str) -> ExternalAccount | None:
+    """Where the merchant's payouts in ``currency`` go unless told otherwise: its default account, if any."""
+    return external_accounts_of(merchant=merchant, currency=currency).filter(default_for_currency=True).first()
