@@ -47,6 +47,14 @@ class RefundStatus(StrEnum):
     FAILED = "failed"
 
 
+class PayoutStatus(StrEnum):
+    """A payout's status at the processor: sent (``in_transit``), then ``paid`` or ``failed``."""
+
+    IN_TRANSIT = "in_transit"
+    PAID = "paid"
+    FAILED = "failed"
+
+
 class DisputeStatus(StrEnum):
     NEEDS_RESPONSE = "needs_response"
     UNDER_REVIEW = "under_review"
@@ -124,8 +132,24 @@ class Dispute:
 
 
 @dataclass(frozen=True)
+class Payout:
+    """Money the processor sends to a merchant's bank account."""
+
+    processor_id: str  # "po_…" of the processor
+    reference: str  # the platform's payout id
+    amount: int
+    currency: str
+    destination: str  # the processor's bank account token ("ba_…", from ``tokenize_bank_account``)
+    status: PayoutStatus
+    arrival_date: int  # unix seconds: when it is (or was) due to be paid
+    failure_code: str | None  # a failed payout: why ("account_closed", …), else None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
 class ProcessorEvent:
-    """A verified webhook. ``charge``, ``refund`` or ``dispute`` holds the object it is about (by its type)."""
+    """A verified webhook. ``charge``, ``refund``, ``dispute`` or ``payout`` holds the object it is about (by its
+    type)."""
 
     event_id: str
     type: str
@@ -134,6 +158,7 @@ class ProcessorEvent:
     # Keyword-only with defaults: the positional order (…, charge, payload) of existing code is unchanged.
     refund: Refund | None = field(default=None, kw_only=True)
     dispute: Dispute | None = field(default=None, kw_only=True)
+    payout: Payout | None = field(default=None, kw_only=True)
     payload: dict = field(hash=False)
 
 
@@ -216,15 +241,15 @@ class SettlementLine(NamedTuple):
     A tuple (a report has a million of them): build one with ``SettlementLine(...)`` or, in a hot loop,
     ``tuple.__new__(SettlementLine, (...))``. The adapter only reads the file: it does not judge what a line
     says. ``type`` is in the boundary's words (``charge``, ``refund``, ``dispute``, ``dispute_reversal``,
-    ``return``), and a word it does not know is passed on as written, like ``currency``; reconciliation
+    ``return``, ``payout``), and a word it does not know is passed on as written, like ``currency``; reconciliation
     decides what it accepts.
     """
 
     line: int  # its line number in the source file (1 is the first), for error messages
     settlement_date: datetime.date
     type: str
-    processor_id: str  # the acquirer's id of the object that moved money (charge, refund, dispute)
-    reference: str  # the platform's id that object belongs to (a payment "pay_…" or a refund "re_…")
+    processor_id: str  # the acquirer's id of the object that moved money (charge, refund, dispute, payout)
+    reference: str  # the platform's id that object belongs to (a payment "pay_…", a refund "re_…", a payout)
     currency: str  # as written: ISO 4217 upper case when the file is right
     amount: int  # signed, minor units: positive is money to the merchant
     fee: int  # the acquirer's fee on this line, minor units
@@ -346,6 +371,29 @@ class Processor(Protocol):
         ``iban``. Raises ProcessorRequestRejected (``code="bank_account_invalid"``) for details the processor
         refuses, ProcessorUnavailable when it cannot be asked. Tokenising twice makes two tokens with one
         fingerprint."""
+        ...
+
+    def create_payout(
+        self, *, amount: int, currency: str, destination: str, reference: str, idempotency_key: str
+    ) -> Payout:
+        """Send ``amount`` to the bank account token ``destination``; ``reference`` is our payout id. The answer
+        is ``in_transit``; ``paid`` or ``failed`` (with ``failure_code``, e.g. ``account_closed``) follows by
+        webhook (``payout.paid``/``payout.failed``) or ``retrieve_payout``.
+
+        Raises ProcessorUnavailable (outcome unknown: find out with ``lookup_payout``, retry only with the same
+        key; ProcessorNotReached when nothing was sent) or ProcessorRequestRejected (definite, nothing sent:
+        ``code`` is e.g. ``token_invalid`` for an unknown destination, ``amount_invalid``). The same key never
+        pays out twice."""
+        ...
+
+    def lookup_payout(self, *, idempotency_key: str) -> Payout | None:
+        """The payout created by the call that carried ``idempotency_key``; None when the processor never
+        recorded one. Raises ProcessorUnavailable when the processor cannot be asked."""
+        ...
+
+    def retrieve_payout(self, *, processor_payout_id: str) -> Payout:
+        """The payout as the processor holds it now. Raises ProcessorUnavailable when it cannot be had (an
+        unknown id included: a refused read says nothing about money)."""
         ...
 
     def fx_rates(self) -> tuple[str, dict[str, str]]:

@@ -29,6 +29,12 @@ RETURN_MESSAGES = {
 # The decline_code of a transfer refused at once, per return code.
 DECLINE_CODES = {"R03": "no_account"}
 
+# A payout to an account whose number (or IBAN) ends in these four characters fails, as to Stripe's test account
+# 000111111116: the account is closed. (The return_r01 test account ends so too: money sent to it comes back.)
+PAYOUT_FAILURE_LAST4 = "1116"
+PAYOUT_ACCOUNT_CLOSED = "account_closed"
+PAYOUT_FAILURE_MESSAGES = {PAYOUT_ACCOUNT_CLOSED: "The bank account has been closed."}
+
 # IBAN lengths of the SEPA scheme's countries (ISO 13616 registry).
 SEPA_IBAN_LENGTHS = {
     "AD": 24,

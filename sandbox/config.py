@@ -48,6 +48,7 @@ class SandboxConfig:
     bank_return_seconds: float
     wallet_expiry_seconds: float
     fx_drift_bps: int
+    payout_seconds: float
     # How long a new dispute gives the merchant to answer before it is lost.
     dispute_evidence_seconds: int
     # The processor's own fees, as its settlement report deducts them (not the platform's fees to merchants).
@@ -91,6 +92,7 @@ def sandbox_config() -> SandboxConfig:
         bank_return_seconds=_env_float("SANDBOX_BANK_RETURN_SECONDS", 3.0),
         wallet_expiry_seconds=_env_float("SANDBOX_WALLET_EXPIRY_SECONDS", 900.0),
         fx_drift_bps=_env_int("SANDBOX_FX_DRIFT_BPS", 0),
+        payout_seconds=_env_float("SANDBOX_PAYOUT_SECONDS", 5.0),
         dispute_evidence_seconds=_env_int("SANDBOX_DISPUTE_EVIDENCE_SECONDS", 7 * 24 * 3600),
         fee_bps=_env_int("SANDBOX_FEE_BPS", 250),
         fee_fixed=_env_int("SANDBOX_FEE_FIXED", 25),

@@ -42,6 +42,10 @@ def new_bank_account_id() -> str:
     return new_id("ba")
 
 
+def new_payout_id() -> str:
+    return new_id("po")
+
+
 class Token(models.Model):
     """A tokenised card: brand, last four digits, expiry and behaviour. Never the number."""
 
@@ -189,6 +193,8 @@ class FaultSettings(models.Model):
     wallet_expiry_seconds = models.FloatField(default=900.0)
     # Every exchange rate is moved by this many basis points (negative: down), so tests can see rates change.
     fx_drift_bps = models.IntegerField(default=0)
+    # How long a payout stays in transit before it is paid (or fails).
+    payout_seconds = models.FloatField(default=5.0)
     # How many error-rate draws have been taken from random.Random(seed) since the seed was set.
     draws = models.BigIntegerField(default=0)
     updated = models.DateTimeField(auto_now=True)
@@ -308,6 +314,40 @@ class Dispute(models.Model):
         return self.id
 
 
+class Payout(models.Model):
+    """Money sent to a tokenised bank account: ``in_transit`` at once, then ``paid`` or ``failed`` (run by a
+    ScheduledAction ``payout_settle``, so a restart loses no due payout)."""
+
+    class Status(models.TextChoices):
+        IN_TRANSIT = "in_transit"
+        PAID = "paid"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_payout_id, editable=False)
+    # Our client's id of the payout (the platform's "po_…"), so lists can filter on it.
+    reference = models.CharField(max_length=255, null=True, blank=True)
+    description = models.CharField(max_length=255, null=True, blank=True)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    destination = models.ForeignKey(BankAccount, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    failure_code = models.CharField(max_length=64, null=True, blank=True)
+    failure_message = models.CharField(max_length=255, null=True, blank=True)
+    # As for charges and refunds: no path can create two payouts for one key.
+    idempotency_key = models.CharField(max_length=255)
+    # When it is due to be paid (or to fail): the answer's arrival_date.
+    arrival_at = models.DateTimeField()
+    created = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="sandbox_payout_unique_key")]
+        indexes = [models.Index(fields=["reference", "-created"], name="sandbox_payout_reference")]
+
+    def __str__(self) -> str:
+        return self.id
+
+
 class SettlementLine(models.Model):
     """One fact of a day's settlement report, written in the transaction of the change it settles.
 
@@ -323,6 +363,8 @@ class SettlementLine(models.Model):
         DISPUTE_REVERSAL = "dispute_reversal"
         # A settled bank transfer sent back by the customer's bank.
         RETURN = "return"
+        # Money sent to a merchant's bank account (a paid payout).
+        PAYOUT = "payout"
 
     settlement_date = models.DateField()
     type = models.CharField(max_length=32)

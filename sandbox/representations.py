@@ -11,6 +11,7 @@ from sandbox.models import (
     Charge,
     Dispute,
     FaultSettings,
+    Payout,
     Refund,
     SettlementLine,
     Token,
@@ -131,6 +132,33 @@ def dispute_json(dispute: Dispute) -> dict:
     }
 
 
+def payout_json(payout: Payout) -> dict:
+    """The payout. ``destination`` is the bank account token; ``arrival_date`` (Unix seconds) is when it is paid,
+    or fails."""
+    return {
+        "id": payout.id,
+        "object": "payout",
+        "reference": payout.reference,
+        "description": payout.description,
+        "amount": payout.amount,
+        "currency": payout.currency,
+        "destination": payout.destination_id,
+        "bank_account": {
+            "id": payout.destination.id,
+            "country": payout.destination.country,
+            "last4": payout.destination.last4,
+            "fingerprint": payout.destination.fingerprint,
+            "bank_name": payout.destination.bank_name,
+        },
+        "status": payout.status,
+        "arrival_date": unix(payout.arrival_at),
+        "failure_code": payout.failure_code,
+        "failure_message": payout.failure_message,
+        "idempotency_key": payout.idempotency_key,
+        "created": unix(payout.created),
+    }
+
+
 def settlement_line_json(line: SettlementLine) -> dict:
     return {
         "object": "settlement_line",
@@ -204,5 +232,6 @@ def faults_json(faults: FaultSettings) -> dict:
         "bank_return_seconds": faults.bank_return_seconds,
         "wallet_expiry_seconds": faults.wallet_expiry_seconds,
         "fx_drift_bps": faults.fx_drift_bps,
+        "payout_seconds": faults.payout_seconds,
         "draws": faults.draws,
     }

@@ -12,6 +12,7 @@ from sandbox.models import (
     Charge,
     Dispute,
     FaultSettings,
+    Payout,
     Refund,
     SettlementLine,
     Token,
@@ -101,6 +102,23 @@ def disputes_list(*, reference: str | None = None, charge_id: str | None = None,
     return list(disputes.order_by("-created", "-id")[:limit])
 
 
+def payout_get(*, payout_id: str) -> Payout:
+    payout = Payout.objects.select_related("destination").filter(pk=payout_id).first()
+    if payout is None:
+        raise ResourceMissing(f"No such payout: {payout_id!r}.", param="id")
+    return payout
+
+
+def payouts_list(*, reference: str | None = None, idempotency_key: str | None = None, limit: int = MAX_LIST):
+    """Payouts, newest first, filtered by our client's reference (its payout id) and/or the key that created them."""
+    payouts = Payout.objects.select_related("destination")
+    if reference is not None:
+        payouts = payouts.filter(reference=reference)
+    if idempotency_key is not None:
+        payouts = payouts.filter(idempotency_key=idempotency_key)
+    return list(payouts.order_by("-created", "-id")[:limit])
+
+
 def captured_charge_for(*, reference: str) -> Charge:
     """The newest captured charge with our client's ``reference`` (a payment may have declined attempts too)."""
     charge = Charge.objects.filter(reference=reference, status=Charge.Status.CAPTURED).order_by("-created").first()
@@ -146,6 +164,7 @@ def faults_current() -> FaultSettings:
         bank_return_seconds=config.bank_return_seconds,
         wallet_expiry_seconds=config.wallet_expiry_seconds,
         fx_drift_bps=config.fx_drift_bps,
+        payout_seconds=config.payout_seconds,
     )
 
 

@@ -35,6 +35,7 @@ from sandbox.models import (
     Dispute,
     FaultSettings,
     IdempotencyKey,
+    Payout,
     Refund,
     ScheduledAction,
     SettlementLine,
@@ -43,8 +44,8 @@ from sandbox.models import (
     new_charge_id,
     new_id,
 )
-from sandbox.representations import charge_json, dispute_json, refund_json, unix
-from sandbox.selectors import charge_get, dispute_get, event_get, faults_current, refund_get
+from sandbox.representations import charge_json, dispute_json, payout_json, refund_json, unix
+from sandbox.selectors import charge_get, dispute_get, event_get, faults_current, payout_get, refund_get
 
 logger = logging.getLogger(__name__)
 
@@ -701,6 +702,79 @@ def _dispute_close(*, dispute_id: str, from_status: str, won: bool) -> Dispute |
     return dispute
 
 
+# --- Payouts -------------------------------------------------------------------
+
+
+def payout_create(
+    *,
+    amount: int,
+    currency: str,
+    destination: BankAccount,
+    reference: str | None,
+    description: str | None,
+    idempotency_key: str,
+    payout_seconds: float,
+) -> Payout:
+    """Send ``amount`` to the bank account ``destination`` and return the recorded payout, ``in_transit``.
+
+    Guarantees: at most one payout per idempotency key (a unique constraint); in the same transaction its
+    outcome is scheduled ``payout_seconds`` later (``payout_settle``, a ScheduledAction row, so a restart of
+    the sandbox loses no due payout). No money has moved yet: no settlement line until it is paid.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            payout = Payout.objects.create(
+                reference=reference,
+                description=description,
+                amount=amount,
+                currency=currency,
+                destination=destination,
+                status=Payout.Status.IN_TRANSIT,
+                idempotency_key=idempotency_key,
+                arrival_at=now + timedelta(seconds=payout_seconds),
+            )
+        except IntegrityError as error:
+            # As for charges: only reachable when a claim that looked abandoned was taken over. No savepoint: the
+            # IdempotencyKeyInUse is never stored, so it rolls back the caller's whole transaction.
+            raise IdempotencyKeyInUse("A payout for this idempotency key is being created.") from error
+        action_schedule(action="payout_settle", params={"payout_id": payout.id}, run_at=payout.arrival_at)
+    return payout
+
+
+def payout_settle(*, payout_id: str) -> Payout | None:
+    """An in-transit payout arrives: ``paid``, with its ``payout`` settlement line (−amount, no fee) and
+    ``payout.paid``; or, to an account whose number ends in PAYOUT_FAILURE_LAST4, ``failed`` with
+    ``account_closed`` and ``payout.failed`` (no money moved: no line). None when it was no longer in transit."""
+    now = timezone.now()
+    with transaction.atomic():
+        payout = payout_get(payout_id=payout_id)
+        fails = payout.destination.last4 == banks.PAYOUT_FAILURE_LAST4
+        failure_code = banks.PAYOUT_ACCOUNT_CLOSED if fails else None
+        moved = Payout.objects.filter(pk=payout_id, status=Payout.Status.IN_TRANSIT).update(
+            status=Payout.Status.FAILED if fails else Payout.Status.PAID,
+            failure_code=failure_code,
+            failure_message=banks.PAYOUT_FAILURE_MESSAGES.get(failure_code),
+            settled_at=now,
+        )
+        if not moved:
+            return None
+        payout.refresh_from_db()
+        if not fails:
+            settlement_record(
+                line_type=SettlementLine.Type.PAYOUT,
+                processor_id=payout.id,
+                # Reconciliation needs a reference on every line: a payout made without one carries its own id.
+                reference=payout.reference or payout.id,
+                currency=payout.currency,
+                amount=-payout.amount,
+                fee=0,
+                at=now,
+            )
+        event_emit_object(event_type="payout.failed" if fails else "payout.paid", data=payout_json(payout), now=now)
+    return payout
+
+
 # --- Settlement ----------------------------------------------------------------
 
 
@@ -869,6 +943,7 @@ def faults_reset(*, config: SandboxConfig) -> FaultSettings:
             "bank_return_seconds": config.bank_return_seconds,
             "wallet_expiry_seconds": config.wallet_expiry_seconds,
             "fx_drift_bps": config.fx_drift_bps,
+            "payout_seconds": config.payout_seconds,
             "draws": 0,
         },
     )
@@ -889,6 +964,7 @@ FAULT_FIELDS = (
     "bank_return_seconds",
     "wallet_expiry_seconds",
     "fx_drift_bps",
+    "payout_seconds",
 )
 
 
@@ -1026,6 +1102,10 @@ def _wallet_expire_action(*, charge_id: str) -> None:
     wallet_charge_expire(charge_id=charge_id)
 
 
+def _payout_settle_action(*, payout_id: str) -> None:
+    payout_settle(payout_id=payout_id)
+
+
 # The delayed work the dispatcher knows how to run, by the name stored in ScheduledAction.action.
 ACTION_HANDLERS = {
     "emit_event": _emit_event_action,
@@ -1036,6 +1116,7 @@ ACTION_HANDLERS = {
     "bank_settle": _bank_settle_action,
     "bank_return": _bank_return_action,
     "wallet_expire": _wallet_expire_action,
+    "payout_settle": _payout_settle_action,
 }
 
 

@@ -14,6 +14,8 @@ urlpatterns = [
     path("v1/charges/<str:charge_id>/void", views.charge_void),
     path("v1/refunds", views.refunds),
     path("v1/refunds/<str:refund_id>", views.refund_detail),
+    path("v1/payouts", views.payouts),
+    path("v1/payouts/<str:payout_id>", views.payout_detail),
     path("v1/disputes", views.disputes),
     path("v1/disputes/<str:dispute_id>", views.dispute_detail),
     path("v1/disputes/<str:dispute_id>/evidence", views.dispute_evidence),

@@ -126,14 +126,7 @@ def charge_params(data: dict) -> dict:
     capture, reference."""
     _only(data, {"amount", "currency", "source", "capture", "reference"})
     amount = amount_param(data.get("amount"))
-    currency = _currency(data.get("currency"))
-    accepted = sandbox_config().currencies
-    if accepted and currency not in accepted:
-        raise InvalidRequest(
-            f"This acquirer does not charge in {currency} (it takes {', '.join(sorted(accepted))}).",
-            code="currency_not_supported",
-            param="currency",
-        )
+    currency = _accepted_currency(data.get("currency"))
     source = data.get("source")
     if not isinstance(source, str) or not source.startswith(SOURCE_PREFIXES) or len(source) > 40:
         raise InvalidRequest(
@@ -169,6 +162,19 @@ def _currency(value) -> str:
     return value
 
 
+def _accepted_currency(value) -> str:
+    """A currency this acquirer takes (SANDBOX_CURRENCIES), else 400 ``currency_not_supported``."""
+    currency = _currency(value)
+    accepted = sandbox_config().currencies
+    if accepted and currency not in accepted:
+        raise InvalidRequest(
+            f"This acquirer does not charge in {currency} (it takes {', '.join(sorted(accepted))}).",
+            code="currency_not_supported",
+            param="currency",
+        )
+    return currency
+
+
 def _text(data: dict, name: str, *, required: bool, max_length: int = 255) -> str | None:
     value = data.get(name)
     if value is None and not required:
@@ -199,6 +205,28 @@ def refund_params(data: dict) -> dict:
     amount = amount_param(data.get("amount"))
     reference = _text(data, "reference", required=False)
     return {"charge_id": charge, "amount": amount, "reference": reference}
+
+
+def payout_params(data: dict) -> dict:
+    """The parameters of POST /v1/payouts: amount (> 0), currency (one this acquirer takes), destination (a bank
+    account token ``ba_…``), reference (our payout id) and description, both optional."""
+    _only(data, {"amount", "currency", "destination", "reference", "description"})
+    amount = amount_param(data.get("amount"))
+    currency = _accepted_currency(data.get("currency"))
+    destination = data.get("destination")
+    if not isinstance(destination, str) or not destination.startswith("ba_") or len(destination) > 40:
+        raise InvalidRequest(
+            "destination must be a bank account token (ba_…).",
+            code="parameter_missing" if destination is None else "token_invalid",
+            param="destination",
+        )
+    return {
+        "amount": amount,
+        "currency": currency,
+        "destination_id": destination,
+        "reference": _text(data, "reference", required=False),
+        "description": _text(data, "description", required=False),
+    }
 
 
 def evidence_params(data: dict, *, fields: tuple[str, ...]) -> dict[str, str]:
@@ -293,12 +321,13 @@ _FAULT_TYPES = {
     "bank_return_seconds": "seconds",
     "wallet_expiry_seconds": "expiry",
     "fx_drift_bps": "bps",
+    "payout_seconds": "seconds",
 }
 
 
 def fault_params(data: dict) -> dict:
     """The faults to change: latency_ms ≥ 0, 0 ≤ error_rate ≤ 1, seed, two booleans, delays in seconds
-    (timeout, refund, dispute, dispute decision, bank settlement, bank return) from 0 to 3600, the wallet
+    (timeout, refund, dispute, dispute decision, bank settlement, bank return, payout) from 0 to 3600, the wallet
     expiry from 0 to a week, and fx_drift_bps, an integer from −5000 to 5000."""
     _only(data, set(_FAULT_TYPES))
     for name, value in data.items():

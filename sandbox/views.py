@@ -26,6 +26,7 @@ from sandbox.representations import (
     event_json,
     faults_json,
     fx_rates_json,
+    payout_json,
     refund_json,
     settlement_csv,
     settlement_line_json,
@@ -42,6 +43,7 @@ from sandbox.validation import (
     evidence_params,
     fault_params,
     json_body,
+    payout_params,
     refund_params,
     settlement_inject_params,
     void_params,
@@ -346,6 +348,44 @@ def _refund_detail(request: HttpRequest, refund_id: str) -> JsonResponse:
 
 refunds = endpoint(get=_refunds_list, post=_refund_create)
 refund_detail = endpoint(get=_refund_detail)
+
+
+# --- Payouts -------------------------------------------------------------------
+
+
+@_with_key
+def _payout_create(request: HttpRequest, data: dict):
+    params = payout_params(data)
+    destination_id = params.pop("destination_id")
+    destination = selectors.bank_account_get(bank_account_id=destination_id)
+    if destination is None:
+        # Checked before execution, as for a charge's unknown source: not stored, a retry may fix it.
+        raise InvalidRequest(f"No such bank account: {destination_id!r}.", code="token_invalid", param="destination")
+    faults = selectors.faults_current()
+    key = request.headers["Idempotency-Key"]
+
+    def operation() -> Result:
+        payout = services.payout_create(
+            **params, destination=destination, idempotency_key=key, payout_seconds=faults.payout_seconds
+        )
+        return Result(201, payout_json(payout))
+
+    return operation, faults
+
+
+def _payouts_list(request: HttpRequest) -> JsonResponse:
+    payouts = selectors.payouts_list(
+        reference=request.GET.get("reference"), idempotency_key=request.GET.get("idempotency_key")
+    )
+    return json_response({"object": "list", "data": [payout_json(payout) for payout in payouts]})
+
+
+def _payout_detail(request: HttpRequest, payout_id: str) -> JsonResponse:
+    return json_response(payout_json(selectors.payout_get(payout_id=payout_id)))
+
+
+payouts = endpoint(get=_payouts_list, post=_payout_create)
+payout_detail = endpoint(get=_payout_detail)
 
 
 # --- Disputes ------------------------------------------------------------------

@@ -191,7 +191,7 @@ class SandboxProcess:
         """Change faults for the rest of the run: latency_ms, error_rate, seed, duplicate_webhooks,
         shuffle_webhooks, timeout_delay_seconds, refund_delay_seconds, dispute_delay_seconds,
         dispute_decision_seconds, bank_settlement_seconds, bank_return_seconds, wallet_expiry_seconds,
-        fx_drift_bps. Returns all the faults in force."""
+        fx_drift_bps, payout_seconds. Returns all the faults in force."""
         response = self.request("POST", "/v1/control/faults", json=faults)
         response.raise_for_status()
         return response.json()

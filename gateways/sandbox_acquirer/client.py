@@ -8,7 +8,7 @@ flight) or an unreadable answer means the outcome is unknown
 (ProcessorUnavailable); any other 4xx is a definite refusal that charged nothing
 (ProcessorRequestRejected, TokenInvalid for an unknown token; marked
 ``retry_elsewhere`` when it is about this acquirer, not the payment).
-Refunds, disputes and bank account tokenisation follow the same rules; reads
+Refunds, disputes, payouts and bank account tokenisation follow the same rules; reads
 (look-ups, lists, the settlement report, exchange rates) turn every refusal into
 ProcessorUnavailable, because a refused read says nothing about money.
 
@@ -54,6 +54,7 @@ from gateways.base import (
     CardDetails,
     Charge,
     Dispute,
+    Payout,
     ProcessorEvent,
     ProcessorNotReached,
     ProcessorRequestRejected,
@@ -68,6 +69,7 @@ from gateways.sandbox_acquirer.mapping import (
     charge_from_json,
     dispute_from_json,
     fx_rates_from_json,
+    payout_from_json,
     refund_from_json,
 )
 from gateways.sandbox_acquirer.settlement import report_from_bytes, report_from_file
@@ -323,6 +325,28 @@ class SandboxProcessor:
         status, body = self._request("POST", "/v1/bank_accounts", json_body=payload)
         self._raise_for(status, body)
         return self._parse(bank_account_from_json, body, status)
+
+    def create_payout(
+        self, *, amount: int, currency: str, destination: str, reference: str, idempotency_key: str
+    ) -> Payout:
+        """``POST /v1/payouts``: ``in_transit`` at once, ``paid`` or ``failed`` later (``payout.paid`` /
+        ``payout.failed``). Errors as for a refund: 4xx rejected (``token_invalid`` for an unknown destination is
+        TokenInvalid), 409, 5xx and anything unreadable unknown."""
+        payload = {"amount": amount, "currency": currency, "destination": destination, "reference": reference}
+        status, body = self._request("POST", "/v1/payouts", json_body=payload, idempotency_key=idempotency_key)
+        self._raise_for(status, body)
+        return self._parse(payout_from_json, body, status)
+
+    def lookup_payout(self, *, idempotency_key: str) -> Payout | None:
+        status, body = self._request("GET", "/v1/payouts", params={"idempotency_key": idempotency_key})
+        self._raise_for(status, body, rejected_is_unknown=True)
+        payouts = [self._parse(payout_from_json, item, status) for item in self._list_data(body)]
+        return payouts[0] if payouts else None
+
+    def retrieve_payout(self, *, processor_payout_id: str) -> Payout:
+        status, body = self._request("GET", f"/v1/payouts/{_quote(processor_payout_id)}")
+        self._raise_for(status, body, rejected_is_unknown=True)
+        return self._parse(payout_from_json, body, status)
 
     def fx_rates(self) -> tuple[str, dict[str, str]]:
         """``GET /v1/fx_rates``: ``(base, {quote: rate})`` with the rates as decimal strings. Any failure,

@@ -16,6 +16,8 @@ from gateways.base import (
     ChargeStatus,
     Dispute,
     DisputeStatus,
+    Payout,
+    PayoutStatus,
     Refund,
     RefundStatus,
 )
@@ -103,4 +105,19 @@ def dispute_from_json(data: Mapping[str, Any]) -> Dispute:
         status=DisputeStatus(data["status"]),
         evidence_due_by=int(data["evidence_due_by"]),
         evidence=dict(evidence),
+    )
+
+
+def payout_from_json(data: Mapping[str, Any]) -> Payout:
+    """A ``Payout`` from the sandbox's payout object."""
+    return Payout(
+        processor_id=data["id"],
+        reference=data.get("reference") or "",
+        amount=int(data["amount"]),
+        currency=data["currency"],
+        destination=data["destination"],
+        status=PayoutStatus(data["status"]),
+        arrival_date=int(data["arrival_date"]),
+        failure_code=data.get("failure_code"),
+        failure_message=data.get("failure_message"),
     )

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 
 from gateways.base import ProcessorEvent, WebhookSignatureInvalid
-from gateways.sandbox_acquirer.mapping import charge_from_json, dispute_from_json, refund_from_json
+from gateways.sandbox_acquirer.mapping import charge_from_json, dispute_from_json, payout_from_json, refund_from_json
 
 SIGNATURE_HEADER = "Sandbox-Signature"
 
@@ -50,6 +50,7 @@ def parse_webhook(*, secret: str, body: bytes, headers: Mapping[str, str], toler
             charge=charge_from_json(obj) if kind == "charge" else None,
             refund=refund_from_json(obj) if kind == "refund" else None,
             dispute=dispute_from_json(obj) if kind == "dispute" else None,
+            payout=payout_from_json(obj) if kind == "payout" else None,
             payload=payload,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:

@@ -35,6 +35,8 @@ DEFAULT_FAULTS = {
     "bank_return_seconds": 0.5,
     "wallet_expiry_seconds": 900.0,
     "fx_drift_bps": 0,
+    # Shorter than the sandbox's default (5 s), to keep the payout tests quick.
+    "payout_seconds": 0.5,
 }
 
 
@@ -175,6 +177,7 @@ def live_sandbox(webhook_receiver, webhook_secret):
             "SANDBOX_DISPUTE_DECISION_SECONDS": str(DEFAULT_FAULTS["dispute_decision_seconds"]),
             "SANDBOX_BANK_SETTLEMENT_SECONDS": str(DEFAULT_FAULTS["bank_settlement_seconds"]),
             "SANDBOX_BANK_RETURN_SECONDS": str(DEFAULT_FAULTS["bank_return_seconds"]),
+            "SANDBOX_PAYOUT_SECONDS": str(DEFAULT_FAULTS["payout_seconds"]),
         },
         webhook_url=webhook_receiver.url,
         webhook_secret=webhook_secret,

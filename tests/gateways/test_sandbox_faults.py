@@ -97,6 +97,7 @@ def test_faults_are_shown_and_validated(adapter, live_sandbox):
         "wallet_expiry_seconds": 86_400.0,
         "fx_drift_bps": -12,
     }
+    assert live_sandbox.set_faults(payout_seconds=7)["payout_seconds"] == 7.0
     bad_values = (
         {"error_rate": 1.5},
         {"latency_ms": -1},
@@ -110,6 +111,8 @@ def test_faults_are_shown_and_validated(adapter, live_sandbox):
         {"wallet_expiry_seconds": 8 * 86_400},
         {"fx_drift_bps": 0.5},
         {"fx_drift_bps": 10_000},
+        {"payout_seconds": -1},
+        {"payout_seconds": 3601},
     )
     for bad in bad_values:
         answer = live_sandbox.request("POST", "/v1/control/faults", json=bad)

@@ -48,8 +48,8 @@ def test_the_documented_example():
 
 def test_what_a_line_means_is_not_the_parsers_business():
     # An unknown type or currency, another day, a wrong net, an empty id: read as written, judged by reconciliation.
-    assert lines(HEADER + "2026-11-23,payout,,pay_1,usd,1000,50,1\n") == [
-        SettlementLine(2, datetime.date(2026, 11, 23), "payout", "", "pay_1", "usd", 1000, 50, 1)
+    assert lines(HEADER + "2026-11-23,transfer,,pay_1,usd,1000,50,1\n") == [
+        SettlementLine(2, datetime.date(2026, 11, 23), "transfer", "", "pay_1", "usd", 1000, 50, 1)
     ]
 
 

@@ -64,8 +64,8 @@ def with_line(tmp_path, bad: list, position: int = 5):
         (["charge", "ch_x", "pay_x", "XYZ", "1000", "25", "975"], "line 7: unknown currency 'XYZ'"),
         (["charge", "ch_x", "pay_x", "usd", "1000", "25", "975"], "line 7: unknown currency 'usd'"),
         (
-            ["payout", "po_x", "pay_x", "USD", "1000", "0", "1000"],
-            "line 7: unknown type 'payout' (expected charge, dispute, dispute_reversal, refund, return)",
+            ["transfer", "tr_x", "pay_x", "USD", "1000", "0", "1000"],
+            "line 7: unknown type 'transfer' (expected charge, dispute, dispute_reversal, payout, refund, return)",
         ),
         (["charge", "", "pay_x", "USD", "1000", "25", "975"], "line 7: processor_id is empty"),
         (["charge", "ch_x", "pay_x", "USD", "1000", "25"], "line 7: 7 fields, the header has 8"),

@@ -69,6 +69,27 @@ def test_batches_follow_the_reports():
     assert [len(batch) for batch in reader.batches()] == [10, 10, 5]
 
 
+def test_a_payout_line_is_checked_counted_and_not_staged():
+    reader = ReportReader(
+        LinesReport(
+            [
+                line(2, "charge", "ch_1", "pay_1", 1000, 50),
+                line(3, "payout", "po_1", "po_platform_1", -900, 0),
+                line(4, "payout", "po_1", "po_platform_1", -900, 0),  # not matched, so never a suspect either
+            ]
+        ),
+        day=DAY,
+        fees=FEES,
+    )
+    rows = [row for batch in reader.batches() for row in batch]
+    assert [row[1] for row in rows] == ["charge"]
+    assert (reader.not_matched, reader.repeated_keys) == (2, set())
+    assert refused([line(2, "payout", "po_1", "po_platform_1", -900, 0)._replace(net=-800)]) == (
+        "line 2: net -800 is not amount − fee (-900 − 0 = -900)",
+        2,
+    )
+
+
 def test_an_empty_report_has_no_rows():
     assert read([]) == []
 
@@ -97,7 +118,10 @@ def test_keys_seen_twice_are_suspects():
             {"settlement_date": datetime.date(2026, 11, 23)},
             "settlement_date 2026-11-23 is not the requested day 2026-11-24",
         ),
-        ({"type": "payout"}, "unknown type 'payout' (expected charge, dispute, dispute_reversal, refund, return)"),
+        (
+            {"type": "transfer"},
+            "unknown type 'transfer' (expected charge, dispute, dispute_reversal, payout, refund, return)",
+        ),
         ({"processor_id": ""}, "processor_id is empty"),
         ({"reference": ""}, "reference is empty"),
         ({"reference": "pay_" + "x" * 300}, "an id is longer than 255 characters"),
@@ -126,9 +150,9 @@ def test_the_first_bad_line_is_named_whichever_side_finds_it():
             raise SettlementReportInvalid("amount 'abc' is not an integer", line=4)
 
     good = line(2, "charge", "ch_1", "pay_1", 1000, 25)
-    unknown_type = line(3, "payout", "po_1", "pay_1", 1000, 0)
+    unknown_type = line(3, "transfer", "tr_1", "pay_1", 1000, 0)
     reader = ReportReader(BadFromLineFour([good, unknown_type]), day=DAY, fees=FEES)
-    with pytest.raises(ReportInvalid, match="line 3: unknown type 'payout'"):
+    with pytest.raises(ReportInvalid, match="line 3: unknown type 'transfer'"):
         list(reader.batches())
 
     reader = ReportReader(BadFromLineFour([good]), day=DAY, fees=FEES)

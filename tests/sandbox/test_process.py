@@ -36,6 +36,7 @@ def test_the_environment_sets_the_runs_faults_and_keys():
         "SANDBOX_BANK_RETURN_SECONDS": "9",
         "SANDBOX_WALLET_EXPIRY_SECONDS": "120",
         "SANDBOX_FX_DRIFT_BPS": "-30",
+        "SANDBOX_PAYOUT_SECONDS": "11",
         "SANDBOX_PUBLIC_URL": "https://sandbox.example:9443/",
     }
     with SandboxProcess(env=env, api_key="sk_sandbox_custom") as sandbox:
@@ -55,6 +56,7 @@ def test_the_environment_sets_the_runs_faults_and_keys():
             "bank_return_seconds": 9.0,
             "wallet_expiry_seconds": 120.0,
             "fx_drift_bps": -30,
+            "payout_seconds": 11.0,
         }
         wallet = sandbox.request(
             "POST",
@@ -92,6 +94,7 @@ def env_keys() -> list[str]:
         "bank_return_seconds",
         "wallet_expiry_seconds",
         "fx_drift_bps",
+        "payout_seconds",
     ]
 
 
