@@ -142,9 +142,11 @@ def payout_create(
                 )
             except InsufficientBalance:
                 available = {b.currency: b.amount for b in balance_get(merchant=merchant).available}.get(currency, 0)
+                # The floor counts refunds still in flight (reserved, not yet posted) as gone already: the
+                # balance the API shows does not, hence the mention.
                 raise InsufficientBalance(
-                    f"The payout's amount ({amount}) is more than your available {currency} balance "
-                    f"({max(available, 0)}).",
+                    f"The payout's amount ({amount}) is more than can be paid out of your available {currency} "
+                    f"balance ({available}, less any refunds still in flight).",
                     param="amount",
                 ) from None
             payout.balance_transaction = entry.id

@@ -440,3 +440,20 @@ def test_the_list_pages_newest_first_and_filters_by_status(api_client, funded):
     assert [p["id"] for p in api_client.get(URL, {"status": "pending"}).json()["data"]] == [ids[2], ids[1]]
     bad = api_client.get(URL, {"status": "lost"})
     assert bad.status_code == 400 and error_of(bad)["param"] == "status"
+
+
+# --- The ledger proves it ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_ledger_check_finds_a_payout_whose_status_disagrees_with_the_in_transit_account(api_client, funded):
+    from ledger.invariants import check_payouts_in_transit
+
+    payout_id = pay_out(api_client, 1_000).json()["id"]
+    assert check_payouts_in_transit()[0] == 0
+    # A payout marked paid with no ledger entry for it: in transit still holds its amount.
+    Payout.objects.filter(pk=payout_id).update(status="paid", sending_since=Payout.objects.get(pk=payout_id).created)
+    failures, sample, _ = check_payouts_in_transit()
+    assert failures == 1 and sample[0][2:] == [1_000, 0]
+    Payout.objects.filter(pk=payout_id).update(status="pending", sending_since=None)
+    assert check_payouts_in_transit()[0] == 0
