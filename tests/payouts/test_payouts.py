@@ -300,6 +300,56 @@ def test_a_lost_webhook_is_made_up_for_by_the_sweep(api_client, merchant, funded
     assert JournalEntry.objects.filter(source=payout_id).count() == 2
 
 
+@pytest.mark.django_db
+def test_a_lost_failure_webhook_is_made_up_for_by_the_sweep(api_client, merchant, sandbox, settings):
+    fund(merchant, 5_000)
+    add_account(api_client, CLOSED)
+    sandbox.set_faults(payout_seconds=0)
+    try:
+        payout_id = pay_out(api_client, 5_000).json()["id"]
+        payout_services.payout_send(payout_id=payout_id)
+        wait_for(lambda: at_processor(sandbox, payout_id)[0]["status"] == "failed")
+    finally:
+        sandbox.set_faults(payout_seconds=5)
+    assert balance_of(merchant) == (0, 0)
+    settings.PAYOUT_RESOLVE_AFTER_SECONDS = 0
+    payout_services.payouts_sweep()
+    payout = Payout.objects.get(pk=payout_id)
+    assert (payout.status, payout.failure_code) == ("failed", "account_closed")
+    assert balance_of(merchant) == (5_000, 0)
+    assert events_of(payout_id) == ["payout.created", "payout.failed"]
+
+
+@pytest.mark.django_db
+def test_a_payout_webhook_from_another_processor_is_ignored(api_client, merchant, funded, sandbox):
+    from gateways.base import Payout as ProcessorPayout
+    from gateways.base import PayoutStatus, ProcessorEvent
+    from payments.processor_events import processor_event_receive
+
+    payout_id = pay_out(api_client, 1_000).json()["id"]
+    payout_services.payout_send(payout_id=payout_id)
+    paid = ProcessorPayout(
+        processor_id="po_elsewhere",
+        reference=payout_id,
+        amount=1_000,
+        currency="USD",
+        destination="ba_x",
+        status=PayoutStatus.PAID,
+        arrival_date=int(time.time()),
+        failure_code=None,
+    )
+    event = ProcessorEvent(
+        event_id=f"evt_{uuid.uuid4().hex}", type="payout.paid", created=0, charge=None, payout=paid, payload={}
+    )
+    stored = processor_event_receive(processor="sandbox_eu", event=event)
+    assert stored.status == "ignored" and Payout.objects.get(pk=payout_id).status == "in_transit"
+    # The same event from the processor that has the payout is applied, once.
+    assert processor_event_receive(processor="sandbox", event=event).status == "processed"
+    assert processor_event_receive(processor="sandbox", event=event).status == "processed"
+    assert Payout.objects.get(pk=payout_id).status == "paid"
+    assert events_of(payout_id) == ["payout.created", "payout.paid"]
+
+
 # --- Cancel ------------------------------------------------------------------------------------------
 
 
