@@ -278,10 +278,13 @@ class NegativeBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_help_text = "An exact merchant id (mch_…)."
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
-    ordering = ("-posted_sum", "id")
     sortable_by = ()
 
     merchant_name = merchant_column
+
+    def get_ordering(self, request):
+        # The most negative first (an annotation, hence not ``ordering``, which names fields only).
+        return ("-posted_sum", "id")
 
     def get_queryset(self, request):
         held = Exists(PayoutHold.objects.filter(merchant=OuterRef("merchant")))

@@ -217,11 +217,15 @@ def test_finance_sees_the_merchants_whose_available_balance_is_below_zero(mercha
     fund(merchant, -3_500)
     fund(other_merchant, 2_000, "EUR")
     fund(merchant, 500, "EUR")
-    response = client_for(finance).get(NEGATIVE)
+    fund(other_merchant, -9_000)
+    client = client_for(finance)
+    response = client.get(NEGATIVE)
     assert response.status_code == 200
-    [row] = response.context["cl"].result_list
-    assert (row.merchant_id, row.currency, row.posted_sum, row.held) == (merchant.pk, "USD", 2_500, False)
-    assert "-25.00 USD" in response.content.decode()
+    rows = [(row.merchant_id, row.currency, row.posted_sum, row.held) for row in response.context["cl"].result_list]
+    # The most negative first; balances at or above zero are not listed.
+    assert rows == [(other_merchant.pk, "USD", 9_000, False), (merchant.pk, "USD", 2_500, False)]
+    assert "-25.00 USD" in response.content.decode() and "-90.00 USD" in response.content.decode()
     hold(merchant)
-    assert client_for(finance).get(NEGATIVE, {"currency": "usd"}).context["cl"].result_list[0].held is True
-    assert list(client_for(finance).get(NEGATIVE, {"currency": "EUR"}).context["cl"].result_list) == []
+    held = client.get(NEGATIVE, {"merchant_id": merchant.pk}).context["cl"].result_list
+    assert [(row.merchant_id, row.held) for row in held] == [(merchant.pk, True)]
+    assert list(client.get(NEGATIVE, {"currency": "eur"}).context["cl"].result_list) == []
