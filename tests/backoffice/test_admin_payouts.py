@@ -6,9 +6,12 @@ import datetime
 
 import pytest
 from django.contrib.admin.utils import quote
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.models import AuditEntry
+from merchants.services import merchant_create
 from payouts import payout_services
 from payouts.models import Payout, PayoutHold
 from tests.backoffice.conftest import client_for, messages_of
@@ -75,6 +78,22 @@ def test_the_worker_and_the_sweep_leave_a_held_merchants_payouts_pending_and_can
     assert payout_services.payouts_sweep()["unsent"] == 1
     assert Payout.objects.get(pk=second).status == "in_transit"
     assert len(at_processor(sandbox, second)) == 1
+
+
+def test_a_send_that_died_is_not_sent_again_while_held_and_is_once_released(
+    api_client, merchant, funded, sandbox, settings
+):
+    payout_id = pay_out(api_client, 1_000).json()["id"]
+    # Claimed, then the worker died before calling the processor: the sweep finds the processor has none.
+    Payout.objects.filter(pk=payout_id).update(sending_since=timezone.now() - datetime.timedelta(hours=1))
+    hold(merchant)
+    settings.PAYOUT_SEND_LEASE_SECONDS = 0
+    assert payout_services.payouts_sweep()["stale"] == 1
+    assert Payout.objects.get(pk=payout_id).status == "pending" and at_processor(sandbox, payout_id) == []
+    payout_services.payouts_release(merchant=merchant, reason="review done", actor="staff:test")
+    payout_services.payouts_sweep()
+    assert Payout.objects.get(pk=payout_id).status == "in_transit"
+    assert len(at_processor(sandbox, payout_id)) == 1
 
 
 # --- Holds in the admin: Finance only, with a reason, audited ----------------------------------------------
@@ -199,6 +218,30 @@ def test_a_payouts_page_shows_its_history_balance_transactions_and_ledger_entrie
     assert "fraud review" in held_page and f"/admin/payouts/payouthold/{quote(merchant.pk)}/release/" in held_page
 
 
+def test_the_queue_costs_the_same_number_of_queries_for_5_or_50_payouts(api_client, merchant, funded, finance):
+    client = client_for(finance)
+    client.get(PAYOUTS)  # warm the session and permission caches
+
+    def queries_for_list() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(PAYOUTS)
+        assert response.status_code == 200
+        return len(captured.captured_queries), len(response.context["cl"].result_list)
+
+    def create(count: int) -> None:
+        for _ in range(count):
+            payout_services.payout_create(
+                merchant=merchant, amount=10, currency="USD", destination_id=None, description=None, actor="test"
+            )
+
+    create(5)
+    few, shown = queries_for_list()
+    create(45)
+    many, shown_many = queries_for_list()
+    assert (shown, shown_many) == (5, 50)
+    assert 0 < many == few, f"{few} queries for 5 payouts, {many} for 50: a query per row"
+
+
 def test_nothing_in_the_payout_admin_writes(api_client, funded, finance, superuser):
     payout_id = pay_out(api_client, 1_000).json()["id"]
     for user in (finance, superuser):
@@ -229,3 +272,11 @@ def test_finance_sees_the_merchants_whose_available_balance_is_below_zero(mercha
     held = client.get(NEGATIVE, {"merchant_id": merchant.pk}).context["cl"].result_list
     assert [(row.merchant_id, row.held) for row in held] == [(merchant.pk, True)]
     assert list(client.get(NEGATIVE, {"currency": "eur"}).context["cl"].result_list) == []
+    # A query per page, not per row.
+    with CaptureQueriesContext(connection) as two_rows:
+        client.get(NEGATIVE)
+    for number in range(10):
+        fund(merchant_create(name=f"Negative {number}", settlement_currency="USD"), -100)
+    with CaptureQueriesContext(connection) as twelve_rows:
+        assert len(client.get(NEGATIVE).context["cl"].result_list) == 12
+    assert 0 < len(twelve_rows.captured_queries) == len(two_rows.captured_queries)
