@@ -55,6 +55,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "automatic",
         "destination_display",
+        "balance_transaction_link",
         "failure_code",
         "arrival_date",
         "created",
@@ -88,7 +89,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "destination_display",
                     "description",
                     "arrival_date",
-                    "balance_transaction",
+                    "balance_transaction_link",
                     "requested_by",
                     "created",
                     "updated",
@@ -106,7 +107,32 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
 
-    merchant_name = merchant_column
+    @admin.display(description="merchant", ordering="merchant__name")
+    def merchant_name(self, obj):
+        url = reverse("admin:merchants_merchant_change", args=[quote(obj.merchant_id)])
+        return format_html('<a href="{}" title="{}">{}</a>', url, obj.merchant_id, obj.merchant.name)
+
+    @admin.display(description="balance transaction")
+    def balance_transaction_link(self, obj):
+        return admin_link_by_id("ledger", "journalentry", obj.balance_transaction)
+
+    def _ledger_column(self, request, names):
+        """``balance_transaction_link`` (into the ledger) for those who may read the ledger, the plain id otherwise."""
+        if request.user.has_perm("ledger.view_journalentry"):
+            return tuple(names)
+        return tuple("balance_transaction" if name == "balance_transaction_link" else name for name in names)
+
+    def get_list_display(self, request):
+        return self._ledger_column(request, super().get_list_display(request))
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (title, {**section, "fields": self._ledger_column(request, section["fields"])})
+            for title, section in super().get_fieldsets(request, obj)
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "balance_transaction")
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj):

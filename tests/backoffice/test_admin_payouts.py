@@ -173,6 +173,8 @@ def test_the_queue_filters_by_status_merchant_and_date(api_client, merchant, fun
     assert listed.status_code == 200 and shown(listed) == [canceled, pending]
     page = listed.content.decode()
     assert "10.00 USD" in page and "····6789" in page
+    assert f"/admin/merchants/merchant/{quote(merchant.pk)}/change/" in page
+    assert "/admin/ledger/journalentry/" in page
     assert shown(client.get(PAYOUTS, {"status__exact": "pending"})) == [pending]
     assert shown(client.get(PAYOUTS, {"merchant_id": merchant.pk})) == [canceled, pending]
     assert shown(client.get(PAYOUTS, {"merchant_id": other_merchant.pk})) == []
@@ -208,9 +210,13 @@ def test_a_payouts_page_shows_its_history_balance_transactions_and_ledger_entrie
     assert f"/admin/payouts/externalaccount/{quote(funded['id'])}/change/" in page
     assert f"/admin/payouts/payouthold/add/?merchant={merchant.pk}" in page
     assert f"/admin/payouts/payout/?merchant_id={merchant.pk}" in page
-    # Support sees the history and the balance transactions, not the ledger, and no hold button.
+    assert f"/admin/ledger/journalentry/{quote(payout.balance_transaction)}/change/" in page
+    # Support sees the history and the balance transactions, not the ledger (nor links into it), and no hold button.
     support_page = client_for(support).get(f"{PAYOUTS}{quote(payout_id)}/change/").content.decode()
     assert 'id="history"' in support_page and 'id="ledger"' not in support_page
+    assert payout.balance_transaction in support_page and "/admin/ledger/" not in support_page
+    support_list = client_for(support).get(PAYOUTS).content.decode()
+    assert payout.balance_transaction in support_list and "/admin/ledger/journalentry/" not in support_list
     assert "/admin/payouts/payouthold/add/" not in support_page
     # Held: the page says so, and offers Finance the release instead.
     hold(merchant, "fraud review")
