@@ -30,3 +30,16 @@ class ExternalAccountMissing(InvalidRequestError):
     ``destination`` named is not one of its accounts in that currency."""
 
     default_code = "external_account_missing"
+
+
+class PayoutsHeld(InvalidRequestError):
+    """The platform holds the merchant's payouts (a review by its finance team): no payout is created or sent
+    until the hold is lifted. The hold's reason is internal and never shown to the merchant."""
+
+    default_code = "payouts_held"
+
+
+class PayoutHoldUnexpectedState(InvalidRequestError):
+    """Holding payouts that are held already, or releasing payouts that are not held."""
+
+    default_code = "payout_hold_unexpected_state"

@@ -177,3 +177,26 @@ class Payout(ConcurrentTransitionMixin, SavesChangedFields):
     @transition(field=status, source=PayoutStatus.PENDING, target=PayoutStatus.CANCELED)
     def cancel(self) -> None:
         """The merchant took it back before it was sent (the caller checks it was never claimed)."""
+
+
+# --- Holds ---------------------------------------------------------------------------------------
+
+
+class PayoutHold(models.Model):
+    """A merchant's payouts held by Finance (the back office): while the row exists no payout of the merchant is
+    created (400 ``payouts_held``) or sent (its pending payouts stay pending, and cancelable), whether made by
+    hand or automatically. One row per merchant; releasing deletes it. Who held and released, when and why, is
+    in the audit trail (``payouts.hold``, ``payouts.release`` on the merchant)."""
+
+    merchant = models.OneToOneField(Merchant, on_delete=models.PROTECT, primary_key=True, related_name="payout_hold")
+    reason = models.CharField(max_length=500)
+    # The staff member's actor name (``staff:<username>``).
+    held_by = models.CharField(max_length=128)
+    held_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-held_at"]
+        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="payout_hold_reason_required")]
+
+    def __str__(self) -> str:
+        return f"payouts of {self.merchant_id} held"

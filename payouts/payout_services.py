@@ -16,6 +16,10 @@ outcome (``paid`` / ``failed``) comes by webhook (``payout.paid`` / ``payout.fai
 which asks (``retrieve_payout``) about payouts still in transit past their arrival date. docs/design.md walks
 through what happens if the process dies after each step.
 
+A merchant whose payouts Finance holds (``payouts_hold``) gets no new payout and none of its pending payouts is
+sent: ``payouts_hold_refusal`` is the one check, made by creation, by the claim before every send, and by
+whatever else would pay the merchant out (automatic payouts).
+
 Lock order: the payout's row, then the ledger's accounts (which ``ledger.services`` locks itself). Creation
 locks no payout: only the merchant's available account, in the ledger.
 """
@@ -25,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from core.audit import audit_record
@@ -39,8 +43,8 @@ from ledger.errors import InsufficientBalance
 from ledger.selectors import balance_get
 from merchants.models import Merchant
 from payouts import selectors
-from payouts.errors import ExternalAccountMissing, PayoutNotCancelable
-from payouts.models import ExternalAccount, Payout, PayoutStatus
+from payouts.errors import ExternalAccountMissing, PayoutHoldUnexpectedState, PayoutNotCancelable, PayoutsHeld
+from payouts.models import ExternalAccount, Payout, PayoutHold, PayoutStatus
 from payouts.representations import payout_representation
 
 logger = logging.getLogger(__name__)
@@ -118,11 +122,16 @@ def payout_create(
     the amount is more than what is available, so concurrent payouts that would overdraw together cannot both
     be made. At most one payout per (merchant, idempotency key): a second execution returns the first payout.
     Its send is queued once the transaction commits (``PAYOUTS_SEND_ON_COMMIT``); the sweep sends it otherwise.
+    A merchant whose payouts are held is refused (400 ``payouts_held``, nothing written); a retry of a payout
+    created before the hold returns that payout (which is not sent while the hold lasts).
     """
     if idempotency_key is not None:
         existing = Payout.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
+    refusal = payouts_hold_refusal(merchant_id=merchant.pk)
+    if refusal is not None:
+        raise refusal
     destination = payout_destination(merchant=merchant, currency=currency, destination_id=destination_id)
     try:
         with transaction.atomic():
@@ -217,10 +226,15 @@ def _claim(payout_id: str, *, resend: bool) -> Payout | None:
 
     Without ``resend``: only a pending payout nobody claimed (the first send). With ``resend``: a pending payout
     claimed before (the claim's time is renewed): the caller has found out that the processor has no payout for
-    its key, or could not ask. Either way a canceled payout, or one the processor has, is never claimed."""
+    its key, or could not ask. Either way a canceled payout, or one the processor has, is never claimed, and
+    nor is a payout of a merchant whose payouts are held: it stays pending (cancelable, when never claimed)
+    and the sweep sends it once the hold is released. A hold cannot recall a send that started before it."""
     with transaction.atomic():
         payout = payout_lock(payout_id)
         if payout.status != PayoutStatus.PENDING or payout.is_claimed != resend:
+            return None
+        if payouts_hold_refusal(merchant_id=payout.merchant_id) is not None:
+            logger.info("payout %s: the merchant's payouts are held; left pending", payout.id)
             return None
         payout.sending_since = timezone.now()
         Payout.objects.filter(pk=payout.pk).update(
@@ -368,11 +382,13 @@ def payouts_sweep(*, limit: int = 500) -> dict:
     """The safety net (beat: every minute): send the pending payouts whose queued send was lost, resolve the
     claimed ones whose send got no answer within ``PAYOUT_SEND_LEASE_SECONDS``, and ask about those in transit
     ``PAYOUT_RESOLVE_AFTER_SECONDS`` past their arrival date (a lost webhook). Returns how many of each it
-    looked at. Safe to run concurrently with itself and with the workers: every step is."""
+    looked at. Safe to run concurrently with itself and with the workers: every step is. Unsent payouts of
+    merchants whose payouts are held are left out (the claim would refuse them, and they would fill the batch)."""
     now = timezone.now()
     pending = Payout.objects.filter(status=PayoutStatus.PENDING)
+    held = Exists(PayoutHold.objects.filter(merchant=OuterRef("merchant")))
     unsent = list(
-        pending.filter(sending_since__isnull=True, created__lt=now - UNSENT_GRACE)
+        pending.filter(~held, sending_since__isnull=True, created__lt=now - UNSENT_GRACE)
         .order_by("created")
         .values_list("pk", flat=True)[:limit]
     )
@@ -395,6 +411,75 @@ def payouts_sweep(*, limit: int = 500) -> dict:
     for payout_id in stale + overdue:
         payout_resolve(payout_id=payout_id)
     return {"unsent": len(unsent), "stale": len(stale), "overdue": len(overdue)}
+
+
+# --- Holds ---------------------------------------------------------------------------------------
+
+
+def payouts_hold_refusal(*, merchant_id: str) -> PayoutsHeld | None:
+    """The refusal to pay out to a merchant whose payouts are held (None when they are not): the one check that
+    every way of paying a merchant out makes (creation, the claim before each send, automatic payouts). Reads
+    without locking: a hold committed after the check applies from the next payout or send."""
+    if not PayoutHold.objects.filter(merchant_id=merchant_id).exists():
+        return None
+    return PayoutsHeld(
+        "Your payouts are on hold: contact support. Payouts already created stay pending (you can cancel them) "
+        "until the hold is lifted."
+    )
+
+
+def _hold_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise PayoutHoldUnexpectedState("Say why: a reason is required.", param="reason")
+    return reason[:500]
+
+
+def payouts_hold(*, merchant: Merchant, reason: str, actor: str) -> PayoutHold:
+    """Hold the merchant's payouts: from the commit on, no payout of the merchant is created or sent (its pending
+    payouts stay pending, cancelable). Writes the hold and its audit entry (``payouts.hold`` on the merchant,
+    with the reason) in one transaction. A reason is required; payouts already held are refused
+    (``payout_hold_unexpected_state``), and of two concurrent holds one is refused (the merchant is the key)."""
+    reason = _hold_reason(reason)
+    try:
+        with transaction.atomic():
+            hold = PayoutHold.objects.create(merchant=merchant, reason=reason, held_by=actor)
+            audit_record(
+                actor=actor,
+                action="payouts.hold",
+                obj=merchant,
+                before={"payouts_held": False},
+                after={"payouts_held": True},
+                reason=reason,
+            )
+    except IntegrityError:
+        raise PayoutHoldUnexpectedState("This merchant's payouts are held already.", param="merchant") from None
+    return hold
+
+
+def payouts_release(*, merchant: Merchant, reason: str, actor: str) -> None:
+    """Lift the hold on the merchant's payouts: its pending payouts are sent again (by the next sweep) and new ones
+    can be made. Deletes the hold and writes its audit entry (``payouts.release``, with the reason and who held
+    it, when and why) in one transaction, under the hold's row lock; payouts that are not held are refused."""
+    reason = _hold_reason(reason)
+    with transaction.atomic():
+        hold = PayoutHold.objects.select_for_update().filter(merchant=merchant).first()
+        if hold is None:
+            raise PayoutHoldUnexpectedState("This merchant's payouts are not held.", param="merchant")
+        hold.delete()
+        audit_record(
+            actor=actor,
+            action="payouts.release",
+            obj=merchant,
+            before={
+                "payouts_held": True,
+                "held_by": hold.held_by,
+                "held_at": hold.held_at.isoformat(),
+                "reason": hold.reason,
+            },
+            after={"payouts_held": False},
+            reason=reason,
+        )
 
 
 # --- Processor webhooks ----------------------------------------------------------------------------
