@@ -34,8 +34,22 @@ def card_token_resolve(*, token: str, route: Route) -> Tokenized[CardDetails]:
     cached = CACHE.call(lambda: cache.get(cache_key), otherwise=None, degraded=without_cache)
     if cached is not None:
         return Tokenized(details=CardDetails(**cached), route=route)
+
+    def retrieve(adapter) -> CardDetails:
+        try:
+            return adapter.retrieve_token(token)
+        except TokenInvalid:
+            if adapter.name == route.processor:
+                raise
+            # A token belongs to the acquirer that issued it. The fallback not knowing it says nothing about the
+            # route's own acquirer, which could not be asked: the truth is "unknown, retry" (503), not a 400 that
+            # a client would trust while the same request succeeds once that acquirer is back.
+            raise ProcessorUnavailable(
+                f"{route.processor} could not be asked about the card token, and {adapter.name} does not know it"
+            ) from None
+
     try:
-        tokenized = tokenize_at_route(route, lambda adapter: adapter.retrieve_token(token))
+        tokenized = tokenize_at_route(route, retrieve)
         if tokenized.route == route:
             CACHE.call(
                 lambda: cache.set(cache_key, dataclasses.asdict(tokenized.details), TOKEN_CACHE_SECONDS),

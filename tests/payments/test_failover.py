@@ -225,3 +225,21 @@ def test_a_rule_whose_processor_is_no_longer_configured_is_skipped(merchant, set
     RoutingRule.objects.create(priority=1, processor="sandbox_eu", fallback_processor="sandbox")
     settings.PROCESSORS = {"sandbox": settings.PROCESSORS["sandbox"]}
     assert route_choose(merchant=merchant, currency="USD", payment_method_type="card") == Route("sandbox")
+
+
+def test_a_token_the_fallback_does_not_know_is_unknown_while_the_first_acquirer_is_down(
+    api_client, sandbox, sandbox_eu, settings, sandbox_first_eu_fallback
+):
+    # Given a token only the first acquirer could know (the fallback has never issued it), with that acquirer down
+    acquirer_down(settings, "sandbox")
+    body = {"amount": 1000, "currency": "USD", "confirm": True, "payment_method": {"type": "card", "token": "tok_x1"}}
+    # When the payment is made
+    response = post(api_client, "/api/v1/payments", body, key="token-of-the-first-acquirer")
+    # Then the answer is "unknown, retry" (503), not a refusal a client would trust; nothing is kept for the key
+    assert response.status_code == 503, response.json()
+    assert response.json()["error"]["type"] == "api_error"
+    assert not Payment.objects.exists()
+    # And with the first acquirer answering again, the same key gets the first acquirer's own answer
+    configure_processor(settings, "sandbox", base_url=sandbox.base_url)
+    again = post(api_client, "/api/v1/payments", body, key="token-of-the-first-acquirer")
+    assert again.status_code == 400 and again.json()["error"]["code"] == "token_invalid"
