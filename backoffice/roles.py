@@ -46,7 +46,7 @@ FINANCE = (
     "backoffice.make_ledger_adjustment",
     "backoffice.resolve_reconciliation_exception",
     *_can("view", "backoffice", "ledgeradjustment"),
-    *_can("view", "ledger", "account", "journalentry", "posting", "ledgercheckrun"),
+    *_can("view", "ledger", "account", "journalentry", "posting", "maturingfunds", "ledgercheckrun"),
     *_can("view", "reconciliation", "reconciliationrun", "reconciliationexception"),
     *_can("view add change", "payments", "fxrate"),
 )

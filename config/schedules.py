@@ -99,6 +99,14 @@ SCHEDULES = (
         expire_seconds=1800,
     ),
     Schedule(
+        "ledger: mature funds",
+        "ledger.tasks.mature_funds",
+        "Make captured funds available once their available_on has passed (pending → available).",
+        every=1,
+        period="minutes",
+        expire_seconds=120,
+    ),
+    Schedule(
         "ledger: nightly check",
         "ledger.tasks.ledger_check",
         "Prove the ledger invariants every night at 02:30 UTC; a failure is logged at ERROR.",

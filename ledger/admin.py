@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from core.money import format_amount
-from ledger.models import Account, JournalEntry, LedgerCheckRun, Posting
+from ledger.models import Account, JournalEntry, LedgerCheckRun, MaturingFunds, Posting
 from ledger.selectors import accounts_with_balances
 
 
@@ -81,7 +81,7 @@ class PostingInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "type", "source", "merchant", "currency", "status", "created")
+    list_display = ("id", "type", "source", "merchant", "currency", "status", "created", "available_on")
     list_filter = ("type", "status", "currency")
     list_select_related = ("merchant",)
     search_fields = ("id", "source", "event_key", "merchant__id")
@@ -95,6 +95,14 @@ class PostingAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("phase",)
     list_select_related = ("entry", "account")
     search_fields = ("entry__id", "account__id", "entry__source")
+
+
+@admin.register(MaturingFunds)
+class MaturingFundsAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The captures whose pending funds have still to mature (the work list of ``ledger.tasks.mature_funds``)."""
+
+    list_display = ("entry", "available_on")
+    search_fields = ("entry__id", "entry__source", "entry__merchant__id")
 
 
 @admin.register(LedgerCheckRun)

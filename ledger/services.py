@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
@@ -41,7 +42,16 @@ from ledger.errors import (
     PendingEntryResolved,
     UnbalancedEntry,
 )
-from ledger.models import CHART, Account, JournalEntry, LedgerCheckRun, Posting
+from ledger.models import (
+    CHART,
+    MERCHANT_BALANCE_CODES,
+    Account,
+    AccountCode,
+    JournalEntry,
+    LedgerCheckRun,
+    MaturingFunds,
+    Posting,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +257,8 @@ def _write_entry(
     build_lines: Callable[[], list[_Line]],
     pending_entry: JournalEntry | None = None,
     memo: str = "",
+    available_after: timedelta | None = None,
+    matures: JournalEntry | None = None,
 ) -> JournalEntry:
     _require_transaction()
     replay_of = dict(type=type, source=source, merchant_id=merchant_id, currency=currency, pending_entry=pending_entry)
@@ -255,6 +267,10 @@ def _write_entry(
     lines = build_lines()
     _validate(lines)
     limited_ids = _limited_account_ids(lines)
+    moves_balance = any(line.phase == POSTED and line.account.code in MERCHANT_BALANCE_CODES for line in lines)
+    to_mature = any(
+        line.phase == POSTED and line.amount < 0 and line.account.code == AccountCode.MERCHANT_PENDING for line in lines
+    )
     entry = JournalEntry(
         event_key=event_key,
         type=type,
@@ -265,6 +281,8 @@ def _write_entry(
         pending_entry=pending_entry,
         memo=memo[:500],
     )
+    # A balance transaction's money is available at once unless the rule gave a delay.
+    entry.available_on = entry.created + (available_after or timedelta(0)) if moves_balance else None
     # A savepoint only when a check made after the INSERT can refuse the entry (a pending entry already
     # resolved, a balance limit): then the entry must go, and the caller's transaction must not. Otherwise
     # nothing after the INSERT refuses it, and the INSERT itself does not fail on a taken event key.
@@ -272,7 +290,11 @@ def _write_entry(
         # The unique event_key is the idempotency authority, so it is taken first: a concurrent duplicate
         # waits here, then finds it taken, and replays below. No look for an earlier entry before it.
         if not insert_unless_taken(entry):
-            return _entry_taken(event_key, pending_entry=pending_entry, replay_of=replay_of)
+            existing = _entry_taken(event_key, pending_entry=pending_entry, replay_of=replay_of)
+            if matures is not None:
+                # Matured before: make sure it is off the work list too, or it would be due forever.
+                MaturingFunds.objects.filter(entry_id=matures.pk).delete()
+            return existing
         if pending_entry is not None:
             moved = JournalEntry.objects.filter(pk=pending_entry.pk, status=JournalEntry.Status.PENDING).update(
                 status=status
@@ -292,6 +314,12 @@ def _write_entry(
                 ]
             )
         )
+        if to_mature and available_after is not None:
+            # The work list of ledger.tasks.mature_funds, in the entry's own transaction.
+            write(insert_statement([MaturingFunds(entry=entry, available_on=entry.available_on)]))
+        if matures is not None:
+            # Matured: off the work list, in the same transaction as the entry that moved the money.
+            MaturingFunds.objects.filter(entry_id=matures.pk).delete()
         _enforce_limits(limited)
     if pending_entry is not None:
         pending_entry.status = status
@@ -311,9 +339,26 @@ def _entry_taken(event_key: str, *, pending_entry: JournalEntry | None, replay_o
 
 
 def entry_post(
-    *, event_key: str, type: str, source: str, merchant, currency: str, legs: Iterable[Leg], memo: str = ""
+    *,
+    event_key: str,
+    type: str,
+    source: str,
+    merchant,
+    currency: str,
+    legs: Iterable[Leg],
+    memo: str = "",
+    available_after: timedelta | None = None,
+    matures: JournalEntry | None = None,
 ) -> JournalEntry:
-    """Write a posted entry: money that has moved. Idempotent per ``event_key``."""
+    """Write a posted entry: money that has moved. Idempotent per ``event_key``.
+
+    ``available_after``: how long after ``created`` the money of an entry that credits merchant_pending
+    becomes available (its ``available_on``; the entry goes on the maturing work list: the capture rule
+    always gives it, and ``ledger_check`` finds a pending credit that was not scheduled); any other entry
+    that moves a merchant's posted balance is available at once (``available_on`` = ``created``).
+    ``matures``: the entry whose pending credit this one moves to merchant_available (it leaves the work
+    list in this transaction).
+    """
     legs = list(legs)
     return _write_entry(
         event_key=event_key,
@@ -323,6 +368,8 @@ def entry_post(
         currency=currency,
         status=JournalEntry.Status.POSTED,
         memo=memo,
+        available_after=available_after,
+        matures=matures,
         build_lines=lambda: [_Line(leg.account, leg.amount, POSTED) for leg in legs],
     )
 
@@ -345,7 +392,14 @@ def entry_post_pending(
 
 
 def entry_resolve_pending(
-    *, pending_entry: JournalEntry, action: str, event_key: str, type: str, legs: Iterable[Leg] = (), memo: str = ""
+    *,
+    pending_entry: JournalEntry,
+    action: str,
+    event_key: str,
+    type: str,
+    legs: Iterable[Leg] = (),
+    memo: str = "",
+    available_after: timedelta | None = None,
 ) -> JournalEntry:
     """Post or void ``pending_entry`` with a NEW entry; the pending one only changes status.
 
@@ -353,6 +407,7 @@ def entry_resolve_pending(
     ``pending``, negated), and for ``post`` adds ``legs`` in phase ``posted``
     (a partial capture posts less than was reserved: the rest is released,
     because the whole reservation is reversed). ``void`` takes no legs.
+    ``available_after`` as for ``entry_post``.
     ``pending_entry`` moves to ``posted`` or ``voided`` at most once.
     """
     legs = list(legs)
@@ -381,6 +436,7 @@ def entry_resolve_pending(
         status=status,
         pending_entry=pending_entry,
         memo=memo,
+        available_after=available_after,
         build_lines=build_lines,
     )
 
