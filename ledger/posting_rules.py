@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
+from core.db import PreparedRead
 from core.money import MAX_AMOUNT, convert, is_known_currency
 from ledger.errors import LedgerError, LedgerEventMissing
 from ledger.fees import cross_border_fee, platform_fee
@@ -22,6 +23,7 @@ from ledger.models import AccountCode, JournalEntry, Posting
 from ledger.services import (
     Leg,
     accounts_get_or_create,
+    entry_mature,
     entry_post,
     entry_post_pending,
     entry_resolve_pending,
@@ -105,13 +107,15 @@ def settlement_delay(merchant) -> timedelta:
     override = settings.BALANCE_SETTLEMENT_DELAY_SECONDS
     if override is not None:
         return timedelta(seconds=max(0, override))
-    if isinstance(merchant, Merchant):
-        days = merchant.payout_delay_days
-    else:
-        days = Merchant.objects.filter(pk=merchant).values_list("payout_delay_days", flat=True).first()
-        if days is None:
-            raise LedgerError(f"no merchant {merchant}")
-    return timedelta(days=days)
+    if not isinstance(merchant, Merchant):
+        merchant = _merchant_by_id.first(merchant)
+        if merchant is None:
+            raise LedgerError("the merchant does not exist")
+    return timedelta(days=merchant.payout_delay_days)
+
+
+# Read on every capture: compiled once per process (core.db.PreparedRead).
+_merchant_by_id = PreparedRead(lambda merchant_id: Merchant.objects.filter(pk=merchant_id))
 
 
 def _capture_legs(
@@ -318,26 +322,11 @@ def funds_matured(*, entry: JournalEntry, now: datetime | None = None) -> Journa
     now = now or timezone.now()
     if entry.available_on is None or entry.available_on > now:
         raise LedgerError(f"the funds of {entry.pk} are not due before {entry.available_on}")
-    credits = entry.postings.filter(
-        phase=Posting.Phase.POSTED, account__code=PENDING_FUNDS, amount__lt=0
-    ).select_related("account")
-    legs = []
-    for posting in credits.order_by("id"):
-        available = accounts_get_or_create(
-            merchant=entry.merchant_id, currency=posting.account.currency, codes=[AVAILABLE]
-        )[AVAILABLE]
-        legs += [Leg(posting.account, -posting.amount), Leg(available, posting.amount)]
-    if not legs:
-        raise LedgerError(f"{entry.pk} holds no pending funds")
-    return entry_post(
+    return entry_mature(
+        entry=entry,
         event_key=f"funds.matured:{entry.pk}",
         type=Type.FUNDS_MATURED,
-        source=entry.source,
-        merchant=entry.merchant_id,
-        currency=entry.currency,
-        legs=legs,
         memo=f"funds of {entry.pk} available",
-        matures=entry,
     )
 
 

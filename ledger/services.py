@@ -267,6 +267,12 @@ def _write_entry(
     lines = build_lines()
     _validate(lines)
     limited_ids = _limited_account_ids(lines)
+    if matures is not None:
+        # A maturing entry debits merchant_pending by exactly what ``matures`` credited to it (its lines are
+        # built from those postings: ``entry_mature``), once (the unique event key): it can never take the
+        # account past its limit, so it locks and sums nothing (a sum that grows with the account's history).
+        # ledger_check proves the limit and the rule after the fact.
+        limited_ids = []
     moves_balance = any(line.phase == POSTED and line.account.code in MERCHANT_BALANCE_CODES for line in lines)
     to_mature = any(
         line.phase == POSTED and line.amount < 0 and line.account.code == AccountCode.MERCHANT_PENDING for line in lines
@@ -348,7 +354,6 @@ def entry_post(
     legs: Iterable[Leg],
     memo: str = "",
     available_after: timedelta | None = None,
-    matures: JournalEntry | None = None,
 ) -> JournalEntry:
     """Write a posted entry: money that has moved. Idempotent per ``event_key``.
 
@@ -356,8 +361,6 @@ def entry_post(
     becomes available (its ``available_on``; the entry goes on the maturing work list: the capture rule
     always gives it, and ``ledger_check`` finds a pending credit that was not scheduled); any other entry
     that moves a merchant's posted balance is available at once (``available_on`` = ``created``).
-    ``matures``: the entry whose pending credit this one moves to merchant_available (it leaves the work
-    list in this transaction).
     """
     legs = list(legs)
     return _write_entry(
@@ -369,7 +372,6 @@ def entry_post(
         status=JournalEntry.Status.POSTED,
         memo=memo,
         available_after=available_after,
-        matures=matures,
         build_lines=lambda: [_Line(leg.account, leg.amount, POSTED) for leg in legs],
     )
 
@@ -437,6 +439,45 @@ def entry_resolve_pending(
         pending_entry=pending_entry,
         memo=memo,
         available_after=available_after,
+        build_lines=build_lines,
+    )
+
+
+def entry_mature(*, entry: JournalEntry, event_key: str, type: str, memo: str = "") -> JournalEntry:
+    """Move ``entry``'s posted credits to merchant_pending to merchant_available (same merchant, currency).
+
+    A new posted entry: Dr merchant_pending, Cr merchant_available, per pending credit of ``entry``, built
+    from its postings, so it moves exactly those funds; idempotent per ``event_key`` (once per entry). It
+    takes ``entry`` off the maturing work list in the same transaction. It locks nothing: debiting exactly a
+    credit already posted, once, cannot break merchant_pending's limit. ``LedgerError`` when ``entry`` holds
+    no pending funds.
+    """
+
+    def build_lines() -> list[_Line]:
+        credits = (
+            entry.postings.filter(phase=POSTED, account__code=AccountCode.MERCHANT_PENDING, amount__lt=0)
+            .select_related("account")
+            .order_by("id")
+        )
+        lines = []
+        for posting in credits:
+            available = accounts_get_or_create(
+                merchant=entry.merchant_id, currency=posting.account.currency, codes=[AccountCode.MERCHANT_AVAILABLE]
+            )[AccountCode.MERCHANT_AVAILABLE]
+            lines += [_Line(posting.account, -posting.amount, POSTED), _Line(available, posting.amount, POSTED)]
+        if not lines:
+            raise LedgerError(f"{entry.pk} holds no pending funds")
+        return lines
+
+    return _write_entry(
+        event_key=event_key,
+        type=type,
+        source=entry.source,
+        merchant_id=entry.merchant_id,
+        currency=entry.currency,
+        status=JournalEntry.Status.POSTED,
+        memo=memo,
+        matures=entry,
         build_lines=build_lines,
     )
 
