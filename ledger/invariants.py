@@ -234,23 +234,26 @@ def check_funds_mature() -> tuple[int, list, str]:
     """
     t = _tables()
     pending = AccountCode.MERCHANT_PENDING
-    # The capture an entry ``m`` matures: the one its event key names.
-    names_source = "m.event_key = 'funds.matured:' || s.id"
-    unmatured = f"NOT EXISTS (SELECT 1 FROM {t['entry']} m WHERE {names_source})"  # noqa: S608
+    # The capture an entry ``m`` matures: the one its event key names. Written both ways round so that each
+    # side is an index look-up: the unique event key from a capture, the primary key from a maturing entry.
+    prefix = "funds.matured:"
+    unmatured = f"NOT EXISTS (SELECT 1 FROM {t['entry']} m WHERE m.event_key = '{prefix}' || s.id)"  # noqa: S608
+    names_source = f"s.id = SUBSTR(m.event_key, {len(prefix) + 1}) AND m.event_key LIKE '{prefix}%%'"
     sql = (
         # Per merchant_pending account: what it holds against what its unmatured captures credited.
         "SELECT 'pending_mismatch', a.id FROM "  # noqa: S608
         f"{t['account']} a JOIN (SELECT p.account_id, SUM(p.amount) AS total FROM {t['posting']} p "
-        "WHERE p.phase = 'posted' GROUP BY p.account_id) held ON held.account_id = a.id "
+        f"WHERE p.phase = 'posted' AND p.account_id IN (SELECT id FROM {t['account']} WHERE code = %s) "
+        "GROUP BY p.account_id) held ON held.account_id = a.id "
         f"LEFT JOIN (SELECT p.account_id, SUM(p.amount) AS total FROM {t['posting']} p "
         f"JOIN {t['entry']} s ON s.id = p.entry_id "
-        f"WHERE p.phase = 'posted' AND p.amount < 0 AND s.type = 'charge' AND {unmatured} "
+        f"WHERE p.account_id IN (SELECT id FROM {t['account']} WHERE code = %s) "
+        f"AND p.phase = 'posted' AND p.amount < 0 AND s.type = 'charge' AND {unmatured} "
         "GROUP BY p.account_id) owed ON owed.account_id = a.id "
         "WHERE a.code = %s AND held.total <> COALESCE(owed.total, 0) "
         # Only a capture credits, and only a maturing entry debits, merchant_pending in the posted phase.
-        f"UNION ALL SELECT 'foreign_posting', e.id FROM {t['posting']} p "
-        f"JOIN {t['account']} a ON a.id = p.account_id JOIN {t['entry']} e ON e.id = p.entry_id "
-        "WHERE a.code = %s AND p.phase = 'posted' "
+        f"UNION ALL SELECT 'foreign_posting', e.id FROM {t['posting']} p JOIN {t['entry']} e ON e.id = p.entry_id "
+        f"WHERE p.account_id IN (SELECT id FROM {t['account']} WHERE code = %s) AND p.phase = 'posted' "
         "AND NOT ((e.type = 'charge' AND p.amount < 0) OR (e.type = 'funds_matured' AND p.amount > 0)) "
         "GROUP BY e.id "
         # One maturing entry per capture (a payment has one capture entry).
@@ -265,12 +268,12 @@ def check_funds_mature() -> tuple[int, list, str]:
         f"UNION ALL SELECT 'matured_early', m.id FROM {t['entry']} m JOIN {t['entry']} s ON {names_source} "
         "WHERE m.type = 'funds_matured' AND (s.available_on IS NULL OR m.created < s.available_on) "
         # Every unmatured capture with pending funds is on the work list.
-        f"UNION ALL SELECT 'unscheduled', s.id FROM {t['entry']} s "
-        f"JOIN {t['posting']} p ON p.entry_id = s.id JOIN {t['account']} a ON a.id = p.account_id "
-        f"WHERE s.type = 'charge' AND a.code = %s AND p.phase = 'posted' AND p.amount < 0 AND {unmatured} "
+        f"UNION ALL SELECT 'unscheduled', s.id FROM {t['posting']} p JOIN {t['entry']} s ON s.id = p.entry_id "
+        f"WHERE p.account_id IN (SELECT id FROM {t['account']} WHERE code = %s) "
+        f"AND s.type = 'charge' AND p.phase = 'posted' AND p.amount < 0 AND {unmatured} "
         f"AND NOT EXISTS (SELECT 1 FROM {t['maturing']} w WHERE w.entry_id = s.id) GROUP BY s.id"
     )
-    count, sample = _count_and_sample(sql, [pending, pending, pending, pending])
+    count, sample = _count_and_sample(sql, [pending] * 6)
     return count, sample, ""
 
 
