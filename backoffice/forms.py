@@ -92,3 +92,23 @@ class LedgerAdjustmentForm(OnceForm):
         if amount == 0:
             raise forms.ValidationError("An adjustment of zero changes nothing.")
         return amount
+
+
+class PayoutHoldForm(forms.Form):
+    """Hold a merchant's payouts: which merchant (by id), and why (kept in the audit trail, never shown to the
+    merchant)."""
+
+    merchant = forms.ModelChoiceField(
+        queryset=Merchant.objects.all(), to_field_name="id", widget=forms.TextInput(attrs={"placeholder": "mch_…"})
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why: kept in the audit trail. The merchant is only told that its payouts are on hold.",
+    )
+
+
+class PayoutReleaseForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Why: kept in the audit trail."
+    )

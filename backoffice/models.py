@@ -8,6 +8,9 @@
   and never by the user who made it (a database check constraint).
 - ``LedgerAdjustment``: a Finance correction of a merchant's available balance,
   always posted to the ledger in the same transaction (``ledger.posting_rules.manual_adjustment``).
+- ``NegativeBalance``: no table of its own, the ledger's accounts seen as the list of merchants whose
+  available balance is below zero (``backoffice.selectors.negative_balances``); its own view permission
+  lets Finance see it without the ledger's other screens.
 """
 
 from django.conf import settings
@@ -17,6 +20,7 @@ from django.db.models import F, Q
 from core.ids import new_id
 from core.money import CURRENCY_CHOICES, MAX_AMOUNT
 from core.staff import STAFF_PERMISSIONS
+from ledger.models import Account
 from payments.models import RefundReason
 
 
@@ -124,3 +128,14 @@ class LedgerAdjustment(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class NegativeBalance(Account):
+    """A merchant's available account in one currency, in the list of balances below zero. A proxy: the rows are
+    the ledger's accounts, and the balances are derived from their postings (``ledger.selectors``)."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ("view",)
+        verbose_name = "merchant in the negative"
+        verbose_name_plural = "merchants in the negative"

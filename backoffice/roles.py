@@ -1,11 +1,12 @@
 """The staff roles, in one list: which group holds which permissions (docs/design.md, "Back office").
 
-- Support: view merchants, their external accounts (where payouts go), payments, refunds, disputes, refund
-  requests and the audit trail; refund up to the approval threshold (above it: a request); answer disputes
-  (submit evidence, accept).
+- Support: view merchants, their external accounts (where payouts go), payouts and payout holds, payments,
+  refunds, disputes, refund requests and the audit trail; refund up to the approval threshold (above it: a
+  request); answer disputes (submit evidence, accept).
 - Finance: everything Support has, plus approve or reject others' refund requests, capture or cancel
   payments, view the ledger and reconciliation, make ledger adjustments, resolve reconciliation
-  exceptions, and view and edit exchange rates.
+  exceptions, view and edit exchange rates, hold and release a merchant's payouts, and see the merchants
+  whose available balance is below zero.
 - Operations: webhook endpoints, deliveries and attempts, the event log (the outbox), and the beat
   schedules: view and change; the routing rules (which acquirer takes which payments: view, add, change,
   delete, each change audited) and the processors' webhooks and health (view). Nothing about money.
@@ -30,7 +31,7 @@ def _can(actions: str, app_label: str, *models: str) -> list[str]:
 
 SUPPORT = (
     *_can("view", "merchants", "merchant"),
-    *_can("view", "payouts", "externalaccount"),
+    *_can("view", "payouts", "externalaccount", "payout", "payouthold"),
     *_can("view", "payments", "payment", "paymenttransition", "refund", "dispute"),
     *_can("view", "core", "auditentry"),
     *_can("view", "backoffice", "refundrequest"),
@@ -45,7 +46,8 @@ FINANCE = (
     "backoffice.capture_or_cancel_payment",
     "backoffice.make_ledger_adjustment",
     "backoffice.resolve_reconciliation_exception",
-    *_can("view", "backoffice", "ledgeradjustment"),
+    "backoffice.hold_payouts",
+    *_can("view", "backoffice", "ledgeradjustment", "negativebalance"),
     *_can("view", "ledger", "account", "journalentry", "posting", "maturingfunds", "ledgercheckrun"),
     *_can("view", "reconciliation", "reconciliationrun", "reconciliationexception"),
     *_can("view add change", "payments", "fxrate"),

@@ -1,15 +1,18 @@
-"""Reads for the back office: everything staff need to see about one payment, in a fixed number of queries."""
+"""Reads for the back office: everything staff need to see about one payment or payout, in a fixed number of
+queries, and the merchants whose available balance is below zero."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Prefetch, Q
 
-from backoffice.models import RefundRequest
+from backoffice.models import NegativeBalance, RefundRequest
 from core.models import AuditEntry
 from events.models import Event, WebhookDelivery
-from ledger.models import JournalEntry, Posting
+from ledger.models import AccountCode, JournalEntry, Posting
+from ledger.selectors import accounts_with_balances, balance_transactions_of
 from payments.models import Dispute, Payment, PaymentTransition, Refund
+from payouts.models import Payout
 
 # How many rows of each history a payment page shows (newest first).
 SECTION_LIMIT = 200
@@ -111,3 +114,45 @@ def _audit_trail(payment: Payment, dossier: PaymentDossier) -> list[AuditLine]:
         for e in AuditEntry.objects.filter(objects).order_by("-id")[:SECTION_LIMIT]
     ]
     return sorted(lines, key=lambda line: line.created, reverse=True)
+
+
+# --- Payouts -------------------------------------------------------------------------------------
+
+
+@dataclass
+class PayoutDossier:
+    payout: Payout
+    # The payout's entries that moved the merchant's balance (its creation; a failure or cancel that returned
+    # the amount), as ``ledger.selectors.balance_transactions_of`` annotates them (``net``, ``pending_delta``,
+    # ``matured``, ``available_on_shown``).
+    balance_transactions: list[JournalEntry] = field(default_factory=list)
+    # Every ledger entry of the payout (created, paid, failed, canceled), with its postings.
+    journal_entries: list[JournalEntry] = field(default_factory=list)
+    # Its history: the audit entries about it, oldest first (created, claimed, sent, paid / failed / canceled).
+    history: list[AuditEntry] = field(default_factory=list)
+
+
+def payout_dossier(*, payout: Payout) -> PayoutDossier:
+    """The payout's balance transactions, ledger entries with their postings, and state history: four queries."""
+    postings = Posting.objects.select_related("account").order_by("id")
+    return PayoutDossier(
+        payout=payout,
+        balance_transactions=list(
+            balance_transactions_of(merchant=payout.merchant_id).filter(source=payout.id).order_by("id")
+        ),
+        journal_entries=list(
+            JournalEntry.objects.filter(source=payout.id)
+            .prefetch_related(Prefetch("postings", queryset=postings))
+            .order_by("id")[:SECTION_LIMIT]
+        ),
+        history=list(AuditEntry.objects.filter(object_type="payout", object_id=payout.id).order_by("id")),
+    )
+
+
+def negative_balances():
+    """The merchants' available accounts whose posted balance is below zero (one row per merchant and currency),
+    each annotated with ``posted_sum`` (signed, debit positive: the balance is minus
+    it). From the ledger's postings (``ledger.selectors.accounts_with_balances``), never a cached number."""
+    return accounts_with_balances(NegativeBalance.objects.all()).filter(
+        code=AccountCode.MERCHANT_AVAILABLE, posted_sum__gt=0
+    )

@@ -8,7 +8,8 @@ adds is written here, each with its audit entry in the same transaction:
   different user with ``approve_refund_request`` approves or rejects (maker-checker),
   decided under the payment's row lock together with the refund rules themselves
   (``refund_services.refund_check``, the one place they are written);
-- ledger adjustments, posted to the ledger with their record and audit entry.
+- ledger adjustments, posted to the ledger with their record and audit entry;
+- holds on a merchant's payouts (Finance), through ``payouts.payout_services``.
 
 No function here opens a transaction around a processor call: ``refund_create``
 and the payment and dispute services call the processor holding nothing.
@@ -31,6 +32,8 @@ from ledger import posting_rules
 from merchants.models import Merchant
 from payments import dispute_services, refund_services, services
 from payments.models import EVIDENCE_FIELDS, Dispute, Payment, Refund, RefundReason, RefundStatus
+from payouts import payout_services
+from payouts.models import PayoutHold
 
 Status = RefundRequest.Status
 
@@ -400,3 +403,20 @@ def ledger_adjustment_make(
         if existing is None:
             raise
         return existing
+
+
+# --- Payout holds --------------------------------------------------------------------------------
+
+
+def staff_payouts_hold(*, merchant: Merchant, reason: str, user) -> PayoutHold:
+    """Hold the merchant's payouts (``payout_services.payouts_hold``, audited with the reason), as a user with
+    ``hold_payouts``."""
+    require_staff_permission(user, "hold_payouts", "hold payouts")
+    return payout_services.payouts_hold(merchant=merchant, reason=reason, actor=staff_actor(user))
+
+
+def staff_payouts_release(*, merchant: Merchant, reason: str, user) -> None:
+    """Release the hold on the merchant's payouts (``payout_services.payouts_release``, audited with the reason),
+    as a user with ``hold_payouts``."""
+    require_staff_permission(user, "hold_payouts", "release payouts")
+    payout_services.payouts_release(merchant=merchant, reason=reason, actor=staff_actor(user))

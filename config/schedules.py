@@ -107,6 +107,15 @@ SCHEDULES = (
         expire_seconds=120,
     ),
     Schedule(
+        "payouts: sweep",
+        "payouts.sweep",
+        "Send pending payouts whose queued send was lost, resolve those whose send got no answer, and ask the "
+        "processor about payouts in transit past their arrival date.",
+        every=1,
+        period="minutes",
+        expire_seconds=120,
+    ),
+    Schedule(
         "ledger: nightly check",
         "ledger.tasks.ledger_check",
         "Prove the ledger invariants every night at 02:30 UTC; a failure is logged at ERROR.",

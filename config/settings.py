@@ -296,6 +296,15 @@ PAYMENT_WALLET_EXPIRY_SECONDS = env_int("PAYMENT_WALLET_EXPIRY_SECONDS", 900)
 # mid-market rate when the rate is locked, and the extra fee on the converted amount, in basis points.
 FX_MARGIN_BPS = env_int("FX_MARGIN_BPS", 100)
 CROSS_BORDER_FEE_BPS = env_int("CROSS_BORDER_FEE_BPS", 100)
+
+# --- Payouts -------------------------------------------------------------------------
+# Queue the send of a new payout right after its creation commits (the sweep, every minute, is the safety net).
+PAYOUTS_SEND_ON_COMMIT = env_bool("PAYOUTS_SEND_ON_COMMIT", True)
+# A payout claimed for sending but still pending this long after the claim (its worker died, or the processor
+# did not answer) is sent again by the sweep, with the same idempotency key. Above the processor timeouts.
+PAYOUT_SEND_LEASE_SECONDS = env_int("PAYOUT_SEND_LEASE_SECONDS", 60)
+# A payout still in transit this long after its arrival date is asked about (a lost webhook).
+PAYOUT_RESOLVE_AFTER_SECONDS = env_int("PAYOUT_RESOLVE_AFTER_SECONDS", 60)
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 120)
 
 # --- Ledger ------------------------------------------------------------------------

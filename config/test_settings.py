@@ -23,6 +23,8 @@ from config.settings import LOGGING, REST_FRAMEWORK  # noqa: E402
 # Committed payment changes would queue an outbox drain on the broker after every
 # test transaction; the tests that exercise draining turn it back on.
 EVENTS_DRAIN_ON_COMMIT = False
+# Likewise for the send of a new payout: the payout tests run the send themselves.
+PAYOUTS_SEND_ON_COMMIT = False
 
 # Staff sign in with a second factor, as in production (tests.staff logs in with a TOTP code);
 # the tests of the development mode turn it off.

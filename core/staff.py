@@ -16,6 +16,7 @@ STAFF_PERMISSIONS = {
     "accept_dispute": "Can accept (concede) a dispute",
     "make_ledger_adjustment": "Can make a manual ledger adjustment",
     "resolve_reconciliation_exception": "Can resolve a reconciliation exception",
+    "hold_payouts": "Can hold or release a merchant's payouts",
 }
 
 

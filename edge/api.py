@@ -26,6 +26,7 @@ PATH_ID_PREFIXES = {
     "endpoint_id": ("we", "webhook endpoint"),
     "transaction_id": ("txn", "balance transaction"),
     "external_account_id": ("ea", "external account"),
+    "payout_id": ("po", "payout"),
 }
 _ULID = f"[{_ALPHABET}]{{{ULID_LENGTH}}}"
 _ANY_ID = re.compile(rf"^[a-z]{{2,4}}_{_ULID}$")

@@ -11,19 +11,9 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdminMixin
 from events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from events.services import webhook_delivery_resend, webhook_endpoint_enable
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _pretty_json(text: str):
@@ -34,7 +24,7 @@ def _pretty_json(text: str):
     return format_html('<pre style="white-space: pre-wrap">{}</pre>', shown)
 
 
-class DeliveryInline(ReadOnlyMixin, admin.TabularInline):
+class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = WebhookDelivery
     fk_name = "event"
     fields = ("id", "endpoint", "status", "attempt_count", "next_attempt_at", "last_status_code", "last_error")
@@ -44,7 +34,7 @@ class DeliveryInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "type", "merchant", "created", "published_at")
     list_filter = ("type",)
     list_select_related = ("merchant",)
@@ -61,7 +51,7 @@ class EventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class WebhookEndpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "merchant", "url", "status", "disabled_reason", "created", "deleted_at")
     list_filter = ("status",)
     list_select_related = ("merchant",)
@@ -85,7 +75,7 @@ class WebhookEndpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
         )
 
 
-class AttemptInline(ReadOnlyMixin, admin.TabularInline):
+class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = WebhookAttempt
     fields = ("number", "started_at", "status_code", "latency_ms", "error", "response_body")
     readonly_fields = fields
@@ -93,7 +83,7 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "event",

@@ -39,6 +39,10 @@ class EventType(models.TextChoices):
     DISPUTE_CREATED = "dispute.created"
     DISPUTE_UPDATED = "dispute.updated"
     DISPUTE_CLOSED = "dispute.closed"
+    PAYOUT_CREATED = "payout.created"
+    PAYOUT_PAID = "payout.paid"
+    PAYOUT_FAILED = "payout.failed"
+    PAYOUT_CANCELED = "payout.canceled"
 
 
 # An endpoint that subscribes to "*" receives every type, including types added later.

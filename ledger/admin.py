@@ -9,22 +9,10 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdminMixin
 from core.money import format_amount
 from ledger.models import Account, JournalEntry, LedgerCheckRun, MaturingFunds, Posting
 from ledger.selectors import accounts_with_balances
-
-
-class ReadOnlyMixin:
-    """No add, change or delete permission; view permission as usual (superusers, or the ``view_`` permission)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _normal_balance(account: Account, signed: int) -> str:
@@ -34,7 +22,7 @@ def _normal_balance(account: Account, signed: int) -> str:
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "code", "currency", "merchant", "type", "posted_balance", "pending_balance", "limit")
     list_filter = ("code", "type", "currency")
     list_select_related = ("merchant",)
@@ -61,7 +49,7 @@ class AccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return "—"
 
 
-class PostingInline(ReadOnlyMixin, admin.TabularInline):
+class PostingInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Posting
     fields = ("account", "side", "amount_display", "phase", "created")
     readonly_fields = fields
@@ -80,7 +68,7 @@ class PostingInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class JournalEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "type", "source", "merchant", "currency", "status", "created", "available_on")
     list_filter = ("type", "status", "currency")
     list_select_related = ("merchant",)
@@ -90,7 +78,7 @@ class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Posting)
-class PostingAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PostingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "entry", "account", "amount", "phase", "created")
     list_filter = ("phase",)
     list_select_related = ("entry", "account")
@@ -98,7 +86,7 @@ class PostingAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(MaturingFunds)
-class MaturingFundsAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class MaturingFundsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The captures whose pending funds have still to mature (the work list of ``ledger.tasks.mature_funds``)."""
 
     list_display = ("entry", "available_on")
@@ -106,7 +94,7 @@ class MaturingFundsAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerCheckRun)
-class LedgerCheckRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LedgerCheckRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("started", "finished", "ok")
     list_filter = ("ok",)
     fields = ("started", "finished", "ok", "results_display")

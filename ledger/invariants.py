@@ -277,6 +277,42 @@ def check_funds_mature() -> tuple[int, list, str]:
     return count, sample, ""
 
 
+def check_payouts_in_transit() -> tuple[int, list, str]:
+    """Per merchant and currency, merchant_payouts_in_transit holds exactly the payouts not yet paid, failed or
+    canceled (``pending`` and ``in_transit``).
+
+    Compares the account's posted balance (credit-normal: minus the signed sum) with the sum of the amounts of
+    ``payouts.Payout`` in those statuses; a merchant and currency with either and not the other is compared
+    with 0.
+    """
+    try:
+        payout_model = apps.get_model("payouts", "Payout")
+    except LookupError:
+        raise Skip("the payouts.Payout model does not exist yet") from None
+    meta = payout_model._meta
+    if meta.db_table not in connection.introspection.table_names():
+        raise Skip(f"the table {meta.db_table} does not exist (migrate payouts)")
+    quote = connection.ops.quote_name
+    t = _tables()
+    payouts = quote(meta.db_table)
+    merchant, currency, amount, status = (
+        quote(meta.get_field(name).column) for name in ("merchant", "currency", "amount", "status")
+    )
+    sql = (
+        "SELECT COALESCE(l.merchant_id, o.merchant_id), COALESCE(l.currency, o.currency), "  # noqa: S608
+        "COALESCE(l.held, 0), COALESCE(o.owed, 0) FROM ("
+        "SELECT a.merchant_id, a.currency, -SUM(p.amount) AS held "
+        f"FROM {t['account']} a JOIN {t['posting']} p ON p.account_id = a.id "
+        "WHERE a.code = %s AND p.phase = 'posted' GROUP BY a.merchant_id, a.currency) l "
+        f"FULL OUTER JOIN (SELECT {merchant} AS merchant_id, {currency} AS currency, SUM({amount}) AS owed "
+        f"FROM {payouts} WHERE {status} IN ('pending', 'in_transit') GROUP BY {merchant}, {currency}) o "
+        "ON o.merchant_id = l.merchant_id AND o.currency = l.currency "
+        "WHERE COALESCE(l.held, 0) <> COALESCE(o.owed, 0)"
+    )
+    count, sample = _count_and_sample(sql, [AccountCode.MERCHANT_PAYOUTS_IN_TRANSIT])
+    return count, sample, ""
+
+
 def check_immutability_triggers() -> tuple[int, list, str]:
     """On PostgreSQL, the triggers that refuse UPDATE, DELETE and TRUNCATE of the ledger are installed and enabled."""
     if connection.vendor != "postgresql":
@@ -296,6 +332,7 @@ CHECKS = [
     ("pending_resolved_once", check_pending_resolved_once),
     ("payments_captured_once", check_payments_captured_once),
     ("funds_mature", check_funds_mature),
+    ("payouts_in_transit", check_payouts_in_transit),
     ("immutability_triggers", check_immutability_triggers),
 ]
 

@@ -41,6 +41,7 @@ class AccountCode(models.TextChoices):
     DISPUTE_RESERVE = "dispute_reserve"
     FX_CLEARING = "fx_clearing"
     ADJUSTMENTS = "adjustments"
+    MERCHANT_PAYOUTS_IN_TRANSIT = "merchant_payouts_in_transit"
 
 
 class AccountSpec:
@@ -77,6 +78,11 @@ CHART: dict[str, AccountSpec] = {
     ),
     AccountCode.FX_CLEARING: AccountSpec(type=AccountType.ASSET, merchant_owned=False),
     AccountCode.ADJUSTMENTS: AccountSpec(type=AccountType.EXPENSE, merchant_owned=False),
+    # What left the merchant's balance for a payout not paid yet (pending or in transit): still owed to the
+    # merchant until the processor pays it, and given back to available if it fails or is canceled.
+    AccountCode.MERCHANT_PAYOUTS_IN_TRANSIT: AccountSpec(
+        type=AccountType.LIABILITY, merchant_owned=True, debits_must_not_exceed_credits=True
+    ),
 }
 
 # The merchant's balance lives on these two accounts (``GET /v1/balance``).
@@ -161,6 +167,9 @@ class JournalEntry(models.Model):
         AUTHORIZATION = "authorization"
         AUTHORIZATION_RELEASE = "authorization_release"
         PAYMENT_RETURN = "payment_return"
+        PAYOUT = "payout"
+        PAYOUT_FAILURE = "payout_failure"
+        PAYOUT_CANCEL = "payout_cancel"
         # Not a balance transaction: it moves a capture's funds from pending to available (nothing in total).
         FUNDS_MATURED = "funds_matured"
 

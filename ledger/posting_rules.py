@@ -535,3 +535,91 @@ def manual_adjustment(*, adjustment_id: str, merchant, amount: int, currency: st
         legs=[Leg(accounts[ADJUSTMENTS], amount), Leg(accounts[AVAILABLE], -amount)],
         memo=memo,
     )
+
+
+# --- Payouts -------------------------------------------------------------------------
+
+IN_TRANSIT = AccountCode.MERCHANT_PAYOUTS_IN_TRANSIT
+
+
+def payout_created(*, payout_id: str, merchant, amount: int, currency: str) -> JournalEntry:
+    """A payout was created: its amount leaves the merchant's available balance at once (type ``payout``).
+
+    Posted phase: Dr merchant_available ``amount``; Cr merchant_payouts_in_transit ``amount``.
+    Refused with ``InsufficientBalance`` when it would take merchant_available below zero: the account is
+    locked for the rest of the caller's transaction (``not_below_zero``), so concurrent payouts of one merchant
+    and currency are decided one after the other and never overdraw together. Refunds and disputes do not ask
+    for the floor: they may still take the balance negative.
+    """
+    _amount(amount, "amount")
+    _currency(currency)
+    accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[AVAILABLE, IN_TRANSIT])
+    return entry_post(
+        event_key=f"payout.created:{payout_id}",
+        type=Type.PAYOUT,
+        source=payout_id,
+        merchant=merchant,
+        currency=currency,
+        legs=[Leg(accounts[AVAILABLE], amount), Leg(accounts[IN_TRANSIT], -amount)],
+        memo="payout",
+        not_below_zero=[accounts[AVAILABLE]],
+    )
+
+
+def _payout_in_transit(payout_id: str) -> tuple[JournalEntry, int]:
+    created = _required_entry(f"payout.created:{payout_id}")
+    return created, -_posted_on(created, IN_TRANSIT, Posting.Phase.POSTED)
+
+
+def payout_paid(*, payout_id: str) -> JournalEntry:
+    """The processor paid the payout to the bank: the money left its balance (type ``payout``).
+
+    Posted phase: Dr merchant_payouts_in_transit ``amount``; Cr processor_receivable ``amount``.
+    The merchant's balance does not move (it moved when the payout was created). ``LedgerEventMissing``
+    when the payout was never created.
+    """
+    created, amount = _payout_in_transit(payout_id)
+    accounts = accounts_get_or_create(
+        merchant=created.merchant_id, currency=created.currency, codes=[IN_TRANSIT, RECEIVABLE]
+    )
+    return entry_post(
+        event_key=f"payout.paid:{payout_id}",
+        type=Type.PAYOUT,
+        source=payout_id,
+        merchant=created.merchant_id,
+        currency=created.currency,
+        legs=[Leg(accounts[IN_TRANSIT], amount), Leg(accounts[RECEIVABLE], -amount)],
+        memo="payout paid",
+    )
+
+
+def _payout_returned(*, payout_id: str, event: str, type: str, memo: str) -> JournalEntry:
+    created, amount = _payout_in_transit(payout_id)
+    accounts = accounts_get_or_create(
+        merchant=created.merchant_id, currency=created.currency, codes=[IN_TRANSIT, AVAILABLE]
+    )
+    return entry_post(
+        event_key=f"{event}:{payout_id}",
+        type=type,
+        source=payout_id,
+        merchant=created.merchant_id,
+        currency=created.currency,
+        legs=[Leg(accounts[IN_TRANSIT], amount), Leg(accounts[AVAILABLE], -amount)],
+        memo=memo,
+    )
+
+
+def payout_failed(*, payout_id: str, failure_code: str = "") -> JournalEntry:
+    """The payout failed (the processor refused it, or the bank returned it): the amount returns to available
+    (type ``payout_failure``). Posted phase: Dr merchant_payouts_in_transit ``amount``; Cr merchant_available
+    ``amount``. ``LedgerEventMissing`` when the payout was never created."""
+    memo = f"payout failed ({failure_code})" if failure_code else "payout failed"
+    return _payout_returned(payout_id=payout_id, event="payout.failed", type=Type.PAYOUT_FAILURE, memo=memo)
+
+
+def payout_canceled(*, payout_id: str) -> JournalEntry:
+    """The payout was canceled before it was sent: the amount returns to available (type ``payout_cancel``).
+    Posted phase: Dr merchant_payouts_in_transit ``amount``; Cr merchant_available ``amount``."""
+    return _payout_returned(
+        payout_id=payout_id, event="payout.canceled", type=Type.PAYOUT_CANCEL, memo="payout canceled"
+    )

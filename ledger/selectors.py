@@ -99,13 +99,14 @@ def balance_transaction_get(*, merchant, transaction_id: str) -> JournalEntry | 
     return balance_transactions_of(merchant=merchant).filter(pk=transaction_id).first()
 
 
-def accounts_with_balances() -> QuerySet[Account]:
-    """Every account with its derived ``posted_sum`` and ``pending_sum`` (signed: debit positive).
+def accounts_with_balances(accounts: QuerySet[Account] | None = None) -> QuerySet[Account]:
+    """Every account (those of ``accounts`` when given, a proxy model's too) with its derived ``posted_sum`` and
+    ``pending_sum`` (signed: debit positive).
 
     Correlated subqueries, so a page of accounts sums only its own postings
     (index-only on the (account, phase, amount) index).
     """
-    return Account.objects.annotate(
+    return (Account.objects.all() if accounts is None else accounts).annotate(
         posted_sum=_account_sum(POSTED),
         pending_sum=_account_sum(PENDING),
     )

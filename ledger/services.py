@@ -19,6 +19,10 @@ Guarantees, for every function here:
   that an entry debits (or credits) are locked with ``SELECT … FOR UPDATE`` in
   primary-key order, then summed; a breach raises ``InsufficientBalance`` and
   rolls the entry back. Only such entries lock anything.
+- A per-entry floor (``entry_post(…, not_below_zero=[account])``) holds the same way for one entry only: the
+  account is locked, the entry written, and the entry refused with ``InsufficientBalance`` when it would leave
+  the account's balance below zero (payouts: never more than is available, while disputes, which do not ask
+  for the floor, may still take the balance negative).
 """
 
 import logging
@@ -224,7 +228,9 @@ def account_limit_totals(account_ids: Iterable[str]):
     )
 
 
-def _enforce_limits(accounts: list[Account]) -> None:
+def _enforce_limits(accounts: list[Account], floors: frozenset[str] = frozenset()) -> None:
+    """Each account's limit flag, and for the accounts in ``floors`` (ids) the floor at zero on its normal side:
+    a credit-normal account's debits may not exceed its credits, a debit-normal one's credits its debits."""
     if not accounts:
         return
     totals = {row["account_id"]: row for row in account_limit_totals(a.pk for a in accounts)}
@@ -232,13 +238,14 @@ def _enforce_limits(accounts: list[Account]) -> None:
         row = totals.get(account.pk)
         if row is None:
             continue
-        if account.debits_must_not_exceed_credits:
+        floored = account.pk in floors
+        if account.debits_must_not_exceed_credits or (floored and not account.is_debit_normal):
             short = row["pending_debits"] + row["posted_debits"] - row["posted_credits"]
             if short > 0:
                 raise InsufficientBalance(
                     f"The balance of {account.code} {account.currency} is {short} minor units short for this entry."
                 )
-        if account.credits_must_not_exceed_debits:
+        if account.credits_must_not_exceed_debits or (floored and account.is_debit_normal):
             short = row["pending_credits"] + row["posted_credits"] - row["posted_debits"]
             if short > 0:
                 raise InsufficientBalance(
@@ -259,6 +266,7 @@ def _write_entry(
     memo: str = "",
     available_after: timedelta | None = None,
     matures: JournalEntry | None = None,
+    not_below_zero: Iterable[Account] = (),
 ) -> JournalEntry:
     _require_transaction()
     replay_of = dict(type=type, source=source, merchant_id=merchant_id, currency=currency, pending_entry=pending_entry)
@@ -266,7 +274,8 @@ def _write_entry(
     # is answered from there, as a concurrent duplicate's is (one path, one statement fewer per entry).
     lines = build_lines()
     _validate(lines)
-    limited_ids = _limited_account_ids(lines)
+    floors = frozenset(account.pk for account in not_below_zero)
+    limited_ids = sorted(set(_limited_account_ids(lines)) | floors)
     if matures is not None:
         # A maturing entry debits merchant_pending by exactly what ``matures`` credited to it (its lines are
         # built from those postings: ``entry_mature``), once (the unique event key): it can never take the
@@ -326,7 +335,7 @@ def _write_entry(
         if matures is not None:
             # Matured: off the work list, in the same transaction as the entry that moved the money.
             MaturingFunds.objects.filter(entry_id=matures.pk).delete()
-        _enforce_limits(limited)
+        _enforce_limits(limited, floors)
     if pending_entry is not None:
         pending_entry.status = status
     return entry
@@ -354,6 +363,7 @@ def entry_post(
     legs: Iterable[Leg],
     memo: str = "",
     available_after: timedelta | None = None,
+    not_below_zero: Iterable[Account] = (),
 ) -> JournalEntry:
     """Write a posted entry: money that has moved. Idempotent per ``event_key``.
 
@@ -361,7 +371,12 @@ def entry_post(
     becomes available (its ``available_on``; the entry goes on the maturing work list: the capture rule
     always gives it, and ``ledger_check`` finds a pending credit that was not scheduled); any other entry
     that moves a merchant's posted balance is available at once (``available_on`` = ``created``).
-    """
+
+    ``not_below_zero``: accounts this entry may not take below zero (on their normal side, counting the debits
+    of pending reservations as a limit flag does): each is locked FOR UPDATE (with the limited accounts, in
+    primary-key order) until the caller's transaction ends, so two such entries on one account are decided one
+    after the other; a breach raises ``InsufficientBalance`` and the entry is not written. Entries that do not
+    ask for it are not checked: the account has no limit of its own."""
     legs = list(legs)
     return _write_entry(
         event_key=event_key,
@@ -373,6 +388,7 @@ def entry_post(
         memo=memo,
         available_after=available_after,
         build_lines=lambda: [_Line(leg.account, leg.amount, POSTED) for leg in legs],
+        not_below_zero=list(not_below_zero),
     )
 
 

@@ -53,6 +53,7 @@ def _apply_dispute(processor: str, event: ProcessorEvent, actor: str) -> bool:
 
 # What an event is about (the ProcessorEvent field that holds it) -> the service that applies it. An event about
 # nothing we know (another kind, or an object of ours this processor does not hold) is stored as ignored.
+# ``payout`` is added by the payouts app when it loads (payouts.apps): it sits above payments.
 DISPATCH: dict[str, Callable[[str, ProcessorEvent, str], bool]] = {
     "charge": _apply_charge,
     "refund": _apply_refund,

@@ -3,11 +3,12 @@ nothing here edits them. Staff see the bank, country and last four, never the pr
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdminMixin
 from payouts.models import ExternalAccount
 
 
 @admin.register(ExternalAccount)
-class ExternalAccountAdmin(admin.ModelAdmin):
+class ExternalAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "merchant",
@@ -37,12 +38,3 @@ class ExternalAccountAdmin(admin.ModelAdmin):
         "deleted_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,4 +1,4 @@
-"""External accounts: the bank accounts a merchant's payouts go to, as the processor tokenised them.
+"""External accounts (the bank accounts a merchant's payouts go to, as the processor tokenised them) and payouts.
 
 Only the processor's token, the last four characters, the processor's fingerprint, the bank's name, the
 country and the currency are kept: never the account number, the routing number with it, or the IBAN.
@@ -6,7 +6,9 @@ country and the currency are kept: never the account number, the routing number 
 
 from django.db import models
 from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.db import SavesChangedFields
 from core.ids import new_id
 from core.money import CURRENCY_CHOICES
 from merchants.models import Merchant
@@ -68,3 +70,133 @@ class ExternalAccount(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+# --- Payouts -------------------------------------------------------------------------------------
+
+
+def new_payout_id() -> str:
+    return new_id("po")
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING = "pending"
+    IN_TRANSIT = "in_transit"
+    PAID = "paid"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Payout(ConcurrentTransitionMixin, SavesChangedFields):
+    """Money sent from a merchant's available balance to one of its external accounts.
+
+    Created ``pending`` with its amount already out of the merchant's available balance (the ledger's
+    ``payout_created``, in the same transaction), then sent to the processor by a worker (``payouts.services``):
+    ``in_transit`` once the processor has it, then ``paid`` or ``failed`` (the amount goes back to available).
+    ``canceled`` (the amount goes back too) only while ``pending`` and not claimed for sending.
+
+    ``sending_since`` is the claim: set, under the row lock and committed, before the processor is first called,
+    and never cleared. A claimed payout may have reached the processor, so it is never canceled, and every later
+    attempt sends it with the same idempotency key (``payout_key``)."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_payout_id, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payouts")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    destination = models.ForeignKey(ExternalAccount, on_delete=models.PROTECT, related_name="payouts")
+    description = models.CharField(max_length=1000, null=True, blank=True)
+    automatic = models.BooleanField(default=False)
+    status = FSMField(default=PayoutStatus.PENDING, choices=PayoutStatus.choices, protected=True, max_length=16)
+    failure_code = models.CharField(max_length=64, null=True, blank=True)
+    failure_message = models.CharField(max_length=500, null=True, blank=True)
+    # The processor's estimate, then the day it was paid (its answer's ``arrival_date``); None until it answers.
+    arrival_date = models.DateTimeField(null=True, blank=True)
+    # The acquirer it is sent through (the destination's): fixed at creation.
+    processor = models.CharField(max_length=40)
+    processor_payout_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    sending_since = models.DateTimeField(null=True, blank=True)
+    processor_attempts = models.PositiveIntegerField(default=0)
+    # The ledger entry of its creation (``txn_…``): the payout's balance transaction.
+    balance_transaction = models.CharField(max_length=40)
+    requested_by = models.CharField(max_length=128)
+    creation_idempotency_key = models.CharField(max_length=255, null=True, blank=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["merchant", "-id"], name="payout_merchant_newest"),
+            models.Index(fields=["created"], condition=Q(status="pending"), name="payout_pending"),
+            models.Index(fields=["arrival_date"], condition=Q(status="in_transit"), name="payout_in_transit"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "creation_idempotency_key"],
+                condition=Q(creation_idempotency_key__isnull=False),
+                name="payout_unique_creation_key",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
+            models.CheckConstraint(condition=Q(status__in=PayoutStatus.values), name="payout_status_valid"),
+            # Only a claimed payout can have reached the processor, and a claimed one is never canceled.
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "canceled"]) | Q(sending_since__isnull=False),
+                name="payout_sent_was_claimed",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="canceled") | Q(sending_since__isnull=True),
+                name="payout_canceled_never_claimed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_claimed(self) -> bool:
+        return self.sending_since is not None
+
+    @transition(field=status, source=PayoutStatus.PENDING, target=PayoutStatus.IN_TRANSIT)
+    def send(self, *, processor_payout_id: str, arrival_date) -> None:
+        """The processor has the payout and is sending it to the bank."""
+        self.processor_payout_id = processor_payout_id
+        self.arrival_date = arrival_date
+
+    @transition(field=status, source=PayoutStatus.IN_TRANSIT, target=PayoutStatus.PAID)
+    def pay(self, *, arrival_date=None) -> None:
+        """The bank received it."""
+        self.arrival_date = arrival_date or self.arrival_date
+
+    @transition(field=status, source=[PayoutStatus.PENDING, PayoutStatus.IN_TRANSIT], target=PayoutStatus.FAILED)
+    def fail(self, *, failure_code: str, failure_message: str | None = None, processor_payout_id=None) -> None:
+        """The processor refused it, or the bank did not take it."""
+        self.failure_code = failure_code
+        self.failure_message = failure_message
+        self.processor_payout_id = processor_payout_id or self.processor_payout_id
+
+    @transition(field=status, source=PayoutStatus.PENDING, target=PayoutStatus.CANCELED)
+    def cancel(self) -> None:
+        """The merchant took it back before it was sent (the caller checks it was never claimed)."""
+
+
+# --- Holds ---------------------------------------------------------------------------------------
+
+
+class PayoutHold(models.Model):
+    """A merchant's payouts held by Finance (the back office): while the row exists no payout of the merchant is
+    created (400 ``payouts_held``) or sent (its pending payouts stay pending, and cancelable), whether made by
+    hand or automatically. One row per merchant; releasing deletes it. Who held and released, when and why, is
+    in the audit trail (``payouts.hold``, ``payouts.release`` on the merchant)."""
+
+    merchant = models.OneToOneField(Merchant, on_delete=models.PROTECT, primary_key=True, related_name="payout_hold")
+    reason = models.CharField(max_length=500)
+    # The staff member's actor name (``staff:<username>``).
+    held_by = models.CharField(max_length=128)
+    held_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-held_at"]
+        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="payout_hold_reason_required")]
+
+    def __str__(self) -> str:
+        return f"payouts of {self.merchant_id} held"

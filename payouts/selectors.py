@@ -1,10 +1,10 @@
-"""Reads of external accounts. A deleted account is not listed and cannot be fetched."""
+"""Reads of external accounts and payouts. A deleted account is not listed and cannot be fetched."""
 
 from django.db.models import QuerySet
 
 from merchants.models import Merchant
-from payouts.errors import ExternalAccountNotFound
-from payouts.models import ExternalAccount
+from payouts.errors import ExternalAccountNotFound, PayoutNotFound
+from payouts.models import ExternalAccount, Payout
 
 
 def external_accounts_of(*, merchant: Merchant, currency: str | None = None) -> QuerySet[ExternalAccount]:
@@ -24,3 +24,16 @@ def external_account_get(*, merchant: Merchant, external_account_id: str) -> Ext
 def external_account_default(*, merchant: Merchant, currency: str) -> ExternalAccount | None:
     """Where the merchant's payouts in ``currency`` go unless told otherwise: its default account, if any."""
     return external_accounts_of(merchant=merchant, currency=currency).filter(default_for_currency=True).first()
+
+
+def payouts_of(*, merchant: Merchant) -> QuerySet[Payout]:
+    """The merchant's payouts, newest first."""
+    return Payout.objects.filter(merchant=merchant)
+
+
+def payout_get(*, merchant: Merchant, payout_id: str) -> Payout:
+    """The merchant's payout; PayoutNotFound (404) otherwise, another merchant's too."""
+    payout = payouts_of(merchant=merchant).filter(pk=payout_id).first()
+    if payout is None:
+        raise PayoutNotFound(f"No such payout: '{payout_id}'.", param="id")
+    return payout

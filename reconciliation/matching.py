@@ -27,6 +27,7 @@ from django.db.transaction import TransactionManagementError
 from core.db import in_transaction
 from ledger.models import Account, AccountCode, JournalEntry, Posting
 from payments.models import Dispute, Payment, Refund
+from payouts.models import Payout
 from reconciliation.models import (
     ABOUT_A_PAYMENT,
     LEDGER_ENTRY_TYPE,
@@ -64,6 +65,7 @@ def _tables() -> dict[str, str]:
         "payment": _quote(Payment._meta.db_table),
         "refund": _quote(Refund._meta.db_table),
         "dispute": _quote(Dispute._meta.db_table),
+        "payout": _quote(Payout._meta.db_table),
         "internal": INTERNAL,
         "suspects": SUSPECTS,
         # The lines looked up by (type, match key): PostgreSQL hashes the table; SQLite gets an indexed copy.
@@ -199,13 +201,16 @@ def internal_build(
 ) -> int:
     """Stage what our ledger says moved through ``processor`` on the day: one row per (type, match key).
 
-    Only entries about payments that processor holds count (a refund's or dispute's payment's processor): each
-    acquirer's report is reconciled against its own share of the ledger.
+    Only entries about payments that processor holds count (a refund's or dispute's payment's processor), and
+    payouts sent through it: each acquirer's report is reconciled against its own share of the ledger.
 
-    Posted entries of type charge/refund/dispute/dispute_reversal/payment_return created in
+    Posted entries of type charge/refund/dispute/dispute_reversal/payment_return/payout created in
     [start, cutoff), amount = their posted postings on the platform's
     processor_receivable, in that account's currency (the presentment currency
-    the processor reports, also when the merchant is paid out in another). An
+    the processor reports, also when the merchant is paid out in another). Of a
+    payout's entries only ``payout.paid`` touches the receivable (the money left
+    the processor's balance), so a paid payout is one row; the others drop out
+    with the join on the receivable's postings. An
     entry that an automatic resolution linked to an exception counts on that
     exception's settlement date instead of the day it was posted (a lost answer
     settled by the report of the day before).
@@ -245,6 +250,7 @@ def internal_build(
         "  THEN (SELECT pp.processor FROM {refund} r JOIN {payment} pp ON pp.id = r.payment_id WHERE r.id = e.source) "
         "  WHEN e.type IN ({by_pid}) "
         "  THEN (SELECT pp.processor FROM {payment} pp WHERE pp.id = d.payment_id) "
+        "  WHEN e.type = 'payout' THEN (SELECT po.processor FROM {payout} po WHERE po.id = e.source) "
         "  ELSE (SELECT pp.processor FROM {payment} pp WHERE pp.id = e.source) END = %(processor)s "
         "GROUP BY 1, 2",
         params,
@@ -269,15 +275,23 @@ _DISPUTE = (
     "(SELECT d.{column} FROM {{dispute}} d WHERE {{findings}}.line_type IN ({{by_pid}}) "
     "AND d.processor_dispute_id = {{findings}}.match_key)"
 )
+_PAYOUT = (
+    "(SELECT po.{column} FROM {{payout}} po WHERE {{findings}}.line_type = 'payout' AND po.id = {{findings}}.match_key)"
+)
 
 
 def _of_object(
-    column: str, *, payment: str | None = None, refund: str | None = None, dispute: str | None = None
+    column: str,
+    *,
+    payment: str | None = None,
+    refund: str | None = None,
+    dispute: str | None = None,
+    payout: str | None = None,
 ) -> str:
-    """COALESCE of ``column`` of the finding's payment, refund or dispute (or the named columns of each)."""
+    """COALESCE of ``column`` of the finding's payment, refund, dispute or payout (or the named columns of each)."""
     return (
         f"COALESCE({_PAYMENT.format(column=payment or column)}, {_REFUND.format(column=refund or column)}, "
-        f"{_DISPUTE.format(column=dispute or column)})"
+        f"{_DISPUTE.format(column=dispute or column)}, {_PAYOUT.format(column=payout or column)})"
     )
 
 
@@ -327,8 +341,9 @@ def findings_collect(*, run_id: int) -> None:
     events, then the events against the lines). Each line gets at most
     one finding, the most fundamental: a duplicated (type, match key) is
     ``duplicate_external`` and nothing else; a line with no ledger event is
-    ``status_mismatch`` when our object exists in a state that contradicts it,
-    else ``missing_internal``; a pair disagrees on currency, then amount, then
+    ``status_mismatch`` when our object exists in a state that contradicts it
+    (a payout line for a payout we do not hold as ``paid``, for one), else
+    ``missing_internal``; a pair disagrees on currency, then amount, then
     fee. A ledger event with no line is ``missing_external``. Our objects are
     looked up afterwards, for the findings alone.
     """
@@ -391,7 +406,11 @@ def findings_collect(*, run_id: int) -> None:
         f"merchant_id = COALESCE(merchant_id, {_of_object('merchant_id')})"
     )
     processor_ids = _of_object(
-        "", payment="processor_charge_id", refund="processor_refund_id", dispute="processor_dispute_id"
+        "",
+        payment="processor_charge_id",
+        refund="processor_refund_id",
+        dispute="processor_dispute_id",
+        payout="processor_payout_id",
     )
     _execute(
         f"UPDATE {{findings}} SET processor_id = {processor_ids}, "
@@ -403,7 +422,8 @@ def findings_collect(*, run_id: int) -> None:
         "UPDATE {findings} SET kind = 'status_mismatch' WHERE kind = 'missing_internal' AND ("
         "  (line_type IN ({about_payment}) AND object_status IS NOT NULL AND object_status <> 'succeeded') "
         "  OR (line_type = 'refund' AND object_status IN ('pending', 'failed')) "
-        "  OR (line_type = 'dispute_reversal' AND object_status IS NOT NULL AND object_status <> 'won'))"
+        "  OR (line_type = 'dispute_reversal' AND object_status IS NOT NULL AND object_status <> 'won') "
+        "  OR (line_type = 'payout' AND object_status IS NOT NULL AND object_status <> 'paid'))"
     )
 
 

@@ -32,11 +32,13 @@ class LineType(models.TextChoices):
     DISPUTE_REVERSAL = "dispute_reversal"
     # A settled bank transfer that the customer's bank sent back.
     RETURN = "return"
+    # Money the processor paid to a merchant's bank account (the platform's payout, ``payouts.Payout``).
+    PAYOUT = "payout"
 
 
 # Lines of these types are matched on the processor's dispute id; the others on our reference.
 MATCHED_BY_PROCESSOR_ID = (LineType.DISPUTE, LineType.DISPUTE_REVERSAL)
-# Lines of these types are about a payment (the others about a refund or a dispute).
+# Lines of these types are about a payment (the others about a refund, a dispute or a payout).
 ABOUT_A_PAYMENT = (LineType.CHARGE, LineType.RETURN)
 # The journal entry type (``ledger.JournalEntry.type``) each line type is matched with.
 LEDGER_ENTRY_TYPE = {
@@ -45,6 +47,7 @@ LEDGER_ENTRY_TYPE = {
     LineType.DISPUTE: "dispute",
     LineType.DISPUTE_REVERSAL: "dispute_reversal",
     LineType.RETURN: "payment_return",
+    LineType.PAYOUT: "payout",
 }
 
 
@@ -123,7 +126,7 @@ class SettlementLine(models.Model):
     type = models.CharField(max_length=32, choices=LineType.choices)
     processor_id = models.CharField(max_length=255)
     reference = models.CharField(max_length=255)
-    # reference for charges and refunds, processor_id for disputes and their reversals.
+    # reference for charges, refunds, returns and payouts, processor_id for disputes and their reversals.
     match_key = models.CharField(max_length=255)
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount = models.BigIntegerField()
@@ -179,7 +182,7 @@ class ReconciliationException(models.Model):
     external_amount = models.BigIntegerField(null=True, blank=True, help_text="What the report says (signed).")
     expected_fee = models.BigIntegerField(null=True, blank=True)
     external_fee = models.BigIntegerField(null=True, blank=True)
-    # lines (numbers in the file), ledger_entry, object_status (our payment/refund/dispute), currencies…
+    # lines (numbers in the file), ledger_entry, object_status (our payment/refund/dispute/payout), currencies…
     details = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True, default="")

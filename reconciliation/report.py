@@ -20,11 +20,7 @@ from ledger.fees import round_half_even
 from reconciliation.errors import ReportInvalid
 from reconciliation.models import MATCHED_BY_PROCESSOR_ID, LineType
 
-# Lines of these types are read and checked like any other, then left out of the staging table: the matching has
-# nothing of ours to pair them with yet. ``payout``: money the acquirer sent to a merchant's bank account (issue 15;
-# the ledger's side of payouts is matched later).
-NOT_MATCHED_TYPES = frozenset({"payout"})
-TYPES = frozenset(LineType.values) | NOT_MATCHED_TYPES
+TYPES = frozenset(LineType.values)
 BY_PROCESSOR_ID = frozenset(MATCHED_BY_PROCESSOR_ID)
 MAX_ID_LENGTH = 255
 # Sixteen digits at most: every value and every difference of two fits a 64-bit integer.
@@ -51,7 +47,7 @@ class ProcessorFees:
         return cls(bps=int(config["fee_bps"]), fixed=int(config["fee_fixed"]), dispute=int(config["dispute_fee"]))
 
     def expected(self, line_type: str, amount: int) -> int:
-        """The fee of one line: refunds, reversals and returns cost nothing."""
+        """The fee of one line: refunds, reversals, returns and payouts cost nothing."""
         if line_type == LineType.CHARGE:
             return round_half_even(amount * self.bps, 10_000) + self.fixed
         if line_type == LineType.DISPUTE:
@@ -91,9 +87,6 @@ class ReportReader:
     of at most sixteen digits and ``net = amount − fee``. The fee the processor should have
     deducted goes into the row (``ProcessorFees``), for the matching to compare.
 
-    A line of a type in ``NOT_MATCHED_TYPES`` (``payout``) passes the same checks, is counted in
-    ``not_matched`` and yields no row.
-
     While it reads, it notes every (type, match key) it may have seen before in
     ``repeated_keys``, from a set of 64-bit hashes (a few dozen bytes a line, not
     the keys themselves). A hash collision only makes a key a suspect: the
@@ -109,8 +102,6 @@ class ReportReader:
         self.fees = fees
         self.batch_size = batch_size
         self.repeated_keys: set[tuple[str, str]] = set()
-        # How many lines of NOT_MATCHED_TYPES the report held (checked, not staged).
-        self.not_matched = 0
 
     def batches(self) -> Iterator[list[Row]]:
         # The hot loop of a million-line report: locals only, cheap checks first, messages built on failure.
@@ -122,7 +113,6 @@ class ReportReader:
         charge_fees: dict[int, int] = {}
         expected_fee = self.fees.expected
         by_processor_id = BY_PROCESSOR_ID
-        not_matched = NOT_MATCHED_TYPES
         seen: set[int] = set()
         remember, repeated = seen.add, self.repeated_keys
         for lines in self.report.batches(size=self.batch_size):
@@ -156,9 +146,6 @@ class ReportReader:
                         expected = charge_fees[amount] = expected_fee(LineType.CHARGE, amount)
                 elif line_type in by_processor_id:
                     match_key, expected = processor_id, dispute_fee if line_type == "dispute" else 0
-                elif line_type in not_matched:
-                    self.not_matched += 1
-                    continue
                 else:
                     match_key, expected = reference, 0
                 key = hash((line_type, match_key))

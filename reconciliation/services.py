@@ -7,7 +7,8 @@ into a ``ReconciliationException``, all in ONE transaction: a bad line anywhere 
 nothing, and a re-run of the day replaces the run's lines and its open
 exceptions as a whole. Then, each in its own transaction, it resolves the
 exceptions whose answer is certain (a ``processing`` payment the processor
-settled as captured), with an audit entry each.
+settled as captured, a payout we hold ``in_transit`` that it settled as paid),
+with an audit entry each.
 
 Staff resolve the rest (``exception_write_off``, ``exception_adjust``,
 ``exception_explain``): a conditional update moves an exception from open to
@@ -31,12 +32,16 @@ from core.errors import InvalidRequestError
 from core.money import MAX_AMOUNT, format_amount
 from core.staff import require_staff_permission, staff_actor
 from gateways.base import Charge, ProcessorError, SettlementReport, SettlementReportInvalid
+from gateways.base import Payout as ProcessorPayout
+from gateways.base import PayoutStatus as ProcessorPayoutStatus
 from gateways.registry import processor as processor_adapter
 from gateways.registry import processor_exists, processor_outside_transaction
 from ledger import posting_rules
 from ledger.models import JournalEntry
 from payments.models import CaptureMethod, Payment, PaymentStatus
 from payments.services import payment_apply_charge
+from payouts.models import Payout, PayoutStatus
+from payouts.payout_services import payout_apply_processor_payout
 from reconciliation import matching
 from reconciliation.errors import ExceptionAlreadyResolved, ExceptionNotAdjustable, ReconciliationFailed, ReportInvalid
 from reconciliation.models import ExceptionType, LineType, ReconciliationException, ReconciliationRun
@@ -296,24 +301,119 @@ def exception_auto_resolve(*, exception_id: int) -> bool:
     return True
 
 
-def exceptions_auto_resolve(*, processor: str, settlement_date: datetime.date) -> int:
-    """Try every open exception of the processor's day that may be certain; returns how many were resolved."""
-    candidates = (
-        ReconciliationException.objects.filter(
-            processor=processor,
-            settlement_date=settlement_date,
-            status=Status.OPEN,
-            type=ExceptionType.STATUS_MISMATCH,
-            line_type=LineType.CHARGE,
-            details__object_status=PaymentStatus.PROCESSING,
+def _payout_auto_resolution_doubt(exception: ReconciliationException, payout: Payout | None) -> str:
+    """Why settling the payout as paid from this line would be a guess ("" when it would not be)."""
+    if payout is None:
+        return "the payout does not exist"
+    if payout.processor != exception.processor:
+        return f"the payout was sent through {payout.processor}, the line is in {exception.processor}'s report"
+    if payout.status == PayoutStatus.FAILED:
+        # We gave the amount back to the merchant's available balance: if the processor did pay it, the merchant
+        # has it twice. Only the processor can say which record is wrong.
+        return (
+            f"the payout failed ({payout.failure_code}) and its amount went back to the merchant's available "
+            "balance: ask the processor whether it paid it"
         )
-        .order_by("id")
-        .values_list("id", flat=True)
+    if payout.status == PayoutStatus.CANCELED or not payout.is_claimed:
+        return f"the payout is {payout.status} and was never sent, so the processor cannot have paid it"
+    if exception.currency != payout.currency:
+        return f"the line is in {exception.currency}, the payout in {payout.currency}"
+    if exception.external_amount != -payout.amount:
+        return f"the line pays out {exception.external_amount}, the payout is for {payout.amount}"
+    if payout.processor_payout_id and payout.processor_payout_id != exception.processor_id:
+        return f"the payout is the processor's {payout.processor_payout_id}, the line is {exception.processor_id}"
+    return ""
+
+
+def exception_auto_resolve_payout(*, exception_id: int) -> bool:
+    """Settle as paid a payout the report shows paid and we still hold in transit (or sent, with no answer yet),
+    and resolve its exception; True if done.
+
+    The processor's line is its record that the money reached the bank, the same fact its ``payout.paid``
+    webhook states: the payout moves forward through ``payouts`` (``payout_apply_processor_payout``, with its
+    ``payout.paid`` ledger entry and event), the exception becomes ``auto_resolved`` with that entry, and an
+    audit entry is written, all in one transaction. A payout that failed, was canceled, was never sent or
+    differs from the line in currency, amount or processor id stays open for staff, with the reason in its
+    details.
+    """
+    exception = ReconciliationException.objects.get(pk=exception_id)
+    payout = Payout.objects.filter(pk=exception.match_key).first()
+    doubt = _payout_auto_resolution_doubt(exception, payout)
+    if doubt:
+        ReconciliationException.objects.filter(pk=exception.pk, status=Status.OPEN).update(
+            details={**exception.details, "not_auto_resolved": doubt}
+        )
+        return False
+    answer = ProcessorPayout(
+        processor_id=exception.processor_id,
+        reference=payout.pk,
+        amount=payout.amount,
+        currency=exception.currency,
+        destination="",
+        status=ProcessorPayoutStatus.PAID,
+        # Unknown to the report: the payout keeps the processor's estimate.
+        arrival_date=0,
+        failure_code=None,
     )
+    with transaction.atomic():
+        locked = ReconciliationException.objects.select_for_update().filter(pk=exception.pk, status=Status.OPEN).first()
+        if locked is None:
+            return False
+        before = Payout.objects.get(pk=payout.pk).status
+        payout = payout_apply_processor_payout(payout_id=payout.pk, answer=answer, actor=SYSTEM_ACTOR)
+        if payout.status != PayoutStatus.PAID:
+            return False
+        entry = JournalEntry.objects.filter(
+            event_key=f"payout.paid:{payout.pk}", status=JournalEntry.Status.POSTED
+        ).first()
+        now = timezone.now()
+        lines = ", ".join(str(n) for n in exception.details.get("lines", []))
+        note = (
+            f"The processor settled payout {exception.processor_id} as paid (report of {exception.settlement_date}, "
+            f"line {lines}); payout {payout.pk} moved from {before} to paid."
+        )
+        ReconciliationException.objects.filter(pk=locked.pk).update(
+            status=Status.RESOLVED,
+            resolution=Resolution.AUTO_RESOLVED,
+            note=note,
+            resolved_at=now,
+            ledger_entry=entry,
+            updated=now,
+        )
+        audit_record(
+            actor=SYSTEM_ACTOR,
+            action="reconciliation_exception.auto_resolve",
+            obj=locked,
+            before={"status": Status.OPEN, "payout": payout.pk, "payout_status": before},
+            after={
+                "status": Status.RESOLVED,
+                "resolution": Resolution.AUTO_RESOLVED,
+                "payout_status": payout.status,
+                "ledger_entry": entry.pk if entry else None,
+            },
+            reason=note,
+        )
+    return True
+
+
+def exceptions_auto_resolve(*, processor: str, settlement_date: datetime.date) -> int:
+    """Try every open exception of the processor's day that may be certain; returns how many were resolved.
+
+    The candidates: a charge line for a payment we hold ``processing``, and a payout line for a payout we do not
+    hold as paid (each refusal records its reason, so finance sees why a failed payout's line waits for them).
+    """
+    day = ReconciliationException.objects.filter(
+        processor=processor, settlement_date=settlement_date, status=Status.OPEN, type=ExceptionType.STATUS_MISMATCH
+    )
+    charges = day.filter(line_type=LineType.CHARGE, details__object_status=PaymentStatus.PROCESSING)
+    payouts = day.filter(line_type=LineType.PAYOUT)
+    candidates = [(pk, exception_auto_resolve) for pk in charges.order_by("id").values_list("id", flat=True)] + [
+        (pk, exception_auto_resolve_payout) for pk in payouts.order_by("id").values_list("id", flat=True)
+    ]
     resolved = 0
-    for exception_id in list(candidates):
+    for exception_id, resolve in candidates:
         try:
-            resolved += exception_auto_resolve(exception_id=exception_id)
+            resolved += resolve(exception_id=exception_id)
         except Exception as error:  # noqa: BLE001 - one refusal must not stop the others; it stays open for staff
             logger.exception("reconciliation exception %s could not be resolved automatically", exception_id)
             exception = ReconciliationException.objects.get(pk=exception_id)

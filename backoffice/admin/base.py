@@ -9,22 +9,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdminMixin  # noqa: F401 - the back office's admins import it from here
 from core.errors import DomainError
 from core.money import format_amount
 from core.staff import perm
-
-
-class ReadOnlyAdminMixin:
-    """Nobody adds, changes or deletes here (superusers included); viewing needs the ``view_`` permission."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def money(amount: int | None, currency: str) -> str:

@@ -1,12 +1,17 @@
-"""The inputs of each external-accounts operation, and the description of its answers for the OpenAPI document."""
+"""The inputs of each external-accounts and payouts operation, and the description of its answers for the OpenAPI
+document."""
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from edge.api import CurrencyField, StrictBooleanField, StrictInputSerializer
+from edge.api import AmountField, CurrencyField, StrictBooleanField, StrictCharField, StrictInputSerializer
 from payments.bank_accounts import ACH_COUNTRIES
 from payments.methods.bank_transfer import BankAccountInput
-from payouts.representations import external_account_deleted_representation, external_account_representation
+from payouts.representations import (
+    external_account_deleted_representation,
+    external_account_representation,
+    payout_representation,
+)
 
 # The currency each kind of bank account is paid out in: a US account (ACH) in USD, a SEPA account (IBAN) in EUR.
 PAYOUT_CURRENCIES = ("USD", "EUR")
@@ -98,3 +103,49 @@ class ExternalAccountDeletedSerializer(serializers.Serializer):
 
     def to_representation(self, account) -> dict:
         return external_account_deleted_representation(account)
+
+
+# --- Payouts -------------------------------------------------------------------------------------
+
+
+class PayoutCreateInput(StrictInputSerializer):
+    amount = AmountField(help_text="In minor units; at most the available balance in `currency`.")
+    currency = CurrencyField(help_text="A currency you have an external account in.")
+    destination = StrictCharField(
+        max_length=40,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="`ea_…`: one of your external accounts in `currency`. Default: the currency's default account.",
+    )
+    description = StrictCharField(max_length=1000, required=False, allow_null=True, default=None)
+
+
+class PayoutSerializer(serializers.Serializer):
+    """Describes ``payouts.representations.payout_representation`` (what the API answers)."""
+
+    id = serializers.CharField(help_text="`po_…`")
+    object = serializers.CharField(help_text="`payout`")
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    status = serializers.CharField(help_text="`pending`, `in_transit`, `paid`, `failed` or `canceled`.")
+    arrival_date = serializers.DateTimeField(
+        allow_null=True, help_text="When the bank is expected to have it (paid: when it had it); null until sent."
+    )
+    destination = serializers.CharField(help_text="The external account (`ea_…`).")
+    automatic = serializers.BooleanField()
+    description = serializers.CharField(allow_null=True)
+    failure_code = serializers.CharField(allow_null=True, help_text="A failed payout: why (`account_closed`, …).")
+    failure_message = serializers.CharField(allow_null=True)
+    balance_transaction = serializers.CharField(help_text="The balance transaction (`txn_…`) that took the amount.")
+    created = serializers.DateTimeField()
+
+    def to_representation(self, payout) -> dict:
+        return payout_representation(payout)
+
+
+class PayoutListSerializer(serializers.Serializer):
+    object = serializers.CharField(default="list")
+    url = serializers.CharField()
+    has_more = serializers.BooleanField()
+    data = PayoutSerializer(many=True)

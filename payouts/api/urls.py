@@ -9,4 +9,7 @@ urlpatterns = [
         views.ExternalAccountDetailView.as_view(),
         name="external-account",
     ),
+    path("payouts", views.PayoutListCreateView.as_view(), name="payouts"),
+    path("payouts/<str:payout_id>", views.PayoutDetailView.as_view(), name="payout"),
+    path("payouts/<str:payout_id>/cancel", views.PayoutCancelView.as_view(), name="payout-cancel"),
 ]

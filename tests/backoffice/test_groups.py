@@ -31,8 +31,11 @@ def test_support_views_refunds_up_to_the_threshold_and_answers_disputes():
         "core.view_auditentry",
         "backoffice.refund_within_threshold",
         "backoffice.submit_dispute_evidence",
+        "payouts.view_payout",
+        "payouts.view_payouthold",
     } <= perms
     assert "backoffice.approve_refund_request" not in perms
+    assert "backoffice.hold_payouts" not in perms and "backoffice.view_negativebalance" not in perms
     assert "backoffice.make_ledger_adjustment" not in perms
     assert not {p for p in perms if p.startswith("ledger.")}
     assert not {p for p in perms if p.startswith(("change_", "delete_", "add_"))}
@@ -48,6 +51,8 @@ def test_finance_has_everything_support_has_and_approves_adjusts_and_reconciles(
         "ledger.view_journalentry",
         "ledger.view_account",
         "ledger.view_posting",
+        "backoffice.hold_payouts",
+        "backoffice.view_negativebalance",
     } <= finance
 
 
@@ -67,7 +72,7 @@ def test_operations_keeps_what_events_gave_it_and_gets_schedules_nothing_about_m
     } <= perms
     # Routing rules choose the acquirer, not an amount: operations edit them (test_routing_rules_admin.py).
     assert {"payments.change_routingrule", "gateways.view_processorwebhookevent"} <= perms
-    money_apps = ("payments.", "ledger.", "backoffice.", "merchants.", "core.")
+    money_apps = ("payments.", "payouts.", "ledger.", "backoffice.", "merchants.", "core.")
     assert not [p for p in perms if p.startswith(money_apps) and not p.endswith("_routingrule")]
 
 

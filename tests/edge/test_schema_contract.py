@@ -66,6 +66,7 @@ def test_path_ids_have_their_objects_shape(schema):
         "endpoint_id": "we",
         "transaction_id": "txn",
         "external_account_id": "ea",
+        "payout_id": "po",
     }
     seen = set()
     for path, _method, operation in operations(schema):
@@ -82,7 +83,7 @@ def test_list_filters_have_enums_and_formats(schema):
     assert parameter(lists["payments_list"], "status")["schema"]["enum"] == sorted(PaymentStatus.values)
     assert parameter(lists["refunds_list"], "status")["schema"]["enum"] == sorted(RefundStatus.values)
     assert parameter(lists["disputes_list"], "status")["schema"]["enum"] == sorted(DisputeStatus.values)
-    assert set(EventType.values) | {"payment.*", "refund.*", "dispute.*"} == set(
+    assert set(EventType.values) | {"payment.*", "refund.*", "dispute.*", "payout.*"} == set(
         parameter(lists["events_list"], "type")["schema"]["enum"]
     )
     for operation_id in ("payments_list", "refunds_list", "disputes_list", "events_list", "balance_transactions_list"):

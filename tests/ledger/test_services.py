@@ -197,6 +197,36 @@ def test_a_debit_beyond_the_credits_of_a_limited_account_is_refused(merchant):
 
 
 @pytest.mark.django_db
+def test_an_entry_that_asks_for_a_floor_may_not_take_the_account_below_zero_and_others_still_may(merchant):
+    accounts = _accounts(merchant)
+    available = accounts["merchant_available"]
+    assert not available.debits_must_not_exceed_credits  # no limit of its own: disputes may take it negative
+
+    def move(amount, *, floor):
+        return entry_post(
+            event_key=new_id("evt"),
+            type="adjustment",
+            source="x",
+            merchant=merchant,
+            currency="USD",
+            legs=[Leg(available, amount), Leg(accounts["adjustments"], -amount)],
+            not_below_zero=[available] if floor else (),
+        )
+
+    move(-1_000, floor=False)  # credit 1 000
+    with pytest.raises(InsufficientBalance) as refused:
+        move(1_001, floor=True)
+    assert refused.value.code == "balance_insufficient"
+    assert signed_sum(code="merchant_available", merchant=merchant) == -1_000  # the refused entry is not written
+    move(1_000, floor=True)  # exactly all of it
+    move(500, floor=False)  # an entry without the floor goes below zero
+    assert signed_sum(code="merchant_available", merchant=merchant) == 500
+    with pytest.raises(InsufficientBalance):
+        move(1, floor=True)
+    assert run_checks().ok
+
+
+@pytest.mark.django_db
 def test_posting_a_reservation_counts_once(merchant):
     accounts = _accounts(merchant)
     limited = accounts_get_or_create(merchant=merchant, currency="USD", codes=["dispute_reserve"])["dispute_reserve"]

@@ -25,6 +25,7 @@ def fresh_sandbox(settings):
         "SANDBOX_TIMEOUT_DELAY_SECONDS": "3",
         "SANDBOX_DISPUTE_DECISION_SECONDS": "1",
         "SANDBOX_DISPUTE_DELAY_SECONDS": "3600",
+        "SANDBOX_PAYOUT_SECONDS": "1",
     }
     with SandboxProcess(env=env) as process:
         configure_processor(settings, base_url=process.base_url, read_timeout=1.5, connect_timeout=1.0)

@@ -13,10 +13,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.ids import new_id
+from gateways.base import Payout as ProcessorPayout
+from gateways.base import PayoutStatus as ProcessorPayoutStatus
 from gateways.base import SettlementLine
 from ledger import posting_rules
 from ledger.fees import round_half_even
 from payments.models import Dispute, Payment, Refund
+from payouts import payout_services
+from payouts.models import ExternalAccount, Payout
 
 HEADER = ("settlement_date", "type", "processor_id", "reference", "currency", "amount", "fee", "net")
 
@@ -163,6 +167,76 @@ def dispute(paid: Payment, amount: int | None = None, won: bool = False, status:
         if won:
             posting_rules.dispute_won(dispute_id=created.id)
     return created
+
+
+def payout(merchant, amount: int = 5_000, status: str = "paid", currency: str = "USD") -> Payout:
+    """A payout made and moved to ``status`` by the payouts services, from funds credited by a staff adjustment.
+
+    ``pending`` is never sent; ``sent`` is pending and claimed (its send got no answer); ``in_transit``, ``paid``
+    and ``failed`` have the processor's id; ``canceled`` was canceled while pending. No processor is called:
+    the processor's answers are applied as its webhooks would."""
+    account = ExternalAccount.objects.filter(merchant=merchant, currency=currency, default_for_currency=True).first()
+    if account is None:
+        account = ExternalAccount.objects.create(
+            merchant=merchant,
+            currency=currency,
+            country="US",
+            last4="6789",
+            fingerprint=new_id("fp"),
+            processor="sandbox",
+            processor_token=new_id("ba"),
+            default_for_currency=True,
+        )
+    with transaction.atomic():
+        posting_rules.manual_adjustment(
+            adjustment_id=new_id("adj"), merchant=merchant, amount=amount, currency=currency, memo="test funds"
+        )
+    made = payout_services.payout_create(
+        merchant=merchant, amount=amount, currency=currency, destination_id=None, description=None, actor="api:test"
+    )
+    if status == "canceled":
+        return payout_services.payout_cancel(merchant=merchant, payout_id=made.id, actor="api:test")
+    if status == "pending":
+        return made
+    # The worker's claim, as payout_send commits it before calling the processor.
+    Payout.objects.filter(pk=made.pk).update(sending_since=timezone.now())
+    if status == "sent":
+        return Payout.objects.get(pk=made.pk)
+
+    def answer(processor_status: str) -> ProcessorPayout:
+        return ProcessorPayout(
+            processor_id=made.processor_payout_id or processor_payout_id,
+            reference=made.id,
+            amount=amount,
+            currency=currency,
+            destination=account.processor_token,
+            status=processor_status,
+            arrival_date=int(timezone.now().timestamp()),
+            failure_code="account_closed" if processor_status == "failed" else None,
+        )
+
+    processor_payout_id = new_id("po")
+    made = payout_services.payout_apply_processor_payout(
+        payout_id=made.id, answer=answer(ProcessorPayoutStatus.IN_TRANSIT), actor="test"
+    )
+    if status in ("paid", "failed"):
+        made = payout_services.payout_apply_processor_payout(
+            payout_id=made.id, answer=answer(ProcessorPayoutStatus(status)), actor="test"
+        )
+    assert made.status == status, made.status
+    return made
+
+
+def payout_line(made: Payout, **changes) -> Line:
+    values = {
+        "type": "payout",
+        "processor_id": made.processor_payout_id or new_id("po"),
+        "reference": made.id,
+        "currency": made.currency,
+        "amount": -made.amount,
+    }
+    values.update(changes)
+    return Line(**values)
 
 
 def charge_line(paid: Payment, **changes) -> Line:

@@ -69,16 +69,6 @@ def test_a_day_that_agrees_matches_every_line_and_reports_every_type_at_zero(mer
     assert ReconciliationException.objects.count() == 0
 
 
-def test_payout_lines_are_read_and_left_unmatched_for_now(merchant, tmp_path):
-    paid = payment(merchant, 10_000)
-    payout = Line("payout", new_id("po"), new_id("po"), "USD", -9_000, 0)
-    result = reconcile(today(), write_report(tmp_path, today(), [charge_line(paid), payout]))
-    assert result["matched"] == 1 and nonzero(result) == {}
-    run = ReconciliationRun.objects.get(settlement_date=today())
-    assert (run.lines, run.matched) == (1, 1)
-    assert list(SettlementLine.objects.filter(run=run).values_list("type", flat=True)) == ["charge"]
-
-
 def test_missing_internal_is_a_line_we_have_no_record_of(merchant, tmp_path):
     paid = payment(merchant)
     stranger = Line("charge", new_id("ch"), "pay_unknown", "USD", 5_000)

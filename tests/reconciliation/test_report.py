@@ -69,21 +69,23 @@ def test_batches_follow_the_reports():
     assert [len(batch) for batch in reader.batches()] == [10, 10, 5]
 
 
-def test_a_payout_line_is_checked_counted_and_not_staged():
+def test_a_payout_line_is_staged_by_our_payout_id_with_no_fee():
     reader = ReportReader(
         LinesReport(
             [
                 line(2, "charge", "ch_1", "pay_1", 1000, 50),
                 line(3, "payout", "po_1", "po_platform_1", -900, 0),
-                line(4, "payout", "po_1", "po_platform_1", -900, 0),  # not matched, so never a suspect either
+                line(4, "payout", "po_1", "po_platform_1", -900, 0),
             ]
         ),
         day=DAY,
         fees=FEES,
     )
     rows = [row for batch in reader.batches() for row in batch]
-    assert [row[1] for row in rows] == ["charge"]
-    assert (reader.not_matched, reader.repeated_keys) == (2, set())
+    assert [row[1] for row in rows] == ["charge", "payout", "payout"]
+    # (processor_id, reference, match key) and the fee expected: none.
+    assert (rows[1][2:5], rows[1][-1]) == (("po_1", "po_platform_1", "po_platform_1"), 0)
+    assert reader.repeated_keys == {("payout", "po_platform_1")}
     assert refused([line(2, "payout", "po_1", "po_platform_1", -900, 0)._replace(net=-800)]) == (
         "line 2: net -800 is not amount − fee (-900 − 0 = -900)",
         2,

@@ -4,15 +4,19 @@ import time
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 
 from core.models import AuditEntry
 from gateways.base import SettlementLine
+from ledger import posting_rules
 from ledger.models import JournalEntry
 from payments import dispute_services, refund_services
 from payments.models import Payment, PaymentTransition
 from payments.services import payment_capture
+from payouts import payout_services
+from payouts.models import Payout
 from reconciliation.models import ReconciliationException, ReconciliationRun
-from tests.payments.helpers import create_payment
+from tests.payments.helpers import create_payment, post
 from tests.processors import configure_processor
 from tests.reconciliation.helpers import nonzero, reconcile, today
 
@@ -126,6 +130,54 @@ def test_injected_differences_from_the_sandbox(api_client, merchant, fresh_sandb
     assert fresh_sandbox.request("POST", "/v1/control/settlements/inject", json=stranger).status_code == 201
     result = reconcile(today())
     assert (result["matched"], nonzero(result)) == (0, {"duplicate_external": 1, "missing_internal": 1})
+
+
+def test_a_day_of_payouts_through_the_sandbox_matches_and_settles_a_lost_paid_webhook(
+    api_client, merchant, fresh_sandbox, processor
+):
+    """Three payouts sent to the sandbox (whose webhooks reach nobody here): one we learn is paid by asking, one
+    whose ``payout.paid`` we never hear of, one to a closed account that fails. The report has the two paid."""
+    us = {"country": "US", "holder_name": "Jane Doe", "routing_number": "110000000"}
+
+    def account(number: str) -> str:
+        body = {"currency": "USD", "bank_account": {**us, "account_number": number}}
+        response = post(api_client, "/api/v1/external_accounts", body)
+        assert response.status_code == 201, response.content
+        return response.json()["id"]
+
+    def pay_out(amount: int, destination: str) -> Payout:
+        body = {"amount": amount, "currency": "USD", "destination": destination}
+        response = post(api_client, "/api/v1/payouts", body)
+        assert response.status_code == 201, response.content
+        sent = payout_services.payout_send(payout_id=response.json()["id"])
+        assert sent.status == "in_transit"
+        return sent
+
+    with transaction.atomic():
+        posting_rules.manual_adjustment(
+            adjustment_id="recon-payouts", merchant=merchant, amount=20_000, currency="USD", memo="test funds"
+        )
+    good, closed = account("000123456789"), account("000123451116")
+    asked, lost, failed = pay_out(6_000, good), pay_out(3_000, good), pay_out(1_000, closed)
+    for sent in (asked, lost, failed):
+        at_processor = sent.processor_payout_id
+        wait_for(lambda at=at_processor: processor.retrieve_payout(processor_payout_id=at).status != "in_transit")
+    assert payout_services.payout_resolve(payout_id=asked.id).status == "paid"
+    assert payout_services.payout_resolve(payout_id=failed.id).status == "failed"
+    assert Payout.objects.get(pk=lost.id).status == "in_transit"
+
+    lines = [line for line in settlement_lines(processor) if line.type == "payout"]
+    assert sorted((line.reference, line.amount) for line in lines) == sorted([(asked.id, -6_000), (lost.id, -3_000)])
+    result = reconcile(today())
+    assert (result["matched"], nonzero(result)) == (1, {"status_mismatch": 1})
+    exception = ReconciliationException.objects.get()
+    assert (exception.match_key, exception.resolution) == (lost.id, "auto_resolved")
+    assert Payout.objects.get(pk=lost.id).status == "paid"
+    # Again: both lines match, nothing is posted twice.
+    again = reconcile(today())
+    assert (again["matched"], nonzero(again)) == (2, {})
+    assert JournalEntry.objects.filter(type="payout", event_key__startswith="payout.paid:").count() == 2
+    call_command("ledger_check")
 
 
 def test_the_processor_unreachable_fails_the_run(settings, db):

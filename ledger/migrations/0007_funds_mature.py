@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ledger", "0005_refuse_truncate"),
+        ("ledger", "0006_payout_accounts"),
     ]
 
     operations = [
@@ -55,6 +55,9 @@ class Migration(migrations.Migration):
                     ("authorization", "Authorization"),
                     ("authorization_release", "Authorization Release"),
                     ("payment_return", "Payment Return"),
+                    ("payout", "Payout"),
+                    ("payout_failure", "Payout Failure"),
+                    ("payout_cancel", "Payout Cancel"),
                     ("funds_matured", "Funds Matured"),
                 ],
                 max_length=32,
