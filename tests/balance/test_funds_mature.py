@@ -301,3 +301,23 @@ def test_a_bank_transfer_settled_then_returned_before_its_funds_matured(api_clie
     wait_until_due(entry)
     assert funds_mature_due() == 1
     assert balance_of(merchant) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_pending_funds_cannot_be_paid_out_until_they_matured(api_client, merchant, sandbox, delay):
+    from tests.payments.helpers import error_of, post
+    from tests.payouts.test_payouts import add_account
+
+    add_account(api_client)
+    entry = capture(merchant, authorized=False)
+
+    def pay_out(amount: int):
+        return post(api_client, "/api/v1/payouts", {"amount": amount, "currency": "USD"})
+
+    refused = pay_out(net(10_000))
+    assert (refused.status_code, error_of(refused)["code"]) == (400, "balance_insufficient")
+
+    wait_until_due(entry)
+    funds_mature_due()
+    assert pay_out(net(10_000)).status_code == 201
+    assert balance_of(merchant) == (0, 0)
