@@ -18,7 +18,7 @@ import traceback
 from collections import Counter
 
 from chaos import checks, report
-from chaos.clients import Api, Client, KeyLog
+from chaos.clients import Api, Client, KeyLog, MerchantAccounts
 from chaos.faults import KINDS, Injector, schedule
 from chaos.hooks import MerchantReceiver, ProcessorWebhookProxy
 from chaos.stack import ACQUIRER_NAMES, ACQUIRERS, PLATFORM_SETTINGS, ROOT, Stack, routed_to
@@ -89,7 +89,7 @@ def _code_state() -> dict:
 
 
 def _reason_key(reason: str) -> str:
-    return re.sub(r"\d+", "N", re.sub(r"(pay|re|rf|ch)_[0-9A-Z]+", r"\1_…", reason))
+    return re.sub(r"\d+", "N", re.sub(r"(pay|re|rf|ch|po|ea)_[0-9A-Z]+", r"\1_…", reason))
 
 
 def main(argv=None) -> int:
@@ -147,7 +147,8 @@ def main(argv=None) -> int:
         hard_stop = end_at + 25
         sandbox_urls = {currency: stack.sandboxes[routed_to(currency)].base_url for currency in ("USD", "EUR")}
         api = Api(stack.base_url, stack.api_key, keylog, hard_stop=hard_stop, sandbox_urls=sandbox_urls)
-        clients = [Client(n, args.seed, api, keylog, end_at) for n in range(args.clients)]
+        accounts = MerchantAccounts(args.seed, api, keylog)
+        clients = [Client(n, args.seed, api, keylog, end_at, accounts) for n in range(args.clients)]
         injector = Injector(stack=stack, proxies=proxies, faults=faults, seed=args.seed, log=log)
         injector.started = start
         injector.start()
@@ -180,12 +181,16 @@ def main(argv=None) -> int:
         settled_again = checks.settle(stack, receiver, platform, sandboxes, min(45.0, args.settle_seconds), log=log)
         payments = platform.payments()
         refunds = platform.refunds()
+        payouts = platform.payouts()
         charges = [charge for sandbox in sandboxes for charge in sandbox.charges()]
-        truth = checks.judge_all(keylog.calls, replays, payments, refunds)
+        sent = [payout for sandbox in sandboxes for payout in sandbox.payouts()]
+        truth = checks.judge_all(keylog.calls, replays, payments, refunds, payouts, platform.external_accounts())
         agreement = checks.processor_agreement(payments, charges)
+        payout_agreement = checks.payout_agreement(payouts, sent)
         acquirers = checks.per_acquirer(payments, charges, ACQUIRER_NAMES)
         ledger = checks.ledger_check(stack)
         events = checks.events_delivered(platform, receiver)
+        payout_events = checks.payout_events(payouts, platform.payout_events(), receiver.snapshot()[0])
         processor_webhooks = platform.processor_webhooks()
         sandbox_webhooks = {sandbox.name: dict(sandbox.webhook_statuses()) for sandbox in sandboxes}
         check_seconds = time.monotonic() - checks_began
@@ -211,6 +216,13 @@ def main(argv=None) -> int:
             "duplicate_deliveries": events["duplicate_deliveries"],
             "events_delivered_more_than_once": events["events_delivered_more_than_once"],
             "invalid_signatures": events["invalid_signatures"],
+            "payouts": len(payouts),
+            "payouts_sent_twice": len(payout_agreement["sent_twice"]),
+            "payouts_orphan": len(payout_agreement["orphans"]),
+            "payouts_wrong_acquirer": len(payout_agreement["wrong_acquirer"]),
+            "payout_disagreements": len(payout_agreement["disagreements"]),
+            "payout_events_missing": len(payout_events["problems"]),
+            "ledger_payouts": ledger["statuses"].get("payouts_in_transit", "not run"),
             "settled": settled["settled"] and settled_again["settled"],
             "unplanned_exits": sum(stack.unplanned_exits().values()),
         }
@@ -221,8 +233,14 @@ def main(argv=None) -> int:
             and figures["untruthful_answers"] == 0
             and figures["processor_disagreements"] == 0
             and figures["ledger_ok"]
+            and figures["ledger_payouts"] == "passed"
             and figures["events_missing"] == 0
             and figures["invalid_signatures"] == 0
+            and figures["payouts_sent_twice"] == 0
+            and figures["payouts_orphan"] == 0
+            and figures["payouts_wrong_acquirer"] == 0
+            and figures["payout_disagreements"] == 0
+            and figures["payout_events_missing"] == 0
         )
         total = time.monotonic() - began
         simulator_errors = [e for c in clients for e in c.errors] + injector.errors
@@ -238,6 +256,9 @@ def main(argv=None) -> int:
                 "payments": len(payments),
                 "refunds": len(refunds),
                 "processor_charges": agreement["charges"],
+                "payouts": payout_agreement["by_status"],
+                "processor_payouts": payout_agreement["at_processors"],
+                "payouts_sent_again": payout_agreement["sent_again"],
                 "startup_seconds": round(startup_seconds, 1),
                 "fault_phase_seconds": round(fault_phase, 1),
                 "check_seconds": round(check_seconds, 1),
@@ -285,6 +306,11 @@ def main(argv=None) -> int:
                 "disagreements": agreement["disagreements"][: checks.EXAMPLES],
                 "events_missing": events["missing"][: checks.EXAMPLES],
                 "stale": truth["stale"][: checks.EXAMPLES],
+                "payouts_sent_twice": payout_agreement["sent_twice"][: checks.EXAMPLES],
+                "payouts_orphan": payout_agreement["orphans"][: checks.EXAMPLES],
+                "payouts_wrong_acquirer": payout_agreement["wrong_acquirer"][: checks.EXAMPLES],
+                "payout_disagreements": payout_agreement["disagreements"][: checks.EXAMPLES],
+                "payout_events_missing": payout_events["problems"][: checks.EXAMPLES],
             },
             "simulator_errors": simulator_errors[:20],
         }

@@ -14,6 +14,17 @@
 - ``ledger_check``: ``manage.py ledger_check --json``, its exit code and failed checks.
 - ``events_missing``: every event in the platform's outbox reached our receiver with a valid
   signature; ``events_duplicate_deliveries`` counts the extra deliveries (allowed, reported).
+
+Payouts (issue 15, ``payout_agreement``, ``payout_events``, and the payout keys in ``judge_all``):
+
+- ``payouts_sent_twice``: platform payouts with more than one payout at the processors (each
+  sandbox's ``sandbox_payout`` rows whose ``reference`` is the payout id, across both acquirers);
+  ``payouts_orphan``: processor payouts whose reference is no payout of ours;
+- ``payout_disagreements``: a paid (or in-transit) payout held exactly once at its processor, a
+  canceled one nowhere, a failed one at most once and failed there too, the same amount and
+  currency and the processor's id on the payout; after healing, none still pending or in transit;
+- ``payout_events_missing``: ``payout.created`` for every payout and ``payout.paid``, ``.failed``
+  or ``.canceled`` for each that ended so, recorded and received (and none for another outcome).
 """
 
 import json
@@ -42,6 +53,16 @@ _NEXT = {
     "canceled": set(),
 }
 _REFUND_NEXT = {"pending": {"succeeded", "failed"}, "succeeded": set(), "failed": set()}
+_PAYOUT_NEXT = {
+    "pending": {"in_transit", "paid", "failed", "canceled"},
+    "in_transit": {"paid", "failed"},
+    "paid": set(),
+    "failed": set(),
+    "canceled": set(),
+}
+PAYOUT_OPS = ("external_account", "payout", "payout_cancel")
+# The event each final status of a payout records (every payout also records payout.created).
+PAYOUT_EVENTS = {"paid": "payout.paid", "failed": "payout.failed", "canceled": "payout.canceled"}
 EXAMPLES = 12
 
 
@@ -71,7 +92,9 @@ class Platform:
               (SELECT count(*) FROM payments_payment WHERE processor_operation_pending_since IS NOT NULL),
               (SELECT count(*) FROM payments_refund WHERE status = 'pending'),
               (SELECT count(*) FROM events_event WHERE published_at IS NULL),
-              (SELECT count(*) FROM events_webhookdelivery WHERE status = 'pending')
+              (SELECT count(*) FROM events_webhookdelivery WHERE status = 'pending'),
+              (SELECT count(*) FROM payouts_payout WHERE status = 'pending'),
+              (SELECT count(*) FROM payouts_payout WHERE status = 'in_transit')
         """)[0]
         names = (
             "payments_processing",
@@ -79,6 +102,8 @@ class Platform:
             "refunds_pending",
             "events_unpublished",
             "deliveries_pending",
+            "payouts_pending",
+            "payouts_in_transit",
         )
         return dict(zip(names, row, strict=True))
 
@@ -120,6 +145,43 @@ class Platform:
         )
         return {r[0]: {"id": r[0], "payment_id": r[1], "amount": r[2], "status": r[3], "key": r[4]} for r in rows}
 
+    def payouts(self) -> dict[str, dict]:
+        rows = self._rows(
+            "SELECT id, status, amount, currency, processor, processor_payout_id, creation_idempotency_key, "
+            "sending_since IS NOT NULL, failure_code, destination_id, processor_attempts FROM payouts_payout "
+            "WHERE merchant_id = %s",
+            (self.merchant_id,),
+        )
+        names = (
+            "id",
+            "status",
+            "amount",
+            "currency",
+            "processor",
+            "processor_payout_id",
+            "key",
+            "claimed",
+            "failure_code",
+            "destination",
+            "attempts",
+        )
+        return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
+
+    def external_accounts(self) -> dict[str, dict]:
+        rows = self._rows(
+            "SELECT id, idempotency_key, last4, processor FROM payouts_externalaccount WHERE merchant_id = %s",
+            (self.merchant_id,),
+        )
+        return {r[0]: {"id": r[0], "key": r[1], "last4": r[2], "processor": r[3]} for r in rows}
+
+    def payout_events(self) -> list[tuple[str, str, str]]:
+        """``(event id, type, payout id)`` of every payout event of the merchant."""
+        return self._rows(
+            "SELECT id, type, payload::jsonb #>> '{data,object,id}' FROM events_event "
+            "WHERE merchant_id = %s AND type LIKE 'payout.%%'",
+            (self.merchant_id,),
+        )
+
     def processor_webhooks(self) -> dict[str, dict]:
         """The processor webhooks the platform stored, by processor and status."""
         rows = self._rows("SELECT processor, status, count(*) FROM gateways_processorwebhookevent GROUP BY 1, 2")
@@ -158,6 +220,12 @@ class Sandbox:
         """Every charge this acquirer holds, each tagged with the acquirer's name."""
         rows = self._rows("SELECT id, reference, status, amount, amount_captured, amount_refunded FROM sandbox_charge")
         names = ("id", "reference", "status", "amount", "amount_captured", "amount_refunded")
+        return [{**dict(zip(names, row, strict=True)), "acquirer": self.name} for row in rows]
+
+    def payouts(self) -> list[dict]:
+        """Every payout this acquirer holds, each tagged with the acquirer's name."""
+        rows = self._rows("SELECT id, reference, status, amount, currency, idempotency_key FROM sandbox_payout")
+        names = ("id", "reference", "status", "amount", "currency", "idempotency_key")
         return [{**dict(zip(names, row, strict=True)), "acquirer": self.name} for row in rows]
 
     def webhook_statuses(self) -> Counter:
@@ -284,8 +352,19 @@ def _payment_in(body) -> dict | None:
     return None
 
 
-def judge_all(calls: list[Call], replays: dict[str, dict], payments: dict, refunds: dict) -> dict:
-    """Each key's replayed answer against what the client was told and against the objects now."""
+def judge_all(
+    calls: list[Call],
+    replays: dict[str, dict],
+    payments: dict,
+    refunds: dict,
+    payouts: dict | None = None,
+    external_accounts: dict | None = None,
+) -> dict:
+    """Each key's replayed answer against what the client was told and against the objects now (payments and
+    refunds; payouts and external accounts for their keys, ``_judge_payout``)."""
+    payouts = payouts or {}
+    payout_by_creation_key = {p["key"]: p for p in payouts.values() if p["key"]}
+    account_by_key = {a["key"]: a for a in (external_accounts or {}).values() if a["key"]}
     findings: list[dict] = []
     stale: list[dict] = []
     by_key: dict[str, list[Call]] = defaultdict(list)
@@ -361,6 +440,25 @@ def judge_all(calls: list[Call], replays: dict[str, dict], payments: dict, refun
                 answer,
                 current,
             )
+            continue
+        if call.op in PAYOUT_OPS:
+            payout_id = next((c.payout_id for c in group if c.payout_id), None)
+            if payout_id is None and isinstance(body, dict) and body.get("object") == "payout":
+                payout_id = body.get("id")
+            payout = payouts.get(payout_id) if payout_id else payout_by_creation_key.get(key)
+            problem = _judge_payout(call, status, body, payout, payout_by_creation_key, account_by_key)
+            if problem:
+                findings.append(
+                    {
+                        "key": key,
+                        "op": call.op,
+                        "reason": problem,
+                        "status": status,
+                        "answer": _short(body),
+                        "payout": payout and payout["id"],
+                        "now": payout and {"status": payout["status"], "amount": payout["amount"]},
+                    }
+                )
             continue
         problem, is_stale = _judge_one(
             call,
@@ -527,6 +625,56 @@ def _judge_one(
     return None, False
 
 
+def _judge_payout(call, status, body, payout, payout_by_creation_key, account_by_key) -> str | None:
+    """The problem with one payout or external-account key's replayed answer, or None. ``payout``: the payout the
+    key is about as it is now (None when there is none)."""
+    code = _error_code(body)
+    ok = 200 <= status < 300
+    answered = body if isinstance(body, dict) else {}
+    if call.op == "external_account":
+        mine = account_by_key.get(call.key)
+        if ok:
+            if answered.get("object") != "external_account":
+                return f"{status} without the external account"
+            if mine is None or mine["id"] != answered.get("id"):
+                return f"answered {answered.get('id')}, the key created {mine and mine['id']}"
+            return None
+        if mine is not None:
+            return f"refused ({status} {code}) but the key created {mine['id']}"
+        return None
+
+    if call.op == "payout":
+        mine = payout_by_creation_key.get(call.key)
+        if ok:
+            if answered.get("object") != "payout":
+                return f"{status} without the payout"
+            if mine is None or mine["id"] != answered.get("id"):
+                return f"answered {answered.get('id')}, the key created {mine and mine['id']}"
+            if answered.get("amount") != call.amount or mine["amount"] != call.amount:
+                return f"a payout of {call.amount} answered {answered.get('amount')}, the payout is {mine['amount']}"
+            if not reachable(answered.get("status", ""), mine["status"], _PAYOUT_NEXT):
+                return f"answer says {answered.get('status')}, the payout is {mine['status']}"
+            return None
+        if mine is not None:
+            return f"refused ({status} {code}) but the key created payout {mine['id']}"
+        return None
+
+    if call.op == "payout_cancel":
+        if payout is None:
+            return "a cancel of a payout that does not exist"
+        if ok:
+            if answered.get("status") != "canceled" or payout["status"] != "canceled":
+                return f"cancel answered success ({answered.get('status')}), the payout is {payout['status']}"
+            return None
+        if payout["status"] == "canceled":
+            # One cancel key per payout: no other request can have canceled it.
+            return f"refused ({status} {code}) although this cancel took effect"
+        if code == "payout_not_cancelable" and not payout["claimed"]:
+            return "refused as not cancelable, but the payout was never claimed for sending"
+        return None
+    return None
+
+
 def _in_flight(body, current: dict | None, refunds: dict) -> bool:
     """An answer the client was given that described work still in flight (a payment ``processing``, a refund
     ``pending``) whose object has an outcome now."""
@@ -613,6 +761,79 @@ def processor_agreement(payments: dict, charges: list[dict]) -> dict:
     }
 
 
+def payout_agreement(payouts: dict, sent: list[dict]) -> dict:
+    """Each platform payout against the payouts the processors hold (``sent``: both sandboxes', tagged
+    ``acquirer``), found by their reference (the platform's payout id).
+
+    A payout reaches a processor at most once, whatever crashed: exactly once when it is paid or in transit,
+    never when canceled, at most once when failed (a refusal sends nothing; a closed account fails there), and
+    always at the acquirer it names; and, after healing, its status is the processor's."""
+    by_reference: dict[str, list[dict]] = defaultdict(list)
+    for payout in sent:
+        by_reference[payout["reference"] or ""].append(payout)
+    twice, orphans, wrong_acquirer, disagreements = [], [], [], []
+    for reference, group in by_reference.items():
+        if reference not in payouts:
+            orphans.append({"reference": reference, "payouts": [(p["acquirer"], p["id"]) for p in group]})
+    for payout_id, payout in payouts.items():
+        group = by_reference.get(payout_id, [])
+        held = [(p["acquirer"], p["id"], p["status"], p["amount"]) for p in group]
+        if len(group) > 1:
+            twice.append({"payout": payout_id, "status": payout["status"], "processor": held})
+        if any(p["acquirer"] != payout["processor"] for p in group):
+            wrong_acquirer.append({"payout": payout_id, "processor_named": payout["processor"], "processor": held})
+        status, problems = payout["status"], []
+        if status in ("pending", "in_transit"):
+            problems.append(f"still {status} after healing")
+        if status in ("paid", "in_transit") and not group:
+            problems.append(f"{status} on the platform, unknown to the processor")
+        if status == "canceled" and group:
+            problems.append("canceled on the platform, yet the processor has it")
+        for held_payout in group:
+            if (held_payout["amount"], held_payout["currency"]) != (payout["amount"], payout["currency"]):
+                problems.append(
+                    f"{payout['amount']} {payout['currency']} on the platform, "
+                    f"{held_payout['amount']} {held_payout['currency']} at the processor"
+                )
+            if status in ("paid", "failed") and held_payout["status"] != status:
+                problems.append(f"{status} on the platform, {held_payout['status']} at the processor")
+        if len(group) == 1 and payout["processor_payout_id"] not in (None, group[0]["id"]):
+            problems.append(f"names {payout['processor_payout_id']}, the processor's is {group[0]['id']}")
+        if problems:
+            disagreements.append({"payout": payout_id, "status": status, "problems": problems, "processor": held})
+    return {
+        "sent_twice": twice,
+        "orphans": orphans,
+        "wrong_acquirer": wrong_acquirer,
+        "disagreements": disagreements,
+        "at_processors": len(sent),
+        "by_status": dict(Counter(p["status"] for p in payouts.values())),
+        # Claimed more than once: the first send's outcome was unknown, and the sweep sent it again with its key.
+        "sent_again": sum(1 for p in payouts.values() if p.get("attempts", 0) > 1),
+    }
+
+
+def payout_events(payouts: dict, events: list[tuple[str, str, str]], received) -> dict:
+    """Each payout's events: ``payout.created`` and the event of its final status (``PAYOUT_EVENTS``), once each,
+    recorded and received by the merchant (``received``: event ids); none for an outcome it did not have."""
+    recorded: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for event_id, event_type, payout_id in events:
+        recorded[payout_id].append((event_type, event_id))
+    problems = []
+    for payout_id, payout in payouts.items():
+        expected = {"payout.created", PAYOUT_EVENTS.get(payout["status"])} - {None}
+        types = Counter(event_type for event_type, _ in recorded.get(payout_id, []))
+        for event_type in sorted(expected):
+            if types[event_type] != 1:
+                problems.append({"payout": payout_id, "event": event_type, "recorded": types[event_type]})
+        for event_type in sorted(set(types) - expected):
+            problems.append({"payout": payout_id, "event": event_type, "unexpected": types[event_type]})
+        for event_type, event_id in recorded.get(payout_id, []):
+            if event_id not in received:
+                problems.append({"payout": payout_id, "event": event_type, "not_received": event_id})
+    return {"events": len(events), "problems": problems}
+
+
 def per_acquirer(payments: dict, charges: list[dict], names) -> dict[str, dict]:
     """Per acquirer: the payments it carries (``Payment.processor``), the charges it holds, the payments that
     failed over to it and away from it."""
@@ -631,7 +852,7 @@ def ledger_check(stack) -> dict:
     try:
         completed = stack.manage("ledger_check", "--json", timeout=300)
     except subprocess.TimeoutExpired:
-        return {"ok": False, "exit": None, "failed": ["timed out"]}
+        return {"ok": False, "exit": None, "failed": ["timed out"], "statuses": {}}
     report = {}
     try:
         start = completed.stdout.index("{")
@@ -641,7 +862,14 @@ def ledger_check(stack) -> dict:
     failed = [c.get("name") for c in report.get("checks", []) if c.get("status") == "failed"]
     samples = {c.get("name"): c.get("sample") for c in report.get("checks", []) if c.get("status") == "failed"}
     ok = completed.returncode == 0 and bool(report.get("ok"))
-    result = {"ok": ok, "exit": completed.returncode, "failed": failed, "samples": samples}
+    result = {
+        "ok": ok,
+        "exit": completed.returncode,
+        "failed": failed,
+        "samples": samples,
+        # Each check's verdict by name ("passed", "failed", "skipped"), e.g. the payouts' "payouts_in_transit".
+        "statuses": {c.get("name"): c.get("status") for c in report.get("checks", [])},
+    }
     if not report:
         result["stderr"] = completed.stderr.strip()[-500:]
     return result

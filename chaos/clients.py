@@ -14,6 +14,14 @@ the acquirer ``sandbox_eu`` and dollars to ``sandbox``, each with the other as f
 Some flows race on purpose: the same request sent twice at once with one key, two or
 three captures of different amounts at once, a capture against a cancel, two refunds
 that together exceed what was captured.
+
+Payouts (issue 15): a share of the flows that captured money then pay part of what they captured out
+of the merchant's available balance (``POST /api/v1/payouts``, in USD, the merchant's settlement
+currency), some to the account the sandbox fails (``account_closed``), some canceled at once (racing
+the worker that sends it: canceled, or ``payout_not_cancelable``), some with the create sent twice at
+once. ``400 balance_insufficient`` is a legitimate answer: the clients pay out, refund and dispute the
+same balance concurrently. The merchant's two bank accounts are added once, by the first flow that pays
+out (``MerchantAccounts``).
 """
 
 import json
@@ -22,7 +30,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
@@ -43,6 +51,28 @@ TOKENS = [
 TEST_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 # The currencies of the flows and how often each is drawn (the merchant settles in USD: euros are converted).
 CURRENCIES = [("USD", 55), ("EUR", 45)]
+# What a flow that captured does with the money afterwards, and how often: nothing; a payout to the merchant's
+# default account; one it cancels at once; one to the account the sandbox fails (the amount comes back); a
+# payout of the whole available balance, as GET /api/v1/balance shows it (racing the other clients' payouts
+# and refunds: balance_insufficient is a true answer then).
+PAYOUTS = [("none", 68), ("pay", 18), ("cancel", 7), ("closed", 5), ("all", 2)]
+PAYOUT_CURRENCY = "USD"
+# The merchant's US bank accounts (docs/api.md, external accounts): payouts go to "default" (its first, so
+# the currency's default); "closed" ends in 1116, the sandbox's closed account: payouts to it fail.
+BANK_ACCOUNTS = {
+    "default": {
+        "country": "US",
+        "holder_name": "Chaos Merchant",
+        "routing_number": "110000000",
+        "account_number": "000123456789",
+    },
+    "closed": {
+        "country": "US",
+        "holder_name": "Chaos Merchant",
+        "routing_number": "110000000",
+        "account_number": "000111111116",
+    },
+}
 READ_TIMEOUT = 12.0
 CONNECT_TIMEOUT = 3.0
 REQUEST_BUDGET_SECONDS = 45.0
@@ -54,13 +84,14 @@ class Call:
     """One idempotency key: the request it names and what the client was told."""
 
     key: str
-    op: str  # create, confirm, capture, cancel, refund
+    op: str  # create, confirm, capture, cancel, refund, external_account, payout, payout_cancel
     path: str
     body: dict
     client: int
     flow: int
     payment_id: str | None = None
-    amount: int | None = None  # the amount asked for (capture, refund), None: all
+    payout_id: str | None = None  # payout, payout_cancel: the payout (po_…) the answer or the path names
+    amount: int | None = None  # the amount asked for (capture, refund, payout), None: all
     confirm: bool = False  # create with confirm: true
     race: str = ""  # which race the call took part in, if any
     twin: bool = False  # a second sender of the same key at the same time
@@ -116,12 +147,15 @@ class FlowPlan:
     refund: str  # none, partial, full, two, race
     refund_fractions: list[float]
     currency: str
+    payout: str  # none, pay, cancel, closed, all (PAYOUTS)
+    payout_fraction: float
 
 
 def plan_flow(rng: random.Random) -> FlowPlan:
     """Every random draw of a flow, made before it runs, so the plan depends only on the seed."""
     tokens, weights = zip(*TOKENS, strict=True)
     currencies, currency_weights = zip(*CURRENCIES, strict=True)
+    payouts, payout_weights = zip(*PAYOUTS, strict=True)
     return FlowPlan(
         token=rng.choices(tokens, weights)[0],
         amount=rng.randrange(500, 20000),
@@ -133,6 +167,8 @@ def plan_flow(rng: random.Random) -> FlowPlan:
         refund=rng.choices(["none", "partial", "full", "two", "race"], [45, 25, 10, 10, 10])[0],
         refund_fractions=[rng.uniform(0.1, 0.45), rng.uniform(0.1, 0.45)],
         currency=rng.choices(currencies, currency_weights)[0],
+        payout=rng.choices(payouts, payout_weights)[0],
+        payout_fraction=rng.uniform(0.1, 0.6),
     )
 
 
@@ -163,6 +199,7 @@ class KeyLog:
             if plan.manual:
                 self.flow_plans[f"capture:{plan.capture}"] += 1
             self.flow_plans[f"refund:{plan.refund}"] += 1
+            self.flow_plans[f"payout:{plan.payout}"] += 1
             if plan.same_key_race:
                 self.flow_plans["same_key_race"] += 1
 
@@ -245,6 +282,8 @@ class Api:
             payment = call.payment_from_answer()
             if payment is not None:
                 call.payment_id = payment.get("id")
+        if call.payout_id is None and isinstance(call.answer, dict) and call.answer.get("object") == "payout":
+            call.payout_id = call.answer.get("id")
         return call
 
     def get_payment(self, payment_id: str) -> dict | None:
@@ -258,6 +297,17 @@ class Api:
         if response.status_code != 200:
             return None
         return response.json()
+
+    def available(self, currency: str) -> int | None:
+        """The merchant's available balance in ``currency`` (``GET /api/v1/balance``), None when not answered."""
+        try:
+            response = self.session().get(f"{self.base_url}/api/v1/balance", timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        except requests.RequestException:
+            self._drop_session()
+            return None
+        if response.status_code != 200:
+            return None
+        return next((b["amount"] for b in response.json().get("available", []) if b["currency"] == currency), 0)
 
     def sandbox_token(self, currency: str) -> str | None:
         """A fresh card token from the /v1/tokens of the sandbox the payment is routed to (a token belongs to
@@ -274,16 +324,63 @@ class Api:
         return response.json().get("id") if response.status_code == 201 else None
 
 
+class MerchantAccounts:
+    """The merchant's bank accounts for payouts (``BANK_ACCOUNTS``), added once, by the first flow that pays out.
+
+    Each is added with a key of its own (``chaos-<seed>-external-account-<name>``), retried like every POST. A
+    flow that finds another one adding them does not wait: it skips its payout. When an attempt ends without an
+    answer, a later flow sends the same request with the same key again (the key's replay is checked too)."""
+
+    def __init__(self, seed: int, api: Api, log: KeyLog):
+        self.seed = seed
+        self.api = api
+        self.log = log
+        self.ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def ensure(self, client: int, flow: int, rng: random.Random) -> dict[str, str] | None:
+        """Every account's id (``{"default": "ea_…", "closed": "ea_…"}``), adding those still missing; None when
+        they are not all there (being added by another flow, or the platform could not add one now)."""
+        if len(self.ids) == len(BANK_ACCOUNTS):
+            return self.ids
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            for name, bank_account in BANK_ACCOUNTS.items():
+                if name in self.ids:
+                    continue
+                call = Call(
+                    key=f"chaos-{self.seed}-external-account-{name}",
+                    op="external_account",
+                    path="/api/v1/external_accounts",
+                    body={"currency": PAYOUT_CURRENCY, "bank_account": bank_account},
+                    client=client,
+                    flow=flow,
+                )
+                self.log.add(call)
+                self.api.perform(call, rng)
+                answer = call.answer if isinstance(call.answer, dict) else {}
+                if call.status != 201 or answer.get("object") != "external_account":
+                    return None
+                self.ids[name] = answer["id"]
+            return self.ids
+        finally:
+            self._lock.release()
+
+
 class Client(threading.Thread):
     """One merchant integration: flow after flow until ``end_at``."""
 
-    def __init__(self, number: int, seed: int, api: Api, log: KeyLog, end_at: float):
+    def __init__(
+        self, number: int, seed: int, api: Api, log: KeyLog, end_at: float, accounts: MerchantAccounts | None = None
+    ):
         super().__init__(name=f"chaos-client-{number}", daemon=True)
         self.number = number
         self.seed = seed
         self.api = api
         self.log = log
         self.end_at = end_at
+        self.accounts = accounts or MerchantAccounts(seed, api, log)
         self.rng = random.Random(f"{seed}:client:{number}")
         self.retry_rng = random.Random(f"{seed}:retry:{number}")
         self.pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix=f"chaos-race-{number}")
@@ -332,23 +429,15 @@ class Client(threading.Thread):
         """Send ``call``; with ``twin``, the same key and body twice at once (a retry racing its original)."""
         if not twin:
             return self._send(call)
-        other = Call(
-            key=call.key,
-            op=call.op,
-            path=call.path,
-            body=call.body,
-            client=call.client,
-            flow=call.flow,
-            payment_id=call.payment_id,
-            amount=call.amount,
-            confirm=call.confirm,
-            twin=True,
-        )
+        other = replace(call, twin=True, attempts=[])
         self.log.add(other)
         first, second = self._send_together([call, other])
         if first.payment_id is None:
             first.payment_id = second.payment_id
         second.payment_id = second.payment_id or first.payment_id
+        if first.payout_id is None:
+            first.payout_id = second.payout_id
+        second.payout_id = second.payout_id or first.payout_id
         return first
 
     def _settled(self, payment: dict | None) -> dict | None:
@@ -395,6 +484,8 @@ class Client(threading.Thread):
             payment = self._capture(flow, plan, payment)
         if payment is not None and payment.get("status") == "succeeded" and payment.get("amount_captured", 0) > 0:
             self._refund(flow, plan, payment)
+            if time.monotonic() < self.end_at:
+                self._payout(flow, plan, payment)
 
     def _capture(self, flow: int, plan: FlowPlan, payment: dict) -> dict | None:
         payment_id, amount = payment["id"], payment["amount"]
@@ -452,3 +543,27 @@ class Client(threading.Thread):
             # Together more than was captured: at most one may succeed.
             share = max(1, int(captured * 0.6))
             self._send_together([refund("refund0", share, race="refunds"), refund("refund1", share, race="refunds")])
+
+    def _payout(self, flow: int, plan: FlowPlan, payment: dict) -> None:
+        """Pay part of what the payment captured out of the merchant's balance (in USD, its settlement currency:
+        a euro payment's amount stands for roughly as many cents), or all of the available balance, to the
+        default account or the closed one, and cancel it at once when the plan says so."""
+        if plan.payout == "none":
+            return
+        accounts = self.accounts.ensure(self.number, flow, self.retry_rng)
+        if accounts is None:
+            return
+        amount = max(1, int(payment["amount_captured"] * plan.payout_fraction))
+        if plan.payout == "all":
+            available = self.api.available(PAYOUT_CURRENCY)
+            if available is None or available <= 0:
+                return
+            amount = available
+        body = {"amount": amount, "currency": PAYOUT_CURRENCY, "description": f"chaos c{self.number}-f{flow}"}
+        if plan.payout == "closed":
+            body["destination"] = accounts["closed"]
+        create = self._call(flow, "payout", "/api/v1/payouts", body, amount=amount)
+        create = self._send_with_twin(create, plan.same_key_race)
+        if plan.payout == "cancel" and create.payout_id is not None:
+            path = f"/api/v1/payouts/{create.payout_id}/cancel"
+            self._send(self._call(flow, "payout_cancel", path, {}, payout_id=create.payout_id))

@@ -5,7 +5,7 @@ from collections import Counter
 
 from chaos.faults import KINDS
 
-OPS = ("create", "confirm", "capture", "cancel", "refund")
+OPS = ("create", "confirm", "capture", "cancel", "refund", "external_account", "payout", "payout_cancel")
 OUTCOMES = ("ok", "declined", "refused", "conflict", "5xx", "stored_5xx", "no_answer")
 
 
@@ -73,6 +73,14 @@ def render(result: dict) -> str:
         ],
     )
     lines.append("")
+    payouts = run.get("payouts", {})
+    lines.append(
+        f"Payouts: {sum(payouts.values())} on the platform ("
+        + ", ".join(f"{status} {count}" for status, count in sorted(payouts.items()))
+        + f"), {run.get('processor_payouts', 0)} at the processors; {run.get('payouts_sent_again', 0)} sent again "
+        "with their key after an unknown outcome"
+    )
+    lines.append("")
     lines.append("Operations by final outcome (after retries with the same key)")
     ops = result["operations"]
     rows = [[op] + [ops.get(op, {}).get(o, 0) for o in OUTCOMES] + [sum(ops.get(op, {}).values())] for op in OPS]
@@ -124,6 +132,28 @@ def render(result: dict) -> str:
                 checks["invalid_signatures"],
                 _ok(checks["invalid_signatures"] == 0),
             ],
+            [
+                f"payouts at the processors more than once (of {checks['payouts']})",
+                checks["payouts_sent_twice"],
+                _ok(checks["payouts_sent_twice"] == 0),
+            ],
+            ["processor payouts for no payout", checks["payouts_orphan"], _ok(checks["payouts_orphan"] == 0)],
+            [
+                "payouts held by another acquirer than the payout's",
+                checks["payouts_wrong_acquirer"],
+                _ok(checks["payouts_wrong_acquirer"] == 0),
+            ],
+            [
+                "payout disagreements with the processor (status, amount, held or not)",
+                checks["payout_disagreements"],
+                _ok(checks["payout_disagreements"] == 0),
+            ],
+            [
+                "payout events missing, repeated or not received",
+                checks["payout_events_missing"],
+                _ok(checks["payout_events_missing"] == 0),
+            ],
+            ["ledger_check payouts_in_transit", checks["ledger_payouts"], _ok(checks["ledger_payouts"] == "passed")],
             ["settled before the checks", "yes" if checks["settled"] else "no", "info"],
             ["platform processes that died by themselves", checks["unplanned_exits"], "info"],
         ],
@@ -135,6 +165,11 @@ def render(result: dict) -> str:
         ("Charges at another acquirer than the payment's", details["wrong_acquirer"]),
         ("Disagreements with the processor", details["disagreements"]),
         ("Events not delivered", details["events_missing"]),
+        ("Payouts at the processors more than once", details.get("payouts_sent_twice")),
+        ("Processor payouts for no payout", details.get("payouts_orphan")),
+        ("Payouts at another acquirer than theirs", details.get("payouts_wrong_acquirer")),
+        ("Payout disagreements with the processor", details.get("payout_disagreements")),
+        ("Payout events missing, repeated or not received", details.get("payout_events_missing")),
     ):
         if items:
             lines.append("")

@@ -111,7 +111,14 @@ PLATFORM_SETTINGS = {
     "WEBHOOK_TIMEOUT_SECONDS": "5",
     "WEBHOOK_LEASE_SECONDS": "20",
     "API_RATE_LIMIT": "1000000/s",
+    # Payouts: a claimed payout with no answer is looked up (and sent again with its key) after 15 s instead of
+    # 60 (still above the processor's 2 + 5 s timeouts); one in transit is asked about 5 s past its arrival
+    # instead of 60 (a lost webhook), so the heal phase settles both.
+    "PAYOUT_SEND_LEASE_SECONDS": "15",
+    "PAYOUT_RESOLVE_AFTER_SECONDS": "5",
 }
+# A payout is paid (or fails) this long after the sandbox takes it, instead of 5 s: within the run.
+SANDBOX_PAYOUT_SECONDS = "3"
 
 
 def children_of(pid: int) -> list[int]:
@@ -441,6 +448,7 @@ class Stack:
                 **acquirer.sandbox_env(),
                 "SANDBOX_THREADS": "16",
                 "SANDBOX_TIMEOUT_DELAY_SECONDS": "8",
+                "SANDBOX_PAYOUT_SECONDS": SANDBOX_PAYOUT_SECONDS,
                 "SANDBOX_LOG_LEVEL": "warning",
             },
             webhook_url=self.proxy_urls.get(acquirer.name, ""),

@@ -1,4 +1,4 @@
-"""Smoke test of the fault simulator: ``python -m chaos`` for 20 s without faults must report ok.
+"""Smoke test of the fault simulator: ``python -m chaos`` for 20 s without faults must report ok (payouts included).
 
 It starts a whole stack of its own (a database of its own, its own redis-server, the two sandbox
 acquirers, gunicorn, a Celery worker and beat), so it needs PostgreSQL on 127.0.0.1:5432 and
@@ -71,3 +71,7 @@ def test_the_simulator_without_faults_reports_ok(tmp_path):
         "sandbox_eu": True,
     }
     assert sum(row["failovers_in"] for row in result["acquirers"].values()) == 0
+    # Payouts were made, each at the processor at most once and as the processor says, with their events
+    assert result["payouts"] > 0
+    assert result["payouts_sent_twice"] == result["payout_disagreements"] == result["payout_events_missing"] == 0
+    assert result["ledger_payouts"] == "passed"
