@@ -48,7 +48,7 @@ FINANCE = (
     "backoffice.resolve_reconciliation_exception",
     "backoffice.hold_payouts",
     *_can("view", "backoffice", "ledgeradjustment", "negativebalance"),
-    *_can("view", "ledger", "account", "journalentry", "posting", "ledgercheckrun"),
+    *_can("view", "ledger", "account", "journalentry", "posting", "maturingfunds", "ledgercheckrun"),
     *_can("view", "reconciliation", "reconciliationrun", "reconciliationexception"),
     *_can("view add change", "payments", "fxrate"),
 )

@@ -123,7 +123,8 @@ def _audit_trail(payment: Payment, dossier: PaymentDossier) -> list[AuditLine]:
 class PayoutDossier:
     payout: Payout
     # The payout's entries that moved the merchant's balance (its creation; a failure or cancel that returned
-    # the amount), as ``ledger.selectors.balance_transactions_of`` annotates them (``net``, ``available_delta``).
+    # the amount), as ``ledger.selectors.balance_transactions_of`` annotates them (``net``, ``pending_delta``,
+    # ``matured``, ``available_on_shown``).
     balance_transactions: list[JournalEntry] = field(default_factory=list)
     # Every ledger entry of the payout (created, paid, failed, canceled), with its postings.
     journal_entries: list[JournalEntry] = field(default_factory=list)

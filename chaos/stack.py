@@ -116,6 +116,10 @@ PLATFORM_SETTINGS = {
     # instead of 60 (a lost webhook), so the heal phase settles both.
     "PAYOUT_SEND_LEASE_SECONDS": "15",
     "PAYOUT_RESOLVE_AFTER_SECONDS": "5",
+    # Captured funds are available at once (not after the merchant's 2-day payout delay), so that the flows
+    # can pay out part of what they captured within the run. Maturing itself is not exercised here (its
+    # once-only guarantee is tested with concurrent workers in tests/balance/).
+    "BALANCE_SETTLEMENT_DELAY_SECONDS": "0",
 }
 # A payout is paid (or fails) this long after the sandbox takes it, instead of 5 s: within the run.
 SANDBOX_PAYOUT_SECONDS = "3"

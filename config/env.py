@@ -48,6 +48,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from exc
 
 
+def env_optional_int(name: str) -> int | None:
+    """An integer when the variable is set (and not empty), None otherwise: a setting whose absence means
+    "not overridden"."""
+    SETTINGS_VARIABLES.add(name)
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from exc
+
+
 def env_float(name: str, default: float) -> float:
     SETTINGS_VARIABLES.add(name)
     raw = os.environ.get(name)

@@ -99,6 +99,14 @@ SCHEDULES = (
         expire_seconds=1800,
     ),
     Schedule(
+        "ledger: mature funds",
+        "ledger.tasks.mature_funds",
+        "Make captured funds available once their available_on has passed (pending → available).",
+        every=1,
+        period="minutes",
+        expire_seconds=120,
+    ),
+    Schedule(
         "payouts: sweep",
         "payouts.sweep",
         "Send pending payouts whose queued send was lost, resolve those whose send got no answer, and ask the "

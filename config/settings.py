@@ -11,7 +11,16 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_currency_amounts, env_float, env_int, env_list, env_str, load_env_file
+from config.env import (
+    env_bool,
+    env_currency_amounts,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_int,
+    env_str,
+    load_env_file,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # `make run` writes the configuration it chose (DJANGO_DEBUG, the ports, DATABASE_URL…) to .env, mode 0600, so
@@ -303,6 +312,10 @@ IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 1
 # amount per currency in minor units (LEDGER_FEE_FIXED="USD:30,EUR:25").
 LEDGER_FEE_PERCENT_BPS = env_int("LEDGER_FEE_PERCENT_BPS", 290)
 LEDGER_FEE_FIXED = env_currency_amounts("LEDGER_FEE_FIXED", "USD:30,EUR:25,GBP:20,JPY:30,CAD:30,AUD:30")
+# How long a capture's funds stay pending before they are available (Stripe's available_on): each merchant's
+# payout_delay_days (default 2) unless this is set, which overrides it for the whole platform (tests and demos
+# set a few seconds; 0 makes funds available at capture). ledger.tasks.mature_funds moves them every minute.
+BALANCE_SETTLEMENT_DELAY_SECONDS = env_optional_int("BALANCE_SETTLEMENT_DELAY_SECONDS")
 
 # What a chargeback costs the merchant, per currency in minor units (DISPUTE_FEE="USD:1500,EUR:1500").
 DISPUTE_FEE = env_currency_amounts("DISPUTE_FEE", "USD:1500,EUR:1500,GBP:1500")

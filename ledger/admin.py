@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdminMixin
 from core.money import format_amount
-from ledger.models import Account, JournalEntry, LedgerCheckRun, Posting
+from ledger.models import Account, JournalEntry, LedgerCheckRun, MaturingFunds, Posting
 from ledger.selectors import accounts_with_balances
 
 
@@ -69,7 +69,7 @@ class PostingInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "type", "source", "merchant", "currency", "status", "created")
+    list_display = ("id", "type", "source", "merchant", "currency", "status", "created", "available_on")
     list_filter = ("type", "status", "currency")
     list_select_related = ("merchant",)
     search_fields = ("id", "source", "event_key", "merchant__id")
@@ -83,6 +83,14 @@ class PostingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("phase",)
     list_select_related = ("entry", "account")
     search_fields = ("entry__id", "account__id", "entry__source")
+
+
+@admin.register(MaturingFunds)
+class MaturingFundsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The captures whose pending funds have still to mature (the work list of ``ledger.tasks.mature_funds``)."""
+
+    list_display = ("entry", "available_on")
+    search_fields = ("entry__id", "entry__source", "entry__merchant__id")
 
 
 @admin.register(LedgerCheckRun)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from django.apps import apps
 from django.db import connection
 
-from ledger.models import Account, AccountCode, JournalEntry, Posting
+from ledger.models import Account, AccountCode, JournalEntry, MaturingFunds, Posting
 
 SAMPLE = 10
 # Installed by migration 0002_immutability_triggers (PostgreSQL only).
@@ -58,6 +58,7 @@ def _tables() -> dict[str, str]:
         "posting": quote(Posting._meta.db_table),
         "entry": quote(JournalEntry._meta.db_table),
         "account": quote(Account._meta.db_table),
+        "maturing": quote(MaturingFunds._meta.db_table),
     }
 
 
@@ -216,6 +217,66 @@ def check_payments_captured_once() -> tuple[int, list, str]:
     return count, sample, ""
 
 
+def check_funds_mature() -> tuple[int, list, str]:
+    """Pending funds are exactly the unmatured captures, each matured once and never before its available_on.
+
+    Offending rows, by kind:
+    - ``pending_mismatch`` (an account): a merchant_pending account's posted balance is not the sum of the
+      pending credits of its captures (``charge`` entries) that have no ``funds.matured`` entry, per merchant
+      and currency;
+    - ``foreign_posting`` (an entry): something other than a capture's credit or a maturing entry's debit
+      touches merchant_pending in the posted phase;
+    - ``matured_twice`` (a source): more than one maturing entry for one payment's capture;
+    - ``maturing_without_source`` (an entry): a maturing entry whose key names no capture with pending funds;
+    - ``matured_early`` (an entry): a maturing entry created before its capture's ``available_on``;
+    - ``unscheduled`` (an entry): a capture with unmatured pending funds missing from the maturing work list
+      (it would never mature).
+    """
+    t = _tables()
+    pending = AccountCode.MERCHANT_PENDING
+    # The capture an entry ``m`` matures: the one its event key names. Written both ways round so that each
+    # side is an index look-up: the unique event key from a capture, the primary key from a maturing entry.
+    prefix = "funds.matured:"
+    unmatured = f"NOT EXISTS (SELECT 1 FROM {t['entry']} m WHERE m.event_key = '{prefix}' || s.id)"  # noqa: S608
+    names_source = f"s.id = SUBSTR(m.event_key, {len(prefix) + 1}) AND m.event_key LIKE '{prefix}%%'"
+    sql = (
+        # Per merchant_pending account: what it holds against what its unmatured captures credited.
+        "SELECT 'pending_mismatch', a.id FROM "  # noqa: S608
+        f"{t['account']} a JOIN (SELECT p.account_id, SUM(p.amount) AS total FROM {t['posting']} p "
+        f"WHERE p.phase = 'posted' AND p.account_id IN (SELECT id FROM {t['account']} WHERE code = %s) "
+        "GROUP BY p.account_id) held ON held.account_id = a.id "
+        f"LEFT JOIN (SELECT p.account_id, SUM(p.amount) AS total FROM {t['posting']} p "
+        f"JOIN {t['entry']} s ON s.id = p.entry_id "
+        f"WHERE p.account_id IN (SELECT id FROM {t['account']} WHERE code = %s) "
+        f"AND p.phase = 'posted' AND p.amount < 0 AND s.type = 'charge' AND {unmatured} "
+        "GROUP BY p.account_id) owed ON owed.account_id = a.id "
+        "WHERE a.code = %s AND held.total <> COALESCE(owed.total, 0) "
+        # Only a capture credits, and only a maturing entry debits, merchant_pending in the posted phase.
+        f"UNION ALL SELECT 'foreign_posting', e.id FROM {t['posting']} p JOIN {t['entry']} e ON e.id = p.entry_id "
+        f"WHERE p.account_id IN (SELECT id FROM {t['account']} WHERE code = %s) AND p.phase = 'posted' "
+        "AND NOT ((e.type = 'charge' AND p.amount < 0) OR (e.type = 'funds_matured' AND p.amount > 0)) "
+        "GROUP BY e.id "
+        # One maturing entry per capture (a payment has one capture entry).
+        f"UNION ALL SELECT 'matured_twice', m.source FROM {t['entry']} m WHERE m.type = 'funds_matured' "
+        "GROUP BY m.source HAVING COUNT(*) > 1 "
+        # Each maturing entry names a capture that credited merchant_pending.
+        f"UNION ALL SELECT 'maturing_without_source', m.id FROM {t['entry']} m "
+        f"WHERE m.type = 'funds_matured' AND NOT EXISTS (SELECT 1 FROM {t['entry']} s "
+        f"JOIN {t['posting']} p ON p.entry_id = s.id JOIN {t['account']} a ON a.id = p.account_id "
+        f"WHERE {names_source} AND s.type = 'charge' AND a.code = %s AND p.phase = 'posted' AND p.amount < 0) "
+        # Never before the capture's available_on.
+        f"UNION ALL SELECT 'matured_early', m.id FROM {t['entry']} m JOIN {t['entry']} s ON {names_source} "
+        "WHERE m.type = 'funds_matured' AND (s.available_on IS NULL OR m.created < s.available_on) "
+        # Every unmatured capture with pending funds is on the work list.
+        f"UNION ALL SELECT 'unscheduled', s.id FROM {t['posting']} p JOIN {t['entry']} s ON s.id = p.entry_id "
+        f"WHERE p.account_id IN (SELECT id FROM {t['account']} WHERE code = %s) "
+        f"AND s.type = 'charge' AND p.phase = 'posted' AND p.amount < 0 AND {unmatured} "
+        f"AND NOT EXISTS (SELECT 1 FROM {t['maturing']} w WHERE w.entry_id = s.id) GROUP BY s.id"
+    )
+    count, sample = _count_and_sample(sql, [pending] * 6)
+    return count, sample, ""
+
+
 def check_payouts_in_transit() -> tuple[int, list, str]:
     """Per merchant and currency, merchant_payouts_in_transit holds exactly the payouts not yet paid, failed or
     canceled (``pending`` and ``in_transit``).
@@ -270,6 +331,7 @@ CHECKS = [
     ("balance_limits", check_balance_limits),
     ("pending_resolved_once", check_pending_resolved_once),
     ("payments_captured_once", check_payments_captured_once),
+    ("funds_mature", check_funds_mature),
     ("payouts_in_transit", check_payouts_in_transit),
     ("immutability_triggers", check_immutability_triggers),
 ]

@@ -170,6 +170,8 @@ class JournalEntry(models.Model):
         PAYOUT = "payout"
         PAYOUT_FAILURE = "payout_failure"
         PAYOUT_CANCEL = "payout_cancel"
+        # Not a balance transaction: it moves a capture's funds from pending to available (nothing in total).
+        FUNDS_MATURED = "funds_matured"
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=new_entry_id, editable=False)
     event_key = models.CharField(max_length=200, unique=True)
@@ -185,6 +187,10 @@ class JournalEntry(models.Model):
     )
     memo = models.CharField(max_length=500, blank=True, default="")
     created = models.DateTimeField(default=timezone.now, editable=False)
+    # Of an entry that moves a merchant's posted balance (a balance transaction): when its money is (or becomes)
+    # available. A capture's net waits in merchant_pending until then; everything else is available at once
+    # (available_on = created). Null on entries that move no merchant's posted balance (reservations, …).
+    available_on = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -239,6 +245,30 @@ class Posting(models.Model):
     def __str__(self) -> str:
         side = "Dr" if self.amount > 0 else "Cr"
         return f"{side} {abs(self.amount)} {self.account_id} ({self.phase})"
+
+
+class MaturingFunds(models.Model):
+    """A work list, not money: the entries whose pending credit has still to mature, and when.
+
+    The engine inserts a row with every entry that credits a merchant_pending account in the posted phase
+    (a capture with a delay), and deletes it with the ``funds.matured:{entry}`` entry that moves the money
+    to merchant_available, in the same transactions. The money itself is only ever in postings; this table
+    lets ``ledger.tasks.mature_funds`` find what is due with one index range scan instead of searching the
+    history. ``ledger_check`` (``funds_mature``) proves that every unmatured pending credit has its row.
+    """
+
+    entry = models.OneToOneField(
+        JournalEntry, primary_key=True, on_delete=models.PROTECT, related_name="maturing_funds"
+    )
+    available_on = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["available_on"]
+        verbose_name = "maturing funds"
+        verbose_name_plural = "maturing funds"
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} matures at {self.available_on:%Y-%m-%d %H:%M:%S}"
 
 
 class LedgerCheckRun(models.Model):

@@ -9,8 +9,13 @@ minor units; ``Dr``/``Cr`` below are debits and credits. The chart of accounts
 is in ``ledger/README.md``.
 """
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
+from django.utils import timezone
+
+from core.db import PreparedRead
 from core.money import MAX_AMOUNT, convert, is_known_currency
 from ledger.errors import LedgerError, LedgerEventMissing
 from ledger.fees import cross_border_fee, platform_fee
@@ -18,12 +23,14 @@ from ledger.models import AccountCode, JournalEntry, Posting
 from ledger.services import (
     Leg,
     accounts_get_or_create,
+    entry_mature,
     entry_post,
     entry_post_pending,
     entry_resolve_pending,
     entry_reverse,
     merchant_id_of,
 )
+from merchants.models import Merchant
 
 RECEIVABLE = AccountCode.PROCESSOR_RECEIVABLE
 PENDING_FUNDS = AccountCode.MERCHANT_PENDING
@@ -74,15 +81,18 @@ def _conversion(currency: str, settlement_currency: str | None, fx_rate: Decimal
     return settlement_currency, fx_rate
 
 
-def _fx_legs(*, merchant, amount: int, currency: str, conversion: tuple[str, Decimal]) -> tuple[list[Leg], int, dict]:
+def _fx_legs(
+    *, merchant, amount: int, currency: str, conversion: tuple[str, Decimal], credit: str = AVAILABLE
+) -> tuple[list[Leg], int, dict]:
     """The presentment side of a conversion through fx_clearing, for money coming in (``amount`` > 0 is a
     debit of processor_receivable): Dr processor_receivable[X] amount; Cr fx_clearing[X] amount; Dr
-    fx_clearing[Y] converted. Returns the legs, the converted amount and the settlement-currency accounts."""
+    fx_clearing[Y] converted. Returns the legs, the converted amount and the settlement-currency accounts
+    (fx_clearing, fee_revenue and the merchant's ``credit`` account)."""
     settlement_currency, rate = conversion
     converted = convert(amount, currency, settlement_currency, rate)
     presentment = accounts_get_or_create(merchant=merchant, currency=currency, codes=[RECEIVABLE, FX_CLEARING])
     settlement = accounts_get_or_create(
-        merchant=merchant, currency=settlement_currency, codes=[FX_CLEARING, AVAILABLE, FEE_REVENUE]
+        merchant=merchant, currency=settlement_currency, codes=[FX_CLEARING, credit, FEE_REVENUE]
     )
     legs = [Leg(presentment[RECEIVABLE], amount), Leg(presentment[FX_CLEARING], -amount)]
     if converted:
@@ -90,21 +100,42 @@ def _fx_legs(*, merchant, amount: int, currency: str, conversion: tuple[str, Dec
     return legs, converted, settlement
 
 
-def _capture_legs(*, merchant, amount: int, currency: str, conversion: tuple[str, Decimal] | None = None) -> list[Leg]:
+def settlement_delay(merchant) -> timedelta:
+    """How long a capture's funds stay pending: ``BALANCE_SETTLEMENT_DELAY_SECONDS`` when set (the platform's
+    override), otherwise the merchant's ``payout_delay_days`` (read now, so a change applies to the next
+    capture; captures already made keep their ``available_on``, as with Stripe)."""
+    override = settings.BALANCE_SETTLEMENT_DELAY_SECONDS
+    if override is not None:
+        return timedelta(seconds=max(0, override))
+    if not isinstance(merchant, Merchant):
+        merchant = _merchant_by_id.first(merchant)
+        if merchant is None:
+            raise LedgerError("the merchant does not exist")
+    return timedelta(days=merchant.payout_delay_days)
+
+
+# Read on every capture: compiled once per process (core.db.PreparedRead).
+_merchant_by_id = PreparedRead(lambda merchant_id: Merchant.objects.filter(pk=merchant_id))
+
+
+def _capture_legs(
+    *, merchant, amount: int, currency: str, credit: str, conversion: tuple[str, Decimal] | None = None
+) -> list[Leg]:
+    """The posted legs of a capture; the merchant's net goes to ``credit`` (merchant_pending or _available)."""
     if conversion is not None:
-        legs, converted, accounts = _fx_legs(merchant=merchant, amount=amount, currency=currency, conversion=conversion)
+        legs, converted, accounts = _fx_legs(
+            merchant=merchant, amount=amount, currency=currency, conversion=conversion, credit=credit
+        )
         fee = min(
             converted, platform_fee(amount=converted, currency=conversion[0]) + cross_border_fee(amount=converted)
         )
         amount, legs = converted, legs
     else:
         fee = platform_fee(amount=amount, currency=currency)
-        accounts = accounts_get_or_create(
-            merchant=merchant, currency=currency, codes=[RECEIVABLE, AVAILABLE, FEE_REVENUE]
-        )
+        accounts = accounts_get_or_create(merchant=merchant, currency=currency, codes=[RECEIVABLE, credit, FEE_REVENUE])
         legs = [Leg(accounts[RECEIVABLE], amount)]
     if amount - fee:
-        legs.append(Leg(accounts[AVAILABLE], -(amount - fee)))
+        legs.append(Leg(accounts[credit], -(amount - fee)))
     if fee:
         legs.append(Leg(accounts[FEE_REVENUE], -fee))
     return legs
@@ -166,8 +197,11 @@ def payment_captured(
     fee = round_half_even(amount_captured × LEDGER_FEE_PERCENT_BPS / 10 000) + LEDGER_FEE_FIXED[currency],
     at most ``amount_captured``.
 
-    Posted phase: Dr processor_receivable ``amount_captured``; Cr merchant_available
-    ``amount_captured − fee``; Cr fee_revenue ``fee``.
+    Posted phase: Dr processor_receivable ``amount_captured``; Cr merchant_pending
+    ``amount_captured − fee``; Cr fee_revenue ``fee``. The entry's ``available_on`` is the capture time plus
+    ``settlement_delay``; ``funds_matured`` moves the net to merchant_available then. One rule, no second
+    path: when ``available_on`` is not in the future (a delay of 0) the net is credited to
+    merchant_available directly, and there is nothing to mature.
 
     With ``authorized`` (manual capture) this entry also posts the authorisation: it reverses
     the whole reservation in the pending phase (Dr merchant_pending, Cr
@@ -178,17 +212,20 @@ def payment_captured(
     S = convert(amount_captured, currency, settlement_currency, fx_rate) (half-even, ``core.money.convert``),
     fee = platform fee of S in the settlement currency + ``CROSS_BORDER_FEE_BPS`` of S, at most S.
     Posted phase: Dr processor_receivable[currency] ``amount_captured``; Cr fx_clearing[currency]
-    ``amount_captured``; Dr fx_clearing[settlement] S; Cr merchant_available[settlement] S − fee;
-    Cr fee_revenue[settlement] fee. Each currency balances on its own.
+    ``amount_captured``; Dr fx_clearing[settlement] S; Cr merchant_pending[settlement] S − fee (or
+    merchant_available, as above); Cr fee_revenue[settlement] fee. Each currency balances on its own.
     """
     _amount(amount_captured, "amount_captured")
     _currency(currency)
     event_key = f"payment.captured:{payment_id}"
     authorization = _required_entry(f"payment.authorized:{payment_id}") if authorized else None
+    delay = settlement_delay(merchant)
     legs = _capture_legs(
         merchant=merchant,
         amount=amount_captured,
         currency=currency,
+        # available_on = the entry's creation + delay: pending while that is in the future.
+        credit=PENDING_FUNDS if delay > timedelta(0) else AVAILABLE,
         conversion=_conversion(currency, settlement_currency, fx_rate),
     )
     if authorization is None:
@@ -199,6 +236,7 @@ def payment_captured(
             merchant=merchant,
             currency=currency,
             legs=legs,
+            available_after=delay,
         )
     if authorization.currency != currency:
         raise LedgerError(f"{payment_id} was authorised in {authorization.currency}, not {currency}")
@@ -209,7 +247,13 @@ def payment_captured(
         raise LedgerError(f"{payment_id}: cannot capture {amount_captured}, only {authorized} was authorised")
     memo = "" if amount_captured == authorized else f"partial capture; {authorized - amount_captured} released"
     return entry_resolve_pending(
-        pending_entry=authorization, action="post", event_key=event_key, type=Type.CHARGE, legs=legs, memo=memo
+        pending_entry=authorization,
+        action="post",
+        event_key=event_key,
+        type=Type.CHARGE,
+        legs=legs,
+        memo=memo,
+        available_after=delay,
     )
 
 
@@ -236,16 +280,53 @@ def payment_authorization_released(*, payment_id: str, reason: str) -> JournalEn
 def payment_returned(*, payment_id: str, return_code: str | None = None) -> JournalEntry:
     """A settled bank transfer was returned by the customer's bank (e.g. ``R01``): the capture is undone.
 
-    Posted phase (type ``payment_return``, event key ``payment.returned:{payment_id}``), the exact
-    reversal of the capture entry: Dr merchant_available ``amount_captured − fee``; Dr fee_revenue ``fee``;
-    Cr processor_receivable ``amount_captured`` (the processor took the whole amount back, so the platform
-    gives back its fee too). Never refused: the merchant's balance may go negative (e.g. after refunds).
-    ``LedgerEventMissing`` when the payment was never captured.
+    Posted phase (type ``payment_return``, event key ``payment.returned:{payment_id}``), the reversal of
+    the capture entry with the merchant's side taken from merchant_available: Dr merchant_available
+    ``amount_captured − fee``; Dr fee_revenue ``fee``; Cr processor_receivable ``amount_captured`` (the
+    processor took the whole amount back, so the platform gives back its fee too). Money that leaves is
+    taken from ``available`` at once, as refunds and disputes are, even when the capture has not matured
+    yet: the capture still matures later (pending → available), so the balances stay right in sum and
+    merchant_pending keeps holding exactly the unmatured captures. Never refused: the merchant's balance may
+    go negative (e.g. after refunds). ``LedgerEventMissing`` when the payment was never captured.
     """
     captured = _required_entry(f"payment.captured:{payment_id}")
     memo = f"returned by the bank ({return_code})" if return_code else "returned by the bank"
-    return entry_reverse(
-        entry=captured, event_key=f"payment.returned:{payment_id}", type=Type.PAYMENT_RETURN, memo=memo
+    legs = []
+    for posting in captured.postings.filter(phase=Posting.Phase.POSTED).select_related("account").order_by("id"):
+        account = posting.account
+        if account.code == PENDING_FUNDS:
+            account = accounts_get_or_create(
+                merchant=captured.merchant_id, currency=account.currency, codes=[AVAILABLE]
+            )[AVAILABLE]
+        legs.append(Leg(account, -posting.amount))
+    return entry_post(
+        event_key=f"payment.returned:{payment_id}",
+        type=Type.PAYMENT_RETURN,
+        source=captured.source,
+        merchant=captured.merchant_id,
+        currency=captured.currency,
+        legs=legs,
+        memo=memo,
+    )
+
+
+def funds_matured(*, entry: JournalEntry, now: datetime | None = None) -> JournalEntry:
+    """``entry``'s pending funds are due (its ``available_on`` has passed): they become available.
+
+    Posted phase (type ``funds_matured``, event key ``funds.matured:{entry_id}``, source: ``entry``'s):
+    Dr merchant_pending, Cr merchant_available, each by ``entry``'s posted credit to merchant_pending
+    (per settlement currency). The unique event key makes it once per entry, however many workers run it;
+    the entry leaves the maturing work list in the same transaction. Not a balance transaction (it moves
+    nothing in total). ``LedgerError`` when ``entry`` credits no merchant_pending or is not due yet.
+    """
+    now = now or timezone.now()
+    if entry.available_on is None or entry.available_on > now:
+        raise LedgerError(f"the funds of {entry.pk} are not due before {entry.available_on}")
+    return entry_mature(
+        entry=entry,
+        event_key=f"funds.matured:{entry.pk}",
+        type=Type.FUNDS_MATURED,
+        memo=f"funds of {entry.pk} available",
     )
 
 

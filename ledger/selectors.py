@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Concat
 
 from ledger.models import MERCHANT_BALANCE_CODES, Account, AccountCode, JournalEntry, Posting
 
@@ -68,19 +68,25 @@ def balance_transactions_of(*, merchant) -> QuerySet[JournalEntry]:
     Annotated per entry (merchant's view, positive = money in):
     ``net`` = −(posted postings on merchant_available and merchant_pending),
     ``fee`` = the platform fee it carries (its credit to fee_revenue),
-    ``amount`` = ``net + fee`` (the gross), and ``available_delta`` (nonzero
-    when the money is available, otherwise it is pending). Reservations
-    (authorisations, refunds in flight) move no posted money and are not listed.
+    ``amount`` = ``net + fee`` (the gross), ``pending_delta`` (its posted credit to merchant_pending: a
+    capture whose funds wait for ``available_on``), ``matured`` (its ``funds.matured`` entry exists) and
+    ``available_on_shown`` (``available_on``; ``created`` for entries posted before it existed). Its status is
+    ``pending`` while it has pending funds not matured, ``available`` otherwise. Reservations (authorisations,
+    refunds in flight) move no posted money, and maturing entries move none in total: neither is listed.
     The sums are correlated subqueries, so a page costs only its own rows.
     """
     on_balance = dict(phase=POSTED, account__merchant=merchant)
     moves_balance = Posting.objects.filter(entry=OuterRef("pk"), account__code__in=MERCHANT_BALANCE_CODES, **on_balance)
+    matured = JournalEntry.objects.filter(event_key=Concat(Value("funds.matured:"), OuterRef("pk")))
     return (
         JournalEntry.objects.filter(merchant=merchant)
+        .exclude(type=JournalEntry.Type.FUNDS_MATURED)
         .filter(Exists(moves_balance))
         .annotate(
             net=-_entry_sum(account__code__in=MERCHANT_BALANCE_CODES, **on_balance),
-            available_delta=_entry_sum(account__code=AccountCode.MERCHANT_AVAILABLE, **on_balance),
+            pending_delta=_entry_sum(account__code=AccountCode.MERCHANT_PENDING, **on_balance),
+            matured=Exists(matured),
+            available_on_shown=Coalesce(F("available_on"), F("created")),
             fee=-_entry_sum(phase=POSTED, account__code=AccountCode.FEE_REVENUE),
             # The currency the merchant's balance moved in: the settlement currency of a converted payment.
             balance_currency=Subquery(moves_balance.values("account__currency")[:1]),

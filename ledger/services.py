@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
@@ -45,7 +46,16 @@ from ledger.errors import (
     PendingEntryResolved,
     UnbalancedEntry,
 )
-from ledger.models import CHART, Account, JournalEntry, LedgerCheckRun, Posting
+from ledger.models import (
+    CHART,
+    MERCHANT_BALANCE_CODES,
+    Account,
+    AccountCode,
+    JournalEntry,
+    LedgerCheckRun,
+    MaturingFunds,
+    Posting,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +264,8 @@ def _write_entry(
     build_lines: Callable[[], list[_Line]],
     pending_entry: JournalEntry | None = None,
     memo: str = "",
+    available_after: timedelta | None = None,
+    matures: JournalEntry | None = None,
     not_below_zero: Iterable[Account] = (),
 ) -> JournalEntry:
     _require_transaction()
@@ -264,6 +276,16 @@ def _write_entry(
     _validate(lines)
     floors = frozenset(account.pk for account in not_below_zero)
     limited_ids = sorted(set(_limited_account_ids(lines)) | floors)
+    if matures is not None:
+        # A maturing entry debits merchant_pending by exactly what ``matures`` credited to it (its lines are
+        # built from those postings: ``entry_mature``), once (the unique event key): it can never take the
+        # account past its limit, so it locks and sums nothing (a sum that grows with the account's history).
+        # ledger_check proves the limit and the rule after the fact.
+        limited_ids = []
+    moves_balance = any(line.phase == POSTED and line.account.code in MERCHANT_BALANCE_CODES for line in lines)
+    to_mature = any(
+        line.phase == POSTED and line.amount < 0 and line.account.code == AccountCode.MERCHANT_PENDING for line in lines
+    )
     entry = JournalEntry(
         event_key=event_key,
         type=type,
@@ -274,6 +296,8 @@ def _write_entry(
         pending_entry=pending_entry,
         memo=memo[:500],
     )
+    # A balance transaction's money is available at once unless the rule gave a delay.
+    entry.available_on = entry.created + (available_after or timedelta(0)) if moves_balance else None
     # A savepoint only when a check made after the INSERT can refuse the entry (a pending entry already
     # resolved, a balance limit): then the entry must go, and the caller's transaction must not. Otherwise
     # nothing after the INSERT refuses it, and the INSERT itself does not fail on a taken event key.
@@ -281,7 +305,11 @@ def _write_entry(
         # The unique event_key is the idempotency authority, so it is taken first: a concurrent duplicate
         # waits here, then finds it taken, and replays below. No look for an earlier entry before it.
         if not insert_unless_taken(entry):
-            return _entry_taken(event_key, pending_entry=pending_entry, replay_of=replay_of)
+            existing = _entry_taken(event_key, pending_entry=pending_entry, replay_of=replay_of)
+            if matures is not None:
+                # Matured before: make sure it is off the work list too, or it would be due forever.
+                MaturingFunds.objects.filter(entry_id=matures.pk).delete()
+            return existing
         if pending_entry is not None:
             moved = JournalEntry.objects.filter(pk=pending_entry.pk, status=JournalEntry.Status.PENDING).update(
                 status=status
@@ -301,6 +329,12 @@ def _write_entry(
                 ]
             )
         )
+        if to_mature and available_after is not None:
+            # The work list of ledger.tasks.mature_funds, in the entry's own transaction.
+            write(insert_statement([MaturingFunds(entry=entry, available_on=entry.available_on)]))
+        if matures is not None:
+            # Matured: off the work list, in the same transaction as the entry that moved the money.
+            MaturingFunds.objects.filter(entry_id=matures.pk).delete()
         _enforce_limits(limited, floors)
     if pending_entry is not None:
         pending_entry.status = status
@@ -328,9 +362,15 @@ def entry_post(
     currency: str,
     legs: Iterable[Leg],
     memo: str = "",
+    available_after: timedelta | None = None,
     not_below_zero: Iterable[Account] = (),
 ) -> JournalEntry:
     """Write a posted entry: money that has moved. Idempotent per ``event_key``.
+
+    ``available_after``: how long after ``created`` the money of an entry that credits merchant_pending
+    becomes available (its ``available_on``; the entry goes on the maturing work list: the capture rule
+    always gives it, and ``ledger_check`` finds a pending credit that was not scheduled); any other entry
+    that moves a merchant's posted balance is available at once (``available_on`` = ``created``).
 
     ``not_below_zero``: accounts this entry may not take below zero (on their normal side, counting the debits
     of pending reservations as a limit flag does): each is locked FOR UPDATE (with the limited accounts, in
@@ -346,6 +386,7 @@ def entry_post(
         currency=currency,
         status=JournalEntry.Status.POSTED,
         memo=memo,
+        available_after=available_after,
         build_lines=lambda: [_Line(leg.account, leg.amount, POSTED) for leg in legs],
         not_below_zero=list(not_below_zero),
     )
@@ -369,7 +410,14 @@ def entry_post_pending(
 
 
 def entry_resolve_pending(
-    *, pending_entry: JournalEntry, action: str, event_key: str, type: str, legs: Iterable[Leg] = (), memo: str = ""
+    *,
+    pending_entry: JournalEntry,
+    action: str,
+    event_key: str,
+    type: str,
+    legs: Iterable[Leg] = (),
+    memo: str = "",
+    available_after: timedelta | None = None,
 ) -> JournalEntry:
     """Post or void ``pending_entry`` with a NEW entry; the pending one only changes status.
 
@@ -377,6 +425,7 @@ def entry_resolve_pending(
     ``pending``, negated), and for ``post`` adds ``legs`` in phase ``posted``
     (a partial capture posts less than was reserved: the rest is released,
     because the whole reservation is reversed). ``void`` takes no legs.
+    ``available_after`` as for ``entry_post``.
     ``pending_entry`` moves to ``posted`` or ``voided`` at most once.
     """
     legs = list(legs)
@@ -405,6 +454,46 @@ def entry_resolve_pending(
         status=status,
         pending_entry=pending_entry,
         memo=memo,
+        available_after=available_after,
+        build_lines=build_lines,
+    )
+
+
+def entry_mature(*, entry: JournalEntry, event_key: str, type: str, memo: str = "") -> JournalEntry:
+    """Move ``entry``'s posted credits to merchant_pending to merchant_available (same merchant, currency).
+
+    A new posted entry: Dr merchant_pending, Cr merchant_available, per pending credit of ``entry``, built
+    from its postings, so it moves exactly those funds; idempotent per ``event_key`` (once per entry). It
+    takes ``entry`` off the maturing work list in the same transaction. It locks nothing: debiting exactly a
+    credit already posted, once, cannot break merchant_pending's limit. ``LedgerError`` when ``entry`` holds
+    no pending funds.
+    """
+
+    def build_lines() -> list[_Line]:
+        credits = (
+            entry.postings.filter(phase=POSTED, account__code=AccountCode.MERCHANT_PENDING, amount__lt=0)
+            .select_related("account")
+            .order_by("id")
+        )
+        lines = []
+        for posting in credits:
+            available = accounts_get_or_create(
+                merchant=entry.merchant_id, currency=posting.account.currency, codes=[AccountCode.MERCHANT_AVAILABLE]
+            )[AccountCode.MERCHANT_AVAILABLE]
+            lines += [_Line(posting.account, -posting.amount, POSTED), _Line(available, posting.amount, POSTED)]
+        if not lines:
+            raise LedgerError(f"{entry.pk} holds no pending funds")
+        return lines
+
+    return _write_entry(
+        event_key=event_key,
+        type=type,
+        source=entry.source,
+        merchant_id=entry.merchant_id,
+        currency=entry.currency,
+        status=JournalEntry.Status.POSTED,
+        memo=memo,
+        matures=entry,
         build_lines=build_lines,
     )
 

@@ -24,6 +24,9 @@ class Merchant(models.Model):
     name = models.CharField(max_length=200)
     settlement_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # The payout settings' delay (Stripe's ``payout_schedule.delay_days``): a capture's funds become available
+    # this many days after it. ``BALANCE_SETTLEMENT_DELAY_SECONDS``, when set, overrides it for every merchant.
+    payout_delay_days = models.PositiveSmallIntegerField(default=2)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

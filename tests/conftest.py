@@ -168,7 +168,20 @@ test_database_url.__test__ = False
 
 # --- The ledger's invariants hold after every test that moves money --------------------
 
-MONEY_MOVING_TEST_FOLDERS = ("payments", "reconciliation", "backoffice", "events", "payouts")
+MONEY_MOVING_TEST_FOLDERS = ("payments", "reconciliation", "backoffice", "events", "payouts", "balance")
+
+
+@pytest.fixture(autouse=True)
+def funds_available_at_capture(settings):
+    """Captured funds are available at once (platform delay 0) unless a test sets a delay.
+
+    The suite was written when a capture credited ``available`` at once, and most tests are about something
+    else (refunds, disputes, reconciliation, events) that needs money in ``available``. The tests of funds
+    that mature (tests/balance/) set ``BALANCE_SETTLEMENT_DELAY_SECONDS`` (or a merchant's delay) themselves.
+    Processes a test starts (tests.processes) keep the production default (each merchant's delay): none of
+    them reads a balance, and every invariant holds either way.
+    """
+    settings.BALANCE_SETTLEMENT_DELAY_SECONDS = 0
 
 
 @pytest.fixture(autouse=True)

@@ -33,6 +33,11 @@ class BalanceTransactionSerializer(serializers.Serializer):
     )
     source = serializers.CharField(help_text="The payment, refund, dispute or adjustment id.")
     status = serializers.SerializerMethodField()
+    available_on = serializers.DateTimeField(
+        source="available_on_shown",
+        help_text="When the funds are (or become) available: a capture's time plus the payout delay; "
+        "the creation time for everything else.",
+    )
     created = serializers.DateTimeField()
 
     def get_object(self, entry) -> str:
@@ -40,7 +45,8 @@ class BalanceTransactionSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ChoiceField(choices=["pending", "available"]))
     def get_status(self, entry) -> str:
-        return "available" if entry.available_delta else "pending"
+        # ``pending`` until the funds have matured (a ledger entry moved them), not merely until available_on.
+        return "pending" if entry.pending_delta and not entry.matured else "available"
 
 
 class BalanceTransactionListSerializer(serializers.Serializer):

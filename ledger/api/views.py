@@ -17,10 +17,10 @@ from ledger.api.serializers import (
 )
 from ledger.models import JournalEntry
 
+# Maturing entries are not balance transactions (they move nothing in total), so not a type to filter by.
+TYPES = [value for value in JournalEntry.Type.values if value != JournalEntry.Type.FUNDS_MATURED]
 LIST_PARAMETERS = [
-    OpenApiParameter(
-        "type", OpenApiTypes.STR, enum=JournalEntry.Type.values, description="Only balance transactions of this type."
-    ),
+    OpenApiParameter("type", OpenApiTypes.STR, enum=TYPES, description="Only balance transactions of this type."),
     OpenApiParameter("source", OpenApiTypes.STR, description="Only those of this payment, refund or dispute id."),
     *(
         OpenApiParameter(
@@ -60,7 +60,7 @@ class BalanceTransactionListView(APIView):
     def get(self, request):
         params = request.query_params
         queryset = selectors.balance_transactions_of(merchant=request.user)
-        queryset = filter_choice(queryset, params, "type", JournalEntry.Type.values)
+        queryset = filter_choice(queryset, params, "type", TYPES)
         source = params.get("source")
         if source:
             queryset = queryset.filter(source=source)

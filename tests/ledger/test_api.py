@@ -13,7 +13,19 @@ from tests.ledger.helpers import new_payment_id
 
 pytestmark = pytest.mark.django_db
 
-TRANSACTION_FIELDS = {"id", "object", "type", "amount", "fee", "net", "currency", "source", "status", "created"}
+TRANSACTION_FIELDS = {
+    "id",
+    "object",
+    "type",
+    "amount",
+    "fee",
+    "net",
+    "currency",
+    "source",
+    "status",
+    "available_on",
+    "created",
+}
 
 
 def capture(merchant, amount=10_000, currency="USD"):

@@ -157,7 +157,8 @@ def test_entry_reverse_negates_the_posted_postings(merchant):
 @pytest.mark.django_db
 def test_a_debit_beyond_the_credits_of_a_limited_account_is_refused(merchant):
     accounts = _accounts(merchant)
-    limited = accounts["merchant_pending"]
+    # A limited account no posting rule uses: posted merchant_pending is the captures' and maturing's only.
+    limited = accounts_get_or_create(merchant=merchant, currency="USD", codes=["dispute_reserve"])["dispute_reserve"]
     assert limited.debits_must_not_exceed_credits
 
     def move(amount, *, pending=False, key=None):
@@ -191,7 +192,7 @@ def test_a_debit_beyond_the_credits_of_a_limited_account_is_refused(merchant):
     move(300)
     with pytest.raises(InsufficientBalance):
         move(1)
-    assert signed_sum(code="merchant_pending", merchant=merchant) == 0
+    assert signed_sum(code="dispute_reserve", merchant=merchant) == 0
     assert run_checks().ok
 
 
@@ -228,7 +229,7 @@ def test_an_entry_that_asks_for_a_floor_may_not_take_the_account_below_zero_and_
 @pytest.mark.django_db
 def test_posting_a_reservation_counts_once(merchant):
     accounts = _accounts(merchant)
-    limited = accounts["merchant_pending"]
+    limited = accounts_get_or_create(merchant=merchant, currency="USD", codes=["dispute_reserve"])["dispute_reserve"]
     entry_post(
         event_key=new_id("evt"),
         type="adjustment",
@@ -253,7 +254,7 @@ def test_posting_a_reservation_counts_once(merchant):
         type="adjustment",
         legs=[Leg(limited, 500), Leg(accounts["adjustments"], -500)],
     )
-    assert signed_sum(code="merchant_pending", merchant=merchant) == 0  # credited 500, debited 500
+    assert signed_sum(code="dispute_reserve", merchant=merchant) == 0  # credited 500, debited 500
     with pytest.raises(InsufficientBalance):
         entry_post(
             event_key=new_id("evt"),
