@@ -26,11 +26,16 @@ from core.db import PreparedRead
 from payments.models import Dispute, FxRate, Payment, Refund, RoutingRule
 
 # Every confirmation, capture, refund and dispute locks its payment first: compiled once (core.db.PreparedRead).
-_payment_for_update = PreparedRead(lambda payment_id: Payment.objects.select_for_update().filter(pk=payment_id))
+# The merchant comes with it (its settlement delay is read at capture) and is not locked: FOR UPDATE OF the
+# payment only, so a merchant's payments never wait for each other.
+_payment_for_update = PreparedRead(
+    lambda payment_id: Payment.objects.select_related("merchant").select_for_update(of=("self",)).filter(pk=payment_id)
+)
 
 
 def payment_lock(payment_id: str) -> Payment:
-    """The payment, locked FOR UPDATE until the caller's transaction ends. Lock it first."""
+    """The payment (its merchant attached, not locked), locked FOR UPDATE until the caller's transaction ends.
+    Lock it first."""
     return _payment_for_update.get(payment_id)
 
 

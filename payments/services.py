@@ -411,7 +411,7 @@ def _apply_to_processing(payment: Payment, charge: Charge, *, actor: str) -> Non
         # ledger's reads come first and every write after them goes in one statement (writes_together).
         posting_rules.payment_captured(
             payment_id=payment.id,
-            merchant=payment.merchant_id,
+            merchant=payment.merchant,  # attached by payment_lock: its settlement delay costs no query
             amount_captured=charge.amount_captured,
             currency=payment.currency,
             # Captured from processing or requires_action: never authorised (that would be requires_capture).
@@ -488,7 +488,7 @@ def _apply_to_authorized(payment: Payment, charge: Charge, *, actor: str) -> Non
         )
         posting_rules.payment_captured(
             payment_id=payment.id,
-            merchant=payment.merchant_id,
+            merchant=payment.merchant,  # attached by payment_lock: its settlement delay costs no query
             amount_captured=charge.amount_captured,
             currency=payment.currency,
             authorized=True,
