@@ -270,35 +270,46 @@ def exception_auto_resolve(*, exception_id: int) -> bool:
             .order_by("id")
             .first()
         )
-        now = timezone.now()
         lines = ", ".join(str(n) for n in exception.details.get("lines", []))
         note = (
             f"The processor settled charge {exception.processor_id} as captured (report of "
             f"{exception.settlement_date}, line {lines}); payment {payment.pk} moved from {before} to succeeded."
         )
-        ReconciliationException.objects.filter(pk=locked.pk).update(
-            status=Status.RESOLVED,
-            resolution=Resolution.AUTO_RESOLVED,
+        _resolved_automatically(
+            locked,
             note=note,
-            resolved_at=now,
-            ledger_entry=entry,
-            updated=now,
-        )
-        audit_record(
-            actor=SYSTEM_ACTOR,
-            action="reconciliation_exception.auto_resolve",
-            obj=locked,
-            before={"status": Status.OPEN, "payment": payment.pk, "payment_status": before},
-            after={
-                "status": Status.RESOLVED,
-                "resolution": Resolution.AUTO_RESOLVED,
-                "payment_status": payment.status,
-                "amount_captured": payment.amount_captured,
-                "ledger_entry": entry.pk if entry else None,
-            },
-            reason=note,
+            entry=entry,
+            before={"payment": payment.pk, "payment_status": before},
+            after={"payment_status": payment.status, "amount_captured": payment.amount_captured},
         )
     return True
+
+
+def _resolved_automatically(exception: ReconciliationException, *, note: str, entry, before: dict, after: dict):
+    """Mark the open exception (locked by the caller) ``auto_resolved`` with the ledger entry that settled it, and
+    write its audit entry, in the caller's transaction."""
+    now = timezone.now()
+    ReconciliationException.objects.filter(pk=exception.pk).update(
+        status=Status.RESOLVED,
+        resolution=Resolution.AUTO_RESOLVED,
+        note=note,
+        resolved_at=now,
+        ledger_entry=entry,
+        updated=now,
+    )
+    audit_record(
+        actor=SYSTEM_ACTOR,
+        action="reconciliation_exception.auto_resolve",
+        obj=exception,
+        before={"status": Status.OPEN, **before},
+        after={
+            "status": Status.RESOLVED,
+            "resolution": Resolution.AUTO_RESOLVED,
+            **after,
+            "ledger_entry": entry.pk if entry else None,
+        },
+        reason=note,
+    )
 
 
 def _payout_auto_resolution_doubt(exception: ReconciliationException, payout: Payout | None) -> str:
@@ -366,32 +377,17 @@ def exception_auto_resolve_payout(*, exception_id: int) -> bool:
         entry = JournalEntry.objects.filter(
             event_key=f"payout.paid:{payout.pk}", status=JournalEntry.Status.POSTED
         ).first()
-        now = timezone.now()
         lines = ", ".join(str(n) for n in exception.details.get("lines", []))
         note = (
             f"The processor settled payout {exception.processor_id} as paid (report of {exception.settlement_date}, "
             f"line {lines}); payout {payout.pk} moved from {before} to paid."
         )
-        ReconciliationException.objects.filter(pk=locked.pk).update(
-            status=Status.RESOLVED,
-            resolution=Resolution.AUTO_RESOLVED,
+        _resolved_automatically(
+            locked,
             note=note,
-            resolved_at=now,
-            ledger_entry=entry,
-            updated=now,
-        )
-        audit_record(
-            actor=SYSTEM_ACTOR,
-            action="reconciliation_exception.auto_resolve",
-            obj=locked,
-            before={"status": Status.OPEN, "payout": payout.pk, "payout_status": before},
-            after={
-                "status": Status.RESOLVED,
-                "resolution": Resolution.AUTO_RESOLVED,
-                "payout_status": payout.status,
-                "ledger_entry": entry.pk if entry else None,
-            },
-            reason=note,
+            entry=entry,
+            before={"payout": payout.pk, "payout_status": before},
+            after={"payout_status": payout.status},
         )
     return True
 
