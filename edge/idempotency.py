@@ -14,6 +14,7 @@ answers with the object's true outcome. Only definite answers are ever stored.
 """
 
 import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Callable
@@ -61,13 +62,29 @@ def idempotency_key_from(request) -> str:
     return key
 
 
-def request_fingerprint(method: str, path: str, data) -> str:
-    """SHA-256 of method, path and the canonical JSON of the parsed body.
-
-    Key order and whitespace do not change it; an empty body counts as ``{}``.
-    """
+def _canonical_request(method: str, path: str, data) -> bytes:
     canonical = json.dumps(data if data not in (None, "") else {}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{method}\n{path}\n{canonical}".encode()).hexdigest()
+    return f"{method}\n{path}\n{canonical}".encode()
+
+
+def request_fingerprint(method: str, path: str, data) -> str:
+    """HMAC-SHA256, keyed with the API key pepper, of method, path and the canonical JSON of the parsed body.
+
+    Key order and whitespace do not change it; an empty body counts as ``{}``. Keyed because a body may hold a
+    bank account number (an external account's): a plain hash of a short number can be reversed by trying them
+    all, while this one cannot be without the pepper, which is not in the database.
+    """
+    key = f"idempotency-fingerprint:{settings.API_KEY_PEPPER}".encode()
+    return hmac.new(key, _canonical_request(method, path, data), hashlib.sha256).hexdigest()
+
+
+def _same_request(record: IdempotencyKey, method: str, path: str, fingerprint: str, data) -> bool:
+    if (record.method, record.path) != (method, path):
+        return False
+    if hmac.compare_digest(record.fingerprint, fingerprint):
+        return True
+    # Keys claimed before fingerprints were keyed hold the plain SHA-256 (24 hours on, the prune has removed them).
+    return hmac.compare_digest(record.fingerprint, hashlib.sha256(_canonical_request(method, path, data)).hexdigest())
 
 
 def _lock_timeout() -> timedelta:
@@ -180,7 +197,7 @@ class Progress:
         return IdempotencyKey.objects.filter(pk=self.record.pk).values_list("resource_id", flat=True).first()
 
 
-def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> IdempotencyKey | HttpResponse:
+def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str, data) -> IdempotencyKey | HttpResponse:
     """Insert the key, or explain why this request may not execute (raise) or was already answered (replay)."""
     now = timezone.now()
     record = IdempotencyKey(
@@ -193,8 +210,8 @@ def _claim(*, merchant, key: str, method: str, path: str, fingerprint: str) -> I
         return record
     existing = _key_of_merchant.first(merchant.pk, key)
     if existing is None:  # deleted in between (its request let go of it having done nothing): try once more
-        return _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
-    if (existing.method, existing.path, existing.fingerprint) != (method, path, fingerprint):
+        return _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint, data=data)
+    if not _same_request(existing, method, path, fingerprint, data):
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was already used with a different request. Use a new key for a new request.",
         )
@@ -302,6 +319,7 @@ def run_idempotent(
         method=request.method,
         path=request.path,
         fingerprint=request_fingerprint(request.method, request.path, request.data),
+        data=request.data,
     )
     if isinstance(claimed, HttpResponse):
         return claimed

@@ -156,3 +156,34 @@ def test_keys_are_kept_24_hours_then_pruned(merchant):
     key("young", timedelta(hours=23))
     assert idempotency_keys_prune(older_than=timedelta(hours=1)) == 1  # never less than 24 hours
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["young"]
+
+
+def test_the_stored_fingerprint_is_keyed_so_a_number_in_the_body_cannot_be_guessed_from_it(api_client, merchant):
+    import hashlib
+
+    from edge.idempotency import _canonical_request
+
+    account = {"country": "US", "holder_name": "A", "routing_number": "110000000", "account_number": "000123456789"}
+    body = {"currency": "USD", "bank_account": account}
+    fingerprint = request_fingerprint("POST", "/api/v1/external_accounts", body)
+    plain = hashlib.sha256(_canonical_request("POST", "/api/v1/external_accounts", body)).hexdigest()
+    assert fingerprint != plain and len(fingerprint) == 64
+
+
+def test_a_key_claimed_with_the_plain_fingerprint_of_before_still_replays_and_refuses_another_body(
+    api_client, merchant
+):
+    import hashlib
+
+    from edge.idempotency import _canonical_request
+
+    stored = api_client.post("/api/v1/payments", BODY, format="json", HTTP_IDEMPOTENCY_KEY="from-before")
+    assert stored.status_code == 201
+    plain = hashlib.sha256(_canonical_request("POST", "/api/v1/payments", BODY)).hexdigest()
+    IdempotencyKey.objects.filter(key="from-before").update(fingerprint=plain)  # as a key claimed before the change
+    replay = api_client.post("/api/v1/payments", BODY, format="json", HTTP_IDEMPOTENCY_KEY="from-before")
+    assert replay.status_code == 201 and replay.content == stored.content
+    other = api_client.post(
+        "/api/v1/payments", {**BODY, "amount": 2}, format="json", HTTP_IDEMPOTENCY_KEY="from-before"
+    )
+    assert other.status_code == 422
