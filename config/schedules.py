@@ -116,6 +116,14 @@ SCHEDULES = (
         expire_seconds=120,
     ),
     Schedule(
+        "payouts: pay out automatically",
+        "payouts.pay_out_automatically",
+        "Pay out the whole available balance of merchants on a daily or weekly payout schedule, once per period.",
+        every=5,
+        period="minutes",
+        expire_seconds=240,
+    ),
+    Schedule(
         "ledger: nightly check",
         "ledger.tasks.ledger_check",
         "Prove the ledger invariants every night at 02:30 UTC; a failure is logged at ERROR.",

@@ -20,6 +20,13 @@ class Merchant(models.Model):
         ACTIVE = "active"
         SUSPENDED = "suspended"
 
+    class PayoutInterval(models.TextChoices):
+        # Paid out only on request (POST /api/v1/payouts).
+        MANUAL = "manual"
+        # The whole available balance, once per UTC day / once per ISO week (payouts.pay_out_automatically).
+        DAILY = "daily"
+        WEEKLY = "weekly"
+
     id = models.CharField(primary_key=True, max_length=40, default=new_merchant_id, editable=False)
     name = models.CharField(max_length=200)
     settlement_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
@@ -27,12 +34,17 @@ class Merchant(models.Model):
     # The payout settings' delay (Stripe's ``payout_schedule.delay_days``): a capture's funds become available
     # this many days after it. ``BALANCE_SETTLEMENT_DELAY_SECONDS``, when set, overrides it for every merchant.
     payout_delay_days = models.PositiveSmallIntegerField(default=2)
+    # The payout settings' interval (Stripe's ``payout_schedule.interval``).
+    payout_interval = models.CharField(max_length=8, choices=PayoutInterval.choices, default=PayoutInterval.MANUAL)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created"]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=["active", "suspended"]), name="merchant_status_valid"),
+            models.CheckConstraint(
+                condition=Q(payout_interval__in=["manual", "daily", "weekly"]), name="merchant_payout_interval_valid"
+            ),
         ]
 
     def __str__(self) -> str:

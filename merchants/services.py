@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.audit import audit_record
 from core.errors import InvalidRequestError
 from core.money import is_known_currency
 from merchants.keys import generate_key, hash_key, lookup_prefix
@@ -72,4 +73,24 @@ def merchant_suspend(*, merchant: Merchant) -> Merchant:
 def merchant_reactivate(*, merchant: Merchant) -> Merchant:
     Merchant.objects.filter(pk=merchant.pk).update(status=Merchant.Status.ACTIVE)
     merchant.refresh_from_db(fields=["status"])
+    return merchant
+
+
+def merchant_payout_schedule_update(
+    *, merchant: Merchant, interval: str | None = None, delay_days: int | None = None, actor: str
+) -> Merchant:
+    """Change the merchant's payout schedule: the fields given, in one transaction with its audit entry
+    (``merchant.payout_schedule``, before and after). The caller has validated the values."""
+    with transaction.atomic():
+        locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+        before = {"interval": locked.payout_interval, "delay_days": locked.payout_delay_days}
+        if interval is not None:
+            locked.payout_interval = interval
+        if delay_days is not None:
+            locked.payout_delay_days = delay_days
+        after = {"interval": locked.payout_interval, "delay_days": locked.payout_delay_days}
+        if after != before:
+            locked.save(update_fields=["payout_interval", "payout_delay_days"])
+            audit_record(actor=actor, action="merchant.payout_schedule", obj=locked, before=before, after=after)
+    merchant.payout_interval, merchant.payout_delay_days = locked.payout_interval, locked.payout_delay_days
     return merchant

@@ -106,6 +106,9 @@ class Payout(ConcurrentTransitionMixin, SavesChangedFields):
     destination = models.ForeignKey(ExternalAccount, on_delete=models.PROTECT, related_name="payouts")
     description = models.CharField(max_length=1000, null=True, blank=True)
     automatic = models.BooleanField(default=False)
+    # An automatic payout's period (``2026-11-30`` for a daily schedule, ``2026-W48`` for a weekly one): one
+    # automatic payout per merchant, currency and period, held by a unique constraint. None for the others.
+    period = models.CharField(max_length=10, null=True, blank=True, editable=False)
     status = FSMField(default=PayoutStatus.PENDING, choices=PayoutStatus.choices, protected=True, max_length=16)
     failure_code = models.CharField(max_length=64, null=True, blank=True)
     failure_message = models.CharField(max_length=500, null=True, blank=True)
@@ -135,6 +138,14 @@ class Payout(ConcurrentTransitionMixin, SavesChangedFields):
                 fields=["merchant", "creation_idempotency_key"],
                 condition=Q(creation_idempotency_key__isnull=False),
                 name="payout_unique_creation_key",
+            ),
+            models.UniqueConstraint(
+                fields=["merchant", "currency", "period"],
+                condition=Q(period__isnull=False),
+                name="payout_one_automatic_per_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(period__isnull=True) | Q(automatic=True), name="payout_period_automatic"
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
             models.CheckConstraint(condition=Q(status__in=PayoutStatus.values), name="payout_status_valid"),

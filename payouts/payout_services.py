@@ -112,6 +112,8 @@ def payout_create(
     actor: str,
     idempotency_key: str | None = None,
     checkpoint=None,
+    automatic: bool = False,
+    period: str | None = None,
 ) -> Payout:
     """Create a ``pending`` payout of ``amount`` from the merchant's available balance. Never calls the processor.
 
@@ -124,6 +126,8 @@ def payout_create(
     Its send is queued once the transaction commits (``PAYOUTS_SEND_ON_COMMIT``); the sweep sends it otherwise.
     A merchant whose payouts are held is refused (400 ``payouts_held``, nothing written); a retry of a payout
     created before the hold returns that payout (which is not sent while the hold lasts).
+    An automatic payout (``automatic``, with its ``period``) is at most one per merchant, currency and period:
+    a second one raises IntegrityError, nothing written.
     """
     if idempotency_key is not None:
         existing = Payout.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
@@ -144,6 +148,8 @@ def payout_create(
                 processor=destination.processor,
                 requested_by=actor,
                 creation_idempotency_key=idempotency_key,
+                automatic=automatic,
+                period=period,
             )
             try:
                 entry = posting_rules.payout_created(
@@ -411,6 +417,69 @@ def payouts_sweep(*, limit: int = 500) -> dict:
     for payout_id in stale + overdue:
         payout_resolve(payout_id=payout_id)
     return {"unsent": len(unsent), "stale": len(stale), "overdue": len(overdue)}
+
+
+# --- Automatic payouts ----------------------------------------------------------------------------
+
+AUTOMATIC = "system:payouts:automatic"
+
+
+def payout_period(interval: str, now: datetime) -> str | None:
+    """The period an automatic payout made at ``now`` belongs to: the UTC day (``2026-11-30``) for a daily
+    schedule, the ISO week (``2026-W48``) for a weekly one, None for a manual one."""
+    day = now.astimezone(UTC).date()
+    if interval == Merchant.PayoutInterval.DAILY:
+        return day.isoformat()
+    if interval == Merchant.PayoutInterval.WEEKLY:
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return None
+
+
+def payouts_pay_out_automatically(*, now: datetime | None = None) -> dict:
+    """Pay out each scheduled merchant's whole available balance, once per period and currency.
+
+    For every merchant on a daily or weekly schedule whose payouts are not held, and every currency with a
+    default external account and an available balance above zero, creates one automatic payout of that balance
+    (``payout_create``, so the ledger's lock and floor apply and it is sent like any other). Guarantees: at most
+    one automatic payout per (merchant, currency, period), by the database's unique constraint, however many runs
+    and however concurrent; a run that finds the period paid, the balance gone meanwhile (balance_insufficient)
+    or the merchant held skips it. Returns the counts of what it did."""
+    now = now or timezone.now()
+    counts = {"created": 0, "skipped": 0}
+    merchants = Merchant.objects.filter(status=Merchant.Status.ACTIVE).exclude(
+        payout_interval=Merchant.PayoutInterval.MANUAL
+    )
+    for merchant in merchants.order_by("pk").iterator():
+        period = payout_period(merchant.payout_interval, now)
+        if payouts_hold_refusal(merchant_id=merchant.pk) is not None:
+            counts["skipped"] += 1
+            continue
+        paid = set(Payout.objects.filter(merchant=merchant, period=period).values_list("currency", flat=True))
+        for balance in balance_get(merchant=merchant).available:
+            if balance.amount <= 0 or balance.currency in paid:
+                continue
+            if selectors.external_account_default(merchant=merchant, currency=balance.currency) is None:
+                continue
+            try:
+                payout_create(
+                    merchant=merchant,
+                    amount=balance.amount,
+                    currency=balance.currency,
+                    destination_id=None,
+                    description=f"Automatic payout {period}",
+                    actor=AUTOMATIC,
+                    automatic=True,
+                    period=period,
+                )
+            except (InsufficientBalance, PayoutsHeld, ExternalAccountMissing, IntegrityError) as refusal:
+                # Another run paid the period, or the balance or the merchant changed since it was read: the
+                # next run sees the new state.
+                logger.info("automatic payout of %s %s %s skipped: %r", merchant.pk, balance.currency, period, refusal)
+                counts["skipped"] += 1
+            else:
+                counts["created"] += 1
+    return counts
 
 
 # --- Holds ---------------------------------------------------------------------------------------

@@ -17,3 +17,10 @@ def sweep() -> dict:
     """Send payouts whose message was lost, resolve those whose send got no answer, ask about those in transit
     past their arrival (beat: every minute)."""
     return payout_services.payouts_sweep()
+
+
+@shared_task(name="payouts.pay_out_automatically")
+def pay_out_automatically() -> dict:
+    """Pay out the available balance of merchants on a daily or weekly schedule, once per period (beat: every
+    five minutes)."""
+    return payout_services.payouts_pay_out_automatically()

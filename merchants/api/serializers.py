@@ -1,14 +1,48 @@
 from rest_framework import serializers
 
+from edge.api import StrictInputSerializer
 from merchants.models import Merchant
+
+# The longest delay a merchant may choose (Stripe allows up to a month or so).
+MAX_DELAY_DAYS = 30
+
+
+class PayoutScheduleSerializer(serializers.Serializer):
+    interval = serializers.CharField(
+        source="payout_interval", help_text="`manual`, `daily` (once per UTC day) or `weekly` (once per ISO week)."
+    )
+    delay_days = serializers.IntegerField(
+        source="payout_delay_days", help_text="Days after a capture before its funds are available."
+    )
 
 
 class AccountSerializer(serializers.ModelSerializer):
     object = serializers.SerializerMethodField()
+    payout_schedule = PayoutScheduleSerializer(source="*", read_only=True)
 
     class Meta:
         model = Merchant
-        fields = ["id", "object", "name", "settlement_currency", "status", "created"]
+        fields = ["id", "object", "name", "settlement_currency", "status", "payout_schedule", "created"]
 
     def get_object(self, merchant) -> str:
         return "account"
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: strings and booleans are refused, not converted."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise serializers.ValidationError("Must be an integer.", code="parameter_invalid")
+        return super().to_internal_value(data)
+
+
+class PayoutScheduleInput(StrictInputSerializer):
+    interval = serializers.ChoiceField(
+        choices=Merchant.PayoutInterval.values, required=False, help_text="`manual`, `daily` or `weekly`."
+    )
+    delay_days = StrictIntegerField(min_value=0, max_value=MAX_DELAY_DAYS, required=False, help_text="0 to 30 days.")
+
+
+class AccountUpdateInput(StrictInputSerializer):
+    payout_schedule = PayoutScheduleInput(help_text="The fields to change; the others are kept.")

@@ -21,6 +21,7 @@ EXPECTED = {
     "payments.expire_wallet_payments": ("interval", 1, "minutes"),
     "payments.import_fx_rates": ("interval", 1, "hours"),
     "ledger.tasks.mature_funds": ("interval", 1, "minutes"),
+    "payouts.pay_out_automatically": ("interval", 5, "minutes"),
 }
 
 
