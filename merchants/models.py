@@ -6,6 +6,11 @@ from django.db.models import Q
 from core.ids import new_id
 from core.money import CURRENCY_CHOICES
 
+# Python's weekday order (Monday is 0).
+WEEKDAYS = [
+    (day, day.capitalize()) for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+]
+
 
 def new_merchant_id() -> str:
     return new_id("mch")
@@ -36,6 +41,8 @@ class Merchant(models.Model):
     payout_delay_days = models.PositiveSmallIntegerField(default=2)
     # The payout settings' interval (Stripe's ``payout_schedule.interval``).
     payout_interval = models.CharField(max_length=8, choices=PayoutInterval.choices, default=PayoutInterval.MANUAL)
+    # A weekly schedule's day (Stripe's ``weekly_anchor``): the week paid out begins on it (UTC).
+    payout_weekly_anchor = models.CharField(max_length=9, choices=WEEKDAYS, default="monday")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -77,20 +77,36 @@ def merchant_reactivate(*, merchant: Merchant) -> Merchant:
 
 
 def merchant_payout_schedule_update(
-    *, merchant: Merchant, interval: str | None = None, delay_days: int | None = None, actor: str
+    *,
+    merchant: Merchant,
+    interval: str | None = None,
+    delay_days: int | None = None,
+    weekly_anchor: str | None = None,
+    actor: str,
 ) -> Merchant:
     """Change the merchant's payout schedule: the fields given, in one transaction with its audit entry
     (``merchant.payout_schedule``, before and after). The caller has validated the values."""
     with transaction.atomic():
         locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
-        before = {"interval": locked.payout_interval, "delay_days": locked.payout_delay_days}
+        before = _payout_schedule(locked)
         if interval is not None:
             locked.payout_interval = interval
         if delay_days is not None:
             locked.payout_delay_days = delay_days
-        after = {"interval": locked.payout_interval, "delay_days": locked.payout_delay_days}
+        if weekly_anchor is not None:
+            locked.payout_weekly_anchor = weekly_anchor
+        after = _payout_schedule(locked)
         if after != before:
-            locked.save(update_fields=["payout_interval", "payout_delay_days"])
+            locked.save(update_fields=["payout_interval", "payout_delay_days", "payout_weekly_anchor"])
             audit_record(actor=actor, action="merchant.payout_schedule", obj=locked, before=before, after=after)
     merchant.payout_interval, merchant.payout_delay_days = locked.payout_interval, locked.payout_delay_days
+    merchant.payout_weekly_anchor = locked.payout_weekly_anchor
     return merchant
+
+
+def _payout_schedule(merchant: Merchant) -> dict:
+    return {
+        "interval": merchant.payout_interval,
+        "delay_days": merchant.payout_delay_days,
+        "weekly_anchor": merchant.payout_weekly_anchor,
+    }

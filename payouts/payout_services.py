@@ -41,7 +41,7 @@ from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from ledger.errors import InsufficientBalance
 from ledger.selectors import balance_get
-from merchants.models import Merchant
+from merchants.models import WEEKDAYS, Merchant
 from payouts import selectors
 from payouts.errors import ExternalAccountMissing, PayoutHoldUnexpectedState, PayoutNotCancelable, PayoutsHeld
 from payouts.models import ExternalAccount, Payout, PayoutHold, PayoutStatus
@@ -424,14 +424,17 @@ def payouts_sweep(*, limit: int = 500) -> dict:
 AUTOMATIC = "system:payouts:automatic"
 
 
-def payout_period(interval: str, now: datetime) -> str | None:
-    """The period an automatic payout made at ``now`` belongs to: the UTC day (``2026-11-30``) for a daily
-    schedule, the ISO week (``2026-W48``) for a weekly one, None for a manual one."""
+def payout_period(merchant: Merchant, now: datetime) -> str | None:
+    """The period an automatic payout of ``merchant`` made at ``now`` belongs to: the UTC day (``2026-11-30``)
+    for a daily schedule; for a weekly one, the week that began on the last ``weekly_anchor`` day (UTC), named by
+    the ISO week of that day (``2026-W49``: with the default Monday anchor, the ISO week itself); None for a
+    manual one. Consecutive weeks begin seven days apart, so their names differ."""
     day = now.astimezone(UTC).date()
-    if interval == Merchant.PayoutInterval.DAILY:
+    if merchant.payout_interval == Merchant.PayoutInterval.DAILY:
         return day.isoformat()
-    if interval == Merchant.PayoutInterval.WEEKLY:
-        year, week, _ = day.isocalendar()
+    if merchant.payout_interval == Merchant.PayoutInterval.WEEKLY:
+        anchor = [name for name, _ in WEEKDAYS].index(merchant.payout_weekly_anchor)
+        year, week, _ = (day - timedelta(days=(day.weekday() - anchor) % 7)).isocalendar()
         return f"{year}-W{week:02d}"
     return None
 
@@ -451,7 +454,7 @@ def payouts_pay_out_automatically(*, now: datetime | None = None) -> dict:
         payout_interval=Merchant.PayoutInterval.MANUAL
     )
     for merchant in merchants.order_by("pk").iterator():
-        period = payout_period(merchant.payout_interval, now)
+        period = payout_period(merchant, now)
         if payouts_hold_refusal(merchant_id=merchant.pk) is not None:
             counts["skipped"] += 1
             continue
@@ -472,7 +475,12 @@ def payouts_pay_out_automatically(*, now: datetime | None = None) -> dict:
                     automatic=True,
                     period=period,
                 )
-            except (InsufficientBalance, PayoutsHeld, ExternalAccountMissing, IntegrityError) as refusal:
+            except IntegrityError as error:
+                if "payout_one_automatic_per_period" not in str(error):
+                    raise
+                logger.info("automatic payout of %s %s %s: made by another run", merchant.pk, balance.currency, period)
+                counts["skipped"] += 1
+            except (InsufficientBalance, PayoutsHeld, ExternalAccountMissing) as refusal:
                 # Another run paid the period, or the balance or the merchant changed since it was read: the
                 # next run sees the new state.
                 logger.info("automatic payout of %s %s %s skipped: %r", merchant.pk, balance.currency, period, refusal)

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from edge.api import StrictInputSerializer
-from merchants.models import Merchant
+from merchants.models import WEEKDAYS, Merchant
 
 # The longest delay a merchant may choose (Stripe allows up to a month or so).
 MAX_DELAY_DAYS = 30
@@ -13,6 +13,9 @@ class PayoutScheduleSerializer(serializers.Serializer):
     )
     delay_days = serializers.IntegerField(
         source="payout_delay_days", help_text="Days after a capture before its funds are available."
+    )
+    weekly_anchor = serializers.CharField(
+        source="payout_weekly_anchor", help_text="`monday` … `sunday`: the day a weekly schedule's week begins."
     )
 
 
@@ -42,6 +45,10 @@ class PayoutScheduleInput(StrictInputSerializer):
         choices=Merchant.PayoutInterval.values, required=False, help_text="`manual`, `daily` or `weekly`."
     )
     delay_days = StrictIntegerField(min_value=0, max_value=MAX_DELAY_DAYS, required=False, help_text="0 to 30 days.")
+
+    weekly_anchor = serializers.ChoiceField(
+        choices=[day for day, _ in WEEKDAYS], required=False, help_text="`monday` (default) … `sunday`."
+    )
 
 
 class AccountUpdateInput(StrictInputSerializer):

@@ -22,7 +22,8 @@ class AccountView(APIView):
         parameters=[IDEMPOTENCY_KEY_HEADER],
         responses={200: AccountSerializer, **ERROR_RESPONSES},
         tags=["account"],
-        description="Change the payout schedule: `interval` (`manual`, `daily`, `weekly`) and `delay_days`.",
+        description="Change the payout schedule: `interval` (`manual`, `daily`, `weekly`), `delay_days` and "
+        "`weekly_anchor`.",
     )
     def post(self, request):
         schedule = parse_input(AccountUpdateInput, request)["payout_schedule"]
@@ -35,6 +36,7 @@ class AccountView(APIView):
                         merchant=request.user,
                         interval=schedule.get("interval"),
                         delay_days=schedule.get("delay_days"),
+                        weekly_anchor=schedule.get("weekly_anchor"),
                         actor=f"api:{request.auth.pk}",
                     )
                 ).data,

@@ -16,6 +16,23 @@ class Migration(migrations.Migration):
                 choices=[("manual", "Manual"), ("daily", "Daily"), ("weekly", "Weekly")], default="manual", max_length=8
             ),
         ),
+        migrations.AddField(
+            model_name="merchant",
+            name="payout_weekly_anchor",
+            field=models.CharField(
+                choices=[
+                    ("monday", "Monday"),
+                    ("tuesday", "Tuesday"),
+                    ("wednesday", "Wednesday"),
+                    ("thursday", "Thursday"),
+                    ("friday", "Friday"),
+                    ("saturday", "Saturday"),
+                    ("sunday", "Sunday"),
+                ],
+                default="monday",
+                max_length=9,
+            ),
+        ),
         migrations.AddConstraint(
             model_name="merchant",
             constraint=models.CheckConstraint(

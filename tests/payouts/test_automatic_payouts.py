@@ -44,29 +44,27 @@ def daily(merchant, api_client, sandbox):
 @pytest.mark.django_db
 def test_the_account_shows_the_payout_schedule(api_client, merchant):
     body = api_client.get(URL).json()
-    assert body["payout_schedule"] == {"interval": "manual", "delay_days": 2}
+    assert body["payout_schedule"] == {"interval": "manual", "delay_days": 2, "weekly_anchor": "monday"}
 
 
 @pytest.mark.django_db
 def test_the_schedule_is_changed_audited_and_a_replay_answers_the_same(api_client, merchant):
     key = str(uuid.uuid4())
-    body = {"payout_schedule": {"interval": "weekly", "delay_days": 3}}
+    body = {"payout_schedule": {"interval": "weekly", "delay_days": 3, "weekly_anchor": "friday"}}
     first = post(api_client, URL, body, key=key)
     assert first.status_code == 200, first.content
-    assert first.json()["payout_schedule"] == {"interval": "weekly", "delay_days": 3}
+    assert first.json()["payout_schedule"] == {"interval": "weekly", "delay_days": 3, "weekly_anchor": "friday"}
     merchant.refresh_from_db()
     assert (merchant.payout_interval, merchant.payout_delay_days) == ("weekly", 3)
     [entry] = AuditEntry.objects.filter(action="merchant.payout_schedule", object_id=merchant.pk)
-    assert entry.before == {"interval": "manual", "delay_days": 2}
-    assert entry.after == {"interval": "weekly", "delay_days": 3}
+    assert entry.before == {"interval": "manual", "delay_days": 2, "weekly_anchor": "monday"}
+    assert entry.after == {"interval": "weekly", "delay_days": 3, "weekly_anchor": "friday"}
     replay = post(api_client, URL, body, key=key)
     assert (replay.status_code, replay.content) == (200, first.content)
     # Only the fields given change.
-    assert post(api_client, URL, {"payout_schedule": {"interval": "daily"}}).json()["payout_schedule"] == {
-        "interval": "daily",
-        "delay_days": 3,
-    }
-    assert api_client.get(URL).json()["payout_schedule"] == {"interval": "daily", "delay_days": 3}
+    changed = {"interval": "daily", "delay_days": 3, "weekly_anchor": "friday"}
+    assert post(api_client, URL, {"payout_schedule": {"interval": "daily"}}).json()["payout_schedule"] == changed
+    assert api_client.get(URL).json()["payout_schedule"] == changed
 
 
 @pytest.mark.django_db
@@ -78,6 +76,7 @@ def test_the_schedule_is_changed_audited_and_a_replay_answers_the_same(api_clien
         ({"payout_schedule": {"delay_days": 31}}, "payout_schedule[delay_days]"),
         ({"payout_schedule": {"delay_days": "2"}}, "payout_schedule[delay_days]"),
         ({"payout_schedule": {"anchor": "monday"}}, "payout_schedule[anchor]"),
+        ({"payout_schedule": {"weekly_anchor": "mon"}}, "payout_schedule[weekly_anchor]"),
         ({"name": "x"}, "name"),
         ({}, "payout_schedule"),
     ],
@@ -102,9 +101,17 @@ def test_a_post_without_idempotency_key_is_refused(api_client, merchant):
 
 
 def test_periods():
-    assert payout_services.payout_period("daily", MONDAY) == "2026-11-30"
-    assert payout_services.payout_period("weekly", MONDAY) == "2026-W49"
-    assert payout_services.payout_period("manual", MONDAY) is None
+    def period(interval, now=MONDAY, anchor="monday"):
+        return payout_services.payout_period(Merchant(payout_interval=interval, payout_weekly_anchor=anchor), now)
+
+    assert period("daily") == "2026-11-30"
+    assert period("weekly") == "2026-W49"
+    assert period("weekly", datetime(2026, 12, 6, 23, 59, tzinfo=UTC)) == "2026-W49"  # Sunday
+    assert period("manual") is None
+    # A Friday anchor: the week runs Friday to Thursday, named by its Friday's ISO week.
+    assert period("weekly", MONDAY, "friday") == "2026-W48"
+    assert period("weekly", datetime(2026, 12, 3, tzinfo=UTC), "friday") == "2026-W48"  # Thursday
+    assert period("weekly", datetime(2026, 12, 4, tzinfo=UTC), "friday") == "2026-W49"  # Friday
 
 
 @pytest.mark.django_db
