@@ -453,14 +453,20 @@ def payouts_pay_out_automatically(*, now: datetime | None = None) -> dict:
     merchants = Merchant.objects.filter(status=Merchant.Status.ACTIVE).exclude(
         payout_interval=Merchant.PayoutInterval.MANUAL
     )
-    for merchant in merchants.order_by("pk").iterator():
+    held = Exists(PayoutHold.objects.filter(merchant=OuterRef("pk")))
+    counts["skipped"] += merchants.filter(held).count()
+    # The automatic payouts of the periods that can still be current (a week at most): one query, not one per
+    # merchant. payout_create refuses a held merchant and the database a second payout of a period anyway; these
+    # filters only spare a run the reads of merchants it has nothing to do for.
+    made = set(
+        Payout.objects.filter(automatic=True, period__isnull=False, created__gte=now - timedelta(days=8)).values_list(
+            "merchant_id", "period", "currency"
+        )
+    )
+    for merchant in merchants.filter(~held).order_by("pk").iterator():
         period = payout_period(merchant, now)
-        if payouts_hold_refusal(merchant_id=merchant.pk) is not None:
-            counts["skipped"] += 1
-            continue
-        paid = set(Payout.objects.filter(merchant=merchant, period=period).values_list("currency", flat=True))
         for balance in balance_get(merchant=merchant).available:
-            if balance.amount <= 0 or balance.currency in paid:
+            if balance.amount <= 0 or (merchant.pk, period, balance.currency) in made:
                 continue
             if selectors.external_account_default(merchant=merchant, currency=balance.currency) is None:
                 continue
