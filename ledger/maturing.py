@@ -23,8 +23,9 @@ def funds_mature_due(*, now=None, batch_size: int = BATCH_SIZE, max_batches: int
 
     Guarantees: each entry matures exactly once, whatever runs concurrently (the unique event key; a second
     worker also skips the rows the first has locked, so they do not do the same work twice); never before its
-    ``available_on``. Each batch is its own short transaction (the work-list rows and the merchant_pending
-    accounts it debits are locked only until it commits); nothing slow happens inside one. ``max_batches``
+    ``available_on``. Each batch is its own short transaction (its work-list rows are locked only until it
+    commits; the maturing entries lock no account: ``ledger.services.entry_mature``); nothing slow happens
+    inside one. ``max_batches``
     bounds one call (None: until nothing is due).
     """
     now = now or timezone.now()
@@ -41,9 +42,7 @@ def funds_mature_due(*, now=None, batch_size: int = BATCH_SIZE, max_batches: int
             )
             if not due:
                 break
-            # In primary-key order, so two batches that lock the same merchant_pending accounts lock them in
-            # the same order (the engine locks an entry's limited accounts in primary-key order too).
-            for entry in JournalEntry.objects.filter(pk__in=due).order_by("merchant_id", "pk"):
+            for entry in JournalEntry.objects.filter(pk__in=due).order_by("pk"):
                 posting_rules.funds_matured(entry=entry, now=now)
                 posted += 1
         if len(due) < batch_size:
