@@ -11,10 +11,18 @@ from dataclasses import asdict, dataclass, field
 from django.apps import apps
 from django.db import connection
 
-from ledger.models import Account, AccountCode, JournalEntry, MaturingFunds, Posting
+from ledger.models import (
+    MERCHANT_BALANCE_CODES,
+    Account,
+    AccountCode,
+    JournalEntry,
+    MaturingFunds,
+    Posting,
+    SettledTransaction,
+)
 
 SAMPLE = 10
-# Installed by migration 0002_immutability_triggers (PostgreSQL only).
+# Installed by migrations 0002, 0005 and 0008 (PostgreSQL only).
 TRIGGER_NAMES = (
     "ledger_posting_append_only",
     "ledger_journalentry_guard",
@@ -22,6 +30,8 @@ TRIGGER_NAMES = (
     "ledger_posting_no_truncate",
     "ledger_journalentry_no_truncate",
     "ledger_account_no_truncate",
+    "ledger_settledtransaction_append_only",
+    "ledger_settledtransaction_no_truncate",
 )
 
 
@@ -59,6 +69,7 @@ def _tables() -> dict[str, str]:
         "entry": quote(JournalEntry._meta.db_table),
         "account": quote(Account._meta.db_table),
         "maturing": quote(MaturingFunds._meta.db_table),
+        "settled": quote(SettledTransaction._meta.db_table),
     }
 
 
@@ -313,6 +324,42 @@ def check_payouts_in_transit() -> tuple[int, list, str]:
     return count, sample, ""
 
 
+def check_payouts_settle() -> tuple[int, list, str]:
+    """Each automatic payout paid out exactly its amount: the nets of what it settled sum to it.
+
+    Offending rows, by kind:
+    - ``unbalanced`` (a payout's entry): the posted postings on merchant_available and merchant_pending of the
+      entries it settled, its own included, do not sum to zero (what it paid out is not what it took);
+    - ``not_a_payout`` (an entry): something settles transactions without being a payout's creation entry that
+      settles itself;
+    - ``other_merchant`` (an entry): a settled transaction of another merchant than the payout's;
+    - ``paid_out_pending`` (an entry): a capture settled before its funds matured.
+    """
+    t = _tables()
+    codes = ", ".join(["%s"] * len(MERCHANT_BALANCE_CODES))
+    pending = AccountCode.MERCHANT_PENDING
+    sql = (
+        f"SELECT 'unbalanced', g.payout_entry_id FROM {t['settled']} g "  # noqa: S608
+        f"JOIN {t['posting']} p ON p.entry_id = g.entry_id JOIN {t['account']} a ON a.id = p.account_id "
+        f"WHERE p.phase = 'posted' AND a.code IN ({codes}) GROUP BY g.payout_entry_id HAVING SUM(p.amount) <> 0 "
+        f"UNION ALL SELECT 'not_a_payout', g.payout_entry_id FROM {t['settled']} g "
+        f"JOIN {t['entry']} e ON e.id = g.payout_entry_id WHERE e.type <> 'payout' OR NOT EXISTS "
+        f"(SELECT 1 FROM {t['settled']} own WHERE own.entry_id = g.payout_entry_id "
+        "AND own.payout_entry_id = g.payout_entry_id) GROUP BY g.payout_entry_id "
+        f"UNION ALL SELECT 'other_merchant', g.entry_id FROM {t['settled']} g "
+        f"JOIN {t['entry']} s ON s.id = g.entry_id JOIN {t['entry']} e ON e.id = g.payout_entry_id "
+        "WHERE COALESCE(s.merchant_id, '') <> COALESCE(e.merchant_id, '') "
+        # A capture's funds are paid out only once matured, and so before the payout was created.
+        f"UNION ALL SELECT 'paid_out_pending', g.entry_id FROM {t['settled']} g "
+        f"JOIN {t['entry']} e ON e.id = g.payout_entry_id WHERE EXISTS (SELECT 1 FROM {t['posting']} p "
+        f"JOIN {t['account']} a ON a.id = p.account_id WHERE p.entry_id = g.entry_id AND p.phase = 'posted' "
+        f"AND a.code = %s) AND NOT EXISTS (SELECT 1 FROM {t['entry']} m "
+        "WHERE m.event_key = 'funds.matured:' || g.entry_id AND m.created <= e.created)"
+    )
+    count, sample = _count_and_sample(sql, [*MERCHANT_BALANCE_CODES, pending])
+    return count, sample, ""
+
+
 def check_immutability_triggers() -> tuple[int, list, str]:
     """On PostgreSQL, the triggers that refuse UPDATE, DELETE and TRUNCATE of the ledger are installed and enabled."""
     if connection.vendor != "postgresql":
@@ -333,6 +380,7 @@ CHECKS = [
     ("payments_captured_once", check_payments_captured_once),
     ("funds_mature", check_funds_mature),
     ("payouts_in_transit", check_payouts_in_transit),
+    ("payouts_settle", check_payouts_settle),
     ("immutability_triggers", check_immutability_triggers),
 ]
 

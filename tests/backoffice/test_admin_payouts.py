@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.models import AuditEntry
-from merchants.services import merchant_create
+from merchants.services import merchant_create, merchant_payout_schedule_update
 from payouts import payout_services
 from payouts.models import Payout, PayoutHold
 from tests.backoffice.conftest import client_for, messages_of
@@ -222,6 +222,25 @@ def test_a_payouts_page_shows_its_history_balance_transactions_and_ledger_entrie
     hold(merchant, "fraud review")
     held_page = client_for(finance).get(f"{PAYOUTS}{quote(payout_id)}/change/").content.decode()
     assert "fraud review" in held_page and f"/admin/payouts/payouthold/{quote(merchant.pk)}/release/" in held_page
+
+
+def test_an_automatic_payouts_page_shows_what_it_paid_out(api_client, merchant, funded, finance):
+    fund(merchant, 2_500)
+    merchant_payout_schedule_update(merchant=merchant, interval="daily", actor="test")
+    assert payout_services.payouts_pay_out_automatically()["created"] == 1
+    payout = Payout.objects.get(merchant=merchant, automatic=True)
+    assert payout.amount == 12_500
+    response = client_for(finance).get(f"{PAYOUTS}{quote(payout.id)}/change/")
+    dossier = response.context["payout_dossier"]
+    assert sorted(txn.net for txn in dossier.paid_out) == [2_500, 10_000] and dossier.paid_out_count == 2
+    page = response.content.decode()
+    assert 'id="paid-out"' in page and "What it paid out (2 balance transactions)" in page
+    # A payout made by hand pays out an amount, not particular transactions: no such section.
+    fund(merchant, 100)
+    manual_id = pay_out(api_client, 100).json()["id"]
+    manual_page = client_for(finance).get(f"{PAYOUTS}{quote(manual_id)}/change/")
+    assert manual_page.context["payout_dossier"].paid_out is None
+    assert 'id="paid-out"' not in manual_page.content.decode()
 
 
 def test_the_queue_costs_the_same_number_of_queries_for_5_or_50_payouts(api_client, merchant, funded, finance):
