@@ -1,8 +1,13 @@
 """Reads of payments, shared by the API, the admin, tasks and services."""
 
+import json
+import re
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db import connections
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
 
 from core.errors import ResourceMissingError
 from merchants.models import Merchant
@@ -78,3 +83,67 @@ def payment_ids_awaiting_action_before(*, cutoff: datetime, limit: int) -> list[
         .order_by("requires_action_since")
         .values_list("id", flat=True)[:limit]
     )
+
+
+# --- The back office's one search box --------------------------------------------------------------------
+
+_LAST4 = re.compile(r"\d{4}")
+# A term with no letter or digit has no word to look for in descriptions.
+_WORD = re.compile(r"[^\W_]+")
+
+
+def payments_search(queryset: QuerySet[Payment], term: str) -> QuerySet[Payment]:
+    """The payments of ``queryset`` that ``term`` finds, by any of:
+
+    - the payment id, the processor's charge id or the merchant id (exact);
+    - the card's last four digits (a term of four digits);
+    - the customer's email, case-insensitively, exact or a prefix of it ("alice@ex" finds alice@example.com);
+    - the description's words: each word of the term begins a word of it ("blue sweat" finds "Sweater, blue");
+    - a metadata value, exactly ("ORD-1234" finds ``{"order_id": "ORD-1234"}`` whatever the key).
+
+    On PostgreSQL every branch is answered by an index (the primary key, btree indexes and migration 0014's),
+    so one search stays fast at millions of payments (docs/performance.md); on SQLite (``make run``) the same
+    matches are found by scanning.
+    """
+    term = term.strip()
+    if not term:
+        return queryset
+    postgres = connections[queryset.db].vendor == "postgresql"
+    found = Q(pk=term) | Q(processor_charge_id=term) | Q(merchant_id=term)
+    if _LAST4.fullmatch(term):
+        found |= Q(card_last4=term)
+    # Lower() is the expression payment_customer_email_lower indexes; startswith is a LIKE 'prefix%' it answers.
+    found |= Q(customer_email_lower__startswith=term.lower())
+    if _WORD.search(term):
+        found |= _description_has_words(term, postgres)
+    found |= _metadata_has_value(term, postgres)
+    return queryset.alias(customer_email_lower=Lower("customer_email")).filter(found)
+
+
+# Constant SQL (the searched term is always a parameter) whose left sides are the expressions of migration
+# 0014's indexes, spelled the same way.
+#
+# The term is cut into words by the same parser as the description ("ORD-1234" is 'ord' and '-1234'), and each
+# word, quoted, must begin a word of the description ('sweat':* finds "sweater").
+_DESCRIPTION_HAS_WORDS = (
+    "to_tsvector('simple'::regconfig, \"payments_payment\".\"description\") @@ to_tsquery('simple'::regconfig, "
+    "array_to_string(array(SELECT quote_literal(lexeme) || ':*' "
+    "FROM unnest(to_tsvector('simple'::regconfig, %s)) AS words), ' & '))"
+)
+# Any value of the flat metadata object equals the term, whatever its key.
+_METADATA_HAS_VALUE_POSTGRES = 'jsonb_path_query_array("payments_payment"."metadata", \'$.*\'::jsonpath) @> %s::jsonb'
+_METADATA_HAS_VALUE_SQLITE = (
+    'EXISTS (SELECT 1 FROM json_each("payments_payment"."metadata") WHERE json_each.value = %s)'
+)
+
+
+def _description_has_words(term: str, postgres: bool) -> Q:
+    if not postgres:
+        return Q(*(Q(description__icontains=word) for word in _WORD.findall(term)))
+    return Q(RawSQL(_DESCRIPTION_HAS_WORDS, (term,), output_field=BooleanField()))  # noqa: S611
+
+
+def _metadata_has_value(value: str, postgres: bool) -> Q:
+    if postgres:
+        return Q(RawSQL(_METADATA_HAS_VALUE_POSTGRES, (json.dumps([value]),), output_field=BooleanField()))  # noqa: S611
+    return Q(RawSQL(_METADATA_HAS_VALUE_SQLITE, (value,), output_field=BooleanField()))  # noqa: S611
