@@ -28,6 +28,7 @@ from backoffice import selectors as backoffice_selectors
 from backoffice import services as backoffice_services
 from backoffice.admin.base import (
     ActionPage,
+    CappedCountPaginator,
     ReadOnlyAdminMixin,
     admin_link_by_id,
     money,
@@ -112,6 +113,8 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "email or its beginning, words of the description, or a metadata value such as an order number."
     )
     show_full_result_count = False
+    # A search for a common word counts at most 1,001 payments ("more than 1,000"), not all of them.
+    paginator = CappedCountPaginator
     show_facets = ShowFacets.NEVER
     sortable_by = ("id", "amount", "created")
     list_per_page = 50

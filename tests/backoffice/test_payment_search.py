@@ -2,10 +2,11 @@
 payment and no other, support may use it, and on PostgreSQL each kind is answered by an index."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
+from django.db.models.functions import Lower
 
 from payments.models import Payment
-from payments.selectors import payments_search
+from payments.selectors import _bitmap_scans_only, _search_branches, payments_search
 from tests.backoffice.conftest import client_for, payment_row
 from tests.conftest import requires_postgres
 
@@ -99,12 +100,42 @@ def test_the_customer_is_on_the_list_and_the_payment_page(support, payments):
 
 
 @requires_postgres
-def test_on_postgresql_each_kind_of_search_uses_its_index(payments):
-    """With sequential scans priced out, the plan of one search reads the three search indexes and the btrees."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_seqscan = off")
-        plan = payments_search(Payment.objects.order_by(), "ORD-1234").explain()
+def test_on_postgresql_each_kind_of_search_reads_its_index(payments):
+    """Each kind of match is looked up alone, by bitmap scans of its own index (never a scan of the table)."""
+    plans = []
+    with _bitmap_scans_only("default"):
+        for branch in _search_branches("ORD-1234", postgres=True):
+            plans.append(Payment.objects.alias(customer_email_lower=Lower("customer_email")).filter(branch).explain())
+    plan = "\n".join(plans)
     for index in ("payment_customer_email_lower", "payment_description_words", "payment_metadata_values"):
         assert index in plan, plan
     assert "Seq Scan" not in plan, plan
+    # and the planner's settings are as they were
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan')")
+        assert cursor.fetchone() == ("on", "on")
+
+
+def test_a_common_match_is_listed_newest_first_with_the_rare_ones(merchant, support, payments):
+    """More than ``enough`` payments of one kind: that condition is queried as such, with the others' ids."""
+    common = [payment_row(merchant, metadata={"channel": "web"}) for _ in range(3)]
+    rare = payment_row(merchant, customer_email="web.master@example.com")
+    found = payments_search(Payment.objects.order_by("-id"), "web", enough=2)
+    assert list(found.values_list("pk", flat=True)) == sorted(
+        [payments["alice"].pk, payments["bob"].pk, rare.pk, *(p.pk for p in common)], reverse=True
+    )
+
+
+def test_a_search_finding_more_than_the_cap_says_so_and_still_lists_the_newest(support, payments, monkeypatch):
+    from backoffice.admin.base import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 2)
+    client = client_for(support)
+    assert found_by(client, "ORD-1234") == {payments["alice"].pk, payments["alicia"].pk}
+    assert "2 results" in client.get(LIST, {"q": "ORD-1234"}).content.decode()
+    many = client.get(LIST)  # four payments, counted up to three
+    assert many.context["cl"].result_count == 3
+    assert "more than 2 payments" in " ".join(many.content.decode().split())
+    assert len(many.context["cl"].result_list) == 4  # the page holds 50: all four are listed
+    searched = " ".join(client.get(LIST, {"q": "example"}).content.decode().split())  # no email begins so
+    assert "0 results" in searched
