@@ -192,7 +192,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         """One search box for everything support knows of a payment (``payments.selectors.payments_search``):
-        one indexed query, never a scan of every payment, and no duplicates to remove."""
+        each kind of match read from its index, never a scan of every payment, and no duplicates to remove."""
         return payments_selectors.payments_search(queryset, search_term), False
 
     @admin.display(description="merchant")
