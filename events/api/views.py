@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from core.errors import InvalidRequestError
 from edge.api import parse_input
-from edge.filters import filter_created
+from edge.filters import CREATED_FILTERS, filter_created
 from edge.idempotency import Progress, RecoveryPoint, run_idempotent
 from edge.pagination import CursorListPagination
 from edge.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
@@ -74,7 +74,7 @@ class EventListView(APIView):
         queryset = selectors.events_of(merchant=request.user)
         queryset = _filter_type(queryset, request.query_params)
         queryset = filter_created(queryset, request.query_params)
-        paginator = CursorListPagination()
+        paginator = CursorListPagination(filters=("type", *CREATED_FILTERS))
         page = paginator.paginate_queryset(queryset, request, self)
         return paginator.get_paginated_response(EventSerializer(page, many=True).data)
 
@@ -97,7 +97,7 @@ class WebhookEndpointListCreateView(APIView):
         tags=["webhook_endpoints"],
     )
     def get(self, request):
-        paginator = CursorListPagination()
+        paginator = CursorListPagination(filters=())
         page = paginator.paginate_queryset(selectors.webhook_endpoints_of(merchant=request.user), request, self)
         return paginator.get_paginated_response(WebhookEndpointSerializer(page, many=True).data)
 
@@ -232,7 +232,7 @@ class WebhookEndpointDeliveryListView(APIView):
     def get(self, request, endpoint_id: str):
         endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=endpoint_id)
         queryset = _filter_type(selectors.webhook_deliveries_of(endpoint=endpoint), request.query_params, "event__type")
-        paginator = CursorListPagination()
+        paginator = CursorListPagination(filters=("type",))
         page = paginator.paginate_queryset(queryset, request, self)
         return paginator.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
 
