@@ -1,0 +1,329 @@
+"""The case study's HTML report: one self-contained page, its charts inline SVG drawn by matplotlib.
+
+``render_html(results, out_dir)`` turns the run's results (the JSON object ``python manage.py casestudy``
+prints last) into ``out_dir/casestudy.html``: a headline (how many customers the naive design charged twice,
+how far its balance drifted, and the refined design's figures), a table of every figure of every design and
+mode, bar charts naive against refined, the latency sync against async, and the fault timeline.
+
+The page needs nothing else: no script, no stylesheet or font from elsewhere, no image beside it, so it opens
+from the file, from the admin (``casestudy.admin_views``) or from a CI artefact alike. The same results give the
+same bytes (the charts carry no date and a fixed SVG id salt). Every value reaches the page through Django's
+autoescaping; the SVG is matplotlib's own output for numbers and names this module chose (the fault kinds and
+design names in it are escaped by matplotlib's SVG writer).
+"""
+
+import io
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+REPORT_NAME = "casestudy.html"
+DESIGNS = ("naive", "refined")
+MODES = ("sync", "async")
+
+# The failures the refined design must keep at zero: the headline and the first chart.
+FAILURES = (
+    ("double_charges", "customers charged twice"),
+    ("lost_payments", "payments lost"),
+    ("balance_drift", "balance drift (minor units)"),
+    ("events_lost", "events lost"),
+    ("events_duplicated", "events duplicated"),
+)
+# The table's rows, in this order; any other figure a design carries follows, by its key.
+FIGURES = (
+    ("attempted", "payments attempted"),
+    *FAILURES,
+    ("p50_ms", "latency p50 (ms)"),
+    ("p99_ms", "latency p99 (ms)"),
+    ("per_second", "throughput (payments/s)"),
+    ("final_status_p50_ms", "time to final status p50 (ms)"),
+    ("final_status_p99_ms", "time to final status p99 (ms)"),
+    ("known_at_once", "outcome known at once"),
+)
+FAILURE_KEYS = {key for key, _ in FAILURES}
+
+NAIVE_COLOUR = "#c0392b"
+REFINED_COLOUR = "#1e8449"
+SYNC_COLOUR = "#2e86c1"
+ASYNC_COLOUR = "#8e44ad"
+
+
+def render_html(results: dict, out_dir: Path) -> Path:
+    """Write ``out_dir/casestudy.html`` for ``results`` and return its path.
+
+    Guarantees: the file is replaced atomically (a reader sees the old report or the new one, never half of
+    one); a design or figure missing from ``results`` shows as "—" rather than failing the run that measured
+    everything else.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    context = {
+        "headline": headline(results),
+        "verdict_ok": refined_is_clean(results),
+        "seed": results.get("seed"),
+        "seconds": results.get("seconds"),
+        "table": comparison_table(results),
+        "faults": fault_rows(results.get("fault_schedule") or []),
+        "charts": [
+            {
+                "id": "chart-failures",
+                "title": "What went wrong: naive against refined",
+                "svg": _svg(failures_figure(results)),
+            },
+            {
+                "id": "chart-latency",
+                "title": "Confirmation: synchronous against asynchronous",
+                "svg": _svg(latency_figure(results)),
+            },
+            {
+                "id": "chart-faults",
+                "title": "The faults injected (the same schedule for every design)",
+                "svg": _svg(timeline_figure(results)),
+            },
+        ],
+    }
+    html = render_to_string("casestudy/report.html", context)
+    path = out_dir / REPORT_NAME
+    handle, temporary = tempfile.mkstemp(dir=out_dir, prefix=".casestudy-", suffix=".html")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(html)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- Words -----------------------------------------------------------------------------------------------
+
+
+def _number(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:,.1f}"
+    return str(value)
+
+
+def _figure(results: dict, design: str, key: str):
+    return (results.get(design) or {}).get(key)
+
+
+# How the headline words each failure.
+PHRASES = {
+    "double_charges": "{} customers charged twice",
+    "balance_drift": "balance drift {}",
+    "lost_payments": "{} payments lost",
+    "events_lost": "{} events lost",
+    "events_duplicated": "{} events duplicated",
+}
+
+
+def refined_is_clean(results: dict) -> bool:
+    """Every failure of the refined design measured, and zero (a figure the run did not give is not a zero)."""
+    return all(_figure(results, "refined", key) == 0 for key, _ in FAILURES)
+
+
+def _phrases(results: dict, design: str, keys) -> list[str]:
+    return [PHRASES[key].format(_number(_figure(results, design, key))) for key in keys]
+
+
+def headline(results: dict) -> str:
+    """One sentence: "naive: 3 customers charged twice, balance drift 2,400 (…); refined: 0".
+
+    The naive design's double charges and drift always, its other failures when not zero; the refined design's
+    "0" only when every failure was measured and is zero, otherwise what failed, or what was not measured.
+    """
+    naive = "naive: " + ", ".join(_phrases(results, "naive", ("double_charges", "balance_drift")))
+    others = [key for key in ("lost_payments", "events_lost", "events_duplicated") if _figure(results, "naive", key)]
+    if others:
+        naive += " (" + ", ".join(_phrases(results, "naive", others)) + ")"
+    failed = [key for key, _ in FAILURES if _figure(results, "refined", key)]
+    missing = [label for key, label in FAILURES if _figure(results, "refined", key) is None]
+    if failed:
+        refined = "refined: " + ", ".join(_phrases(results, "refined", failed))
+    elif missing:
+        refined = "refined: not measured: " + ", ".join(missing)
+    else:
+        refined = "refined: 0"
+    return f"{naive}; {refined}"
+
+
+def comparison_table(results: dict) -> dict:
+    """Rows of (label, [cells]) for every figure in any design or mode; failure cells above 0 are flagged."""
+    columns = [name for name in (*DESIGNS, *MODES) if isinstance(results.get(name), dict)]
+    known = [key for key, _ in FIGURES]
+    extra = sorted(
+        {
+            key
+            for name in columns
+            for key, value in results[name].items()
+            if key not in known and isinstance(value, int | float | bool | str)
+        }
+    )
+    labels = dict(FIGURES)
+    rows = []
+    for key in [*known, *extra]:
+        values = [results[name].get(key) for name in columns]
+        if all(value is None for value in values):
+            continue
+        failure = key in FAILURE_KEYS
+        cells = [{"text": _number(v), "bad": failure and bool(v), "good": failure and v == 0} for v in values]
+        rows.append({"key": key, "label": labels.get(key, key.replace("_", " ")), "cells": cells})
+    return {"columns": columns, "rows": rows}
+
+
+def _fault_end(fault: dict):
+    for key in ("until_s", "until", "end_s"):
+        if isinstance(fault.get(key), int | float):
+            return float(fault[key])
+    for key in ("duration_s", "for_s", "seconds"):
+        if isinstance(fault.get(key), int | float) and isinstance(fault.get("at_s"), int | float):
+            return float(fault["at_s"]) + float(fault[key])
+    return None
+
+
+def fault_rows(schedule: list) -> list[dict]:
+    rows = []
+    for fault in schedule:
+        if not isinstance(fault, dict):
+            continue
+        details = ", ".join(
+            f"{key}={value}"
+            for key, value in fault.items()
+            if key not in ("at_s", "kind", "until_s", "until", "end_s") and value not in (None, "")
+        )
+        end = _fault_end(fault)
+        rows.append(
+            {
+                "at": _number(fault.get("at_s")),
+                "until": "" if end is None else _number(end),
+                "kind": str(fault.get("kind", "?")),
+                "details": details,
+            }
+        )
+    return rows
+
+
+# --- Charts ----------------------------------------------------------------------------------------------
+
+
+def _new_figure(width: float, height: float):
+    # The object API, not pyplot: no global state and no GUI backend, safe in a web or worker process. The SVG
+    # keeps its text as text (readable, searchable, small) and carries no date, so equal results give equal bytes.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    figure.set_facecolor("white")
+    return figure
+
+
+def _svg(figure) -> str:
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "casestudy", "font.size": 11}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :]  # no XML declaration or DOCTYPE inside an HTML page
+    svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 role="img"', svg, count=1)
+    return mark_safe(svg)  # noqa: S308 - matplotlib's SVG of figures drawn above, its text escaped by its writer
+
+
+def _label_bars(axes, bars, values) -> None:
+    for bar, value in zip(bars, values, strict=True):
+        axes.annotate(
+            _number(value),
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=12,
+            fontweight="bold",
+        )
+
+
+def failures_figure(results: dict):
+    """One panel per failure (their scales differ: counts and minor units), a naive and a refined bar in each."""
+    from matplotlib.ticker import MaxNLocator
+
+    figure = _new_figure(12, 3.4)
+    panels = figure.subplots(1, len(FAILURES))
+    for axes, (key, label) in zip(panels, FAILURES, strict=True):
+        values = [_figure(results, design, key) or 0 for design in DESIGNS]
+        values = [abs(value) if key == "balance_drift" else value for value in values]
+        bars = axes.bar(DESIGNS, values, color=[NAIVE_COLOUR, REFINED_COLOUR], width=0.6)
+        _label_bars(axes, bars, values)
+        axes.set_title(label, fontsize=11, wrap=True)
+        axes.set_ylim(0, max(max(values) * 1.25, 1))
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.spines[["top", "right"]].set_visible(False)
+        axes.tick_params(axis="y", labelsize=9)
+    return figure
+
+
+def latency_figure(results: dict):
+    """What the client waits for against when the outcome is final, sync and async side by side (log scale)."""
+    figure = _new_figure(12, 3.6)
+    left, right = figure.subplots(1, 2)
+    groups = (
+        (left, "latency the client sees", ("p50_ms", "p99_ms")),
+        (right, "time to final status", ("final_status_p50_ms", "final_status_p99_ms")),
+    )
+    width = 0.38
+    for axes, title, keys in groups:
+        for offset, (mode, colour) in enumerate(((MODES[0], SYNC_COLOUR), (MODES[1], ASYNC_COLOUR))):
+            values = [_figure(results, mode, key) or 0 for key in keys]
+            positions = [index + (offset - 0.5) * width for index in range(len(keys))]
+            bars = axes.bar(positions, values, width=width, color=colour, label=mode)
+            _label_bars(axes, bars, values)
+        axes.set_xticks(range(len(keys)), [key.removesuffix("_ms").replace("final_status_", "") for key in keys])
+        axes.set_title(title + " (ms)", fontsize=11)
+        axes.set_yscale("symlog", linthresh=10)
+        top = max([_figure(results, mode, key) or 0 for mode in MODES for key in keys] + [10])
+        axes.set_ylim(0, top * 4)
+        axes.spines[["top", "right"]].set_visible(False)
+        axes.legend(loc="upper left", frameon=False)
+    return figure
+
+
+def timeline_figure(results: dict):
+    """Each kind of fault on its own row across the run: a bar for a window, a diamond for an instant fault."""
+    schedule = [fault for fault in results.get("fault_schedule") or [] if isinstance(fault, dict)]
+    kinds = sorted({str(fault.get("kind", "?")) for fault in schedule})
+    figure = _new_figure(12, max(1.6, 0.42 * len(kinds) + 1.0))
+    axes = figure.subplots()
+    colours = ["#d35400", "#2874a6", "#7d3c98", "#b7950b", "#148f77", "#922b21", "#5d6d7e", "#1f618d"]
+    for row, kind in enumerate(kinds):
+        colour = colours[row % len(colours)]
+        for fault in schedule:
+            if str(fault.get("kind", "?")) != kind or not isinstance(fault.get("at_s"), int | float):
+                continue
+            start, end = float(fault["at_s"]), _fault_end(fault)
+            if end is not None and end > start:
+                axes.broken_barh([(start, end - start)], (row - 0.3, 0.6), color=colour)
+            else:
+                axes.plot([start], [row], marker="D", markersize=9, color=colour, linestyle="none")
+    seconds = results.get("seconds")
+    if isinstance(seconds, int | float) and seconds > 0:
+        axes.set_xlim(0, seconds)
+    axes.set_yticks(range(len(kinds)), kinds)
+    axes.set_ylim(-0.7, max(len(kinds), 1) - 0.3)
+    axes.invert_yaxis()
+    axes.set_xlabel("seconds into the run")
+    axes.grid(axis="x", alpha=0.3)
+    axes.spines[["top", "right"]].set_visible(False)
+    if not kinds:
+        axes.text(0.5, 0.5, "no faults in this run", transform=axes.transAxes, ha="center", va="center")
+    return figure
