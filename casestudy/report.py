@@ -68,6 +68,7 @@ def render_html(results: dict, out_dir: Path) -> Path:
         "seconds": results.get("seconds"),
         "table": comparison_table(results),
         "faults": fault_rows(results.get("fault_schedule") or []),
+        "outages": outage_rows(results),
         "charts": [
             {
                 "id": "chart-failures",
@@ -183,36 +184,86 @@ def comparison_table(results: dict) -> dict:
     return {"columns": columns, "rows": rows}
 
 
-def _fault_end(fault: dict):
-    for key in ("until_s", "until", "end_s"):
-        if isinstance(fault.get(key), int | float):
-            return float(fault[key])
-    for key in ("duration_s", "for_s", "seconds"):
-        if isinstance(fault.get(key), int | float) and isinstance(fault.get("at_s"), int | float):
-            return float(fault["at_s"]) + float(fault[key])
+# The phases a schedule given as a dict plays in: its "designs" faults in the naive and refined phases, its
+# "confirmation" faults in the sync and async ones.
+PHASE_NAMES = {"designs": "naive, refined", "confirmation": "sync, async"}
+_START_KEYS = ("at_s", "at")
+_END_KEYS = ("until_s", "until", "end_s")
+_LENGTH_KEYS = ("duration_s", "for_s")
+_NOT_DETAILS = {*_START_KEYS, *_END_KEYS, "kind", "index", "pick", "result"}
+
+
+def _seconds(fault: dict, keys) -> float | None:
+    for key in keys:
+        value = fault.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
     return None
 
 
-def fault_rows(schedule: list) -> list[dict]:
+def faults_of(schedule) -> list[dict]:
+    """The schedule as rows {phase, kind, start, end, details}, in time order within each phase.
+
+    Takes a list of faults (``{"at_s": 12.5, "kind": "redis_down", "until_s": 20.0, …}``, played in every
+    phase) or a dict of such lists by phase (``{"designs": […], "confirmation": […]}``); a fault's start is
+    ``at_s`` or ``at``, its end ``until_s``, ``until`` or ``end_s``, or its start plus ``duration_s``.
+    """
+    groups = schedule.items() if isinstance(schedule, dict) else [("", schedule)]
     rows = []
-    for fault in schedule:
-        if not isinstance(fault, dict):
+    for phase, faults in groups:
+        if not isinstance(faults, list):
             continue
-        details = ", ".join(
-            f"{key}={value}"
-            for key, value in fault.items()
-            if key not in ("at_s", "kind", "until_s", "until", "end_s") and value not in (None, "")
-        )
-        end = _fault_end(fault)
-        rows.append(
-            {
-                "at": _number(fault.get("at_s")),
-                "until": "" if end is None else _number(end),
-                "kind": str(fault.get("kind", "?")),
-                "details": details,
-            }
-        )
+        for fault in faults:
+            if not isinstance(fault, dict):
+                continue
+            start = _seconds(fault, _START_KEYS)
+            end = _seconds(fault, _END_KEYS)
+            length = _seconds(fault, _LENGTH_KEYS)
+            if end is None and start is not None and length is not None:
+                end = start + length
+            details = ", ".join(
+                f"{key}={value}" for key, value in fault.items() if key not in _NOT_DETAILS and value not in (None, "")
+            )
+            rows.append(
+                {
+                    "phase": PHASE_NAMES.get(phase, phase),
+                    "kind": str(fault.get("kind", "?")),
+                    "start": start,
+                    "end": end,
+                    "details": details,
+                }
+            )
     return rows
+
+
+def fault_rows(schedule) -> list[dict]:
+    """The fault table's rows: the times as text."""
+    return [
+        {**row, "at": _number(row["start"]), "until": "" if row["end"] is None else _number(row["end"])}
+        for row in faults_of(schedule)
+    ]
+
+
+def outage_rows(results: dict) -> list[dict]:
+    """What each confirmation mode saw during the processor outage (the ``outage`` object of sync and async)."""
+    modes = [mode for mode in MODES if isinstance(_figure(results, mode, "outage"), dict)]
+    keys = []
+    for mode in modes:
+        keys += [key for key in results[mode]["outage"] if key not in keys]
+    rows = []
+    for key in keys:
+        cells = []
+        for mode in modes:
+            value = results[mode]["outage"].get(key)
+            if isinstance(value, dict):
+                text = ", ".join(f"{name}: {_number(count)}" for name, count in value.items()) or "none"
+            elif isinstance(value, list | tuple):
+                text = " – ".join(_number(item) for item in value)
+            else:
+                text = _number(value)
+            cells.append(text)
+        rows.append({"label": key.replace("_", " "), "cells": cells})
+    return [{"modes": modes, "rows": rows}] if rows else []
 
 
 # --- Charts ----------------------------------------------------------------------------------------------
@@ -299,31 +350,33 @@ def latency_figure(results: dict):
 
 
 def timeline_figure(results: dict):
-    """Each kind of fault on its own row across the run: a bar for a window, a diamond for an instant fault."""
-    schedule = [fault for fault in results.get("fault_schedule") or [] if isinstance(fault, dict)]
-    kinds = sorted({str(fault.get("kind", "?")) for fault in schedule})
-    figure = _new_figure(12, max(1.6, 0.42 * len(kinds) + 1.0))
+    """Each kind of fault on its own row across the phase: a bar for a window, a diamond for an instant fault."""
+    faults = [row for row in faults_of(results.get("fault_schedule") or []) if row["start"] is not None]
+    labels = []
+    for row in faults:
+        label = f"{row['kind']} ({row['phase']})" if row["phase"] else row["kind"]
+        row["label"] = label
+        if label not in labels:
+            labels.append(label)
+    figure = _new_figure(12, max(1.6, 0.42 * len(labels) + 1.0))
     axes = figure.subplots()
     colours = ["#d35400", "#2874a6", "#7d3c98", "#b7950b", "#148f77", "#922b21", "#5d6d7e", "#1f618d"]
-    for row, kind in enumerate(kinds):
-        colour = colours[row % len(colours)]
-        for fault in schedule:
-            if str(fault.get("kind", "?")) != kind or not isinstance(fault.get("at_s"), int | float):
-                continue
-            start, end = float(fault["at_s"]), _fault_end(fault)
-            if end is not None and end > start:
-                axes.broken_barh([(start, end - start)], (row - 0.3, 0.6), color=colour)
-            else:
-                axes.plot([start], [row], marker="D", markersize=9, color=colour, linestyle="none")
+    for row in faults:
+        line = labels.index(row["label"])
+        colour = colours[line % len(colours)]
+        if row["end"] is not None and row["end"] > row["start"]:
+            axes.broken_barh([(row["start"], row["end"] - row["start"])], (line - 0.3, 0.6), color=colour)
+        else:
+            axes.plot([row["start"]], [line], marker="D", markersize=9, color=colour, linestyle="none")
     seconds = results.get("seconds")
     if isinstance(seconds, int | float) and seconds > 0:
         axes.set_xlim(0, seconds)
-    axes.set_yticks(range(len(kinds)), kinds)
-    axes.set_ylim(-0.7, max(len(kinds), 1) - 0.3)
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_ylim(-0.7, max(len(labels), 1) - 0.3)
     axes.invert_yaxis()
-    axes.set_xlabel("seconds into the run")
+    axes.set_xlabel("seconds into the phase")
     axes.grid(axis="x", alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)
-    if not kinds:
+    if not labels:
         axes.text(0.5, 0.5, "no faults in this run", transform=axes.transAxes, ha="center", va="center")
     return figure

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 from casestudy.report import headline, render_html
-from tests.casestudy.report_results import RESULTS, results
+from tests.casestudy.report_results import LIST_SCHEDULE, RESULTS, results
 
 
 class Page(HTMLParser):
@@ -103,22 +103,51 @@ def test_the_charts_carry_their_figures_as_text(rendered):
     for text in ("sync", "async", "5,100", "36,000"):
         assert f">{text}<" in latency, text
     timeline = re.search(r'<figure id="chart-faults".*?</figure>', html, re.S).group(0)
-    for fault in RESULTS["fault_schedule"]:
-        assert f">{fault['kind']}<" in timeline
+    for fault in RESULTS["fault_schedule"]["designs"]:
+        assert f">{fault['kind']} (naive, refined)<" in timeline
+    assert ">processor_stall (sync, async)<" in timeline
 
 
-def test_the_fault_schedule_is_listed_with_each_window(rendered):
+def test_figures_beyond_the_required_ones_are_in_the_table_and_objects_are_not(rendered):
     _, html = rendered
-    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", html)
+    for key in ("customers_charged", "extra_charges", "client_timeout_seconds"):
+        assert f'data-key="{key}"' in html
+    assert 'data-key="faults_injected"' not in html and 'data-key="outage"' not in html
+
+
+def test_the_fault_schedule_is_listed_with_each_window_and_its_phases(rendered):
+    _, html = rendered
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", html)
     assert rows == [
-        ("6.1", "", "client_timeout_retry"),
-        ("9.5", "17", "processor_latency"),
-        ("19.2", "", "web_kill_in_flight"),
-        ("24", "30", "webhook_duplicates"),
-        ("33.3", "", "webhook_replay"),
-        ("37", "45", "redis_down"),  # a window given as a duration
-        ("48", "55", "processor_outage"),
+        ("4.9", "", "webhook_replay", "naive, refined", "param=12"),
+        ("14.2", "22", "processor_latency", "naive, refined", "param=6500"),
+        ("24.9", "30.1", "web_kill_in_flight", "naive, refined", "mid=26.4"),
+        ("34.8", "41", "redis_down", "naive, refined", ""),
+        ("45", "50.2", "webhook_duplicates", "naive, refined", "acquirer=sandbox"),
+        ("15.3", "33", "processor_stall", "sync, async", "acquirer=sandbox"),
     ]
+
+
+def test_a_schedule_given_as_one_list_is_played_in_every_phase(tmp_path):
+    html = render_html(results(fault_schedule=LIST_SCHEDULE), tmp_path).read_text()
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", html)
+    assert rows == [
+        ("6.1", "", "client_timeout_retry", "every phase"),
+        ("9.5", "17", "processor_latency", "every phase"),
+        ("19.2", "", "web_kill_in_flight", "every phase"),
+        ("37", "45", "redis_down", "every phase"),  # a window given as a duration
+    ]
+    timeline = re.search(r'<figure id="chart-faults".*?</figure>', html, re.S).group(0)
+    assert ">redis_down<" in timeline
+
+
+def test_what_each_mode_saw_during_the_outage_is_a_table(rendered):
+    _, html = rendered
+    outage = re.search(r'<table id="outage">.*?</table>', html, re.S).group(0)
+    assert re.findall(r'<th scope="col">(\w+)</th>', outage) == ["sync", "async"]
+    assert "<td>gave_up: 62, 200 processing: 18</td><td>202 processing: 170</td>" in outage
+    assert "<td>15.3 – 33</td>" in outage
+    assert '<th scope="row">last final status after resume seconds</th><td>21.4</td><td>24.9</td>' in outage
 
 
 def test_the_same_results_give_the_same_bytes(tmp_path):
@@ -129,14 +158,15 @@ def test_the_same_results_give_the_same_bytes(tmp_path):
 
 def test_names_from_the_results_are_escaped_in_the_page_and_in_the_charts(tmp_path):
     hostile = "<script>alert(1)</script>"
-    html = render_html(results(fault_schedule=[{"at_s": 3, "kind": hostile, "note": hostile}]), tmp_path).read_text()
+    schedule = {"designs": [{"at": 3, "kind": hostile, "note": hostile}], hostile: [{"at": 1, "kind": "x"}]}
+    html = render_html(results(fault_schedule=schedule), tmp_path).read_text()
     assert hostile not in html
     assert "script" not in Page(html).tags
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_a_run_missing_a_mode_or_a_figure_still_gets_a_report(tmp_path):
-    partial = results(refined={"attempted": 10}, fault_schedule=[])
+    partial = results(refined={"attempted": 10}, fault_schedule={})
     del partial["sync"], partial["async"]
     html = render_html(partial, tmp_path).read_text()
     page = Page(html)
@@ -150,6 +180,7 @@ def test_a_run_missing_a_mode_or_a_figure_still_gets_a_report(tmp_path):
     )
     assert re.findall(r'<th scope="col">(\w+)</th>', html) == ["naive", "refined"]
     assert "No faults in this run." in html
+    assert 'id="outage"' not in html
     assert page.tags.count("svg") == 3
 
 
