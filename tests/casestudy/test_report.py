@@ -58,9 +58,9 @@ def test_the_report_is_written_as_casestudy_html_in_the_folder_given(tmp_path):
 def test_the_headline_says_how_many_customers_the_naive_design_charged_twice_and_the_refined_zero(rendered):
     _, html = rendered
     page = Page(html)
-    assert page.ids["headline"].strip() == (
-        "naive: 37 customers charged twice, balance drift 48,100 "
-        "(5 payments lost, 9 events lost, 3 events duplicated); refined: 0"
+    assert page.ids["headline"].strip() == "naive: 37 customers charged twice, balance drift 48,100; refined: 0"
+    assert page.ids["also-failed"].strip() == (
+        "The naive design also: 5 payments lost, 9 events lost, 3 events duplicated, 4 events for payments never made."
     )
 
 
@@ -80,7 +80,7 @@ def test_the_table_has_every_figure_of_every_design_and_marks_each_failure(rende
     for key in ("p50_ms", "p99_ms", "per_second", "final_status_p50_ms", "final_status_p99_ms", "known_at_once"):
         assert f'data-key="{key}"' in html
     bad = [text for css, text in Page(html).cells if css == "bad"]
-    assert bad == ["37", "5", "48,100", "9", "3"]  # the naive design's five failures, nothing else
+    assert bad == ["37", "5", "48,100", "9", "3", "4"]  # the naive design's six failures, nothing else
 
 
 def test_the_charts_are_inline_svg_and_the_page_fetches_and_runs_nothing(rendered):
