@@ -255,6 +255,7 @@ SPECTACULAR_SETTINGS = {
         "RefundReasonEnum": "payments.models.RefundReason",
         "CancellationReasonEnum": "payments.models.CancellationReason",
         "PaymentMethodTypeEnum": "payments.methods.PAYMENT_METHOD_TYPES",
+        "EventSubscriptionEnum": "events.models.SUBSCRIPTION_CHOICES",
     },
     # Filters' enums and formats, ids' shapes, every error status (edge.schema.postprocess_schema).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "edge.schema.postprocess_schema"],
