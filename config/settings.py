@@ -325,6 +325,9 @@ LEDGER_FEE_FIXED = env_currency_amounts("LEDGER_FEE_FIXED", "USD:30,EUR:25,GBP:2
 # payout_delay_days (default 2) unless this is set, which overrides it for the whole platform (tests and demos
 # set a few seconds; 0 makes funds available at capture). ledger.tasks.mature_funds moves them every minute.
 BALANCE_SETTLEMENT_DELAY_SECONDS = env_optional_int("BALANCE_SETTLEMENT_DELAY_SECONDS")
+# How often beat runs ledger.tasks.mature_funds: funds are available within this long of their available_on (the
+# contract says a minute; the fault simulator sets a few seconds so that it pays out what matured within its run).
+LEDGER_MATURE_FUNDS_EVERY_SECONDS = env_int("LEDGER_MATURE_FUNDS_EVERY_SECONDS", 60)
 # Funds still pending this long past their available_on are an alert (mature_funds is not running or not keeping
 # up): a ``warning`` of ledger_check (funds_mature_on_time) and ``"status": "overdue"`` in /healthz's ``ledger``.
 LEDGER_MATURING_OVERDUE_SECONDS = env_int("LEDGER_MATURING_OVERDUE_SECONDS", 600)

@@ -200,9 +200,7 @@ def test_two_concurrent_payouts_that_would_overdraw_together_exactly_one_succeed
 
 
 @pytest.mark.django_db
-def test_the_arrival_estimate_follows_the_destinations_country_and_the_settings(
-    api_client, merchant, funded, settings
-):
+def test_the_arrival_estimate_follows_the_destinations_country_and_the_settings(api_client, merchant, funded, settings):
     settings.PAYOUT_TRANSIT_DAYS = {"US": 3}
     assert transit(pay_out(api_client, 100).json()) == 3
     # A country the setting does not name: the default.
