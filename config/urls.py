@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from edge import metrics as edge_metrics
 from edge import views as edge_views
 from payments.api.processor_webhook_views import processor_webhook
 
 urlpatterns = [
     path("healthz", edge_views.healthz, name="healthz"),
+    # Prometheus' scrape: a bearer token (METRICS_TOKEN) and/or an address allow-list (edge/metrics.py).
+    path("metrics", edge_metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

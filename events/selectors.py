@@ -1,9 +1,11 @@
 """Reads of events and webhook endpoints, shared by the API, the admin and the services."""
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import Count, Min, QuerySet
 
 from events.errors import EventNotFound, WebhookEndpointNotFound
-from events.models import Event, WebhookEndpoint
+from events.models import Event, WebhookDelivery, WebhookEndpoint
 from merchants.models import Merchant
 
 
@@ -29,3 +31,22 @@ def webhook_endpoint_get(*, merchant: Merchant, endpoint_id: str) -> WebhookEndp
     if endpoint is None:
         raise WebhookEndpointNotFound(f"No such webhook endpoint: '{endpoint_id}'.", param="id")
     return endpoint
+
+
+# --- /metrics: aggregates computed at scrape time (events/metrics.py) -----------------------------------------
+
+
+def outbox_backlog() -> tuple[int, datetime | None]:
+    """``(unpublished events, when the oldest was recorded)``: both from the partial index event_unpublished
+    (the unpublished events only; ids sort in creation order, so the first by id is the oldest)."""
+    unpublished = Event.objects.filter(published_at__isnull=True)
+    oldest = unpublished.order_by("id").values_list("created", flat=True).first()
+    return unpublished.order_by().count(), oldest
+
+
+def webhook_deliveries_pending() -> tuple[int, datetime | None]:
+    """``(pending deliveries, the earliest next attempt among them)``: the partial index delivery_due."""
+    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).aggregate(
+        count=Count("pk"), earliest=Min("next_attempt_at")
+    )
+    return pending["count"], pending["earliest"]
