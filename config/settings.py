@@ -230,6 +230,9 @@ if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
 # it may scrape from. No token: 404 unless DEBUG. Empty allow-list: any address (with the token).
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "")
+# Each collector's queries at a scrape are cut off after this long (its metrics are then missing, and
+# platform_metrics_collector_up{collector} is 0); docs/performance.md has what they cost.
+METRICS_QUERY_TIMEOUT_MS = env_int("METRICS_QUERY_TIMEOUT_MS", 2000)
 
 # --- REST framework and OpenAPI ------------------------------------------------
 REST_FRAMEWORK = {

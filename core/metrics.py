@@ -19,6 +19,8 @@ import os
 import time
 from collections.abc import Callable, Iterable
 
+from django.conf import settings
+from django.db import connection, transaction
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -114,7 +116,7 @@ class _DatabaseCollector:
         for name, collect in _collectors.items():
             started = time.perf_counter()
             try:
-                families = list(collect())
+                families = _bounded(collect)
             except Exception:  # noqa: BLE001 - one broken collector must not hide every other metric
                 logger.exception("metrics collector %s failed", name)
                 up.add_metric([name], 0)
@@ -124,6 +126,29 @@ class _DatabaseCollector:
             seconds.add_metric([name], time.perf_counter() - started)
         yield up
         yield seconds
+
+
+def _bounded(collect) -> list[Metric]:
+    """``collect()``'s families, its queries cut off after ``METRICS_QUERY_TIMEOUT_MS`` on PostgreSQL (a scrape
+    must never become the database's slowest client: a collector cut off is reported down, not waited for)."""
+    if connection.vendor != "postgresql":
+        return list(collect())
+    with transaction.atomic():
+        previous = _statement_timeout(str(int(settings.METRICS_QUERY_TIMEOUT_MS)))
+        families = list(collect())
+        # Within an enclosing transaction (a test's) the setting would outlive this block: put it back.
+        _statement_timeout(previous)
+        return families
+
+
+def _statement_timeout(value: str) -> str:
+    """Set this transaction's statement_timeout (``SET LOCAL``, which takes no parameter under server-side
+    binding, hence set_config); returns the one it replaces."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)", [value]
+        )
+        return cursor.fetchone()[0]
 
 
 class _InProcessCollector:

@@ -18,11 +18,10 @@ from functools import cache
 
 from django.conf import settings
 from django.http import HttpResponse
-from django.views.decorators.http import require_GET
 
 from core.errors import PermissionDeniedError, ResourceMissingError
 from core.metrics import CONTENT_TYPE, http_request_duration, http_requests, metrics_exposition
-from edge.errors import AuthenticationError
+from edge.errors import AuthenticationError, MethodNotAllowedError
 from edge.responses import error_response
 
 # The label of a request no URL pattern matched (a 404, or refused by a middleware before routing): one
@@ -89,9 +88,12 @@ def _refusal(request):
     return None
 
 
-@require_GET
 def metrics(request):
     """Every metric in Prometheus' text format (``core.metrics``), to a scraper that may see them."""
+    if request.method != "GET":
+        response = error_response(MethodNotAllowedError(f'Method "{request.method}" not allowed.'))
+        response["Allow"] = "GET"
+        return response
     refusal = _refusal(request)
     if refusal is not None:
         return refusal

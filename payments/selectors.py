@@ -86,7 +86,7 @@ def payment_ids_awaiting_action_before(*, cutoff: datetime, limit: int) -> list[
 def payment_counts_by_status() -> dict[str, int]:
     """How many payments are in each status: one grouped count (an index-only scan of payment_merchant_status,
     which holds every payment's status; docs/performance.md has its cost)."""
-    rows = Payment.objects.order_by().values_list("status").annotate(count=Count("pk"))
+    rows = Payment.objects.order_by().values_list("status").annotate(count=Count("*"))
     return dict(rows)
 
 
