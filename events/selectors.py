@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min, Prefetch, QuerySet
 
 from events.errors import EventNotFound, WebhookEndpointNotFound
-from events.models import Event, WebhookDelivery, WebhookEndpoint
+from events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from merchants.models import Merchant
 
 
@@ -31,6 +31,16 @@ def webhook_endpoint_get(*, merchant: Merchant, endpoint_id: str) -> WebhookEndp
     if endpoint is None:
         raise WebhookEndpointNotFound(f"No such webhook endpoint: '{endpoint_id}'.", param="id")
     return endpoint
+
+
+def webhook_deliveries_of(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    """The endpoint's deliveries with their events and attempts (oldest attempt first): a page costs three
+    queries whatever its size."""
+    return (
+        WebhookDelivery.objects.filter(endpoint=endpoint)
+        .select_related("event")
+        .prefetch_related(Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("number", "id")))
+    )
 
 
 # --- /metrics: aggregates computed at scrape time (events/metrics.py) -----------------------------------------
