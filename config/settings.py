@@ -75,6 +75,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it times the whole stack and counts what the others refuse (/metrics).
+    "edge.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "edge.middleware.ApiRequestGuardMiddleware",
@@ -225,6 +227,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /metrics (edge/metrics.py, docs/security.md): the scraper's bearer token and/or the addresses (or networks)
+# it may scrape from. No token: 404 unless DEBUG. Empty allow-list: any address (with the token).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "")
+# Each collector's queries at a scrape are cut off after this long (its metrics are then missing, and
+# platform_metrics_collector_up{collector} is 0); docs/performance.md has what they cost.
+METRICS_QUERY_TIMEOUT_MS = env_int("METRICS_QUERY_TIMEOUT_MS", 2000)
 
 # --- REST framework and OpenAPI ------------------------------------------------
 REST_FRAMEWORK = {
