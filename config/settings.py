@@ -202,6 +202,12 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date format in the admin, ISO-like with the zone: "2026-11-30 14:05 UTC" (config/formats/en/formats.py,
+# which wins over Django's English formats; repeated here for code that reads the settings).
+FORMAT_MODULE_PATH = ["config.formats"]
+DATE_FORMAT = SHORT_DATE_FORMAT = "Y-m-d"
+DATETIME_FORMAT = SHORT_DATETIME_FORMAT = "Y-m-d H:i T"
+TIME_FORMAT = "H:i"
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

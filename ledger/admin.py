@@ -80,10 +80,14 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Posting)
 class PostingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "entry", "account", "amount", "phase", "created")
+    list_display = ("id", "entry", "account", "amount_display", "phase", "created")
     list_filter = ("phase",)
     list_select_related = ("entry", "account")
     search_fields = ("entry__id", "account__id", "entry__source")
+
+    @admin.display(description="amount (Dr + / Cr −)", ordering="amount")
+    def amount_display(self, obj):
+        return format_amount(obj.amount, obj.account.currency)
 
 
 @admin.register(MaturingFunds)

@@ -25,6 +25,7 @@ from backoffice.admin.base import (
     money,
     report_error,
     require_perm,
+    when,
 )
 from backoffice.admin.filters import AmountRangeFilter, CurrencyFilter, MerchantIdFilter
 from backoffice.admin.payments import merchant_column
@@ -193,7 +194,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return format_html("not held; {}", listed)
         return format_html(
             "<strong>held</strong> since {} by {}: {}; {}",
-            hold.held_at.strftime("%Y-%m-%d %H:%M UTC"),
+            when(hold.held_at),
             hold.held_by,
             hold.reason,
             listed,
@@ -233,7 +234,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             try:
                 payout = backoffice_services.staff_payout_create(
                     merchant=data["merchant"],
-                    amount=data["amount_minor"],
+                    amount=data["amount"],
                     currency=data["currency"],
                     description=data["description"],
                     reason=data["reason"],
@@ -365,7 +366,7 @@ class PayoutHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:payouts_payouthold_changelist"))
         details = [
             ("Merchant", f"{hold.merchant.name} ({hold.merchant_id})"),
-            ("Held since", hold.held_at.strftime("%Y-%m-%d %H:%M UTC")),
+            ("Held since", when(hold.held_at)),
             ("Held by", hold.held_by),
             ("Reason", hold.reason),
         ]
