@@ -18,6 +18,7 @@ from ledger.models import LedgerCheckRun
 from payments.models import Dispute, Payment, Refund
 from reconciliation.models import ReconciliationException, ReconciliationRun
 from tests.backoffice.conftest import client_for, payment_row
+from tests.conftest import requires_postgres
 from tests.reconciliation.helpers import payout
 
 pytestmark = pytest.mark.django_db
@@ -380,3 +381,35 @@ def test_charts_escape_their_text_and_scale_to_the_largest_value():
     assert rate.rows == [["a", "50.0%"], ["c", "100.0%"]] and "<polyline" not in rate.svg  # no two points in a row
     horizontal = bars("h", "Codes", ["x", "y"], [Series("n", "s-n", [5, 1])])
     assert horizontal.rows == [["x", "5"], ["y", "1"]] and horizontal.svg.count("<rect") == 2
+
+
+@requires_postgres
+def test_postgresql_knows_how_many_days_the_payments_group_into(merchant):
+    """backoffice 0004's statistics match the expression the dashboard groups by, so the planner expects a few
+    groups (and hashes them) rather than one per payment (and sorts them all on disk)."""
+    now = timezone.now()
+    Payment.objects.bulk_create(
+        Payment(
+            merchant=merchant,
+            amount=100,
+            currency="USD",
+            status="failed",
+            processor="sandbox",
+            failure_code="card_declined",
+            decline_code=("do_not_honor", "lost_card")[k % 2],
+        )
+        for k in range(3_000)
+    )
+    with connection.cursor() as cursor:
+        # Three thousand different instants over three days (up to four days, UTC).
+        cursor.execute(
+            "UPDATE payments_payment SET created = %s - mod(abs(hashtext(id)), 259200) * interval '1 second'", [now]
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE payments_payment")
+        start, _ = dashboard.day_window(now)
+        sql, params = dashboard.payments_by_day(start).query.sql_with_params()
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = plan[0]["Plan"] if isinstance(plan, list) else __import__("json").loads(plan)[0]["Plan"]
+    assert plan["Plan Rows"] <= 12, plan  # at most 4 days × 2 codes; thousands without them
