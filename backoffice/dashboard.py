@@ -156,7 +156,7 @@ class PaymentFigures:
 
 class DayUTC(TruncDate):
     """The day (UTC) of a timestamp. On PostgreSQL the time zone is written as a literal, not a parameter, so the
-    expression is the one the statistics of backoffice 0004 describe whether values are bound on the server or not
+    expression is the one the statistics of backoffice 0005 describe whether values are bound on the server or not
     (a ``$1`` in its place would not match them)."""
 
     def __init__(self, expression):

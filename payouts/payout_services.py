@@ -114,6 +114,7 @@ def payout_create(
     checkpoint=None,
     automatic: bool = False,
     period: str | None = None,
+    reason: str = "",
 ) -> Payout:
     """Create a ``pending`` payout of ``amount`` from the merchant's available balance. Never calls the processor.
 
@@ -124,6 +125,7 @@ def payout_create(
     the amount is more than what is available, so concurrent payouts that would overdraw together cannot both
     be made. At most one payout per (merchant, idempotency key): a second execution returns the first payout.
     Its send is queued once the transaction commits (``PAYOUTS_SEND_ON_COMMIT``); the sweep sends it otherwise.
+    ``reason`` (a staff member's, paying out by hand in the back office) goes into the audit entry.
     A merchant whose payouts are held is refused (400 ``payouts_held``, nothing written); a retry of a payout
     created before the hold returns that payout (which is not sent while the hold lasts).
     An automatic payout (``automatic``, with its ``period``; ``amount`` None) pays out the whole available
@@ -176,7 +178,7 @@ def payout_create(
                 ) from None
             payout.balance_transaction = entry.id
             payout.save()
-            _record(payout, "create", before=None, actor=actor, event="payout.created")
+            _record(payout, "create", before=None, actor=actor, event="payout.created", reason=reason)
             if checkpoint is not None:
                 checkpoint(payout)
             if settings.PAYOUTS_SEND_ON_COMMIT:

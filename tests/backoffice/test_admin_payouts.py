@@ -267,11 +267,12 @@ def test_the_queue_costs_the_same_number_of_queries_for_5_or_50_payouts(api_clie
     assert 0 < many == few, f"{few} queries for 5 payouts, {many} for 50: a query per row"
 
 
-def test_nothing_in_the_payout_admin_writes(api_client, funded, finance, superuser):
+def test_nothing_in_the_payout_admin_writes_except_the_pay_out_page(api_client, funded, finance, superuser):
     payout_id = pay_out(api_client, 1_000).json()["id"]
     for user in (finance, superuser):
         client = client_for(user)
-        assert client.get(f"{PAYOUTS}add/").status_code == 403
+        # "Add" is the pay-out page (through payout_create), not a model form.
+        assert "Pay a merchant out" in client.get(f"{PAYOUTS}add/").content.decode()
         assert client.post(f"{PAYOUTS}{quote(payout_id)}/change/", {"amount": 1}).status_code == 403
         assert client.get(f"{PAYOUTS}{quote(payout_id)}/delete/").status_code == 403
     assert Payout.objects.get(pk=payout_id).amount == 1_000
@@ -305,3 +306,73 @@ def test_finance_sees_the_merchants_whose_available_balance_is_below_zero(mercha
     with CaptureQueriesContext(connection) as twelve_rows:
         assert len(client.get(NEGATIVE).context["cl"].result_list) == 12
     assert 0 < len(twelve_rows.captured_queries) == len(two_rows.captured_queries)
+
+
+# --- Paying out by hand -----------------------------------------------------------------------------------
+
+
+def pay_out_form(client, merchant, amount: str, *, token: str = "t-1", reason: str = "merchant asked by phone"):
+    return client.post(
+        f"{PAYOUTS}add/",
+        {
+            "merchant": merchant.pk,
+            "currency": "USD",
+            "amount": amount,
+            "description": "By hand",
+            "reason": reason,
+            "token": token,
+        },
+    )
+
+
+def test_finance_pays_a_merchant_out_by_hand_in_major_units_once_audited(merchant, funded, finance):
+    client = client_for(finance)
+    page = client.get(f"{PAYOUTS}add/?merchant={merchant.pk}")
+    assert page.status_code == 200 and "100.00 USD" in page.content.decode()  # what is available now
+    response = pay_out_form(client, merchant, "25.50")
+    payout = Payout.objects.get(merchant=merchant)
+    assert response.status_code == 302 and response["Location"].endswith(f"{quote(payout.id)}/change/")
+    assert (payout.amount, payout.status, payout.automatic, payout.requested_by) == (
+        2_550,
+        "pending",
+        False,
+        "staff:fay.finance",
+    )
+    assert balance_of(merchant) == (10_000 - 2_550, 0)
+    audit = AuditEntry.objects.get(object_type="payout", object_id=payout.id)
+    assert (audit.actor, audit.action, audit.reason) == (
+        "staff:fay.finance",
+        "payout.create",
+        "merchant asked by phone",
+    )
+    # The same form submitted again (a double click, a reload) makes no second payout.
+    assert pay_out_form(client, merchant, "25.50").status_code == 302
+    assert Payout.objects.filter(merchant=merchant).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [("abc", "Type an amount"), ("1.234", "2 decimal places"), ("0", "above zero"), ("-5", "above zero")],
+)
+def test_a_bad_amount_is_refused_on_the_form_and_nothing_is_written(merchant, funded, finance, amount, message):
+    response = pay_out_form(client_for(finance), merchant, amount)
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not Payout.objects.exists() and balance_of(merchant) == (10_000, 0)
+
+
+def test_more_than_is_available_or_a_held_merchant_is_refused_with_a_message(merchant, funded, finance):
+    client = client_for(finance)
+    response = pay_out_form(client, merchant, "100.01")
+    assert response.status_code == 200 and messages_of(response)
+    assert "more than can be paid out" in " ".join(messages_of(response))
+    hold(merchant)
+    response = pay_out_form(client, merchant, "1.00", token="t-2")
+    assert response.status_code == 200 and not Payout.objects.exists()
+
+
+def test_support_and_operations_cannot_pay_out(merchant, funded, support, operations):
+    for user in (support, operations):
+        client = client_for(user)
+        assert client.get(f"{PAYOUTS}add/").status_code == 403
+        assert pay_out_form(client, merchant, "1.00").status_code == 403
+    assert not Payout.objects.exists()

@@ -385,7 +385,7 @@ def test_charts_escape_their_text_and_scale_to_the_largest_value():
 
 @requires_postgres
 def test_postgresql_knows_how_many_days_the_payments_group_into(merchant):
-    """backoffice 0004's statistics match the expression the dashboard groups by, so the planner expects a few
+    """backoffice 0005's statistics match the expression the dashboard groups by, so the planner expects a few
     groups (and hashes them) rather than one per payment (and sorts them all on disk)."""
     now = timezone.now()
     Payment.objects.bulk_create(

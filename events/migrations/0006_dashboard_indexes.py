@@ -18,7 +18,7 @@ def brin_backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("events", "0004_dispute_deadline_schedule")]
+    dependencies = [("events", "0005_endpoint_rotation_description")]
 
     operations = [
         migrations.AddIndex(

@@ -28,7 +28,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("backoffice", "0003_negative_balances_hold_payouts"),
+        ("backoffice", "0004_create_payouts_permission"),
         ("payments", "0012_processors_and_routing"),
     ]
 
