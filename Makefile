@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv bench bench-inprocess bench-ledger bench-webhooks bench-recon bench-sandbox bench-dashboard chaos
+.PHONY: run test lint venv bench bench-inprocess bench-ledger bench-webhooks bench-recon bench-metrics bench-dashboard bench-sandbox chaos
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-recon: venv
 ## BENCH_ARGS: --payments N, --days D (the payments' spread), --database NAME, --reuse.
 bench-dashboard: venv
 	$(BIN)/python -m benchmarks.bench_dashboard $(BENCH_ARGS)
+
+## One /metrics scrape (every database collector) with 100 000 payments on PostgreSQL (--payments N).
+bench-metrics: venv
+	$(BIN)/python -m benchmarks.bench_metrics $(BENCH_ARGS)
 
 ## The fault simulator: the whole stack under seeded faults, then the checks (docs/reliability.md).
 ## CHAOS_SECONDS (default 120) and CHAOS_SEED (default 1) pick the run; CHAOS_ARGS adds options (--no-faults…).

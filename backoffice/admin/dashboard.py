@@ -6,14 +6,14 @@ below the panels, under "All sections"). This module only presents: the figures 
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.core.exceptions import BadRequest
 from django.urls import reverse
-from django.utils import timezone
 
 from backoffice import charts
+from backoffice.admin.base import when
 from backoffice.charts import Chart, Series
 from backoffice.dashboard import (
     PAYMENT_STATUSES,
@@ -75,7 +75,7 @@ def _age(since: datetime | None, now: datetime) -> str:
 
 def _when(moment: datetime | None) -> str:
     """The one date format of the back office: ``2026-11-30 19:56 UTC``."""
-    return "never" if moment is None else f"{timezone.localtime(moment, UTC):%Y-%m-%d %H:%M} UTC"
+    return "never" if moment is None else when(moment)
 
 
 def _money_list(moneys, *, limit: int = 3) -> str:
