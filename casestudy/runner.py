@@ -288,7 +288,7 @@ class Run:
     def outage_figures(self, orders: list[Order], began_wall: float, window: tuple[float, float]) -> dict:
         """How the clients fared while the processor was down and how long the backlog took once it was back."""
         start, end = began_wall + window[0], began_wall + window[1]
-        during = [order for order in orders if start <= order.began_wall < end]
+        during = [order for order in orders if start <= order.arrived_wall < end]
         outcomes = Counter(
             "gave_up" if order.gave_up else f"{order.status} {order.payment_status or ''}".strip() for order in during
         )
@@ -302,7 +302,7 @@ class Run:
         last_final = rows[0][0]
         return {
             "window_seconds": [window[0], window[1]],
-            "orders_begun_during": len(during),
+            "orders_arrived_during": len(during),
             "answers_during": dict(outcomes),
             "known_at_once_during": sum(1 for order in during if order.known_at_once),
             "last_final_status_after_resume_seconds": None if last_final is None else round(float(last_final) - end, 1),
@@ -389,7 +389,7 @@ def table(results: dict) -> str:
         if name in results and "outage" in results[name]:
             outage = results[name]["outage"]
             lines.append(
-                f"{name} during the outage {outage['window_seconds']}: {outage['orders_begun_during']} orders, "
+                f"{name} during the outage {outage['window_seconds']}: {outage['orders_arrived_during']} orders, "
                 f"answers {outage['answers_during']}, known at once {outage['known_at_once_during']}; last final "
                 f"status {outage['last_final_status_after_resume_seconds']} s after the processor came back"
             )

@@ -26,7 +26,7 @@ import requests
 from chaos.hooks import _handler, _Server, standard_webhooks_valid
 
 # Orders arrive at this rate (a Poisson process drawn from the seed), each sent by a thread of its own.
-ARRIVALS_PER_SECOND = 25.0
+ARRIVALS_PER_SECOND = 20.0
 MAX_IN_FLIGHT = 64
 # Card tokens of the sandbox and how often an order uses each: approved; a definite decline; and the card whose
 # charge the sandbox makes at once but answers, and reports by webhook, only 8 s later (after every timeout).
@@ -53,6 +53,7 @@ class Order:
     token: str
     due: float = 0.0  # seconds after the phase's start it arrives
     queued: float = 0.0  # time.monotonic() it arrived (waiting for a free sender, if none is)
+    arrived_wall: float = 0.0  # time.time() it arrived
     began: float = 0.0  # time.monotonic() of the first attempt
     began_wall: float = 0.0  # time.time() of the first attempt
     first_answer_at: float | None = None
@@ -203,7 +204,7 @@ def run_orders(*, seed: int, phase: str, base_url: str, api_key: str, seconds: f
             delay = started + order.due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            order.queued = time.monotonic()
+            order.queued, order.arrived_wall = time.monotonic(), time.time()
             pool.submit(sender.send, order)
     return orders, sender.errors
 
