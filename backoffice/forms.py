@@ -6,10 +6,11 @@ lets the service recognise a form submitted twice (a double click, a reload).
 """
 
 import uuid
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 
-from core.money import CURRENCY_CHOICES, MAX_AMOUNT
+from core.money import CURRENCY_CHOICES, MAX_AMOUNT, exponent
 from merchants.models import Merchant
 from payments.models import EVIDENCE_FIELDS, CancellationReason, RefundReason
 
@@ -112,3 +113,42 @@ class PayoutReleaseForm(forms.Form):
     reason = forms.CharField(
         max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Why: kept in the audit trail."
     )
+
+
+class StaffPayoutForm(OnceForm):
+    """Pay a merchant out by hand: the amount in the currency's major units (25.00), as a person types it."""
+
+    merchant = forms.ModelChoiceField(
+        queryset=Merchant.objects.all(), to_field_name="id", widget=forms.TextInput(attrs={"placeholder": "mch_…"})
+    )
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+    amount = forms.CharField(
+        max_length=20,
+        help_text="In the currency's major units, as written on a statement: 25.00 for twenty-five dollars.",
+    )
+    description = forms.CharField(max_length=1000, required=False, help_text="Shown to the merchant with the payout.")
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why it is paid out by hand: kept in the audit trail.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        currency, typed = cleaned.get("currency"), cleaned.get("amount")
+        if not currency or typed is None:
+            return cleaned
+        places = exponent(currency)
+        try:
+            major = Decimal(typed.replace(",", "").strip())
+        except InvalidOperation:
+            self.add_error("amount", "Type an amount such as 25.00.")
+            return cleaned
+        minor = major.scaleb(places)
+        if not major.is_finite() or minor != minor.to_integral_value():
+            self.add_error("amount", f"{currency} has {places} decimal places at most.")
+        elif not 0 < minor <= MAX_AMOUNT:
+            self.add_error("amount", "The amount must be above zero and within the API's limit.")
+        else:
+            cleaned["amount_minor"] = int(minor)
+        return cleaned

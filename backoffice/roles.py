@@ -47,6 +47,7 @@ FINANCE = (
     "backoffice.make_ledger_adjustment",
     "backoffice.resolve_reconciliation_exception",
     "backoffice.hold_payouts",
+    "backoffice.create_payouts",
     *_can("view", "backoffice", "ledgeradjustment", "negativebalance"),
     *_can("view", "ledger", "account", "journalentry", "posting", "maturingfunds", "ledgercheckrun"),
     *_can("view", "reconciliation", "reconciliationrun", "reconciliationexception"),

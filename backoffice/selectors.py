@@ -10,7 +10,12 @@ from backoffice.models import NegativeBalance, RefundRequest
 from core.models import AuditEntry
 from events.models import Event, WebhookDelivery
 from ledger.models import AccountCode, JournalEntry, Posting
-from ledger.selectors import accounts_with_balances, balance_transactions_of
+from ledger.selectors import (
+    accounts_with_balances,
+    balance_transactions_of,
+    balance_transactions_paid_out_by,
+    payout_entry_of,
+)
 from payments.models import Dispute, Payment, PaymentTransition, Refund
 from payouts.models import Payout
 
@@ -130,12 +135,27 @@ class PayoutDossier:
     journal_entries: list[JournalEntry] = field(default_factory=list)
     # Its history: the audit entries about it, oldest first (created, claimed, sent, paid / failed / canceled).
     history: list[AuditEntry] = field(default_factory=list)
+    # Of an automatic payout: the balance transactions it paid out (their nets sum to its amount), the first
+    # SECTION_LIMIT of them, and how many there are. None for a payout made by hand.
+    paid_out: list[JournalEntry] | None = None
+    paid_out_count: int = 0
 
 
 def payout_dossier(*, payout: Payout) -> PayoutDossier:
-    """The payout's balance transactions, ledger entries with their postings, and state history: four queries."""
+    """The payout's balance transactions, ledger entries with their postings, state history and, for an automatic
+    payout, what it paid out."""
     postings = Posting.objects.select_related("account").order_by("id")
+    paid_out, paid_out_count = None, 0
+    payout_entry = payout_entry_of(merchant=payout.merchant_id, payout_id=payout.id)
+    if payout_entry is not None:
+        settled = balance_transactions_paid_out_by(
+            balance_transactions_of(merchant=payout.merchant_id), payout_entry=payout_entry
+        )
+        if settled is not None:
+            paid_out, paid_out_count = list(settled.order_by("id")[:SECTION_LIMIT]), settled.count()
     return PayoutDossier(
+        paid_out=paid_out,
+        paid_out_count=paid_out_count,
         payout=payout,
         balance_transactions=list(
             balance_transactions_of(merchant=payout.merchant_id).filter(source=payout.id).order_by("id")

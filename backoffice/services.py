@@ -33,7 +33,7 @@ from merchants.models import Merchant
 from payments import dispute_services, refund_services, services
 from payments.models import EVIDENCE_FIELDS, Dispute, Payment, Refund, RefundReason, RefundStatus
 from payouts import payout_services
-from payouts.models import PayoutHold
+from payouts.models import Payout, PayoutHold
 
 Status = RefundRequest.Status
 
@@ -406,6 +406,28 @@ def ledger_adjustment_make(
 
 
 # --- Payout holds --------------------------------------------------------------------------------
+
+
+def staff_payout_create(
+    *, merchant: Merchant, amount: int, currency: str, description: str, reason: str, token: str, user
+) -> Payout:
+    """Pay ``amount`` of the merchant's available balance out to its default external account in ``currency``,
+    as a user with ``create_payouts``: ``payout_services.payout_create`` (the ledger's floor, the hold, the
+    event, sent by a worker like any payout), audited with the staff member and ``reason``. The form's one-time
+    ``token`` is the idempotency key, so a form submitted twice makes one payout."""
+    require_staff_permission(user, "create_payouts", "pay merchants out")
+    if not reason.strip():
+        raise InvalidRequestError("Say why the merchant is paid out by hand.", param="reason")
+    return payout_services.payout_create(
+        merchant=merchant,
+        amount=amount,
+        currency=currency,
+        destination_id=None,
+        description=description or None,
+        actor=staff_actor(user),
+        idempotency_key=f"staff:{token}",
+        reason=reason.strip(),
+    )
 
 
 def staff_payouts_hold(*, merchant: Merchant, reason: str, user) -> PayoutHold:

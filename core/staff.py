@@ -17,6 +17,7 @@ STAFF_PERMISSIONS = {
     "make_ledger_adjustment": "Can make a manual ledger adjustment",
     "resolve_reconciliation_exception": "Can resolve a reconciliation exception",
     "hold_payouts": "Can hold or release a merchant's payouts",
+    "create_payouts": "Can pay a merchant's available balance out to its bank account",
 }
 
 

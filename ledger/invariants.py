@@ -11,10 +11,18 @@ from dataclasses import asdict, dataclass, field
 from django.apps import apps
 from django.db import connection
 
-from ledger.models import Account, AccountCode, JournalEntry, MaturingFunds, Posting
+from ledger.models import (
+    MERCHANT_BALANCE_CODES,
+    Account,
+    AccountCode,
+    JournalEntry,
+    MaturingFunds,
+    Posting,
+    SettledTransaction,
+)
 
 SAMPLE = 10
-# Installed by migration 0002_immutability_triggers (PostgreSQL only).
+# Installed by migrations 0002, 0005 and 0008 (PostgreSQL only).
 TRIGGER_NAMES = (
     "ledger_posting_append_only",
     "ledger_journalentry_guard",
@@ -22,6 +30,8 @@ TRIGGER_NAMES = (
     "ledger_posting_no_truncate",
     "ledger_journalentry_no_truncate",
     "ledger_account_no_truncate",
+    "ledger_settledtransaction_append_only",
+    "ledger_settledtransaction_no_truncate",
 )
 
 
@@ -59,6 +69,7 @@ def _tables() -> dict[str, str]:
         "entry": quote(JournalEntry._meta.db_table),
         "account": quote(Account._meta.db_table),
         "maturing": quote(MaturingFunds._meta.db_table),
+        "settled": quote(SettledTransaction._meta.db_table),
     }
 
 
@@ -313,6 +324,101 @@ def check_payouts_in_transit() -> tuple[int, list, str]:
     return count, sample, ""
 
 
+def check_payouts_settle() -> tuple[int, list, str]:
+    """Each automatic payout paid out exactly its amount: the nets of what it settled sum to it.
+
+    Offending rows, by kind:
+    - ``unbalanced`` (a payout's entry): the posted postings on merchant_available and merchant_pending of the
+      entries it settled, its own included, do not sum to zero (what it paid out is not what it took);
+    - ``not_a_payout`` (an entry): something settles transactions without being a payout's creation entry that
+      settles itself;
+    - ``other_merchant`` (an entry): a settled transaction of another merchant than the payout's;
+    - ``paid_out_pending`` (an entry): a capture settled before its funds matured.
+    """
+    t = _tables()
+    codes = ", ".join(["%s"] * len(MERCHANT_BALANCE_CODES))
+    pending = AccountCode.MERCHANT_PENDING
+    sql = (
+        f"SELECT 'unbalanced', g.payout_entry_id FROM {t['settled']} g "  # noqa: S608
+        f"JOIN {t['posting']} p ON p.entry_id = g.entry_id JOIN {t['account']} a ON a.id = p.account_id "
+        f"WHERE p.phase = 'posted' AND a.code IN ({codes}) GROUP BY g.payout_entry_id HAVING SUM(p.amount) <> 0 "
+        f"UNION ALL SELECT 'not_a_payout', g.payout_entry_id FROM {t['settled']} g "
+        f"JOIN {t['entry']} e ON e.id = g.payout_entry_id WHERE e.type <> 'payout' OR NOT EXISTS "
+        f"(SELECT 1 FROM {t['settled']} own WHERE own.entry_id = g.payout_entry_id "
+        "AND own.payout_entry_id = g.payout_entry_id) GROUP BY g.payout_entry_id "
+        f"UNION ALL SELECT 'other_merchant', g.entry_id FROM {t['settled']} g "
+        f"JOIN {t['entry']} s ON s.id = g.entry_id JOIN {t['entry']} e ON e.id = g.payout_entry_id "
+        "WHERE COALESCE(s.merchant_id, '') <> COALESCE(e.merchant_id, '') "
+        # A capture's funds are paid out only once matured, and so before the payout was created.
+        f"UNION ALL SELECT 'paid_out_pending', g.entry_id FROM {t['settled']} g "
+        f"JOIN {t['entry']} e ON e.id = g.payout_entry_id WHERE EXISTS (SELECT 1 FROM {t['posting']} p "
+        f"JOIN {t['account']} a ON a.id = p.account_id WHERE p.entry_id = g.entry_id AND p.phase = 'posted' "
+        f"AND a.code = %s) AND NOT EXISTS (SELECT 1 FROM {t['entry']} m "
+        "WHERE m.event_key = 'funds.matured:' || g.entry_id AND m.created <= e.created)"
+    )
+    count, sample = _count_and_sample(sql, [*MERCHANT_BALANCE_CODES, pending])
+    return count, sample, ""
+
+
+# The entry types that may move a merchant's money (merchant_available, merchant_pending,
+# merchant_payouts_in_transit) in the posted phase, each for a reason the posting rules document.
+EARNING_TYPES = ("charge", "refund", "refund_failure", "dispute", "dispute_reversal", "payment_return", "adjustment")
+PAYOUT_TYPES = ("payout", "payout_failure", "payout_cancel")
+
+
+def check_merchant_funds_explained() -> tuple[int, list, str]:
+    """Per merchant and currency, what was paid out plus what is pending, available and in transit equals what
+    was captured less fees, refunds, disputes and returns, plus adjustments.
+
+    The left side's "paid out" comes from the payouts themselves (``payouts.Payout`` rows ``paid``), not from
+    the ledger; the rest from the merchant's posted balances. The right side from the ledger entries by type.
+    Since every entry balances, they agree exactly when the payout entries moved the merchant's money by what
+    the paid payouts amount to, and nothing else moved it. Offending rows, by kind:
+    - ``paid_out_mismatch`` (merchant, currency, paid out by the ledger, paid out by the payouts): the ledger's
+      payout entries took from the merchant a different amount than the paid payouts;
+    - ``unexplained`` (an entry): an entry of another type moved a merchant's money in the posted phase.
+    """
+    try:
+        payout_model = apps.get_model("payouts", "Payout")
+    except LookupError:
+        raise Skip("the payouts.Payout model does not exist yet") from None
+    meta = payout_model._meta
+    if meta.db_table not in connection.introspection.table_names():
+        raise Skip(f"the table {meta.db_table} does not exist (migrate payouts)")
+    quote = connection.ops.quote_name
+    t = _tables()
+    payouts = quote(meta.db_table)
+    merchant, currency, amount, status = (
+        quote(meta.get_field(name).column) for name in ("merchant", "currency", "amount", "status")
+    )
+    codes = [AccountCode.MERCHANT_AVAILABLE, AccountCode.MERCHANT_PENDING, AccountCode.MERCHANT_PAYOUTS_IN_TRANSIT]
+    listed = ", ".join(["%s"] * len(codes))
+    payout_types = ", ".join(["%s"] * len(PAYOUT_TYPES))
+    known_types = ", ".join(["%s"] * (len(EARNING_TYPES) + len(PAYOUT_TYPES) + 1))
+    sql = (
+        "SELECT 'paid_out_mismatch', COALESCE(l.merchant_id, o.merchant_id), "  # noqa: S608
+        "COALESCE(l.currency, o.currency), CAST(COALESCE(l.paid, 0) AS BIGINT), "
+        "CAST(COALESCE(o.paid, 0) AS BIGINT) FROM ("
+        # What the payout entries took from the merchant's money, in total (creation, failure and cancel move
+        # it between the merchant's own accounts; only "paid" takes it away).
+        "SELECT a.merchant_id, a.currency, SUM(p.amount) AS paid "
+        f"FROM {t['posting']} p JOIN {t['account']} a ON a.id = p.account_id "
+        f"JOIN {t['entry']} e ON e.id = p.entry_id WHERE p.phase = 'posted' AND a.code IN ({listed}) "
+        f"AND e.type IN ({payout_types}) GROUP BY a.merchant_id, a.currency) l "
+        f"FULL OUTER JOIN (SELECT {merchant} AS merchant_id, {currency} AS currency, SUM({amount}) AS paid "
+        f"FROM {payouts} WHERE {status} = 'paid' GROUP BY {merchant}, {currency}) o "
+        "ON o.merchant_id = l.merchant_id AND o.currency = l.currency "
+        "WHERE COALESCE(l.paid, 0) <> COALESCE(o.paid, 0) "
+        "UNION ALL SELECT 'unexplained', e.id, a.currency, 0, 0 "
+        f"FROM {t['posting']} p JOIN {t['account']} a ON a.id = p.account_id "
+        f"JOIN {t['entry']} e ON e.id = p.entry_id WHERE p.phase = 'posted' AND a.code IN ({listed}) "
+        f"AND e.type NOT IN ({known_types}) GROUP BY e.id, a.currency"
+    )
+    params = [*codes, *PAYOUT_TYPES, *codes, *EARNING_TYPES, *PAYOUT_TYPES, "funds_matured"]
+    count, sample = _count_and_sample(sql, params)
+    return count, sample, ""
+
+
 def check_immutability_triggers() -> tuple[int, list, str]:
     """On PostgreSQL, the triggers that refuse UPDATE, DELETE and TRUNCATE of the ledger are installed and enabled."""
     if connection.vendor != "postgresql":
@@ -333,6 +439,8 @@ CHECKS = [
     ("payments_captured_once", check_payments_captured_once),
     ("funds_mature", check_funds_mature),
     ("payouts_in_transit", check_payouts_in_transit),
+    ("payouts_settle", check_payouts_settle),
+    ("merchant_funds_explained", check_merchant_funds_explained),
     ("immutability_triggers", check_immutability_triggers),
 ]
 

@@ -271,6 +271,29 @@ class MaturingFunds(models.Model):
         return f"{self.entry_id} matures at {self.available_on:%Y-%m-%d %H:%M:%S}"
 
 
+class SettledTransaction(models.Model):
+    """A balance transaction paid out by an automatic payout: Stripe's payout reconciliation, as data.
+
+    When an automatic payout is created (``posting_rules.automatic_payout_created``), every balance transaction
+    of the merchant and currency that is ``available`` and not settled yet gets a row naming the payout's own
+    entry (``payout_entry``), and so does that entry itself; the payout's amount is the sum of the others' nets,
+    so each group's nets sum to zero (``ledger_check``: ``payouts_settle``). ``entry`` is the primary key: a
+    balance transaction is paid out by one automatic payout at most, whatever runs concurrently. Insert-only (on
+    PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE, as for postings): a payout that fails or is canceled
+    keeps what it settled, and the entry that gives its amount back is a new balance transaction, settled by the
+    next payout.
+    """
+
+    entry = models.OneToOneField(JournalEntry, primary_key=True, on_delete=models.PROTECT, related_name="settlement")
+    payout_entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="settles")
+
+    class Meta:
+        ordering = ["entry_id"]
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} paid out by {self.payout_entry_id}"
+
+
 class LedgerCheckRun(models.Model):
     """One run of the invariant checks (``ledger.tasks.ledger_check``), kept for staff to see."""
 

@@ -17,12 +17,15 @@ from django.utils import timezone
 
 from core.db import PreparedRead
 from core.money import MAX_AMOUNT, convert, is_known_currency
-from ledger.errors import LedgerError, LedgerEventMissing
+from ledger.errors import InsufficientBalance, LedgerError, LedgerEventMissing
 from ledger.fees import cross_border_fee, platform_fee
 from ledger.models import AccountCode, JournalEntry, Posting
+from ledger.selectors import balance_transactions_to_settle
 from ledger.services import (
     Leg,
+    account_lock,
     accounts_get_or_create,
+    entries_settle,
     entry_mature,
     entry_post,
     entry_post_pending,
@@ -564,6 +567,36 @@ def payout_created(*, payout_id: str, merchant, amount: int, currency: str) -> J
         memo="payout",
         not_below_zero=[accounts[AVAILABLE]],
     )
+
+
+def automatic_payout_created(*, payout_id: str, merchant, currency: str) -> tuple[JournalEntry, int]:
+    """An automatic payout was created: it pays out every available balance transaction of the merchant in
+    ``currency`` that no automatic payout has paid out yet, and its amount is the sum of their nets.
+
+    Under the lock of the merchant's available account (held to the end of the caller's transaction), reads the
+    transactions to settle (``balance_transactions_to_settle``), posts ``payout_created`` for their sum (which
+    asks for the floor, as every payout does) and records the group (``entries_settle``: the transactions and
+    the payout's own entry, whose nets sum to zero). The sum is the available balance, so this pays out the
+    whole of it; ``GET /v1/balance_transactions?payout=`` lists the group. Returns the entry and the amount.
+    ``InsufficientBalance`` when the sum
+    is not above zero (nothing to pay out, or a negative balance) or the floor refuses it (refunds in flight);
+    nothing is written then. Idempotent like every rule: a second call for ``payout_id`` returns the entry
+    written the first time and settles nothing more.
+    """
+    _currency(currency)
+    # Both of payout_created's accounts exist before the lock, as for any payout: one that created its in-transit
+    # account while this held the lock would deadlock with it.
+    available = accounts_get_or_create(merchant=merchant, currency=currency, codes=[AVAILABLE, IN_TRANSIT])[AVAILABLE]
+    account_lock(available)
+    if _entry(f"payout.created:{payout_id}") is not None:
+        return _payout_in_transit(payout_id)
+    to_settle = balance_transactions_to_settle(merchant=merchant, currency=currency)
+    amount = sum(net for _, net in to_settle)
+    if amount <= 0:
+        raise InsufficientBalance(f"Nothing to pay out: the available {currency} balance is {amount}.", param="amount")
+    entry = payout_created(payout_id=payout_id, merchant=merchant, amount=amount, currency=currency)
+    entries_settle(payout_entry=entry, entry_ids=[entry_id for entry_id, _ in to_settle])
+    return entry, amount
 
 
 def _payout_in_transit(payout_id: str) -> tuple[JournalEntry, int]:

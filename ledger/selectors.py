@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Concat
 
-from ledger.models import MERCHANT_BALANCE_CODES, Account, AccountCode, JournalEntry, Posting
+from ledger.models import MERCHANT_BALANCE_CODES, Account, AccountCode, JournalEntry, Posting, SettledTransaction
 
 POSTED = Posting.Phase.POSTED
 PENDING = Posting.Phase.PENDING
@@ -77,7 +77,6 @@ def balance_transactions_of(*, merchant) -> QuerySet[JournalEntry]:
     """
     on_balance = dict(phase=POSTED, account__merchant=merchant)
     moves_balance = Posting.objects.filter(entry=OuterRef("pk"), account__code__in=MERCHANT_BALANCE_CODES, **on_balance)
-    matured = JournalEntry.objects.filter(event_key=Concat(Value("funds.matured:"), OuterRef("pk")))
     return (
         JournalEntry.objects.filter(merchant=merchant)
         .exclude(type=JournalEntry.Type.FUNDS_MATURED)
@@ -85,7 +84,7 @@ def balance_transactions_of(*, merchant) -> QuerySet[JournalEntry]:
         .annotate(
             net=-_entry_sum(account__code__in=MERCHANT_BALANCE_CODES, **on_balance),
             pending_delta=_entry_sum(account__code=AccountCode.MERCHANT_PENDING, **on_balance),
-            matured=Exists(matured),
+            matured=_matured("pk"),
             available_on_shown=Coalesce(F("available_on"), F("created")),
             fee=-_entry_sum(phase=POSTED, account__code=AccountCode.FEE_REVENUE),
             # The currency the merchant's balance moved in: the settlement currency of a converted payment.
@@ -97,6 +96,66 @@ def balance_transactions_of(*, merchant) -> QuerySet[JournalEntry]:
 
 def balance_transaction_get(*, merchant, transaction_id: str) -> JournalEntry | None:
     return balance_transactions_of(merchant=merchant).filter(pk=transaction_id).first()
+
+
+def _matured(entry_reference: str) -> Exists:
+    """Whether the entry that ``entry_reference`` names has matured: its ``funds.matured`` entry exists. A
+    balance transaction is ``pending`` while it has a posted credit to merchant_pending and has not matured."""
+    return Exists(JournalEntry.objects.filter(event_key=Concat(Value("funds.matured:"), OuterRef(entry_reference))))
+
+
+def balance_transactions_to_settle(*, merchant, currency: str) -> list[tuple[str, int]]:
+    """The merchant's balance transactions in ``currency`` that an automatic payout would pay out now:
+    ``available`` (no pending funds, or matured) and not settled by an earlier automatic payout, as
+    ``(entry id, net)`` pairs, oldest first.
+
+    Their nets sum to the merchant's available balance in ``currency``: every posted movement of
+    merchant_available or merchant_pending belongs to one balance transaction (a maturing entry only moves a
+    capture's net from one to the other, and the capture counts once it has matured), and each earlier automatic
+    payout's settled group sums to zero with its own entry (``ledger_check``: ``payouts_settle``). Reads the
+    merchant's balance postings that are not settled yet; the caller holds the available account's lock, so no
+    payout or refund moves the balance meanwhile.
+    """
+    pending_credit = Posting.objects.filter(
+        entry=OuterRef("entry_id"), phase=POSTED, account__code=AccountCode.MERCHANT_PENDING
+    )
+    rows = (
+        Posting.objects.filter(
+            phase=POSTED,
+            account__merchant=merchant,
+            account__currency=currency,
+            account__code__in=MERCHANT_BALANCE_CODES,
+        )
+        .exclude(entry__type=JournalEntry.Type.FUNDS_MATURED)
+        .filter(~Exists(SettledTransaction.objects.filter(entry=OuterRef("entry_id"))))
+        .filter(~Exists(pending_credit) | _matured("entry_id"))
+        .order_by()
+        .values("entry_id")
+        .annotate(net=-Sum("amount"))
+        .order_by("entry_id")
+        .values_list("entry_id", "net")
+    )
+    return [(entry_id, net) for entry_id, net in rows if net]
+
+
+def payout_entry_of(*, merchant, payout_id: str) -> JournalEntry | None:
+    """The balance transaction of the merchant's payout ``payout_id`` (its creation), or None."""
+    return (
+        JournalEntry.objects.filter(merchant=merchant, source=payout_id, type=JournalEntry.Type.PAYOUT)
+        .order_by("created", "pk")
+        .first()
+    )
+
+
+def balance_transactions_paid_out_by(
+    transactions: QuerySet[JournalEntry], *, payout_entry: JournalEntry
+) -> QuerySet[JournalEntry] | None:
+    """Of ``transactions`` (``balance_transactions_of``), those an automatic payout paid out (Stripe's
+    ``?payout=``): the ones its creation settled, without its own entry, so their nets sum to its amount. None
+    when it settled none (a manual payout, or one made before settlements were recorded)."""
+    if not SettledTransaction.objects.filter(entry=payout_entry, payout_entry=payout_entry).exists():
+        return None
+    return transactions.filter(settlement__payout_entry=payout_entry).exclude(pk=payout_entry.pk)
 
 
 def accounts_with_balances(accounts: QuerySet[Account] | None = None) -> QuerySet[Account]:

@@ -55,6 +55,7 @@ from ledger.models import (
     LedgerCheckRun,
     MaturingFunds,
     Posting,
+    SettledTransaction,
 )
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,25 @@ def _remember_accounts_when_committed(accounts: list[Account]) -> None:
 def forget_known_accounts() -> None:
     """Forget the accounts this process has seen (for a database emptied under it: tests)."""
     _known_accounts.clear()
+
+
+def account_lock(account: Account) -> None:
+    """Lock ``account`` FOR UPDATE until the caller's transaction ends: a caller that reads the account's
+    history and then posts from what it read (an automatic payout) holds it across both, so that nothing that
+    asks for the same lock (payouts, the floor of ``not_below_zero``) moves the account in between."""
+    _require_transaction()
+    list(Account.objects.select_for_update().filter(pk=account.pk).values_list("pk", flat=True))
+
+
+def entries_settle(*, payout_entry: JournalEntry, entry_ids: Iterable[str]) -> None:
+    """Record that the automatic payout whose entry is ``payout_entry`` paid out ``entry_ids``, and itself, in the
+    caller's transaction. The caller makes the payout's amount the sum of their nets, so the group sums to zero
+    (``ledger_check``: ``payouts_settle``). A transaction already settled by another payout is refused by the
+    primary key (IntegrityError): one payout at most pays out each."""
+    _require_transaction()
+    SettledTransaction.objects.bulk_create(
+        [SettledTransaction(entry_id=entry_id, payout_entry=payout_entry) for entry_id in [*entry_ids, payout_entry.pk]]
+    )
 
 
 def _account_create(*, code: str, merchant_id: str | None, currency: str) -> Account:

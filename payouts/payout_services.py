@@ -105,7 +105,7 @@ def payout_destination(*, merchant: Merchant, currency: str, destination_id: str
 def payout_create(
     *,
     merchant: Merchant,
-    amount: int,
+    amount: int | None,
     currency: str,
     destination_id: str | None,
     description: str | None,
@@ -114,6 +114,7 @@ def payout_create(
     checkpoint=None,
     automatic: bool = False,
     period: str | None = None,
+    reason: str = "",
 ) -> Payout:
     """Create a ``pending`` payout of ``amount`` from the merchant's available balance. Never calls the processor.
 
@@ -124,10 +125,14 @@ def payout_create(
     the amount is more than what is available, so concurrent payouts that would overdraw together cannot both
     be made. At most one payout per (merchant, idempotency key): a second execution returns the first payout.
     Its send is queued once the transaction commits (``PAYOUTS_SEND_ON_COMMIT``); the sweep sends it otherwise.
+    ``reason`` (a staff member's, paying out by hand in the back office) goes into the audit entry.
     A merchant whose payouts are held is refused (400 ``payouts_held``, nothing written); a retry of a payout
     created before the hold returns that payout (which is not sent while the hold lasts).
-    An automatic payout (``automatic``, with its ``period``) is at most one per merchant, currency and period:
-    a second one raises IntegrityError, nothing written.
+    An automatic payout (``automatic``, with its ``period``; ``amount`` None) pays out the whole available
+    balance: its amount is the sum of the available balance transactions no automatic payout has paid out yet,
+    and it records them (``posting_rules.automatic_payout_created``: ``GET /v1/balance_transactions?payout=``);
+    InsufficientBalance when that is not above zero. At most one per merchant, currency and period: a second one
+    raises IntegrityError, nothing written.
     """
     if idempotency_key is not None:
         existing = Payout.objects.filter(merchant=merchant, creation_idempotency_key=idempotency_key).first()
@@ -152,10 +157,17 @@ def payout_create(
                 period=period,
             )
             try:
-                entry = posting_rules.payout_created(
-                    payout_id=payout.id, merchant=merchant, amount=amount, currency=currency
-                )
+                if automatic:
+                    entry, payout.amount = posting_rules.automatic_payout_created(
+                        payout_id=payout.id, merchant=merchant, currency=currency
+                    )
+                else:
+                    entry = posting_rules.payout_created(
+                        payout_id=payout.id, merchant=merchant, amount=amount, currency=currency
+                    )
             except InsufficientBalance:
+                if automatic:
+                    raise
                 available = {b.currency: b.amount for b in balance_get(merchant=merchant).available}.get(currency, 0)
                 # The floor counts refunds still in flight (reserved, not yet posted) as gone already: the
                 # balance the API shows does not, hence the mention.
@@ -166,7 +178,7 @@ def payout_create(
                 ) from None
             payout.balance_transaction = entry.id
             payout.save()
-            _record(payout, "create", before=None, actor=actor, event="payout.created")
+            _record(payout, "create", before=None, actor=actor, event="payout.created", reason=reason)
             if checkpoint is not None:
                 checkpoint(payout)
             if settings.PAYOUTS_SEND_ON_COMMIT:
@@ -473,7 +485,7 @@ def payouts_pay_out_automatically(*, now: datetime | None = None) -> dict:
             try:
                 payout_create(
                     merchant=merchant,
-                    amount=balance.amount,
+                    amount=None,
                     currency=balance.currency,
                     destination_id=None,
                     description=f"Automatic payout {period}",

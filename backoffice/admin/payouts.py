@@ -28,10 +28,13 @@ from backoffice.admin.base import (
 )
 from backoffice.admin.filters import AmountRangeFilter, CurrencyFilter, MerchantIdFilter
 from backoffice.admin.payments import merchant_column
-from backoffice.forms import PayoutHoldForm, PayoutReleaseForm
+from backoffice.forms import PayoutHoldForm, PayoutReleaseForm, StaffPayoutForm
 from backoffice.models import NegativeBalance
 from core.errors import DomainError
+from core.money import format_amount
 from core.staff import perm
+from ledger.selectors import balance_get
+from merchants.models import Merchant
 from payouts.models import Payout, PayoutHold
 
 
@@ -181,6 +184,53 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 show_ledger=request.user.has_perm("ledger.view_journalentry"),
             )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_add_permission(self, request, obj=None):
+        # The "add" page is the pay-out page (``add_view``), for those who may pay merchants out by hand.
+        return request.user.has_perm(perm("create_payouts"))
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Pay a merchant out by hand (``?merchant=mch_…`` fills the merchant in): Finance."""
+        require_perm(request, "create_payouts")
+        page = ActionPage(self, request, None)
+        form = StaffPayoutForm(request.POST or None, initial={"merchant": request.GET.get("merchant")})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                payout = backoffice_services.staff_payout_create(
+                    merchant=data["merchant"],
+                    amount=data["amount_minor"],
+                    currency=data["currency"],
+                    description=data["description"],
+                    reason=data["reason"],
+                    token=data["token"],
+                    user=request.user,
+                )
+            except DomainError as error:
+                report_error(self, request, error)
+            else:
+                self.message_user(
+                    request,
+                    f"Payout {payout.id} of {format_amount(payout.amount, payout.currency)} to "
+                    f"{data['merchant'].name} is created: a worker sends it to the bank within a minute.",
+                    level=messages.SUCCESS,
+                )
+                return HttpResponseRedirect(change_url(payout))
+        details = []
+        merchant_id = request.POST.get("merchant") or request.GET.get("merchant")
+        merchant = Merchant.objects.filter(pk=merchant_id).first() if merchant_id else None
+        if merchant is not None:
+            available = ", ".join(format_amount(b.amount, b.currency) for b in balance_get(merchant=merchant).available)
+            details = [("Merchant", f"{merchant.name} ({merchant.pk})"), ("Available now", available)]
+        return page.render(
+            title="Pay a merchant out",
+            form=form,
+            submit_label="Create the payout",
+            details=details,
+            intro="The amount leaves the merchant's available balance at once and goes to its default bank account "
+            "in that currency. It is sent like any payout, by a worker, and the merchant can see it (and cancel it "
+            "until it is sent). More than is available is refused.",
+        )
 
 
 # --- Holds ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import ResourceMissingError
+from core.errors import InvalidRequestError, ResourceMissingError
 from edge.filters import filter_choice, filter_created
 from edge.pagination import CursorListPagination
 from edge.schema import READ_ERROR_RESPONSES as ERROR_RESPONSES
@@ -22,6 +22,12 @@ TYPES = [value for value in JournalEntry.Type.values if value != JournalEntry.Ty
 LIST_PARAMETERS = [
     OpenApiParameter("type", OpenApiTypes.STR, enum=TYPES, description="Only balance transactions of this type."),
     OpenApiParameter("source", OpenApiTypes.STR, description="Only those of this payment, refund or dispute id."),
+    OpenApiParameter(
+        "payout",
+        OpenApiTypes.STR,
+        description="Only those this automatic payout (po_…) paid out: their nets sum to its amount. 400 "
+        "(parameter_invalid) for a manual payout, which pays out no particular transactions; 404 for an unknown id.",
+    ),
     *(
         OpenApiParameter(
             f"created[{op}]",
@@ -64,10 +70,27 @@ class BalanceTransactionListView(APIView):
         source = params.get("source")
         if source:
             queryset = queryset.filter(source=source)
+        payout_id = params.get("payout")
+        if payout_id:
+            queryset = _paid_out_by(queryset, request.user, payout_id)
         queryset = filter_created(queryset, params)
         paginator = CursorListPagination()
         page = paginator.paginate_queryset(queryset, request, self)
         return paginator.get_paginated_response(BalanceTransactionSerializer(page, many=True).data)
+
+
+def _paid_out_by(queryset, merchant, payout_id: str):
+    payout_entry = selectors.payout_entry_of(merchant=merchant, payout_id=payout_id)
+    if payout_entry is None:
+        raise ResourceMissingError(f"No such payout: '{payout_id}'.", param="payout")
+    paid_out = selectors.balance_transactions_paid_out_by(queryset, payout_entry=payout_entry)
+    if paid_out is None:
+        raise InvalidRequestError(
+            f"Payout '{payout_id}' was made by hand: only automatic payouts pay out particular balance transactions.",
+            code="parameter_invalid",
+            param="payout",
+        )
+    return paid_out
 
 
 class BalanceTransactionDetailView(APIView):

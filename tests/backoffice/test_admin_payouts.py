@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.models import AuditEntry
-from merchants.services import merchant_create
+from merchants.services import merchant_create, merchant_payout_schedule_update
 from payouts import payout_services
 from payouts.models import Payout, PayoutHold
 from tests.backoffice.conftest import client_for, messages_of
@@ -224,6 +224,25 @@ def test_a_payouts_page_shows_its_history_balance_transactions_and_ledger_entrie
     assert "fraud review" in held_page and f"/admin/payouts/payouthold/{quote(merchant.pk)}/release/" in held_page
 
 
+def test_an_automatic_payouts_page_shows_what_it_paid_out(api_client, merchant, funded, finance):
+    fund(merchant, 2_500)
+    merchant_payout_schedule_update(merchant=merchant, interval="daily", actor="test")
+    assert payout_services.payouts_pay_out_automatically()["created"] == 1
+    payout = Payout.objects.get(merchant=merchant, automatic=True)
+    assert payout.amount == 12_500
+    response = client_for(finance).get(f"{PAYOUTS}{quote(payout.id)}/change/")
+    dossier = response.context["payout_dossier"]
+    assert sorted(txn.net for txn in dossier.paid_out) == [2_500, 10_000] and dossier.paid_out_count == 2
+    page = response.content.decode()
+    assert 'id="paid-out"' in page and "What it paid out (2 balance transactions)" in page
+    # A payout made by hand pays out an amount, not particular transactions: no such section.
+    fund(merchant, 100)
+    manual_id = pay_out(api_client, 100).json()["id"]
+    manual_page = client_for(finance).get(f"{PAYOUTS}{quote(manual_id)}/change/")
+    assert manual_page.context["payout_dossier"].paid_out is None
+    assert 'id="paid-out"' not in manual_page.content.decode()
+
+
 def test_the_queue_costs_the_same_number_of_queries_for_5_or_50_payouts(api_client, merchant, funded, finance):
     client = client_for(finance)
     client.get(PAYOUTS)  # warm the session and permission caches
@@ -286,3 +305,69 @@ def test_finance_sees_the_merchants_whose_available_balance_is_below_zero(mercha
     with CaptureQueriesContext(connection) as twelve_rows:
         assert len(client.get(NEGATIVE).context["cl"].result_list) == 12
     assert 0 < len(twelve_rows.captured_queries) == len(two_rows.captured_queries)
+
+
+# --- Paying out by hand -----------------------------------------------------------------------------------
+
+
+def pay_out_form(client, merchant, amount: str, *, token: str = "t-1", reason: str = "merchant asked by phone"):
+    return client.post(
+        f"{PAYOUTS}add/",
+        {
+            "merchant": merchant.pk,
+            "currency": "USD",
+            "amount": amount,
+            "description": "By hand",
+            "reason": reason,
+            "token": token,
+        },
+    )
+
+
+def test_finance_pays_a_merchant_out_by_hand_in_major_units_once_audited(merchant, funded, finance):
+    client = client_for(finance)
+    page = client.get(f"{PAYOUTS}add/?merchant={merchant.pk}")
+    assert page.status_code == 200 and "100.00 USD" in page.content.decode()  # what is available now
+    response = pay_out_form(client, merchant, "25.50")
+    payout = Payout.objects.get(merchant=merchant)
+    assert response.status_code == 302 and response["Location"].endswith(f"{quote(payout.id)}/change/")
+    assert (payout.amount, payout.status, payout.automatic, payout.requested_by) == (
+        2_550,
+        "pending",
+        False,
+        "staff:fay.finance",
+    )
+    assert balance_of(merchant) == (10_000 - 2_550, 0)
+    audit = AuditEntry.objects.get(object_type="payout", object_id=payout.id)
+    assert (audit.actor, audit.action, audit.reason) == ("staff:fay.finance", "payout.create", "merchant asked by phone")
+    # The same form submitted again (a double click, a reload) makes no second payout.
+    assert pay_out_form(client, merchant, "25.50").status_code == 302
+    assert Payout.objects.filter(merchant=merchant).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [("abc", "Type an amount"), ("1.234", "2 decimal places"), ("0", "above zero"), ("-5", "above zero")],
+)
+def test_a_bad_amount_is_refused_on_the_form_and_nothing_is_written(merchant, funded, finance, amount, message):
+    response = pay_out_form(client_for(finance), merchant, amount)
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not Payout.objects.exists() and balance_of(merchant) == (10_000, 0)
+
+
+def test_more_than_is_available_or_a_held_merchant_is_refused_with_a_message(merchant, funded, finance):
+    client = client_for(finance)
+    response = pay_out_form(client, merchant, "100.01")
+    assert response.status_code == 200 and messages_of(response)
+    assert "more than can be paid out" in " ".join(messages_of(response))
+    hold(merchant)
+    response = pay_out_form(client, merchant, "1.00", token="t-2")
+    assert response.status_code == 200 and not Payout.objects.exists()
+
+
+def test_support_and_operations_cannot_pay_out(merchant, funded, support, operations):
+    for user in (support, operations):
+        client = client_for(user)
+        assert client.get(f"{PAYOUTS}add/").status_code == 403
+        assert pay_out_form(client, merchant, "1.00").status_code == 403
+    assert not Payout.objects.exists()

@@ -4,7 +4,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from ledger import posting_rules
-from ledger.models import Account, JournalEntry, Posting
+from ledger.models import Account, JournalEntry, Posting, SettledTransaction
 from tests.conftest import requires_postgres
 from tests.ledger.helpers import new_payment_id
 
@@ -59,3 +59,15 @@ def test_accounts_keep_their_identity(authorization):
     assert "balance-limit flags" in refused(lambda: accounts.update(merchant=None))
     assert "append-only" in refused(lambda: raw("DELETE FROM ledger_account WHERE id = %s", [account.pk]))
     assert accounts.update(debits_must_not_exceed_credits=not account.debits_must_not_exceed_credits) == 1
+
+
+def test_what_a_payout_paid_cannot_be_rewritten(merchant):
+    posting_rules.manual_adjustment(adjustment_id="a1", merchant=merchant, amount=500, currency="USD", memo="m")
+    entry, amount = posting_rules.automatic_payout_created(payout_id="po_test", merchant=merchant, currency="USD")
+    assert amount == 500
+    rows = SettledTransaction.objects.filter(payout_entry=entry)
+    assert rows.count() == 2
+    assert "append-only" in refused(lambda: rows.update(payout_entry=None))
+    assert "append-only" in refused(lambda: rows.delete())
+    assert "append-only" in refused(lambda: raw("DELETE FROM ledger_settledtransaction", []))
+    assert rows.count() == 2

@@ -52,10 +52,10 @@ def busy_ledger(merchant):
     return merchant
 
 
-def _corrupt_entry(merchant, *, status="posted", **kwargs) -> JournalEntry:
+def _corrupt_entry(merchant, *, status="posted", type="adjustment", **kwargs) -> JournalEntry:  # noqa: A002
     return JournalEntry.objects.create(
         event_key=new_id("evt"),
-        type="adjustment",
+        type=type,
         source="x",
         merchant=merchant,
         currency="USD",
@@ -261,3 +261,25 @@ def test_the_task_logs_a_failure_at_error(busy_ledger, caplog):
     assert any(
         record.levelno == logging.ERROR and "entries_balance" in record.getMessage() for record in caplog.records
     )
+
+
+def test_money_paid_out_by_the_ledger_but_not_by_a_payout_is_found(busy_ledger):
+    posting_rules.manual_adjustment(adjustment_id="a", merchant=busy_ledger, amount=5_000, currency="USD", memo="")
+    posting_rules.payout_created(payout_id="po_ghost", merchant=busy_ledger, amount=1_000, currency="USD")
+    posting_rules.payout_paid(payout_id="po_ghost")  # no payouts.Payout row says it was paid
+
+    result = {r.name: r for r in invariants.run_checks().results}["merchant_funds_explained"]
+    assert result.status == "failed"
+    assert result.sample == [["paid_out_mismatch", busy_ledger.pk, "USD", 1_000, 0]]
+
+
+def test_a_merchants_money_moved_by_an_unexpected_entry_type_is_found(busy_ledger):
+    accounts = accounts_get_or_create(
+        merchant=busy_ledger, currency="USD", codes=["merchant_available", "processor_receivable"]
+    )
+    entry = _corrupt_entry(busy_ledger, type="authorization")
+    Posting.objects.create(entry=entry, account=accounts["merchant_available"], amount=-500, phase="posted")
+    Posting.objects.create(entry=entry, account=accounts["processor_receivable"], amount=500, phase="posted")
+
+    result = {r.name: r for r in invariants.run_checks().results}["merchant_funds_explained"]
+    assert (result.status, result.sample) == ("failed", [["unexplained", entry.pk, "USD", 0, 0]])

@@ -32,6 +32,7 @@ APPEND_ONLY_TABLES = [
     "ledger_posting",
     "ledger_journalentry",
     "ledger_account",
+    "ledger_settledtransaction",
     "core_auditentry",
     "payments_paymenttransition",
 ]
