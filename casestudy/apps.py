@@ -1,8 +1,9 @@
 from django.apps import AppConfig
 
 
-class CaseStudyConfig(AppConfig):
-    """Holds ``manage.py casestudy`` (the runner); no models. The naive design is ``casestudy.naive``."""
+class CasestudyConfig(AppConfig):
+    """Holds ``manage.py casestudy`` (the runner), the report and its admin page; no models. The naive design is
+    the app ``casestudy.naive``."""
 
     name = "casestudy"
     verbose_name = "Case study"

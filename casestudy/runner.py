@@ -206,7 +206,10 @@ class Run:
             "SELECT coalesce(sum(balance), 0) FROM casestudy_naive_naivebalance WHERE merchant_id = %s",
             (self.stack.merchant_id,),
         )[0][0]
-        return [dict(zip(("order_id", "status", "processor_charge_id"), row, strict=True)) for row in rows], balance
+        # sum() of a bigint is a numeric (a Decimal): the balance is an integer of minor units.
+        return [dict(zip(("order_id", "status", "processor_charge_id"), row, strict=True)) for row in rows], int(
+            balance
+        )
 
     def platform_balance(self) -> int:
         """The merchant's USD balance on the platform (available + pending): ``GET /api/v1/balance``."""

@@ -71,8 +71,8 @@ INSTALLED_APPS = [
     "events",
     "reconciliation",
     "backoffice",
-    # The case study (issue 16): `manage.py casestudy`, and the naive design's tables (its URLs need
-    # CASESTUDY_NAIVE_ENABLED).
+    # The design case study, executable (docs/case-study.md): its run, its report, and the naive design's tables
+    # (the naive design's URLs need CASESTUDY_NAIVE_ENABLED).
     "casestudy",
     "casestudy.naive",
 ]

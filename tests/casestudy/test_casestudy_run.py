@@ -78,6 +78,9 @@ def test_the_naive_design_fails_where_the_platform_holds(tmp_path):
     # The faults were injected in both phases.
     assert naive["faults_injected"] == refined["faults_injected"]
     assert sum(naive["faults_injected"].values()) == len(result["fault_schedule"]["designs"])
+    # Every figure is a number in the JSON (minor units and counts as integers).
+    for figure in ("attempted", "double_charges", "lost_payments", "balance_drift", "events_lost", "events_duplicated"):
+        assert type(naive[figure]) is int and type(refined[figure]) is int, figure
     # The naive design visibly fails...
     assert naive["double_charges"] > 0 or naive["balance_drift"] != 0, naive
     # ...and the platform holds: nobody charged twice, nothing lost, the balance is the processor's, every event.
