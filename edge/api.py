@@ -13,6 +13,7 @@ from rest_framework.permissions import BasePermission
 
 from core.errors import InvalidRequestError, ResourceMissingError
 from core.ids import _ALPHABET, ULID_LENGTH
+from core.metadata import MAX_METADATA_KEY_LENGTH, MAX_METADATA_KEYS, MAX_METADATA_VALUE_LENGTH
 from core.money import MAX_AMOUNT, is_known_currency
 
 # --- The path and the query string --------------------------------------------------------
@@ -182,11 +183,6 @@ class StrictEmailField(StrictCharField):
         kwargs.setdefault("max_length", 254)
         super().__init__(**kwargs)
         self.validators.append(EmailValidator(message="Must be a valid email address."))
-
-
-MAX_METADATA_KEYS = 50
-MAX_METADATA_KEY_LENGTH = 40
-MAX_METADATA_VALUE_LENGTH = 500
 
 
 @extend_schema_field(

@@ -8,9 +8,11 @@ from datetime import datetime
 from django.db import connections, transaction
 from django.db.models import BooleanField, Count, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower
 
-from core.errors import ResourceMissingError
+from core.errors import InvalidRequestError, ResourceMissingError
+from core.metadata import MAX_METADATA_KEY_LENGTH
 from merchants.models import Merchant
 from payments.errors import PaymentNotFound
 from payments.models import Dispute, Payment, PaymentStatus, Refund
@@ -18,6 +20,31 @@ from payments.models import Dispute, Payment, PaymentStatus, Refund
 
 def payments_of(*, merchant: Merchant) -> QuerySet[Payment]:
     return Payment.objects.filter(merchant=merchant)
+
+
+def payments_filtered_by_customer_and_metadata(queryset: QuerySet[Payment], query_params) -> QuerySet[Payment]:
+    """The API list's ``customer_email`` (exact, any case: the ``lower(customer_email)`` index) and
+    ``metadata[key]=value`` filters (each an exact value at that key; several are ANDed). A key is 1 to 40
+    characters, as metadata keys are; anything else is 400 ``parameter_invalid``."""
+    email = query_params.get("customer_email")
+    if email is not None:
+        queryset = queryset.alias(customer_email_lower=Lower("customer_email")).filter(
+            customer_email_lower=email.lower()
+        )
+    for name, value in query_params.items():
+        if not (name.startswith("metadata[") and name.endswith("]")):
+            continue
+        key = name[len("metadata[") : -1]
+        if not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH:
+            raise InvalidRequestError(
+                f"{name}: a metadata key is 1 to {MAX_METADATA_KEY_LENGTH} characters.",
+                code="parameter_invalid",
+                param=name,
+            )
+        # KeyTextTransform takes the key as a value (never as a lookup path), so any key is safe.
+        alias = f"metadata_value_{len(queryset.query.annotations)}"
+        queryset = queryset.alias(**{alias: KeyTextTransform(key, "metadata")}).filter(**{alias: value})
+    return queryset
 
 
 def payment_get(*, merchant: Merchant, payment_id: str, param: str = "id") -> Payment:

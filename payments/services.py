@@ -32,6 +32,7 @@ from django.utils import timezone
 from core.audit import audit_record
 from core.db import writes_together
 from core.errors import InvalidRequestError
+from core.metadata import MAX_METADATA_KEYS
 from gateways.base import (
     CardDeclined,
     Charge,
@@ -217,9 +218,23 @@ def payment_create(
 DETAIL_FIELDS = ("description", "metadata", "customer_email", "customer_name")
 
 
+def _metadata_merged(current: dict, given: dict) -> dict:
+    """Stripe's metadata update, decided under the row lock so two updates of different keys both count: the keys
+    given are set, a key given an empty string is removed, the others stay. At most MAX_METADATA_KEYS after it."""
+    merged = {key: value for key, value in {**current, **given}.items() if value != ""}
+    if len(merged) > MAX_METADATA_KEYS:
+        raise InvalidRequestError(
+            f'metadata may hold at most {MAX_METADATA_KEYS} keys: remove some (set them to "") first.',
+            code="metadata_invalid",
+            param="metadata",
+        )
+    return merged
+
+
 def payment_update_details(*, merchant: Merchant, payment_id: str, changes: dict, actor: str) -> Payment:
     """Change what describes the merchant's payment (``DETAIL_FIELDS``, validated by the caller), in any status.
 
+    ``metadata`` is merged into the payment's (``_metadata_merged``: an empty string removes a key).
     Moves no money and emits no event; the change is audited with the values before and after. Under the
     payment's row lock, so it never overwrites a concurrent transition's columns. Another merchant's payment is
     answered as missing (``PaymentNotFound``); an unknown field is a programming error (``ValueError``).
@@ -228,9 +243,14 @@ def payment_update_details(*, merchant: Merchant, payment_id: str, changes: dict
     if unknown:
         raise ValueError(f"Not a payment detail: {sorted(unknown)}")
     with transaction.atomic():
-        payment = payment_lock(payment_id)
-        if payment.merchant_id != merchant.pk:
+        try:
+            payment = payment_lock(payment_id)
+        except Payment.DoesNotExist:
+            payment = None
+        if payment is None or payment.merchant_id != merchant.pk:
             raise PaymentNotFound(f"No such payment: '{payment_id}'.", param="id")
+        if "metadata" in changes:
+            changes = {**changes, "metadata": _metadata_merged(payment.metadata, changes["metadata"])}
         changed = {name: value for name, value in changes.items() if getattr(payment, name) != value}
         if changed:
             before = {name: getattr(payment, name) for name in changed}

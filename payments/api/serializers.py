@@ -182,6 +182,18 @@ class PaymentCreateInput(StrictInputSerializer):
         return attrs
 
 
+class PaymentUpdateInput(StrictInputSerializer):
+    """What describes a payment, changeable in any status; an absent field stays as it is. ``metadata`` is merged
+    (a key given ``""`` is removed); ``null`` clears ``description``, ``customer_email`` or ``customer_name``."""
+
+    description = StrictCharField(max_length=1000, allow_null=True, required=False)
+    metadata = MetadataField(required=False)
+    customer_email = StrictEmailField(allow_null=True, required=False)
+    customer_name = StrictCharField(
+        max_length=Payment._meta.get_field("customer_name").max_length, allow_null=True, required=False
+    )
+
+
 class PaymentConfirmInput(StrictInputSerializer):
     pass
 

@@ -26,6 +26,7 @@ from payments.api.serializers import (
     PaymentCreateInput,
     PaymentListSerializer,
     PaymentSerializer,
+    PaymentUpdateInput,
 )
 from payments.methods import ResolvedPaymentMethod, payment_method
 from payments.models import PaymentStatus
@@ -94,7 +95,18 @@ def _answered(progress: Progress, status: int = 200):
 class PaymentListCreateView(APIView):
     @extend_schema(
         operation_id="payments_list",
-        parameters=[STATUS_FILTER, OpenApiParameter("created[gte]", str), OpenApiParameter("created[lte]", str)],
+        parameters=[
+            STATUS_FILTER,
+            OpenApiParameter("created[gte]", str),
+            OpenApiParameter("created[lte]", str),
+            OpenApiParameter("customer_email", str, description="Only this customer's (exact, any case)."),
+            OpenApiParameter(
+                "metadata[key]",
+                str,
+                description="Only those whose metadata has this value at this key, e.g. `metadata[order_id]=6735`; "
+                "several are ANDed.",
+            ),
+        ],
         responses={200: PaymentListSerializer, **ERROR_RESPONSES},
         tags=["payments"],
     )
@@ -102,7 +114,8 @@ class PaymentListCreateView(APIView):
         queryset = selectors.payments_of(merchant=request.user)
         queryset = filter_choice(queryset, request.query_params, "status", PaymentStatus.values)
         queryset = filter_created(queryset, request.query_params)
-        paginator = CursorListPagination(filters=("status", *CREATED_FILTERS))
+        queryset = selectors.payments_filtered_by_customer_and_metadata(queryset, request.query_params)
+        paginator = CursorListPagination(filters=("status", "customer_email", "metadata[*]", *CREATED_FILTERS))
         page = paginator.paginate_queryset(queryset, request, self)
         return paginator.get_paginated_response(PaymentSerializer(page, many=True).data)
 
@@ -189,6 +202,29 @@ class PaymentDetailView(APIView):
     def get(self, request, payment_id: str):
         payment = selectors.payment_get(merchant=request.user, payment_id=payment_id)
         return Response(PaymentSerializer(payment).data)
+
+    @extend_schema(
+        operation_id="payments_update",
+        request=PaymentUpdateInput,
+        parameters=[PAYMENT_ID, IDEMPOTENCY_KEY_HEADER],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+        tags=["payments"],
+        description='Change `description`, `metadata` (merged: a key set to "" is removed), `customer_email` or '
+        "`customer_name`, in any status. Moves no money; audited.",
+    )
+    def post(self, request, payment_id: str):
+        changes = dict(parse_input(PaymentUpdateInput, request))
+        return run_idempotent(
+            request,
+            lambda _progress: (
+                200,
+                PaymentSerializer(
+                    services.payment_update_details(
+                        merchant=request.user, payment_id=payment_id, changes=changes, actor=_actor(request)
+                    )
+                ).data,
+            ),
+        )
 
 
 class PaymentConfirmView(APIView):
