@@ -277,6 +277,8 @@ class PaymentTransition(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The audit trail's newest-first list reads transitions in this order (backoffice.AuditTrail).
+        indexes = [models.Index(fields=["created"], name="payment_transition_created")]
 
     def __str__(self) -> str:
         return f"{self.payment_id}: {self.from_status} → {self.to_status}"

@@ -339,7 +339,11 @@ def test_finance_pays_a_merchant_out_by_hand_in_major_units_once_audited(merchan
     )
     assert balance_of(merchant) == (10_000 - 2_550, 0)
     audit = AuditEntry.objects.get(object_type="payout", object_id=payout.id)
-    assert (audit.actor, audit.action, audit.reason) == ("staff:fay.finance", "payout.create", "merchant asked by phone")
+    assert (audit.actor, audit.action, audit.reason) == (
+        "staff:fay.finance",
+        "payout.create",
+        "merchant asked by phone",
+    )
     # The same form submitted again (a double click, a reload) makes no second payout.
     assert pay_out_form(client, merchant, "25.50").status_code == 302
     assert Payout.objects.filter(merchant=merchant).count() == 1
