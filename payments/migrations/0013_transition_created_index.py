@@ -13,4 +13,10 @@ class Migration(migrations.Migration):
             model_name="paymenttransition",
             index=models.Index(fields=["created"], name="payment_transition_created"),
         ),
+        migrations.AddIndex(
+            model_name="paymenttransition",
+            index=models.Index(
+                condition=models.Q(("actor__startswith", "staff:")), fields=["created"], name="payment_transition_staff"
+            ),
+        ),
     ]
