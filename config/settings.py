@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "events",
     "reconciliation",
     "backoffice",
+    "casestudy",  # the design case study, executable: its run, its report (docs/case-study.md)
 ]
 
 MIDDLEWARE = [

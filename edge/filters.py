@@ -8,6 +8,8 @@ from django.utils.dateparse import parse_datetime
 from core.errors import InvalidRequestError
 
 CREATED_OPERATORS = ("gt", "gte", "lt", "lte")
+# The query parameters of ``filter_created``, for a list's accepted filters.
+CREATED_FILTERS = tuple(f"created[{operator}]" for operator in CREATED_OPERATORS)
 
 # The range of ``created[…]``: what a date-time can be in UTC (years 1 to 9999). As Unix seconds,
 # 0 (1970-01-01T00:00:00Z) to 253402300799 (9999-12-31T23:59:59Z); ASCII digits only ("²", "٣" and

@@ -6,6 +6,8 @@ Ids are time-ordered (``core.ids``), so "newest first" is "primary key descendin
 and a cursor is a primary-key comparison on an index.
 """
 
+from collections.abc import Iterable
+
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
@@ -29,11 +31,37 @@ def parse_limit(raw: str | None) -> int:
     return limit
 
 
+# Every list takes these; its filters are the rest of what it accepts.
+PAGINATION_PARAMETERS = ("limit", "starting_after", "ending_before")
+
+
+def reject_unknown_parameters(query_params, accepted: Iterable[str]) -> None:
+    """400 ``parameter_unknown`` naming the first parameter of the query string that is not ``accepted``: a filter
+    misspelled or not supported must not be ignored silently (the answer would be a list the client did not ask
+    for). An accepted name ending in ``[*]`` (``metadata[*]``) accepts every ``metadata[key]``."""
+    exact = {name for name in accepted if not name.endswith("[*]")}
+    families = tuple(name[:-2] for name in accepted if name.endswith("[*]"))
+    for name in sorted(query_params.keys()):
+        if name in exact or (families and name.startswith(families) and name.endswith("]")):
+            continue
+        listed = ", ".join(sorted({*exact, *(family + "…]" for family in families)}))
+        raise InvalidRequestError(
+            f"Unknown parameter '{name}': this list accepts {listed}.", code="parameter_unknown", param=name
+        )
+
+
 class CursorListPagination(BasePagination):
-    """Pages a queryset by primary key; the queryset must be the caller's own objects."""
+    """Pages a queryset by primary key; the queryset must be the caller's own objects.
+
+    ``filters`` are the query parameters the list accepts besides the pagination's own: any other is refused
+    (``reject_unknown_parameters``)."""
+
+    def __init__(self, filters: Iterable[str] = ()):
+        self.accepted = (*PAGINATION_PARAMETERS, *filters)
 
     def paginate_queryset(self, queryset, request, view=None):
         params = request.query_params
+        reject_unknown_parameters(params, self.accepted)
         limit = parse_limit(params.get("limit"))
         starting_after = params.get("starting_after")
         ending_before = params.get("ending_before")

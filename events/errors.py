@@ -16,3 +16,7 @@ class WebhookUrlInvalid(InvalidRequestError):
 
     def __init__(self, message: str):
         super().__init__(message, param="url")
+
+
+class WebhookEndpointDisabled(InvalidRequestError):
+    default_code = "webhook_endpoint_disabled"

@@ -97,6 +97,12 @@ class WebhookEndpoint(models.Model):
     # Event types, or ["*"] for all of them.
     events = models.JSONField(default=list)
     secret = models.CharField(max_length=128, editable=False)
+    # After a rotation, the secret it replaced keeps signing too (a second signature in the same header) until
+    # ``previous_secret_expires_at``, so the merchant can switch its verifier without losing a webhook. Kept
+    # like ``secret``, never rendered; emptied by the next rotation and on deletion.
+    previous_secret = models.CharField(max_length=128, blank=True, default="", editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    description = models.CharField(max_length=500, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ENABLED)
     disabled_reason = models.CharField(max_length=200, blank=True, default="")
     disabled_at = models.DateTimeField(null=True, blank=True)
@@ -119,6 +125,14 @@ class WebhookEndpoint(models.Model):
 
     def subscribes_to(self, event_type: str) -> bool:
         return ALL_EVENTS in self.events or event_type in self.events
+
+    def signing_secrets(self, now) -> list[str]:
+        """The secrets that sign a message sent at ``now``: the current one, and the one it replaced while its
+        overlap lasts."""
+        secrets = [self.secret]
+        if self.previous_secret and self.previous_secret_expires_at and now < self.previous_secret_expires_at:
+            secrets.append(self.previous_secret)
+        return secrets
 
 
 class WebhookDelivery(models.Model):

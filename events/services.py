@@ -60,8 +60,9 @@ from django.utils import timezone
 from requests.adapters import HTTPAdapter
 from rest_framework.fields import DateTimeField
 
+from core.audit import audit_record
 from core.db import assert_no_transaction, in_transaction, insert_statement, write
-from events.errors import WebhookUrlInvalid
+from events.errors import EventNotFound, WebhookEndpointDisabled, WebhookEndpointNotFound, WebhookUrlInvalid
 from events.models import (
     ALL_EVENTS,
     Event,
@@ -364,7 +365,7 @@ class CreatedEndpoint:
 
 
 def webhook_endpoint_create(
-    *, merchant: Merchant, url: str, events: list[str] | None = None, checkpoint=None
+    *, merchant: Merchant, url: str, events: list[str] | None = None, description: str = "", checkpoint=None
 ) -> CreatedEndpoint:
     """Create an enabled endpoint with a new signing secret (``whsec_`` + base64 of 32 random bytes).
 
@@ -376,11 +377,159 @@ def webhook_endpoint_create(
     secret = secret_generate()
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(
-            merchant=merchant, url=url, events=normalize_event_types(events), secret=secret
+            merchant=merchant, url=url, events=normalize_event_types(events), secret=secret, description=description
         )
         if checkpoint is not None:
             checkpoint(endpoint)
     return CreatedEndpoint(endpoint=endpoint, secret=secret)
+
+
+# How long the secret a rotation replaces keeps signing, by default and at most (Stripe allows up to 7 days).
+ROTATION_OVERLAP_DEFAULT = timedelta(hours=24)
+ROTATION_OVERLAP_MAX = timedelta(days=7)
+
+
+def _endpoint_locked(*, merchant: Merchant, endpoint_id: str) -> WebhookEndpoint:
+    """The merchant's endpoint, not deleted, locked FOR UPDATE until the caller's transaction ends."""
+    endpoint = (
+        WebhookEndpoint.objects.select_for_update()
+        .filter(merchant=merchant, pk=endpoint_id, deleted_at__isnull=True)
+        .first()
+    )
+    if endpoint is None:
+        raise WebhookEndpointNotFound(f"No such webhook endpoint: '{endpoint_id}'.", param="id")
+    return endpoint
+
+
+def _endpoint_as_audited(endpoint: WebhookEndpoint) -> dict:
+    """What the audit trail keeps of an endpoint: never a secret."""
+    return {
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "description": endpoint.description,
+        "status": endpoint.status,
+    }
+
+
+def webhook_endpoint_update(
+    *,
+    merchant: Merchant,
+    endpoint_id: str,
+    actor: str,
+    url: str | None = None,
+    events: list[str] | None = None,
+    description: str | None = None,
+    disabled: bool | None = None,
+) -> WebhookEndpoint:
+    """Change what the merchant may change of its endpoint: ``url``, ``events``, ``description``, and disable
+    (``disabled=True``) or enable it again (``False``); None leaves a field as it is.
+
+    Guarantees: a new URL is checked first, as at creation (WebhookUrlInvalid, nothing written); the change is
+    one UPDATE under the endpoint's row lock, with an audit entry of before and after (never the secret), in one
+    transaction. Disabled, the endpoint receives nothing more: events recorded meanwhile get no delivery, and a
+    delivery already due is canceled when a worker picks it up (as after a 410 Gone). Enabled again, it receives
+    the events recorded from then on; what was canceled meanwhile is sent only by ``webhook_endpoint_resend``.
+    A deleted endpoint is not found (WebhookEndpointNotFound).
+    """
+    if url is not None:
+        webhook_endpoint_url_check(url=url)
+    with transaction.atomic():
+        endpoint = _endpoint_locked(merchant=merchant, endpoint_id=endpoint_id)
+        before = _endpoint_as_audited(endpoint)
+        if url is not None:
+            endpoint.url = url
+        if events is not None:
+            endpoint.events = normalize_event_types(events)
+        if description is not None:
+            endpoint.description = description
+        if disabled is True and endpoint.status == WebhookEndpoint.Status.ENABLED:
+            endpoint.status = WebhookEndpoint.Status.DISABLED
+            endpoint.disabled_reason = "disabled by the merchant"
+            endpoint.disabled_at = timezone.now()
+        elif disabled is False and endpoint.status == WebhookEndpoint.Status.DISABLED:
+            endpoint.status = WebhookEndpoint.Status.ENABLED
+            endpoint.disabled_reason = ""
+            endpoint.disabled_at = None
+        after = _endpoint_as_audited(endpoint)
+        if after != before:
+            endpoint.save(update_fields=["url", "events", "description", "status", "disabled_reason", "disabled_at"])
+            audit_record(actor=actor, action="webhook_endpoint.update", obj=endpoint, before=before, after=after)
+    return endpoint
+
+
+@dataclass(frozen=True)
+class RotatedSecret:
+    """An endpoint after a rotation, its new secret (show it once) and until when the old one still signs."""
+
+    endpoint: WebhookEndpoint
+    secret: str
+    previous_secret_expires_at: datetime
+
+
+def webhook_endpoint_rotate_secret(
+    *, merchant: Merchant, endpoint_id: str, actor: str, overlap: timedelta = ROTATION_OVERLAP_DEFAULT, checkpoint=None
+) -> RotatedSecret:
+    """Give the endpoint a new signing secret; the one it replaces keeps signing for ``overlap`` (0: stops at
+    once, for a secret that leaked), so every message sent meanwhile carries both signatures and a verifier with
+    either secret accepts it (Standard Webhooks allows several signatures in one header).
+
+    Guarantees: one transaction under the endpoint's row lock writes the new secret, the previous one and its
+    expiry, an audit entry (without secrets) and ``checkpoint(endpoint)`` (the Idempotency-Key's recovery point).
+    A rotation during an overlap ends that overlap: only the current secret becomes the previous one, so at most
+    two secrets ever sign. ValueError for an overlap below 0 or above ROTATION_OVERLAP_MAX.
+    """
+    if not timedelta(0) <= overlap <= ROTATION_OVERLAP_MAX:
+        raise ValueError(f"the overlap is from 0 to {ROTATION_OVERLAP_MAX}")
+    secret = secret_generate()
+    with transaction.atomic():
+        endpoint = _endpoint_locked(merchant=merchant, endpoint_id=endpoint_id)
+        now = timezone.now()
+        endpoint.previous_secret = endpoint.secret if overlap else ""
+        endpoint.previous_secret_expires_at = now + overlap if overlap else None
+        endpoint.secret = secret
+        endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+        audit_record(
+            actor=actor,
+            action="webhook_endpoint.rotate_secret",
+            obj=endpoint,
+            after={
+                "previous_secret_signs_until": (
+                    endpoint.previous_secret_expires_at.isoformat() if endpoint.previous_secret_expires_at else None
+                )
+            },
+        )
+        if checkpoint is not None:
+            checkpoint(endpoint)
+    return RotatedSecret(endpoint=endpoint, secret=secret, previous_secret_expires_at=now + overlap)
+
+
+def webhook_endpoint_resend(*, merchant: Merchant, endpoint_id: str, event_id: str, actor: str) -> WebhookDelivery:
+    """Send one of the merchant's events to its endpoint again, now, with a fresh retry schedule, whatever became
+    of it before (delivered, failed, canceled while the endpoint was disabled) or whether it was ever sent there
+    (an event recorded before the endpoint existed or subscribed to it): the merchant's receiver must already
+    treat a repeated ``webhook-id`` as one message.
+
+    Guarantees: at most one delivery per (event, endpoint), by the unique constraint, however many resends race;
+    a resend while a worker is sending that delivery queues nothing new (the send under way is the resend). The
+    endpoint must be enabled (WebhookEndpointDisabled otherwise: nothing could be sent). Audited.
+    """
+    with transaction.atomic():
+        endpoint = _endpoint_locked(merchant=merchant, endpoint_id=endpoint_id)
+        if endpoint.status != WebhookEndpoint.Status.ENABLED:
+            raise WebhookEndpointDisabled(
+                f"Webhook endpoint '{endpoint_id}' is disabled: enable it first (POST with disabled=false).",
+                param="id",
+            )
+        event = Event.objects.filter(merchant=merchant, pk=event_id).first()
+        if event is None:
+            raise EventNotFound(f"No such event: '{event_id}'.", param="event")
+        delivery, _ = WebhookDelivery.objects.get_or_create(
+            event=event, endpoint=endpoint, defaults={"next_attempt_at": timezone.now()}
+        )
+        audit_record(actor=actor, action="webhook_endpoint.resend", obj=endpoint, after={"event": event.pk})
+    webhook_delivery_resend(delivery=delivery)
+    delivery.refresh_from_db()
+    return delivery
 
 
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
@@ -394,6 +543,8 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         disabled_reason="deleted by the merchant",
         disabled_at=timezone.now(),
         secret="",
+        previous_secret="",
+        previous_secret_expires_at=None,
     )
     endpoint.refresh_from_db()
     return endpoint
@@ -501,7 +652,11 @@ def _post(delivery: WebhookDelivery) -> _Outcome:
         "Content-Type": "application/json",
         "webhook-id": event.id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(key=secret_key(endpoint.secret), message_id=event.id, timestamp=timestamp, body=body),
+        # Standard Webhooks: space-delimited signatures; during a rotation's overlap, one per live secret.
+        "webhook-signature": " ".join(
+            sign(key=secret_key(secret), message_id=event.id, timestamp=timestamp, body=body)
+            for secret in endpoint.signing_secrets(outcome.started_at)
+        ),
     }
     timeout = _timeout_seconds()
     try:

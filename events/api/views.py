@@ -1,5 +1,7 @@
 """The events and webhook endpoints API: thin views that parse, call one service and render."""
 
+from datetime import timedelta
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -7,7 +9,7 @@ from rest_framework.views import APIView
 
 from core.errors import InvalidRequestError
 from edge.api import parse_input
-from edge.filters import filter_created
+from edge.filters import CREATED_FILTERS, filter_created
 from edge.idempotency import Progress, RecoveryPoint, run_idempotent
 from edge.pagination import CursorListPagination
 from edge.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
@@ -15,11 +17,17 @@ from events import selectors, services
 from events.api.serializers import (
     EventListSerializer,
     EventSerializer,
+    WebhookDeliveryListSerializer,
+    WebhookDeliverySerializer,
     WebhookEndpointCreatedSerializer,
     WebhookEndpointCreateInput,
     WebhookEndpointDeletedSerializer,
     WebhookEndpointListSerializer,
+    WebhookEndpointResendInput,
+    WebhookEndpointRotatedSerializer,
+    WebhookEndpointRotateInput,
     WebhookEndpointSerializer,
+    WebhookEndpointUpdateInput,
 )
 from events.models import EventType
 
@@ -39,14 +47,14 @@ READ_ERRORS = READ_ERROR_RESPONSES
 WRITE_ERRORS = {status: response for status, response in ERROR_RESPONSES.items() if status != 402}
 
 
-def _filter_type(queryset, query_params):
+def _filter_type(queryset, query_params, field: str = "type"):
     raw = query_params.get("type")
     if raw is None:
         return queryset
     if raw in EventType.values:
-        return queryset.filter(type=raw)
+        return queryset.filter(**{field: raw})
     if raw.endswith(".*") and raw[:-2] in _PREFIXES:
-        return queryset.filter(type__startswith=raw[:-1])
+        return queryset.filter(**{f"{field}__startswith": raw[:-1]})
     raise InvalidRequestError(
         f"type must be one of: {', '.join(EventType.values)}, or a family such as payment.*.",
         code="parameter_invalid",
@@ -66,7 +74,7 @@ class EventListView(APIView):
         queryset = selectors.events_of(merchant=request.user)
         queryset = _filter_type(queryset, request.query_params)
         queryset = filter_created(queryset, request.query_params)
-        paginator = CursorListPagination()
+        paginator = CursorListPagination(filters=("type", *CREATED_FILTERS))
         page = paginator.paginate_queryset(queryset, request, self)
         return paginator.get_paginated_response(EventSerializer(page, many=True).data)
 
@@ -89,7 +97,7 @@ class WebhookEndpointListCreateView(APIView):
         tags=["webhook_endpoints"],
     )
     def get(self, request):
-        paginator = CursorListPagination()
+        paginator = CursorListPagination(filters=())
         page = paginator.paginate_queryset(selectors.webhook_endpoints_of(merchant=request.user), request, self)
         return paginator.get_paginated_response(WebhookEndpointSerializer(page, many=True).data)
 
@@ -115,6 +123,7 @@ class WebhookEndpointListCreateView(APIView):
                 merchant=request.user,
                 url=data["url"],
                 events=data["events"],
+                description=data["description"],
                 checkpoint=progress.recorder(RecoveryPoint.INTENT_RECORDED),
             )
             body = WebhookEndpointSerializer(created.endpoint).data
@@ -135,6 +144,35 @@ class WebhookEndpointDetailView(APIView):
         return Response(WebhookEndpointSerializer(endpoint).data)
 
     @extend_schema(
+        operation_id="webhook_endpoints_update",
+        parameters=[ENDPOINT_ID, IDEMPOTENCY_KEY_HEADER],
+        request=WebhookEndpointUpdateInput,
+        responses={200: WebhookEndpointSerializer, **WRITE_ERRORS},
+        tags=["webhook_endpoints"],
+        description="Change an endpoint's `url`, `events` (or `enabled_events`) and `description`; "
+        "`disabled: true` stops sending to it, `disabled: false` enables it again. Absent fields stay as they are.",
+    )
+    def post(self, request, endpoint_id: str):
+        data = parse_input(WebhookEndpointUpdateInput, request)
+        return run_idempotent(
+            request,
+            lambda _progress: (
+                200,
+                WebhookEndpointSerializer(
+                    services.webhook_endpoint_update(
+                        merchant=request.user,
+                        endpoint_id=endpoint_id,
+                        actor=_actor(request),
+                        url=data.get("url"),
+                        events=data.get("events"),
+                        description=data.get("description"),
+                        disabled=data.get("disabled"),
+                    )
+                ).data,
+            ),
+        )
+
+    @extend_schema(
         operation_id="webhook_endpoints_delete",
         parameters=[ENDPOINT_ID],
         responses={200: WebhookEndpointDeletedSerializer, **READ_ERRORS},
@@ -145,3 +183,81 @@ class WebhookEndpointDetailView(APIView):
         endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=endpoint_id)
         services.webhook_endpoint_delete(endpoint=endpoint)
         return Response({"id": endpoint.pk, "object": "webhook_endpoint", "deleted": True})
+
+
+def _actor(request) -> str:
+    return f"api:{request.auth.pk}"
+
+
+class WebhookEndpointRotateSecretView(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_rotate_secret",
+        parameters=[ENDPOINT_ID, IDEMPOTENCY_KEY_HEADER],
+        request=WebhookEndpointRotateInput,
+        responses={200: WebhookEndpointRotatedSerializer, **WRITE_ERRORS},
+        tags=["webhook_endpoints"],
+        description="A new signing `secret`, shown only in this answer. The secret it replaces keeps signing for "
+        "`expires_in` seconds (default 86 400; 0 stops it at once): meanwhile each webhook carries both signatures "
+        "in `webhook-signature`, so either secret verifies it.",
+    )
+    def post(self, request, endpoint_id: str):
+        data = parse_input(WebhookEndpointRotateInput, request)
+
+        def execute(progress: Progress):
+            if progress.resumed:
+                # An earlier execution rotated it: answer with the secret it made, never rotate twice.
+                endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=endpoint_id)
+                return 200, {**WebhookEndpointSerializer(endpoint).data, "secret": endpoint.secret}
+            rotated = services.webhook_endpoint_rotate_secret(
+                merchant=request.user,
+                endpoint_id=endpoint_id,
+                actor=_actor(request),
+                overlap=timedelta(seconds=data["expires_in"]),
+                checkpoint=progress.recorder(RecoveryPoint.INTENT_RECORDED),
+            )
+            return 200, {**WebhookEndpointSerializer(rotated.endpoint).data, "secret": rotated.secret}
+
+        return run_idempotent(request, execute)
+
+
+class WebhookEndpointDeliveryListView(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_deliveries_list",
+        parameters=[ENDPOINT_ID, TYPE_FILTER],
+        responses={200: WebhookDeliveryListSerializer, **READ_ERRORS},
+        tags=["webhook_endpoints"],
+        description="What was sent to the endpoint, newest first: each event's delivery and every attempt "
+        "(when, the HTTP status, how long, the error).",
+    )
+    def get(self, request, endpoint_id: str):
+        endpoint = selectors.webhook_endpoint_get(merchant=request.user, endpoint_id=endpoint_id)
+        queryset = _filter_type(selectors.webhook_deliveries_of(endpoint=endpoint), request.query_params, "event__type")
+        paginator = CursorListPagination(filters=("type",))
+        page = paginator.paginate_queryset(queryset, request, self)
+        return paginator.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+
+
+class WebhookEndpointResendView(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_resend",
+        parameters=[ENDPOINT_ID, IDEMPOTENCY_KEY_HEADER],
+        request=WebhookEndpointResendInput,
+        responses={200: WebhookDeliverySerializer, **WRITE_ERRORS},
+        tags=["webhook_endpoints"],
+        description="Send one of your events to the endpoint again, now (also one recorded before the endpoint "
+        "existed or subscribed to its type). The same `webhook-id` as every earlier send: receivers deduplicate "
+        "by it. 400 `webhook_endpoint_disabled` for a disabled endpoint.",
+    )
+    def post(self, request, endpoint_id: str):
+        data = parse_input(WebhookEndpointResendInput, request)
+        return run_idempotent(
+            request,
+            lambda _progress: (
+                200,
+                WebhookDeliverySerializer(
+                    services.webhook_endpoint_resend(
+                        merchant=request.user, endpoint_id=endpoint_id, event_id=data["event"], actor=_actor(request)
+                    )
+                ).data,
+            ),
+        )

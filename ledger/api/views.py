@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import InvalidRequestError, ResourceMissingError
-from edge.filters import filter_choice, filter_created
+from edge.filters import CREATED_FILTERS, filter_choice, filter_created
 from edge.pagination import CursorListPagination
 from edge.schema import READ_ERROR_RESPONSES as ERROR_RESPONSES
 from ledger import selectors
@@ -74,7 +74,7 @@ class BalanceTransactionListView(APIView):
         if payout_id:
             queryset = _paid_out_by(queryset, request.user, payout_id)
         queryset = filter_created(queryset, params)
-        paginator = CursorListPagination()
+        paginator = CursorListPagination(filters=("type", "source", "payout", *CREATED_FILTERS))
         page = paginator.paginate_queryset(queryset, request, self)
         return paginator.get_paginated_response(BalanceTransactionSerializer(page, many=True).data)
 

@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from edge.api import parse_input
 from edge.errors import IdempotencyKeyReusedError
-from edge.filters import filter_choice, filter_created
+from edge.filters import CREATED_FILTERS, filter_choice, filter_created
 from edge.idempotency import Answer, Progress, RecoveryPoint, run_idempotent
 from edge.pagination import CursorListPagination
 from edge.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
@@ -49,7 +49,7 @@ def _list(request, view, queryset, serializer_class, statuses):
         queryset = queryset.filter(payment_id=params["payment"])
     queryset = filter_choice(queryset, params, "status", statuses)
     queryset = filter_created(queryset, params)
-    paginator = CursorListPagination()
+    paginator = CursorListPagination(filters=("payment", "status", *CREATED_FILTERS))
     page = paginator.paginate_queryset(queryset, request, view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from core.errors import CardError
 from edge.api import parse_input
 from edge.errors import IdempotencyKeyReusedError
-from edge.filters import filter_choice, filter_created
+from edge.filters import CREATED_FILTERS, filter_choice, filter_created
 from edge.idempotency import Answer, Progress, RecoveryPoint, run_idempotent
 from edge.pagination import CursorListPagination
 from edge.prefer import RESPOND_ASYNC, preference_applied, prefers_respond_async
@@ -102,7 +102,7 @@ class PaymentListCreateView(APIView):
         queryset = selectors.payments_of(merchant=request.user)
         queryset = filter_choice(queryset, request.query_params, "status", PaymentStatus.values)
         queryset = filter_created(queryset, request.query_params)
-        paginator = CursorListPagination()
+        paginator = CursorListPagination(filters=("status", *CREATED_FILTERS))
         page = paginator.paginate_queryset(queryset, request, self)
         return paginator.get_paginated_response(PaymentSerializer(page, many=True).data)
 

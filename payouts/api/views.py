@@ -8,7 +8,7 @@ from core.errors import InvalidRequestError
 from core.money import is_known_currency
 from edge.api import parse_input
 from edge.errors import IdempotencyKeyReusedError
-from edge.filters import filter_choice, filter_created
+from edge.filters import CREATED_FILTERS, filter_choice, filter_created
 from edge.idempotency import Answer, Progress, RecoveryPoint, run_idempotent
 from edge.pagination import CursorListPagination
 from edge.schema import ERROR_RESPONSES, IDEMPOTENCY_KEY_HEADER, READ_ERROR_RESPONSES
@@ -61,7 +61,7 @@ class ExternalAccountListCreateView(APIView):
                 param="currency",
             )
         queryset = selectors.external_accounts_of(merchant=request.user, currency=currency)
-        paginator = CursorListPagination()
+        paginator = CursorListPagination(filters=("currency",))
         page = paginator.paginate_queryset(queryset, request, self)
         return paginator.get_paginated_response(ExternalAccountSerializer(page, many=True).data)
 
@@ -174,7 +174,7 @@ class PayoutListCreateView(APIView):
         queryset = selectors.payouts_of(merchant=request.user)
         queryset = filter_choice(queryset, request.query_params, "status", PayoutStatus.values)
         queryset = filter_created(queryset, request.query_params)
-        paginator = CursorListPagination()
+        paginator = CursorListPagination(filters=("status", *CREATED_FILTERS))
         page = paginator.paginate_queryset(queryset, request, self)
         return paginator.get_paginated_response(PayoutSerializer(page, many=True).data)
 

@@ -27,7 +27,19 @@ def test_create_answers_the_endpoint_and_its_secret_once(api_client, receiver):
     response = create(api_client, receiver)
     assert response.status_code == 201
     body = response.json()
-    assert list(body) == ["id", "object", "url", "events", "status", "created", "secret"]
+    assert list(body) == [
+        "id",
+        "object",
+        "url",
+        "description",
+        "events",
+        "enabled_events",
+        "status",
+        "disabled_reason",
+        "rotation_overlap_ends_at",
+        "created",
+        "secret",
+    ]
     assert body["id"].startswith("we_") and body["object"] == "webhook_endpoint"
     assert (body["url"], body["events"], body["status"]) == (receiver.url, ["*"], "enabled")
     assert body["secret"].startswith("whsec_") and body["created"].endswith("Z")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CasestudyConfig(AppConfig):
+    name = "casestudy"
+    verbose_name = "Case study"
