@@ -114,6 +114,9 @@ class StaffAdminSite(admin.AdminSite):
 
     login_form = StaffLoginForm
     login_template = "admin/staff_login.html"
+    # No "View site" link: the platform has no site behind "/" (it led to a 404 page); the API reference is
+    # at /api/docs/.
+    site_url = None
 
     def has_permission(self, request):
         if not super().has_permission(request):

@@ -9,7 +9,7 @@ never shown: it is not among the fields of any page here.
 import json
 
 from django.contrib import admin, messages
-from django.utils import dateformat, timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdminMixin
@@ -96,10 +96,12 @@ def _cut(text: str, em: int, title: str | None = None):
 
 
 def _when(value):
+    """A date and time as the whole admin writes them (``DATETIME_FORMAT``: "2026-11-30 14:05 UTC"), on one line."""
     if value is None:
         return "—"
     return format_html(
-        '<span style="white-space: nowrap">{}</span>', dateformat.format(timezone.localtime(value), "Y-m-d H:i:s")
+        '<span style="white-space: nowrap">{}</span>',
+        formats.date_format(timezone.localtime(value), "DATETIME_FORMAT"),
     )
 
 

@@ -47,6 +47,8 @@ class EventType(models.TextChoices):
 
 # An endpoint that subscribes to "*" receives every type, including types added later.
 ALL_EVENTS = "*"
+# What an endpoint's ``events`` may name (the API schema's one enum for it).
+SUBSCRIPTION_CHOICES = [ALL_EVENTS, *EventType.values]
 
 
 class Event(models.Model):

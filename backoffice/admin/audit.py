@@ -19,11 +19,10 @@ from django.contrib.admin.utils import quote
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import dateformat, timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from backoffice.admin.base import clamp, cut, object_url, short_id
+from backoffice.admin.base import clamp, cut, object_url, short_id, when
 from backoffice.admin.filters import InputFilter
 from backoffice.models import AuditTrail
 from backoffice.selectors import OBJECT_TYPE_OF_PREFIX, audit_trail_about
@@ -205,13 +204,7 @@ class AuditTrailAdmin(AuditTrailReadOnly, admin.ModelAdmin):
     @admin.display(description="when")
     def created_link(self, obj):
         url = reverse(f"{self.admin_site.name}:backoffice_audittrail_change", args=[quote(obj.pk)])
-        when = timezone.localtime(obj.created)
-        return format_html(
-            '<a href="{}" style="white-space: nowrap" title="{}">{}</a>',
-            url,
-            dateformat.format(when, "Y-m-d H:i:s"),
-            dateformat.format(when, "Y-m-d H:i"),
-        )
+        return format_html('<a href="{}" style="white-space: nowrap">{}</a>', url, when(obj.created))
 
     @admin.display(description="actor")
     def actor_short(self, obj):
