@@ -125,6 +125,12 @@ class StaffAdminSite(admin.AdminSite):
             return True
         return not otp_required() and staff_device(request.user) is None
 
+    def index(self, request, extra_context=None):
+        """The home page: the dashboard of the user's role (``backoffice.admin.dashboard``), then every section."""
+        from backoffice.admin.dashboard import dashboard_context
+
+        return super().index(request, extra_context={**dashboard_context(request), **(extra_context or {})})
+
 
 def _duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())

@@ -358,6 +358,9 @@ DISPUTE_FEE_DEFAULT = env_int("DISPUTE_FEE_DEFAULT", 1500)
 # request that a different Finance user approves (REFUND_APPROVAL_THRESHOLD="USD:50000").
 REFUND_APPROVAL_THRESHOLD = env_currency_amounts("REFUND_APPROVAL_THRESHOLD", "USD:50000,EUR:50000,GBP:50000")
 REFUND_APPROVAL_THRESHOLD_DEFAULT = env_int("REFUND_APPROVAL_THRESHOLD_DEFAULT", 50000)
+# How long the admin's home page (the dashboard, backoffice/dashboard.py) reuses its figures: each panel's
+# aggregates are computed at most once per period for all staff and web processes (Django's cache). 0: every view.
+BACKOFFICE_DASHBOARD_CACHE_SECONDS = env_int("BACKOFFICE_DASHBOARD_CACHE_SECONDS", 30)
 
 # --- Reconciliation ----------------------------------------------------------------
 # PostgreSQL work_mem for a reconciliation run's transaction (its hashes and sorts stay in memory).

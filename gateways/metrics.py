@@ -53,14 +53,20 @@ def error_kind(error: BaseException) -> str:
     return "error"
 
 
-def _timed(method, acquirer: str, operation: str):
+def _timed(adapter: Processor, method, acquirer: str, operation: str):
     duration = processor_request_duration.labels(acquirer, operation)
+    # The method is looked up on the class at each call (unless the instance had its own): a method replaced on
+    # the class later (a test's monkeypatch, a hot fix) is the one called, as it would be without the timing.
+    own = adapter.__dict__.get(operation)
+
+    def current():
+        return own if own is not None else getattr(type(adapter), operation).__get__(adapter)
 
     @functools.wraps(method)
     def call(*args, **kwargs):
         started = time.perf_counter()
         try:
-            return method(*args, **kwargs)
+            return current()(*args, **kwargs)
         except Exception as error:
             processor_errors.labels(acquirer, operation, error_kind(error)).inc()
             raise
@@ -79,5 +85,5 @@ def instrument(adapter: Processor, acquirer: str) -> Processor:
         method = getattr(adapter, operation, None)
         if method is None or getattr(method, "instrumented", False):
             continue
-        setattr(adapter, operation, _timed(method, acquirer, operation))
+        setattr(adapter, operation, _timed(adapter, method, acquirer, operation))
     return adapter

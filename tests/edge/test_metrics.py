@@ -321,3 +321,22 @@ def test_a_collector_slower_than_the_query_timeout_is_cut_off(scrape, settings, 
     assert value(samples, "platform_metrics_collector_up", collector="payments") == 1
     # The scrape's timeout did not outlive it (here, inside the test's transaction)
     assert statement_timeout() == before
+
+
+def test_a_method_replaced_on_the_class_after_instrumenting_is_the_one_called_and_timed(monkeypatch):
+    from core.metrics import processor_errors
+    from gateways.base import ProcessorUnavailable
+    from gateways.metrics import instrument
+    from gateways.sandbox_acquirer.client import SandboxProcessor
+
+    adapter = instrument(SandboxProcessor.__new__(SandboxProcessor), "class-patch-test")
+    counted = processor_errors.labels("class-patch-test", "lookup_payout", "unavailable")
+    before = counted._value.get()
+
+    def lost(self, **kwargs):
+        raise ProcessorUnavailable("lost on the way")
+
+    monkeypatch.setattr(SandboxProcessor, "lookup_payout", lost)
+    with pytest.raises(ProcessorUnavailable):
+        adapter.lookup_payout(idempotency_key="k")
+    assert counted._value.get() == before + 1
