@@ -144,7 +144,7 @@ class NegativeBalance(Account):
 class AuditTrail(models.Model):
     """One list of everything that happened: the audit entries (staff actions, refund and dispute transitions,
     payouts, merchants…) and the payments' state transitions, read from a database view over
-    ``core_auditentry`` and ``payments_paymenttransition`` (``UNION ALL``, migration 0005).
+    ``core_auditentry`` and ``payments_paymenttransition`` (``UNION ALL``, migration 0006).
 
     No table and no copy: each transition stays written once, by ``payments.transitions``, in the statement that
     already writes it, so the payment path gains nothing; the view only reads. Append-only like its two tables:

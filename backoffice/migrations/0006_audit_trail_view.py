@@ -8,7 +8,7 @@ view's columns reaches each table's own index (``object_id`` of a transition is 
 from django.db import migrations, models
 
 POSTGRESQL = """
-CREATE VIEW backoffice_audittrail AS
+CREATE OR REPLACE VIEW backoffice_audittrail AS
 SELECT 'a' || a.id AS key, 'audit'::text AS source, a.id::bigint AS source_id, a.created,
        a.actor::text AS actor, a.action::text AS action, a.object_type::text AS object_type,
        a.object_id::text AS object_id, a.before, a.after, a.reason
@@ -23,7 +23,7 @@ SELECT 't' || t.id, 'transition'::text, t.id::bigint, t.created,
 """
 
 SQLITE = """
-CREATE VIEW backoffice_audittrail AS
+CREATE VIEW IF NOT EXISTS backoffice_audittrail AS
 SELECT 'a' || a.id AS key, 'audit' AS source, a.id AS source_id, a.created, a.actor, a.action, a.object_type,
        a.object_id, a.before, a.after, a.reason
   FROM core_auditentry a
@@ -45,7 +45,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("backoffice", "0004_create_payouts_permission"),
+        ("backoffice", "0005_dashboard_statistics"),
         ("core", "0005_audit_refuses_truncate"),
         ("payments", "0013_transition_created_index"),
     ]
