@@ -139,3 +139,43 @@ class NegativeBalance(Account):
         default_permissions = ("view",)
         verbose_name = "merchant in the negative"
         verbose_name_plural = "merchants in the negative"
+
+
+class AuditTrail(models.Model):
+    """One list of everything that happened: the audit entries (staff actions, refund and dispute transitions,
+    payouts, merchants…) and the payments' state transitions, read from a database view over
+    ``core_auditentry`` and ``payments_paymenttransition`` (``UNION ALL``, migration 0006).
+
+    No table and no copy: each transition stays written once, by ``payments.transitions``, in the statement that
+    already writes it, so the payment path gains nothing; the view only reads. Append-only like its two tables:
+    nothing here is ever written. ``key`` is ``a<id>`` for an audit entry and ``t<id>`` for a transition
+    (``source`` and ``source_id`` say the same, for reads through the tables' primary keys); a transition reads
+    as an entry on its payment: ``payment.<transition>``, before and after ``{"status": …}``.
+    """
+
+    class Source(models.TextChoices):
+        AUDIT = "audit"
+        TRANSITION = "transition"
+
+    key = models.CharField(primary_key=True, max_length=24)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    source_id = models.BigIntegerField()
+    created = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=32)
+    object_id = models.CharField(max_length=64)
+    before = models.JSONField(null=True)
+    after = models.JSONField(null=True)
+    reason = models.TextField()
+
+    class Meta:
+        managed = False
+        db_table = "backoffice_audittrail"
+        # Seen by whoever may see the audit trail (``core.view_auditentry``: the admin checks it).
+        default_permissions = ()
+        verbose_name = "audit trail entry"
+        verbose_name_plural = "audit trail"
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_id}"

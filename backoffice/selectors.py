@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch, Q
 
-from backoffice.models import NegativeBalance, RefundRequest
+from backoffice.models import AuditTrail, NegativeBalance, RefundRequest
 from core.models import AuditEntry
 from events.models import Event, WebhookDelivery
 from ledger.models import AccountCode, JournalEntry, Posting
@@ -18,6 +18,7 @@ from ledger.selectors import (
 )
 from payments.models import Dispute, DisputeStatus, Payment, PaymentStatus, PaymentTransition, Refund
 from payouts.models import Payout
+from reconciliation.models import ReconciliationException
 
 # How many rows of each history a payment page shows (newest first).
 SECTION_LIMIT = 200
@@ -206,3 +207,56 @@ def negative_balances():
     return accounts_with_balances(NegativeBalance.objects.all()).filter(
         code=AccountCode.MERCHANT_AVAILABLE, posted_sum__gt=0
     )
+
+
+# --- The audit trail ---------------------------------------------------------------------------
+
+# An id's prefix says what it is (``core.ids.new_id``), so a search by id reads the (object_type, object_id)
+# index of the audit entries and the payment_id index of the transitions.
+OBJECT_TYPE_OF_PREFIX = {
+    "pay": "payment",
+    "re": "refund",
+    "dp": "dispute",
+    "rr": "refundrequest",
+    "adj": "ledgeradjustment",
+    "txn": "journalentry",
+    "mch": "merchant",
+    "evt": "event",
+    "we": "webhookendpoint",
+    "po": "payout",
+    "ea": "externalaccount",
+}
+
+
+def audit_trail_objects(object_id: str) -> dict[str, set[str]]:
+    """{object_type: {object_id…}}: what a search of the audit trail for ``object_id`` looks for.
+
+    A payment brings its refunds, disputes and refund requests, and the reconciliation exceptions whose
+    reference is the payment or one of its refunds, each read by an index (the staff actions on them are
+    entries on those objects, not on the payment). An id of another known kind is itself; an id without a
+    known prefix is {"": {id}}: any type (the caller then matches the id alone, without the index).
+    """
+    object_type = OBJECT_TYPE_OF_PREFIX.get(object_id.partition("_")[0]) if "_" in object_id else None
+    if object_type is None:
+        return {"": {object_id}}
+    found = {object_type: {object_id}}
+    if object_type == "payment":
+        found["refund"] = set(Refund.objects.filter(payment_id=object_id).values_list("id", flat=True))
+        found["dispute"] = set(Dispute.objects.filter(payment_id=object_id).values_list("id", flat=True))
+        found["refundrequest"] = set(RefundRequest.objects.filter(payment_id=object_id).values_list("id", flat=True))
+    references = {object_id, *found.get("refund", ())} if object_type in ("payment", "refund", "payout") else set()
+    if references:
+        exceptions = ReconciliationException.objects.filter(reference__in=references).values_list("id", flat=True)
+        found["reconciliationexception"] = {str(pk) for pk in exceptions}
+    return {kind: ids for kind, ids in found.items() if ids}
+
+
+def audit_trail_about(object_id: str, queryset=None):
+    """The audit trail's lines about ``object_id`` and what belongs to it (``audit_trail_objects``): its staff
+    actions, its state transitions (a payment's, from ``PaymentTransition``; a refund's or dispute's, from the
+    audit entries), those of its refunds and disputes, in ``queryset`` (all of ``AuditTrail`` by default)."""
+    queryset = AuditTrail.objects.all() if queryset is None else queryset
+    condition = Q()
+    for object_type, ids in audit_trail_objects(object_id).items():
+        condition |= Q(object_id__in=ids) if not object_type else Q(object_type=object_type, object_id__in=ids)
+    return queryset.filter(condition)

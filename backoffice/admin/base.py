@@ -7,11 +7,12 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from backoffice.selectors import OBJECT_TYPE_OF_PREFIX
 from core.admin import ReadOnlyAdminMixin  # noqa: F401 - the back office's admins import it from here
 from core.errors import DomainError
 from core.money import format_amount
@@ -58,6 +59,66 @@ def admin_link_by_id(app_label: str, model_name: str, pk) -> str:
     if pk is None:
         return "—"
     return format_html('<a href="{}">{}</a>', reverse(f"admin:{app_label}_{model_name}_change", args=[quote(pk)]), pk)
+
+
+def object_url(admin_site, object_type: str, object_id) -> str | None:
+    """The admin page of an object given by its model's name (an audit entry's ``object_type``) and id, if the
+    admin has pages for that model."""
+    for model in admin_site._registry:
+        if model._meta.model_name == object_type:
+            name = f"{admin_site.name}:{model._meta.app_label}_{object_type}_change"
+            try:
+                return reverse(name, args=[quote(object_id)])
+            except NoReverseMatch:
+                return None
+    return None
+
+
+def short_id(object_id: str) -> str:
+    """``pay_01M8Q1JA0NC24P775BYJF5P9DH`` → ``pay_01M8…F5P9DH``: the prefix says what it is, the end tells two
+    apart (a ULID's first characters are its time, alike for ids made the same day). For a list's column; the
+    whole id goes in the title."""
+    return object_id if len(object_id) <= 16 else f"{object_id[:8]}…{object_id[-6:]}"
+
+
+def cut(text: str, em: int, title: str | None = None):
+    """``text`` on one line of at most ``em`` ems, ended with an ellipsis when longer, the whole of it in the
+    title: how a list keeps its columns within the screen."""
+    return format_html(
+        '<span title="{}" style="display: inline-block; max-width: {}em; overflow: hidden; text-overflow: ellipsis;'
+        ' white-space: nowrap; vertical-align: bottom">{}</span>',
+        title or text,
+        em,
+        text,
+    )
+
+
+def clamp(text: str, em: int, lines: int):
+    """``text`` wrapped within ``em`` ems, at most ``lines`` lines of it (an ellipsis when longer), the whole of
+    it in the title: for a column whose words matter (a change, a reason) in a list that fits the screen."""
+    return format_html(
+        '<span title="{}" style="display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: {};'
+        ' overflow: hidden; max-width: {}em; min-width: {}em; overflow-wrap: anywhere">{}</span>',
+        text,
+        lines,
+        em,
+        em // 2,
+        text,
+    )
+
+
+def link_by_prefix(admin_site, object_id: str, label: str | None = None):
+    """A link to the object ``object_id`` names by its prefix (``pay_…``, ``re_…``, ``po_…``), with the whole id
+    in the title; the id as text when its prefix names nothing the admin shows."""
+    if not object_id:
+        return "—"
+    object_type = OBJECT_TYPE_OF_PREFIX.get(object_id.partition("_")[0]) if "_" in object_id else None
+    url = object_url(admin_site, object_type, object_id) if object_type else None
+    if url is None:
+        return format_html('<span title="{}">{}</span>', object_id, label or object_id)
+    return format_html(
+        '<a href="{}" title="{} {}" style="white-space: nowrap">{}</a>', url, object_type, object_id, label or object_id
+    )
 
 
 def require_perm(request, codename: str) -> None:

@@ -19,6 +19,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -428,11 +429,19 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(PaymentTransition)
 class PaymentTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("payment", "from_status", "to_status", "transition", "actor", "created")
-    list_filter = ("to_status", "transition")
-    search_fields = ("payment__id__exact",)
-    show_full_result_count = False
-    show_facets = ShowFacets.NEVER
+    """A transition's own page; the transitions are listed in the audit trail, with the staff actions
+    (``backoffice.admin.audit``), where this list leads."""
+
+    fields = ("payment", "from_status", "to_status", "transition", "actor", "reason", "created")
+    readonly_fields = fields
+
+    def get_model_perms(self, request):
+        return {}  # not in the index: the audit trail is
+
+    def changelist_view(self, request, extra_context=None):
+        query = request.GET.copy()
+        query.setdefault("source", "transition")
+        return HttpResponseRedirect(f"{reverse('admin:backoffice_audittrail_changelist')}?{query.urlencode()}")
 
 
 # --- Refunds -------------------------------------------------------------------------------------

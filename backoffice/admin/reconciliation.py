@@ -17,7 +17,17 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from backoffice.admin.base import ActionPage, ReadOnlyAdminMixin, admin_link_by_id, money, report_error, require_perm
+from backoffice.admin.base import (
+    ActionPage,
+    ReadOnlyAdminMixin,
+    admin_link_by_id,
+    cut,
+    link_by_prefix,
+    money,
+    report_error,
+    require_perm,
+    short_id,
+)
 from backoffice.admin.filters import MerchantIdFilter
 from backoffice.forms import ReconciliationAdjustForm, minor_to_major_units
 from core.errors import DomainError
@@ -48,10 +58,10 @@ RESOLUTIONS = {
 }
 
 
-def _signed(amount, currency) -> str:
+def _signed(amount, currency):
     if amount is None:
         return "—"
-    return money(amount, currency) if currency else str(amount)
+    return format_html('<span style="white-space: nowrap">{}</span>', money(amount, currency) if currency else amount)
 
 
 @admin.register(ReconciliationRun)
@@ -172,20 +182,17 @@ class AgeFilter(admin.SimpleListFilter):
 
 @admin.register(ReconciliationException)
 class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # The columns Finance works from, fitting a 1440 px screen: the processor, the kind of line, the processor's
+    # id and the details are on the exception's page; long texts are cut, the whole in their title.
     list_display = (
         "id",
-        "settlement_date",
-        "processor",
+        "day",
         "type",
-        "line_type",
-        "status",
-        "resolution",
-        "merchant",
-        "reference",
-        "processor_id",
+        "status_display",
+        "merchant_display",
+        "reference_link",
         "internal_display",
-        "external_display",
-        "fee_display",
+        "external_report_display",
         "age_display",
     )
     list_filter = (
@@ -214,7 +221,7 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "line_type",
         "match_key",
         "merchant",
-        "reference",
+        "reference_page_link",
         "processor_id",
         "currency",
         "internal_display",
@@ -236,7 +243,34 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.exception_queue()
 
+    def get_list_display(self, request):
+        """The open queue (the default) leaves out the status column: every line of it says "open"."""
+        shown = request.GET.get(QueueStatusFilter.parameter_name) or QueueStatusFilter.DEFAULT
+        return [c for c in self.list_display if c != "status_display"] if shown == "open" else self.list_display
+
     # --- Columns -----------------------------------------------------------------------------------------
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return obj.get_resolution_display() if obj.resolution else obj.get_status_display()
+
+    @admin.display(description="day", ordering="settlement_date")
+    def day(self, obj):
+        return format_html('<span style="white-space: nowrap">{}</span>', obj.settlement_date.isoformat())
+
+    @admin.display(description="merchant")
+    def merchant_display(self, obj):
+        return cut(obj.merchant.name, 8, title=str(obj.merchant)) if obj.merchant else "—"
+
+    @admin.display(description="reference")
+    def reference_link(self, obj):
+        """The payment, refund, dispute or payout the exception is about, linked to its page (the id shortened in
+        the list, whole on the exception's page)."""
+        return link_by_prefix(self.admin_site, obj.reference, label=short_id(obj.reference))
+
+    @admin.display(description="reference")
+    def reference_page_link(self, obj):
+        return link_by_prefix(self.admin_site, obj.reference)
 
     @admin.display(description="ledger", ordering="internal_amount")
     def internal_display(self, obj):
@@ -246,11 +280,22 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def external_display(self, obj):
         return _signed(obj.external_amount, obj.currency)
 
+    @admin.display(description="report", ordering="external_amount")
+    def external_report_display(self, obj):
+        """The report's amount and, when the processor's fee is not the one expected, under it the two fees."""
+        if obj.external_fee is None or obj.external_fee == obj.expected_fee:
+            return self.external_display(obj)
+        return format_html(
+            '{}<br><small title="the processor\'s fee / the fee our settings expect">fee {}</small>',
+            self.external_display(obj),
+            self.fee_display(obj),
+        )
+
     @admin.display(description="fee (report / expected)")
     def fee_display(self, obj):
         if obj.external_fee is None:
             return "—"
-        return f"{_signed(obj.external_fee, obj.currency)} / {_signed(obj.expected_fee, obj.currency)}"
+        return format_html("{} / {}", _signed(obj.external_fee, obj.currency), _signed(obj.expected_fee, obj.currency))
 
     @admin.display(description="expected fee")
     def expected_fee_display(self, obj):
@@ -326,9 +371,12 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             ("Exception", f"#{exception.pk} {exception.get_type_display()}"),
             ("Day", exception.settlement_date),
             ("Merchant", exception.merchant or "—"),
-            ("Reference", exception.reference or "—"),
+            ("Reference", self.reference_page_link(exception)),
             ("Processor id", exception.processor_id or "—"),
-            ("Ledger / report", f"{self.internal_display(exception)} / {self.external_display(exception)}"),
+            (
+                "Ledger / report",
+                format_html("{} / {}", self.internal_display(exception), self.external_display(exception)),
+            ),
             ("Fee (report / expected)", self.fee_display(exception)),
             ("What it means", MEANING.get(exception.type)),
         ]

@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.utils import timezone
@@ -71,6 +72,24 @@ def test_the_queue_filters_and_searches(finance, day_with_differences, merchant,
     assert [e.type for e in rows(client.get(QUEUE, {"age": "1-7d"}))] == ["missing_external"]
     assert len(rows(client.get(QUEUE, {"status": "resolved"}))) == 0
     assert client.get(page(day_with_differences["amount_mismatch"])).status_code == 200
+
+
+def test_references_link_to_their_payment_in_the_queue_and_on_the_page(finance, day_with_differences):
+    """The reference is a link to the payment (refund, payout…) it names; a reference to nothing we hold is text."""
+    client = client_for(finance)
+    mismatch = day_with_differences["amount_mismatch"]
+    link = f'href="/admin/payments/payment/{quote(mismatch.reference)}/change/"'
+    assert mismatch.reference.startswith("pay_")
+    assert link in client.get(QUEUE).content.decode()
+    assert link in client.get(page(mismatch)).content.decode()
+    assert link in client.get(page(mismatch, "write-off")).content.decode()
+    assert client.get(f"/admin/payments/payment/{quote(mismatch.reference)}/change/").status_code == 200
+    unknown = ReconciliationException.objects.get(type="missing_internal")
+    assert unknown.reference == "pay_stranger"  # no such payment: its page would say so
+    shown = client.get(page(unknown)).content.decode()
+    assert "pay_stranger" in shown
+    ReconciliationException.objects.filter(pk=unknown.pk).update(reference="po_0123", line_type="payout")
+    assert 'href="/admin/payouts/payout/po_5F0123/change/"' in client.get(page(unknown)).content.decode()
 
 
 def test_write_off_asks_for_a_note_then_resolves_and_audits(finance, day_with_differences):
