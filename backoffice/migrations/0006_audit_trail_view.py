@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("backoffice", "0005_dashboard_statistics"),
         ("core", "0005_audit_refuses_truncate"),
-        ("payments", "0013_transition_created_index"),
+        ("payments", "0015_transition_created_index"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments", "0012_processors_and_routing"),
+        ("payments", "0014_search_indexes"),
     ]
 
     operations = [
