@@ -192,3 +192,21 @@ def test_a_support_agent_searches_the_audit_trail_by_a_payment_id(wide_page, mer
     page.wait_for_selector("#audit-trail")
     assert payment.id in page.url.replace("_5F", "_")
     steps.shot("the-payment")
+
+
+def test_a_support_agent_sees_the_payments_list_whole(wide_page, merchant):
+    """The payments list's columns (id, merchant, amount, status, card, customer, created) fit 1440 px, with a long
+    merchant name and a long customer email."""
+    page = wide_page
+    steps = Steps(page, "wide-support-payments")
+    staff_user("sam.support", "Support")
+    merchant.name = "A merchant with a name much longer than a column should be"
+    merchant.save(update_fields=["name"])
+    for number in range(5):
+        payment_row(merchant, customer_email=f"someone.with.a.long.address.{number}@example-shop.com")
+    log_in(page, steps, "sam.support")
+    page.goto("/admin/payments/payment/")
+    steps.shot("list")
+    assert_fits(page)
+    for column in ("amount_display", "status_display", "created_column"):
+        assert_on_screen(page, f"#result_list td.field-{column}")
