@@ -142,7 +142,9 @@ def assert_no_card_number_stored_or_logged(caplog, sandbox) -> None:
             quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
             cursor.execute(f"SELECT {quoted} FROM {connection.ops.quote_name(table)}")  # noqa: S608 - introspected
             for row in cursor.fetchall():
-                text = " ".join(bytes(value).decode("latin-1") if isinstance(value, memoryview) else str(value) for value in row)
+                text = " ".join(
+                    bytes(value).decode("latin-1") if isinstance(value, memoryview) else str(value) for value in row
+                )
                 for number in CARD_NUMBERS:
                     assert number not in text, f"{number} in {table}"
                     assert " ".join(number[i : i + 4] for i in range(0, 16, 4)) not in text, f"{number} in {table}"
