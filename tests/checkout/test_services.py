@@ -136,3 +136,11 @@ def test_manual_capture_completes_on_authorisation(api_client, sandbox):
     session = session_row(api_client, capture_method="manual")
     outcome = services.checkout_session_pay(session_id=session.pk, method_type="card", method_input="tok_visa")
     assert outcome.state == "complete" and outcome.payment.status == "requires_capture"
+
+
+def test_the_openapi_serializer_names_exactly_the_representations_members(api_client):
+    from checkout.api.serializers import CheckoutSessionSerializer
+    from checkout.representations import checkout_session_representation
+
+    session = session_row(api_client)
+    assert list(CheckoutSessionSerializer().fields) == list(checkout_session_representation(session))

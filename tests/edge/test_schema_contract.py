@@ -67,6 +67,7 @@ def test_path_ids_have_their_objects_shape(schema):
         "transaction_id": "txn",
         "external_account_id": "ea",
         "payout_id": "po",
+        "session_id": "cs",
     }
     seen = set()
     for path, _method, operation in operations(schema):
