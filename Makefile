@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv bench bench-inprocess bench-ledger bench-webhooks bench-recon bench-sandbox chaos
+.PHONY: run test lint venv bench bench-inprocess bench-ledger bench-webhooks bench-recon bench-metrics bench-dashboard bench-sandbox chaos
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,15 @@ bench-webhooks: venv
 ## Reconciling a settlement file of one million lines on PostgreSQL, against COPY plus one join.
 bench-recon: venv
 	$(BIN)/python -m benchmarks.bench_recon $(BENCH_ARGS)
+
+## The admin's dashboard over one million payments on PostgreSQL: each panel's queries in ms, and the whole page.
+## BENCH_ARGS: --payments N, --days D (the payments' spread), --database NAME, --reuse.
+bench-dashboard: venv
+	$(BIN)/python -m benchmarks.bench_dashboard $(BENCH_ARGS)
+
+## One /metrics scrape (every database collector) with 100 000 payments on PostgreSQL (--payments N).
+bench-metrics: venv
+	$(BIN)/python -m benchmarks.bench_metrics $(BENCH_ARGS)
 
 ## The fault simulator: the whole stack under seeded faults, then the checks (docs/reliability.md).
 ## CHAOS_SECONDS (default 120) and CHAOS_SEED (default 1) pick the run; CHAOS_ARGS adds options (--no-faults…).

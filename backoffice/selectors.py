@@ -16,7 +16,7 @@ from ledger.selectors import (
     balance_transactions_paid_out_by,
     payout_entry_of,
 )
-from payments.models import Dispute, Payment, PaymentTransition, Refund
+from payments.models import Dispute, DisputeStatus, Payment, PaymentStatus, PaymentTransition, Refund
 from payouts.models import Payout
 
 # How many rows of each history a payment page shows (newest first).
@@ -46,6 +46,36 @@ class PaymentDossier:
     events: list[Event] = field(default_factory=list)
     deliveries: list[WebhookDelivery] = field(default_factory=list)
     audit_trail: list[AuditLine] = field(default_factory=list)
+
+
+def payment_display_status(payment: Payment, disputes: list[Dispute] | None = None) -> str:
+    """What happened to the payment, in words, for the admin's list and the payment's page.
+
+    The API's status alone says ``succeeded`` for a bank transfer the bank returned, a payment refunded in
+    full and one under dispute; staff need to see which. For a succeeded payment, the first that applies:
+    "Returned (R01)" (``return_code``), "Disputed" (a dispute open), "Dispute lost" / "Dispute won" (the
+    newest dispute), "Refunded" / "Partially refunded" (``amount_refunded``: refunds not failed, pending
+    ones included), else "Succeeded". Any other status is said as it is ("Requires capture").
+
+    ``disputes``: the payment's disputes, if already read; else they are read only when ``payment.disputed``
+    (one query, none when ``payment.disputes`` is prefetched, as the payments list does).
+    """
+    if payment.status != PaymentStatus.SUCCEEDED:
+        return payment.status.replace("_", " ").capitalize()
+    if payment.returned_at is not None or payment.amount_returned:
+        return f"Returned ({payment.return_code})" if payment.return_code else "Returned"
+    if disputes is None:
+        disputes = list(payment.disputes.all()) if payment.disputed else []
+    if disputes:
+        newest = max(disputes, key=lambda dispute: (dispute.created, dispute.id))
+        if any(dispute.is_open for dispute in disputes):
+            return "Disputed"
+        return "Dispute lost" if newest.status == DisputeStatus.LOST else "Dispute won"
+    if payment.amount_refunded and payment.amount_refunded >= payment.amount_captured:
+        return "Refunded"
+    if payment.amount_refunded:
+        return "Partially refunded"
+    return "Succeeded"
 
 
 def payment_events(*, payment: Payment):

@@ -114,6 +114,9 @@ class StaffAdminSite(admin.AdminSite):
 
     login_form = StaffLoginForm
     login_template = "admin/staff_login.html"
+    # No "View site" link: the platform has no site behind "/" (it led to a 404 page); the API reference is
+    # at /api/docs/.
+    site_url = None
 
     def has_permission(self, request):
         if not super().has_permission(request):
@@ -121,6 +124,12 @@ class StaffAdminSite(admin.AdminSite):
         if is_verified(request.user):
             return True
         return not otp_required() and staff_device(request.user) is None
+
+    def index(self, request, extra_context=None):
+        """The home page: the dashboard of the user's role (``backoffice.admin.dashboard``), then every section."""
+        from backoffice.admin.dashboard import dashboard_context
+
+        return super().index(request, extra_context={**dashboard_context(request), **(extra_context or {})})
 
 
 def _duration(delta: timedelta) -> str:

@@ -189,6 +189,7 @@ def main(argv=None) -> int:
         payout_agreement = checks.payout_agreement(payouts, sent)
         acquirers = checks.per_acquirer(payments, charges, ACQUIRER_NAMES)
         ledger = checks.ledger_check(stack)
+        maturing = platform.maturing()
         events = checks.events_delivered(platform, receiver)
         payout_events = checks.payout_events(payouts, platform.payout_events(), receiver.snapshot()[0])
         processor_webhooks = platform.processor_webhooks()
@@ -223,6 +224,10 @@ def main(argv=None) -> int:
             "payout_disagreements": len(payout_agreement["disagreements"]),
             "payout_events_missing": len(payout_events["problems"]),
             "ledger_payouts": ledger["statuses"].get("payouts_in_transit", "not run"),
+            "ledger_funds_mature": ledger["statuses"].get("funds_mature", "not run"),
+            "captures_pending_first": maturing["captures_pending_first"],
+            "funds_matured": maturing["matured"],
+            "funds_still_pending": maturing["still_pending"],
             "settled": settled["settled"] and settled_again["settled"],
             "unplanned_exits": sum(stack.unplanned_exits().values()),
         }
@@ -234,6 +239,7 @@ def main(argv=None) -> int:
             and figures["processor_disagreements"] == 0
             and figures["ledger_ok"]
             and figures["ledger_payouts"] == "passed"
+            and figures["ledger_funds_mature"] == "passed"
             and figures["events_missing"] == 0
             and figures["invalid_signatures"] == 0
             and figures["payouts_sent_twice"] == 0

@@ -94,7 +94,8 @@ class Platform:
               (SELECT count(*) FROM events_event WHERE published_at IS NULL),
               (SELECT count(*) FROM events_webhookdelivery WHERE status = 'pending'),
               (SELECT count(*) FROM payouts_payout WHERE status = 'pending'),
-              (SELECT count(*) FROM payouts_payout WHERE status = 'in_transit')
+              (SELECT count(*) FROM payouts_payout WHERE status = 'in_transit'),
+              (SELECT count(*) FROM ledger_maturingfunds WHERE available_on <= now())
         """)[0]
         names = (
             "payments_processing",
@@ -104,8 +105,19 @@ class Platform:
             "deliveries_pending",
             "payouts_pending",
             "payouts_in_transit",
+            "funds_due_unmatured",
         )
         return dict(zip(names, row, strict=True))
+
+    def maturing(self) -> dict:
+        """The run's maturing: captures whose funds waited in pending, how many matured, how many wait still."""
+        row = self._rows("""
+            SELECT
+              (SELECT count(*) FROM ledger_journalentry WHERE type = 'charge' AND available_on > created),
+              (SELECT count(*) FROM ledger_journalentry WHERE type = 'funds_matured'),
+              (SELECT count(*) FROM ledger_maturingfunds)
+        """)[0]
+        return dict(zip(("captures_pending_first", "matured", "still_pending"), row, strict=True))
 
     def event_ids(self) -> list[tuple[str, str]]:
         return self._rows("SELECT id, type FROM events_event WHERE merchant_id = %s", (self.merchant_id,))

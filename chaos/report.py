@@ -154,6 +154,17 @@ def render(result: dict) -> str:
                 _ok(checks["payout_events_missing"] == 0),
             ],
             ["ledger_check payouts_in_transit", checks["ledger_payouts"], _ok(checks["ledger_payouts"] == "passed")],
+            [
+                f"funds matured (of {checks.get('captures_pending_first', 0)} captures pending first)",
+                checks.get("funds_matured", 0),
+                "info",
+            ],
+            ["funds still pending after healing (not yet due)", checks.get("funds_still_pending", 0), "info"],
+            [
+                "ledger_check funds_mature (each matured once, never early)",
+                checks.get("ledger_funds_mature", "not run"),
+                _ok(checks.get("ledger_funds_mature") == "passed"),
+            ],
             ["settled before the checks", "yes" if checks["settled"] else "no", "info"],
             ["platform processes that died by themselves", checks["unplanned_exits"], "info"],
         ],

@@ -116,10 +116,12 @@ PLATFORM_SETTINGS = {
     # instead of 60 (a lost webhook), so the heal phase settles both.
     "PAYOUT_SEND_LEASE_SECONDS": "15",
     "PAYOUT_RESOLVE_AFTER_SECONDS": "5",
-    # Captured funds are available at once (not after the merchant's 2-day payout delay), so that the flows
-    # can pay out part of what they captured within the run. Maturing itself is not exercised here (its
-    # once-only guarantee is tested with concurrent workers in tests/balance/).
-    "BALANCE_SETTLEMENT_DELAY_SECONDS": "0",
+    # Captured funds mature under the faults: pending for 5 s (not the merchant's 2-day payout delay), then made
+    # available by the beat's mature_funds, run every 5 s instead of every minute, so that the flows pay out
+    # what matured within the run (a payout is made of available funds only). The settle phase waits for every
+    # due capture to mature; ledger_check's funds_mature proves each matured once and never early.
+    "BALANCE_SETTLEMENT_DELAY_SECONDS": "5",
+    "LEDGER_MATURE_FUNDS_EVERY_SECONDS": "5",
 }
 # A payout is paid (or fails) this long after the sandbox takes it, instead of 5 s: within the run.
 SANDBOX_PAYOUT_SECONDS = "3"

@@ -79,7 +79,8 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 def env_currency_amounts(name: str, default: str) -> dict[str, int]:
-    """``"USD:30,EUR:25"`` → ``{"USD": 30, "EUR": 25}``: amounts in minor units per currency."""
+    """``"USD:30,EUR:25"`` → ``{"USD": 30, "EUR": 25}``: amounts in minor units per currency (or any whole
+    number per upper-case code: ``PAYOUT_TRANSIT_DAYS`` gives days per country)."""
     amounts = {}
     for item in env_list(name, default):
         code, _, amount = item.partition(":")

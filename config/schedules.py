@@ -13,6 +13,7 @@ history only.
 import json
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
@@ -119,8 +120,8 @@ SCHEDULES = (
         "ledger: mature funds",
         "ledger.tasks.mature_funds",
         "Make captured funds available once their available_on has passed (pending → available).",
-        every=1,
-        period="minutes",
+        every=settings.LEDGER_MATURE_FUNDS_EVERY_SECONDS,
+        period="seconds",
         expire_seconds=120,
     ),
     Schedule(

@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it times the whole stack and counts what the others refuse (/metrics).
+    "edge.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "edge.middleware.ApiRequestGuardMiddleware",
@@ -201,6 +203,12 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date format in the admin, ISO-like with the zone: "2026-11-30 14:05 UTC" (config/formats/en/formats.py,
+# which wins over Django's English formats; repeated here for code that reads the settings).
+FORMAT_MODULE_PATH = ["config.formats"]
+DATE_FORMAT = SHORT_DATE_FORMAT = "Y-m-d"
+DATETIME_FORMAT = SHORT_DATETIME_FORMAT = "Y-m-d H:i T"
+TIME_FORMAT = "H:i"
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -226,6 +234,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /metrics (edge/metrics.py, docs/security.md): the scraper's bearer token and/or the addresses (or networks)
+# it may scrape from. No token: 404 unless DEBUG. Empty allow-list: any address (with the token).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "")
+# Each collector's queries at a scrape are cut off after this long (its metrics are then missing, and
+# platform_metrics_collector_up{collector} is 0); docs/performance.md has what they cost.
+METRICS_QUERY_TIMEOUT_MS = env_int("METRICS_QUERY_TIMEOUT_MS", 2000)
 
 # --- REST framework and OpenAPI ------------------------------------------------
 REST_FRAMEWORK = {
@@ -256,6 +271,7 @@ SPECTACULAR_SETTINGS = {
         "RefundReasonEnum": "payments.models.RefundReason",
         "CancellationReasonEnum": "payments.models.CancellationReason",
         "PaymentMethodTypeEnum": "payments.methods.PAYMENT_METHOD_TYPES",
+        "EventSubscriptionEnum": "events.models.SUBSCRIPTION_CHOICES",
     },
     # Filters' enums and formats, ids' shapes, every error status (edge.schema.postprocess_schema).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "edge.schema.postprocess_schema"],
@@ -316,6 +332,15 @@ PAYOUTS_SEND_ON_COMMIT = env_bool("PAYOUTS_SEND_ON_COMMIT", True)
 PAYOUT_SEND_LEASE_SECONDS = env_int("PAYOUT_SEND_LEASE_SECONDS", 60)
 # A payout still in transit this long after its arrival date is asked about (a lost webhook).
 PAYOUT_RESOLVE_AFTER_SECONDS = env_int("PAYOUT_RESOLVE_AFTER_SECONDS", 60)
+# A new payout's arrival_date is estimated at creation (the API shows it at once, as Stripe does) as its creation
+# time plus the processors' usual transit time to a bank in the destination's country, in calendar days
+# (PAYOUT_TRANSIT_DAYS="US:2,GB:1"; any other country: PAYOUT_TRANSIT_DAYS_DEFAULT). The processor's own
+# arrival_date replaces the estimate as soon as it takes the payout.
+PAYOUT_TRANSIT_DAYS = env_currency_amounts("PAYOUT_TRANSIT_DAYS", "US:2,CA:2,GB:1,AU:2,JP:3")
+PAYOUT_TRANSIT_DAYS_DEFAULT = env_int("PAYOUT_TRANSIT_DAYS_DEFAULT", 1)
+# Sends of one payout (always with the same key) that the processor never recorded, after which the sweep stops
+# sending it again and marks it "needs attention" for Finance (it is never failed: docs/design.md, "Payouts").
+PAYOUT_MAX_PROCESSOR_ATTEMPTS = env_int("PAYOUT_MAX_PROCESSOR_ATTEMPTS", 5)
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 120)
 
 # --- Ledger ------------------------------------------------------------------------
@@ -327,6 +352,12 @@ LEDGER_FEE_FIXED = env_currency_amounts("LEDGER_FEE_FIXED", "USD:30,EUR:25,GBP:2
 # payout_delay_days (default 2) unless this is set, which overrides it for the whole platform (tests and demos
 # set a few seconds; 0 makes funds available at capture). ledger.tasks.mature_funds moves them every minute.
 BALANCE_SETTLEMENT_DELAY_SECONDS = env_optional_int("BALANCE_SETTLEMENT_DELAY_SECONDS")
+# How often beat runs ledger.tasks.mature_funds: funds are available within this long of their available_on (the
+# contract says a minute; the fault simulator sets a few seconds so that it pays out what matured within its run).
+LEDGER_MATURE_FUNDS_EVERY_SECONDS = env_int("LEDGER_MATURE_FUNDS_EVERY_SECONDS", 60)
+# Funds still pending this long past their available_on are an alert (mature_funds is not running or not keeping
+# up): a ``warning`` of ledger_check (funds_mature_on_time) and ``"status": "overdue"`` in /healthz's ``ledger``.
+LEDGER_MATURING_OVERDUE_SECONDS = env_int("LEDGER_MATURING_OVERDUE_SECONDS", 600)
 
 # What a chargeback costs the merchant, per currency in minor units (DISPUTE_FEE="USD:1500,EUR:1500").
 DISPUTE_FEE = env_currency_amounts("DISPUTE_FEE", "USD:1500,EUR:1500,GBP:1500")
@@ -337,6 +368,9 @@ DISPUTE_FEE_DEFAULT = env_int("DISPUTE_FEE_DEFAULT", 1500)
 # request that a different Finance user approves (REFUND_APPROVAL_THRESHOLD="USD:50000").
 REFUND_APPROVAL_THRESHOLD = env_currency_amounts("REFUND_APPROVAL_THRESHOLD", "USD:50000,EUR:50000,GBP:50000")
 REFUND_APPROVAL_THRESHOLD_DEFAULT = env_int("REFUND_APPROVAL_THRESHOLD_DEFAULT", 50000)
+# How long the admin's home page (the dashboard, backoffice/dashboard.py) reuses its figures: each panel's
+# aggregates are computed at most once per period for all staff and web processes (Django's cache). 0: every view.
+BACKOFFICE_DASHBOARD_CACHE_SECONDS = env_int("BACKOFFICE_DASHBOARD_CACHE_SECONDS", 30)
 
 # --- Reconciliation ----------------------------------------------------------------
 # PostgreSQL work_mem for a reconciliation run's transaction (its hashes and sorts stay in memory).

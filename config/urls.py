@@ -3,11 +3,14 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from casestudy.admin_views import report_view as casestudy_report
+from edge import metrics as edge_metrics
 from edge import views as edge_views
 from payments.api.processor_webhook_views import processor_webhook
 
 urlpatterns = [
     path("healthz", edge_views.healthz, name="healthz"),
+    # Prometheus' scrape: a bearer token (METRICS_TOKEN) and/or an address allow-list (edge/metrics.py).
+    path("metrics", edge_metrics.metrics, name="metrics"),
     # A page of the admin that is not a model's (behind the admin's own sign-in and second factor).
     path("admin/casestudy/report/", admin.site.admin_view(casestudy_report), name="casestudy-report"),
     path("admin/", admin.site.urls),

@@ -1,6 +1,8 @@
 """Reads of events and webhook endpoints, shared by the API, the admin and the services."""
 
-from django.db.models import Prefetch, QuerySet
+from datetime import datetime
+
+from django.db.models import Count, Min, Prefetch, QuerySet
 
 from events.errors import EventNotFound, WebhookEndpointNotFound
 from events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -39,3 +41,22 @@ def webhook_deliveries_of(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDeliv
         .select_related("event")
         .prefetch_related(Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("number", "id")))
     )
+
+
+# --- /metrics: aggregates computed at scrape time (events/metrics.py) -----------------------------------------
+
+
+def outbox_backlog() -> tuple[int, datetime | None]:
+    """``(unpublished events, when the oldest was recorded)``: both from the partial index event_unpublished
+    (the unpublished events only; ids sort in creation order, so the first by id is the oldest)."""
+    unpublished = Event.objects.filter(published_at__isnull=True)
+    oldest = unpublished.order_by("id").values_list("created", flat=True).first()
+    return unpublished.order_by().count(), oldest
+
+
+def webhook_deliveries_pending() -> tuple[int, datetime | None]:
+    """``(pending deliveries, the earliest next attempt among them)``: the partial index delivery_due."""
+    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).aggregate(
+        count=Count("pk"), earliest=Min("next_attempt_at")
+    )
+    return pending["count"], pending["earliest"]

@@ -62,6 +62,7 @@ from rest_framework.fields import DateTimeField
 
 from core.audit import audit_record
 from core.db import assert_no_transaction, in_transaction, insert_statement, write
+from core.metrics import webhook_delivery_attempts
 from events.errors import EventNotFound, WebhookEndpointDisabled, WebhookEndpointNotFound, WebhookUrlInvalid
 from events.models import (
     ALL_EVENTS,
@@ -861,6 +862,13 @@ def _changes(outcomes: list[_Outcome], now: datetime) -> list[_Change]:
     return changes
 
 
+def _attempt_outcome(change: _Change) -> str:
+    """The label an attempt is counted under in /metrics (``core.metrics.webhook_delivery_attempts``)."""
+    if change.status == Status.SUCCEEDED:
+        return "succeeded"
+    return "retry" if change.retry_in is not None else "failed"
+
+
 def _record(outcomes: list[_Outcome], *, token: str) -> list[tuple[str, datetime]]:
     """Store these attempts and move their deliveries on, in one short transaction.
 
@@ -870,6 +878,8 @@ def _record(outcomes: list[_Outcome], *, token: str) -> list[tuple[str, datetime
     arrived together), unless an endpoint answered 410 Gone (it is disabled too).
     """
     changes = _changes(outcomes, timezone.now())
+    for change in changes:
+        webhook_delivery_attempts.labels(_attempt_outcome(change)).inc()
     gone = any(change.outcome.gone for change in changes)
     if connection.vendor == "postgresql" and not connection.in_atomic_block and not gone:
         recorded = _record_in_one_statement(changes, token=token)
@@ -1034,6 +1044,7 @@ def _cancel(deliveries: list[WebhookDelivery], *, token: str) -> None:
                 locked_until=None,
                 lease_token="",
             )
+    webhook_delivery_attempts.labels("canceled").inc(len(deliveries))
 
 
 def deliveries_sweep(*, limit: int = 1000) -> int:

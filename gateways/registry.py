@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from gateways.base import Processor
+from gateways.metrics import instrument
 
 
 class UnknownProcessor(LookupError):
@@ -14,7 +15,8 @@ class UnknownProcessor(LookupError):
 
 @cache
 def _adapter(name: str, path: str) -> Processor:
-    return import_string(path)(name)
+    # Every call it makes to the acquirer is timed and its failures counted (/metrics).
+    return instrument(import_string(path)(name), name)
 
 
 def processor_names() -> list[str]:

@@ -7,7 +7,8 @@ never edits here.
 import json
 
 from django.contrib import admin
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from core.admin import ReadOnlyAdminMixin
 from core.money import format_amount
@@ -79,10 +80,14 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Posting)
 class PostingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "entry", "account", "amount", "phase", "created")
+    list_display = ("id", "entry", "account", "amount_display", "phase", "created")
     list_filter = ("phase",)
     list_select_related = ("entry", "account")
     search_fields = ("entry__id", "account__id", "entry__source")
+
+    @admin.display(description="amount (Dr + / Cr −)", ordering="amount")
+    def amount_display(self, obj):
+        return format_amount(obj.amount, obj.account.currency)
 
 
 @admin.register(MaturingFunds)
@@ -95,10 +100,21 @@ class MaturingFundsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(LedgerCheckRun)
 class LedgerCheckRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("started", "finished", "ok")
+    list_display = ("started", "finished", "ok", "warnings_display")
     list_filter = ("ok",)
-    fields = ("started", "finished", "ok", "results_display")
+    fields = ("started", "finished", "ok", "warnings_display", "results_display")
     readonly_fields = fields
+
+    @admin.display(description="warnings")
+    def warnings_display(self, obj):
+        """The alerts of the run (``ledger.invariants.ALERTS``: funds left pending past their available_on), each
+        with its detail."""
+        warned = [c for c in (obj.results or {}).get("checks", []) if c.get("status") == "warning"]
+        if not warned:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"), "<strong>{}</strong>: {}", ((c.get("name"), c.get("detail", "")) for c in warned)
+        )
 
     @admin.display(description="results")
     def results_display(self, obj):

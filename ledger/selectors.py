@@ -1,11 +1,20 @@
 """Reads of the ledger, shared by the API, the admin and the tasks. Balances are always derived from postings."""
 
+import datetime
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Concat
 
-from ledger.models import MERCHANT_BALANCE_CODES, Account, AccountCode, JournalEntry, Posting, SettledTransaction
+from ledger.models import (
+    MERCHANT_BALANCE_CODES,
+    Account,
+    AccountCode,
+    JournalEntry,
+    MaturingFunds,
+    Posting,
+    SettledTransaction,
+)
 
 POSTED = Posting.Phase.POSTED
 PENDING = Posting.Phase.PENDING
@@ -180,3 +189,11 @@ def _account_sum(phase: str):
         .values("total")
     )
     return Coalesce(Subquery(total, output_field=IntegerField()), Value(0, output_field=IntegerField()))
+
+
+def maturing_funds_due(*, now) -> tuple[int, datetime.datetime | None]:
+    """``(entries whose funds should have matured by now and have not, the earliest available_on among them)``
+    (/metrics): a range scan of MaturingFunds' available_on index, the work list (not the history).
+    ``ledger.tasks.mature_funds`` runs every minute, so anything much older than a minute is overdue."""
+    due = MaturingFunds.objects.filter(available_on__lte=now).aggregate(count=Count("pk"), oldest=Min("available_on"))
+    return due["count"], due["oldest"]

@@ -543,7 +543,8 @@ def entry_reverse(*, entry: JournalEntry, event_key: str, type: str, memo: str =
 def ledger_check_run_record() -> LedgerCheckRun:
     """Run every ledger invariant check and store the outcome as a ``LedgerCheckRun``.
 
-    A failed check is logged at ERROR, so alerting on the log is enough.
+    A failed check is logged at ERROR, so alerting on the log is enough; an alert's warning (funds left pending
+    past their available_on) at WARNING.
     """
     from ledger.invariants import run_checks
 
@@ -555,4 +556,7 @@ def ledger_check_run_record() -> LedgerCheckRun:
     if not report.ok:
         failed = ", ".join(result.name for result in report.results if result.status == "failed")
         logger.error("ledger_check failed (run %s): %s", run.pk, failed)
+    for result in report.results:
+        if result.status == "warning":
+            logger.warning("ledger_check warning (run %s): %s: %s", run.pk, result.name, result.detail)
     return run

@@ -1,8 +1,42 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from merchants.models import ApiKey, Merchant
-from merchants.services import api_key_issue, api_key_revoke, merchant_reactivate, merchant_suspend
+from core.staff import staff_actor
+from merchants.models import MAX_PAYOUT_DELAY_DAYS, ApiKey, Merchant
+from merchants.services import (
+    api_key_issue,
+    api_key_revoke,
+    merchant_payout_schedule_update,
+    merchant_reactivate,
+    merchant_suspend,
+)
+
+# The payout schedule's fields and their names in ``merchant_payout_schedule_update`` (and the API).
+PAYOUT_SCHEDULE_FIELDS = {
+    "payout_interval": "interval",
+    "payout_delay_days": "delay_days",
+    "payout_weekly_anchor": "weekly_anchor",
+}
+
+
+class MerchantForm(forms.ModelForm):
+    class Meta:
+        model = Merchant
+        fields = (
+            "name",
+            "settlement_currency",
+            "status",
+            "payout_interval",
+            "payout_delay_days",
+            "payout_weekly_anchor",
+        )
+
+    def clean_payout_delay_days(self):
+        days = self.cleaned_data["payout_delay_days"]
+        if days is not None and days > MAX_PAYOUT_DELAY_DAYS:
+            raise forms.ValidationError(f"At most {MAX_PAYOUT_DELAY_DAYS} days.")
+        return days
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -23,8 +57,29 @@ class MerchantAdmin(admin.ModelAdmin):
     list_filter = ("status", "settlement_currency")
     search_fields = ("name", "id")
     readonly_fields = ("id", "created")
+    form = MerchantForm
     inlines = [ApiKeyInline]
     actions = ["suspend", "reactivate"]
+
+    def save_model(self, request, obj, form, change):
+        """A change of the payout schedule goes through ``merchant_payout_schedule_update``, the service of
+        ``POST /api/v1/account``: under the merchant's row lock, with its audit entry
+        (``merchant.payout_schedule``, before and after) naming the staff member. The other fields are saved as
+        the admin saves them."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Only the fields the form changed (the audit entry's after, and the save, are about those).
+        schedule = {
+            name: form.cleaned_data[field]
+            for field, name in PAYOUT_SCHEDULE_FIELDS.items()
+            if field in form.changed_data
+        }
+        others = [field for field in form.changed_data if field not in PAYOUT_SCHEDULE_FIELDS]
+        if others:
+            obj.save(update_fields=others)
+        if schedule:
+            merchant_payout_schedule_update(merchant=obj, actor=staff_actor(request.user), **schedule)
 
     @admin.action(description="Suspend the selected merchants (their keys stop working)")
     def suspend(self, request, queryset):

@@ -11,6 +11,9 @@ WEEKDAYS = [
     (day, day.capitalize()) for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ]
 
+# The longest payout delay a merchant may choose (Stripe allows up to a month or so): the API and the admin refuse more.
+MAX_PAYOUT_DELAY_DAYS = 30
+
 
 def new_merchant_id() -> str:
     return new_id("mch")

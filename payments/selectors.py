@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
 
 from core.errors import ResourceMissingError
 from merchants.models import Merchant
@@ -78,3 +78,31 @@ def payment_ids_awaiting_action_before(*, cutoff: datetime, limit: int) -> list[
         .order_by("requires_action_since")
         .values_list("id", flat=True)[:limit]
     )
+
+
+# --- /metrics: aggregates computed at scrape time (payments/metrics.py) ---------------------------------------
+
+
+def payment_counts_by_status() -> dict[str, int]:
+    """How many payments are in each status: one grouped count (an index-only scan of payment_merchant_status,
+    which holds every payment's status; docs/performance.md has its cost)."""
+    rows = Payment.objects.order_by().values_list("status").annotate(count=Count("*"))
+    return dict(rows)
+
+
+def resolver_backlog(*, cutoff: datetime) -> dict[str, tuple[int, datetime | None]]:
+    """What the resolver has to find out, by kind: ``(how many since before cutoff, the oldest's since)``.
+
+    ``charge``: payments ``processing`` (the charge's outcome is unknown); ``capture_or_void``: authorised
+    payments whose capture or void was sent without a known outcome. Each is a range scan of a partial index
+    (payment_processing, payment_uncaptured): the rows in those states, not the history."""
+    charges = Payment.objects.filter(status=PaymentStatus.PROCESSING, processing_since__lt=cutoff).aggregate(
+        count=Count("pk"), oldest=Min("processing_since")
+    )
+    operations = Payment.objects.filter(
+        status=PaymentStatus.REQUIRES_CAPTURE, processor_operation_pending_since__lt=cutoff
+    ).aggregate(count=Count("pk"), oldest=Min("processor_operation_pending_since"))
+    return {
+        "charge": (charges["count"], charges["oldest"]),
+        "capture_or_void": (operations["count"], operations["oldest"]),
+    }

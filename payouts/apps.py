@@ -11,3 +11,8 @@ class PayoutsConfig(AppConfig):
         from payouts.payout_services import payout_apply_processor_event
 
         DISPATCH.setdefault("payout", payout_apply_processor_event)
+
+        from core.metrics import metrics_collector_register
+        from payouts import metrics
+
+        metrics_collector_register("payouts", metrics.collect)

@@ -112,13 +112,19 @@ class Payout(ConcurrentTransitionMixin, SavesChangedFields):
     status = FSMField(default=PayoutStatus.PENDING, choices=PayoutStatus.choices, protected=True, max_length=16)
     failure_code = models.CharField(max_length=64, null=True, blank=True)
     failure_message = models.CharField(max_length=500, null=True, blank=True)
-    # The processor's estimate, then the day it was paid (its answer's ``arrival_date``); None until it answers.
+    # Our estimate from its creation (``payout_arrival_estimate``: the destination country's usual transit time),
+    # replaced by the processor's (its answer's ``arrival_date``) when it takes the payout, then the day it was paid.
+    # None only for payouts made before estimates existed.
     arrival_date = models.DateTimeField(null=True, blank=True)
     # The acquirer it is sent through (the destination's): fixed at creation.
     processor = models.CharField(max_length=40)
     processor_payout_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
     sending_since = models.DateTimeField(null=True, blank=True)
     processor_attempts = models.PositiveIntegerField(default=0)
+    # Set (and never cleared) when the sweep stopped sending it again: ``PAYOUT_MAX_PROCESSOR_ATTEMPTS`` sends and
+    # the processor still has no record of its key. Still pending, its amount still out of available: Finance
+    # finds out (the back office queue's "needs attention" filter); the sweep keeps asking the processor about it.
+    needs_attention_since = models.DateTimeField(null=True, blank=True)
     # The ledger entry of its creation (``txn_…``): the payout's balance transaction.
     balance_transaction = models.CharField(max_length=40)
     requested_by = models.CharField(max_length=128)
@@ -166,6 +172,11 @@ class Payout(ConcurrentTransitionMixin, SavesChangedFields):
     @property
     def is_claimed(self) -> bool:
         return self.sending_since is not None
+
+    @property
+    def needs_attention(self) -> bool:
+        """Pending, and no longer sent again by the sweep (the processor never recorded any of its sends)."""
+        return self.status == PayoutStatus.PENDING and self.needs_attention_since is not None
 
     @transition(field=status, source=PayoutStatus.PENDING, target=PayoutStatus.IN_TRANSIT)
     def send(self, *, processor_payout_id: str, arrival_date) -> None:

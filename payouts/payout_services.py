@@ -102,6 +102,15 @@ def payout_destination(*, merchant: Merchant, currency: str, destination_id: str
     return account
 
 
+def payout_arrival_estimate(*, destination: ExternalAccount, now: datetime) -> datetime:
+    """When a payout made at ``now`` to ``destination`` should reach the bank: ``now`` plus the processors' usual
+    transit time for the account's country (``PAYOUT_TRANSIT_DAYS``, else ``PAYOUT_TRANSIT_DAYS_DEFAULT``), in
+    calendar days. An estimate only, shown while the payout is pending; the processor's ``arrival_date``
+    replaces it when it takes the payout."""
+    days = settings.PAYOUT_TRANSIT_DAYS.get(destination.country.upper(), settings.PAYOUT_TRANSIT_DAYS_DEFAULT)
+    return now + timedelta(days=days)
+
+
 def payout_create(
     *,
     merchant: Merchant,
@@ -124,6 +133,7 @@ def payout_create(
     locks the merchant's available account and is refused (400 ``balance_insufficient``, nothing written) when
     the amount is more than what is available, so concurrent payouts that would overdraw together cannot both
     be made. At most one payout per (merchant, idempotency key): a second execution returns the first payout.
+    Its ``arrival_date`` is an estimate (``payout_arrival_estimate``) until the processor gives its own.
     Its send is queued once the transaction commits (``PAYOUTS_SEND_ON_COMMIT``); the sweep sends it otherwise.
     ``reason`` (a staff member's, paying out by hand in the back office) goes into the audit entry.
     A merchant whose payouts are held is refused (400 ``payouts_held``, nothing written); a retry of a payout
@@ -155,6 +165,7 @@ def payout_create(
                 creation_idempotency_key=idempotency_key,
                 automatic=automatic,
                 period=period,
+                arrival_date=payout_arrival_estimate(destination=destination, now=timezone.now()),
             )
             try:
                 if automatic:
@@ -244,12 +255,17 @@ def _claim(payout_id: str, *, resend: bool) -> Payout | None:
 
     Without ``resend``: only a pending payout nobody claimed (the first send). With ``resend``: a pending payout
     claimed before (the claim's time is renewed): the caller has found out that the processor has no payout for
-    its key, or could not ask. Either way a canceled payout, or one the processor has, is never claimed, and
+    its key, or could not ask; after ``PAYOUT_MAX_PROCESSOR_ATTEMPTS`` sends it is not claimed again but marked
+    as needing attention (``_mark_needs_attention``), decided under the row lock so concurrent sweeps agree.
+    Either way a canceled payout, or one the processor has, is never claimed, and
     nor is a payout of a merchant whose payouts are held: it stays pending (cancelable, when never claimed)
     and the sweep sends it once the hold is released. A hold cannot recall a send that started before it."""
     with transaction.atomic():
         payout = payout_lock(payout_id)
         if payout.status != PayoutStatus.PENDING or payout.is_claimed != resend:
+            return None
+        if resend and payout.processor_attempts >= settings.PAYOUT_MAX_PROCESSOR_ATTEMPTS:
+            _mark_needs_attention(payout)
             return None
         if payouts_hold_refusal(merchant_id=payout.merchant_id) is not None:
             logger.info("payout %s: the merchant's payouts are held; left pending", payout.id)
@@ -261,6 +277,36 @@ def _claim(payout_id: str, *, resend: bool) -> Payout | None:
         if not resend:
             audit_record(actor=WORKER, action="payout.claim", obj=payout, after={"status": payout.status})
     return payout
+
+
+def _mark_needs_attention(payout: Payout) -> None:
+    """Stop sending a locked, claimed, pending payout again: ``PAYOUT_MAX_PROCESSOR_ATTEMPTS`` sends, and the
+    processor has no record of its key. It is not failed: a send still on its way could yet reach the processor,
+    which would then pay it, and the amount given back would be paid out twice (docs/design.md, "Payouts").
+    It stays pending (its amount out of available) for Finance to find in the back office queue; the first time,
+    an audit entry (``payout.needs_attention``). The claim's time is renewed, so the sweep asks the processor
+    about it again (and records it if it arrived) once per ``PAYOUT_SEND_LEASE_SECONDS``, not on every run."""
+    now = timezone.now()
+    first = payout.needs_attention_since is None
+    payout.needs_attention_since = payout.needs_attention_since or now
+    payout.sending_since = now
+    Payout.objects.filter(pk=payout.pk).update(
+        needs_attention_since=payout.needs_attention_since, sending_since=payout.sending_since
+    )
+    if first:
+        logger.error(
+            "payout %s: the processor has no record of it after %s sends; not sent again, needs attention",
+            payout.id,
+            payout.processor_attempts,
+        )
+        audit_record(
+            actor=WORKER,
+            action="payout.needs_attention",
+            obj=payout,
+            before={"status": payout.status},
+            after={"status": payout.status, "needs_attention": True, "processor_attempts": payout.processor_attempts},
+            reason=f"the processor has no record after {payout.processor_attempts} sends",
+        )
 
 
 def payout_send(*, payout_id: str, actor: str = WORKER) -> Payout:
@@ -324,7 +370,8 @@ def payout_apply_processor_payout(*, payout_id: str, answer: ProcessorPayout, ac
             # Final already, or never claimed (so never sent: no processor can hold it).
             return payout
         if payout.status == PayoutStatus.PENDING:
-            payout.send(processor_payout_id=answer.processor_id, arrival_date=_arrival(answer))
+            # The processor's date replaces the estimate made at creation (kept only if it gives none).
+            payout.send(processor_payout_id=answer.processor_id, arrival_date=_arrival(answer) or payout.arrival_date)
             payout.save()
             _record(payout, "send", before=PayoutStatus.PENDING, actor=actor, event=None)
         if answer.status == ProcessorPayoutStatus.PAID:
@@ -370,7 +417,9 @@ def payout_resolve(*, payout_id: str, actor: str = "system:payouts:resolver") ->
 
     - pending and claimed (a send that died or got no answer): ask the processor about ``payout_key``; a payout
       found is recorded; none (the processor provably never recorded the send) is sent again, with that same
-      key, so a send still in flight cannot become a second payout;
+      key, so a send still in flight cannot become a second payout; after ``PAYOUT_MAX_PROCESSOR_ATTEMPTS``
+      sends it is no longer sent but marked as needing attention (never failed: the processor does not promise
+      to refuse a late arrival of the key), and still asked about on later sweeps;
     - pending and never claimed: the first send (``payout_send``);
     - in transit: ``retrieve_payout``, and apply what it says (paid, failed, or still in transit).
     The processor cannot be asked: nothing changes (the next sweep tries again)."""

@@ -1,6 +1,6 @@
 """Reads of external accounts and payouts. A deleted account is not listed and cannot be fetched."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from merchants.models import Merchant
 from payouts.errors import ExternalAccountNotFound, PayoutNotFound
@@ -37,3 +37,9 @@ def payout_get(*, merchant: Merchant, payout_id: str) -> Payout:
     if payout is None:
         raise PayoutNotFound(f"No such payout: '{payout_id}'.", param="id")
     return payout
+
+
+def payout_counts_by_status() -> dict[str, int]:
+    """How many payouts are in each status (/metrics): one grouped count over payouts (a payout a merchant a
+    day at most, so a small table beside payments)."""
+    return dict(Payout.objects.order_by().values_list("status").annotate(count=Count("pk")))

@@ -2,7 +2,7 @@
 
 import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 
 from reconciliation.models import ExceptionType, ReconciliationException, ReconciliationRun
 
@@ -30,3 +30,15 @@ def exceptions_by_type(*, settlement_date: datetime.date) -> dict[str, dict[str,
     for kind, status, n in rows:
         figures.setdefault(kind, {"open": 0, "resolved": 0})[status] = n
     return figures
+
+
+def open_exceptions_by_type() -> dict[str, tuple[int, datetime.datetime]]:
+    """``{type: (open exceptions, when the oldest was found)}`` (/metrics): the open ones only, through the
+    index recon_exc_queue (status, created)."""
+    rows = (
+        ReconciliationException.objects.filter(status=ReconciliationException.Status.OPEN)
+        .order_by()
+        .values_list("type")
+        .annotate(count=Count("pk"), oldest=Min("created"))
+    )
+    return {type_: (count, oldest) for type_, count, oldest in rows}

@@ -37,6 +37,8 @@ def clean_env(**overrides: str) -> dict:
         "IDEMPOTENCY_",
         "API_RATE_LIMIT",
         "EVENTS_",
+        "METRICS_",
+        "PROMETHEUS_",
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
     env["PLATFORM_ENV_FILE"] = ""  # a started process gets its configuration here, never from the .env of `make run`
@@ -92,12 +94,15 @@ def start_gunicorn(
     )
 
 
-def procfile_web_command(port: int, workers: int | None = None, threads: int | None = None) -> list[str]:
+def procfile_web_command(
+    port: int, workers: int | None = None, threads: int | None = None, env: dict | None = None
+) -> list[str]:
     """The ``web`` line of the Procfile as a command: ``$PORT`` and ``${NAME:-default}`` expanded (``workers`` for
-    ``WEB_CONCURRENCY``), the server from this interpreter's virtualenv, ``threads`` per worker when given. The
-    ``scripts/supervise`` in front of it is left out: the caller watches the process (its pid is the server's)."""
+    ``WEB_CONCURRENCY``, else from ``env``), the server from this interpreter's virtualenv, ``threads`` per worker
+    when given. The ``scripts/supervise`` in front of it is left out: the caller watches the process (its pid is
+    the server's)."""
     line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    values = {"PORT": str(port), "WEB_CONCURRENCY": str(workers) if workers else None}
+    values = {**(env or {}), "PORT": str(port), "WEB_CONCURRENCY": str(workers) if workers else None}
 
     def expand(word: str) -> str:
         def value(match: re.Match) -> str:
@@ -107,9 +112,15 @@ def procfile_web_command(port: int, workers: int | None = None, threads: int | N
         return re.sub(r"\$\{(\w+):-([^}]*)\}|\$(\w+)", value, word)
 
     words = [expand(word) for word in shlex.split(line.removeprefix("web:"))]
+    # ``env NAME=value …`` in front (PROMETHEUS_MULTIPROC_DIR) stays in front: env execs the server, same pid.
+    prefix = []
+    if words[0] == "env":
+        while words[0] == "env" or "=" in words[0]:
+            prefix.append(words.pop(0))
     if Path(words[0]).name == "supervise":
         words = words[1:]
     words[0] = str(VENV_BIN / Path(words[0]).name)
+    words = prefix + words
     if threads is not None:
         words[words.index("--blocking-threads") + 1] = str(threads)
     return words
@@ -119,10 +130,12 @@ def start_procfile_web(
     port: int, env: dict, log_path: Path, workers: int = 2, threads: int = 4, extra_args: Sequence[str] = ()
 ) -> subprocess.Popen:
     """The platform's web process exactly as the Procfile starts it (granian, its limits and its masked logs); its
-    output, the access log included, goes to ``log_path``."""
+    output, the access log included, goes to ``log_path``. Its workers' metrics go to ``PROMETHEUS_MULTIPROC_DIR``
+    of ``env``, else to a folder beside the log (never the checkout's var/prometheus)."""
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / "prometheus"), **env}
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [*procfile_web_command(port, workers, threads), *extra_args],
+        [*procfile_web_command(port, workers, threads, env), *extra_args],
         cwd=ROOT,
         env=env,
         stdout=log,

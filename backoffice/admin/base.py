@@ -7,6 +7,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdminMixin  # noqa: F401 - the back office's admins import it from here
@@ -17,6 +18,13 @@ from core.staff import perm
 
 def money(amount: int | None, currency: str) -> str:
     return "—" if amount is None else format_amount(amount, currency)
+
+
+def when(moment) -> str:
+    """A date and time as the whole admin writes them: "2026-11-30 14:05 UTC" (``DATETIME_FORMAT``)."""
+    if moment is None:
+        return "—"
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 def admin_link(obj, label: str | None = None):

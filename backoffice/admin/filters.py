@@ -7,7 +7,10 @@ take a typed value and filter on an indexed column instead.
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import ValidationError
 
+from backoffice.forms import MajorUnitsAmountField, major_units_to_minor
+from core.money import is_known_currency
 from payments.models import DISPUTE_OPEN_STATUSES, DisputeStatus
 
 INPUT_TEMPLATE = "admin/backoffice/input_filter.html"
@@ -116,8 +119,27 @@ class CurrencyFilter(InputFilter):
 
 
 class AmountRangeFilter(RangeFilter):
-    title = "amount (minor units)"
+    """The amount typed in major units (25.00), of the currency the list is filtered on (``CurrencyFilter``), or
+    with two decimal places when it is not filtered on one (as most currencies have)."""
+
+    title = "amount (25.00)"
     field_name = "amount"
+
+    def _minor(self, typed: str) -> int:
+        currency = (self.request.GET.get(CurrencyFilter.parameter_name) or "").strip().upper()
+        currency = currency if is_known_currency(currency) else "USD"
+        try:
+            return major_units_to_minor(MajorUnitsAmountField(allow_negative=True).clean(typed), currency)
+        except ValidationError as error:
+            raise IncorrectLookupParameters(error) from error
+
+    def queryset(self, request, queryset):
+        low, high = self.expected_parameters()
+        if low in self.used_parameters:
+            queryset = queryset.filter(**{f"{self.field_name}__gte": self._minor(self.used_parameters[low])})
+        if high in self.used_parameters:
+            queryset = queryset.filter(**{f"{self.field_name}__lte": self._minor(self.used_parameters[high])})
+        return queryset
 
 
 class DisputeStateFilter(admin.SimpleListFilter):

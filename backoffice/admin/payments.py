@@ -31,6 +31,7 @@ from backoffice.admin.base import (
     money,
     report_error,
     require_perm,
+    when,
 )
 from backoffice.admin.filters import (
     AmountRangeFilter,
@@ -39,7 +40,14 @@ from backoffice.admin.filters import (
     Last4Filter,
     MerchantIdFilter,
 )
-from backoffice.forms import CancelForm, CaptureForm, DisputeAcceptForm, DisputeEvidenceForm, StaffRefundForm
+from backoffice.forms import (
+    CancelForm,
+    CaptureForm,
+    DisputeAcceptForm,
+    DisputeEvidenceForm,
+    StaffRefundForm,
+    minor_to_major_units,
+)
 from core.errors import DomainError
 from core.staff import perm
 from payments import refund_services
@@ -83,7 +91,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "id",
         "merchant_name",
         "amount_display",
-        "status",
+        "status_display",
         "processor",
         "card_brand",
         "card_last4",
@@ -114,7 +122,8 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "fields": (
                     "id",
                     "merchant_link",
-                    "status",
+                    "status_display",
+                    "api_status",
                     "next_transitions",
                     "amount_display",
                     "capture_method",
@@ -182,6 +191,20 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def merchant_link(self, obj):
         return admin_link_by_id("merchants", "merchant", obj.merchant_id)
 
+    def get_queryset(self, request):
+        # The disputes of the listed payments in one query, for their status ("Disputed", "Dispute lost").
+        return super().get_queryset(request).prefetch_related("disputes")
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        """What happened (returned, refunded, disputed: ``payment_display_status``), the API's status on hover."""
+        said = backoffice_selectors.payment_display_status(obj)
+        return format_html('<span class="payment-status" title="API status: {}">{}</span>', obj.status, said)
+
+    @admin.display(description="API status")
+    def api_status(self, obj):
+        return obj.status
+
     @admin.display(description="expiry")
     def card_expiry(self, obj):
         if not obj.card_exp_month or not obj.card_exp_year:
@@ -244,7 +267,11 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         remaining = payment.amount_refundable
         threshold = backoffice_services.refund_approval_threshold(payment.currency)
         already = backoffice_services.staff_refunded_without_approval(payment)
-        form = StaffRefundForm(request.POST or None, initial={"amount": remaining or None})
+        form = StaffRefundForm(
+            request.POST or None,
+            currency=payment.currency,
+            initial={"amount": minor_to_major_units(remaining, payment.currency) if remaining else None},
+        )
         posted = request.method == "POST" and form.is_valid()
         refusal = refund_services.refund_refusal(payment)
         if refusal is not None and not posted:
@@ -313,14 +340,14 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             form=form,
             submit_label="Refund",
             details=details,
-            intro="The amount is in minor units of the payment's currency.",
+            intro=f"Type the amount in {payment.currency} as the customer sees it (25.00), up to what is left.",
         )
 
     def capture_view(self, request, object_id):
         require_perm(request, "capture_or_cancel_payment")
         page = ActionPage(self, request, None, object_id)
         payment = page.obj
-        form = CaptureForm(request.POST or None)
+        form = CaptureForm(request.POST or None, currency=payment.currency)
         if request.method == "POST" and form.is_valid():
             try:
                 payment = backoffice_services.staff_payment_capture(
@@ -333,7 +360,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return page.back()
         details = [
             ("Payment", payment.id),
-            ("Status", payment.status),
+            ("Status", backoffice_selectors.payment_display_status(payment)),
             ("Capturable", money(payment.amount_capturable, payment.currency)),
         ]
         return page.render(title="Capture payment", form=form, submit_label="Capture", details=details)
@@ -355,7 +382,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return page.back()
         details = [
             ("Payment", payment.id),
-            ("Status", payment.status),
+            ("Status", backoffice_selectors.payment_display_status(payment)),
             ("Amount", money(payment.amount, payment.currency)),
         ]
         return page.render(
@@ -436,7 +463,11 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Dispute)
 class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "payment_link", "merchant_name", "amount_display", "reason", "status", "due", "created")
+    # The queue fits 1440 px beside the admin's menu and filters: the dispute, its payment and merchant in one
+    # column (each id once, the merchant's name cut short), then what staff decide on (the amount, the state,
+    # the deadline, the reason). When it was opened is on its page.
+    list_display = ("dispute_column", "amount_display", "status_display", "due", "reason_display")
+    list_display_links = None  # the dispute column links itself (and the payment)
     list_filter = (DisputeStateFilter, "reason", MerchantIdFilter)
     list_select_related = ("merchant",)
     # The queue: the nearest deadline first (the partial index dispute_open_due serves it).
@@ -473,14 +504,36 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def payment_link(self, obj):
         return admin_link_by_id("payments", "payment", obj.payment_id)
 
+    @admin.display(description="dispute · payment · merchant", ordering="id")
+    def dispute_column(self, obj):
+        return format_html(
+            '<a href="{}" class="backoffice-id">{}</a>'
+            '<a href="{}" class="backoffice-id backoffice-sub">{}</a>'
+            '<span class="backoffice-sub backoffice-cut" title="{}">{}</span>',
+            reverse("admin:payments_dispute_change", args=[quote(obj.pk)]),
+            obj.pk,
+            reverse("admin:payments_payment_change", args=[quote(obj.payment_id)]),
+            obj.payment_id,
+            obj.merchant_id,
+            obj.merchant.name,
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return obj.status.replace("_", " ").capitalize()
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_display(self, obj):
+        return obj.reason.replace("_", " ")
+
     @admin.display(description="evidence due by", ordering="evidence_due_by")
     def due(self, obj):
         if obj.is_open and obj.evidence_due_by < timezone.now():
             return format_html(
-                '<strong style="color: var(--error-fg);">{} (overdue)</strong>',
-                obj.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC"),
+                '{} <strong class="backoffice-sub" style="color: var(--error-fg);">overdue</strong>',
+                when(obj.evidence_due_by),
             )
-        return obj.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC")
+        return when(obj.evidence_due_by)
 
     @admin.display(description="evidence")
     def evidence_display(self, obj):

@@ -25,6 +25,7 @@ from backoffice.admin.base import (
     money,
     report_error,
     require_perm,
+    when,
 )
 from backoffice.admin.filters import AmountRangeFilter, CurrencyFilter, MerchantIdFilter
 from backoffice.admin.payments import merchant_column
@@ -35,7 +36,7 @@ from core.money import format_amount
 from core.staff import perm
 from ledger.selectors import balance_get
 from merchants.models import Merchant
-from payouts.models import Payout, PayoutHold
+from payouts.models import Payout, PayoutHold, PayoutStatus
 
 
 def _hold_url(merchant_id: str) -> str:
@@ -49,13 +50,29 @@ def _payouts_of_url(merchant_id: str) -> str:
 # --- The payouts queue -----------------------------------------------------------------------------
 
 
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    """Pending payouts the sweep no longer sends (``PAYOUT_MAX_PROCESSOR_ATTEMPTS`` sends, none recorded by the
+    processor): Finance asks the processor what became of them. The payout's own row carries the flag."""
+
+    title = "needs attention"
+    parameter_name = "needs_attention"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Needs attention (pending, not sent again)"),)
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status=PayoutStatus.PENDING, needs_attention_since__isnull=False)
+        return queryset
+
+
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "merchant_name",
         "amount_display",
-        "status",
+        "status_display",
         "automatic",
         "destination_display",
         "balance_transaction_link",
@@ -65,6 +82,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_filter = (
         "status",
+        NeedsAttentionFilter,
         MerchantIdFilter,
         ("created", admin.DateFieldListFilter),
         "automatic",
@@ -87,7 +105,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "merchant_link",
                     "merchant_payouts",
                     "amount_display",
-                    "status",
+                    "status_display",
                     "automatic",
                     "destination_display",
                     "description",
@@ -104,7 +122,13 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "Processor",
             {
                 "classes": ("collapse",),
-                "fields": ("processor", "processor_payout_id", "sending_since", "processor_attempts"),
+                "fields": (
+                    "processor",
+                    "processor_payout_id",
+                    "sending_since",
+                    "processor_attempts",
+                    "needs_attention_since",
+                ),
             },
         ),
     )
@@ -137,6 +161,17 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return (*self.readonly_fields, "balance_transaction")
 
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        if obj.needs_attention:
+            return format_html(
+                '{} <strong title="The processor has no record of it after {} sends: it is not sent again. Ask the '
+                'processor what became of it.">· needs attention</strong>',
+                obj.status,
+                obj.processor_attempts,
+            )
+        return obj.status
+
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj):
         return money(obj.amount, obj.currency)
@@ -159,7 +194,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return format_html("not held; {}", listed)
         return format_html(
             "<strong>held</strong> since {} by {}: {}; {}",
-            hold.held_at.strftime("%Y-%m-%d %H:%M UTC"),
+            when(hold.held_at),
             hold.held_by,
             hold.reason,
             listed,
@@ -199,7 +234,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             try:
                 payout = backoffice_services.staff_payout_create(
                     merchant=data["merchant"],
-                    amount=data["amount_minor"],
+                    amount=data["amount"],
                     currency=data["currency"],
                     description=data["description"],
                     reason=data["reason"],
@@ -331,7 +366,7 @@ class PayoutHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:payouts_payouthold_changelist"))
         details = [
             ("Merchant", f"{hold.merchant.name} ({hold.merchant_id})"),
-            ("Held since", hold.held_at.strftime("%Y-%m-%d %H:%M UTC")),
+            ("Held since", when(hold.held_at)),
             ("Held by", hold.held_by),
             ("Reason", hold.reason),
         ]

@@ -19,10 +19,11 @@ from django.utils.html import format_html, format_html_join
 
 from backoffice.admin.base import ActionPage, ReadOnlyAdminMixin, admin_link_by_id, money, report_error, require_perm
 from backoffice.admin.filters import MerchantIdFilter
+from backoffice.forms import ReconciliationAdjustForm, minor_to_major_units
 from core.errors import DomainError
 from core.staff import perm
 from reconciliation import selectors, services
-from reconciliation.forms import AdjustForm, ResolveForm
+from reconciliation.forms import ResolveForm
 from reconciliation.models import ExceptionType, ReconciliationException, ReconciliationRun
 
 Resolution = ReconciliationException.Resolution
@@ -337,11 +338,14 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         service, _, title, submit = RESOLUTIONS[name]
         page = ActionPage(self, request, None, object_id)
         exception = page.obj
-        form_class = AdjustForm if name == "adjust" else ResolveForm
-        initial = {}
-        if name == "adjust" and exception.external_amount is not None and exception.internal_amount is not None:
-            initial["amount"] = (exception.external_amount - exception.internal_amount) or None
-        form = form_class(request.POST or None, initial=initial)
+        if name == "adjust":
+            initial = {}
+            if exception.external_amount is not None and exception.internal_amount is not None and exception.currency:
+                difference = exception.external_amount - exception.internal_amount
+                initial["amount"] = minor_to_major_units(difference, exception.currency) if difference else None
+            form = ReconciliationAdjustForm(request.POST or None, initial=initial, currency=exception.currency or None)
+        else:
+            form = ResolveForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             kwargs = {"amount": form.cleaned_data["amount"]} if name == "adjust" else {}
             try:
@@ -378,8 +382,11 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 request, "Adjust one exception at a time: each needs its own amount.", level=messages.ERROR
             )
             return None
-        form_class = AdjustForm if name == "adjust" else ResolveForm
-        form = form_class(request.POST if "_confirm" in request.POST else None)
+        data = request.POST if "_confirm" in request.POST else None
+        if name == "adjust":
+            form = ReconciliationAdjustForm(data, currency=exceptions[0].currency or None)
+        else:
+            form = ResolveForm(data)
         if "_confirm" in request.POST and form.is_valid():
             kwargs = {"amount": form.cleaned_data["amount"]} if name == "adjust" else {}
             done = 0

@@ -32,6 +32,8 @@ from backoffice.models import LedgerAdjustment, RefundRequest
 from core.errors import DomainError
 from core.staff import perm
 
+OWN_REQUEST = "You made this request: another Finance user must approve or reject it."
+
 
 @admin.register(RefundRequest)
 class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -93,8 +95,11 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         refund_request = self.get_object(request, unquote(object_id))
         context = {**(extra_context or {}), "backoffice_buttons": []}
         can_decide = request.user.has_perm(perm("approve_refund_request"))
-        if refund_request is not None and refund_request.status == RefundRequest.Status.PENDING and can_decide:
-            # Shown to the requester too: pressing them explains why they cannot decide their own request.
+        pending = refund_request is not None and refund_request.status == RefundRequest.Status.PENDING
+        if pending and refund_request.requested_by_id == request.user.pk:
+            # No buttons for the requester, who may not decide their own request (the service refuses it too).
+            context["own_request_notice"] = OWN_REQUEST
+        elif pending and can_decide:
             context["backoffice_buttons"] = [
                 {
                     "label": "Approve",
@@ -107,8 +112,6 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "url": reverse("admin:backoffice_refundrequest_reject", args=[quote(refund_request.pk)]),
                 },
             ]
-            if refund_request.requested_by_id == request.user.pk:
-                context["own_request_notice"] = "You made this request: another Finance user must approve or reject it."
         return super().change_view(request, object_id, form_url, context)
 
     def _details(self, refund_request: RefundRequest):
@@ -132,6 +135,12 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         require_perm(request, "approve_refund_request")
         page = ActionPage(self, request, None, object_id)
         refund_request = page.obj
+        own = refund_request.requested_by_id == request.user.pk
+        if own and request.method != "POST":
+            # No form for one's own request (its page has no buttons for the requester); a form posted anyway
+            # goes to the service, which refuses it with the same words.
+            self.message_user(request, OWN_REQUEST, level=messages.ERROR)
+            return page.back()
         form = DecisionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             note = form.cleaned_data["note"]
@@ -146,16 +155,12 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self._report(request, decided)
             return page.back()
         verb = "Approve" if approve else "Reject"
-        warning = ""
-        if refund_request.requested_by_id == request.user.pk:
-            warning = "You made this request: another Finance user must approve or reject it."
         return page.render(
             title=f"{verb} refund request",
             form=form,
             submit_label=verb,
             details=self._details(refund_request),
             danger=not approve,
-            warning=warning,
         )
 
     def _report(self, request, decided: RefundRequest) -> None:

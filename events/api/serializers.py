@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from edge.api import StrictInputSerializer
-from events.models import ALL_EVENTS, EventType, WebhookEndpoint
+from events.models import SUBSCRIPTION_CHOICES, EventType, WebhookEndpoint
 from events.netguard import UrlRefused, parse_url
 from events.services import normalize_event_types
 
@@ -126,9 +126,7 @@ class WebhookUrlField(serializers.Field):
         return value
 
 
-@extend_schema_field(
-    {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [ALL_EVENTS, *EventType.values]}}
-)
+@extend_schema_field({"type": "array", "minItems": 1, "items": {"type": "string", "enum": SUBSCRIPTION_CHOICES}})
 class EventTypesField(serializers.Field):
     """A non-empty list of known event types, or ``["*"]`` for all of them."""
 

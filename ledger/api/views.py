@@ -26,7 +26,8 @@ LIST_PARAMETERS = [
         "payout",
         OpenApiTypes.STR,
         description="Only those this automatic payout (po_…) paid out: their nets sum to its amount. 400 "
-        "(parameter_invalid) for a manual payout, which pays out no particular transactions; 404 for an unknown id.",
+        "(parameter_invalid) for a manual payout, which pays out no particular transactions; 400 "
+        "(resource_missing) for an unknown id.",
     ),
     *(
         OpenApiParameter(
@@ -82,7 +83,8 @@ class BalanceTransactionListView(APIView):
 def _paid_out_by(queryset, merchant, payout_id: str):
     payout_entry = selectors.payout_entry_of(merchant=merchant, payout_id=payout_id)
     if payout_entry is None:
-        raise ResourceMissingError(f"No such payout: '{payout_id}'.", param="payout")
+        # 400 like an unknown cursor: the list exists, the filter names nothing of the merchant's.
+        raise InvalidRequestError(f"No such payout: '{payout_id}'.", code="resource_missing", param="payout")
     paid_out = selectors.balance_transactions_paid_out_by(queryset, payout_entry=payout_entry)
     if paid_out is None:
         raise InvalidRequestError(

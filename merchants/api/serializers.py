@@ -1,10 +1,7 @@
 from rest_framework import serializers
 
 from edge.api import StrictInputSerializer
-from merchants.models import WEEKDAYS, Merchant
-
-# The longest delay a merchant may choose (Stripe allows up to a month or so).
-MAX_DELAY_DAYS = 30
+from merchants.models import MAX_PAYOUT_DELAY_DAYS, WEEKDAYS, Merchant
 
 
 class PayoutScheduleSerializer(serializers.Serializer):
@@ -44,7 +41,9 @@ class PayoutScheduleInput(StrictInputSerializer):
     interval = serializers.ChoiceField(
         choices=Merchant.PayoutInterval.values, required=False, help_text="`manual`, `daily` or `weekly`."
     )
-    delay_days = StrictIntegerField(min_value=0, max_value=MAX_DELAY_DAYS, required=False, help_text="0 to 30 days.")
+    delay_days = StrictIntegerField(
+        min_value=0, max_value=MAX_PAYOUT_DELAY_DAYS, required=False, help_text="0 to 30 days."
+    )
 
     weekly_anchor = serializers.ChoiceField(
         choices=[day for day, _ in WEEKDAYS], required=False, help_text="`monday` (default) … `sunday`."

@@ -130,7 +130,9 @@ class PayoutSerializer(serializers.Serializer):
     currency = serializers.CharField()
     status = serializers.CharField(help_text="`pending`, `in_transit`, `paid`, `failed` or `canceled`.")
     arrival_date = serializers.DateTimeField(
-        allow_null=True, help_text="When the bank is expected to have it (paid: when it had it); null until sent."
+        allow_null=True,
+        help_text="When the bank is expected to have it: estimated at creation from the destination's country, "
+        "then the processor's date once it has the payout (paid: when the bank had it).",
     )
     destination = serializers.CharField(help_text="The external account (`ea_…`).")
     automatic = serializers.BooleanField()

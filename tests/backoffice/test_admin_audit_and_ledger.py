@@ -89,7 +89,7 @@ def test_finance_makes_an_adjustment_through_the_admin(merchant, finance):
         f"{ADJUSTMENTS}add/",
         {
             "merchant": merchant.pk,
-            "amount": "-750",
+            "amount": "-7.50",
             "currency": "USD",
             "memo": "duplicate payout correction",
             "token": form.context["form"].initial["token"],

@@ -71,7 +71,7 @@ def test_the_queue_lists_open_disputes_nearest_deadline_first(merchant, support)
 
 def test_an_overdue_dispute_is_marked(merchant, support):
     dispute_row(payment_row(merchant), due_in_days=-1)
-    assert "(overdue)" in client_for(support).get(LIST).content.decode()
+    assert "overdue</strong>" in client_for(support).get(LIST).content.decode()
 
 
 def test_operations_cannot_answer_disputes(merchant, operations):

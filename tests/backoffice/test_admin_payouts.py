@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.models import AuditEntry
+from gateways.base import ProcessorUnavailable
+from gateways.sandbox_acquirer.client import SandboxProcessor
 from merchants.services import merchant_create, merchant_payout_schedule_update
 from payouts import payout_services
 from payouts.models import Payout, PayoutHold
@@ -185,6 +187,30 @@ def test_the_queue_filters_by_status_merchant_and_date(api_client, merchant, fun
     assert shown(client.get(PAYOUTS, {"created__gte": str(tomorrow)})) == []
     assert shown(client.get(PAYOUTS, {"automatic__exact": "1"})) == []
     assert shown(client.get(PAYOUTS, {"q": pending})) == [pending]
+
+
+def test_the_queue_shows_finance_the_payouts_that_need_attention(api_client, funded, finance, settings, monkeypatch):
+    """A payout whose sends the processor never recorded, PAYOUT_MAX_PROCESSOR_ATTEMPTS times, is flagged, not
+    failed: the queue's "needs attention" filter and its status column show it."""
+    settings.PAYOUT_MAX_PROCESSOR_ATTEMPTS, settings.PAYOUT_SEND_LEASE_SECONDS = 1, 0
+    stuck = pay_out(api_client, 1_000).json()["id"]
+    fine = pay_out(api_client, 2_000).json()["id"]
+
+    def lost(self, **kwargs):
+        raise ProcessorUnavailable("lost on the way")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SandboxProcessor, "create_payout", lost)
+        payout_services.payout_send(payout_id=stuck)
+        payout_services.payouts_sweep()
+    assert Payout.objects.get(pk=stuck).needs_attention
+    client = client_for(finance)
+    flagged = client.get(PAYOUTS, {"needs_attention": "yes"})
+    assert flagged.status_code == 200 and shown(flagged) == [stuck]
+    assert "needs attention" in flagged.content.decode()
+    assert set(shown(client.get(PAYOUTS))) == {stuck, fine}
+    page = client.get(f"{PAYOUTS}{quote(stuck)}/change/").content.decode()
+    assert "needs attention" in page and "payout.needs_attention" in page
 
 
 def test_a_payouts_page_shows_its_history_balance_transactions_and_ledger_entries(

@@ -44,11 +44,16 @@ def test_support_sees_requests_but_cannot_approve_them(merchant, support, suppor
     assert request.status == "pending"
 
 
-def test_the_requester_pressing_approve_is_refused_with_a_clear_message(merchant, finance):
+def test_the_requester_is_shown_no_buttons_and_a_decision_posted_anyway_is_refused(merchant, finance):
     request = request_for(payment_row(merchant, amount=80_000, amount_captured=80_000), finance)
     client = client_for(finance)
     body = client.get(page(request)).content.decode()
     assert "You made this request" in body
+    assert 'data-action="approve"' not in body and 'data-action="reject"' not in body
+    for action in ("approve", "reject"):  # the pages themselves send the requester back, saying why
+        response = client.get(f"{LIST}{quote(request.pk)}/{action}/", follow=True)
+        assert response.redirect_chain[-1][0] == page(request)
+        assert any("another Finance user must approve or reject it" in m for m in messages_of(response))
     response = client.post(f"{LIST}{quote(request.pk)}/approve/", {"note": "self-service"}, follow=True)
     assert any("another Finance user must approve or reject it" in m for m in messages_of(response))
     request.refresh_from_db()

@@ -1,11 +1,12 @@
 """The back office in a real browser: Debian's Chromium driven by Playwright, against a live server and the sandbox.
 
 Playwright never downloads a browser here: ``.ci/setup-browser`` installs Debian's
-``chromium`` and these tests launch ``/usr/bin/chromium``. Each step leaves a
+``chromium`` and these tests launch ``/usr/bin/chromium``, 1440 px wide (a laptop's screen). Each step leaves a
 screenshot in ``test-output/screenshots/``.
 """
 
 import importlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from backoffice.models import RefundRequest
 from gateways.registry import processor as processor_named
 from payments.dispute_services import dispute_apply_processor_dispute
 from payments.models import Dispute, Refund
+from payouts.models import Payout
 from tests.backoffice.conftest import (
     PASSWORD,
     requires_processor_disputes,
@@ -24,10 +26,13 @@ from tests.backoffice.conftest import (
     sandbox_payment,
     staff_user,
 )
+from tests.backoffice.test_refund_rules import disputed_row
+from tests.payouts.test_payouts import add_account, fund
 from tests.staff import totp_code, totp_device
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "test-output" / "screenshots"
+WIDTH = 1440
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = [
@@ -59,7 +64,7 @@ def chromium():
 @pytest.fixture
 def browser_page(request, chromium, live_server, staff_groups):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_server.url)
+    context = chromium.new_context(viewport={"width": WIDTH, "height": 1000}, base_url=live_server.url)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
@@ -170,7 +175,7 @@ def test_support_finds_a_payment_by_last4_and_refunds_part_of_it(browser_page, a
     steps.shot("payment-page")
 
     page.click("a[data-action=refund]")
-    page.fill("#id_amount", "1500")
+    page.fill("#id_amount", "15.00")
     page.select_option("#id_reason", "requested_by_customer")
     page.fill("#id_note", "One of two items returned")
     steps.shot("refund-form")
@@ -237,3 +242,141 @@ def test_support_submits_evidence_for_a_dispute(browser_page, api_client, sandbo
     assert "is now under_review" in message(page, "success")
     assert Dispute.objects.get(pk=dispute.pk).status == "under_review"
     steps.shot("evidence-submitted")
+
+
+# --- Everyday paths at 1440 px (issue 17: forms and pages that fit a person) ---------------------------
+
+
+def fits_sideways(page, selector: str) -> dict:
+    """How wide ``selector`` is against its scrolling box and the window: nothing should be off to the right."""
+    return page.evaluate(
+        """(selector) => {
+            const table = document.querySelector(selector);
+            const box = table.closest('.results') || table.parentElement;
+            return {
+                table_right: Math.ceil(table.getBoundingClientRect().right),
+                box_scroll: box.scrollWidth,
+                box_width: box.clientWidth,
+                page_scroll: document.documentElement.scrollWidth,
+                window: window.innerWidth,
+            };
+        }""",
+        selector,
+    )
+
+
+@requires_processor_refunds
+def test_support_opens_a_payment_and_refunds_part_of_it_in_major_units(browser_page, api_client, sandbox):
+    page = browser_page
+    steps = Steps(page, "support-major-units")
+    staff_user("sam.support", "Support")
+    payment = sandbox_payment(api_client, amount=4_000, token="tok_mastercard", description="Order 2207")
+
+    log_in(page, steps, "sam.support")
+    assert page.locator("text=View site").count() == 0  # no link to a page that does not exist
+    page.goto(f"/admin/payments/payment/?q={payment.pk}")
+    row = page.locator("#result_list tbody tr")
+    assert row.count() == 1 and "Succeeded" in row.inner_text() and "40.00 USD" in row.inner_text()
+    steps.shot("list")
+    page.click(f"#result_list a:text('{payment.pk}')")
+    page.wait_for_selector("#audit-trail")
+    steps.shot("payment-page")
+
+    page.click("a[data-action=refund]")
+    assert page.input_value("#id_amount") == "40.00"  # what is left, in dollars
+    assert "Amount (USD)" in page.inner_text("label[for=id_amount]")
+    assert page.input_value("#id_reason") == ""  # no reason is chosen for the agent
+    page.fill("#id_amount", "15.5")
+    page.fill("#id_note", "One of two items returned")
+    page.click("input[name=_confirm]")
+    assert "This field is required." in page.inner_text(".field-reason")  # a reason must be picked
+    assert not Refund.objects.filter(payment=payment).exists()
+    steps.shot("reason-required")
+    page.fill("#id_amount", "15.5")
+    page.select_option("#id_reason", "requested_by_customer")
+    steps.shot("refund-form")
+    page.click("input[name=_confirm]")
+    page.wait_for_selector("ul.messagelist li.success")
+    refund = Refund.objects.get(payment=payment)
+    assert refund.amount == 1_550
+    assert f"Refund {refund.id} of 15.50 USD created: succeeded" in message(page, "success")
+    assert "Partially refunded" in page.inner_text(".field-status_display")
+    assert "succeeded" in page.inner_text(".field-api_status")
+    steps.shot("partially-refunded")
+
+
+@requires_processor_refunds
+def test_finance_approves_another_users_request_and_pays_a_merchant_out_by_hand(
+    browser_page, api_client, sandbox, merchant
+):
+    page = browser_page
+    steps = Steps(page, "finance-everyday")
+    support = staff_user("sam.support", "Support")
+    finance = staff_user("fay.finance", "Finance")
+    payment = sandbox_payment(api_client, amount=150_000)
+    theirs = services.staff_refund(
+        payment=payment, amount=120_000, reason="fraudulent", note="Card reported stolen", user=support
+    ).request
+    other = sandbox_payment(api_client, amount=90_000)
+    mine = services.staff_refund(
+        payment=other, amount=60_000, reason="duplicate", note="Charged twice", user=finance
+    ).request
+
+    log_in(page, steps, "fay.finance")
+    page.goto(f"/admin/backoffice/refundrequest/{mine.pk}/change/")
+    assert "You made this request" in page.inner_text("#content-main")
+    assert page.locator("a[data-action=approve], a[data-action=reject]").count() == 0
+    steps.shot("own-request-no-buttons")
+
+    page.goto(f"/admin/backoffice/refundrequest/{theirs.pk}/change/")
+    page.click("a[data-action=approve]")
+    page.fill("#id_note", "Confirmed with the issuer")
+    steps.shot("approve-form")
+    page.click("input[name=_confirm]")
+    page.wait_for_selector("ul.messagelist li.success")
+    theirs.refresh_from_db()
+    assert theirs.status == "approved" and theirs.refund.amount == 120_000
+    steps.shot("approved")
+
+    fund(merchant, 500_000)
+    add_account(api_client)
+    page.goto(f"/admin/payouts/payout/add/?merchant={merchant.pk}")
+    assert "Available now" in page.inner_text("#content-main")
+    page.fill("#id_amount", "1,234.50")
+    page.fill("#id_description", "Early payout")
+    page.fill("#id_reason", "Merchant asked by phone")
+    steps.shot("payout-form")
+    page.click("input[name=_confirm]")
+    page.wait_for_selector("ul.messagelist li.success")
+    payout = Payout.objects.get(merchant=merchant)
+    assert (payout.amount, payout.currency, payout.requested_by) == (123_450, "USD", "staff:fay.finance")
+    assert f"Payout {payout.id} of 1,234.50 USD" in message(page, "success")
+    assert "1,234.50 USD" in page.inner_text(".field-amount_display")
+    steps.shot("payout-created")
+
+
+def test_the_disputes_queue_fits_1440_px(browser_page, merchant):
+    page = browser_page
+    steps = Steps(page, "disputes-queue")
+    staff_user("sam.support", "Support")
+    merchant.name = "Northwind Outdoor Equipment & Apparel Ltd"
+    merchant.save(update_fields=["name"])
+    for amount in (1_234_567, 9_999, 250_000):
+        disputed_row(merchant, amount=amount, amount_captured=amount)
+    overdue = disputed_row(merchant, amount=4_200, amount_captured=4_200)
+    Dispute.objects.filter(payment=overdue).update(
+        evidence_due_by=overdue.created - timedelta(days=1), reason="product_not_received"
+    )
+
+    log_in(page, steps, "sam.support")
+    page.goto("/admin/payments/dispute/")
+    page.wait_for_selector("#result_list")
+    assert page.locator("#result_list tbody tr").count() == 4
+    steps.shot("queue")
+    measured = fits_sideways(page, "#result_list")
+    assert measured["box_scroll"] <= measured["box_width"], measured
+    assert measured["page_scroll"] <= measured["window"] and measured["table_right"] <= measured["window"], measured
+    header = page.inner_text("#result_list thead")
+    for column in ("AMOUNT", "STATUS", "EVIDENCE DUE BY"):
+        assert column in header.upper()
+    assert "overdue" in page.inner_text("#result_list")

@@ -1,4 +1,5 @@
-"""Smoke test of the fault simulator: ``python -m chaos`` for 20 s without faults must report ok (payouts included).
+"""Smoke test of the fault simulator: ``python -m chaos`` for 20 s without faults must report ok (payouts and
+funds maturing included).
 
 It starts a whole stack of its own (a database of its own, its own redis-server, the two sandbox
 acquirers, gunicorn, a Celery worker and beat), so it needs PostgreSQL on 127.0.0.1:5432 and
@@ -75,3 +76,6 @@ def test_the_simulator_without_faults_reports_ok(tmp_path):
     assert result["payouts"] > 0
     assert result["payouts_sent_twice"] == result["payout_disagreements"] == result["payout_events_missing"] == 0
     assert result["ledger_payouts"] == "passed"
+    # Captured funds waited in pending (5 s), were matured by the beat, each once and never early, and paid out
+    assert result["captures_pending_first"] > 0 and result["funds_matured"] > 0
+    assert result["ledger_funds_mature"] == "passed"

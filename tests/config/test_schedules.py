@@ -20,7 +20,7 @@ EXPECTED = {
     "payments.close_overdue_disputes": ("interval", 15, "minutes"),
     "payments.expire_wallet_payments": ("interval", 1, "minutes"),
     "payments.import_fx_rates": ("interval", 1, "hours"),
-    "ledger.tasks.mature_funds": ("interval", 1, "minutes"),
+    "ledger.tasks.mature_funds": ("interval", 60, "seconds"),
     "payouts.pay_out_automatically": ("interval", 5, "minutes"),
     "checkout.sync_attempts": ("interval", 30, "seconds"),
     "checkout.expire_sessions": ("interval", 1, "minutes"),

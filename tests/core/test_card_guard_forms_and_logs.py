@@ -59,7 +59,7 @@ def test_a_refund_note_with_a_card_number_is_refused_in_the_admin(merchant, supp
     client = client_for(support)
     page = f"/admin/payments/payment/{quote(payment.pk)}/refund/"
     form = {
-        "amount": 100,
+        "amount": "1.00",
         "reason": "requested_by_customer",
         "token": "once-1",
         "note": "customer card 4242-4242-4242-4242 was charged twice",

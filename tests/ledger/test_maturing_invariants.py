@@ -2,17 +2,21 @@
 behind the engine's back (merchant_pending touched by something else, a capture matured twice or early,
 one missing from the maturing work list)."""
 
+import logging
 import time
 
 import pytest
+from django.core.management import call_command
+from django.test import Client
 
 from core.ids import new_id
 from ledger import invariants, posting_rules
 from ledger.errors import LedgerError
 from ledger.maturing import funds_mature_due
 from ledger.models import JournalEntry, MaturingFunds, Posting
-from ledger.services import accounts_get_or_create
+from ledger.services import accounts_get_or_create, ledger_check_run_record
 from tests.ledger.helpers import new_payment_id
+from tests.staff import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +137,75 @@ def test_unmatured_funds_missing_from_the_work_list_are_found(matured_and_pendin
     result = funds_mature(invariants.run_checks())
     assert result.status == "failed"
     assert result.sample == [["unscheduled", pending.pk]]
+
+
+# --- Funds left pending past their available_on: an alert where operators look -------------------------------
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    """pytest-django's superuser, its login verified by a second factor as the admin requires."""
+    return verified_login(Client(), admin_user)
+
+
+@pytest.fixture
+def overdue(merchant, delay, settings):
+    """A capture whose funds were due a second ago and have not matured (no mature_funds ran): overdue at once."""
+    settings.LEDGER_MATURING_OVERDUE_SECONDS = 0
+    entry = capture(merchant)
+    time.sleep(1.05)
+    return entry
+
+
+def on_time(report):
+    return next(result for result in report.results if result.name == "funds_mature_on_time")
+
+
+def test_funds_pending_past_their_available_on_are_a_warning_of_ledger_check_not_a_failure(overdue, merchant):
+    report = invariants.run_checks()
+    result = on_time(report)
+    assert result.status == "warning" and result.failures == 1
+    assert result.sample[0][0] == overdue.id
+    assert "mature_funds beat running" in result.detail
+    # The books are right: the run is ok, and names its warning.
+    assert report.ok and report.warnings == ["funds_mature_on_time"]
+    assert report.as_dict()["warnings"] == ["funds_mature_on_time"]
+    # Once the funds matured (the beat is back), the check passes.
+    assert funds_mature_due() == 1
+    after = invariants.run_checks()
+    assert on_time(after).status == "passed" and after.warnings == []
+
+
+def test_funds_not_yet_overdue_pass(merchant, delay, settings):
+    settings.LEDGER_MATURING_OVERDUE_SECONDS = 600
+    capture(merchant)
+    time.sleep(1.05)  # due, but only just: mature_funds runs every minute
+    assert on_time(invariants.run_checks()).status == "passed"
+
+
+def test_the_command_prints_the_warning_and_exits_0(overdue, capsys):
+    call_command("ledger_check")
+    out = capsys.readouterr().out
+    assert "WARNING funds_mature_on_time" in out and overdue.id in out
+    assert "ledger check passed (warnings: funds_mature_on_time)" in out
+
+
+def test_the_stored_run_and_its_admin_page_show_the_warning(overdue, admin_client, caplog):
+    with caplog.at_level(logging.WARNING, logger="ledger.services"):
+        run = ledger_check_run_record()
+    assert run.ok and run.results["warnings"] == ["funds_mature_on_time"]
+    assert any("funds_mature_on_time" in record.getMessage() for record in caplog.records)
+    listing = admin_client.get("/admin/ledger/ledgercheckrun/").content.decode()
+    assert "funds_mature_on_time" in listing
+    page = admin_client.get(f"/admin/ledger/ledgercheckrun/{run.pk}/change/").content.decode()
+    assert "funds_mature_on_time" in page and "mature_funds beat running" in page
+
+
+def test_healthz_reports_overdue_funds_without_judging_the_platform(overdue, client):
+    body = client.get("/healthz").json()
+    maturing = body["ledger"]["funds_maturing"]
+    assert (maturing["status"], maturing["overdue"]) == ("overdue", 1)
+    assert maturing["oldest_available_on"] == MaturingFunds.objects.get(pk=overdue.id).available_on.isoformat()
+    assert body["status"] in ("ok", "degraded")  # what Redis says; funds maturing late do not change it
+    funds_mature_due()
+    assert client.get("/healthz").json()["ledger"] == {"funds_maturing": {"status": "ok"}}

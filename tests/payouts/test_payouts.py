@@ -5,17 +5,23 @@ invariants (payouts_in_transit included) are checked after every test of this fo
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
+from core.models import AuditEntry
 from events.models import Event
+from gateways.base import ProcessorUnavailable
+from gateways.registry import processor as processor_named
+from gateways.sandbox_acquirer.client import SandboxProcessor
 from ledger import posting_rules
 from ledger.models import JournalEntry
 from merchants.services import api_key_issue
 from payouts import payout_services
-from payouts.models import Payout
+from payouts.models import ExternalAccount, Payout
 from tests.conftest import requires_postgres
 from tests.payments.helpers import balance_of, error_of, post, sandbox_sending_webhooks_to, wait_for
 
@@ -55,6 +61,14 @@ def events_of(payout_id: str) -> list[str]:
     return [event.type for event in Event.objects.order_by("id") if f'"id":"{payout_id}"' in event.payload]
 
 
+def transit(body: dict) -> int:
+    """The days from a payout's creation to its arrival_date (the estimate is made a few ms before ``created``)."""
+    gap = parse_datetime(body["arrival_date"]) - parse_datetime(body["created"])
+    days = round(gap / timedelta(days=1))
+    assert abs(gap - timedelta(days=days)) < timedelta(seconds=1), gap
+    return days
+
+
 @pytest.fixture
 def funded(merchant, api_client, sandbox):
     """A merchant with 10 000 available in USD and a default USD account at the sandbox."""
@@ -90,7 +104,9 @@ def test_a_payout_is_created_pending_takes_the_amount_at_once_and_is_not_sent_in
     assert body["id"].startswith("po_") and body["object"] == "payout"
     assert (body["amount"], body["currency"], body["status"]) == (4_000, "USD", "pending")
     assert (body["destination"], body["automatic"], body["description"]) == (funded["id"], False, "November")
-    assert body["failure_code"] is None and body["failure_message"] is None and body["arrival_date"] is None
+    assert body["failure_code"] is None and body["failure_message"] is None
+    # An estimate at once: created + the usual transit time to a US bank (PAYOUT_TRANSIT_DAYS, 2 days).
+    assert transit(body) == 2
     # The balance drops at once; the payout's balance transaction is the entry that took it.
     assert balance_of(merchant) == (6_000, 0)
     entry = JournalEntry.objects.get(pk=body["balance_transaction"])
@@ -183,16 +199,28 @@ def test_two_concurrent_payouts_that_would_overdraw_together_exactly_one_succeed
         fund(merchant, 10_000)
 
 
+@pytest.mark.django_db
+def test_the_arrival_estimate_follows_the_destinations_country_and_the_settings(api_client, merchant, funded, settings):
+    settings.PAYOUT_TRANSIT_DAYS = {"US": 3}
+    assert transit(pay_out(api_client, 100).json()) == 3
+    # A country the setting does not name: the default.
+    settings.PAYOUT_TRANSIT_DAYS, settings.PAYOUT_TRANSIT_DAYS_DEFAULT = {}, 1
+    assert transit(pay_out(api_client, 100).json()) == 1
+
+
 # --- Sending -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.django_db
 def test_the_worker_sends_the_payout_once_and_it_is_in_transit(api_client, merchant, funded, sandbox):
     payout_id = pay_out(api_client, 2_500).json()["id"]
+    estimate = Payout.objects.get(pk=payout_id).arrival_date
     sent = payout_services.payout_send(payout_id=payout_id)
     assert sent.status == "in_transit" and sent.processor_payout_id and sent.arrival_date
     [remote] = at_processor(sandbox, payout_id)
     assert (remote["id"], remote["amount"], remote["status"]) == (sent.processor_payout_id, 2_500, "in_transit")
+    # The processor's arrival date (the sandbox's: seconds from now) replaced the estimate (days from now).
+    assert int(sent.arrival_date.timestamp()) == remote["arrival_date"] and sent.arrival_date < estimate
     # A second message, and the sweep, change nothing.
     assert payout_services.payout_send(payout_id=payout_id).status == "in_transit"
     payout_services.payouts_sweep()
@@ -272,6 +300,50 @@ def test_a_claim_that_never_reached_the_processor_is_sent_by_the_sweep_with_the_
     payout_services.payouts_sweep()
     assert Payout.objects.get(pk=payout_id).status == "in_transit"
     assert len(at_processor(sandbox, payout_id)) == 1
+
+
+@pytest.mark.django_db
+def test_a_payout_the_processor_never_records_is_not_sent_for_ever_and_needs_attention_not_failure(
+    api_client, merchant, funded, sandbox, settings, monkeypatch
+):
+    settings.PAYOUT_MAX_PROCESSOR_ATTEMPTS = 3
+    settings.PAYOUT_SEND_LEASE_SECONDS = 0
+    payout_id = pay_out(api_client, 1_200).json()["id"]
+    sends = []
+
+    def lost(self, **kwargs):
+        """Every send is lost on the way: the processor never records it (its look-ups still answer)."""
+        sends.append(kwargs["idempotency_key"])
+        raise ProcessorUnavailable("lost on the way")
+
+    monkeypatch.setattr(SandboxProcessor, "create_payout", lost)
+    payout_services.payout_send(payout_id=payout_id)
+    for _ in range(5):
+        payout_services.payouts_sweep()
+    payout = Payout.objects.get(pk=payout_id)
+    # Three sends, all with the one key, then no more: pending (not failed), its amount still out of available.
+    assert sends == [payout_services.payout_key(payout_id)] * 3
+    assert (payout.status, payout.processor_attempts, payout.failure_code) == ("pending", 3, None)
+    assert payout.needs_attention and payout.needs_attention_since is not None
+    assert balance_of(merchant) == (8_800, 0)
+    assert events_of(payout_id) == ["payout.created"]
+    [entry] = AuditEntry.objects.filter(action="payout.needs_attention", object_id=payout_id)
+    assert entry.actor == "system:payouts" and "3 sends" in entry.reason
+    assert at_processor(sandbox, payout_id) == []
+    # The send that was "lost" reaches the processor after all, late: the sweep still asks, finds it, records it.
+    monkeypatch.undo()
+    answer = processor_named("sandbox").create_payout(
+        amount=1_200,
+        currency="USD",
+        destination=ExternalAccount.objects.get(pk=funded["id"]).processor_token,
+        reference=payout_id,
+        idempotency_key=payout_services.payout_key(payout_id),
+    )
+    payout_services.payouts_sweep()
+    payout = Payout.objects.get(pk=payout_id)
+    assert (payout.status, payout.processor_payout_id) == ("in_transit", answer.processor_id)
+    assert not payout.needs_attention and len(at_processor(sandbox, payout_id)) == 1
+    assert AuditEntry.objects.filter(action="payout.needs_attention").count() == 1
 
 
 @pytest.mark.django_db

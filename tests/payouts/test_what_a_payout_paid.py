@@ -170,7 +170,8 @@ def test_the_filter_refuses_manual_and_unknown_payouts(api_client, merchant, oth
     )
     for unknown in ("po_missing", manual):
         response = (other_api_client if unknown == manual else api_client).get(URL, {"payout": unknown})
-        assert response.status_code == 404 and error_of(response)["param"] == "payout"
+        assert response.status_code == 400 and error_of(response)["param"] == "payout"
+        assert error_of(response)["code"] == "resource_missing"
 
 
 class Forged(Exception):

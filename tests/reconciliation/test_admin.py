@@ -110,9 +110,9 @@ def test_adjust_posts_a_ledger_adjustment_with_the_resolution(finance, merchant,
     exception = day_with_differences["amount_mismatch"]
     client = client_for(finance)
     form = client.get(page(exception, "adjust"))
-    assert form.context["form"].initial["amount"] == -1_000  # report − ledger, as a suggestion
+    assert form.context["form"].initial["amount"] == "-10.00"  # report − ledger, as a suggestion, in dollars
     before = {amount.currency: amount.amount for amount in balance_get(merchant=merchant).available}["USD"]
-    response = client.post(page(exception, "adjust"), {"note": "the processor kept 10.00", "amount": "-1000"})
+    response = client.post(page(exception, "adjust"), {"note": "the processor kept 10.00", "amount": "-10.00"})
     assert response.status_code == 302
     exception.refresh_from_db()
     assert (exception.status, exception.resolution) == ("resolved", "adjusted")
@@ -133,7 +133,7 @@ def test_adjust_posts_a_ledger_adjustment_with_the_resolution(finance, merchant,
 def test_an_exception_without_a_merchant_cannot_be_adjusted(finance, day_with_differences):
     exception = day_with_differences["missing_internal"]
     entries = JournalEntry.objects.count()
-    response = client_for(finance).post(page(exception, "adjust"), {"note": "x", "amount": "100"}, follow=True)
+    response = client_for(finance).post(page(exception, "adjust"), {"note": "x", "amount": "1.00"}, follow=True)
     assert any("no known merchant" in message for message in messages_of(response))
     exception.refresh_from_db()
     assert exception.status == "open" and JournalEntry.objects.count() == entries
@@ -170,7 +170,7 @@ def test_the_adjust_action_on_one_exception(finance, day_with_differences):
             "_selected_action": [exception.pk],
             "_confirm": "1",
             "note": "never settled",
-            "amount": "-3000",
+            "amount": "-30.00",
         },
     )
     exception.refresh_from_db()

@@ -406,7 +406,7 @@ def make_ordinary_traffic(api: Web, base: str, support, sandbox) -> dict:
     refunded = admin.post(
         page,
         {
-            "amount": 100,
+            "amount": "1.00",
             "reason": "requested_by_customer",
             "token": uuid.uuid4().hex,
             "note": "Customer called on 2026-03-02 about order 1042.",
@@ -549,7 +549,7 @@ def send_to_the_admin(admin: Admin, support, ordinary: dict) -> list[str]:
             "refund note": (
                 refund_page,
                 {
-                    "amount": 1,
+                    "amount": "0.01",
                     "reason": "requested_by_customer",
                     "token": uuid.uuid4().hex,
                     "note": f"customer card {written} was charged twice",

@@ -23,10 +23,14 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:
             for result in report.results:
-                label = {"passed": "ok     ", "failed": "FAILED ", "skipped": "skipped"}[result.status]
+                label = {"passed": "ok     ", "failed": "FAILED ", "skipped": "skipped", "warning": "WARNING"}[
+                    result.status
+                ]
                 line = f"{label} {result.name:<24} {result.description}"
                 if result.status == "failed":
                     line += f" — {result.failures} offending, e.g. {result.sample}"
+                elif result.status == "warning":
+                    line += f" — {result.detail} e.g. {result.sample}"
                 elif result.status == "skipped":
                     line += f" ({result.detail})"
                 else:
@@ -36,4 +40,5 @@ class Command(BaseCommand):
             failed = [result.name for result in report.results if result.status == "failed"]
             raise CommandError(f"ledger check failed: {', '.join(failed)}")
         if not options["json"]:
-            self.stdout.write(self.style.SUCCESS("ledger check passed"))
+            warned = f" (warnings: {', '.join(report.warnings)})" if report.warnings else ""
+            self.stdout.write(self.style.SUCCESS(f"ledger check passed{warned}"))
