@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv bench bench-inprocess bench-ledger bench-webhooks bench-recon bench-metrics bench-dashboard bench-sandbox chaos
+.PHONY: run test lint venv bench bench-inprocess bench-ledger bench-webhooks bench-recon bench-search bench-metrics bench-dashboard bench-sandbox chaos casestudy
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench-webhooks: venv
 bench-recon: venv
 	$(BIN)/python -m benchmarks.bench_recon $(BENCH_ARGS)
 
+## The back office's payment search over one million payments on PostgreSQL (the admin's count and first page per
+## term, with EXPLAIN ANALYZE). BENCH_ARGS: --payments N, --repeat N, --database NAME, --reuse, --plans.
+bench-search: venv
+	$(BIN)/python -m benchmarks.bench_search $(BENCH_ARGS)
+
 ## The admin's dashboard over one million payments on PostgreSQL: each panel's queries in ms, and the whole page.
 ## BENCH_ARGS: --payments N, --days D (the payments' spread), --database NAME, --reuse.
 bench-dashboard: venv
@@ -63,6 +68,13 @@ bench-metrics: venv
 ## CHAOS_SECONDS (default 120) and CHAOS_SEED (default 1) pick the run; CHAOS_ARGS adds options (--no-faults…).
 chaos: venv
 	$(BIN)/python -m chaos --seconds $${CHAOS_SECONDS:-120} --seed $${CHAOS_SEED:-1} $(CHAOS_ARGS)
+
+## The case study, executable (issue 16): the same seeded orders and faults against the naive design and the platform,
+## then synchronous against asynchronous confirmation through a processor outage; a table, the JSON's last line,
+## var/reports/casestudy-<seed>.json. CASESTUDY_SECONDS (per phase, default 30) and CASESTUDY_SEED (default 1);
+## CASESTUDY_DATABASE names the run's PostgreSQL database (default casestudy_<seed>, dropped at the end).
+casestudy: venv
+	DJANGO_DEBUG=1 $(BIN)/python manage.py casestudy --seconds $${CASESTUDY_SECONDS:-30} --seed $${CASESTUDY_SEED:-1} --json $(CASESTUDY_ARGS)
 
 ## What one create-and-confirm costs the web tier (CPU, SQL statements, commits), in one process.
 bench-inprocess: venv

@@ -179,6 +179,13 @@ class ProcessorWebhookProxy(_Server):
             self.forwarded[status or "error"] += 1
         return (status or 502), (answer or b'{"error": "bad gateway"}')
 
+    def forget(self) -> None:
+        """Drop the webhooks kept so far: the replay fault then posts only those that arrive from now on (the case
+        study replays each phase's own)."""
+        with self._lock:
+            self.kept.clear()
+            self._seen.clear()
+
     def replay(self, rng, count: int) -> int:
         """Post ``count`` kept webhooks again, re-signed now, chosen and shuffled by ``rng``: out of order."""
         with self._lock:

@@ -249,6 +249,7 @@ class Stack:
         web_threads: int = 4,
         worker_concurrency: int = 2,
         proxy_urls: dict[str, str] | None = None,
+        extra_env: dict[str, str] | None = None,
         log=print,
     ):
         self.seed = seed
@@ -257,6 +258,8 @@ class Stack:
         self.web_threads = web_threads
         self.worker_concurrency = worker_concurrency
         self.proxy_urls = proxy_urls or {}
+        # Settings of the platform's processes beyond PLATFORM_SETTINGS (the case study mounts its naive design).
+        self.extra_env = extra_env or {}
         self.log = log
         self.database = database or f"chaos_{seed}"
         self.database_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.database}"
@@ -297,6 +300,7 @@ class Stack:
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
             **PLATFORM_SETTINGS,
+            **self.extra_env,
         }
         return clean_env(**{**settings, **extra})
 

@@ -72,7 +72,10 @@ INSTALLED_APPS = [
     "reconciliation",
     "checkout",
     "backoffice",
-    "casestudy",  # the design case study, executable: its run, its report (docs/case-study.md)
+    # The design case study, executable (docs/case-study.md): its run, its report, and the naive design's tables
+    # (the naive design's URLs need CASESTUDY_NAIVE_ENABLED).
+    "casestudy",
+    "casestudy.naive",
 ]
 
 MIDDLEWARE = [
@@ -392,6 +395,13 @@ WEBHOOK_SWEEP_GRACE_SECONDS = env_float("WEBHOOK_SWEEP_GRACE_SECONDS", 5.0)
 WEBHOOK_PROXY_URL = env_str("WEBHOOK_PROXY_URL")
 # Kick the outbox drain right after a commit that recorded events (beat drains every 5 s anyway).
 EVENTS_DRAIN_ON_COMMIT = env_bool("EVENTS_DRAIN_ON_COMMIT", True)
+
+# --- The case study (issue 16) ---------------------------------------------------
+# Mount the naive design's URLs (casestudy/naive/). Only `manage.py casestudy` sets it, in the web process it
+# starts for the run; production never does (tests/casestudy/test_naive_urls.py).
+CASESTUDY_NAIVE_ENABLED = env_bool("CASESTUDY_NAIVE_ENABLED", False)
+# Where the naive design sends the merchant's webhook, inline (the run's own receiver).
+CASESTUDY_NAIVE_WEBHOOK_URL = env_str("CASESTUDY_NAIVE_WEBHOOK_URL")
 
 # --- Logging: never request bodies ------------------------------------------------
 LOGGING = {

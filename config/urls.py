@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -24,6 +25,10 @@ urlpatterns = [
     # Anything else under /api/ is a 404 in the contract's error shape, in DEBUG too.
     re_path(r"^api/", edge_views.api_not_found),
 ]
+
+# The case study's naive design (issue 16): only in the web process the case-study run starts, never in production.
+if settings.CASESTUDY_NAIVE_ENABLED:
+    urlpatterns.insert(0, path("casestudy/naive/", include("casestudy.naive.urls")))
 
 handler400 = "edge.views.bad_request"
 handler404 = "edge.views.not_found"

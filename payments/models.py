@@ -80,6 +80,11 @@ class Payment(ConcurrentTransitionMixin, SavesChangedFields):
 
     description = models.TextField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Who paid, as the merchant told us (optional, never checked with anyone): what support searches by.
+    # On PostgreSQL, migration 0013 indexes lower(customer_email), the words of ``description`` and the values of
+    # ``metadata`` for the back office's search (``payments.selectors.payments_search``).
+    customer_email = models.CharField(max_length=254, null=True, blank=True)
+    customer_name = models.CharField(max_length=200, null=True, blank=True)
     disputed = models.BooleanField(default=False)
     # Locked at confirmation: the merchant's settlement currency, the amount it receives in it (before fees)
     # and, when the currencies differ, the rate used (settlement units per unit of ``currency``, margin

@@ -58,6 +58,8 @@ def payment_representation(payment: Payment) -> dict:
         "fx_rate": _fx_rate(payment.fx_rate),
         "description": payment.description,
         "metadata": payment.metadata,
+        "customer_email": payment.customer_email,
+        "customer_name": payment.customer_name,
         "created": timestamp(payment.created),
     }
 

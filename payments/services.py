@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.audit import audit_record
 from core.db import writes_together
 from core.errors import InvalidRequestError
 from gateways.base import (
@@ -42,7 +43,12 @@ from gateways.base import (
 from gateways.registry import processor_outside_transaction
 from ledger import posting_rules
 from merchants.models import Merchant
-from payments.errors import PaymentOperationInProgress, PaymentUnexpectedState, ProcessorUnavailableError
+from payments.errors import (
+    PaymentNotFound,
+    PaymentOperationInProgress,
+    PaymentUnexpectedState,
+    ProcessorUnavailableError,
+)
 from payments.fx_services import fx_lock_conversion, fx_require_rate, payment_fx
 from payments.locks import payment_lock
 from payments.methods import ResolvedPaymentMethod
@@ -131,6 +137,8 @@ def payment_create(
     capture_method: str = CaptureMethod.AUTOMATIC,
     description: str | None = None,
     metadata: dict | None = None,
+    customer_email: str | None = None,
+    customer_name: str | None = None,
     idempotency_key: str | None = None,
     confirm: bool = False,
     actor: str = "api",
@@ -168,6 +176,8 @@ def payment_create(
         **payment_method.columns,
         description=description,
         metadata=metadata or {},
+        customer_email=customer_email,
+        customer_name=customer_name,
         creation_idempotency_key=idempotency_key,
     )
     if confirm:
@@ -201,6 +211,34 @@ def payment_create(
             raise
         return CreatedPayment(payment=existing, created=False)
     return CreatedPayment(payment=payment, created=True)
+
+
+# The fields of a payment that describe it rather than move money: changed at any status, never by a transition.
+DETAIL_FIELDS = ("description", "metadata", "customer_email", "customer_name")
+
+
+def payment_update_details(*, merchant: Merchant, payment_id: str, changes: dict, actor: str) -> Payment:
+    """Change what describes the merchant's payment (``DETAIL_FIELDS``, validated by the caller), in any status.
+
+    Moves no money and emits no event; the change is audited with the values before and after. Under the
+    payment's row lock, so it never overwrites a concurrent transition's columns. Another merchant's payment is
+    answered as missing (``PaymentNotFound``); an unknown field is a programming error (``ValueError``).
+    """
+    unknown = set(changes) - set(DETAIL_FIELDS)
+    if unknown:
+        raise ValueError(f"Not a payment detail: {sorted(unknown)}")
+    with transaction.atomic():
+        payment = payment_lock(payment_id)
+        if payment.merchant_id != merchant.pk:
+            raise PaymentNotFound(f"No such payment: '{payment_id}'.", param="id")
+        changed = {name: value for name, value in changes.items() if getattr(payment, name) != value}
+        if changed:
+            before = {name: getattr(payment, name) for name in changed}
+            for name, value in changed.items():
+                setattr(payment, name, value)
+            payment.save_changes()
+            audit_record(actor=actor, action="payment.update", obj=payment, before=before, after=changed)
+    return payment
 
 
 # --- Confirm, and recording what the processor says ----------------------------------

@@ -9,6 +9,7 @@ from edge.api import (
     MetadataField,
     StrictBooleanField,
     StrictCharField,
+    StrictEmailField,
     StrictInputSerializer,
 )
 from payments.methods import PAYMENT_METHOD_TYPES, PAYMENT_METHODS, payment_method
@@ -111,6 +112,8 @@ class PaymentSerializer(serializers.ModelSerializer):
             "fx_rate",
             "description",
             "metadata",
+            "customer_email",
+            "customer_name",
             "created",
         ]
 
@@ -159,6 +162,16 @@ class PaymentCreateInput(StrictInputSerializer):
     confirm = StrictBooleanField(default=False)
     description = StrictCharField(max_length=1000, allow_null=True, required=False, default=None)
     metadata = MetadataField(required=False, default=dict)
+    customer_email = StrictEmailField(
+        allow_null=True, required=False, default=None, help_text="The customer's email; support can search by it."
+    )
+    customer_name = StrictCharField(
+        max_length=Payment._meta.get_field("customer_name").max_length,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="The customer's name, as the merchant knows it.",
+    )
 
     def validate(self, attrs):
         method = payment_method(attrs["payment_method"]["type"])

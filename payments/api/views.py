@@ -140,6 +140,8 @@ class PaymentListCreateView(APIView):
                 capture_method=data["capture_method"],
                 description=data["description"],
                 metadata=data["metadata"],
+                customer_email=data["customer_email"],
+                customer_name=data["customer_name"],
                 idempotency_key=idempotency_key,
                 confirm=data["confirm"],
                 actor=_actor(request),

@@ -380,3 +380,39 @@ def test_the_disputes_queue_fits_1440_px(browser_page, merchant):
     for column in ("AMOUNT", "STATUS", "EVIDENCE DUE BY"):
         assert column in header.upper()
     assert "overdue" in page.inner_text("#result_list")
+
+
+def test_support_finds_a_payment_by_the_customers_email_in_one_search(browser_page, api_client, sandbox):
+    """Issue 17's "done when": the beginning of an email, typed in the list's one search box, in other capitals."""
+    page = browser_page
+    steps = Steps(page, "support-search-by-email")
+    staff_user("sam.support", "Support")
+    wanted = sandbox_payment(
+        api_client,
+        amount=2_500,
+        customer_email="Jane.Roe@Example.com",
+        customer_name="Jane Roe",
+        description="Blue wool sweater",
+        metadata={"order_id": "ORD-77881"},
+    )
+    sandbox_payment(api_client, amount=1_000, customer_email="john@example.org", description="Red scarf")
+
+    log_in(page, steps, "sam.support")
+    page.goto("/admin/payments/payment/")
+    page.fill("#searchbar", "jane.roe@")
+    page.press("#searchbar", "Enter")
+    page.wait_for_selector("#result_list")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1 and wanted.pk in rows.inner_text() and "Jane.Roe@Example.com" in rows.inner_text()
+    assert page.locator("#result_list td.field-customer_column").is_visible()
+    steps.shot("found-by-email")
+    measured = fits_sideways(page, "#result_list")
+    assert measured["page_scroll"] <= measured["window"], measured
+    page.fill("#searchbar", "ORD-77881")  # the merchant's order number, a metadata value
+    page.press("#searchbar", "Enter")
+    page.wait_for_selector("#result_list")
+    assert page.locator("#result_list tbody tr").count() == 1
+    page.click(f"#result_list a:text('{wanted.pk}')")
+    page.wait_for_selector("#audit-trail")
+    assert "Jane Roe" in page.inner_text("body")
+    steps.shot("payment-page-with-customer")

@@ -62,10 +62,11 @@ def events_of(payout_id: str) -> list[str]:
 
 
 def transit(body: dict) -> int:
-    """The days from a payout's creation to its arrival_date (the estimate is made a few ms before ``created``)."""
+    """The days from a payout's creation to its arrival_date. The estimate is made a moment before ``created`` is
+    stamped (milliseconds; seconds on a loaded machine), so whole days, give or take a few minutes."""
     gap = parse_datetime(body["arrival_date"]) - parse_datetime(body["created"])
     days = round(gap / timedelta(days=1))
-    assert abs(gap - timedelta(days=days)) < timedelta(seconds=1), gap
+    assert abs(gap - timedelta(days=days)) < timedelta(minutes=5), gap
     return days
 
 
