@@ -36,7 +36,7 @@ class CheckoutSession(models.Model):
     # The payment method types the page offers ("card", "bank_transfer", "wallet"), in the merchant's order.
     payment_method_types = models.JSONField(default=list)
     capture_method = models.CharField(max_length=16, default="automatic")
-    # Kept on the session (and shown on the page); not copied to the payment.
+    # Shown on the page, and copied to each payment of the session (``Payment.customer_email``).
     customer_email = models.CharField(max_length=254, null=True, blank=True)
     description = models.CharField(max_length=1000, null=True, blank=True)
     metadata = models.JSONField(default=dict)

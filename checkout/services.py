@@ -266,6 +266,7 @@ def checkout_session_pay(*, session_id: str, method_type: str, method_input, act
             capture_method=session.capture_method,
             description=session.description,
             metadata=session.metadata,
+            customer_email=session.customer_email,
             # One payment per attempt, even if this request is sent twice.
             idempotency_key=f"checkout:{session.id}:{number}",
             confirm=True,

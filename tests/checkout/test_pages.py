@@ -73,7 +73,7 @@ def test_a_wrong_token_or_unknown_id_is_a_404(browser, api_client):
 def test_paying_by_card_token_completes_the_session_and_sends_the_customer_to_success(
     browser, api_client, merchant, sandbox
 ):
-    session = create_session(api_client, metadata={"order": "7"})
+    session = create_session(api_client, metadata={"order": "7"}, customer_email="ada@example.com")
     response = pay(browser, session, method="card", token="tok_visa")
     assert response.status_code == 303
     assert response["Location"] == f"https://shop.example/thanks?session_id={session['id']}"
@@ -81,6 +81,7 @@ def test_paying_by_card_token_completes_the_session_and_sends_the_customer_to_su
     assert body["status"] == "complete" and body["url"] is None
     payment = Payment.objects.get(pk=body["payment"])
     assert (payment.status, payment.amount, payment.metadata) == ("succeeded", 2500, {"order": "7"})
+    assert payment.customer_email == "ada@example.com"
     events = Event.objects.filter(type="checkout.session.completed", merchant=merchant)
     assert events.count() == 1 and f'"payment":"{payment.id}"' in events.get().payload
     # Paying again (the back button, another tab) charges nothing more and goes to the merchant.
