@@ -1,8 +1,8 @@
 """The staff roles, in one list: which group holds which permissions (docs/design.md, "Back office").
 
 - Support: view merchants, their external accounts (where payouts go), payouts and payout holds, payments,
-  refunds, disputes, refund requests and the audit trail; refund up to the approval threshold (above it: a
-  request); answer disputes (submit evidence, accept).
+  checkout sessions, refunds, disputes, refund requests and the audit trail; refund up to the approval threshold
+  (above it: a request); answer disputes (submit evidence, accept).
 - Finance: everything Support has, plus approve or reject others' refund requests, capture or cancel
   payments, view the ledger and reconciliation, make ledger adjustments, resolve reconciliation
   exceptions, view and edit exchange rates, hold and release a merchant's payouts, and see the merchants
@@ -33,6 +33,7 @@ SUPPORT = (
     *_can("view", "merchants", "merchant"),
     *_can("view", "payouts", "externalaccount", "payout", "payouthold"),
     *_can("view", "payments", "payment", "paymenttransition", "refund", "dispute"),
+    *_can("view", "checkout", "checkoutsession"),
     *_can("view", "core", "auditentry"),
     *_can("view", "backoffice", "refundrequest"),
     "backoffice.refund_within_threshold",

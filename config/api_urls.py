@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("payouts.api.urls")),
     path("", include("ledger.api.urls")),
     path("", include("events.api.urls")),
+    path("", include("checkout.api.urls")),
 ]

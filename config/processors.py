@@ -41,6 +41,8 @@ def processors_from_environment(
         processors[name] = {
             "adapter": env_str(f"{prefix}ADAPTER") or SANDBOX_ADAPTER,
             "base_url": env_str(f"{prefix}BASE_URL") or f"http://127.0.0.1:{port}",
+            # Where customers' browsers reach it (the hosted checkout's card field); empty: its base_url.
+            "public_url": env_str(f"{prefix}PUBLIC_URL") or "",
             "api_key": env_str(f"{prefix}API_KEY") or development_api_key,
             "webhook_secret": env_str(f"{prefix}WEBHOOK_SECRET") or development_webhook_secret(name),
             "development_webhook_secret": development_webhook_secret(name),

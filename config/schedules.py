@@ -92,6 +92,23 @@ SCHEDULES = (
         expire_seconds=120,
     ),
     Schedule(
+        "checkout: settle payment attempts",
+        "checkout.sync_attempts",
+        "Complete open checkout sessions whose wallet or bank-transfer payment has succeeded since, and free those "
+        "whose payment failed (the customer may never come back to the page).",
+        every=30,
+        period="seconds",
+        expire_seconds=120,
+    ),
+    Schedule(
+        "checkout: expire sessions",
+        "checkout.expire_sessions",
+        "Expire open checkout sessions past expires_at (checkout.session.expired).",
+        every=1,
+        period="minutes",
+        expire_seconds=120,
+    ),
+    Schedule(
         "payments: import exchange rates",
         "payments.import_fx_rates",
         "Import the processor's exchange rates (rates finance set by hand are kept).",

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "ledger",
     "events",
     "reconciliation",
+    "checkout",
     "backoffice",
     # The design case study, executable (docs/case-study.md): its run, its report, and the naive design's tables
     # (the naive design's URLs need CASESTUDY_NAIVE_ENABLED).
@@ -312,6 +313,15 @@ PAYMENT_MAX_PROCESSOR_ATTEMPTS = env_int("PAYMENT_MAX_PROCESSOR_ATTEMPTS", 5)
 PAYMENT_AUTHORIZATION_TTL_SECONDS = env_int("PAYMENT_AUTHORIZATION_TTL_SECONDS", 7 * 24 * 3600)
 # A wallet payment not approved by the customer within this many seconds is voided and canceled (expired).
 PAYMENT_WALLET_EXPIRY_SECONDS = env_int("PAYMENT_WALLET_EXPIRY_SECONDS", 900)
+# --- Hosted checkout (checkout/) ---------------------------------------------------------------
+# Where customers reach this platform: the base of a checkout session's `url` (`make run`: its web port).
+CHECKOUT_PUBLIC_URL = env_str("CHECKOUT_PUBLIC_URL") or f"http://127.0.0.1:{env_int('PORT', 8000)}"
+# An open session not paid within this long is expired (checkout.session.expired).
+CHECKOUT_SESSION_TTL_SECONDS = env_int("CHECKOUT_SESSION_TTL_SECONDS", 24 * 3600)
+# A payment attempt that made no payment within this long (its request died) no longer holds the session:
+# longer than any request, the processor's timeouts included.
+CHECKOUT_ATTEMPT_STALE_SECONDS = env_int("CHECKOUT_ATTEMPT_STALE_SECONDS", 120)
+
 # Cross-border payments (currency other than the merchant's settlement currency): the margin taken off the
 # mid-market rate when the rate is locked, and the extra fee on the converted amount, in basis points.
 FX_MARGIN_BPS = env_int("FX_MARGIN_BPS", 100)

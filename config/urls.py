@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/v1/", include("config.api_urls")),
     path("webhooks/processor/<str:name>/", processor_webhook, name="processor-webhook"),
+    # The hosted payment page of checkout sessions (a session's ``url``).
+    path("checkout/", include("checkout.urls")),
     # Anything else under /api/ is a 404 in the contract's error shape, in DEBUG too.
     re_path(r"^api/", edge_views.api_not_found),
 ]

@@ -29,6 +29,7 @@ PATH_ID_PREFIXES = {
     "transaction_id": ("txn", "balance transaction"),
     "external_account_id": ("ea", "external account"),
     "payout_id": ("po", "payout"),
+    "session_id": ("cs", "checkout session"),
 }
 _ULID = f"[{_ALPHABET}]{{{ULID_LENGTH}}}"
 _ANY_ID = re.compile(rf"^[a-z]{{2,4}}_{_ULID}$")

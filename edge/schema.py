@@ -89,7 +89,14 @@ ERROR_TYPES = [
 ]
 
 # Lists that take created[gt|gte|lt|lte] (edge.filters.filter_created).
-CREATED_FILTER_LISTS = {"payments_list", "refunds_list", "disputes_list", "events_list", "balance_transactions_list"}
+CREATED_FILTER_LISTS = {
+    "payments_list",
+    "refunds_list",
+    "disputes_list",
+    "events_list",
+    "balance_transactions_list",
+    "checkout_sessions_list",
+}
 # Operations that call the processor and answer 503 processor_unavailable when it cannot be asked.
 PROCESSOR_OPERATIONS = {
     "payments_create",

@@ -43,6 +43,8 @@ class EventType(models.TextChoices):
     PAYOUT_PAID = "payout.paid"
     PAYOUT_FAILED = "payout.failed"
     PAYOUT_CANCELED = "payout.canceled"
+    CHECKOUT_SESSION_COMPLETED = "checkout.session.completed"
+    CHECKOUT_SESSION_EXPIRED = "checkout.session.expired"
 
 
 # An endpoint that subscribes to "*" receives every type, including types added later.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sandbox import views, wallet_views
+from sandbox import elements_views, views, wallet_views
 
 urlpatterns = [
     path("healthz", views.healthz),
@@ -32,6 +32,10 @@ urlpatterns = [
     path("wallet/<str:charge_id>", wallet_views.approval_page),
     path("wallet/<str:charge_id>/approve", wallet_views.approve),
     path("wallet/<str:charge_id>/decline", wallet_views.decline),
+    # Hosted card fields for a payment page to frame: the card goes to the sandbox, only a token to the page.
+    path("elements/card", elements_views.card_page),
+    path("elements/tokens", elements_views.tokens),
+    path("elements/<str:name>", elements_views.asset),
 ]
 
 handler404 = "sandbox.views.not_found"

@@ -168,7 +168,7 @@ test_database_url.__test__ = False
 
 # --- The ledger's invariants hold after every test that moves money --------------------
 
-MONEY_MOVING_TEST_FOLDERS = ("payments", "reconciliation", "backoffice", "events", "payouts", "balance")
+MONEY_MOVING_TEST_FOLDERS = ("payments", "reconciliation", "backoffice", "events", "payouts", "balance", "checkout")
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,7 @@ def test_support_views_refunds_up_to_the_threshold_and_answers_disputes():
         "payments.view_payment",
         "payments.view_refund",
         "payments.view_dispute",
+        "checkout.view_checkoutsession",
         "core.view_auditentry",
         "backoffice.refund_within_threshold",
         "backoffice.submit_dispute_evidence",

@@ -22,6 +22,8 @@ EXPECTED = {
     "payments.import_fx_rates": ("interval", 1, "hours"),
     "ledger.tasks.mature_funds": ("interval", 60, "seconds"),
     "payouts.pay_out_automatically": ("interval", 5, "minutes"),
+    "checkout.sync_attempts": ("interval", 30, "seconds"),
+    "checkout.expire_sessions": ("interval", 1, "minutes"),
 }
 
 

@@ -67,6 +67,7 @@ def test_path_ids_have_their_objects_shape(schema):
         "transaction_id": "txn",
         "external_account_id": "ea",
         "payout_id": "po",
+        "session_id": "cs",
     }
     seen = set()
     for path, _method, operation in operations(schema):
@@ -83,10 +84,12 @@ def test_list_filters_have_enums_and_formats(schema):
     assert parameter(lists["payments_list"], "status")["schema"]["enum"] == sorted(PaymentStatus.values)
     assert parameter(lists["refunds_list"], "status")["schema"]["enum"] == sorted(RefundStatus.values)
     assert parameter(lists["disputes_list"], "status")["schema"]["enum"] == sorted(DisputeStatus.values)
-    assert set(EventType.values) | {"payment.*", "refund.*", "dispute.*", "payout.*"} == set(
+    assert set(EventType.values) | {"payment.*", "refund.*", "dispute.*", "payout.*", "checkout.*"} == set(
         parameter(lists["events_list"], "type")["schema"]["enum"]
     )
-    for operation_id in ("payments_list", "refunds_list", "disputes_list", "events_list", "balance_transactions_list"):
+    assert parameter(lists["checkout_sessions_list"], "status")["schema"]["enum"] == ["complete", "expired", "open"]
+    lists_with_created = ("payments_list", "refunds_list", "disputes_list", "events_list", "balance_transactions_list")
+    for operation_id in (*lists_with_created, "checkout_sessions_list"):
         for operator in ("gt", "gte", "lt", "lte"):
             created = parameter(lists[operation_id], f"created[{operator}]")["schema"]
             assert created == {
