@@ -22,27 +22,12 @@ superuser, charts included), with the cache off and then on (the local-memory ca
 """
 
 import argparse
-import os
 import statistics
 import time
 
-from benchmarks.common import DEFAULT_ADMIN_URL, ROOT, fresh_postgres_database, machine
+from benchmarks.common import django_on_bench_database, machine, sql, timed
 
 MERCHANTS = 100
-
-
-def sql(statement: str, params=None) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-
-
-def timed(label: str, action):
-    started = time.perf_counter()
-    result = action()
-    print(f"  {label:<64} {time.perf_counter() - started:7.2f} s")
-    return result
 
 
 def generate(n: int, days: int) -> None:
@@ -284,20 +269,13 @@ def main() -> None:
     parser.add_argument("--database", default="dashboard_bench", help="the database to (re)create and use")
     args = parser.parse_args()
 
-    if args.reuse:
-        url = os.environ.get("BENCH_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL).rsplit("/", 1)[0] + f"/{args.database}"
-    else:
-        url = fresh_postgres_database(args.database)
-    os.environ["DATABASE_URL"] = url
-    os.environ.pop("REDIS_URL", None)  # the figures are measured, not a cache
-    os.environ["BACKOFFICE_DASHBOARD_CACHE_SECONDS"] = "0"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "dashboard-benchmark-only-secret-key-0123456789abcdef")
-    os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench-dashboard"))
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+    django_on_bench_database(
+        args.database,
+        reuse=args.reuse,
+        label="dashboard",
+        env={"BACKOFFICE_DASHBOARD_CACHE_SECONDS": "0"},
+        unset=("REDIS_URL",),
+    )
     from django.core.management import call_command
     from django.db import connection
 

@@ -17,11 +17,10 @@ every database collector) ``--scrapes`` times, with each collector's own duratio
 
 import argparse
 import datetime
-import os
 import statistics
 import time
 
-from benchmarks.common import DEFAULT_ADMIN_URL, ROOT, fresh_postgres_database, machine
+from benchmarks.common import django_on_bench_database, machine, sql
 
 MERCHANTS = 100
 
@@ -35,13 +34,6 @@ PAYMENT_STATUSES = (
     ("requires_action", 10),
     ("processing", 10),
 )
-
-
-def sql(statement: str, params=None) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
 
 
 def columns_of(model, explicit: dict[str, str]) -> tuple[str, str, dict]:
@@ -216,19 +208,7 @@ def main() -> None:
     parser.add_argument("--database", default="metrics_bench", help="the database to (re)create and use")
     args = parser.parse_args()
 
-    if args.reuse:
-        url = os.environ.get("BENCH_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL).rsplit("/", 1)[0] + f"/{args.database}"
-    else:
-        url = fresh_postgres_database(args.database)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "metrics-benchmark-only-secret-key-0123456789abcdef")
-    os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench-metrics"))
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    import django
-
-    django.setup()
+    django_on_bench_database(args.database, reuse=args.reuse, label="metrics", unset=("PROMETHEUS_MULTIPROC_DIR",))
     from django.core.management import call_command
     from prometheus_client.parser import text_string_to_metric_families
 

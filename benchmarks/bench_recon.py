@@ -34,23 +34,9 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.common import DEFAULT_ADMIN_URL, ROOT, fresh_postgres_database, machine
+from benchmarks.common import django_on_bench_database, machine, sql, timed
 
 MERCHANTS = 1_000
-
-
-def sql(statement: str, params=None) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-
-
-def timed(label: str, action):
-    started = time.perf_counter()
-    result = action()
-    print(f"  {label:<58} {time.perf_counter() - started:7.2f} s")
-    return result
 
 
 def _series(n: int, day: datetime.date) -> tuple[str, dict]:
@@ -286,18 +272,7 @@ def main() -> None:
     parser.add_argument("--database", default="recon_bench", help="the database to (re)create and use")
     args = parser.parse_args()
 
-    if args.reuse:
-        url = os.environ.get("BENCH_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL).rsplit("/", 1)[0] + f"/{args.database}"
-    else:
-        url = fresh_postgres_database(args.database)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "recon-benchmark-only-secret-key-0123456789abcdef")
-    os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench-recon"))
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+    django_on_bench_database(args.database, reuse=args.reuse, label="recon")
     from django.core.management import call_command
     from django.db import connection
 

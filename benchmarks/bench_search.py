@@ -22,11 +22,10 @@ anywhere has its plans printed.
 """
 
 import argparse
-import os
 import statistics
 import time
 
-from benchmarks.common import DEFAULT_ADMIN_URL, ROOT, fresh_postgres_database, machine, percentile
+from benchmarks.common import django_on_bench_database, machine, percentile, sql, timed
 
 MERCHANTS = 1_000
 CUSTOMERS = 200_000
@@ -39,20 +38,6 @@ PRODUCTS = [
 COLOURS = ["red", "blue", "green", "black", "white", "grey", "navy", "olive", "pink", "yellow", "brown", "teal"]
 SIZES = ["xs", "s", "m", "l", "xl", "xxl"]
 DOMAINS = ["example.com", "example.org", "example.net", "mail.test", "shop.test"]
-
-
-def sql(statement: str, params=None) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-
-
-def timed(label: str, action):
-    started = time.perf_counter()
-    result = action()
-    print(f"  {label:<64} {time.perf_counter() - started:7.2f} s")
-    return result
 
 
 def _array(values: list[str]) -> str:
@@ -200,18 +185,7 @@ def main() -> None:
     parser.add_argument("--plans", action="store_true", help="print every term's EXPLAIN (ANALYZE, BUFFERS)")
     args = parser.parse_args()
 
-    if args.reuse:
-        url = os.environ.get("BENCH_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL).rsplit("/", 1)[0] + f"/{args.database}"
-    else:
-        url = fresh_postgres_database(args.database)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "search-benchmark-only-secret-key-0123456789abcdef")
-    os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench-search"))
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+    django_on_bench_database(args.database, reuse=args.reuse, label="search")
     from django.contrib import admin as django_admin
     from django.contrib.auth.models import User
     from django.core.management import call_command

@@ -35,6 +35,46 @@ def fresh_postgres_database(name: str) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+def django_on_bench_database(
+    name: str, *, reuse: bool, label: str, env: dict[str, str] | None = None, unset: Iterable[str] = ()
+) -> str:
+    """Set Django up on the benchmark's own PostgreSQL database ``name``: created afresh, or the one a previous run
+    generated (``reuse``). ``env`` and ``unset`` adjust the environment first; ``label`` names the benchmark's
+    secret key and ``var/bench-<label>``. Returns the database's URL."""
+    if reuse:
+        url = os.environ.get("BENCH_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL).rsplit("/", 1)[0] + f"/{name}"
+    else:
+        url = fresh_postgres_database(name)
+    os.environ["DATABASE_URL"] = url
+    for variable in unset:
+        os.environ.pop(variable, None)
+    os.environ.update(env or {})
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", f"{label}-benchmark-only-secret-key-0123456789abcdef")
+    os.environ.setdefault("VAR_DIR", str(ROOT / "var" / f"bench-{label}"))
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    return url
+
+
+def sql(statement: str, params=None) -> None:
+    """Run one statement on Django's connection (set up first)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def timed(label: str, action, *, width: int = 64):
+    """Run ``action``, print how long it took next to ``label``, return its result."""
+    started = time.perf_counter()
+    result = action()
+    print(f"  {label:<{width}} {time.perf_counter() - started:7.2f} s")
+    return result
+
+
 BENCH_SECRET_KEY = "bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 

@@ -104,9 +104,10 @@ class WebhookEndpoint(models.Model):
     # After a rotation, the secret it replaced keeps signing too (a second signature in the same header) until
     # ``previous_secret_expires_at``, so the merchant can switch its verifier without losing a webhook. Kept
     # like ``secret``, never rendered; emptied by the next rotation and on deletion.
-    previous_secret = models.CharField(max_length=128, blank=True, default="", editable=False)
+    # db_default too: rows written by SQL that predates these columns (scripts, benchmarks) stay valid.
+    previous_secret = models.CharField(max_length=128, blank=True, default="", db_default="", editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-    description = models.CharField(max_length=500, blank=True, default="")
+    description = models.CharField(max_length=500, blank=True, default="", db_default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ENABLED)
     disabled_reason = models.CharField(max_length=200, blank=True, default="")
     disabled_at = models.DateTimeField(null=True, blank=True)
