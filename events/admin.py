@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.utils import formats, timezone
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, cut
 from events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from events.services import webhook_delivery_resend, webhook_endpoint_enable
 
@@ -83,18 +83,6 @@ class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
-def _cut(text: str, em: int, title: str | None = None):
-    """``text`` on one line of at most ``em`` ems, ended with an ellipsis when longer, the whole of it in the
-    title (the list's columns fit a 1440 px screen; as ``backoffice.admin.base.cut``)."""
-    return format_html(
-        '<span title="{}" style="display: inline-block; max-width: {}em; overflow: hidden; text-overflow: ellipsis;'
-        ' white-space: nowrap; vertical-align: bottom">{}</span>',
-        title or text,
-        em,
-        text,
-    )
-
-
 def _when(value):
     """A date and time as the whole admin writes them (``DATETIME_FORMAT``: "2026-11-30 14:05 UTC"), on one line."""
     if value is None:
@@ -148,18 +136,18 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="id", ordering="id")
     def short_id(self, obj):
         # whd_…F5P9DH: the end tells two deliveries apart (a ULID begins with its time); the whole id in the title.
-        return _cut(f"{obj.id[:4]}…{obj.id[-6:]}", 9, title=obj.id)
+        return cut(f"{obj.id[:4]}…{obj.id[-6:]}", 9, title=obj.id)
 
     @admin.display(description="endpoint")
     def endpoint_url(self, obj):
-        return _cut(obj.endpoint.url, 9, title=f"{obj.endpoint_id} {obj.endpoint.url}")
+        return cut(obj.endpoint.url, 9, title=f"{obj.endpoint_id} {obj.endpoint.url}")
 
     @admin.display(description="last answer")
     def last_result(self, obj):
         if obj.last_status_code is None and not obj.last_error:
             return "—"
         text = " ".join(str(part) for part in (obj.last_status_code, obj.last_error) if part)
-        return _cut(text, 7)
+        return cut(text, 7)
 
     @admin.display(description="tries", ordering="attempt_count")
     def tries(self, obj):

@@ -323,14 +323,9 @@ def check_funds_mature_on_time() -> tuple[int, list, str]:
     return count, sample, detail
 
 
-def check_payouts_in_transit() -> tuple[int, list, str]:
-    """Per merchant and currency, merchant_payouts_in_transit holds exactly the payouts not yet paid, failed or
-    canceled (``pending`` and ``in_transit``).
-
-    Compares the account's posted balance (credit-normal: minus the signed sum) with the sum of the amounts of
-    ``payouts.Payout`` in those statuses; a merchant and currency with either and not the other is compared
-    with 0.
-    """
+def _payouts_table() -> tuple[str, str, str, str, str]:
+    """The quoted names of ``payouts.Payout``'s table and of its merchant, currency, amount and status columns.
+    The ledger sits below the payouts app, so it reads the table by name; Skip while it does not exist."""
     try:
         payout_model = apps.get_model("payouts", "Payout")
     except LookupError:
@@ -339,11 +334,20 @@ def check_payouts_in_transit() -> tuple[int, list, str]:
     if meta.db_table not in connection.introspection.table_names():
         raise Skip(f"the table {meta.db_table} does not exist (migrate payouts)")
     quote = connection.ops.quote_name
+    columns = (quote(meta.get_field(name).column) for name in ("merchant", "currency", "amount", "status"))
+    return (quote(meta.db_table), *columns)
+
+
+def check_payouts_in_transit() -> tuple[int, list, str]:
+    """Per merchant and currency, merchant_payouts_in_transit holds exactly the payouts not yet paid, failed or
+    canceled (``pending`` and ``in_transit``).
+
+    Compares the account's posted balance (credit-normal: minus the signed sum) with the sum of the amounts of
+    ``payouts.Payout`` in those statuses; a merchant and currency with either and not the other is compared
+    with 0.
+    """
     t = _tables()
-    payouts = quote(meta.db_table)
-    merchant, currency, amount, status = (
-        quote(meta.get_field(name).column) for name in ("merchant", "currency", "amount", "status")
-    )
+    payouts, merchant, currency, amount, status = _payouts_table()
     sql = (
         "SELECT COALESCE(l.merchant_id, o.merchant_id), COALESCE(l.currency, o.currency), "  # noqa: S608
         "COALESCE(l.held, 0), COALESCE(o.owed, 0) FROM ("
@@ -413,19 +417,8 @@ def check_merchant_funds_explained() -> tuple[int, list, str]:
       payout entries took from the merchant a different amount than the paid payouts;
     - ``unexplained`` (an entry): an entry of another type moved a merchant's money in the posted phase.
     """
-    try:
-        payout_model = apps.get_model("payouts", "Payout")
-    except LookupError:
-        raise Skip("the payouts.Payout model does not exist yet") from None
-    meta = payout_model._meta
-    if meta.db_table not in connection.introspection.table_names():
-        raise Skip(f"the table {meta.db_table} does not exist (migrate payouts)")
-    quote = connection.ops.quote_name
     t = _tables()
-    payouts = quote(meta.db_table)
-    merchant, currency, amount, status = (
-        quote(meta.get_field(name).column) for name in ("merchant", "currency", "amount", "status")
-    )
+    payouts, merchant, currency, amount, status = _payouts_table()
     codes = [AccountCode.MERCHANT_AVAILABLE, AccountCode.MERCHANT_PENDING, AccountCode.MERCHANT_PAYOUTS_IN_TRANSIT]
     listed = ", ".join(["%s"] * len(codes))
     payout_types = ", ".join(["%s"] * len(PAYOUT_TYPES))

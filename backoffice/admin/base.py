@@ -13,7 +13,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from backoffice.selectors import OBJECT_TYPE_OF_PREFIX
-from core.admin import ReadOnlyAdminMixin  # noqa: F401 - the back office's admins import it from here
+from core.admin import ReadOnlyAdminMixin, cut  # noqa: F401 - the back office's admins import them from here
 from core.errors import DomainError
 from core.money import format_amount
 from core.staff import perm
@@ -79,18 +79,6 @@ def short_id(object_id: str) -> str:
     apart (a ULID's first characters are its time, alike for ids made the same day). For a list's column; the
     whole id goes in the title."""
     return object_id if len(object_id) <= 16 else f"{object_id[:8]}…{object_id[-6:]}"
-
-
-def cut(text: str, em: int, title: str | None = None):
-    """``text`` on one line of at most ``em`` ems, ended with an ellipsis when longer, the whole of it in the
-    title: how a list keeps its columns within the screen."""
-    return format_html(
-        '<span title="{}" style="display: inline-block; max-width: {}em; overflow: hidden; text-overflow: ellipsis;'
-        ' white-space: nowrap; vertical-align: bottom">{}</span>',
-        title or text,
-        em,
-        text,
-    )
 
 
 def clamp(text: str, em: int, lines: int):
